@@ -1,0 +1,79 @@
+"""Rendering shared by every command: ``--output json``, tables, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+OutputFormat = Annotated[
+    str,
+    typer.Option("--output", help="Output format: text or json.", case_sensitive=False),
+]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_default, sort_keys=False)
+
+
+def check_format(output: str) -> str:
+    output = output.lower()
+    if output not in ("text", "json"):
+        raise typer.BadParameter(f"--output must be text or json, not {output!r}")
+    return output
+
+
+def emit(output: str, data: Any, text: Callable[[], None] | str | None = None) -> None:
+    """Print ``data`` as JSON when asked, otherwise run the text renderer (or print the string)."""
+    if check_format(output) == "json":
+        sys.stdout.write(to_json(data) + "\n")
+    elif callable(text):
+        text()
+    elif text is not None:
+        sys.stdout.write(text + "\n")
+    else:
+        sys.stdout.write(to_json(data) + "\n")
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(title=title, show_edge=False, header_style="bold")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console(soft_wrap=True).print(grid)
+
+
+def progress(message: str) -> None:
+    """Progress lines go to stderr so stdout stays machine-readable."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
