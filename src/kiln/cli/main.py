@@ -1,13 +1,12 @@
 """The ``kiln`` command: noun-verb sub-commands, one module per noun under ``kiln.cli``.
 
-Each noun module exposes ``app`` (a Typer) or ``register(app)`` for top-level verbs; heavy
-imports stay inside the command functions so ``kiln --help`` is fast.
+Heavy imports stay inside the command functions so ``kiln --help`` is fast.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 import sys
 
 import typer
@@ -15,7 +14,8 @@ import typer
 from kiln import __version__
 from kiln.errors import KilnError
 
-# noun -> help; a module that does not exist yet is simply not offered.
+# noun -> help. Every module ``kiln.cli.<noun>_<part>`` adds its verbs with ``register(app)``
+# to that noun's Typer; every ``kiln.cli.top_<name>`` adds top-level commands (apply, serve, demo).
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
@@ -29,8 +29,6 @@ NOUNS: dict[str, str] = {
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
 }
-# modules that add top-level commands (apply, serve, demo, scheduler, events) via register(app)
-TOP_LEVEL = ("apply", "serve", "demo", "scheduler", "events")
 
 app = typer.Typer(
     name="kiln",
@@ -54,21 +52,25 @@ def _root(
     """Bake, test, ship and retire golden machine images."""
 
 
-def _module(name: str):  # type: ignore[no-untyped-def]
-    full = f"kiln.cli.{name}"
-    if importlib.util.find_spec(full) is None:
-        return None
-    return importlib.import_module(full)
+def _register_commands() -> None:
+    import kiln.cli as package
+
+    nouns: dict[str, typer.Typer] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        prefix, _, part = info.name.partition("_")
+        if not part or (prefix != "top" and prefix not in NOUNS):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if prefix == "top":
+            module.register(app)
+            continue
+        if prefix not in nouns:
+            nouns[prefix] = typer.Typer(no_args_is_help=True, help=NOUNS[prefix])
+            app.add_typer(nouns[prefix], name=prefix)
+        module.register(nouns[prefix])
 
 
-for _noun, _help in NOUNS.items():
-    _mod = _module(_noun)
-    if _mod is not None:
-        app.add_typer(_mod.app, name=_noun, help=_help)
-for _name in TOP_LEVEL:
-    _mod = _module(_name)
-    if _mod is not None:
-        _mod.register(app)
+_register_commands()
 
 
 def main() -> None:

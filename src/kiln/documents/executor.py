@@ -1,0 +1,71 @@
+"""What a document runs against: the host, or an instance. Actions reach the system only through this.
+
+An executor runs processes and maps target paths to host paths. The host executor maps a path to
+itself; an instance executor maps ``/etc/x`` to the same file inside the instance's root volume
+(resolved with :func:`kiln.paths.resolve_in_root`, so links never lead out of the instance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+OutputSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    """From the target's /etc/os-release: ``ID`` (debian), ``VERSION_ID`` (12), ``ID_LIKE`` list."""
+
+    platform: str = "Linux"
+    id: str = ""
+    version_id: str = ""
+    id_like: tuple[str, ...] = field(default_factory=tuple)
+    architecture: str = "x86_64"
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """The narrow interface every action uses to touch the target system."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_stdout: OutputSink | None = None,
+        on_stderr: OutputSink | None = None,
+    ) -> ProcessResult:
+        """Run argv on the target; on timeout kill its whole process group and set ``timed_out``."""
+        ...
+
+    def host_path(self, path: str) -> Path:
+        """The host path of the target's absolute ``path`` (which may not exist yet)."""
+        ...
+
+    def reboot(self) -> None:
+        """Restart the target (an instance restarts; the host only records it, see the host executor)."""
+        ...
+
+    def os_info(self) -> OsInfo: ...
+
+    def user_id(self, name: str) -> int:
+        """Resolve a user name (or numeric string) against the target's /etc/passwd."""
+        ...
+
+    def group_id(self, name: str) -> int:
+        """Resolve a group name (or numeric string) against the target's /etc/group."""
+        ...
