@@ -37,6 +37,11 @@ def test_unknown_nested_field_is_named_with_its_path() -> None:
     assert error.location.endswith("distributions[0].amiDistributionConfiguration.nam")
 
 
+def test_bad_name_explained() -> None:
+    error = problem(CreateComponentRequest, {**COMPONENT, "name": "ab"})
+    assert "3 to 128" in error.message
+
+
 def test_missing_required_field() -> None:
     error = problem(CreateComponentRequest, {"name": "my-comp", "platform": "Linux", "data": "x"})
     assert error.location.endswith("semanticVersion")

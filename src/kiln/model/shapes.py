@@ -82,6 +82,14 @@ def validation_message(error: ValidationError) -> tuple[str, str]:
         return field, f"unknown field {field.rsplit('.', 1)[-1]!r}"
     if first["type"] == "missing":
         return field, f"required field {field.rsplit('.', 1)[-1]!r} is missing"
+    if (
+        first["type"] == "string_pattern_mismatch"
+        and (first.get("ctx") or {}).get("pattern") == RESOURCE_NAME_PATTERN
+    ):
+        return field, (
+            f"{first['input']!r} is not a valid name: use 3 to 128 letters, digits, '-' or '_' "
+            "(spaces allowed inside)"
+        )
     return field, str(first["msg"]).removeprefix("Value error, ")
 
 

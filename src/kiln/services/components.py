@@ -320,12 +320,12 @@ def delete_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
             "DeleteComponent needs a build version ARN (…/component/NAME/1.0.0/1)",
             location="componentBuildVersionArn",
         )
+    if parsed.account == MANAGED_ACCOUNT:
+        raise Forbidden(f"{parsed} is an Amazon-managed component and cannot be deleted")
     with unit_of_work(db) as work:
         row = work.scalars(select(ComponentRow).where(ComponentRow.arn == str(parsed))).first()
         if row is None:
             raise NotFound(f"component {parsed} does not exist", location="componentBuildVersionArn")
-        if row.account == MANAGED_ACCOUNT:
-            raise Forbidden(f"{row.arn} is an Amazon-managed component and cannot be deleted")
         refuse_if_in_use(work, parsed)
         work.delete(row)
         return {"requestId": new_request_id(), "componentBuildVersionArn": row.arn}
