@@ -132,3 +132,44 @@ def test_delete(simple_doc: str) -> None:
     assert delete_image_recipe(arn)["imageRecipeArn"] == arn
     with pytest.raises(NotFound):
         get_image_recipe(arn)
+
+
+def test_list_filters(simple_doc: str) -> None:
+    from kiln.services.components import list_components
+
+    component("alpha", simple_doc)
+    component("beta", simple_doc)
+    names = [
+        entry["name"]
+        for entry in list_components(filters=[{"name": "name", "values": ["beta"]}])["componentVersionList"]
+    ]
+    assert names == ["beta"]
+    with pytest.raises(InvalidInput) as caught:
+        list_components(filters=[{"name": "colour", "values": ["red"]}])
+    assert caught.value.location == "filters[0].name"
+
+
+def test_resolve_recipe_components_for_builds(build_doc: str, simple_doc: str) -> None:
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.resources import ImageRecipeRow
+    from kiln.services.recipes import resolve_recipe_components
+
+    component("sample", build_doc)
+    component("simple", simple_doc)
+    recipe(
+        [
+            {"componentArn": f"{SELF}:component/simple/x.x.x"},
+            {
+                "componentArn": f"{SELF}:component/sample/1.0.0",
+                "parameters": [{"name": "Target", "value": ["/x"]}],
+            },
+        ]
+    )
+    component("simple", simple_doc + "# newer\n", version="1.1.0")
+    with session() as db:
+        row = db.scalars(select(ImageRecipeRow)).one()
+        resolved = resolve_recipe_components(row, db=db)
+        assert [(c.name, c.version) for c, _ in resolved] == [("simple", "1.1.0"), ("sample", "1.0.0")]
+        assert resolved[1][1] == {"Target": ["/x"]}

@@ -31,6 +31,7 @@ from kiln.services.unit import (
     check_client_token,
     content_hash,
     content_of,
+    filter_entries,
     owner_of,
     unit_of_work,
 )
@@ -277,10 +278,12 @@ def list_components(
     owner: str = "Self",
     name: str | None = None,
     by_name: bool = False,
+    filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
-    """ListComponents: one entry per version (``byName``: only the newest version of each name)."""
+    """ListComponents: one entry per version (``byName``: only the newest version of each name);
+    ``filters`` on description, name, platform, supportedOsVersion, type, version."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
@@ -302,9 +305,11 @@ def list_components(
             for row in chosen:
                 latest[(row.account, row.arn_name)] = row
             chosen = list(latest.values())
+        entries = [to_component_version(row).dump() for row in chosen]
+        allowed = ("description", "name", "platform", "supportedOsVersion", "type", "version")
         return {
             "requestId": new_request_id(),
-            "componentVersionList": [to_component_version(row).dump() for row in chosen],
+            "componentVersionList": filter_entries(entries, filters, allowed),
         }
 
 

@@ -113,11 +113,9 @@ def put(
 
 
 def _with_hash(row: Any) -> Any:
-    class _Hashed:
-        arn = row.arn
-        content_hash = content_hash(row.body)
+    from types import SimpleNamespace
 
-    return _Hashed
+    return SimpleNamespace(arn=row.arn, content_hash=content_hash(row.body))
 
 
 def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]) -> Any:

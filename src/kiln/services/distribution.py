@@ -14,7 +14,7 @@ from kiln.model.distribution import (
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services import configurations
-from kiln.services.unit import unit_of_work
+from kiln.services.unit import filter_entries, unit_of_work
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -115,15 +115,15 @@ def find_distribution_configuration(db: Session, arn: str) -> DistributionConfig
 def list_distribution_configurations(
     *,
     name: str | None = None,
+    filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
+    """The List call; ``filters`` on name."""
     with unit_of_work(db) as work:
         rows = [row for row in configurations.rows(work, FAMILY, account) if name is None or row.name == name]
-        return {
-            "requestId": new_request_id(),
-            "distributionConfigurationSummaryList": [to_summary(row).dump() for row in rows],
-        }
+        entries = filter_entries([to_summary(row).dump() for row in rows], filters, ("name",))
+        return {"requestId": new_request_id(), "distributionConfigurationSummaryList": entries}
 
 
 def delete_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:

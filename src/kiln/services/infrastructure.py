@@ -15,7 +15,7 @@ from kiln.model.infrastructure import (
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services import configurations
-from kiln.services.unit import unit_of_work
+from kiln.services.unit import filter_entries, unit_of_work
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -117,15 +117,15 @@ def find_infrastructure_configuration(db: Session, arn: str) -> InfrastructureCo
 def list_infrastructure_configurations(
     *,
     name: str | None = None,
+    filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
+    """The List call; ``filters`` on name."""
     with unit_of_work(db) as work:
         rows = [row for row in configurations.rows(work, FAMILY, account) if name is None or row.name == name]
-        return {
-            "requestId": new_request_id(),
-            "infrastructureConfigurationSummaryList": [to_summary(row).dump() for row in rows],
-        }
+        entries = filter_entries([to_summary(row).dump() for row in rows], filters, ("name",))
+        return {"requestId": new_request_id(), "infrastructureConfigurationSummaryList": entries}
 
 
 def delete_infrastructure_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from kiln.services.unit import (
     check_client_token,
     content_hash,
     content_of,
+    filter_entries,
     owner_of,
     unit_of_work,
 )
@@ -278,18 +279,22 @@ def list_image_recipes(
     *,
     owner: str = "Self",
     name: str | None = None,
+    filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
+    """ListImageRecipes; ``filters`` on name, parentImage, platform."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
         rows = _rows(work, account) if owner == "Self" else []
         rows = [row for row in rows if name is None or row.name == name]
         rows.sort(key=lambda row: (row.arn_name, _version_of(row)))
+        entries = [to_summary(row).dump() for row in rows]
+        allowed = ("name", "parentImage", "platform")
         return {
             "requestId": new_request_id(),
-            "imageRecipeSummaryList": [to_summary(row).dump() for row in rows],
+            "imageRecipeSummaryList": filter_entries(entries, filters, allowed),
         }
 
 
@@ -364,3 +369,18 @@ def _recipes_using_component(db: Session, component: Arn) -> list[str]:
 
 
 register_reference_finder("component", _recipes_using_component)
+
+
+def resolve_recipe_components(
+    recipe: ImageRecipeRow, *, db: Session | None = None
+) -> list[tuple[ComponentRow, dict[str, list[str]]]]:
+    """What a build runs, in order: each referenced component resolved to its newest matching build,
+    with the parameter values the recipe gives (names → values; defaults stay with the document)."""
+    with unit_of_work(db) as work:
+        resolved = []
+        for index, entry in enumerate(recipe.components):
+            field = f"components[{index}].componentArn"
+            component = resolve_component(entry["componentArn"], db=work, field=field)
+            values = {item["name"]: list(item["value"]) for item in entry.get("parameters") or []}
+            resolved.append((component, values))
+        return resolved

@@ -61,3 +61,37 @@ def check_client_token(row: Any, new_hash: str, token: str) -> None:
 
 def owner_of(account: str) -> str:
     return MANAGED_OWNER if account == "aws" else account
+
+
+def filter_entries(
+    entries: list[dict[str, Any]], filters: list[dict[str, Any]] | None, allowed: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Image Builder list ``filters``: ``[{name, values}]``; an entry matches when, for every filter,
+    its field equals one of the values (case-sensitive, as the API says)."""
+    if not filters:
+        return entries
+    from kiln.errors import InvalidInput
+
+    checked: list[tuple[str, set[str]]] = []
+    for index, item in enumerate(filters):
+        name, values = item.get("name"), item.get("values")
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown filter name {name!r}",
+                location=f"filters[{index}].name",
+                hint=f"use one of {', '.join(allowed)}",
+            )
+        if not isinstance(values, list) or not values:
+            raise InvalidInput("a filter needs a non-empty values list", location=f"filters[{index}].values")
+        checked.append((name, {str(value) for value in values}))
+
+    def matches(entry: dict[str, Any]) -> bool:
+        for name, values in checked:
+            field = "supportedOsVersions" if name == "supportedOsVersion" else name
+            value = entry.get(field)
+            present = {str(v) for v in value} if isinstance(value, list) else {str(value)}
+            if not present & values:
+                return False
+        return True
+
+    return [entry for entry in entries if matches(entry)]
