@@ -176,3 +176,11 @@ def test_bad_parent_images(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_parent_image(value)
     assert caught.value.location == "parentImage"
+
+
+@pytest.mark.parametrize("region", ["../etc", "Local", "a/b", ""])
+def test_region_names_are_safe_directory_names(region: str) -> None:
+    error = problem(
+        CreateDistributionConfigurationRequest, {"name": "dist", "distributions": [{"region": region}]}
+    )
+    assert error.location.endswith("distributions[0].region")

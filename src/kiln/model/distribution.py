@@ -103,8 +103,13 @@ class SsmParameterConfiguration(Shape):
     dataType: Literal["text", "aws:ec2:image"] | None = None
 
 
+# Image Builder takes any 1..1024-character string; kiln's regions are image store directories, so
+# names are restricted to what AWS region names look like (lower-case letters, digits, hyphens).
+RegionName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
 class Distribution(Shape):
-    region: Str1024
+    region: RegionName
     amiDistributionConfiguration: AmiDistributionConfiguration | None = None
     containerDistributionConfiguration: ContainerDistributionConfiguration | None = None
     licenseConfigurationArns: Annotated[list[str], Field(min_length=1, max_length=50)] | None = None

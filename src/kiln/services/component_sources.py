@@ -27,11 +27,9 @@ def _decode(raw: bytes, uri: str) -> str:
 
 def _read_file(uri: str, base_dir: Path | None) -> str:
     parsed = urlparse(uri)
-    path = (
-        Path(unquote(parsed.netloc + parsed.path))
-        if parsed.netloc not in ("", "localhost")
-        else Path(unquote(parsed.path))
-    )
+    # file:///abs, file://localhost/abs, file:rel and file://rel/path (a relative path) all work.
+    host = "" if parsed.netloc in ("", "localhost") else parsed.netloc
+    path = Path(unquote(host + parsed.path))
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     try:

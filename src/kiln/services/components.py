@@ -158,8 +158,9 @@ def put_component(
         if current.content_hash == digest:
             return current, "unchanged"
         raise AlreadyExists(
-            f"{field}component {request.name} version {version} already exists ({current.arn}) "
+            f"component {request.name} version {version} already exists ({current.arn}) "
             "with different content",
+            location=where,
             hint=f"component versions are immutable: give the change a new semanticVersion, e.g. "
             f"{version.major}.{version.minor}.{version.patch + 1}",
         )

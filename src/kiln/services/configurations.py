@@ -84,9 +84,9 @@ def put(
         if content_hash(existing.body) == digest:
             return existing, "unchanged"
         if on_exists != "update":
-            prefix = f"{where}: " if where else ""
             raise AlreadyExists(
-                f"{prefix}{family.label} {arn} already exists",
+                f"{family.label} {arn} already exists",
+                location=where,
                 hint=f"change it with `kiln {family.label.split()[0]} update` or `kiln apply`",
             )
         if getattr(request, "dryRun", None):

@@ -152,8 +152,9 @@ def put_recipe(
         if existing[0].content_hash == digest:
             return existing[0], "unchanged"
         raise AlreadyExists(
-            f"{prefix}image recipe {request.name} version {version} already exists ({existing[0].arn}) "
+            f"image recipe {request.name} version {version} already exists ({existing[0].arn}) "
             "with different content",
+            location=where,
             hint=f"recipe versions are immutable: give the change a new semanticVersion, e.g. "
             f"{version.major}.{version.minor}.{version.patch + 1}",
         )
