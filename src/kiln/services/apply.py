@@ -11,7 +11,8 @@ References are ARNs, optionally with right-aligned ``x`` wildcards. The short fo
 the caller's own component of that name when one exists (in the database or earlier in the file),
 else the Amazon-managed one.
 
-Other families add their kinds with ``register_kind`` (pipelines, lifecycle policies).
+Other families add their kinds with ``register_kind`` when their module is imported; modules named
+in ``KIND_MODULES`` are imported before a file is checked (pipelines, lifecycle policies).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def ref_from_arn(arn: str, resource_type: str) -> Ref:
 
 
 _handlers: dict[str, KindHandler] = {}
+KIND_MODULES: list[str] = ["kiln.services.pipelines", "kiln.services.lifecycle"]
 
 
 def register_kind(handler: KindHandler) -> None:
@@ -297,6 +299,14 @@ def _register_builtin() -> None:
     if _registered:
         return
     _registered = True
+    import importlib
+
+    for module in KIND_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:
+                raise
     from kiln.model.arn import arn_name
     from kiln.model.component import CreateComponentRequest
     from kiln.model.distribution import CreateDistributionConfigurationRequest
