@@ -70,11 +70,16 @@ def _engine_validate(text: str, where: str) -> bool:
     if function is None:
         return False
     try:
-        function(text)
+        outcome = function(text)
     except KilnError as error:
         raise InvalidInput(
             error.message, location=f"{where}: {error.location}" if error.location else where, hint=error.hint
         ) from None
+    # Accept either style of validator: one that raises, or one that returns its problems.
+    problems = getattr(outcome, "errors", outcome)
+    if outcome is False or (isinstance(problems, list | tuple) and problems):
+        first = problems[0] if isinstance(problems, list | tuple) and problems else "invalid document"
+        raise InvalidInput(str(first), location=where)
     return True
 
 
