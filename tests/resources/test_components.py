@@ -204,3 +204,25 @@ def test_document_from_file_uri(tmp_path: Path, simple_doc: str) -> None:
         create_component(
             {"name": "weird", "semanticVersion": "1.0.0", "platform": "Linux", "uri": "ftp://x/y"}
         )
+
+
+def test_uses_the_document_validator_when_installed(monkeypatch: pytest.MonkeyPatch, simple_doc: str) -> None:
+    import types
+
+    import kiln.documents
+
+    seen: list[str] = []
+
+    def validate_document(text: str) -> None:
+        seen.append(text)
+        if "forbidden" in text:
+            raise InvalidInput("unknown action Forbidden", location="phases[0].steps[0].action")
+
+    fake = types.ModuleType("kiln.documents.validate")
+    fake.validate_document = validate_document  # type: ignore[attr-defined]
+    monkeypatch.setattr(kiln.documents, "validate", fake, raising=False)
+    make("checked", "1.0.0", simple_doc)
+    assert seen == [simple_doc]
+    with pytest.raises(InvalidInput) as caught:
+        make("checked", "1.0.1", simple_doc + "# forbidden\n")
+    assert caught.value.location == "data: phases[0].steps[0].action"
