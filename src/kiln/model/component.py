@@ -98,3 +98,20 @@ class ComponentVersion(Shape):
     owner: str
     dateCreated: str
     status: Literal["DEPRECATED", "DISABLED", "ACTIVE"] | None = None
+
+
+class ComponentSummary(Shape):
+    """One ListComponentBuildVersions entry (build ARN)."""
+
+    arn: str
+    name: str
+    version: str
+    platform: Platform
+    supportedOsVersions: list[str] | None = None
+    state: ComponentState | None = None
+    type: ComponentType
+    owner: str
+    description: str | None = None
+    changeDescription: str | None = None
+    dateCreated: str
+    tags: dict[str, str] | None = None

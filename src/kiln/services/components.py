@@ -14,7 +14,7 @@ from kiln.db.base import utcnow
 from kiln.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import MANAGED_ACCOUNT, Arn, make_arn, parse_arn
-from kiln.model.component import Component, ComponentVersion, CreateComponentRequest
+from kiln.model.component import Component, ComponentSummary, ComponentVersion, CreateComponentRequest
 from kiln.model.shapes import (
     LatestVersionReferences,
     format_date,
@@ -139,7 +139,8 @@ def put_component(
     )
     document = analyse_document(data, where=f"{field}{'data' if request.data is not None else 'uri'}")
     version = parse_version(request.semanticVersion)
-    content = content_of(request.dump(), "data", "uri")
+    # Tags are not part of a version's content: they may change on an immutable resource.
+    content = content_of(request.dump(), "data", "uri", "tags")
     content["documentHash"] = content_hash(data)
     digest = content_hash(content)
 
@@ -156,6 +157,10 @@ def put_component(
     if existing:
         current = max(existing, key=lambda row: row.build)
         if current.content_hash == digest:
+            if request.tags is not None and request.tags != (current.tags or None):
+                current.tags = request.tags
+                db.flush()
+                return current, "updated"
             return current, "unchanged"
         raise AlreadyExists(
             f"component {request.name} version {version} already exists ({current.arn}) "
@@ -335,3 +340,40 @@ def delete_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
         refuse_if_in_use(work, parsed)
         work.delete(row)
         return {"requestId": new_request_id(), "componentBuildVersionArn": row.arn}
+
+
+def list_component_build_versions(component_version_arn: str, *, db: Session | None = None) -> dict[str, Any]:
+    """ListComponentBuildVersions: every build of one version (``…/component/NAME/1.0.0``)."""
+    parsed = parse_arn(
+        component_version_arn, resource_type="component", field="componentVersionArn", allow_short=True
+    )
+    version = parsed.exact_version
+    if version is None or parsed.build is not None:
+        raise InvalidInput(
+            "give a component version ARN (…/component/NAME/1.0.0)", location="componentVersionArn"
+        )
+    with unit_of_work(db) as work:
+        from kiln.services.managed import ensure_managed_components
+
+        ensure_managed_components(work)
+        rows = [row for row in _rows(work, parsed.account, parsed.name) if _version_of(row)[0] == version]
+        summaries = [
+            ComponentSummary.model_validate(
+                {
+                    "arn": row.arn,
+                    "name": row.name,
+                    "version": row.version,
+                    "platform": row.platform,
+                    "supportedOsVersions": row.supported_os_versions,
+                    "state": {"status": "ACTIVE"},
+                    "type": row.type,
+                    "owner": row.owner,
+                    "description": row.description,
+                    "changeDescription": row.change_description,
+                    "dateCreated": format_date(row.date_created),
+                    "tags": row.tags or None,
+                }
+            ).dump()
+            for row in sorted(rows, key=lambda row: row.build)
+        ]
+        return {"requestId": new_request_id(), "componentSummaryList": summaries}

@@ -136,7 +136,8 @@ def put_recipe(
     version = parse_version(request.semanticVersion)
     body = content_of(request.dump())
     body["components"] = components
-    digest = content_hash(body)
+    # Tags are not part of a version's content: they may change on an immutable resource.
+    digest = content_hash(content_of(body, "tags"))
 
     if request.clientToken:
         previous = db.scalars(
@@ -149,8 +150,14 @@ def put_recipe(
     arn = make_arn("image-recipe", request.name, version, region=region, account=account)
     existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
     if existing:
-        if existing[0].content_hash == digest:
-            return existing[0], "unchanged"
+        current = existing[0]
+        if current.content_hash == digest:
+            if request.tags is not None and request.tags != (current.tags or None):
+                current.tags = request.tags
+                current.body = {**current.body, "tags": request.tags}
+                db.flush()
+                return current, "updated"
+            return current, "unchanged"
         raise AlreadyExists(
             f"image recipe {request.name} version {version} already exists ({existing[0].arn}) "
             "with different content",
