@@ -126,7 +126,8 @@ def put_component(
     base_dir: Path | None = None,
     where: str | None = None,
 ) -> tuple[ComponentRow, str]:
-    """Create the component unless an identical one exists: (row, "created" | "unchanged")."""
+    """Create the component unless an identical one exists: (row, "created" | "unchanged" | "updated");
+    "updated" means only its tags changed."""
     from sqlalchemy import select
 
     from kiln.db.tables.resources import ComponentRow

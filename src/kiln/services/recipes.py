@@ -125,7 +125,8 @@ def put_recipe(
     region: str = DEFAULT_REGION,
     where: str | None = None,
 ) -> tuple[ImageRecipeRow, str]:
-    """Create the recipe unless an identical one exists: (row, "created" | "unchanged")."""
+    """Create the recipe unless an identical one exists: (row, "created" | "unchanged" | "updated");
+    "updated" means only its tags changed."""
     from sqlalchemy import select
 
     from kiln.db.tables.resources import ImageRecipeRow
