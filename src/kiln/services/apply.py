@@ -4,7 +4,8 @@ Every document is checked against its request shape first (a bad document anywhe
 nothing), then the documents are applied in dependency order (a recipe after the components it
 references, wherever they appear in the file) inside one database transaction, so a failure while
 applying also leaves nothing behind. Immutable kinds report ``created`` or ``unchanged`` and refuse a
-changed version; mutable kinds may report ``updated``.
+changed version (a change of tags only is allowed and reported ``updated``); mutable kinds report
+``updated`` when anything changed.
 
 References are ARNs, optionally with right-aligned ``x`` wildcards. The short form
 ``component/NAME/VERSION`` (no ``arn:…`` prefix) is accepted wherever a component ARN is: it means
