@@ -1,0 +1,139 @@
+"""What infrastructure and distribution configurations share: mutable, unversioned, named resources.
+
+Create refuses an existing name (``kiln apply`` updates instead), Update replaces every mutable
+field (PUT semantics) and keeps name and tags, Delete is refused while a pipeline uses the
+configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kiln.db.base import utcnow
+from kiln.errors import AlreadyExists, NotFound
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
+from kiln.model.arn import make_arn, parse_arn
+from kiln.model.shapes import Shape, new_client_token
+from kiln.services.references import refuse_if_in_use
+from kiln.services.unit import DryRunOperation, check_client_token, content_hash, content_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Family:
+    resource_type: str  # ARN type, e.g. "infrastructure-configuration"
+    label: str  # for messages
+    arn_field: str  # the request field that carries the ARN
+    row_class: Callable[[], type[Any]]
+    normalise: Callable[[dict[str, Any]], dict[str, Any]]  # fill kiln defaults into a stored body
+
+
+def rows(db: Session, family: Family, account: str | None = None) -> list[Any]:
+    from sqlalchemy import select
+
+    table = family.row_class()
+    query = select(table)
+    if account is not None:
+        query = query.where(table.account == account)
+    return list(db.scalars(query.order_by(table.name)))
+
+
+def find(db: Session, family: Family, arn: str) -> Any:
+    from sqlalchemy import select
+
+    parsed = parse_arn(arn, resource_type=family.resource_type, field=family.arn_field, allow_short=True)
+    table = family.row_class()
+    row = db.scalars(select(table).where(table.arn == str(parsed))).first()
+    if row is None:
+        raise NotFound(f"{family.label} {parsed} does not exist", location=family.arn_field)
+    return row
+
+
+def put(
+    db: Session,
+    family: Family,
+    request: Shape,
+    *,
+    on_exists: str = "error",
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+    where: str | None = None,
+) -> tuple[Any, str]:
+    """Create, or with ``on_exists="update"`` bring an existing one in line.
+
+    Returns (row, "created" | "unchanged" | "updated").
+    """
+    from sqlalchemy import select
+
+    table = family.row_class()
+    body = family.normalise(content_of(request.dump()))
+    digest = content_hash(body)
+    token = getattr(request, "clientToken", None)
+    if token:
+        previous = db.scalars(select(table).where(table.client_token == token)).first()
+        if previous is not None:
+            check_client_token(_with_hash(previous), digest, token)
+            return previous, "unchanged"
+    arn = make_arn(family.resource_type, body["name"], region=region, account=account)
+    existing = db.scalars(select(table).where(table.arn == str(arn))).first()
+    if existing is not None:
+        if content_hash(existing.body) == digest:
+            return existing, "unchanged"
+        if on_exists != "update":
+            raise AlreadyExists(
+                f"{family.label} {arn} already exists",
+                location=where,
+                hint=f"change it with `kiln {family.label.split()[0]} update` or `kiln apply`",
+            )
+        if getattr(request, "dryRun", None):
+            raise DryRunOperation(f"dry run: {arn} would be updated")
+        existing.body = body
+        existing.tags = body.get("tags")
+        existing.date_updated = utcnow()
+        db.flush()
+        return existing, "updated"
+    if getattr(request, "dryRun", None):
+        raise DryRunOperation(f"dry run: {arn} would be created")
+    row = table(
+        arn=str(arn),
+        account=account,
+        name=body["name"],
+        body=body,
+        tags=body.get("tags"),
+        client_token=token or new_client_token(),
+        date_created=utcnow(),
+    )
+    db.add(row)
+    db.flush()
+    return row, "created"
+
+
+def _with_hash(row: Any) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(arn=row.arn, content_hash=content_hash(row.body))
+
+
+def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]) -> Any:
+    """Replace the mutable fields of an existing configuration."""
+    row = find(db, family, getattr(request, family.arn_field))
+    given = content_of(request.dump(), family.arn_field)
+    body = {key: value for key, value in row.body.items() if key not in mutable}
+    body.update({key: value for key, value in given.items() if key in mutable})
+    body = family.normalise(body)
+    if content_hash(body) != content_hash(row.body):
+        row.body = body
+        row.date_updated = utcnow()
+        db.flush()
+    return row
+
+
+def delete(db: Session, family: Family, arn: str) -> Any:
+    row = find(db, family, arn)
+    refuse_if_in_use(db, parse_arn(row.arn))
+    db.delete(row)
+    return row

@@ -1,0 +1,97 @@
+"""Plumbing shared by the resource services: sessions, content hashes, idempotency, ownership."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from kiln.errors import InvalidRequest, KilnError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+MANAGED_OWNER = "Amazon"
+IGNORED_IN_CONTENT = ("clientToken", "dryRun")
+
+
+class IdempotentParameterMismatch(InvalidRequest):
+    code = "IdempotentParameterMismatchException"
+
+
+class DryRunOperation(KilnError):
+    """Image Builder's answer to a successful dry run: the request is valid, nothing was created."""
+
+    code = "DryRunOperationException"
+    http_status = 412
+    exit_code = 0
+
+
+@contextmanager
+def unit_of_work(db: Session | None = None) -> Iterator[Session]:
+    """Use the caller's transaction when given one (``kiln apply``), else open one."""
+    if db is not None:
+        yield db
+        return
+    from kiln.db.engine import session
+
+    with session() as own:
+        yield own
+
+
+def content_of(body: dict[str, Any], *extra_ignored: str) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key not in IGNORED_IN_CONTENT + extra_ignored}
+
+
+def content_hash(content: Any) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_client_token(row: Any, new_hash: str, token: str) -> None:
+    """A reused clientToken must come with the same request."""
+    if row is not None and row.content_hash != new_hash:
+        raise IdempotentParameterMismatch(
+            f"clientToken {token!r} was already used for {row.arn} with different parameters",
+            hint="use a new clientToken for a different request",
+        )
+
+
+def owner_of(account: str) -> str:
+    return MANAGED_OWNER if account == "aws" else account
+
+
+def filter_entries(
+    entries: list[dict[str, Any]], filters: list[dict[str, Any]] | None, allowed: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Image Builder list ``filters``: ``[{name, values}]``; an entry matches when, for every filter,
+    its field equals one of the values (case-sensitive, as the API says)."""
+    if not filters:
+        return entries
+    from kiln.errors import InvalidInput
+
+    checked: list[tuple[str, set[str]]] = []
+    for index, item in enumerate(filters):
+        name, values = item.get("name"), item.get("values")
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown filter name {name!r}",
+                location=f"filters[{index}].name",
+                hint=f"use one of {', '.join(allowed)}",
+            )
+        if not isinstance(values, list) or not values:
+            raise InvalidInput("a filter needs a non-empty values list", location=f"filters[{index}].values")
+        checked.append((name, {str(value) for value in values}))
+
+    def matches(entry: dict[str, Any]) -> bool:
+        for name, values in checked:
+            field = "supportedOsVersions" if name == "supportedOsVersion" else name
+            value = entry.get(field)
+            present = {str(v) for v in value} if isinstance(value, list) else {str(value)}
+            if not present & values:
+                return False
+        return True
+
+    return [entry for entry in entries if matches(entry)]
