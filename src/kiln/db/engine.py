@@ -6,6 +6,7 @@ SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kiln.home import database_url
 
-_lock = threading.Lock()
+# Run once per process, right after the database is first opened: they clean up what a killed kiln
+# process left behind (dead instances, stale mounts, interrupted builds). "module:function".
+RECOVERY_HOOKS = (
+    "kiln.runtime.recovery:recover",
+    "kiln.services.build_recovery:recover_interrupted_builds",
+)
+
+_lock = threading.RLock()
 _engines: dict[str, Engine] = {}
 _sessionmakers: dict[str, sessionmaker[Session]] = {}
 
@@ -59,7 +67,22 @@ def get_engine(url: str | None = None) -> Engine:
             migrate(engine)
             _engines[url] = engine
             _sessionmakers[url] = sessionmaker(engine, expire_on_commit=False)
+            _run_recovery_hooks()
         return engine
+
+
+def _run_recovery_hooks() -> None:
+    import importlib
+    import importlib.util
+
+    for hook in RECOVERY_HOOKS:
+        module_name, _, function = hook.partition(":")
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        try:
+            getattr(importlib.import_module(module_name), function)()
+        except Exception as error:  # recovery must never stop the command the user asked for
+            print(f"kiln: warning: recovery step {hook} failed: {error}", file=sys.stderr)
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Importing this package registers every table on ``Base.metadata``."""
 
 from kiln.db.tables import (
+    images,  # noqa: F401
     leases,  # noqa: F401
     resources,  # noqa: F401
 )

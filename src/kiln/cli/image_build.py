@@ -1,0 +1,119 @@
+"""``kiln image create|cancel|builds|logs|packages``: Image Builder images (builds of recipes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kiln.cli.output import OutputFormat, emit, progress, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("create")(create)
+    app.command("cancel")(cancel)
+    app.command("builds")(builds)
+    app.command("logs")(logs)
+    app.command("packages")(packages)
+
+
+def create(
+    recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
+    infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
+    distribution: str = typer.Option(None, "--distribution", help="Distribution configuration ARN."),
+    no_tests: bool = typer.Option(False, "--no-tests", help="Skip the test workflow."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build even if identical inputs built before."),
+    instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
+    name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
+    description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
+    output: OutputFormat = "text",
+) -> None:
+    """Build an image from a recipe, or create an AMI from an instance's root volume."""
+    from kiln.errors import InvalidInput
+
+    if instance:
+        if recipe or infrastructure:
+            raise InvalidInput("--instance cannot be combined with --recipe/--infrastructure")
+        if not name:
+            raise InvalidInput("--name is required with --instance", location="--name")
+        from kiln.services.instances import create_image_from_instance
+
+        ami = create_image_from_instance(instance, name=name, description=description)
+        emit(output, {"ImageId": ami}, ami)
+        return
+    if not recipe or not infrastructure:
+        raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
+    from kiln.services.build_workflow import create_and_build
+
+    image = create_and_build(
+        recipe_arn=recipe,
+        infrastructure_arn=infrastructure,
+        distribution_arn=distribution,
+        tests_enabled=not no_tests,
+        use_cache=not no_cache,
+        progress=progress,
+    )
+    amis = ", ".join(ami["image"] for ami in image["outputResources"]["amis"])
+    emit(output, {"imageBuildVersionArn": image["arn"], "image": image}, f"{image['arn']}\n{amis}")
+
+
+def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+    """Cancel an image that is being built (CancelImageCreation)."""
+    from kiln.services.images import request_cancel
+
+    request_cancel(arn)
+    emit(output, {"imageBuildVersionArn": arn}, arn)
+
+
+def builds(
+    name: str = typer.Option(None, "--name", help="Only images of this recipe name."),
+    status: str = typer.Option(None, "--status", help="Only images in this state."),
+    output: OutputFormat = "text",
+) -> None:
+    """List Image Builder images (every build of every recipe)."""
+    from kiln.services.images import list_images
+
+    found = list_images(name=name, status=status)
+
+    def text() -> None:
+        table(
+            ["ARN", "STATUS", "AMIS", "CREATED"],
+            [
+                (
+                    image["arn"],
+                    image["state"]["status"],
+                    ",".join(ami["image"] for ami in image["outputResources"]["amis"]),
+                    image["dateCreated"],
+                )
+                for image in found
+            ],
+        )
+
+    emit(output, {"imageSummaryList": found}, text)
+
+
+def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+    """The workflow steps of a build with their status, times, messages and logs."""
+    from kiln.services.images import get_image, list_steps
+
+    image = get_image(arn)
+    steps = list_steps(arn)
+
+    def text() -> None:
+        typer.echo(f"{arn}: {image['state']['status']} {image['state'].get('reason', '')}".rstrip())
+        for step in steps:
+            typer.echo(f"  {step['workflow']:<12} {step['name']:<24} {step['status']:<9} {step.get('message', '')}")
+            log_path = step.get("logPath")
+            if log_path and Path(log_path).exists():
+                typer.echo(f"    log: {log_path}")
+
+    emit(output, {"image": image, "steps": steps}, text)
+
+
+def packages(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+    """Packages installed in the image (ListImagePackages)."""
+    from kiln.services.images import packages as image_packages
+
+    found = image_packages(arn)
+    emit(output, {"imagePackageList": found},
+         lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))

@@ -1,0 +1,69 @@
+"""Image Builder images (one row per build) and the workflow steps each build ran."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kiln.db.base import Base, UTCDateTime
+
+
+class ImageBuild(Base):
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("name", "version", "build_number"),)
+
+    arn: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    build_number: Mapped[int] = mapped_column(Integer)
+    recipe_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    infrastructure_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    distribution_arn: Mapped[str | None] = mapped_column(String(1024), index=True)
+    pipeline_arn: Mapped[str | None] = mapped_column(String(1024), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(16), default="Linux")
+    os_version: Mapped[str | None] = mapped_column(String(128))
+    date_created: Mapped[datetime] = mapped_column(UTCDateTime())
+    date_updated: Mapped[datetime] = mapped_column(UTCDateTime())
+    tests_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tests_timeout_minutes: Mapped[int] = mapped_column(Integer, default=720)
+    enhanced_metadata: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    output_amis: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    packages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # What the build resolved its inputs to (parent AMI, component build ARNs, parameters).
+    resolved_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    cached_from: Mapped[str | None] = mapped_column(String(1024))
+    # Who runs the build: a dead owner means the build was interrupted.
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_start: Mapped[int | None] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    build_instance_id: Mapped[str | None] = mapped_column(String(32))
+    test_instance_id: Mapped[str | None] = mapped_column(String(32))
+    intermediate_ami_id: Mapped[str | None] = mapped_column(String(32))
+    workflow_execution_id: Mapped[str] = mapped_column(String(64))
+    log_directory: Mapped[str | None] = mapped_column(String(1024))
+    deprecation_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifecycle_execution_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class WorkflowStep(Base):
+    __tablename__ = "image_workflow_steps"
+
+    step_execution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image_arn: Mapped[str] = mapped_column(ForeignKey("images.arn", ondelete="CASCADE"), index=True)
+    workflow: Mapped[str] = mapped_column(String(16))  # build | test | distribution
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    log_path: Mapped[str | None] = mapped_column(String(1024))

@@ -1,0 +1,66 @@
+"""Builds whose process died (kill -9, power loss) are marked FAILED and their leftovers removed.
+
+Runs once per process when the database is first opened (see ``kiln.db.engine.RECOVERY_HOOKS``):
+an image in a building state whose owner process is gone — or whose pid now belongs to another
+process — is interrupted. Its instances are terminated, unless the infrastructure configuration asks
+to keep the build instance on failure, and its intermediate AMI is deregistered with its snapshots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import select
+
+from kiln.db.engine import session
+from kiln.db.tables.images import ImageBuild
+from kiln.services import images
+
+REASON = "interrupted: the kiln process running this build stopped before it finished"
+
+
+def owner_alive(pid: int | None, start: int | None) -> bool:
+    if pid is None:
+        return False
+    current = images.process_start_time(pid)
+    return current is not None and (start is None or current == start)
+
+
+def recover_interrupted_builds() -> list[str]:
+    with session() as db:
+        rows = list(db.scalars(select(ImageBuild).where(ImageBuild.status.in_(images.ACTIVE))))
+        interrupted = [row for row in rows if not owner_alive(row.owner_pid, row.owner_start)]
+        for row in interrupted:
+            db.expunge(row)
+    for row in interrupted:
+        _clean(row)
+    return [row.arn for row in interrupted]
+
+
+def _keep_build_instance(row: ImageBuild) -> bool:
+    try:
+        from kiln.services.infrastructure import find_infrastructure_configuration
+
+        with session() as db:
+            body = find_infrastructure_configuration(db, row.infrastructure_arn).body
+        return body.get("terminateInstanceOnFailure", True) is False
+    except Exception:
+        return False
+
+
+def _clean(row: ImageBuild) -> None:
+    from kiln.services import build_steps as steps
+
+    keep = _keep_build_instance(row)
+    if row.build_instance_id and not keep:
+        with contextlib.suppress(Exception):
+            steps.terminate(row.build_instance_id)
+    if row.test_instance_id:
+        with contextlib.suppress(Exception):
+            steps.terminate(row.test_instance_id)
+    if row.intermediate_ami_id:
+        with contextlib.suppress(Exception):
+            steps.discard_ami(row.intermediate_ami_id, region="local")
+    images.fail_running_steps(row.arn, REASON)
+    kept = f" (build instance {row.build_instance_id} kept for debugging)" if keep and row.build_instance_id else ""
+    images.set_status(row.arn, "FAILED", REASON + kept)
