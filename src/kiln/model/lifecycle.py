@@ -113,7 +113,7 @@ EXECUTION_ID = re.compile(
 
 
 class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
 
 class IncludeResources(_Shape):

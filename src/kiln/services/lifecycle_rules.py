@@ -347,7 +347,7 @@ def _ami_decision(
         return out, True
     else:
         out.action = verb
-        out.reason = f"image {verb}d by rule {index}"
+        out.reason = f"{kind.value} rule {index} includes AMIs"
     return out, False
 
 
