@@ -1,0 +1,208 @@
+"""The runner against FAKE actions and a FAKE candidate source (the real store lands on another branch).
+
+Covers: acting and recording, idempotency (running twice acts once), failures, the per-policy
+lease, and a run killed with SIGKILL mid-way being completed by the next run without repeating
+done steps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, rule
+
+from kiln.errors import Conflict, InvalidRequest
+from kiln.services import lifecycle_policies as policies
+from kiln.services.lifecycle_runner import _acquire_lease, run
+
+HERE = Path(__file__).parent
+SRC = HERE.parent.parent / "src"
+
+
+def world_with(tmp_path: Path, images: list) -> FakeWorld:
+    world = FakeWorld(tmp_path / "world.json")
+    world.save_images(images)
+    return world
+
+
+def retiring_world(tmp_path: Path) -> FakeWorld:
+    """Four builds of web/1.0.0; the policy keeps the newest one."""
+    images = [
+        image(b, days_old=50 - b, amis=[ami(f"ami-{b:017d}", snapshots={f"snap-{b:017d}": 100 * b})])
+        for b in range(1, 5)
+    ]
+    return world_with(tmp_path, images)
+
+
+def create(**overrides) -> str:
+    data = body(rule("DELETE", "COUNT", 1, snapshots=True))
+    data.update(overrides)
+    return policies.create_policy(data)
+
+
+def effective(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if not line.startswith("noop")]
+
+
+EXPECTED = {
+    *(f"deregister_ami ami-{b:017d}" for b in (1, 2, 3)),
+    *(f"delete_snapshot snap-{b:017d}" for b in (1, 2, 3)),
+    *(f"set_image_status:DELETED {image(b).arn}" for b in (1, 2, 3)),
+}
+
+
+def test_run_acts_records_and_reports(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert execution.state.status.value == "SUCCESS"
+    assert execution.resourcesImpactedSummary == {"hasImpactedResources": True}
+    assert set(effective(log)) == EXPECTED
+    # AMI, its snapshot, then the image record: never an image marked deleted before its AMI
+    lines = effective(log)
+    assert lines.index(f"deregister_ami ami-{1:017d}") < lines.index(
+        f"set_image_status:DELETED {image(1).arn}"
+    )
+    state = {i.arn: i.status for i in world.images()}
+    assert state[image(4).arn] == "AVAILABLE" and state[image(1).arn] == "DELETED"
+    assert world.load()["snapshots"] == [f"snap-{4:017d}"]
+
+    top = policies.list_execution_resources(execution.lifecycleExecutionId)
+    assert [r.resourceId for r in top] == [image(b).arn for b in (3, 2, 1)]
+    assert {r.state.status.value for r in top} == {"SUCCESS"} and top[0].action.name.value == "DELETE"
+    amis = policies.list_execution_resources(execution.lifecycleExecutionId, image(2).arn)
+    assert [(a.resourceId, a.state.status.value) for a in amis] == [(f"ami-{2:017d}", "SUCCESS")]
+    assert [(s.snapshotId, s.state.status.value) for s in amis[0].snapshots] == [
+        (f"snap-{2:017d}", "SUCCESS")
+    ]
+    assert policies.get_policy(arn).dateLastRun is not None
+    assert [e.lifecycleExecutionId for e in policies.list_executions(arn)] == [execution.lifecycleExecutionId]
+
+
+def test_running_twice_acts_once(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    before = log.read_text()
+    second = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert log.read_text() == before  # nothing touched at all the second time
+    assert second.state.status.value == "SUCCESS"
+    assert second.resourcesImpactedSummary == {"hasImpactedResources": False}
+
+
+def test_failed_ami_keeps_image_and_snapshots(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    broken = f"ami-{2:017d}"
+    execution = run(
+        arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log, fail={broken})
+    )
+    assert execution.state.status.value == "FAILED"
+    assert execution.state.reason == "2 resource action(s) failed"  # the AMI, and so its image
+    amis = policies.list_execution_resources(execution.lifecycleExecutionId, image(2).arn)
+    assert amis[0].state.status.value == "FAILED" and "FAKE failure" in (amis[0].state.reason or "")
+    assert amis[0].snapshots[0].state.status.value == "SKIPPED"
+    top = {r.resourceId: r for r in policies.list_execution_resources(execution.lifecycleExecutionId)}
+    assert top[image(2).arn].state.status.value == "FAILED"
+    assert {i.arn: i.status for i in world.images()}[image(2).arn] == "AVAILABLE"
+    assert f"snap-{2:017d}" in world.load()["snapshots"]
+
+
+def test_excluded_resources_are_recorded_as_skipped(tmp_path: Path) -> None:
+    used = ami(f"ami-{1:017d}", in_use_by=("instance i-0123456789abcdef0 (running)",))
+    world = world_with(tmp_path, [image(2, days_old=1), image(1, days_old=40, amis=[used])])
+    arn = create()
+    execution = run(
+        arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, tmp_path / "log")
+    )
+    top = policies.list_execution_resources(execution.lifecycleExecutionId)
+    assert [(r.resourceId, r.state.status.value) for r in top] == [(image(1).arn, "SKIPPED")]
+    amis = policies.list_execution_resources(execution.lifecycleExecutionId, image(1).arn)
+    assert amis[0].state.status.value == "SKIPPED"
+    assert "in use by instance i-0123456789abcdef0 (running)" in (amis[0].state.reason or "")
+
+
+def test_disabled_policy_does_not_run(tmp_path: Path) -> None:
+    world = retiring_world(tmp_path)
+    arn = create(status="DISABLED")
+    with pytest.raises(InvalidRequest, match="DISABLED"):
+        run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, tmp_path / "log"))
+
+
+def test_second_concurrent_run_is_refused(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        _acquire_lease(f"lifecycle:{arn}", f"{socket.gethostname()}:{sleeper.pid}:other")
+        with pytest.raises(Conflict, match="is held by"):
+            run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+        assert not log.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the holder is gone: its lease is taken over
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert execution.state.status.value == "SUCCESS"
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime
+    from pathlib import Path
+    from lifecycle_fakes import FakeActions, FakeCandidateSource, FakeWorld
+    from kiln.services.lifecycle_runner import run
+
+    arn, world_path, log, as_of = sys.argv[1:5]
+    world = FakeWorld(Path(world_path))
+    run(arn, as_of=datetime.fromisoformat(as_of), source=FakeCandidateSource(world),
+        actions=FakeActions(world, Path(log), pause_after=4))
+    """
+)
+
+
+def test_run_killed_mid_way_is_completed_by_the_next_without_repeating(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(SRC)])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, arn, str(world.path), str(log), AS_OF.isoformat()], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and len(effective(log)) >= 4):
+            assert child.poll() is None, "the FAKE run ended before it could be killed"
+            assert time.monotonic() < deadline, "the FAKE run never reached its 4th action"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    done_before = effective(log)
+    assert len(done_before) == 4
+
+    [killed] = policies.list_executions(arn)
+    assert killed.state.status.value == "IN_PROGRESS"
+
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    lines = effective(log)
+    assert lines[:4] == done_before
+    assert sorted(lines) == sorted(EXPECTED)  # every change exactly once across both runs
+    old = policies.get_execution(killed.lifecycleExecutionId)
+    assert old.state.status.value == "SUCCESS"
+    assert old.state.reason == f"interrupted; completed by {execution.lifecycleExecutionId}"
+    assert old.endTime is not None
+    assert execution.state.status.value == "SUCCESS"
+    assert execution.resourcesImpactedSummary == {"hasImpactedResources": False}
+    assert {i.status for i in world.images()} == {"DELETED", "AVAILABLE"}
+    assert world.load()["snapshots"] == [f"snap-{4:017d}"]
