@@ -74,4 +74,5 @@ def to_data(plan: Plan, *, policy: str | None = None) -> dict[str, Any]:
 
 
 def to_json(plan: Plan, *, policy: str | None = None) -> str:
-    return json.dumps(to_data(plan, policy=policy), sort_keys=True, indent=2) + "\n"
+    """One line of JSON with sorted keys (no indent: the C encoder, fast for 100,000 images)."""
+    return json.dumps(to_data(plan, policy=policy), sort_keys=True) + "\n"

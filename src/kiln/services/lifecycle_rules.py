@@ -32,6 +32,7 @@ lifecycle policy execution works"):
 from __future__ import annotations
 
 import calendar
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ BUILDING = frozenset(
     {"PENDING", "CREATING", "BUILDING", "IMPORTING", "TESTING", "DISTRIBUTING", "INTEGRATING"}
 )
 NO_SLOT = frozenset({"FAILED", "CANCELLED"})
+_NOT_LIVE = BUILDING | {"DELETED"}
 _SKIP_STATES = {
     ActionType.DEPRECATE: frozenset({"DEPRECATED", "DISABLED", "FAILED", "CANCELLED"}),
     ActionType.DISABLE: frozenset({"DISABLED", "FAILED", "CANCELLED"}),
@@ -122,6 +124,7 @@ class Decision:
 class AmiPlan:
     decision: Decision
     snapshots: list[Decision] = field(default_factory=list)
+    candidate: AmiCandidate | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -216,139 +219,180 @@ def _tag_hit(wanted: Mapping[str, str] | None, tags: Mapping[str, str]) -> str |
 # --------------------------------------------------------------------------------------------- images
 
 
-@dataclass(slots=True)
-class _Verdict:
-    matches: bool
-    reason: str
-
-
 class _Rule:
-    """One policy detail, prepared against ``as_of``."""
+    """One policy detail, prepared against ``as_of`` (plain values: this runs per image)."""
 
-    __slots__ = ("detail", "index", "threshold", "type")
+    __slots__ = (
+        "detail",
+        "excluded_tags",
+        "index",
+        "is_count",
+        "is_delete",
+        "keep",
+        "retain",
+        "skip",
+        "span",
+        "threshold",
+        "threshold_day",
+        "type",
+        "verb",
+    )
 
     def __init__(self, index: int, detail: PolicyDetail, as_of: datetime) -> None:
+        flt = detail.filter
         self.index = index
         self.detail = detail
         self.type = detail.action.type
-        flt = detail.filter
-        self.threshold = (
-            subtract(as_of, flt.value, flt.unit) if flt.type is FilterType.AGE and flt.unit else None
-        )
+        self.verb = self.type.value
+        self.is_delete = self.type is ActionType.DELETE
+        self.skip = _SKIP_STATES[self.type]
+        self.is_count = flt.type is FilterType.COUNT
+        self.keep = flt.value
+        self.retain = flt.retainAtLeast or 0
+        self.threshold = subtract(as_of, flt.value, flt.unit) if flt.unit and not self.is_count else None
+        self.threshold_day = f"{self.threshold:%Y-%m-%d}" if self.threshold else ""
+        self.span = _span(flt.value, flt.unit) if flt.unit else ""
+        rules = detail.exclusionRules
+        self.excluded_tags = sorted((rules.tagMap or {}).items()) if rules else []
 
-    def judge(self, image: ImageCandidate, rank: int | None, group_size: int, as_of: datetime) -> _Verdict:
-        verb = self.type.value
-        if image.status in _SKIP_STATES[self.type]:
-            return _Verdict(False, f"{verb}: skipped, image already {image.status.lower()}")
-        flt = self.detail.filter
-        failed = image.status in NO_SLOT
-        if failed and self.type is ActionType.DELETE:
-            head = f"{verb} rule {self.index}: {image.status.lower()} images always qualify and hold no slot"
-        elif flt.type is FilterType.COUNT:
-            assert rank is not None
-            if rank <= flt.value:
-                return _Verdict(
-                    False, f"{verb}: kept, newest {rank} of {group_size} (COUNT keeps {flt.value})"
-                )
-            head = (
-                f"{verb} rule {self.index}: rank {rank} of {group_size}, COUNT keeps the newest {flt.value}"
-            )
+    def judge(self, image: ImageCandidate, rank: int | None, size: int, as_of: datetime) -> tuple[bool, str]:
+        """(matches, why) for one image."""
+        verb, status = self.verb, image.status
+        if status in self.skip:
+            return False, f"{verb}: skipped, image already {status.lower()}"
+        if self.is_delete and status in NO_SLOT:
+            head = f"{verb} rule {self.index}: {status.lower()} images always qualify and hold no slot"
+        elif self.is_count:
+            if rank is not None and rank <= self.keep:
+                return False, f"{verb}: kept, newest {rank} of {size} (COUNT keeps {self.keep})"
+            head = f"{verb} rule {self.index}: rank {rank} of {size}, COUNT keeps the newest {self.keep}"
         else:
-            assert self.threshold is not None and flt.unit is not None
-            age_days = (as_of - image.date_created).days
-            if image.date_created >= self.threshold:
-                return _Verdict(False, f"{verb}: age {age_days}d is within {_span(flt.value, flt.unit)}")
-            if flt.retainAtLeast and rank is not None and rank <= flt.retainAtLeast:
-                return _Verdict(
-                    False,
-                    f"{verb}: retainAtLeast {flt.retainAtLeast} keeps it (newest {rank} of {group_size}, "
-                    f"age {age_days}d)",
+            assert self.threshold is not None
+            created = image.date_created
+            if created >= self.threshold:
+                return False, f"{verb}: age {(as_of - created).days}d is within {self.span}"
+            if rank is not None and rank <= self.retain:
+                return False, (
+                    f"{verb}: retainAtLeast {self.retain} keeps it (newest {rank} of {size}, "
+                    f"age {(as_of - created).days}d)"
                 )
             head = (
-                f"{verb} rule {self.index}: age {age_days}d, older than {_span(flt.value, flt.unit)} "
-                f"(created before {self.threshold:%Y-%m-%d})"
+                f"{verb} rule {self.index}: age {(as_of - created).days}d, older than {self.span} "
+                f"(created before {self.threshold_day})"
             )
-        rules = self.detail.exclusionRules
-        hit = _tag_hit(rules.tagMap if rules else None, image.tags)
-        if hit:
-            return _Verdict(False, f"{verb}: excluded by image tag {hit}")
-        return _Verdict(True, head)
+        if self.excluded_tags:
+            tags = image.tags
+            for key, value in self.excluded_tags:
+                if tags.get(key) == value:
+                    return False, f"{verb}: excluded by image tag {key}={value}"
+        return True, head
 
 
-def _group_ranks(images: Sequence[ImageCandidate]) -> dict[str, tuple[int | None, int]]:
-    """arn -> (rank among the group's slot-holding images, newest first; group size)."""
+def _groups(
+    images: Sequence[ImageCandidate],
+) -> tuple[list[ImageCandidate], dict[str, tuple[int | None, int]]]:
+    """Images in plan order (recipe name, numeric version, newest first) and, per ARN, the rank among
+    its recipe version's slot-holding images (newest first) with the number of such images."""
     groups: dict[tuple[str, str], list[ImageCandidate]] = defaultdict(list)
     for image in images:
         groups[(image.recipe_name, image.recipe_version)].append(image)
+    ordered: list[ImageCandidate] = []
     ranks: dict[str, tuple[int | None, int]] = {}
-    for members in groups.values():
+    for key in sorted(groups, key=lambda k: (k[0], _version_key(k[1]))):
+        members = groups[key]
         members.sort(key=lambda i: (i.date_created, i.build_version, i.arn), reverse=True)
-        holders = [m for m in members if m.status not in NO_SLOT]
+        ordered.extend(members)
+        holders = [m for m in members if m.status not in NO_SLOT and m.status not in _NOT_LIVE]
         size = len(holders)
         for position, member in enumerate(holders, 1):
             ranks[member.arn] = (position, size)
         for member in members:
-            ranks.setdefault(member.arn, (None, size))
-    return ranks
+            if member.arn not in ranks:
+                ranks[member.arn] = (None, size)
+    return ordered, ranks
 
 
 # ----------------------------------------------------------------------------------------------- AMIs
 
 
-def _ami_exclusion(detail: PolicyDetail, ami: AmiCandidate, as_of: datetime) -> str | None:
-    rules = detail.exclusionRules.amis if detail.exclusionRules else None
-    if rules is None:
+class _AmiRules:
+    """A rule's AMI side, prepared once: what it includes and the AMI exclusions, in the documented order."""
+
+    __slots__ = (
+        "action",
+        "include",
+        "index",
+        "is_delete",
+        "is_deprecate",
+        "is_disable",
+        "launched",
+        "launched_after",
+        "public",
+        "regions",
+        "shared",
+        "tags",
+        "verb",
+    )
+
+    def __init__(self, rule: _Rule, as_of: datetime) -> None:
+        detail = rule.detail
+        include = detail.action.includeResources
+        self.include = bool(include and include.amis)
+        self.index, self.verb, self.action = rule.index, rule.verb, _VERB[rule.type]
+        self.is_delete = rule.type is ActionType.DELETE
+        self.is_deprecate = rule.type is ActionType.DEPRECATE
+        self.is_disable = rule.type is ActionType.DISABLE
+        amis = detail.exclusionRules.amis if detail.exclusionRules else None
+        self.regions = frozenset(amis.regions or ()) if amis else frozenset()
+        self.public = bool(amis and amis.isPublic)
+        self.tags = sorted((amis.tagMap or {}).items()) if amis else []
+        self.shared = frozenset(amis.sharedAccounts or ()) if amis else frozenset()
+        last = amis.lastLaunched if amis else None
+        self.launched_after = subtract(as_of, last.value, last.unit) if last else None
+        self.launched = _span(last.value, last.unit) if last else ""
+
+    def exclusion(self, ami: AmiCandidate) -> str | None:
+        if ami.region in self.regions:
+            return f"excluded: region {ami.region}"
+        if self.public and ami.public:
+            return "excluded: AMI is public"
+        for key, value in self.tags:
+            if ami.tags.get(key) == value:
+                return f"excluded: AMI tag {key}={value}"
+        if self.shared and ami.shared_accounts:
+            shared = sorted(self.shared.intersection(ami.shared_accounts))
+            if shared:
+                return f"excluded: shared with account {', '.join(shared)}"
+        # an AMI never launched has no last-launched time, and so is not protected by this rule
+        launched = ami.last_launched
+        if self.launched_after is not None and launched is not None and launched >= self.launched_after:
+            return f"excluded: launched {ami.last_launched:%Y-%m-%d}, within {self.launched}"
         return None
-    if rules.regions and ami.region in rules.regions:
-        return f"excluded: region {ami.region}"
-    if rules.isPublic and ami.public:
-        return "excluded: AMI is public"
-    hit = _tag_hit(rules.tagMap, ami.tags)
-    if hit:
-        return f"excluded: AMI tag {hit}"
-    if rules.sharedAccounts:
-        shared = sorted(set(rules.sharedAccounts).intersection(ami.shared_accounts))
-        if shared:
-            return f"excluded: shared with account {', '.join(shared)}"
-    if rules.lastLaunched and ami.last_launched is not None:
-        window = subtract(as_of, rules.lastLaunched.value, rules.lastLaunched.unit)
-        if ami.last_launched >= window:
-            return (
-                f"excluded: launched {ami.last_launched:%Y-%m-%d}, within "
-                f"{_span(rules.lastLaunched.value, rules.lastLaunched.unit)}"
-            )
-    return None
 
-
-def _ami_decision(
-    detail: PolicyDetail, index: int, ami: AmiCandidate, as_of: datetime
-) -> tuple[Decision, bool]:
-    """The AMI's decision, and whether an exclusion or guard keeps it (so a DELETE keeps the image)."""
-    kind = detail.action.type
-    verb = _VERB[kind]
-    out = Decision("ami", ami.image_id, ami.region, ami.account, "none", "", index)
-    include = detail.action.includeResources
-    if ami.state == "deregistered":
-        out.reason = "already deregistered"
-    elif not (include and include.amis):
-        out.reason = f"image {verb}d; rule does not include AMIs"
-    elif kind is ActionType.DEPRECATE and ami.deprecation_time is not None and ami.deprecation_time <= as_of:
-        out.reason = "already deprecated"
-    elif kind is ActionType.DISABLE and ami.state == "disabled":
-        out.reason = "already disabled"
-    elif (excluded := _ami_exclusion(detail, ami, as_of)) is not None:
-        out.reason = excluded
-        return out, True
-    elif kind is not ActionType.DEPRECATE and ami.in_use_by:
-        out.reason = f"excluded: in use by {'; '.join(sorted(ami.in_use_by))}"
-        return out, True
-    elif kind is ActionType.DELETE and ami.deregistration_protected:
-        out.reason = "kept: deregistration protection is on"
-        return out, True
-    else:
-        out.action = verb
-        out.reason = f"{kind.value} rule {index} includes AMIs"
-    return out, False
+    def decide(self, ami: AmiCandidate, as_of: datetime) -> tuple[Decision, bool]:
+        """The AMI's decision, and whether an exclusion or guard keeps it (so a DELETE keeps the image)."""
+        out = Decision("ami", ami.image_id, ami.region, ami.account, "none", "", self.index)
+        if ami.state == "deregistered":
+            out.reason = "already deregistered"
+        elif not self.include:
+            out.reason = f"image {self.action}d; rule does not include AMIs"
+        elif self.is_deprecate and ami.deprecation_time is not None and ami.deprecation_time <= as_of:
+            out.reason = "already deprecated"
+        elif self.is_disable and ami.state == "disabled":
+            out.reason = "already disabled"
+        elif (excluded := self.exclusion(ami)) is not None:
+            out.reason = excluded
+            return out, True
+        elif not self.is_deprecate and ami.in_use_by:
+            out.reason = f"excluded: in use by {'; '.join(sorted(ami.in_use_by))}"
+            return out, True
+        elif self.is_delete and ami.deregistration_protected:
+            out.reason = "kept: deregistration protection is on"
+            return out, True
+        else:
+            out.action = self.action
+            out.reason = f"{self.verb} rule {self.index} includes AMIs"
+        return out, False
 
 
 # ----------------------------------------------------------------------------------------------- plan
@@ -362,81 +406,87 @@ def evaluate(policy: PolicyLike, images: Sequence[ImageCandidate], *, as_of: dat
         (_Rule(i, d, as_of) for i, d in enumerate(policy.policyDetails)),
         key=lambda r: ORDER.index(r.type),
     )
-    chosen = [i for i in images if selected(policy.resourceSelection, i)]
-    live = [i for i in chosen if i.status not in BUILDING and i.status != "DELETED"]
-    ranks = _group_ranks(live)
-    plans: list[ImagePlan] = []
-    for image in chosen:
-        plans.append(_plan_image(image, rules, ranks, as_of))
-    with_snapshots = {
-        i
-        for i, d in enumerate(policy.policyDetails)
-        if d.action.includeResources is not None and bool(d.action.includeResources.snapshots)
-    }
-    _plan_snapshots(plans, images, with_snapshots)
-    _sort_within(plans, {i.arn: i for i in chosen})
-    return Plan(as_of=as_of, images=plans)
-
-
-def _sort_within(plans: list[ImagePlan], by_arn: Mapping[str, ImageCandidate]) -> None:
-    def key(p: ImagePlan) -> tuple[str, tuple[int, ...], float, int, str]:
-        img = by_arn[p.decision.resource_id]
-        return (
-            img.recipe_name,
-            _version_key(img.recipe_version),
-            -img.date_created.timestamp(),
-            -img.build_version,
-            img.arn,
-        )
-
-    plans.sort(key=key)
+    selection = policy.resourceSelection
+    memo: dict[tuple[str, str], bool] = {}
+    chosen = []
+    for image in images:
+        key = (image.recipe_name, image.recipe_version)
+        hit = memo.get(key) if selection.recipes is not None else None
+        if hit is None:
+            hit = selected(selection, image)
+            if selection.recipes is not None:
+                memo[key] = hit
+        if hit:
+            chosen.append(image)
+    ordered, ranks = _groups(chosen)
+    ami_rules = {rule.index: _AmiRules(rule, as_of) for rule in rules}
+    collecting = gc.isenabled()
+    gc.disable()  # hundreds of thousands of small objects: generational GC passes would dominate
+    try:
+        plans = [_plan_image(image, rules, ami_rules, ranks, as_of) for image in ordered]
+        with_snapshots = {
+            i
+            for i, d in enumerate(policy.policyDetails)
+            if d.action.includeResources is not None and bool(d.action.includeResources.snapshots)
+        }
+        _plan_snapshots(plans, images, with_snapshots)
+    finally:
+        if collecting:
+            gc.enable()
     for plan in plans:
-        plan.amis.sort(key=lambda a: (a.decision.region or "", a.decision.resource_id))
+        if len(plan.amis) > 1:
+            plan.amis.sort(key=lambda a: (a.decision.region or "", a.decision.resource_id))
+    return Plan(as_of=as_of, images=plans)
 
 
 def _plan_image(
     image: ImageCandidate,
     rules: Sequence[_Rule],
+    ami_rules: Mapping[int, _AmiRules],
     ranks: Mapping[str, tuple[int | None, int]],
     as_of: datetime,
 ) -> ImagePlan:
-    recipe = f"{image.recipe_name}/{image.recipe_version}"
     decision = Decision("image", image.arn, None, None, "none", "")
-    plan = ImagePlan(decision, recipe)
-    if image.status in BUILDING:
-        decision.reason = f"skipped: build in progress ({image.status.lower()}); evaluated next run"
-    elif image.status == "DELETED":
+    plan = ImagePlan(decision, f"{image.recipe_name}/{image.recipe_version}", [])
+    amis = plan.amis
+    status = image.status
+    if status in BUILDING:
+        decision.reason = f"skipped: build in progress ({status.lower()}); evaluated next run"
+    elif status == "DELETED":
         decision.reason = "already deleted"
     else:
         rank, size = ranks[image.arn]
-        verdicts = [(rule, rule.judge(image, rank, size, as_of)) for rule in rules]
-        winner = next(((r, v) for r, v in verdicts if v.matches), None)
+        winner: _Rule | None = None
+        why = ""
+        reasons: list[str] = []
+        later: list[str] = []
+        for rule in rules:
+            ok, reason = rule.judge(image, rank, size, as_of)
+            if ok and winner is None:
+                winner, why = rule, reason
+            elif ok:
+                later.append(rule.verb)
+            reasons.append(reason)
         if winner is None:
-            decision.reason = "; ".join(v.reason for _, v in verdicts)
+            decision.reason = "; ".join(reasons)
         else:
-            rule, verdict = winner
-            later = [r.type.value for r, v in verdicts if v.matches and r is not rule]
-            decision.action = _VERB[rule.type]
-            decision.rule = rule.index
-            decision.reason = verdict.reason + (
-                f"; also matches {', '.join(later)} (a later run)" if later else ""
-            )
-            kept: list[Decision] = []
+            on_amis = ami_rules[winner.index]
+            decision.action = on_amis.action
+            decision.rule = winner.index
+            decision.reason = f"{why}; also matches {', '.join(later)} (a later run)" if later else why
+            kept: list[str] = []
             for ami in image.amis:
-                ami_decision, stays = _ami_decision(rule.detail, rule.index, ami, as_of)
-                plan.amis.append(AmiPlan(ami_decision))
+                ami_decision, stays = on_amis.decide(ami, as_of)
+                amis.append(AmiPlan(ami_decision, [], ami))
                 if stays:
-                    kept.append(ami_decision)
-            if rule.type is ActionType.DELETE and kept:
+                    kept.append(ami.image_id)
+            if kept and winner.is_delete:
                 decision.action = "none"
-                decision.reason = (
-                    f"kept: {len(kept)} AMI(s) stay ({', '.join(d.resource_id for d in kept)}); "
-                    + verdict.reason
-                )
-    if decision.action == "none" and not plan.amis:
+                decision.reason = f"kept: {len(kept)} AMI(s) stay ({', '.join(kept)}); {why}"
+    if not amis:
         for ami in image.amis:
-            plan.amis.append(
-                AmiPlan(Decision("ami", ami.image_id, ami.region, ami.account, "none", "image kept"))
+            amis.append(
+                AmiPlan(Decision("ami", ami.image_id, ami.region, ami.account, "none", "image kept"), [], ami)
             )
     return plan
 
@@ -445,33 +495,39 @@ def _plan_snapshots(
     plans: Sequence[ImagePlan], everything: Sequence[ImageCandidate], with_snapshots: set[int]
 ) -> None:
     """A snapshot goes only with its AMI, if the rule includes snapshots and no AMI that stays uses it."""
-    by_ami: dict[str, AmiCandidate] = {}
-    users: dict[str, list[str]] = defaultdict(list)
+    users: dict[str, list[str]] = {}
     for image in everything:
         for ami in image.amis:
-            by_ami[ami.image_id] = ami
             if ami.state != "deregistered":
                 for snap in ami.snapshot_ids:
-                    users[snap].append(ami.image_id)
+                    found = users.get(snap)
+                    if found is None:
+                        users[snap] = [ami.image_id]
+                    else:
+                        found.append(ami.image_id)
     going = {a.decision.resource_id for p in plans for a in p.amis if a.decision.action == "delete"}
     for plan in plans:
         for ami_plan in plan.amis:
-            ami = by_ami[ami_plan.decision.resource_id]
-            rule = ami_plan.decision.rule
-            for snap in sorted(ami.snapshot_ids):
+            ami = ami_plan.candidate
+            assert ami is not None
+            verdict = ami_plan.decision
+            rule, deleting = verdict.rule, verdict.action == "delete"
+            out = ami_plan.snapshots
+            snapshot_ids = ami.snapshot_ids if len(ami.snapshot_ids) < 2 else sorted(ami.snapshot_ids)
+            for snap in snapshot_ids:
                 size = ami.unique_bytes.get(snap, 0)
-                d = Decision("snapshot", snap, ami.region, ami.account, "none", "", rule, size)
-                if ami_plan.decision.action != "delete":
-                    d.reason = "AMI kept"
+                if not deleting:
+                    out.append(
+                        Decision("snapshot", snap, ami.region, ami.account, "none", "AMI kept", rule, size)
+                    )
+                    continue
+                sharing = users.get(snap, ())
+                others = sorted(u for u in sharing if u not in going) if len(sharing) > 1 else ()
+                if others:
+                    action, reason = "none", f"kept: also used by {', '.join(others)}"
+                elif rule in with_snapshots:
+                    action, reason = "delete", f"AMI {ami.image_id} deregistered; rule includes snapshots"
                 else:
-                    others = sorted(u for u in users.get(snap, ()) if u not in going)
-                    if others:
-                        d.reason = f"kept: also used by {', '.join(others)}"
-                    elif rule in with_snapshots:
-                        d.action = "delete"
-                        d.reason = f"AMI {ami.image_id} deregistered; rule includes snapshots"
-                    else:
-                        d.reason = (
-                            f"left: rule does not include snapshots; keeps {size} bytes after deregistration"
-                        )
-                ami_plan.snapshots.append(d)
+                    action = "none"
+                    reason = f"left: rule does not include snapshots; keeps {size} bytes after deregistration"
+                out.append(Decision("snapshot", snap, ami.region, ami.account, action, reason, rule, size))
