@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lifecycle_fakes import AS_OF, FakeCandidateSource, FakeWorld, ami, body, image, rule
+from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, rule
 
 from kiln.cli.main import main
-from kiln.services.lifecycle_runner import register_source
+from kiln.services.lifecycle_runner import register_actions, register_source
 
 ARN = "arn:aws:imagebuilder:local:123456789012:lifecycle-policy/retire-old"
 
@@ -191,3 +191,57 @@ def test_preview_without_a_candidate_source_is_a_clear_error(tmp_path: Path, pol
         check=False,
     )
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_apply_then_executions_and_resources(capsys, monkeypatch, tmp_path, policy_file, fake_source) -> None:
+    kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(policy_file))
+    register_actions(FakeActions(fake_source, tmp_path / "actions.log"))
+    try:
+        code, out, _ = kiln(
+            capsys,
+            monkeypatch,
+            "lifecycle",
+            "apply",
+            "retire-old",
+            "--as-of",
+            AS_OF.isoformat(),
+            "--output",
+            "json",
+        )
+    finally:
+        register_actions(None)
+    execution = json.loads(out)["lifecycleExecution"]
+    assert code == 0 and execution["state"]["status"] == "SUCCESS"
+    assert execution["lifecycleExecutionId"].startswith("lce-")
+
+    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "executions", ARN, "--output", "json")
+    assert code == 0
+    assert [e["lifecycleExecutionId"] for e in json.loads(out)["lifecycleExecutions"]] == [
+        execution["lifecycleExecutionId"]
+    ]
+    eid = execution["lifecycleExecutionId"]
+    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "execution-resources", eid, "--output", "json")
+    data = json.loads(out)
+    assert code == 0 and data["lifecycleExecutionState"]["status"] == "SUCCESS"
+    assert [(r["resourceId"], r["action"]["name"]) for r in data["resources"]] == [(image(1).arn, "DELETE")]
+    code, out, _ = kiln(
+        capsys,
+        monkeypatch,
+        "lifecycle",
+        "execution-resources",
+        eid,
+        "--parent-resource-id",
+        image(1).arn,
+        "--output",
+        "json",
+    )
+    [resource] = json.loads(out)["resources"]
+    assert resource["resourceId"] == "ami-00000000000000001"
+    assert resource["snapshots"] == [
+        {"snapshotId": "snap-1", "state": {"status": "SUCCESS", "reason": "done"}}
+    ]
+
+    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "execution-resources", "lce-nope")
+    assert code != 0 and "not a lifecycle execution id" in err
+    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "apply", "retire-old")
+    assert code != 0 and "no lifecycle actions are registered" in err

@@ -193,6 +193,8 @@ def test_run_killed_mid_way_is_completed_by_the_next_without_repeating(tmp_path:
 
     [killed] = policies.list_executions(arn)
     assert killed.state.status.value == "IN_PROGRESS"
+    with pytest.raises(Conflict, match="in progress"):
+        policies.delete_policy(arn)
 
     execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
     lines = effective(log)
