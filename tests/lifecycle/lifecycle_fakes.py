@@ -186,6 +186,10 @@ class FakeCandidateSource:
         return self.world.images()
 
 
+class FakeCrash(BaseException):
+    """Raised by FakeActions(crash_after=N): stands in for the process dying right after an action."""
+
+
 class FakeActions:
     """FAKE Actions over a FakeWorld: idempotent, each effective change appended to ``log``.
 
@@ -193,9 +197,16 @@ class FakeActions:
     """
 
     def __init__(
-        self, world: FakeWorld, log: Path, *, pause_after: int | None = None, fail: set[str] | None = None
+        self,
+        world: FakeWorld,
+        log: Path,
+        *,
+        pause_after: int | None = None,
+        crash_after: int | None = None,
+        fail: set[str] | None = None,
     ):
         self.world, self.log, self.pause_after, self.fail = world, Path(log), pause_after, fail or set()
+        self.crash_after = crash_after
         self.changes = 0
 
     def _change(self, verb: str, resource: str, mutate: Any) -> None:
@@ -213,6 +224,8 @@ class FakeActions:
             self.changes += 1
             if self.pause_after is not None and self.changes >= self.pause_after:
                 time.sleep(600)
+            if self.crash_after is not None and self.changes >= self.crash_after:
+                raise FakeCrash(f"FAKE crash after {self.changes} changes")
 
     def _ami(self, data: dict[str, Any], image_id: str) -> dict[str, Any]:
         return next(a for i in data["images"] for a in i["amis"] if a["image_id"] == image_id)

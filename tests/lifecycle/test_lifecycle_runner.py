@@ -16,7 +16,17 @@ import time
 from pathlib import Path
 
 import pytest
-from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, rule
+from lifecycle_fakes import (
+    AS_OF,
+    FakeActions,
+    FakeCandidateSource,
+    FakeCrash,
+    FakeWorld,
+    ami,
+    body,
+    image,
+    rule,
+)
 
 from kiln.errors import Conflict, InvalidRequest
 from kiln.services import lifecycle_policies as policies
@@ -208,3 +218,32 @@ def test_run_killed_mid_way_is_completed_by_the_next_without_repeating(tmp_path:
     assert execution.resourcesImpactedSummary == {"hasImpactedResources": False}
     assert {i.status for i in world.images()} == {"DELETED", "AVAILABLE"}
     assert world.load()["snapshots"] == [f"snap-{4:017d}"]
+
+
+def test_resume_rechecks_guards_an_ami_found_in_use_stays_with_its_image(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    with pytest.raises(FakeCrash):  # dies right after deregistering ami-2 (its 4th change)
+        run(
+            arn,
+            as_of=AS_OF,
+            source=FakeCandidateSource(world),
+            actions=FakeActions(world, log, crash_after=4),
+        )
+    data = world.load()
+    used = next(a for i in data["images"] for a in i["amis"] if a["image_id"] == f"ami-{1:017d}")
+    used["in_use_by"] = ["launch template lt-0123456789abcdef0 version 3"]  # launched from meanwhile
+    world._write(data)
+
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert execution.state.status.value == "SUCCESS"
+    assert f"deregister_ami ami-{1:017d}" not in effective(log)
+    assert f"delete_snapshot snap-{2:017d}" in effective(log)  # the pending snapshot of ami-2 went
+    statuses = {i.arn: i.status for i in world.images()}
+    assert statuses[image(1).arn] == "AVAILABLE" and statuses[image(2).arn] == "DELETED"
+    [_, old] = policies.list_executions(arn)
+    old_top = {r.resourceId: r for r in policies.list_execution_resources(old.lifecycleExecutionId)}
+    assert old_top[image(1).arn].state.status.value == "SKIPPED"
+    [old_ami] = policies.list_execution_resources(old.lifecycleExecutionId, image(1).arn)
+    assert (old_ami.state.reason or "").startswith("excluded on resume: in use by launch template")
+    assert old_ami.snapshots[0].state.status.value == "SKIPPED"

@@ -209,13 +209,6 @@ def selected(selection: ResourceSelection, image: ImageCandidate) -> bool:
     return any(image.tags.get(key) == value for key, value in tags.items())
 
 
-def _tag_hit(wanted: Mapping[str, str] | None, tags: Mapping[str, str]) -> str | None:
-    for key, value in sorted((wanted or {}).items()):
-        if tags.get(key) == value:
-            return f"{key}={value}"
-    return None
-
-
 # --------------------------------------------------------------------------------------------- images
 
 

@@ -297,7 +297,9 @@ def _finish(
                 result, reason = "SUCCESS", "done"
             except Exception as error:  # a failed step is recorded; the run goes on with the others
                 result, reason = "FAILED", f"{type(error).__name__}: {error}"
-        outcome[resource_id] = result
+        outcome[resource_id] = (
+            "SKIPPED_ON_RESUME" if reason.startswith(("excluded on", "kept on")) else result
+        )
         renew()
         with session() as db:
             row = db.get(R, row_id)
@@ -316,12 +318,16 @@ def _guard(
     steps: list[tuple[Any, ...]],
 ) -> tuple[str | None, str]:
     """Why a pending step must not run now (result, reason), or (None, "") to go ahead."""
-    if kind == "snapshot" and outcome.get(parent or "") == "FAILED":
+    if kind == "snapshot" and outcome.get(parent or "") != "SUCCESS":
         return "SKIPPED", f"AMI {parent} was not deregistered"
     if kind == "image":
-        failed = [s[2] for s in steps if s[5] == resource_id and outcome.get(s[2]) == "FAILED"]
+        children = [s[2] for s in steps if s[5] == resource_id and s[1] == "ami"]
+        failed = [c for c in children if outcome.get(c) == "FAILED"]
         if failed:
             return "FAILED", f"not {action.lower()}d: step(s) failed for {', '.join(failed)}"
+        stayed = [c for c in children if outcome.get(c) == "SKIPPED_ON_RESUME"]
+        if stayed and action == "DELETE":
+            return "SKIPPED", f"kept: AMI(s) {', '.join(stayed)} stay (found in use or protected on resume)"
     if fresh is not None and kind == "ami" and action in ("DISABLE", "DELETE"):
         ami = fresh.get(resource_id)
         if ami is not None and ami.in_use_by:
