@@ -332,3 +332,19 @@ def test_order_is_deterministic_whatever_the_input_order() -> None:
 def test_naive_as_of_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate(policy(), [], as_of=datetime(2026, 1, 1))
+
+
+def test_snapshots_left_by_an_earlier_deregistration_go_with_the_image() -> None:
+    gone = ami("ami-00000000000000001", state="deregistered", snapshots={"snap-orphan": 4096})
+    target = image(1, days_old=90, amis=[gone])
+    plan = evaluate(policy(rule("DELETE", "AGE", 30, "DAYS", snapshots=True)), [target], as_of=AS_OF)
+    assert actions(plan)[target.arn] == "delete"
+    assert (actions(plan)["ami-00000000000000001"], reasons(plan)["ami-00000000000000001"]) == (
+        "none",
+        "already deregistered",
+    )
+    assert actions(plan)["snap-orphan"] == "delete"
+    assert reasons(plan)["snap-orphan"].startswith("orphaned: AMI ami-00000000000000001 already deregistered")
+    assert plan.summary()["bytes_freed"] == 4096
+    plan = evaluate(policy(rule("DELETE", "AGE", 30, "DAYS")), [target], as_of=AS_OF)
+    assert actions(plan)["snap-orphan"] == "none" and reasons(plan)["snap-orphan"].startswith("left:")

@@ -504,7 +504,12 @@ def _plan_snapshots(
             ami = ami_plan.candidate
             assert ami is not None
             verdict = ami_plan.decision
-            rule, deleting = verdict.rule, verdict.action == "delete"
+            rule = verdict.rule
+            # an AMI deregistered earlier (by hand, or by a rule without snapshots) may have left its
+            # snapshots behind: they go with the image's deletion too
+            deleting = verdict.action == "delete" or (
+                ami.state == "deregistered" and plan.decision.action == "delete"
+            )
             out = ami_plan.snapshots
             snapshot_ids = ami.snapshot_ids if len(ami.snapshot_ids) < 2 else sorted(ami.snapshot_ids)
             for snap in snapshot_ids:
@@ -520,6 +525,8 @@ def _plan_snapshots(
                     action, reason = "none", f"kept: also used by {', '.join(others)}"
                 elif rule in with_snapshots:
                     action, reason = "delete", f"AMI {ami.image_id} deregistered; rule includes snapshots"
+                    if verdict.action != "delete":
+                        reason = f"orphaned: AMI {ami.image_id} already deregistered; rule includes snapshots"
                 else:
                     action = "none"
                     reason = f"left: rule does not include snapshots; keeps {size} bytes after deregistration"

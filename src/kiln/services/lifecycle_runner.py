@@ -41,7 +41,6 @@ from kiln.model.lifecycle import (
 from kiln.services.lifecycle_rules import AmiCandidate, ImageCandidate, Plan, evaluate
 
 LEASE_TTL = timedelta(minutes=5)
-_ACTION_NAME = {"deprecate": "DEPRECATE", "disable": "DISABLE", "delete": "DELETE", "none": "AVAILABLE"}
 
 
 class Actions(Protocol):
@@ -188,7 +187,7 @@ def run(
             _close(stale, reason=f"interrupted; completed by {execution_id}")
         candidates = source.gather(policy)
         plan = evaluate(policy, candidates, as_of=as_of)
-        _record(execution_id, policy.arn, as_of, plan)
+        _record(execution_id, policy, as_of, plan)
         _finish(execution_id, actions, None, renew)
         _close(execution_id, reason=None)
         mark_last_run(policy.arn, utcnow())
@@ -217,26 +216,27 @@ def _unfinished(policy_arn: str) -> list[str]:
         )
 
 
-def _record(execution_id: str, policy_arn: str, as_of: datetime, plan: Plan) -> None:
+def _record(execution_id: str, policy: LifecyclePolicy, as_of: datetime, plan: Plan) -> None:
     """Write the execution and every step of the plan (pending, or SKIPPED with the reason) at once."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionResourceRow as R
     from kiln.db.tables.lifecycle import LifecycleExecutionRow as E
 
+    names = {i: d.action.type.value for i, d in enumerate(policy.policyDetails)}
     rows: list[dict[str, Any]] = []
     for image in plan.images:
         touched = image.decision.action != "none" or image.decision.reason.startswith("kept")
         if not touched:
             continue
         for ami in image.amis:
-            rows.append(_row(ami.decision, image.decision.resource_id))
-            rows.extend(_row(snap, ami.decision.resource_id) for snap in ami.snapshots)
-        rows.append(_row(image.decision, None))
+            rows.append(_row(ami.decision, image.decision.resource_id, names))
+            rows.extend(_row(snap, ami.decision.resource_id, names) for snap in ami.snapshots)
+        rows.append(_row(image.decision, None, names))
     with session() as db:
         db.add(
             E(
                 id=execution_id,
-                policy_arn=policy_arn,
+                policy_arn=policy.arn,
                 status=ExecutionStatus.IN_PROGRESS.value,
                 as_of=as_of,
                 start_time=utcnow(),
@@ -252,17 +252,20 @@ def _record(execution_id: str, policy_arn: str, as_of: datetime, plan: Plan) -> 
         db.add_all(R(execution_id=execution_id, seq=seq, **row) for seq, row in enumerate(rows))
 
 
-def _row(decision: Any, parent: str | None) -> dict[str, Any]:
+def _row(decision: Any, parent: str | None, names: dict[int, str]) -> dict[str, Any]:
+    """A step: pending when it acts; SUCCESS when already in the wanted state (as Image Builder
+    reports it); otherwise SKIPPED with the reason (an exclusion, a guard, a rule not including it)."""
     acting = decision.action != "none"
+    done = not acting and decision.reason.startswith("already")
     return {
         "kind": decision.kind,
         "parent_resource_id": parent,
         "account_id": decision.account,
         "resource_id": decision.resource_id,
         "region": decision.region,
-        "status": "IN_PROGRESS" if acting else "SKIPPED",
+        "status": "IN_PROGRESS" if acting else "SUCCESS" if done else "SKIPPED",
         "status_reason": "pending" if acting else decision.reason,
-        "action": _ACTION_NAME[decision.action],
+        "action": names.get(decision.rule, "AVAILABLE") if decision.rule is not None else "AVAILABLE",
         "action_reason": decision.reason,
         "snapshots": [],
         "image_uris": [],
