@@ -247,3 +247,21 @@ def test_resume_rechecks_guards_an_ami_found_in_use_stays_with_its_image(tmp_pat
     [old_ami] = policies.list_execution_resources(old.lifecycleExecutionId, image(1).arn)
     assert (old_ami.state.reason or "").startswith("excluded on resume: in use by launch template")
     assert old_ami.snapshots[0].state.status.value == "SKIPPED"
+
+
+def test_orphaned_snapshot_of_an_already_deregistered_ami_is_deleted(tmp_path: Path) -> None:
+    gone = ami(f"ami-{1:017d}", state="deregistered", snapshots={"snap-orphan": 4096})
+    world, log = (
+        world_with(tmp_path, [image(2, days_old=1), image(1, days_old=40, amis=[gone])]),
+        tmp_path / "log",
+    )
+    arn = create()
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert effective(log) == ["delete_snapshot snap-orphan", f"set_image_status:DELETED {image(1).arn}"]
+    [resource] = policies.list_execution_resources(execution.lifecycleExecutionId, image(1).arn)
+    assert (resource.state.status.value, resource.state.reason, resource.action.name.value) == (
+        "SUCCESS",
+        "already deregistered",
+        "DELETE",
+    )
+    assert resource.snapshots[0].state.status.value == "SUCCESS"
