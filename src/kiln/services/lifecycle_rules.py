@@ -26,7 +26,11 @@ lifecycle policy execution works"):
   is kept, so no AMI is left without its image.
 * Snapshots of a deregistered AMI are deleted only with ``includeResources.snapshots``; otherwise
   the plan reports them left behind with the bytes they keep. A snapshot also used by an AMI that
-  stays is kept. Bytes are each snapshot's unique blob bytes as the store reports them.
+  stays is kept. Snapshots still listed for an AMI deregistered earlier go when the image is
+  deleted by a rule that includes snapshots. Bytes are each snapshot's unique blob bytes as the
+  store reports them (``AmiCandidate.unique_bytes``).
+* Order: recipe name, numeric recipe version, newest image first; an image's AMIs by region and
+  id; snapshots by id. The same input gives the same plan whatever its order.
 """
 
 from __future__ import annotations
