@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,9 +205,10 @@ class FakeActions:
         pause_after: int | None = None,
         crash_after: int | None = None,
         fail: set[str] | None = None,
+        after_change: Callable[[int], None] | None = None,
     ):
         self.world, self.log, self.pause_after, self.fail = world, Path(log), pause_after, fail or set()
-        self.crash_after = crash_after
+        self.crash_after, self.after_change = crash_after, after_change
         self.changes = 0
 
     def _change(self, verb: str, resource: str, mutate: Any) -> None:
@@ -224,6 +226,8 @@ class FakeActions:
             self.changes += 1
             if self.pause_after is not None and self.changes >= self.pause_after:
                 time.sleep(600)
+            if self.after_change is not None:
+                self.after_change(self.changes)
             if self.crash_after is not None and self.changes >= self.crash_after:
                 raise FakeCrash(f"FAKE crash after {self.changes} changes")
 

@@ -265,3 +265,47 @@ def test_orphaned_snapshot_of_an_already_deregistered_ami_is_deleted(tmp_path: P
         "DELETE",
     )
     assert resource.snapshots[0].state.status.value == "SUCCESS"
+
+
+def test_cancel_stops_before_the_next_step_and_undoes_nothing(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+
+    def cancel_after_second(changes: int) -> None:
+        if changes == 2:
+            policies.cancel_execution(policies.list_executions(arn)[0].lifecycleExecutionId)
+
+    actions = FakeActions(world, log, after_change=cancel_after_second)
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=actions)
+    assert execution.state.status.value == "CANCELLED"
+    assert effective(log) == [f"deregister_ami ami-{3:017d}", f"delete_snapshot snap-{3:017d}"]
+    top = {r.resourceId: r.state for r in policies.list_execution_resources(execution.lifecycleExecutionId)}
+    assert top[image(3).arn].status.value == "SKIPPED"
+    assert top[image(3).arn].reason == "execution cancelled before this step"
+    assert policies.cancel_execution(execution.lifecycleExecutionId) == execution.lifecycleExecutionId
+    assert policies.get_execution(execution.lifecycleExecutionId).state.status.value == "CANCELLED"
+    # the next run picks up where the policy says, from the world as it is now
+    again = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    assert again.state.status.value == "SUCCESS"
+    assert sorted(effective(log)) == sorted(EXPECTED)
+
+
+def test_cancelling_a_finished_execution_is_refused(tmp_path: Path) -> None:
+    world = retiring_world(tmp_path)
+    arn = create()
+    done = run(
+        arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, tmp_path / "log")
+    )
+    with pytest.raises(Conflict, match="already ended"):
+        policies.cancel_execution(done.lifecycleExecutionId)
+
+
+def test_put_policy_creates_updates_or_leaves_unchanged() -> None:
+    data = body(rule("DELETE", "COUNT", 2))
+    arn, outcome = policies.put_policy(data)
+    assert outcome == "created"
+    assert policies.put_policy(data) == (arn, "unchanged")
+    changed = body(rule("DELETE", "COUNT", 3))
+    assert policies.put_policy(changed) == (arn, "updated")
+    assert policies.get_policy(arn).policyDetails[0].filter.value == 3
+    assert policies.put_policy(changed) == (arn, "unchanged")

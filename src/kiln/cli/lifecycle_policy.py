@@ -111,6 +111,9 @@ def register(app: typer.Typer) -> None:
     def list_(
         name: Annotated[str | None, typer.Option("--name", help="Only this name.")] = None,
         status: Annotated[str | None, typer.Option("--status", help="ENABLED or DISABLED.")] = None,
+        resource_type: Annotated[
+            str | None, typer.Option("--resource-type", help="AMI_IMAGE or CONTAINER_IMAGE.")
+        ] = None,
         output: OutputFormat = "text",
     ) -> None:
         """List lifecycle policies (ListLifecyclePolicies)."""
@@ -118,7 +121,7 @@ def register(app: typer.Typer) -> None:
         from kiln.services.lifecycle_policies import list_policies
 
         check_format(output)
-        policies = list_policies(name=name, status=status)
+        policies = list_policies(name=name, status=status, resource_type=resource_type)
         emit(
             output,
             {"lifecyclePolicySummaryList": [_dump(p) for p in policies]},
@@ -225,3 +228,15 @@ def register(app: typer.Typer) -> None:
                 ],
             ),
         )
+
+    @app.command("cancel")
+    def cancel(
+        execution_id: Annotated[str, typer.Argument(help="Lifecycle execution id (lce-…).")],
+        output: OutputFormat = "text",
+    ) -> None:
+        """Cancel a running execution: it stops before its next step; nothing done is undone."""
+        from kiln.services.lifecycle_policies import cancel_execution
+
+        check_format(output)
+        found = cancel_execution(execution_id)
+        emit(output, {"lifecycleExecutionId": found}, found)

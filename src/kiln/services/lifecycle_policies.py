@@ -31,6 +31,9 @@ from kiln.model.lifecycle import (
 )
 
 _BODY_FIELDS = ("executionRole", "policyDetails", "resourceSelection")
+_ACTIVE = [
+    s.value for s in (ExecutionStatus.IN_PROGRESS, ExecutionStatus.PENDING, ExecutionStatus.CANCELLING)
+]
 
 
 def _row_to_policy(row: Any) -> LifecyclePolicy:
@@ -151,8 +154,10 @@ def get_policy(arn: str) -> LifecyclePolicy:
         return _row_to_policy(_find(db, resolve_arn(arn)))
 
 
-def list_policies(*, name: str | None = None, status: str | None = None) -> list[LifecyclePolicySummary]:
-    """ListLifecyclePolicies with its ``name`` / ``status`` filters, ordered by name."""
+def list_policies(
+    *, name: str | None = None, status: str | None = None, resource_type: str | None = None
+) -> list[LifecyclePolicySummary]:
+    """ListLifecyclePolicies with its ``name`` / ``status`` / ``resourceType`` filters, ordered by ARN."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -163,6 +168,8 @@ def list_policies(*, name: str | None = None, status: str | None = None) -> list
         query = query.where(LifecyclePolicyRow.name == name)
     if status is not None:
         query = query.where(LifecyclePolicyRow.status == status.upper())
+    if resource_type is not None:
+        query = query.where(LifecyclePolicyRow.resource_type == resource_type.upper())
     with session() as db:
         out = []
         for row in db.scalars(query):
@@ -188,9 +195,7 @@ def delete_policy(arn: str) -> str:
         running = db.scalars(
             select(LifecycleExecutionRow.id).where(
                 LifecycleExecutionRow.policy_arn == arn,
-                LifecycleExecutionRow.status.in_(
-                    [ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.PENDING.value]
-                ),
+                LifecycleExecutionRow.status.in_(_ACTIVE),
             )
         ).first()
         if running is not None:
@@ -199,6 +204,55 @@ def delete_policy(arn: str) -> str:
             )
         db.delete(row)
     return arn
+
+
+def put_policy(body: Mapping[str, Any]) -> tuple[str, str]:
+    """For ``kiln apply``: create the policy, or update it when its definition changed.
+
+    Returns the ARN and what happened: ``created``, ``updated`` or ``unchanged``.
+    """
+    request = parse(CreateLifecyclePolicyRequest, dict(body))
+    arn = policy_arn(request.name)
+    try:
+        current = get_policy(arn)
+    except NotFound:
+        return create_policy(request), "created"
+    wanted = {
+        **_body(request),
+        "description": request.description,
+        "status": (request.status or PolicyStatus.ENABLED).value,
+    }
+    have = current.model_dump(mode="json", exclude_none=True)
+    have_body = {k: have.get(k) for k in _BODY_FIELDS} | {
+        "description": current.description,
+        "status": current.status.value,
+    }
+    if wanted == have_body:
+        return arn, "unchanged"
+    if request.resourceType is not current.resourceType:
+        raise InvalidInput(
+            f"resourceType cannot change (policy is {current.resourceType.value})", location="resourceType"
+        )
+    update = request.model_dump(mode="json", exclude_none=True, exclude={"name", "tags", "dryRun"})
+    update_policy({**update, "lifecyclePolicyArn": arn})
+    return arn, "updated"
+
+
+def cancel_execution(execution_id: str) -> str:
+    """CancelLifecycleExecution: the run stops before its next step (nothing done is undone)."""
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow
+
+    get_execution(execution_id)
+    with session() as db:
+        row = db.get(LifecycleExecutionRow, execution_id)
+        assert row is not None
+        if row.status in (ExecutionStatus.SUCCESS.value, ExecutionStatus.FAILED.value):
+            raise Conflict(f"lifecycle execution {execution_id} already ended ({row.status})")
+        if row.status in (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.PENDING.value):
+            row.status = ExecutionStatus.CANCELLING.value
+            row.reason = "cancellation requested"
+    return execution_id
 
 
 def mark_last_run(arn: str, when: datetime) -> None:

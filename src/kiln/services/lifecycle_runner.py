@@ -11,6 +11,10 @@ Guarantees:
   (``SUCCESS``/``FAILED``/``SKIPPED``) in its own transaction. Per image, AMIs go first, each AMI's
   snapshots right after it, and the image record last, so an image is never marked deleted while
   its AMIs or snapshots remain.
+* **Cancel.** ``cancel_execution`` marks an execution ``CANCELLING``; the run notices before its
+  next step, skips the rest ("execution cancelled before this step") and ends ``CANCELLED``.
+  Nothing already done is rolled back (as Image Builder). A run that died while cancelling is
+  closed ``CANCELLED`` by the next run, without acting.
 * **Resume.** A run first finishes the pending steps of any unfinished execution of the policy
   (a run that was killed), re-checking against fresh candidates that an AMI is still not in use
   or protected, then closes that execution (``SUCCESS``, or ``FAILED`` if a step failed) with
@@ -210,7 +214,10 @@ def _unfinished(policy_arn: str) -> list[str]:
         return list(
             db.scalars(
                 select(E.id)
-                .where(E.policy_arn == policy_arn, E.status == ExecutionStatus.IN_PROGRESS.value)
+                .where(
+                    E.policy_arn == policy_arn,
+                    E.status.in_([ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.CANCELLING.value]),
+                )
                 .order_by(E.start_time, E.id)
             )
         )
@@ -288,11 +295,16 @@ def _finish(
             for r in db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq))
         ]
     outcome: dict[str, str] = {}  # resource id -> final status, for children/parents checks
+    cancelled = False
     for row_id, kind, resource_id, region, action, parent, status in steps:
         if status != "IN_PROGRESS":
             outcome[resource_id] = status
             continue
-        result, reason = _guard(kind, resource_id, action, parent, outcome, fresh, steps)
+        cancelled = cancelled or _cancel_requested(execution_id)
+        if cancelled:
+            result, reason = "SKIPPED", "execution cancelled before this step"
+        else:
+            result, reason = _guard(kind, resource_id, action, parent, outcome, fresh, steps)
         if result is None:
             started = utcnow()
             try:
@@ -309,6 +321,15 @@ def _finish(
             assert row is not None
             row.start_time = row.start_time or utcnow()
             row.status, row.status_reason, row.end_time = result, reason, utcnow()
+
+
+def _cancel_requested(execution_id: str) -> bool:
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow as E
+
+    with session() as db:
+        row = db.get(E, execution_id)
+        return row is not None and row.status == ExecutionStatus.CANCELLING.value
 
 
 def _guard(
@@ -373,8 +394,12 @@ def _close(execution_id: str, *, reason: str | None) -> None:
         execution.resources_skipped = counts["SKIPPED"]
         execution.bytes_freed = sum(r.bytes for r in rows if r.kind == "snapshot" and r.status == "SUCCESS")
         failed = counts["FAILED"] > 0
-        execution.status = (ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCESS).value
         parts = [reason] if reason else []
+        if execution.status == ExecutionStatus.CANCELLING.value:
+            execution.status = ExecutionStatus.CANCELLED.value
+            parts = ["cancelled; resources processed before it stay as they are"]
+        else:
+            execution.status = (ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCESS).value
         if failed:
             parts.append(f"{counts['FAILED']} resource action(s) failed")
         execution.reason = "; ".join(parts) or None
