@@ -173,31 +173,50 @@ SCRIPT = textwrap.dedent(
     from lifecycle_fakes import FakeActions, FakeCandidateSource, FakeWorld
     from kiln.services.lifecycle_runner import run
 
-    arn, world_path, log, as_of = sys.argv[1:5]
+    arn, world_path, log, as_of, pause_after = sys.argv[1:6]
     world = FakeWorld(Path(world_path))
     run(arn, as_of=datetime.fromisoformat(as_of), source=FakeCandidateSource(world),
-        actions=FakeActions(world, Path(log), pause_after=4))
+        actions=FakeActions(world, Path(log), pause_after=int(pause_after)))
     """
 )
+
+
+def start_paused_run(arn: str, world: FakeWorld, log: Path, pause_after: int) -> subprocess.Popen[bytes]:
+    """A real ``run`` in another process, FAKE actions sleeping after the ``pause_after``-th change."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(SRC)])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, arn, str(world.path), str(log), AS_OF.isoformat(), str(pause_after)],
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not (log.exists() and len(effective(log)) >= pause_after):
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            child.wait()
+            pytest.fail("the FAKE run never reached its pause")
+        time.sleep(0.05)
+    return child
+
+
+def test_two_processes_running_one_policy_only_one_acts(tmp_path: Path) -> None:
+    world, log = retiring_world(tmp_path), tmp_path / "actions.log"
+    arn = create()
+    child = start_paused_run(arn, world, log, pause_after=1)
+    try:
+        with pytest.raises(Conflict, match="is held by"):
+            run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+        assert len(effective(log)) == 1
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
 
 
 def test_run_killed_mid_way_is_completed_by_the_next_without_repeating(tmp_path: Path) -> None:
     world, log = retiring_world(tmp_path), tmp_path / "actions.log"
     arn = create()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(SRC)])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, arn, str(world.path), str(log), AS_OF.isoformat()], env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (log.exists() and len(effective(log)) >= 4):
-            assert child.poll() is None, "the FAKE run ended before it could be killed"
-            assert time.monotonic() < deadline, "the FAKE run never reached its 4th action"
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    child = start_paused_run(arn, world, log, pause_after=4)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
     done_before = effective(log)
     assert len(done_before) == 4
 

@@ -136,22 +136,35 @@ def _holder_alive(holder: str) -> bool:
 
 def _acquire_lease(name: str, holder: str, ttl: timedelta = LEASE_TTL) -> None:
     """Take (or renew) the named lease; Conflict while another live holder has it."""
+    from sqlalchemy.exc import IntegrityError
+
     from kiln.db.engine import session
     from kiln.db.tables.leases import Lease
 
-    with session() as db:
-        now = utcnow()
-        lease = db.get(Lease, name)
-        if lease is None:
-            db.add(Lease(name=name, holder=holder, expires_at=now + ttl))
-            return
-        if lease.holder != holder and lease.expires_at > now and _holder_alive(lease.holder):
-            raise Conflict(
-                f"{name} is held by {lease.holder} until {lease.expires_at.isoformat()}",
-                hint="another run of this lifecycle policy is in progress; it continues, this one stops",
-            )
-        lease.holder = holder
-        lease.expires_at = now + ttl
+    try:
+        with session() as db:
+            now = utcnow()
+            lease = db.get(Lease, name)
+            if lease is None:
+                db.add(Lease(name=name, holder=holder, expires_at=now + ttl))
+                return
+            _take_over(lease, name, holder, now, ttl)
+    except IntegrityError:  # another process created the lease between our read and our insert
+        raise Conflict(
+            f"{name} was just taken by another process",
+            hint="another run of this lifecycle policy is in progress; it continues, this one stops",
+        ) from None
+
+
+def _take_over(lease: Any, name: str, holder: str, now: datetime, ttl: timedelta) -> None:
+    """Renew our lease, or take one whose holder is gone or out of time."""
+    if lease.holder != holder and lease.expires_at > now and _holder_alive(lease.holder):
+        raise Conflict(
+            f"{name} is held by {lease.holder} until {lease.expires_at.isoformat()}",
+            hint="another run of this lifecycle policy is in progress; it continues, this one stops",
+        )
+    lease.holder = holder
+    lease.expires_at = now + ttl
 
 
 def _release_lease(name: str, holder: str) -> None:
