@@ -348,3 +348,10 @@ def test_snapshots_left_by_an_earlier_deregistration_go_with_the_image() -> None
     assert plan.summary()["bytes_freed"] == 4096
     plan = evaluate(policy(rule("DELETE", "AGE", 30, "DAYS")), [target], as_of=AS_OF)
     assert actions(plan)["snap-orphan"] == "none" and reasons(plan)["snap-orphan"].startswith("left:")
+
+
+def test_retain_at_least_is_honoured_by_deprecate_too() -> None:
+    images = [image(b, days_old=100 - b) for b in range(1, 4)]
+    plan = evaluate(policy(rule("DEPRECATE", "AGE", 30, "DAYS", retain=2)), images, as_of=AS_OF)
+    got = actions(plan)
+    assert [got[image(b).arn] for b in (3, 2, 1)] == ["none", "none", "deprecate"]
