@@ -70,6 +70,19 @@ def layer(tmp_path: Path) -> Iterator[object]:
     yield make
 
 
+@pytest.fixture(autouse=True)
+def _no_instance_outlives_its_test(kiln_home: Path) -> Iterator[None]:
+    """Whatever a test leaves (also when it fails): terminated, so no mount or process leaks."""
+    yield
+    if not (kiln_home / "kiln.db").exists():
+        return
+    from kiln.runtime import instances, recovery
+
+    recovery.recover()
+    for instance in instances.list_instances(states=recovery.LIVE_STATES):
+        instances.terminate(instance.id, force=True)
+
+
 @pytest.fixture
 def cleanup_instances() -> Iterator[list[str]]:
     """Ids appended here are terminated after the test, whatever happened."""

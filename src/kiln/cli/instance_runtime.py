@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from kiln.cli.output import OutputFormat, emit, table
+from kiln.cli.output import OutputFormat, emit
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_REGION
 
@@ -41,6 +41,22 @@ def _change(verb: str, instance_ids: list[str], output: str, force: bool = False
         {"Instances": changes},
         "\n".join(f"{c['InstanceId']} {c['CurrentState']['Name']}" for c in changes),
     )
+
+
+def _table(found: list[Any]) -> None:
+    """Instances as a table; ids are never shortened (they are what the user copies)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(show_edge=False, header_style="bold")
+    for column in ("INSTANCE", "IMAGE", "STATE", "TYPE", "ROOT", "NETWORK", "LAUNCHED"):
+        grid.add_column(column, no_wrap=column in ("INSTANCE", "IMAGE"))
+    for i in found:
+        launched = i.launch_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        grid.add_row(
+            i.id, i.image_id or "-", i.state, i.instance_type, i.root_device_type, i.network, launched
+        )
+    Console(soft_wrap=True).print(grid)
 
 
 def register(app: typer.Typer) -> None:
@@ -162,21 +178,7 @@ def register(app: typer.Typer) -> None:
         emit(
             output,
             {"Instances": [i.describe() for i in found]},
-            lambda: table(
-                ["INSTANCE", "IMAGE", "STATE", "TYPE", "ROOT", "NETWORK", "LAUNCHED"],
-                [
-                    (
-                        i.id,
-                        i.image_id or "-",
-                        i.state,
-                        i.instance_type,
-                        i.root_device_type,
-                        i.network,
-                        i.launch_time.strftime("%Y-%m-%d %H:%M:%S"),
-                    )
-                    for i in found
-                ],
-            ),
+            lambda: _table(found),
         )
 
     @app.command("describe")

@@ -219,7 +219,9 @@ def find_monitors(root: Path) -> list[procs.ProcessId]:
             identity = procs.identify(pid)
             if identity is not None:
                 found.append(identity)
-    return found
+    # bwrap's pid 1 inside the sandbox carries the same command line: keep the outer ones.
+    pids = {p.pid for p in found}
+    return [p for p in found if procs.parent_pid(p.pid) not in pids]
 
 
 def kill(monitor: procs.ProcessId, timeout: float = 10.0) -> None:
