@@ -7,6 +7,7 @@ import pytest
 from kiln.documents.executor import Executor
 from kiln.errors import InvalidInput
 from kiln.runtime import instances
+from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.executor import InstanceExecutor, parse_os_release
 
 
@@ -44,6 +45,9 @@ def test_instance_executor_runs_inside_and_maps_paths_into_the_root(
     assert after.state == "running" and after.init != before
     assert "sleep 1000" not in executor.run(["ps"]).stdout  # processes restarted
     assert executor.run(["cat", "/root/artifact"]).stdout == "built\n"  # files kept
+    instances.stop(instance.id)
+    with pytest.raises(IncorrectInstanceState):
+        executor.host_path("/root/artifact")
 
 
 def test_os_release_parsing_handles_quotes_and_comments() -> None:

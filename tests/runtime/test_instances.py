@@ -148,6 +148,12 @@ def test_network_none_has_only_loopback_and_host_shares_the_host_network(
         for line in exec_in(shared.id, ["ip", "-o", "link"]).stdout.splitlines()
     }
     assert inside == set(os.listdir("/sys/class/net"))
+    if Path("/etc/resolv.conf").is_file():
+        resolver = exec_in(shared.id, ["cat", "/etc/resolv.conf"]).stdout
+        assert resolver == Path("/etc/resolv.conf").read_text()  # the host's, bound read-only
+        instances.stop(shared.id)
+        # The image has no resolv.conf: the empty mount point bwrap made is not left in the volume.
+        assert not (shared.upper_dir / "etc" / "resolv.conf").exists()
 
 
 def test_a_service_keeps_running_between_execs_on_loopback(busybox_rootfs: Path, cleanup_instances) -> None:

@@ -11,6 +11,7 @@ from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
 from kiln.errors import InvalidInput
 from kiln.paths import resolve_in_root
 from kiln.runtime import instances, records
+from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 
 
@@ -59,8 +60,11 @@ class InstanceExecutor:
         )
 
     def root(self) -> Path:
-        """The instance's root as the host sees it (the mounted overlay)."""
-        return records.get(self.instance_id).merged_dir
+        """The instance's root as the host sees it (the mounted overlay; only while running)."""
+        instance = records.get(self.instance_id)
+        if instance.state != records.RUNNING:
+            raise IncorrectInstanceState(f"instance {self.instance_id} is {instance.state}, not running")
+        return instance.merged_dir
 
     def host_path(self, path: str) -> Path:
         return resolve_in_root(self.root(), path)

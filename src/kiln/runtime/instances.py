@@ -8,8 +8,10 @@ instance-store-backed ones cannot be stopped. Terminate deletes the directory; t
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from kiln.runtime.records import (
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
+MOUNT_STUBS = ("etc/resolv.conf",)
 NO_PROCESS = {"init_pid": None, "init_start_time": None, "monitor_pid": None, "monitor_start_time": None}
 
 
@@ -174,6 +177,26 @@ def release(instance: Instance, *, grace: float = STOP_GRACE, delete: bool) -> N
     overlay.unmount(instance.merged_dir)
     if delete:
         remove_dir(instance.dir)
+    else:
+        _remove_mount_stubs(instance)
+
+
+def _remove_mount_stubs(instance: Instance) -> None:
+    """Drop the empty mount point bwrap created for the host's resolv.conf in an image without one.
+
+    It is not the instance's data and must not end up in its root volume or a captured image.
+    """
+    if instance.network != "host":
+        return
+    for relative in MOUNT_STUBS:
+        stub = instance.upper_dir / relative
+        try:
+            info = os.lstat(stub)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        in_layers = any(os.path.lexists(layer / relative) for layer in instance.lower_dirs)
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0 and not in_layers:
+            stub.unlink()
 
 
 def remove_dir(directory: Path) -> None:
