@@ -9,9 +9,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from kiln.db.engine import session
 from kiln.db.tables.instances import InstanceRecord
 from kiln.runtime import instances, procs, sandbox
+from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 from kiln.runtime.recovery import recover
 
@@ -142,3 +145,26 @@ def test_recover_unmounts_stray_mounts_under_the_instances_dir(
     report = recover()
     assert report.unmounted == [str(stray / "merged")]
     assert not _mounted(stray)
+
+
+def test_work_in_progress_is_refused_and_abandoned_work_is_taken_over(busybox_rootfs: Path) -> None:
+    instance = instances.launch([busybox_rootfs])
+    worker = subprocess.Popen(["sleep", "60"])  # stands for another kiln process stopping it
+    try:
+        started = procs.identify(worker.pid)
+        with session() as db:
+            row = db.get(InstanceRecord, instance.id)
+            row.state, row.transition = "stopping", "stop"
+            row.busy_pid, row.busy_start_time = started.pid, started.start_time
+        with pytest.raises(IncorrectInstanceState, match="busy"):
+            instances.terminate(instance.id)
+        assert recover().stopped == []  # left alone while its worker lives
+        assert _mounted(instance.merged_dir)
+    finally:
+        worker.kill()
+        worker.wait()
+    stopped = instances.stop(instance.id)  # the abandoned stop is finished, then stop is a no-op
+    assert stopped.state == "stopped" and "stop interrupted" in (stopped.state_reason or "")
+    assert not _mounted(instance.merged_dir)
+    assert procs.wait_gone([instance.init], 5.0)
+    instances.terminate(instance.id)

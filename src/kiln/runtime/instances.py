@@ -229,14 +229,18 @@ def _fail(instance: Instance, reason: str, *, terminate: bool) -> Instance:
     return current
 
 
-def _claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transition: str) -> Instance:
-    """Claim a transition; an abandoned one (its process died) is settled first."""
+def _current(instance_id: str) -> Instance:
+    """The instance, first settled if a dead process left its state untrue (see recovery)."""
     current = records.get(instance_id)
-    busy = current.busy
-    if current.transition and (busy is None or not procs.is_alive(busy.pid, busy.start_time)):
+    if records.needs_settling(current):
         from kiln.runtime.recovery import settle
 
         settle(current)
+        current = records.get(instance_id)
+    return current
+
+
+def _claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transition: str) -> Instance:
     return records.claim(instance_id, allowed=allowed, state=state, transition=transition)
 
 
@@ -258,7 +262,7 @@ def _refuse_instance_store(instance: Instance, verb: str) -> None:
 
 def stop(instance_id: str, *, force: bool = False) -> Instance:
     """Stop an EBS-backed instance: its processes end, its root volume (upper dir) stays."""
-    current = records.get(instance_id)
+    current = _current(instance_id)
     _refuse_instance_store(current, "stopped")
     if current.state == STOPPED:
         return current
@@ -278,7 +282,7 @@ def start(instance_id: str) -> Instance:
     """Start a stopped instance: mount its root volume again and start a new sandbox."""
     from kiln.db.base import utcnow
 
-    current = records.get(instance_id)
+    current = _current(instance_id)
     _refuse_instance_store(current, "started")
     if current.state == RUNNING:
         return current
@@ -293,6 +297,7 @@ def start(instance_id: str) -> Instance:
 
 def reboot(instance_id: str) -> Instance:
     """Restart the instance's processes; the root volume (also instance store) is kept."""
+    _current(instance_id)
     before = _claim(instance_id, allowed=[RUNNING], state=None, transition="reboot")
     try:
         release(before, delete=False)
@@ -305,7 +310,7 @@ def reboot(instance_id: str) -> Instance:
 
 def terminate(instance_id: str, *, force: bool = False) -> Instance:
     """Terminate: processes end, the root volume and instance directory are deleted, the row stays."""
-    current = records.get(instance_id)
+    current = _current(instance_id)
     if current.state == TERMINATED:
         return current
     allowed = [PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN]

@@ -107,6 +107,24 @@ class Instance:
         return data
 
 
+def alive(process: procs.ProcessId | None) -> bool:
+    return process is not None and procs.is_alive(process.pid, process.start_time)
+
+
+def in_progress(instance: Instance) -> bool:
+    """A live process is changing the instance's state right now."""
+    return bool(instance.transition) and alive(instance.busy)
+
+
+def needs_settling(instance: Instance) -> bool:
+    """The stored state is not true any more: a transition was abandoned or the sandbox died."""
+    if in_progress(instance):
+        return False
+    if instance.transition or instance.state in (PENDING, STOPPING, SHUTTING_DOWN):
+        return True
+    return instance.state == RUNNING and not alive(instance.init)
+
+
 def _pid(pid: int | None, started: int | None) -> procs.ProcessId | None:
     return procs.ProcessId(pid, started or 0) if pid else None
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiln.home import instances_dir
-from kiln.runtime import overlay, procs, records
+from kiln.runtime import overlay, records
 from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
 from kiln.runtime.instances import NO_PROCESS, release
 from kiln.runtime.records import (
@@ -31,6 +31,9 @@ from kiln.runtime.records import (
     STOPPING,
     TERMINATED,
     Instance,
+    alive,
+    in_progress,
+    needs_settling,
 )
 
 log = logging.getLogger("kiln.runtime")
@@ -43,20 +46,6 @@ class RecoveryReport:
     terminated: list[str] = field(default_factory=list)
     unmounted: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)  # owned instances whose owner process died
-
-
-def _alive(process: procs.ProcessId | None) -> bool:
-    return process is not None and procs.is_alive(process.pid, process.start_time)
-
-
-def _in_progress(instance: Instance) -> bool:
-    return bool(instance.transition) and _alive(instance.busy)
-
-
-def _needs_settling(instance: Instance) -> bool:
-    if instance.transition or instance.state in (PENDING, STOPPING, SHUTTING_DOWN):
-        return True
-    return instance.state == RUNNING and not _alive(instance.init)
 
 
 def settle(instance: Instance) -> str | None:
@@ -97,7 +86,7 @@ def _unmount_stale(report: RecoveryReport) -> None:
         except InstanceNotFound:
             instance = None
         if instance is not None and (
-            _in_progress(instance) or (instance.state == RUNNING and _alive(instance.init))
+            in_progress(instance) or (instance.state == RUNNING and alive(instance.init))
         ):
             continue
         if overlay.unmount(mount_point):
@@ -108,7 +97,7 @@ def recover() -> RecoveryReport:
     """Settle what dead processes left behind; return what changed and the orphaned owned instances."""
     report = RecoveryReport()
     for instance in records.select(states=LIVE_STATES):
-        if _in_progress(instance) or not _needs_settling(instance):
+        if in_progress(instance) or not needs_settling(instance):
             continue
         state = settle(instance)
         if state == STOPPED:
@@ -120,6 +109,6 @@ def recover() -> RecoveryReport:
     if Path(instances_dir()).is_dir():
         _unmount_stale(report)
     for instance in records.select(states=LIVE_STATES):
-        if instance.owned and not _alive(instance.owner) and not _in_progress(instance):
+        if instance.owned and not alive(instance.owner) and not in_progress(instance):
             report.orphaned.append(instance.id)
     return report
