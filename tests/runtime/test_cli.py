@@ -26,6 +26,8 @@ def test_exec_streams_output_and_exits_with_the_commands_code(
     assert json.loads(as_json.stdout) == {
         "InstanceId": instance.id, "ExitCode": 0, "TimedOut": False, "Stdout": "/etc\n", "Stderr": "",
     }  # fmt: skip
+    with_env = kiln("exec", "-e", "A=1", "--cwd", "/etc", instance.id, "--", "sh", "-c", 'echo "$A $PWD"')
+    assert with_env.stdout == "1 /etc\n"
     timed_out = kiln("exec", "--timeout", "0.5", instance.id, "--", "sleep", "30")
     assert timed_out.returncode == 124 and "timed out" in timed_out.stderr
 

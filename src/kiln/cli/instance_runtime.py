@@ -12,14 +12,18 @@ from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_REGION
 
 
-def _tags(values: list[str]) -> dict[str, str]:
-    tags = {}
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs = {}
     for value in values:
-        key, sep, tag_value = value.partition("=")
+        key, sep, pair_value = value.partition("=")
         if not sep or not key:
-            raise InvalidInput(f"tag {value!r} is not KEY=VALUE", location="--tag")
-        tags[key] = tag_value
-    return tags
+            raise InvalidInput(f"{value!r} is not KEY=VALUE", location=option)
+        pairs[key] = pair_value
+    return pairs
+
+
+def _tags(values: list[str]) -> dict[str, str]:
+    return _pairs(values, "--tag")
 
 
 def _change(verb: str, instance_ids: list[str], output: str, force: bool = False) -> None:
@@ -90,6 +94,8 @@ def register(app: typer.Typer) -> None:
         instance_id: str = typer.Argument(..., help="Instance id."),
         command: list[str] = typer.Argument(..., help="Command and arguments (after --)."),
         timeout: float | None = typer.Option(None, help="Kill the command after this many seconds."),
+        env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE environment variable, repeatable."),
+        cwd: str | None = typer.Option(None, "--cwd", help="Working directory inside the instance."),
         output: OutputFormat = "text",
     ) -> None:
         """Run a command inside a running instance; exits with the command's exit code.
@@ -111,6 +117,8 @@ def register(app: typer.Typer) -> None:
         result = exec_in(
             instance_id,
             command,
+            env=_pairs(env, "--env"),
+            cwd=cwd,
             timeout=timeout,
             on_stdout=write(sys.stdout),
             on_stderr=write(sys.stderr),
