@@ -66,6 +66,19 @@ def test_exec_gets_env_cwd_stdin_and_a_clean_environment(busybox_rootfs: Path, c
     assert "KILN_HOME" not in result.stdout and "HOME=/root" in result.stdout
 
 
+def test_root_inside_lacks_only_the_capabilities_that_reach_the_host(busybox_rootfs: Path, cleanup_instances):
+    instance = instances.launch([busybox_rootfs])
+    cleanup_instances.append(instance.id)
+    status = exec_in(instance.id, ["sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status /proc/2/status"])
+    masks = {int(line.split()[-1], 16) for line in status.stdout.splitlines()}
+    assert len(masks) == 1  # exec'd commands and the sandbox's init: the same set
+    [mask] = masks
+    for dropped in (16, 17, 22, 25):  # sys_module, sys_rawio, sys_boot, sys_time
+        assert not mask & (1 << dropped)
+    for kept in (0, 1, 12, 21):  # chown, dac_override, net_admin, sys_admin
+        assert mask & (1 << kept)
+
+
 def test_exit_code_of_a_killed_command_is_128_plus_signal(busybox_rootfs: Path, cleanup_instances) -> None:
     instance = instances.launch([busybox_rootfs])
     cleanup_instances.append(instance.id)

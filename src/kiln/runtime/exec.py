@@ -1,7 +1,8 @@
 """Run a command inside a running instance: util-linux ``nsenter`` into its namespaces and root.
 
 The command runs as root in the instance's mount, uts, ipc, net and pid namespaces, with the
-instance's root and a clean environment, and joins the instance's cgroups. ``nsenter`` is started
+instance's root, a clean environment and the sandbox's capabilities (the same bounding set), and
+joins the instance's cgroups. ``nsenter`` is started
 in a new session on the host, so it and everything the command forks (down to a backgrounded
 grandchild) share one process group: a timeout kills that group from the host. A service that
 detaches into its own session (``setsid``, a daemon) leaves the group and keeps running until the
@@ -30,7 +31,7 @@ from kiln.documents.executor import OutputSink, ProcessResult
 from kiln.errors import SystemRequirement
 from kiln.runtime import cgroups, procs, records
 from kiln.runtime.errors import IncorrectInstanceState
-from kiln.runtime.sandbox import DEFAULT_PATH
+from kiln.runtime.sandbox import DEFAULT_PATH, without_host_capabilities
 
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
 DRAIN_AFTER_EXIT = 0.2  # seconds to wait for EOF once the command exited (a daemon may hold the pipe)
@@ -45,11 +46,12 @@ def nsenter_path() -> str:
 
 
 def nsenter_argv(init_pid: int, argv: Sequence[str], *, cwd: str | None = None) -> list[str]:
-    return [
+    """``nsenter`` into the instance, without the capabilities the sandbox lacks either."""
+    return without_host_capabilities([
         nsenter_path(), "--target", str(init_pid),
         "--mount", "--uts", "--ipc", "--net", "--pid", "--root", f"--wdns={cwd or '/'}",
         "--", *argv,
-    ]  # fmt: skip
+    ])  # fmt: skip
 
 
 class _Lines:

@@ -1,8 +1,9 @@
 """The long-lived bubblewrap process that holds an instance's namespaces.
 
 ``bwrap`` binds the mounted overlay as ``/`` with fresh ``/proc``, ``/dev`` and ``/tmp``, new pid,
-ipc, uts (and, unless the network is ``host``, net) namespaces, and keeps every capability (kiln
-runs it as root; build steps need root). bwrap's own pid 1 reaps orphans inside the instance.
+ipc, uts (and, unless the network is ``host``, net) namespaces, and keeps the capabilities of root
+(build steps install packages) except those that reach the host (see ``DROPPED_CAPABILITIES``).
+bwrap's own pid 1 reaps orphans inside the instance.
 
 The init command comes from the host, not from the image, so any image (busybox, Debian, a tree
 without a shell) can run: the host's static busybox is bound read-only at ``/dev/.kiln/busybox``
@@ -35,6 +36,12 @@ INIT_BUSYBOX = "/dev/.kiln/busybox"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 READY_TIMEOUT = 15.0
+# Root in an instance keeps every capability (package installs need them) except the few that
+# reach past the namespaces into the shared host: kernel modules, the clock, kexec, raw I/O,
+# the kernel log, wake alarms and the LSM policy.
+DROPPED_CAPABILITIES = (
+    "SYS_MODULE", "SYS_TIME", "SYS_BOOT", "SYS_RAWIO", "SYSLOG", "WAKE_ALARM", "MAC_ADMIN", "MAC_OVERRIDE",
+)  # fmt: skip
 
 # Children this process started, kept so their exit can be reaped (no zombies while we live).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -78,6 +85,24 @@ def host_busybox() -> Path:
         if candidate and _is_static_elf(Path(candidate)):
             return Path(candidate).resolve()
     raise SystemRequirement("no statically linked busybox on the host", hint="apt-get install busybox-static")
+
+
+@lru_cache(maxsize=1)
+def setpriv_path() -> str:
+    found = shutil.which("setpriv")
+    if not found:
+        raise SystemRequirement("util-linux setpriv is not installed", hint="apt-get install util-linux")
+    return found
+
+
+def without_host_capabilities(argv: Sequence[str]) -> list[str]:
+    """``argv`` run with ``DROPPED_CAPABILITIES`` out of its bounding set (for it and all it starts).
+
+    bwrap 0.8 ignores ``--cap-drop`` after ``--cap-add ALL`` when run as root, so the bounding set
+    is cut before bwrap (and before nsenter, for exec) with util-linux ``setpriv``.
+    """
+    bounding = ",".join(f"-{cap.lower()}" for cap in DROPPED_CAPABILITIES)
+    return [setpriv_path(), f"--bounding-set={bounding}", "--", *argv]
 
 
 @lru_cache(maxsize=1)
@@ -161,7 +186,8 @@ def spawn(spec: SandboxSpec) -> Sandbox:
     """Start the sandbox detached (own session, output to the console log) and wait until ready."""
     info_r, info_w = os.pipe()
     ready_r, ready_w = os.pipe()
-    argv = cgroups.join_argv(spec.cgroups, bwrap_argv(spec, info_fd=info_w, ready_fd=ready_w))
+    bwrap = without_host_capabilities(bwrap_argv(spec, info_fd=info_w, ready_fd=ready_w))
+    argv = cgroups.join_argv(spec.cgroups, bwrap)
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb"}
     try:
         with open(spec.console, "ab") as console:
