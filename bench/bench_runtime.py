@@ -53,7 +53,8 @@ def _disk_usage(path: Path) -> int:
 def _bare_bwrap(root: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        ["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        ["bwrap", "--bind", str(root), "/", "--proc", "/proc", "--dev", "/dev",
+         "--perms", "1777", "--tmpfs", "/tmp",
          "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--cap-add", "ALL",
          "/bin/true"],
         check=True,
