@@ -46,3 +46,16 @@ def test_join_argv_leaves_commands_alone_without_groups() -> None:
     assert cgroups.join_argv([], ["true"]) == ["true"]
     wrapped = cgroups.join_argv(["/sys/fs/cgroup/x"], ["true"])
     assert wrapped[-2:] == ["--", "true"] and "/sys/fs/cgroup/x/cgroup.procs" in wrapped
+
+
+def test_a_process_over_the_memory_limit_is_killed_and_the_instance_lives_on(busybox_rootfs: Path) -> None:
+    if cgroups.backend() is None:
+        pytest.skip("no writable cgroup cpu+memory controllers on this host: limits are only recorded")
+    instance = instances.launch([busybox_rootfs], instance_type_name="t3.nano")  # 512 MiB
+    try:
+        # busybox sort holds its whole input (one 700 MB line) in memory.
+        hog = exec_in(instance.id, ["sh", "-c", "head -c 700m /dev/zero | sort > /dev/null"], timeout=120)
+        assert hog.exit_code == 137 and not hog.timed_out
+        assert exec_in(instance.id, ["echo", "alive"]).stdout == "alive\n"
+    finally:
+        instances.terminate(instance.id)
