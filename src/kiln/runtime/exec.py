@@ -137,7 +137,7 @@ def run_in_namespaces(
                     _kill_group(process)
                     process.wait()
                     continue
-                limits = [x - now for x in (deadline, drain_until) if x is not None]
+                limits = [x - now for x in (None if timed_out else deadline, drain_until) if x is not None]
                 for key, _ in selector.select(min([0.1, *limits]) if limits else 0.1):
                     chunk = _read(key.fd)
                     if chunk is None:
@@ -188,7 +188,7 @@ def exec_in(
             f"instance {instance_id} is not running (state {instance.state})",
             hint=f"kiln instance start {instance_id}",
         )
-    return run_in_namespaces(
+    result = run_in_namespaces(
         init.pid,
         argv,
         groups=instance.cgroups,
@@ -199,3 +199,7 @@ def exec_in(
         on_stdout=on_stdout,
         on_stderr=on_stderr,
     )
+    if result.exit_code == 1 and not procs.is_alive(init.pid, init.start_time):
+        # nsenter could not enter: the instance died meanwhile (stopped, OOM-killed, ...).
+        raise IncorrectInstanceState(f"instance {instance_id} stopped running: {result.stderr.strip()}")
+    return result
