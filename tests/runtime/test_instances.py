@@ -123,6 +123,9 @@ def test_stop_keeps_the_root_volume_and_start_brings_it_back(busybox_rootfs: Pat
 
     started = instances.start(instance.id)
     assert started.state == "running" and started.init != instance.init
+    console = instance.console_log.read_text().splitlines()
+    events = [line.split(" kiln: ")[1].split(" ")[0] for line in console]
+    assert events == ["starting", "processes", "starting"]
     assert exec_in(instance.id, ["cat", "/root/data"]).stdout == "survives\n"
     assert started.launch_time > instance.launch_time
 

@@ -175,6 +175,8 @@ def release(instance: Instance, *, grace: float = STOP_GRACE, delete: bool) -> N
     """Stop the instance's processes, unmount its root, and with ``delete`` remove its directory."""
     halt(instance, grace)
     overlay.unmount(instance.merged_dir)
+    if instance.console_log.exists() and not delete:
+        sandbox.console_line(instance.console_log, "processes ended, root volume unmounted")
     if delete:
         remove_dir(instance.dir)
     else:

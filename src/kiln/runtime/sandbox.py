@@ -26,8 +26,10 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from kiln.errors import SystemRequirement
 from kiln.runtime import cgroups, procs
@@ -176,6 +178,17 @@ def _parse_info(buffer: bytes) -> bool:
     return True
 
 
+def console_line(console: Path | IO[bytes], message: str) -> None:
+    """A time-stamped line from kiln in the instance's console log."""
+    line = f"{datetime.now(UTC).isoformat(timespec='milliseconds')} kiln: {message}\n".encode()
+    if isinstance(console, Path):
+        with open(console, "ab") as handle:
+            handle.write(line)
+    else:
+        console.write(line)
+        console.flush()
+
+
 def _console_tail(console: Path, limit: int = 400) -> str:
     try:
         return console.read_bytes()[-limit:].decode("utf-8", "replace").strip()
@@ -192,6 +205,7 @@ def spawn(spec: SandboxSpec) -> Sandbox:
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb"}
     try:
         with open(spec.console, "ab") as console:
+            console_line(console, f"starting {spec.hostname} (network {spec.network})")
             monitor = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
