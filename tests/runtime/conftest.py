@@ -12,7 +12,22 @@ import pytest
 
 HOST_BUSYBOX = Path("/bin/busybox")
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and overlayfs")
+_ROOT_FIXTURES = {"busybox_rootfs", "layer", "cleanup_instances"}
+_ROOT_MODULES = {"test_overlay", "test_recovery"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without root (no overlayfs, no namespaces) the sandbox tests are skipped, not failed."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root for namespaces and overlayfs")
+    here = Path(__file__).parent
+    for item in items:
+        if Path(item.path).parent != here:
+            continue
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _ROOT_FIXTURES or Path(item.path).stem in _ROOT_MODULES:
+            item.add_marker(skip)
 
 
 def build_busybox_rootfs(root: Path) -> Path:
