@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiln.home import instances_dir
-from kiln.runtime import overlay, records
+from kiln.runtime import overlay, records, sandbox
 from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
 from kiln.runtime.instances import NO_PROCESS, release
 from kiln.runtime.records import (
@@ -96,6 +96,7 @@ def _unmount_stale(report: RecoveryReport) -> None:
 def recover() -> RecoveryReport:
     """Settle what dead processes left behind; return what changed and the orphaned owned instances."""
     report = RecoveryReport()
+    sandbox.reap_finished()
     for instance in records.select(states=LIVE_STATES):
         if in_progress(instance) or not needs_settling(instance):
             continue

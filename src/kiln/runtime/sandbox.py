@@ -196,7 +196,7 @@ def _console_tail(console: Path, limit: int = 400) -> str:
         return ""
 
 
-def _reap_finished() -> None:
+def reap_finished() -> None:
     """Collect sandboxes of ours that ended meanwhile (e.g. terminated by another kiln process)."""
     for pid, child in list(_children.items()):
         if child.poll() is not None:
@@ -205,7 +205,7 @@ def _reap_finished() -> None:
 
 def spawn(spec: SandboxSpec) -> Sandbox:
     """Start the sandbox detached (own session, output to the console log) and wait until ready."""
-    _reap_finished()
+    reap_finished()
     info_r, info_w = os.pipe()
     ready_r, ready_w = os.pipe()
     bwrap = without_host_capabilities(bwrap_argv(spec, info_fd=info_w, ready_fd=ready_w))
