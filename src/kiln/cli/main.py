@@ -75,7 +75,10 @@ _register_commands()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of raising it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except KilnError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:

@@ -2,6 +2,7 @@
 
 from kiln.db.tables import (
     images,  # noqa: F401
+    instances,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
     resources,  # noqa: F401

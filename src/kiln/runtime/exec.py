@@ -1,0 +1,205 @@
+"""Run a command inside a running instance: util-linux ``nsenter`` into its namespaces and root.
+
+The command runs as root in the instance's mount, uts, ipc, net and pid namespaces, with the
+instance's root, a clean environment and the sandbox's capabilities (the same bounding set), and
+joins the instance's cgroups. ``nsenter`` is started
+in a new session on the host, so it and everything the command forks (down to a backgrounded
+grandchild) share one process group: a timeout kills that group from the host. A service that
+detaches into its own session (``setsid``, a daemon) leaves the group and keeps running until the
+instance stops.
+
+Output is streamed to the sinks line by line (each line with its ``\\n``; a last unterminated line
+as is) and also collected in the result.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import IO
+
+from kiln.documents.executor import OutputSink, ProcessResult
+from kiln.errors import SystemRequirement
+from kiln.runtime import cgroups, procs, records
+from kiln.runtime.errors import IncorrectInstanceState
+from kiln.runtime.sandbox import DEFAULT_PATH, without_host_capabilities
+
+TIMEOUT_EXIT_CODE = 124  # as timeout(1)
+DRAIN_AFTER_EXIT = 0.2  # seconds to wait for EOF once the command exited (a daemon may hold the pipe)
+
+
+@lru_cache(maxsize=1)
+def nsenter_path() -> str:
+    found = shutil.which("nsenter")
+    if not found:
+        raise SystemRequirement("util-linux nsenter is not installed", hint="apt-get install util-linux")
+    return found
+
+
+def nsenter_argv(init_pid: int, argv: Sequence[str], *, cwd: str | None = None) -> list[str]:
+    """``nsenter`` into the instance, without the capabilities the sandbox lacks either."""
+    return without_host_capabilities([
+        nsenter_path(), "--target", str(init_pid),
+        "--mount", "--uts", "--ipc", "--net", "--pid", "--root", f"--wdns={cwd or '/'}",
+        "--", *argv,
+    ])  # fmt: skip
+
+
+class _Lines:
+    """Decode a byte stream incrementally and hand complete lines to a sink."""
+
+    def __init__(self, sink: OutputSink | None) -> None:
+        self.sink = sink
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.pending = ""
+        self.parts: list[str] = []
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        text = self.decoder.decode(data, final)
+        self.parts.append(text)
+        if self.sink is None:
+            return
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.sink(line + "\n")
+        if final and self.pending:
+            self.sink(self.pending)
+            self.pending = ""
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def _feed_stdin(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError), pipe:
+        pipe.write(data)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_in_namespaces(
+    init_pid: int,
+    argv: Sequence[str],
+    *,
+    groups: Sequence[object] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+    on_stdout: OutputSink | None = None,
+    on_stderr: OutputSink | None = None,
+) -> ProcessResult:
+    """Run ``argv`` in the namespaces of ``init_pid``; see the module docstring."""
+    if not argv:
+        raise ValueError("empty command")
+    environment = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb", **(env or {})}
+    command = cgroups.join_argv([str(g) for g in groups], nsenter_argv(init_pid, argv, cwd=cwd))
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+        start_new_session=True,
+    )
+    streams = {process.stdout.fileno(): _Lines(on_stdout), process.stderr.fileno(): _Lines(on_stderr)}  # type: ignore[union-attr]
+    if stdin is not None:
+        threading.Thread(target=_feed_stdin, args=(process.stdin, stdin), daemon=True).start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
+    drain_until: float | None = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            for fd in streams:
+                os.set_blocking(fd, False)
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                now = time.monotonic()
+                if process.poll() is not None and drain_until is None:
+                    drain_until = now + DRAIN_AFTER_EXIT
+                if drain_until is not None and now >= drain_until:
+                    break
+                if deadline is not None and now >= deadline and not timed_out:
+                    timed_out = True
+                    _kill_group(process)
+                    process.wait()
+                    continue
+                limits = [x - now for x in (None if timed_out else deadline, drain_until) if x is not None]
+                for key, _ in selector.select(min([0.1, *limits]) if limits else 0.1):
+                    chunk = _read(key.fd)
+                    if chunk is None:
+                        continue
+                    if chunk:
+                        streams[key.fd].feed(chunk)
+                    else:
+                        selector.unregister(key.fd)
+            returncode = process.wait()
+    except BaseException:
+        _kill_group(process)
+        process.wait()
+        raise
+    finally:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    for lines in streams.values():
+        lines.feed(b"", final=True)
+    out, err = (lines.text() for lines in streams.values())
+    exit_code = TIMEOUT_EXIT_CODE if timed_out else 128 - returncode if returncode < 0 else returncode
+    return ProcessResult(exit_code=exit_code, stdout=out, stderr=err, timed_out=timed_out)
+
+
+def _read(fd: int) -> bytes | None:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+
+
+def exec_in(
+    instance_id: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+    on_stdout: OutputSink | None = None,
+    on_stderr: OutputSink | None = None,
+) -> ProcessResult:
+    """Run ``argv`` inside running instance ``instance_id``; the exit code is the command's."""
+    instance = records.get(instance_id)
+    init = instance.init
+    if instance.state != records.RUNNING or init is None or not procs.is_alive(init.pid, init.start_time):
+        raise IncorrectInstanceState(
+            f"instance {instance_id} is not running (state {instance.state})",
+            hint=f"kiln instance start {instance_id}",
+        )
+    result = run_in_namespaces(
+        init.pid,
+        argv,
+        groups=instance.cgroups,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=stdin,
+        on_stdout=on_stdout,
+        on_stderr=on_stderr,
+    )
+    if result.exit_code == 1 and not procs.is_alive(init.pid, init.start_time):
+        # nsenter could not enter: the instance died meanwhile (stopped, OOM-killed, ...).
+        raise IncorrectInstanceState(f"instance {instance_id} stopped running: {result.stderr.strip()}")
+    return result

@@ -1,0 +1,107 @@
+"""The document executor for an instance: actions run inside it and reach its files from the host."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
+from kiln.errors import InvalidInput
+from kiln.paths import resolve_in_root
+from kiln.runtime import instances, records
+from kiln.runtime.errors import IncorrectInstanceState
+from kiln.runtime.exec import exec_in
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """``KEY=value`` lines of os-release(5), with shell quoting removed."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        try:
+            parts = shlex.split(raw)
+        except ValueError:
+            parts = [raw]
+        values[key.strip()] = parts[0] if parts else ""
+    return values
+
+
+class InstanceExecutor:
+    """Runs document steps in instance ``instance_id`` (which must be running)."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        on_stdout: OutputSink | None = None,
+        on_stderr: OutputSink | None = None,
+    ) -> ProcessResult:
+        return exec_in(
+            self.instance_id,
+            argv,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            stdin=stdin,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+        )
+
+    def root(self) -> Path:
+        """The instance's root as the host sees it (the mounted overlay; only while running)."""
+        instance = records.get(self.instance_id)
+        if instance.state != records.RUNNING:
+            raise IncorrectInstanceState(f"instance {self.instance_id} is {instance.state}, not running")
+        return instance.merged_dir
+
+    def host_path(self, path: str) -> Path:
+        return resolve_in_root(self.root(), path)
+
+    def reboot(self) -> None:
+        instances.reboot(self.instance_id)
+
+    def _read(self, *candidates: str) -> str:
+        for candidate in candidates:
+            try:
+                return self.host_path(candidate).read_text(errors="replace")
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                continue
+        return ""
+
+    def os_info(self) -> OsInfo:
+        values = parse_os_release(self._read("/etc/os-release", "/usr/lib/os-release"))
+        return OsInfo(
+            platform="Linux",
+            id=values.get("ID", ""),
+            version_id=values.get("VERSION_ID", ""),
+            id_like=tuple(values.get("ID_LIKE", "").split()),
+            architecture=platform.machine(),
+        )
+
+    def _lookup(self, database: str, name: str) -> int:
+        if name.isdigit():
+            return int(name)
+        for line in self._read(database).splitlines():
+            fields = line.split(":")
+            if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+                return int(fields[2])
+        kind = "user" if database.endswith("passwd") else "group"
+        raise InvalidInput(f"no {kind} named {name!r} in the instance's {database}", location=kind)
+
+    def user_id(self, name: str) -> int:
+        return self._lookup("/etc/passwd", name)
+
+    def group_id(self, name: str) -> int:
+        return self._lookup("/etc/group", name)

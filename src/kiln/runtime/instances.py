@@ -1,0 +1,333 @@
+"""Instance lifecycle: launch, stop, start, reboot, terminate — from layer lists, never from AMIs.
+
+An instance lives in ``KILN_HOME/instances/<id>/``: ``upper/`` (the root volume), ``work/``,
+``merged/`` (the overlay, mounted in the host's mount namespace so the host reaches the instance's
+files through it) and ``console.log``. EBS-backed instances keep ``upper/`` across stop and start;
+instance-store-backed ones cannot be stopped. Terminate deletes the directory; the row stays.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from kiln.errors import InvalidInput
+from kiln.home import DEFAULT_REGION, instances_dir
+from kiln.model.ids import new_id
+from kiln.runtime import cgroups, overlay, procs, records, sandbox
+from kiln.runtime.errors import UnsupportedOperation
+from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
+from kiln.runtime.records import (
+    PENDING,
+    ROOT_DEVICE_TYPES,
+    RUNNING,
+    SHUTTING_DOWN,
+    STOPPED,
+    STOPPING,
+    TERMINATED,
+    Instance,
+)
+
+STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
+USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
+MOUNT_STUBS = ("etc/resolv.conf",)
+NO_PROCESS = {"init_pid": None, "init_start_time": None, "monitor_pid": None, "monitor_start_time": None}
+
+
+def _validate(root_device_type: str, network: str, lower_dirs: Sequence[Path | str]) -> list[Path]:
+    if root_device_type not in ROOT_DEVICE_TYPES:
+        raise InvalidInput(
+            f"root device type must be one of {', '.join(ROOT_DEVICE_TYPES)}", location="RootDeviceType"
+        )
+    if network not in records.NETWORKS:
+        raise InvalidInput(f"network must be one of {', '.join(records.NETWORKS)}", location="Network")
+    if not lower_dirs:
+        raise InvalidInput("an instance needs at least one layer directory", location="LowerDirs")
+    lowers = [Path(path).resolve() for path in lower_dirs]
+    for path in lowers:
+        if not path.is_dir():
+            raise InvalidInput(f"layer directory {path} does not exist", location="LowerDirs")
+    return lowers
+
+
+def launch(
+    lower_dirs: Sequence[Path | str],
+    *,
+    image_id: str | None = None,
+    region: str = DEFAULT_REGION,
+    instance_type_name: str = DEFAULT_INSTANCE_TYPE,
+    root_device_type: str = "ebs",
+    network: str = "none",
+    tags: Mapping[str, str] | None = None,
+    owned: bool = False,
+) -> Instance:
+    """Launch an instance over ``lower_dirs`` (base layer first) and return it running.
+
+    ``owned`` ties the instance to this process (build and test instances): if the process dies,
+    :func:`kiln.runtime.recovery.recover` reports the instance so its owner's layer can clean up.
+    """
+    kind = instance_type(instance_type_name)
+    lowers = _validate(root_device_type, network, lower_dirs)
+    instance_id = new_id("i")
+    base = instances_dir() / instance_id
+    paths = {
+        "dir": str(base),
+        "upper": str(base / "upper"),
+        "work": str(base / "work"),
+        "merged": str(base / "merged"),
+        "console": str(base / "console.log"),
+        "cgroups": [],
+    }
+    instance = records.insert(
+        id=instance_id,
+        image_id=image_id,
+        region=region,
+        instance_type=kind.name,
+        root_device_type=root_device_type,
+        network=network,
+        hostname=instance_id,
+        vcpus=kind.vcpus,
+        memory_mib=kind.memory_mib,
+        lower_dirs=[str(p) for p in lowers],
+        paths=paths,
+        tags=dict(tags or {}),
+        owned=owned,
+    )
+    try:
+        for name in ("upper", "work", "merged"):
+            Path(paths[name]).mkdir(parents=True)
+        Path(paths["console"]).touch()
+        return _boot(instance)
+    except BaseException as error:
+        _fail(instance, f"launch failed: {error}", terminate=True)
+        raise
+
+
+def _boot(instance: Instance, **extra: object) -> Instance:
+    """Mount the root volume, create the cgroups, start the sandbox; the instance ends running."""
+    overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir)
+    groups: list[Path] = []
+    try:
+        groups = cgroups.create(instance.id, cgroups.Limits(instance.vcpus, instance.memory_mib << 20))
+        paths = {**instance.paths, "cgroups": [str(g) for g in groups]}
+        records.update(instance.id, paths=paths, transition=instance.transition)
+        spec = sandbox.SandboxSpec(
+            root=instance.merged_dir,
+            hostname=instance.hostname,
+            network=instance.network,
+            console=instance.console_log,
+            cgroups=groups,
+        )
+        started = sandbox.spawn(spec)
+    except BaseException:
+        cgroups.remove(groups)
+        overlay.unmount(instance.merged_dir)
+        raise
+    return records.update(
+        instance.id,
+        state=RUNNING,
+        state_reason_code=None,
+        state_reason=None,
+        init_pid=started.init.pid,
+        init_start_time=started.init.start_time,
+        monitor_pid=started.monitor.pid,
+        monitor_start_time=started.monitor.start_time,
+        **extra,
+    )
+
+
+def halt(instance: Instance, grace: float = STOP_GRACE) -> None:
+    """Kill every process of the instance: SIGTERM, ``grace`` seconds, then SIGKILL its pid 1.
+
+    The sleeper that holds the namespaces is spared the SIGTERM, so services get the whole grace
+    period; killing the namespace's pid 1 then takes everything left with it.
+    """
+    init = instance.init
+    if init is not None and not procs.is_alive(init.pid, init.start_time):
+        init = None
+    if init is not None and grace > 0:
+        namespace = procs.pidns_inode(init.pid)
+        members = [procs.identify(pid) for pid in procs.pids_in_pidns(namespace)] if namespace else []
+        others = [p for p in members if p is not None and procs.ns_pid(p.pid) not in (1, 2)]
+        for process in others:
+            procs.send(process.pid, signal.SIGTERM)
+        procs.wait_gone(others, grace)
+    if init is not None:
+        procs.kill_and_wait(init)
+    monitors = sandbox.find_monitors(instance.merged_dir)
+    if instance.monitor is not None and instance.monitor not in monitors:
+        monitors.append(instance.monitor)
+    for monitor in monitors:
+        sandbox.kill(monitor)
+    # Left in the cgroups: host-side nsenter parents of commands that just died.
+    for pid in cgroups.members(instance.cgroups):
+        identity = procs.identify(pid)
+        if identity is not None:
+            procs.kill_and_wait(identity)
+    cgroups.remove(instance.cgroups)
+
+
+def release(instance: Instance, *, grace: float = STOP_GRACE, delete: bool) -> None:
+    """Stop the instance's processes, unmount its root, and with ``delete`` remove its directory."""
+    halt(instance, grace)
+    overlay.unmount(instance.merged_dir)
+    if instance.console_log.exists() and not delete:
+        sandbox.console_line(instance.console_log, "processes ended, root volume unmounted")
+    if delete:
+        remove_dir(instance.dir)
+    else:
+        _remove_mount_stubs(instance)
+
+
+def _remove_mount_stubs(instance: Instance) -> None:
+    """Drop the empty mount point bwrap created for the host's resolv.conf in an image without one.
+
+    It is not the instance's data and must not end up in its root volume or a captured image.
+    """
+    if instance.network != "host":
+        return
+    for relative in MOUNT_STUBS:
+        stub = instance.upper_dir / relative
+        try:
+            info = os.lstat(stub)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        in_layers = any(os.path.lexists(layer / relative) for layer in instance.lower_dirs)
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0 and not in_layers:
+            stub.unlink()
+
+
+def remove_dir(directory: Path) -> None:
+    """Delete an instance directory, never through a mount that is still there."""
+    for mount_point in overlay.mounts_under(directory):
+        overlay.unmount(mount_point)
+    if overlay.mounts_under(directory):
+        raise OSError(f"refusing to delete {directory}: something is still mounted below it")
+    shutil.rmtree(directory, ignore_errors=False, onerror=_ignore_missing)
+
+
+def _ignore_missing(function: object, path: str, info: object) -> None:
+    error = info[1] if isinstance(info, tuple) else info
+    if not isinstance(error, FileNotFoundError):
+        raise error  # type: ignore[misc]
+
+
+def _fail(instance: Instance, reason: str, *, terminate: bool) -> Instance:
+    """After a failed state change: release everything, end stopped (EBS) or terminated."""
+    current = records.get(instance.id)
+    terminate = terminate or current.root_device_type == "instance-store"
+    try:
+        release(current, grace=0, delete=terminate)
+    finally:
+        state = TERMINATED if terminate else STOPPED
+        current = records.update(
+            instance.id, state=state, state_reason_code="Server.InternalError", state_reason=reason[:500],
+            **NO_PROCESS,
+        )  # fmt: skip
+    return current
+
+
+def _current(instance_id: str) -> Instance:
+    """The instance, first settled if a dead process left its state untrue (see recovery)."""
+    current = records.get(instance_id)
+    if records.needs_settling(current):
+        from kiln.runtime.recovery import settle
+
+        settle(current)
+        current = records.get(instance_id)
+    return current
+
+
+def _claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transition: str) -> Instance:
+    return records.claim(instance_id, allowed=allowed, state=state, transition=transition)
+
+
+def get(instance_id: str) -> Instance:
+    return records.get(instance_id)
+
+
+def list_instances(*, states: Iterable[str] | None = None, image_id: str | None = None) -> list[Instance]:
+    return records.select(states=states, image_id=image_id)
+
+
+def _refuse_instance_store(instance: Instance, verb: str) -> None:
+    if instance.root_device_type == "instance-store":
+        raise UnsupportedOperation(
+            f"The instance '{instance.id}' does not have an 'ebs' root device type and cannot be {verb}.",
+            hint="instance-store-backed instances can only be rebooted or terminated",
+        )
+
+
+def stop(instance_id: str, *, force: bool = False) -> Instance:
+    """Stop an EBS-backed instance: its processes end, its root volume (upper dir) stays."""
+    current = _current(instance_id)
+    _refuse_instance_store(current, "stopped")
+    if current.state == STOPPED:
+        return current
+    before = _claim(instance_id, allowed=[RUNNING], state=STOPPING, transition="stop")
+    try:
+        release(before, grace=0 if force else STOP_GRACE, delete=False)
+    except BaseException:
+        records.update(instance_id)  # end the transition; recovery finishes the stop
+        raise
+    return records.update(
+        instance_id, state=STOPPED, state_reason_code=USER_SHUTDOWN[0], state_reason=USER_SHUTDOWN[1],
+        **NO_PROCESS,
+    )  # fmt: skip
+
+
+def start(instance_id: str) -> Instance:
+    """Start a stopped instance: mount its root volume again and start a new sandbox."""
+    from kiln.db.base import utcnow
+
+    current = _current(instance_id)
+    _refuse_instance_store(current, "started")
+    if current.state == RUNNING:
+        return current
+    before = _claim(instance_id, allowed=[STOPPED], state=PENDING, transition="start")
+    before = records.get(instance_id)
+    try:
+        return _boot(before, launch_time=utcnow())
+    except BaseException as error:
+        _fail(before, f"start failed: {error}", terminate=False)
+        raise
+
+
+def reboot(instance_id: str) -> Instance:
+    """Restart the instance's processes; the root volume (also instance store) is kept."""
+    _current(instance_id)
+    before = _claim(instance_id, allowed=[RUNNING], state=None, transition="reboot")
+    try:
+        release(before, delete=False)
+        records.update(instance_id, transition="reboot", **NO_PROCESS)
+        return _boot(records.get(instance_id))
+    except BaseException as error:
+        _fail(before, f"reboot failed: {error}", terminate=False)
+        raise
+
+
+def terminate(instance_id: str, *, force: bool = False) -> Instance:
+    """Terminate: processes end, the root volume and instance directory are deleted, the row stays."""
+    current = _current(instance_id)
+    if current.state == TERMINATED:
+        return current
+    allowed = [PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN]
+    before = _claim(instance_id, allowed=allowed, state=SHUTTING_DOWN, transition="terminate")
+    try:
+        release(before, grace=0 if force else STOP_GRACE, delete=True)
+    except BaseException:
+        records.update(instance_id)
+        raise
+    return records.update(
+        instance_id, state=TERMINATED, state_reason_code=USER_SHUTDOWN[0], state_reason=USER_SHUTDOWN[1],
+        **NO_PROCESS,
+    )  # fmt: skip
+
+
+def upper_dir(instance_id: str) -> Path:
+    """The instance's root volume (overlay upper dir): what image capture reads."""
+    return records.get(instance_id).upper_dir
