@@ -76,7 +76,7 @@ class StandInRunner:
     def __call__(self, image_arn: str, *, pipeline_version: str, progress: Any) -> dict[str, Any]:
         from kiln.db.engine import session
         from kiln.model.parent import parse_parent_image
-        from kiln.services.build_inputs import newest_available_image_ami
+        from kiln.services.pipeline_dependencies import newest_parent_ami
         from kiln.services.recipes import find_recipe
 
         row = images.get_row(image_arn)
@@ -88,7 +88,7 @@ class StandInRunner:
             parent, entries = found.parent_image, list(found.components)
             components = [{"arn": resolve_component(e["componentArn"], db=db).arn} for e in entries]
         kind = parse_parent_image(parent).kind
-        parent_ami = newest_available_image_ami(parent) if kind == "image" else (parent if kind == "ami" else
+        parent_ami = newest_parent_ami(parent) if kind == "image" else (parent if kind == "ami" else
                                                                                "ami-00000000000000b00")
         images.update(image_arn, resolved_inputs={
             "recipe_arn": row.recipe_arn, "parent_source": parent, "parent_ami": parent_ami,

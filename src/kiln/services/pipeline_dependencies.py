@@ -124,6 +124,36 @@ def current_os_marker(parent_image: str) -> dict[str, str] | None:
     return os_release_marker(parent.distribution, parent.suite)
 
 
+# --- parent images -------------------------------------------------------------------------------
+
+
+def newest_parent_ami(arn_filter: str, *, region: str = "local") -> str:
+    """The AMI in ``region`` of the newest AVAILABLE image matching an image ARN with ``x`` wildcards
+    (what a build would start from now). Same answer as ``build_inputs.newest_available_image_ami``,
+    whose version comparison passes a string where a Version is expected (reported to the integrator)."""
+    from kiln.errors import NotFound
+    from kiln.model.arn import parse_arn
+    from kiln.model.versions import VersionFilter
+    from kiln.services import images
+
+    wanted = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
+    version_filter = wanted.version or VersionFilter((None, None, None))
+    candidates = []
+    for image in images.list_images(status="AVAILABLE"):
+        arn = parse_arn(image["arn"], resource_type="image")
+        version = arn.exact_version
+        if arn.name != wanted.name or version is None or not version_filter.matches(version):
+            continue
+        if wanted.build is not None and arn.build != wanted.build:
+            continue
+        amis = [ami for ami in image["outputResources"]["amis"] if ami.get("region") == region]
+        if amis:
+            candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
+    if not candidates:
+        raise NotFound(f"no AVAILABLE image matches parentImage {arn_filter}", location="parentImage")
+    return str(max(candidates)[1])
+
+
 # --- the decision --------------------------------------------------------------------------------
 
 
@@ -190,8 +220,6 @@ def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
     """Should a scheduled run of the pipeline build? Raises KilnError when it cannot tell (a recipe,
     component or parent that no longer resolves, an unreachable mirror)."""
     from kiln.model.parent import parse_parent_image
-    from kiln.services.build_inputs import newest_available_image_ami
-
     snap = _snapshot(pipeline_arn)
     parent = parse_parent_image(snap.parent_image)
     marker = current_os_marker(snap.parent_image) if parent.kind == "bootstrap" else None
@@ -204,7 +232,7 @@ def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
             True, f"the recipe now resolves to {snap.recipe_arn} (the last image used {snap.last_recipe})", marker
         )
     if parent.kind == "image":
-        newest = newest_available_image_ami(parent.value, region=snap.resolved.get("region") or "local")
+        newest = newest_parent_ami(parent.value, region=snap.resolved.get("region") or "local")
         if newest != snap.resolved.get("parent_ami"):
             return DependencyCheck(
                 True,
