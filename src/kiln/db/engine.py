@@ -85,13 +85,29 @@ def _run_recovery_hooks() -> None:
             print(f"kiln: warning: recovery step {hook} failed: {error}", file=sys.stderr)
 
 
+_active = threading.local()
+
+
 @contextmanager
 def session(url: str | None = None) -> Iterator[Session]:
-    """A unit of work: one transaction, committed on success, rolled back on error."""
+    """A unit of work: one transaction, committed on success, rolled back on error.
+
+    Nested use in one thread joins the outer unit of work instead of opening a second connection,
+    which on SQLite would wait for the outer transaction's write lock forever.
+    """
     url = url or database_url()
     get_engine(url)
+    open_sessions: dict[str, Session] = _active.__dict__.setdefault("sessions", {})
+    outer = open_sessions.get(url)
+    if outer is not None:
+        yield outer
+        return
     with _sessionmakers[url]() as db, db.begin():
-        yield db
+        open_sessions[url] = db
+        try:
+            yield db
+        finally:
+            del open_sessions[url]
 
 
 def reset_engines() -> None:

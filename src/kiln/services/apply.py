@@ -82,7 +82,7 @@ def ref_from_arn(arn: str, resource_type: str) -> Ref:
 
 
 _handlers: dict[str, KindHandler] = {}
-KIND_MODULES: list[str] = ["kiln.services.pipelines", "kiln.services.lifecycle"]
+KIND_MODULES: list[str] = ["kiln.services.pipelines", "kiln.services.lifecycle_apply"]
 
 
 def register_kind(handler: KindHandler) -> None:

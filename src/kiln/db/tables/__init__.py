@@ -3,6 +3,7 @@
 from kiln.db.tables import (
     images,  # noqa: F401
     leases,  # noqa: F401
+    lifecycle,  # noqa: F401
     pipelines,  # noqa: F401
     resources,  # noqa: F401
 )

@@ -1,14 +1,14 @@
 """images (builds) and their workflow steps
 
 Revision ID: 0007_images
-Revises: 0004_resources
+Revises: 0006_lifecycle
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_images"
-down_revision = "0004_resources"
+down_revision = "0006_lifecycle"
 branch_labels = None
 depends_on = None
 
