@@ -122,6 +122,13 @@ def test_list_filters(parts: dict[str, str]) -> None:
     assert names([{"name": "distributionConfigurationArn", "values": [parts["dist"]]}]) == ["bravo"]
     with pytest.raises(InvalidInput):
         names([{"name": "color", "values": ["x"]}])
+    first = list_image_pipelines(max_results=1)
+    assert [p["name"] for p in first["imagePipelineList"]] == ["alpha"]
+    second = list_image_pipelines(max_results=1, next_token=first["nextToken"])
+    assert [p["name"] for p in second["imagePipelineList"]] == ["bravo"] and "nextToken" not in second
+    with pytest.raises(InvalidInput) as caught:
+        list_image_pipelines(next_token="garbage")
+    assert caught.value.code == "InvalidPaginationTokenException"
 
 
 def test_deleting_what_a_pipeline_uses_is_refused(parts: dict[str, str]) -> None:

@@ -121,7 +121,7 @@ def _busy_with(db: Any, pipeline_arn: str) -> str | None:
     return f"a start in progress ({claim.id})" if claim is not None else None
 
 
-def _disable_if_due(pipeline: Any) -> None:
+def _disable_if_due(db: Any, pipeline: Any) -> None:
     policy = ((pipeline.body.get("schedule") or {}).get("autoDisablePolicy") or {}).get("failureCount")
     if policy and pipeline.consecutive_failures >= policy and pipeline.status == "ENABLED":
         pipeline.status = "DISABLED"
@@ -130,6 +130,17 @@ def _disable_if_due(pipeline: Any) -> None:
             f"executions (autoDisablePolicy.failureCount {policy})"
         )
         pipeline.body = {**pipeline.body, "status": "DISABLED"}
+        _record_event(db, pipeline)
+
+
+def _record_event(db: Any, pipeline: Any) -> None:
+    """Image Builder's "Image Pipeline Automatically Disabled" event, when the event service is present."""
+    try:
+        from kiln.services import events  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    events.record_event_in(db, "EC2 Image Builder Image Pipeline Automatically Disabled", pipeline.arn,
+                           {"consecutive-failures": str(pipeline.consecutive_failures)})
 
 
 def sync_outcomes(pipeline_arn: str | None = None) -> None:
@@ -164,7 +175,7 @@ def sync_outcomes(pipeline_arn: str | None = None) -> None:
                 pipeline.consecutive_failures = 0
             elif status == "FAILED" and execution.trigger == "SCHEDULE":
                 pipeline.consecutive_failures += 1
-                _disable_if_due(pipeline)
+                _disable_if_due(db, pipeline)
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -258,7 +269,7 @@ def _fail_claim(claim_id: str, reason: str) -> None:
         pipeline = db.scalars(select(ImagePipelineRow).where(ImagePipelineRow.arn == claim.pipeline_arn)).first()
         if pipeline is not None and claim.trigger == "SCHEDULE":
             pipeline.consecutive_failures += 1
-            _disable_if_due(pipeline)
+            _disable_if_due(db, pipeline)
 
 
 def execute(execution: Execution, *, runner: Runner | None = None, progress: Progress = _quiet) -> str:
@@ -415,7 +426,7 @@ def _failed_to_start(pipeline_arn: str, due_time: datetime, reason: str) -> Exec
         row = _record(db, pipeline, trigger="SCHEDULE", decision="FAILED_TO_START", reason=reason,
                       due_time=due_time)
         pipeline.consecutive_failures += 1
-        _disable_if_due(pipeline)
+        _disable_if_due(db, pipeline)
         return _as_execution(row)
 
 

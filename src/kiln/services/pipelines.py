@@ -311,9 +311,32 @@ def get_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, Any]
         return {"requestId": new_request_id(), "imagePipeline": {**to_shape(work, row), **extra_fields(row)}}
 
 
+class InvalidPaginationToken(InvalidInput):
+    code = "InvalidPaginationTokenException"
+
+
+def page(entries: list[dict[str, Any]], max_results: int | None, next_token: str | None,
+         key: str) -> dict[str, Any]:
+    """``{key: one page, nextToken?}``: Image Builder's maxResults (1..25) / nextToken paging."""
+    start = 0
+    if next_token is not None:
+        if not next_token.isdigit() or int(next_token) > len(entries):
+            raise InvalidPaginationToken(f"nextToken {next_token!r} is not valid", location="nextToken")
+        start = int(next_token)
+    if max_results is None:
+        return {key: entries[start:]}
+    if not 1 <= max_results <= 25:
+        raise InvalidInput("maxResults must be between 1 and 25", location="maxResults")
+    chunk = entries[start:start + max_results]
+    more = start + max_results < len(entries)
+    return {key: chunk, **({"nextToken": str(start + max_results)} if more else {})}
+
+
 def list_image_pipelines(
     *,
     filters: list[dict[str, Any]] | None = None,
+    max_results: int | None = None,
+    next_token: str | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
@@ -323,8 +346,8 @@ def list_image_pipelines(
     table = _table()
     with unit_of_work(db) as work:
         rows = work.scalars(select(table).where(table.account == account).order_by(table.name))
-        entries = [to_shape(work, row) for row in rows]
-        return {"requestId": new_request_id(), "imagePipelineList": filter_entries(entries, filters, PIPELINE_FILTERS)}
+        entries = filter_entries([to_shape(work, row) for row in rows], filters, PIPELINE_FILTERS)
+        return {"requestId": new_request_id(), **page(entries, max_results, next_token, "imagePipelineList")}
 
 
 def delete_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, Any]:
@@ -342,7 +365,11 @@ def delete_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, A
 
 
 def list_image_pipeline_images(
-    arn: str, *, filters: list[dict[str, Any]] | None = None
+    arn: str,
+    *,
+    filters: list[dict[str, Any]] | None = None,
+    max_results: int | None = None,
+    next_token: str | None = None,
 ) -> dict[str, Any]:
     """ListImagePipelineImages: the images the pipeline built, oldest first; filters on name, version."""
     from kiln.db.engine import session
@@ -365,7 +392,7 @@ def list_image_pipeline_images(
                 summaries = [s for s in summaries if s["version"] in wanted or s["version"].split("/")[0] in wanted]
         others = [item for item in filters if item.get("name") != "version"]
         summaries = filter_entries(summaries, others, IMAGE_FILTERS)
-    return {"requestId": new_request_id(), "imageSummaryList": summaries}
+    return {"requestId": new_request_id(), **page(summaries, max_results, next_token, "imageSummaryList")}
 
 
 # --- who uses what -------------------------------------------------------------------------------
