@@ -102,6 +102,15 @@ def register(app: typer.Typer) -> None:
             raise KilnError(f"image {image_arn} is {row.status}: {row.reason or ''}".rstrip(": "),
                             hint=f"kiln image logs {image_arn}")
 
+    @app.command("run-build", hidden=True)
+    def run_build(image_arn: Annotated[str, typer.Argument(help="Image ARN of a started execution.")]) -> None:
+        """Worker: run the build of a pipeline execution (started by the scheduler)."""
+        from kiln.cli.output import progress
+        from kiln.services.pipeline_runs import execute_image
+
+        status = execute_image(image_arn, progress=progress)
+        progress(f"{image_arn}: {status}")
+
     @app.command("images")
     def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
         """The images a pipeline built (ListImagePipelineImages)."""

@@ -56,12 +56,18 @@ def pipeline_jobs() -> list[PipelineJob]:
         return jobs
 
 
-def start(job: Any, due_time: datetime, *, runner: Any = None, wait: bool = True) -> Any:
-    """The scheduler's start callback: a scheduled run of the job's pipeline, due at ``due_time``."""
-    from kiln.services.pipeline_runs import run_scheduled
+def start(job: Any, due_time: datetime, *, runner: Any = None) -> Any:
+    """The scheduler's start callback: a scheduled run of the job's pipeline, due at ``due_time``.
+
+    Decides and records here; a started build runs in a detached worker process (or, with an
+    explicit ``runner``, in this process before returning)."""
+    from kiln.services.pipeline_runs import run_scheduled, spawn_execution
 
     arn = getattr(job, "pipeline_arn", None) or str(job.key).removeprefix(KEY_PREFIX)
-    return run_scheduled(arn, due_time, runner=runner, wait=wait)
+    execution = run_scheduled(arn, due_time, runner=runner, wait=runner is not None)
+    if runner is None and execution.started:
+        spawn_execution(execution)
+    return execution
 
 
 def register_with_scheduler() -> bool:
@@ -87,7 +93,7 @@ def next_runs(pipeline_arn: str, count: int, *, after: datetime | None = None) -
     return pipeline_cron.next_times(schedule["scheduleExpression"], schedule.get("timezone"), after or utcnow(), count)
 
 
-def due_runs(now: datetime | None = None, *, runner: Any = None, wait: bool = True) -> list[Any]:
+def due_runs(now: datetime | None = None, *, runner: Any = None) -> list[Any]:
     """One scheduler pass without the scheduler: start every enabled pipeline job whose next time
     after its last due run has come (the latest such time; missed ones are not replayed)."""
     from kiln.services import pipeline_cron
@@ -106,7 +112,7 @@ def due_runs(now: datetime | None = None, *, runner: Any = None, wait: bool = Tr
             due = moment
             moment = pipeline_cron.next_after(job.schedule_expression, job.timezone, moment)
         if due is not None:
-            started.append(start(job, due, runner=runner, wait=wait))
+            started.append(start(job, due, runner=runner))
     return started
 
 

@@ -291,6 +291,45 @@ def execute(execution: Execution, *, runner: Runner | None = None, progress: Pro
     return images.get_row(execution.image_arn).status
 
 
+def execute_image(image_arn: str, *, runner: Runner | None = None, progress: Progress = _quiet) -> str:
+    """Run the build of the execution that created ``image_arn`` in this process (a worker taking over:
+    the image's owner becomes this process)."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.pipelines import PipelineExecutionRow
+    from kiln.errors import NotFound
+    from kiln.services import images
+
+    with session() as db:
+        row = db.scalars(select(PipelineExecutionRow).where(PipelineExecutionRow.image_arn == image_arn)).first()
+        if row is None:
+            raise NotFound(f"no pipeline execution created {image_arn}")
+        execution = _as_execution(row)
+    images.claim(image_arn)
+    return execute(execution, runner=runner, progress=progress)
+
+
+def spawn_execution(execution: Execution) -> int:
+    """Run the build in a detached ``kiln pipeline run-build`` process (what the scheduler uses, so a
+    tick never waits for a build); returns the worker's pid. Its output goes to the logs directory."""
+    import subprocess
+    import sys
+
+    from kiln.home import logs_dir
+
+    assert execution.image_arn is not None
+    log_dir = logs_dir() / "pipelines"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / (execution.id + ".log")
+    with open(log_path, "ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "kiln", "pipeline", "run-build", execution.image_arn],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    return worker.pid
+
+
 def start_image_pipeline_execution(
     body: dict[str, Any] | StartImagePipelineExecutionRequest,
     *,
