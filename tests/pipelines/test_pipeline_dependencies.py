@@ -25,7 +25,7 @@ from tests.pipelines.conftest import (
 
 from kiln.services.pipeline_dependencies import OsCheckFailed, os_release_marker, os_updates_since
 from kiln.services.pipeline_runs import list_pipeline_executions, run_scheduled
-from kiln.services.pipelines import get_image_pipeline
+from kiln.services.pipelines import get_image_pipeline, update_image_pipeline
 
 START = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 SCHEDULE = {"scheduleExpression": "cron(0 3 * * ? *)"}  # the default condition: dependency updates
@@ -200,3 +200,11 @@ def test_bootstrap_parent_runs_when_the_mirror_has_updates(mirror: Mirror, runne
     assert get_image_pipeline(arn)["imagePipeline"]["consecutiveFailures"] == 1
     assert [e["decision"] for e in list_pipeline_executions(arn)] == [
         "STARTED", "SKIPPED", "STARTED", "SKIPPED", "FAILED_TO_START"]
+    # A change that decides by itself does not need the mirror.
+    component("app", "1.0.1")
+    recipe("web", "1.0.1", "debian:bookworm", ["component/app/1.0.1"])
+    update_image_pipeline({"imagePipelineArn": arn, "imageRecipeArn": "image-recipe/web/1.x.x",
+                           "infrastructureConfigurationArn": "infrastructure-configuration/build-infra",
+                           "schedule": SCHEDULE})
+    [(decision, reason)] = runs(arn, runner, 1)
+    assert decision == "STARTED" and "image-recipe/web/1.0.1" in reason

@@ -222,7 +222,11 @@ def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
     from kiln.model.parent import parse_parent_image
     snap = _snapshot(pipeline_arn)
     parent = parse_parent_image(snap.parent_image)
-    marker = current_os_marker(snap.parent_image) if parent.kind == "bootstrap" else None
+    try:
+        marker = current_os_marker(snap.parent_image) if parent.kind == "bootstrap" else None
+        unreachable: OsCheckFailed | None = None
+    except OsCheckFailed as error:  # only an error when the answer depends on it
+        marker, unreachable = None, error
     if snap.last_image is None:
         return DependencyCheck(True, "the pipeline has no successful image yet", marker)
     if not snap.resolved:
@@ -242,6 +246,8 @@ def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
             )
     if snap.component_changes:
         return DependencyCheck(True, snap.component_changes[0], marker)
+    if unreachable is not None:
+        raise unreachable
     if marker is not None:
         why = os_updates_since(snap.last_marker, marker)
         if why is not None:
