@@ -158,3 +158,21 @@ def test_runner_that_crashes_leaves_a_failed_image(nightly: str) -> None:
 def test_start_unknown_pipeline() -> None:
     with pytest.raises(NotFound):
         start_image_pipeline_execution({"imagePipelineArn": "image-pipeline/nope"}, runner=StandInRunner())
+
+
+def test_delete_is_refused_while_a_build_runs(nightly: str) -> None:
+    from kiln.errors import InUse
+    from kiln.services.pipelines import delete_image_pipeline
+
+    refused: list[InUse] = []
+
+    def try_delete(image_arn: str) -> None:
+        with pytest.raises(InUse) as caught:
+            delete_image_pipeline(nightly)
+        refused.append(caught.value)
+
+    start_image_pipeline_execution({"imagePipelineArn": nightly}, runner=StandInRunner(during=try_delete))
+    assert refused and refused[0].code == "ResourceDependencyException"
+    delete_image_pipeline(nightly)
+    with pytest.raises(NotFound):
+        get_image_pipeline(nightly)
