@@ -5,5 +5,6 @@ from kiln.db.tables import (
     instances,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
+    pipelines,  # noqa: F401
     resources,  # noqa: F401
 )

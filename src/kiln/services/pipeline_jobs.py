@@ -1,0 +1,127 @@
+"""Pipelines as jobs of the generic scheduler (``kiln.schedule.scheduler``).
+
+The scheduler asks every registered job source for its jobs (key, schedule expression, timezone,
+enabled, last due run) and calls ``start(job, due_time)`` when one is due. For pipelines: one job per
+pipeline with a ``schedule.scheduleExpression``; starting it is :func:`run_scheduled`, which decides
+(dependency updates, one build at a time, disabled), records the decision and builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kiln.db.base import utcnow
+
+KEY_PREFIX = "image-pipeline:"
+
+
+@dataclass(frozen=True)
+class PipelineJob:
+    key: str
+    schedule_expression: str
+    timezone: str | None
+    enabled: bool
+    last_due_run: datetime | None
+    pipeline_arn: str
+
+    def start(self, due_time: datetime) -> Any:
+        return start(self, due_time)
+
+
+def pipeline_jobs() -> list[PipelineJob]:
+    """The job source: every pipeline that has a schedule."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.pipelines import ImagePipelineRow
+
+    with session() as db:
+        jobs = []
+        for row in db.scalars(select(ImagePipelineRow).order_by(ImagePipelineRow.arn)):
+            schedule = row.body.get("schedule") or {}
+            if not schedule.get("scheduleExpression"):
+                continue
+            jobs.append(
+                PipelineJob(
+                    key=KEY_PREFIX + row.arn,
+                    schedule_expression=schedule["scheduleExpression"],
+                    timezone=schedule.get("timezone"),
+                    enabled=row.status == "ENABLED",
+                    last_due_run=row.last_due_run,
+                    pipeline_arn=row.arn,
+                )
+            )
+        return jobs
+
+
+def start(job: Any, due_time: datetime, *, runner: Any = None) -> Any:
+    """The scheduler's start callback: a scheduled run of the job's pipeline, due at ``due_time``.
+
+    Decides and records here; a started build runs in a detached worker process (or, with an
+    explicit ``runner``, in this process before returning)."""
+    from kiln.services.pipeline_runs import run_scheduled, spawn_execution
+
+    arn = getattr(job, "pipeline_arn", None) or str(job.key).removeprefix(KEY_PREFIX)
+    execution = run_scheduled(arn, due_time, runner=runner, wait=runner is not None)
+    if runner is None and execution.started:
+        spawn_execution(execution)
+    return execution
+
+
+def register_with_scheduler() -> bool:
+    """Register the job source when the scheduler is installed; False when it is not (yet)."""
+    try:
+        from kiln.schedule.scheduler import register_job_source  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    register_job_source(pipeline_jobs)
+    return True
+
+
+def next_runs(pipeline_arn: str, count: int, *, after: datetime | None = None) -> list[datetime]:
+    """The pipeline's next ``count`` scheduled times (in its timezone); [] without a schedule."""
+    from kiln.db.engine import session
+    from kiln.services import pipeline_cron
+    from kiln.services.pipelines import find_pipeline
+
+    with session() as db:
+        schedule = find_pipeline(db, pipeline_arn).body.get("schedule") or {}
+    if not schedule.get("scheduleExpression"):
+        return []
+    return pipeline_cron.next_times(schedule["scheduleExpression"], schedule.get("timezone"), after or utcnow(), count)
+
+
+def due_runs(now: datetime | None = None, *, runner: Any = None) -> list[Any]:
+    """One scheduler pass without the scheduler: start every enabled pipeline job whose next time
+    after its last due run has come (the latest such time; missed ones are not replayed)."""
+    from kiln.services import pipeline_cron
+
+    now = now or utcnow()
+    started = []
+    for job in pipeline_jobs():
+        if not job.enabled:
+            continue
+        after = job.last_due_run or _created(job.pipeline_arn)
+        due = None
+        moment = pipeline_cron.next_after(job.schedule_expression, job.timezone, after)
+        for _ in range(100_000):  # a minute schedule over a long pause: bounded
+            if moment > now:
+                break
+            due = moment
+            moment = pipeline_cron.next_after(job.schedule_expression, job.timezone, moment)
+        if due is not None:
+            started.append(start(job, due, runner=runner))
+    return started
+
+
+def _created(pipeline_arn: str) -> datetime:
+    from kiln.db.engine import session
+    from kiln.services.pipelines import find_pipeline
+
+    with session() as db:
+        return find_pipeline(db, pipeline_arn).date_created
+
+
+register_with_scheduler()
