@@ -89,26 +89,25 @@ def resolve_parent_ami(parent_value: str, *, region: str = DEFAULT_REGION) -> st
 def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION) -> str:
     """The AMI (in ``region``) of the newest AVAILABLE image matching an image ARN with x wildcards."""
     from kiln.model.arn import parse_arn
-    from kiln.model.versions import parse_filter
+    from kiln.model.versions import VersionFilter
     from kiln.services import images
 
-    arn = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
-    version_filter = parse_filter(arn.version or "x.x.x", field="parentImage")
+    wanted = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
+    version_filter = wanted.version or VersionFilter((None, None, None))
     candidates = []
-    for image in images.list_images(name=None, status="AVAILABLE"):
-        parts = image["arn"].split("/")
-        name, version, build = parts[-3], parts[-2], int(parts[-1])
-        if name != arn.name or not version_filter.matches(version):
+    for image in images.list_images(status="AVAILABLE"):
+        arn = parse_arn(image["arn"], resource_type="image")
+        version = arn.exact_version
+        if arn.name != wanted.name or version is None or not version_filter.matches(version):
             continue
-        if arn.build is not None and build != arn.build:
+        if wanted.build is not None and arn.build != wanted.build:
             continue
-        amis = [ami for ami in image["outputResources"]["amis"] if ami["region"] == region]
+        amis = [ami for ami in image["outputResources"]["amis"] if ami.get("region") == region]
         if amis:
-            major, minor, patch = (int(n) for n in version.split("."))
-            candidates.append(((major, minor, patch, build), amis[0]["image"]))
+            candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
     if not candidates:
         raise NotFound(f"no AVAILABLE image matches parentImage {arn_filter}", location="parentImage")
-    return max(candidates)[1]
+    return str(max(candidates)[1])
 
 
 NETWORKS = {None: "host", "host": "host", "none": "none", "isolated": "none"}

@@ -128,30 +128,10 @@ def current_os_marker(parent_image: str) -> dict[str, str] | None:
 
 
 def newest_parent_ami(arn_filter: str, *, region: str = "local") -> str:
-    """The AMI in ``region`` of the newest AVAILABLE image matching an image ARN with ``x`` wildcards
-    (what a build would start from now). Same answer as ``build_inputs.newest_available_image_ami``,
-    whose version comparison passes a string where a Version is expected (reported to the integrator)."""
-    from kiln.errors import NotFound
-    from kiln.model.arn import parse_arn
-    from kiln.model.versions import VersionFilter
-    from kiln.services import images
+    """The AMI a build would start from now for an image-ARN parent (the build's own resolution)."""
+    from kiln.services.build_inputs import newest_available_image_ami
 
-    wanted = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
-    version_filter = wanted.version or VersionFilter((None, None, None))
-    candidates = []
-    for image in images.list_images(status="AVAILABLE"):
-        arn = parse_arn(image["arn"], resource_type="image")
-        version = arn.exact_version
-        if arn.name != wanted.name or version is None or not version_filter.matches(version):
-            continue
-        if wanted.build is not None and arn.build != wanted.build:
-            continue
-        amis = [ami for ami in image["outputResources"]["amis"] if ami.get("region") == region]
-        if amis:
-            candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
-    if not candidates:
-        raise NotFound(f"no AVAILABLE image matches parentImage {arn_filter}", location="parentImage")
-    return str(max(candidates)[1])
+    return newest_available_image_ami(arn_filter, region=region)
 
 
 # --- the decision --------------------------------------------------------------------------------

@@ -1,14 +1,14 @@
 """image pipelines and pipeline executions
 
 Revision ID: 0008_pipelines
-Revises: 0007_images
+Revises: 0003_instances
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_pipelines"
-down_revision = "0007_images"
+down_revision = "0003_instances"
 branch_labels = None
 depends_on = None
 
