@@ -75,7 +75,9 @@ _register_commands()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except KilnError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:
