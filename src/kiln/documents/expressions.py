@@ -7,15 +7,16 @@ Forms (AWSTOE's): ``{{ Name }}`` (parameter or constant), ``{{ phase.Step.output
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PATTERN = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+PATTERN = re.compile(r"\{\{\s*((?:(?!\}\}).)*?)\s*\}\}")
 CHAIN = re.compile(
     r"^(?P<phase>[^.\s\[\]]+)\.(?P<step>[^.\s\[\]]+)\.(?P<kind>inputs|outputs)"
-    r"(?:\[(?P<index>\d+)\])?(?:\.(?P<field>[^.\s]+))?$"
+    r"(?:\[(?P<index>\d+)\])?(?:\.(?P<field>[A-Za-z0-9_-]+))?$"
 )
 LOOP = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\.(?P<attr>index|value)$")
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -148,6 +149,8 @@ class _Unresolved(Exception):
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
     return "" if value is None else str(value)
 
 

@@ -219,7 +219,7 @@ class _Checker:
                 self.error((*path, "if", *rel), message, key=key)
             if not problems:
                 step.condition = raw["if"]
-        if action is not None and not action.windows_only:
+        if action is not None and (not action.windows_only or self.platform == "windows"):
             for rel, message, key in input_problems(action, raw.get("inputs")):
                 self.error((*path, "inputs", *rel), message, key=key)
         return step if name else None
