@@ -45,6 +45,7 @@ class _Checker:
         self.loaded = loaded
         self.platform = platform.lower()
         self.issues: list[Issue] = []
+        self._names: dict[int, set[str]] = {}
 
     def error(self, path: Path, message: str, *, key: bool = False) -> None:
         line, column = self.loaded.position(path, key=key)
@@ -193,7 +194,7 @@ class _Checker:
             self.error((*path, "name") if "name" in raw else path,
                        "step needs a 'name' of 1-128 letters, digits, '-' or '_'")
             name = None
-        elif any(step.name == name for step in phase.steps):
+        elif name in self._names.setdefault(id(phase), {s.name for s in phase.steps}):
             self.error((*path, "name"), f"duplicate step name '{name}' in phase '{phase.name}'")
         step = Step(name=name or "", action=str(action_name or ""), inputs=raw.get("inputs"), path=path)
         self.step_settings(raw, path, step)
@@ -222,6 +223,8 @@ class _Checker:
         if action is not None and (not action.windows_only or self.platform == "windows"):
             for rel, message, key in input_problems(action, raw.get("inputs")):
                 self.error((*path, "inputs", *rel), message, key=key)
+        if name:
+            self._names.setdefault(id(phase), set()).add(name)
         return step if name else None
 
     def step_settings(self, raw: dict[str, Any], path: Path, step: Step) -> None:

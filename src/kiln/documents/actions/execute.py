@@ -5,6 +5,7 @@ Exit code 194 asks for a reboot and a re-run of the same step (AWSTOE's protocol
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import ClassVar
 
@@ -49,8 +50,14 @@ class ExecuteBash(Action):
         # first failing command (errexit), and its exit code is the step's.
         target = f"{SCRIPT_DIR}/kiln-toe-{uuid.uuid4().hex}.sh"
         script = context.executor.host_path(target)
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text("set -e\n" + "\n".join(inputs.commands) + "\n")
+        body = ("set -e\n" + "\n".join(inputs.commands) + "\n").encode()
+        try:
+            descriptor = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            script.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(body)
         try:
             result = context.executor.run(
                 ["bash", target], timeout=context.timeout, on_stdout=context.console,
