@@ -215,7 +215,7 @@ def test_timeout_kills_the_whole_process_group(run_doc: Run, tmp_path: Path) -> 
             steps:
               - name: Hangs
                 action: ExecuteBash
-                timeoutSeconds: 1
+                timeoutSeconds: 2
                 inputs:
                   commands:
                     - sleep 300 &
