@@ -308,8 +308,38 @@ def test_several_documents_run_in_order(write_doc: Callable[..., Path], tmp_path
     docs = [load_document(write_doc(template.format(doc=name, trace=trace), f"{name}.yaml"))
             for name in ("one", "two")]
     execution = Engine(HostExecutor()).run(docs, phases=["test", "build"])
-    assert trace.read_text().split() == ["one-build", "one-test", "two-build", "two-test"]
+    assert trace.read_text().split() == ["one-build", "two-build", "one-test", "two-test"]
     assert [[p.name for p in d.phases] for d in execution.documents] == [["build", "test"]] * 2
+    trace.unlink()
+    Engine(HostExecutor()).run(docs, phase_major=False)
+    assert trace.read_text().split() == [
+        "one-build", "one-validate", "one-test", "two-build", "two-validate", "two-test"]
+
+
+def test_abort_stops_later_documents(write_doc: Callable[..., Path], tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    first = write_doc(f"""
+        schemaVersion: 1.0
+        phases:
+          - name: build
+            steps:
+              - name: Fail
+                action: ExecuteBash
+                inputs: {{commands: ['echo one >> {trace}', 'exit 1']}}
+        """, "first.yaml")
+    second = write_doc(f"""
+        schemaVersion: 1.0
+        phases:
+          - name: build
+            steps:
+              - name: Never
+                action: ExecuteBash
+                inputs: {{commands: ['echo two >> {trace}']}}
+        """, "second.yaml")
+    execution = Engine(HostExecutor()).run([load_document(first), load_document(second)])
+    assert trace.read_text().split() == ["one"]
+    assert execution.status == "failed"
+    assert [d.file_path for d in execution.documents] == [str(first)]
 
 
 def test_execute_document_nests_and_refuses_cycles(write_doc: Callable[..., Path]) -> None:

@@ -116,39 +116,54 @@ class Engine:
         phases: list[str] | None = None,
         parameters: dict[str, str] | None = None,
         execution_id: str | None = None,
+        phase_major: bool = True,
     ) -> Execution:
-        """Run each document's selected phases in document order, documents in the order given."""
+        """Run the selected phases of every document; an ``Abort`` failure stops the whole run.
+
+        Phases always run in document order, whatever order ``phases`` lists them in. With several
+        documents each phase runs across the documents in the order given (build of every document,
+        then validate of every document, ...); ``phase_major=False`` runs each document whole instead.
+        """
         execution = Execution(execution_id or str(uuid.uuid4()))
         bound = [bind_parameters(doc, parameters or {}) for doc in documents]  # all checked first
         if self.log:
             for doc in documents:
                 self.log.save_document(doc.text, len(documents))
-        aborted = False
-        for doc, variables in zip(documents, bound, strict=True):
-            record = DocumentRecord(doc.name, doc.file, doc.description)
-            execution.documents.append(record)
-            scope = Scope(variables=variables, context=self._context(execution.execution_id), env=os.environ)
-            self._log(f"document {doc.name or doc.file}: start")
-            for phase in doc.phases:
-                if phases is not None and phase.name not in phases:
-                    continue
-                phase_record = self._run_phase(doc, phase, scope)
-                record.phases.append(phase_record)
-                if phase_record.status == FAILED:
-                    record.status = FAILED
-                    record.failure_message = phase_record.failure_message
-                    if any(s.status == FAILED and s.on_failure == "Abort" for s in phase_record.steps):
-                        aborted = True
-                        break
+        records = [DocumentRecord(doc.name, doc.file, doc.description) for doc in documents]
+        scopes = [Scope(variables=variables, context=self._context(execution.execution_id), env=os.environ)
+                  for variables in bound]
+        for plan_index, phase in self._plan(documents, phases, phase_major):
+            doc, record = documents[plan_index], records[plan_index]
+            if record not in execution.documents:
+                execution.documents.append(record)
+                self._log(f"document {doc.name or doc.file}: start")
+            phase_record = self._run_phase(doc, phase, scopes[plan_index])
+            record.phases.append(phase_record)
             record.end = datetime.now(UTC)
-            self.chaining[doc.name or doc.file] = scope.steps
-            if record.status == FAILED:
+            if phase_record.status == FAILED:
+                record.status = FAILED
+                record.failure_message = record.failure_message or phase_record.failure_message
                 execution.status = FAILED
                 execution.failure_message = execution.failure_message or record.failure_message
-            if aborted:
-                break
+                if any(s.status == FAILED and s.on_failure == "Abort" for s in phase_record.steps):
+                    break
+        for doc, scope in zip(documents, scopes, strict=True):
+            self.chaining[doc.name or doc.file] = scope.steps
         execution.end = datetime.now(UTC)
         return execution
+
+    @staticmethod
+    def _plan(documents: list[Document], phases: list[str] | None,
+              phase_major: bool) -> list[tuple[int, Phase]]:
+        """(document index, phase) pairs in the order they run."""
+        chosen = [[p for p in doc.phases if phases is None or p.name in phases] for doc in documents]
+        if not phase_major:
+            return [(index, phase) for index, doc_phases in enumerate(chosen) for phase in doc_phases]
+        names: list[str] = []
+        for doc_phases in chosen:
+            names.extend(p.name for p in doc_phases if p.name not in names)
+        return [(index, phase) for name in names for index, doc_phases in enumerate(chosen)
+                for phase in doc_phases if phase.name == name]
 
     def _context(self, execution_id: str) -> dict[str, str]:
         moment = datetime.now(UTC)

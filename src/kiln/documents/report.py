@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kiln.errors import Conflict
+
 SUCCESS, FAILED, SKIPPED, IGNORED = "success", "failed", "skipped", "ignored"
 
 
@@ -151,7 +153,11 @@ class RunLog:
     def __init__(self, log_directory: str | Path, execution_id: str, started: datetime | None = None) -> None:
         stamp = (started or now()).strftime("%Y-%m-%d_%H-%M-%S")
         self.folder = Path(log_directory) / f"TOE_{stamp}_UTC-0_{execution_id}"
-        self.folder.mkdir(parents=True, exist_ok=False)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise Conflict(f"log folder {self.folder} already exists",
+                           hint="use another --execution-id or wait a second") from None
         self._lock = threading.Lock()
         self._console = open(self.folder / "console.log", "a", encoding="utf-8")  # noqa: SIM115
         self._application = open(self.folder / "application.log", "a", encoding="utf-8")  # noqa: SIM115
