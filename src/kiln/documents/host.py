@@ -92,7 +92,12 @@ class HostExecutor:
                 pass
         deadline = None if timeout is None else time.monotonic() + timeout
         streams = {process.stdout: _Stream(on_stdout), process.stderr: _Stream(on_stderr)}
-        timed_out = self._pump(process, streams, deadline)
+        try:
+            timed_out = self._pump(process, streams, deadline)
+        except BaseException:  # interrupted (Ctrl-C): leave nothing of the step running
+            _kill_group(process.pid)
+            process.wait()
+            raise
         exit_code = process.wait()
         out, err = streams.values()
         return ProcessResult(exit_code, out.text(), err.text(), timed_out)
