@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         execution_id: str = typer.Option(None, "--execution-id", "-i", help="Default: a random UUID."),
         output: OutputFormat = "text",
     ) -> None:
-        """Run documents on this host exactly like ``awstoe run`` (nothing runs if any is invalid)."""
+        """Run documents on this host as awstoe run does (nothing runs if any document is invalid)."""
         import uuid
 
         from kiln.documents.engine import Engine, bind_parameters

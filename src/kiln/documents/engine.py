@@ -241,7 +241,8 @@ class Engine:
                 attempt.ok, attempt.message = False, f"step requested more than {self.max_reboots} reboots"
                 break
             record.reboots += 1
-            self.progress(f"  step {step.name}: reboot requested; rebooting and running the step again")
+            self.progress(f"  step {step.name}: requested a reboot ({record.reboots} of at most "
+                          f"{self.max_reboots}); the step runs again after it")
             self._log(f"step {phase.name}.{step.name}: reboot {record.reboots}")
             self.executor.reboot()
         record.inputs, record.outputs, record.detailed_output = attempt.inputs, [], attempt.detail
