@@ -223,3 +223,15 @@ def test_load_document_raises_with_every_issue(tmp_path: Path) -> None:
         load_document(path)
     assert [(i.line, i.column) for i in caught.value.issues] == [(2, 1), (3, 9)]
     assert validate_files([str(tmp_path / "missing.yaml")])[0].message.startswith("cannot read document")
+
+
+def test_a_known_phase_is_required() -> None:
+    text = """schemaVersion: 1.0
+phases:
+  - name: prepare
+    steps:
+      - name: A
+        action: ExecuteBash
+        inputs: {commands: [echo]}
+"""
+    assert messages(text) == ["d.yaml:3:3: a document needs at least one of the phases build, validate, test"]

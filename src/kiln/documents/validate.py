@@ -19,6 +19,7 @@ from kiln.documents.expressions import CONTEXT_KEYS, Reference, has_expression, 
 from kiln.documents.model import (
     DEFAULT_TIMEOUT,
     ON_FAILURE,
+    PHASE_NAMES,
     Document,
     DocumentInvalid,
     Issue,
@@ -178,6 +179,8 @@ class _Checker:
                 if step is not None:
                     phase.steps.append(step)
             phases.append(phase)
+        if phases and not any(phase.name in PHASE_NAMES for phase in phases):
+            self.error(("phases",), "a document needs at least one of the phases build, validate, test")
         doc.phases = phases
         self.references(doc)
         return phases
