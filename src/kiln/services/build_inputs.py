@@ -168,7 +168,6 @@ def plan_build(
         recipe_ami_tags = dict(recipe.ami_tags or {})
 
     parent_ami = resolve_parent_ami(parent_value, region=region)
-    parent_info = store.get_image(parent_ami, region=region)
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
         if entry.get("region") in (region, None):
@@ -181,7 +180,7 @@ def plan_build(
         recipe_version=recipe_version,
         parent_source=parent_value,
         parent_ami=parent_ami,
-        parent_layers=tuple(parent_info.layer_digests),
+        parent_layers=tuple(layer.digest for layer in store.image_layers(parent_ami, region=region)),
         components=tuple(components),
         working_directory=working_directory,
         instance_type=instance_types[0],

@@ -66,7 +66,7 @@ def execute_components(
     image_arn: str,
     check_cancel: Callable[[], None],
     *,
-    timeout: float | None = None,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> None:
     """Run every component's ``phases`` in recipe order inside the instance (the AWSTOE engine)."""
     from kiln.runtime.executor import InstanceExecutor
@@ -84,9 +84,8 @@ def execute_components(
             phases=phases,
             parameters=component.parameters,
             log_dir=log_dir / f"{index:02d}-{component.name}",
-            environment=_environment(plan, image_arn, phases),
             working_directory=plan.working_directory,
-            timeout=timeout,
+            progress=progress,
         )
         if not ok:
             raise ComponentsFailed(
@@ -95,19 +94,39 @@ def execute_components(
             )
 
 
-def _environment(plan: BuildPlan, image_arn: str, phases: tuple[str, ...]) -> dict[str, str]:
-    name_version, build = image_arn.split(":image/", 1)[1].rsplit("/", 1)
-    return {
-        "IMAGE_BUILD_VERSION_ARN": image_arn,
-        "IMAGE_PHASE": "TESTING" if phases == ("test",) else "BUILDING",
-        "IMAGE_VERSION": name_version.rsplit("/", 1)[1],
-        "IMAGE_BUILD_VERSION": build,
-    }
+def run_document(
+    executor: Any,
+    document: str,
+    *,
+    name: str,
+    phases: tuple[str, ...],
+    parameters: dict[str, str],
+    log_dir: Path,
+    working_directory: str,
+    progress: Callable[[str], None] = lambda line: None,
+) -> tuple[bool, str]:
+    """Run one AWSTOE document through the engine; returns (succeeded, failure message).
 
+    The run leaves awstoe's log folder (``TOE_…`` with console.log and detailedoutput.json) in
+    ``log_dir``.
+    """
+    from kiln.documents.engine import Engine
+    from kiln.documents.report import RunLog
+    from kiln.documents.validate import parse
 
-def run_document(executor: Any, document: str, **options: Any) -> tuple[bool, str]:
-    """Run one AWSTOE document through the engine; returns (succeeded, failure message)."""
-    raise NotImplementedError("engine adapter is wired at merge")
+    parsed, issues = parse(document, name)
+    if parsed is None or issues:
+        return False, "; ".join(str(issue) for issue in issues) or "document does not parse"
+    log = RunLog(log_dir, name)
+    try:
+        engine = Engine(executor, log=log, progress=progress, cwd=working_directory)
+        execution = engine.run([parsed], phases=list(phases), parameters=parameters, execution_id=name)
+        log.finish(execution, engine.chaining)
+    finally:
+        log.close()
+    if execution.status == "success":
+        return True, ""
+    return False, execution.failure_message or "a step failed"
 
 
 def inventory(instance_id: str) -> tuple[str, list[dict[str, str]]]:

@@ -89,6 +89,9 @@ class Build:
         images.set_status(self.arn, status, reason)
         self.progress(f"{self.arn}: {status}")
 
+    def _component_progress(self, line: str) -> None:
+        self.progress(f"    {line}")
+
     def _step(self, workflow: str, name: str, action: str):  # type: ignore[no-untyped-def]
         self._check_cancel()
         self.progress(f"  {workflow}/{name} ({action})")
@@ -134,7 +137,8 @@ class Build:
         with self._step("build", "ApplyBuildComponents", "ExecuteComponents") as step:
             step.log_path = str(self.log_dir / "build")
             steps.execute_components(self.plan, self.build_instance, ("build", "validate"),
-                                     Path(step.log_path), self.arn, self._check_cancel)
+                                     Path(step.log_path), self.arn, self._check_cancel,
+                                     progress=self._component_progress)
         with self._step("build", "InventoryCollection", "CollectImageMetadata") as step:
             os_version, packages = steps.inventory(self.build_instance)
             images.update(self.arn, os_version=os_version, packages=packages)
@@ -169,8 +173,7 @@ class Build:
         with self._step("test", "ApplyTestComponents", "ExecuteComponents") as step:
             step.log_path = str(self.log_dir / "test")
             steps.execute_components(self.plan, self.test_instance, ("test",), Path(step.log_path),
-                                     self.arn, self._check_cancel,
-                                     timeout=self.row.tests_timeout_minutes * 60)
+                                     self.arn, self._check_cancel, progress=self._component_progress)
         with self._step("test", "TerminateTestInstance", "TerminateInstance"):
             steps.terminate(self.test_instance)
             self.test_instance = None
