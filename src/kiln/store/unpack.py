@@ -113,20 +113,15 @@ class Extractor:
         return self.root / rel
 
     def _meta(self, path: Path, member: tarfile.TarInfo, *, link: bool = False) -> None:
-        for key, value in member.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
-                os.setxattr(
-                    path,
-                    key[len("SCHILY.xattr.") :],
-                    value.encode("utf-8", "surrogateescape"),
-                    follow_symlinks=False,
-                )
+        # chown first: it clears setuid bits and security.capability, so mode and xattrs come after
         os.lchown(path, member.uid, member.gid)
         if not link:
             os.chmod(path, member.mode)
-            os.utime(path, (member.mtime, member.mtime))
-        else:
-            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        for key, value in member.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                name = key[len("SCHILY.xattr.") :]
+                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
     def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         rel = _clean_name(member.name)
@@ -236,17 +231,24 @@ def layer_cache_root() -> Path:
 
 def unpack_layer(blobs: BlobStore, digest: str, media_type: str, *, limit: int | None = None) -> Path:
     """The unpacked dir of a layer blob, unpacking (and verifying the digest) on first use."""
+    source = blobs.path(digest)  # raises for a missing or quarantined blob, even when cached
     final = layer_cache_root() / hex_of(digest)
     if final.is_dir():
         return final
-    source = blobs.path(digest)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{hex_of(digest)[:12]}-"))
     try:
-        with open(source, "rb") as raw:
-            reader = _HashingReader(raw)  # type: ignore[arg-type]
-            extract_stream(open_decompressed(reader, media_type), tmp, oci=True, limit=limit)  # type: ignore[arg-type]
-            reader.drain()
-        if "sha256:" + reader.hash.hexdigest() != digest:
+        try:
+            with open(source, "rb") as raw:
+                reader = _HashingReader(raw)  # type: ignore[arg-type]
+                stream = open_decompressed(reader, media_type)  # type: ignore[arg-type]
+                extract_stream(stream, tmp, oci=True, limit=limit)
+                reader.drain()
+            actual = "sha256:" + reader.hash.hexdigest()
+        except (zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile) as error:
+            if blobs.hash_file(digest) == digest:
+                raise InvalidInput(f"layer blob {digest} is not a valid tar: {error}") from error
+            actual = "corrupt"
+        if actual != digest:
             blobs.quarantine(digest)
             raise BlobQuarantined(f"layer blob {digest} is corrupt; it was moved to quarantine")
         os.chmod(tmp, 0o755)
