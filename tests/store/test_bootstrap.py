@@ -34,7 +34,7 @@ def test_bootstrap_bookworm_minbase(bootstrap_cache: Path, monkeypatch: pytest.M
     assert tarball.parent == bootstrap_cache and tarball.name == "bookworm.tar"
     mtime = tarball.stat().st_mtime
     root = api.layer_dirs(ami)[0]
-    assert 'VERSION_CODENAME=bookworm' in (root / "etc" / "os-release").read_text()
+    assert "VERSION_CODENAME=bookworm" in (root / "etc" / "os-release").read_text()
     assert (root / "usr" / "bin" / "dpkg").exists()
     assert api.get_image(ami).name == "debian-bookworm-minbase"
     # the cache is reused: a second image comes from the same tarball without mmdebstrap

@@ -109,7 +109,7 @@ def import_rootfs(
     layers, oci_arch = import_layers(Path(source), layout, allow_devices=allow_devices)
     with pinned(region, [layer.digest for layer in layers], f"import {name}"):
         for layer in layers:  # validates every layer (hostile input) before the AMI exists
-            unpack_layer(layout.blobs, layer.digest, layer.media_type)
+            unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
         return images.register_image(
             region,
             layers,
@@ -152,7 +152,8 @@ def layer_dirs(ami_id: str, region: str = "local") -> list[Path]:
     is the reverse). Unpacks and verifies each blob on first use."""
     layout = Layout.for_region(region)
     return [
-        unpack_layer(layout.blobs, layer.digest, layer.media_type) for layer in image_layers(ami_id, region)
+        unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=True)
+        for layer in image_layers(ami_id, region)
     ]
 
 

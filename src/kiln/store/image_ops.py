@@ -23,7 +23,7 @@ from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import is_id
 from kiln.store.images import ImageInfo, ec2_time, image_row, to_info
 from kiln.store.layout import Layout
-from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot
+from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
 
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
@@ -94,6 +94,10 @@ def assert_launchable(ami_id: str, region: str = "local") -> ImageInfo:
         raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is deregistered")
     if info.state != "available":
         raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is {info.state}")
+    blobs = Layout.for_region(region).blobs
+    with session() as db:
+        for layer in snapshot_layers(db, info.snapshot_ids[0]) if info.snapshot_ids else []:
+            blobs.path(layer.digest)  # raises for a quarantined or missing blob
     return info
 
 

@@ -229,8 +229,14 @@ def layer_cache_root() -> Path:
     return root
 
 
-def unpack_layer(blobs: BlobStore, digest: str, media_type: str, *, limit: int | None = None) -> Path:
-    """The unpacked dir of a layer blob, unpacking (and verifying the digest) on first use."""
+def unpack_layer(
+    blobs: BlobStore, digest: str, media_type: str, *, limit: int | None = None, allow_devices: bool = False
+) -> Path:
+    """The unpacked dir of a layer blob, unpacking (and verifying the digest) on first use.
+
+    Imports vet layers with the user's ``allow_devices``; layers already in the store were vetted
+    (or captured by kiln), so ``layer_dirs`` unpacks them with devices allowed.
+    """
     source = blobs.path(digest)  # raises for a missing or quarantined blob, even when cached
     final = layer_cache_root() / hex_of(digest)
     if final.is_dir():
@@ -241,7 +247,7 @@ def unpack_layer(blobs: BlobStore, digest: str, media_type: str, *, limit: int |
             with open(source, "rb") as raw:
                 reader = _HashingReader(raw)  # type: ignore[arg-type]
                 stream = open_decompressed(reader, media_type)  # type: ignore[arg-type]
-                extract_stream(stream, tmp, oci=True, limit=limit)
+                extract_stream(stream, tmp, oci=True, limit=limit, allow_devices=allow_devices)
                 reader.drain()
             actual = "sha256:" + reader.hash.hexdigest()
         except (zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile) as error:
