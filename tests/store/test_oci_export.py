@@ -91,3 +91,16 @@ def test_disk_exports(tmp_path: Path, base_ami: str, fmt: str, qemu_name: str) -
             ["debugfs", "-R", "cat /etc/os-release", str(out)], check=True, capture_output=True, text=True
         ).stdout
         assert "ID=busybox" in listing
+
+
+def test_gzip_import_is_a_valid_mixed_image(tmp_path: Path, busybox_dir: Path) -> None:
+    base = api.import_rootfs(busybox_dir, name="gz-base", compression="gzip")
+    assert api.image_layers(base)[0].media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "hello").write_text("hi\n")
+    child = api.create_image_from_upper(base, upper, name="zstd-child")
+    info = json.loads(_skopeo("inspect", f"oci:{region_dir()}:{child}"))
+    assert len(info["Layers"]) == 2
+    _skopeo("copy", f"oci:{region_dir()}:{child}", f"dir:{tmp_path / 'copy'}")
+    assert (api.layer_dirs(child)[1] / "hello").read_text() == "hi\n"

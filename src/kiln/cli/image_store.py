@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         allow_devices: bool = typer.Option(
             False, "--allow-devices", help="Accept device nodes in the tarball."
         ),
+        compression: str = typer.Option("zstd", "--compression", help="Layer compression: zstd or gzip."),
         region: str = Region,
         output: OutputFormat = "text",
     ) -> None:
@@ -73,6 +74,7 @@ def register(app: typer.Typer) -> None:
             tags=_tags(tag),
             root_device_type=root_device_type,
             allow_devices=allow_devices,
+            compression=compression,
         )
         emit(output, {"ImageId": ami}, ami)
 

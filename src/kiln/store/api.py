@@ -100,13 +100,16 @@ def import_rootfs(
     tags: dict[str, str] | None = None,
     root_device_type: str = "ebs",
     allow_devices: bool = False,
+    compression: str = "zstd",
 ) -> str:
     """Import a rootfs tarball (tar, tar.gz, tar.zst), a directory, an OCI layout or oci-archive."""
     images.validate_name(name)
     with session() as db:
         images.check_name_free(db, region, images.DEFAULT_ACCOUNT, name)
     layout = Layout.for_region(region)
-    layers, oci_arch = import_layers(Path(source), layout, allow_devices=allow_devices)
+    layers, oci_arch = import_layers(
+        Path(source), layout, allow_devices=allow_devices, compression=compression
+    )
     with pinned(region, [layer.digest for layer in layers], f"import {name}"):
         for layer in layers:  # validates every layer (hostile input) before the AMI exists
             unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
