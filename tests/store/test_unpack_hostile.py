@@ -62,6 +62,8 @@ CASES = {
     "char-device": ([_special("dev/mem", tarfile.CHRTYPE, major=1, minor=1)], "dev/mem"),
     "block-device": ([_special("dev/sda", tarfile.BLKTYPE, major=8, minor=0)], "dev/sda"),
     "duplicate": ([_file("etc/x"), _file("etc/x")], "etc/x"),
+    "duplicate-after-normalising": ([_file("etc/x"), _file("./etc//x")], "etc/x"),
+    "whiteout-dotdot": ([_file("etc/.wh..."), _file("ok")], "etc/.wh..."),
 }
 
 

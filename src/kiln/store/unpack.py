@@ -139,7 +139,10 @@ class Extractor:
             if base == OPAQUE_MARKER:
                 os.setxattr(path.parent, OPAQUE_XATTR, b"y")
             else:
-                target = path.parent / base[len(WHITEOUT_PREFIX) :]
+                hidden = base[len(WHITEOUT_PREFIX) :]
+                if hidden in ("", ".", "..") or hidden.startswith(WHITEOUT_PREFIX):
+                    raise InvalidInput("malformed whiteout entry", location=rel)
+                target = path.parent / hidden
                 if os.path.lexists(target):
                     raise InvalidInput("whiteout for an entry the same layer adds", location=rel)
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
