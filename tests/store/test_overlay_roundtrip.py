@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kiln.errors import InvalidInput
 from kiln.store import api
 
 pytestmark = pytest.mark.root
@@ -56,3 +57,12 @@ def test_whiteout_and_opaque_round_trip(tmp_path: Path, busybox_dir: Path) -> No
     assert not (flat / "etc" / "hostname").exists()
     assert sorted(os.listdir(flat / "etc" / "old")) == ["fresh.conf"]
     assert (flat / "bin" / "busybox").exists()
+
+
+def test_redirect_dir_upper_is_refused(tmp_path: Path, base_ami: str) -> None:
+    upper = tmp_path / "upper"
+    (upper / "renamed").mkdir(parents=True)
+    os.setxattr(upper / "renamed", "trusted.overlay.redirect", b"/etc")
+    with pytest.raises(InvalidInput, match="redirect_dir=off"):
+        api.create_image_from_upper(base_ami, upper, name="child")
+    assert [i.id for i in api.describe_images()] == [base_ami]

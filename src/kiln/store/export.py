@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -76,15 +77,9 @@ def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
-            tar.addfile(info, _bytes_reader(data))
+            tar.addfile(info, io.BytesIO(data))
         for digest in [manifest_digest] + [d["digest"] for d in descriptors]:
             tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}")
-
-
-def _bytes_reader(data: bytes):  # type: ignore[no-untyped-def]
-    import io
-
-    return io.BytesIO(data)
 
 
 def make_raw(tree: Path, dest: Path) -> None:

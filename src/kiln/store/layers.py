@@ -79,7 +79,10 @@ def source_date_epoch() -> int | None:
     return int(value) if value else None
 
 
-def _xattrs(path: str) -> dict[str, bytes]:
+UNSUPPORTED_OVERLAY = ("redirect", "metacopy")
+
+
+def _xattrs(path: str, overlay: bool = False) -> dict[str, bytes]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
@@ -87,6 +90,12 @@ def _xattrs(path: str) -> dict[str, bytes]:
     found = {}
     for name in sorted(names):
         if name.startswith(("trusted.overlay.", "user.overlay.")):
+            if overlay and name.rsplit(".", 1)[-1] in UNSUPPORTED_OVERLAY:
+                raise InvalidInput(
+                    f"overlay upper dir uses {name} (content lives elsewhere); "
+                    "mount the overlay with redirect_dir=off,metacopy=off",
+                    location=path,
+                )
             continue
         try:
             found[name] = os.getxattr(path, name, follow_symlinks=False)
@@ -188,7 +197,7 @@ class TreeWriter:
     ) -> None:
         uid, gid = (st.st_uid, st.st_gid) if st is not None else (0, 0)
         mtime = self._mtime(st) if st is not None else 0
-        xattrs = _xattrs(path) if path is not None else {}
+        xattrs = _xattrs(path, self.overlay) if path is not None else {}
         header = None
         if not xattrs and kind not in (tarfile.CHRTYPE, tarfile.BLKTYPE):
             header = _ustar(name, mode, uid, gid, size, mtime, kind, link)
