@@ -133,3 +133,39 @@ def test_killed_blob_write_leaves_no_partial_blob(base_ami: str, blob_files) -> 
         _age(partial)
     assert api.gc().tmp_removed
     assert list((region_dir() / "tmp").iterdir()) == []
+
+
+def test_gc_prunes_unpacked_dirs_of_deleted_blobs(base_ami: str, tmp_path: Path) -> None:
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "x").write_text("x")
+    child = api.create_image_from_upper(base_ami, upper, name="child")
+    top = api.layer_dirs(child)[1]
+    api.deregister_image(child, delete_snapshots=True)
+    assert top.exists()  # a running instance may still use it until gc
+    result = api.gc()
+    assert str(top) in result.cache_removed and not top.exists()
+    assert api.layer_dirs(base_ami)[0].exists()
+
+
+def test_concurrent_first_unpack(base_ami: str) -> None:
+    import threading
+
+    cache = region_dir().parent.parent / "cache" / "layers"
+    shutil.rmtree(cache)
+    results: list[Path] = []
+    errors: list[BaseException] = []
+
+    def unpack() -> None:
+        try:
+            results.extend(api.layer_dirs(base_ami))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=unpack) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(results)) == 1
+    assert [p.name for p in cache.iterdir()] == [results[0].name]  # no temp dirs left

@@ -76,3 +76,15 @@ def test_delete_snapshot_in_use_refused(base_ami: str) -> None:
         api.delete_snapshot(snap_id)
     assert snap_id in [s.id for s in api.list_snapshots()]
     assert api.list_snapshots(orphaned=True) == []
+
+
+def test_identical_imports_share_blobs_and_deleting_one_frees_nothing(busybox_dir: Path, blob_files) -> None:
+    first = api.import_rootfs(busybox_dir, name="twin-a")
+    second = api.import_rootfs(busybox_dir, name="twin-b")
+    layer_a, layer_b = api.image_layers(first)[0].digest, api.image_layers(second)[0].digest
+    assert layer_a == layer_b  # reproducible capture: same tree, same blob
+    assert all(s.unique_bytes == 0 for s in api.list_snapshots())
+    result = api.deregister_image(first, delete_snapshots=True)
+    assert result.freed_bytes == 0 and layer_a in blob_files()
+    assert api.list_snapshots()[0].unique_bytes == blob_files()[layer_a]
+    assert (api.layer_dirs(second)[0] / "bin" / "busybox").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kiln.db.engine import session
 from kiln.errors import InvalidInput
-from kiln.store import image_ops, images
+from kiln.store import images
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.export import export_layers
@@ -86,8 +86,6 @@ __all__ = [
     "set_last_launched",
     "unpin",
 ]
-
-_MODULES = (image_ops,)  # image_ops is the home of the mutating EC2 calls re-exported above
 
 
 def import_rootfs(
