@@ -79,3 +79,27 @@ def test_quarantined_image_is_not_launchable(base_ami: str) -> None:
         api.assert_launchable(base_ami)
     with pytest.raises(NotFound, match="quarantined"):
         api.export_image(base_ami, "tar", region_dir() / "x.tar")
+
+
+def test_failure_before_commit_leaves_no_image(
+    tmp_path: Path, base_ami: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiln.store import images
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash before the registering transaction commits")
+
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "new").write_bytes(os.urandom(4096))
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError):
+        patch.setattr(images, "create_snapshot", boom)
+        api.create_image_from_upper(base_ami, upper, name="never")
+    assert [i.id for i in api.describe_images()] == [base_ami]
+    assert len(api.list_snapshots()) == 1
+    assert list(Layout.for_region("local").refs()) == [base_ami]
+    assert api.fsck().ok
+    # the orphaned new blobs are unpinned and go once the grace period is over
+    result = api.gc(grace_seconds=0)
+    assert len(result.deleted) == 3  # captured layer, config, manifest
+    assert api.layer_dirs(base_ami)
