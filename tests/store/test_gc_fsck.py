@@ -143,6 +143,8 @@ def test_gc_prunes_unpacked_dirs_of_deleted_blobs(base_ami: str, tmp_path: Path)
     top = api.layer_dirs(child)[1]
     api.deregister_image(child, delete_snapshots=True)
     assert top.exists()  # a running instance may still use it until gc
+    with api.pinned("local", ["sha256:" + top.name], "i-0123456789abcdef0"):
+        assert str(top) not in api.gc().cache_removed and top.exists()
     result = api.gc()
     assert str(top) in result.cache_removed and not top.exists()
     assert api.layer_dirs(base_ami)[0].exists()

@@ -97,12 +97,13 @@ def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = D
             for digest, _ in result.deleted:
                 db.execute(delete(StoreLayer).where(StoreLayer.region == region, StoreLayer.digest == digest))
     result.tmp_removed = [str(p) for p in ([] if dry_run else layout.blobs.clear_tmp(cutoff))]
-    result.cache_removed = _prune_cache(layout, dry_run)
+    result.cache_removed = _prune_cache(layout, dry_run, pins)
     return result
 
 
-def _prune_cache(layout: Layout, dry_run: bool) -> list[str]:
-    """Unpacked layer dirs whose blob is gone and that no mount uses."""
+def _prune_cache(layout: Layout, dry_run: bool, pins: set[str]) -> list[str]:
+    """Unpacked layer dirs whose blob is gone, that no mount here uses and no one pinned (an instance
+    in another mount namespace pins its layers)."""
     mounts = _mounted_paths()
     removed = []
     root = layer_cache_root()
@@ -110,6 +111,8 @@ def _prune_cache(layout: Layout, dry_run: bool) -> list[str]:
         if entry.name.startswith(".") or len(entry.name) != 64:
             continue
         if (layout.blobs.blob_dir / entry.name).exists() or str(entry) in mounts:
+            continue
+        if "sha256:" + entry.name in pins:
             continue
         # only this region's view: another region may hold the same blob
         if any((p / "blobs" / "sha256" / entry.name).exists() for p in layout.root.parent.iterdir()):
