@@ -104,3 +104,19 @@ def test_gzip_import_is_a_valid_mixed_image(tmp_path: Path, busybox_dir: Path) -
     assert len(info["Layers"]) == 2
     _skopeo("copy", f"oci:{region_dir()}:{child}", f"dir:{tmp_path / 'copy'}")
     assert (api.layer_dirs(child)[1] / "hello").read_text() == "hi\n"
+
+
+def test_copy_image_to_another_region(base_ami: str) -> None:
+    copy = api.copy_image(base_ami, region="eu-west-1", name="copied")
+    info = api.get_image(copy, "eu-west-1")
+    assert info.to_ec2()["SourceImageId"] == base_ami and info.to_ec2()["SourceImageRegion"] == "local"
+    assert [x.digest for x in api.image_layers(copy, "eu-west-1")] == [
+        x.digest for x in api.image_layers(base_ami)
+    ]
+    assert (
+        json.loads(_skopeo("inspect", f"oci:{region_dir('eu-west-1')}:{copy}"))["Labels"]["kiln.image-id"]
+        == copy
+    )
+    assert api.describe_images() and [i.id for i in api.describe_images("eu-west-1")] == [copy]
+    assert api.get_image(copy, "eu-west-1").snapshot_ids != api.get_image(base_ami).snapshot_ids
+    assert api.fsck("eu-west-1").ok

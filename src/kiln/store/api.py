@@ -56,6 +56,7 @@ __all__ = [
     "assert_launchable",
     "bootstrap_image",
     "busybox_rootfs",
+    "copy_image",
     "create_image_from_upper",
     "create_tags",
     "delete_snapshot",
@@ -194,6 +195,38 @@ def create_image_from_upper(
             )
         finally:
             unpin(pins[len(parent_layers) :])
+
+
+def copy_image(
+    source_ami_id: str,
+    *,
+    source_region: str = "local",
+    region: str,
+    name: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """EC2 CopyImage: the AMI's layers copied (digest-verified) into another region's store and
+    registered there as a new AMI with its own snapshot."""
+    source = assert_launchable(source_ami_id, source_region)
+    layers = image_layers(source_ami_id, source_region)
+    src, dest = Layout.for_region(source_region), Layout.for_region(region)
+    with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):
+        for layer in layers:
+            if not dest.blobs.exists(layer.digest):
+                with open(src.blobs.path(layer.digest), "rb") as handle:
+                    dest.blobs.put_file(handle, expected=layer.digest)
+        return images.register_image(
+            region,
+            layers,
+            name=name or source.name,
+            description=source.description if description is None else description,
+            architecture=source.architecture,
+            root_device_type=source.root_device_type,
+            tags=tags,
+            source_image_id=source_ami_id,
+            source_region=source_region,
+        )
 
 
 def delete_snapshot(snapshot_id: str, *, region: str = "local", dry_run: bool = False) -> int:

@@ -69,6 +69,7 @@ class ImageInfo:
     deregistration_protection: str = "disabled"
     manifest_digest: str | None = None
     source_image_id: str | None = None
+    source_region: str | None = None
 
     @property
     def public(self) -> bool:
@@ -126,7 +127,7 @@ class ImageInfo:
             data["StateReason"] = {"Code": self.state, "Message": self.state_reason}
         if self.source_image_id:
             data["SourceImageId"] = self.source_image_id
-            data["SourceImageRegion"] = self.region
+            data["SourceImageRegion"] = self.source_region or self.region
         return data
 
 
@@ -167,6 +168,7 @@ def to_info(db: Session, row: StoreImage) -> ImageInfo:
         deregistration_protection=_protection(row),
         manifest_digest=row.manifest_digest,
         source_image_id=row.source_image_id,
+        source_region=row.source_region,
     )
 
 
@@ -204,6 +206,7 @@ def register_image(
     tags: dict[str, str] | None = None,
     parent_snapshot_id: str | None = None,
     source_image_id: str | None = None,
+    source_region: str | None = None,
     owner: str = DEFAULT_ACCOUNT,
 ) -> str:
     """Write the OCI manifest for durable ``layers`` and register the AMI in one transaction."""
@@ -251,6 +254,7 @@ def register_image(
                     snapshot_id=snap_id,
                     manifest_digest=manifest.digest,
                     source_image_id=source_image_id,
+                    source_region=source_region or (region if source_image_id else None),
                     creation_date=created,
                     protection=False,
                     protection_cooldown=False,

@@ -59,6 +59,7 @@ class StoreImage(Base):
     snapshot_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     manifest_digest: Mapped[str | None] = mapped_column(String(80), nullable=True)
     source_image_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    source_region: Mapped[str | None] = mapped_column(String(64), nullable=True)
     creation_date: Mapped[datetime] = mapped_column(UTCDateTime())
     deprecation_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_launched_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

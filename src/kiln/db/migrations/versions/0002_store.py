@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("snapshot_id", sa.String(32), nullable=True),
         sa.Column("manifest_digest", sa.String(80), nullable=True),
         sa.Column("source_image_id", sa.String(32), nullable=True),
+        sa.Column("source_region", sa.String(64), nullable=True),
         sa.Column("creation_date", sa.DateTime(), nullable=False),
         sa.Column("deprecation_time", sa.DateTime(), nullable=True),
         sa.Column("last_launched_time", sa.DateTime(), nullable=True),
