@@ -18,6 +18,11 @@ def parent_ami(tmp_path: Path) -> str:
     from kiln.store.busybox import busybox_rootfs
 
     root = busybox_rootfs(tmp_path / "busybox")
+    # ExecuteBash runs bash; busybox's ash stands in for it in this tiny parent image.
+    bash = root / "bin" / "bash"
+    bash.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
+    bash.chmod(0o755)
+    (root / "etc" / "remove-me").write_text("parent file\n")
     return import_rootfs(root, name="busybox-parent")
 
 
@@ -80,11 +85,11 @@ def make_recipe(parent_ami: str) -> Iterator[Any]:
             "components": [{"componentArn": component["componentBuildVersionArn"]}],
         })
         infrastructure = create_infrastructure_configuration({
-            "name": f"{name}-infra-{version}", "subnetId": "none",
+            "name": f"{name}-infra-{version.replace('.', '-')}", "subnetId": "none",
             "terminateInstanceOnFailure": not keep_on_failure,
         })
         distribution = create_distribution_configuration({
-            "name": f"{name}-dist-{version}",
+            "name": f"{name}-dist-{version.replace('.', '-')}",
             "distributions": [{"region": "local", "amiDistributionConfiguration": {
                 "name": f"{name}-{{{{ imagebuilder:buildDate }}}}-{{{{ imagebuilder:buildVersion }}}}",
                 "amiTags": {"team": "platform"},

@@ -46,9 +46,9 @@ def test_a_build_makes_a_tested_tagged_shared_ami(make_recipe) -> None:
     from kiln.store.api import get_image
 
     arns = make_recipe(
-        "echo built-by-kiln > /etc/motd\nrm /var/www/index.html",
+        "echo built-by-kiln > /etc/motd\nrm /etc/remove-me",
         validate="grep -q built-by-kiln /etc/motd",
-        test="test ! -e /var/www/index.html && grep -q built-by-kiln /etc/motd",
+        test="test ! -e /etc/remove-me && grep -q built-by-kiln /etc/motd",
     )
     image = _build(arns)
     assert image["state"]["status"] == "AVAILABLE"
@@ -60,7 +60,7 @@ def test_a_build_makes_a_tested_tagged_shared_ami(make_recipe) -> None:
     assert info.tags["team"] == "platform" and "kiln:CreationDate" in info.tags
     assert {"UserId": "210987654321"} in info.launch_permissions
     assert _run_in(ami["image"], "cat", "/etc/motd").strip() == "built-by-kiln"
-    assert "index.html" not in _run_in(ami["image"], "ls", "/var/www")
+    assert "remove-me" not in _run_in(ami["image"], "ls", "/etc")
     steps = [(s["name"], s["status"]) for s in images.list_steps(image["arn"])]
     assert ("ApplyBuildComponents", "COMPLETED") in steps
     assert ("ApplyTestComponents", "COMPLETED") in steps

@@ -25,7 +25,7 @@ def busybox_ami(tmp_path: Path) -> str:
 
     rootfs = busybox_rootfs(tmp_path / "rootfs")
     (Path(rootfs) / "etc" / "motd").write_text("base image\n")
-    return str(store.import_image(rootfs, name="busybox-base", region="local"))  # STORE
+    return str(store.import_rootfs(rootfs, name="busybox-base", region="local"))  # STORE
 
 
 def test_run_from_an_ami_sets_its_last_launched_time(busybox_ami: str) -> None:

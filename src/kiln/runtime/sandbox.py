@@ -1,8 +1,10 @@
 """The long-lived bubblewrap process that holds an instance's namespaces.
 
-``bwrap`` binds the mounted overlay as ``/`` with fresh ``/proc``, ``/dev`` and ``/tmp``, new pid,
+``bwrap`` binds the mounted overlay as ``/`` with fresh ``/proc`` and ``/dev``, new pid,
 ipc, uts (and, unless the network is ``host``, net) namespaces, and keeps the capabilities of root
 (build steps install packages) except those that reach the host (see ``DROPPED_CAPABILITIES``).
+``/tmp`` is the root volume's own, as on an EC2 instance: files an executor writes there from the
+host (AWSTOE scripts) are the files the instance sees.
 bwrap's own pid 1 reaps orphans inside the instance.
 
 The init command comes from the host, not from the image, so any image (busybox, Debian, a tree
@@ -135,7 +137,6 @@ def bwrap_argv(spec: SandboxSpec, *, info_fd: int, ready_fd: int) -> list[str]:
         "--bind", str(spec.root), "/",
         "--proc", "/proc",
         "--dev", "/dev",
-        "--perms", "1777", "--tmpfs", "/tmp",
         "--perms", "1777", "--tmpfs", "/dev/shm",
         "--ro-bind", str(host_busybox()), INIT_BUSYBOX,
         "--unshare-pid", "--unshare-ipc", "--unshare-uts",

@@ -40,7 +40,7 @@ def _store_mark_launched(image_id: str, region: str) -> None:
     from kiln.db.base import utcnow
     from kiln.store import api
 
-    api.set_last_launched_time(image_id, region, utcnow())
+    api.set_last_launched(image_id, utcnow(), region=region)
 
 
 def _field(image: Any, name: str, default: Any = None) -> Any:

@@ -101,7 +101,7 @@ class StoreActions:
         from kiln.store import api as store
 
         store.enable_image_deprecation(image_id, at, region=region)
-        store.create_tags(image_id, {"DeprecatedBy": "EC2 Image Builder"}, region=region)
+        store.create_tags(image_id, {"DeprecatedBy": "EC2 Image Builder"})
 
     def disable_ami(self, region: str, image_id: str) -> None:
         from kiln.store import api as store

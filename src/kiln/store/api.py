@@ -1,0 +1,258 @@
+"""The image store's public surface: what the runtime, services, CLI and API call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kiln.db.engine import session
+from kiln.errors import InvalidInput
+from kiln.store import images
+from kiln.store.bootstrap import bootstrap_tarball, parse_source
+from kiln.store.busybox import busybox_rootfs
+from kiln.store.export import export_layers
+from kiln.store.export_flatten import flatten_dirs
+from kiln.store.fsck import FsckReport
+from kiln.store.fsck import fsck as _fsck
+from kiln.store.gc import DEFAULT_GRACE, GcResult
+from kiln.store.gc import gc as _gc
+from kiln.store.image_ops import (
+    DeregisterResult,
+    assert_launchable,
+    create_tags,
+    delete_tags,
+    deregister_image,
+    disable_deregistration_protection,
+    disable_image,
+    disable_image_deprecation,
+    enable_deregistration_protection,
+    enable_image,
+    enable_image_deprecation,
+    image_block_public_access,
+    modify_launch_permission,
+    set_image_block_public_access,
+    set_last_launched,
+)
+from kiln.store.images import ImageInfo, describe_images, get_image, image_row
+from kiln.store.importer import import_layers
+from kiln.store.layers import LayerInfo, capture
+from kiln.store.layout import EC2_ARCH, Layout
+from kiln.store.pins import pin, pinned, unpin
+from kiln.store.snapshots import (
+    SnapshotInfo,
+    delete_blobs,
+    delete_snapshot_in,
+    get_snapshot,
+    list_snapshots,
+    snapshot_layers,
+)
+from kiln.store.unpack import unpack_layer
+
+__all__ = [
+    "DeregisterResult",
+    "FsckReport",
+    "GcResult",
+    "ImageInfo",
+    "SnapshotInfo",
+    "assert_launchable",
+    "bootstrap_image",
+    "busybox_rootfs",
+    "copy_image",
+    "create_image_from_upper",
+    "create_tags",
+    "delete_snapshot",
+    "delete_tags",
+    "deregister_image",
+    "describe_images",
+    "disable_deregistration_protection",
+    "disable_image",
+    "disable_image_deprecation",
+    "enable_deregistration_protection",
+    "enable_image",
+    "enable_image_deprecation",
+    "export_image",
+    "flatten",
+    "fsck",
+    "gc",
+    "get_image",
+    "get_snapshot",
+    "image_block_public_access",
+    "image_layers",
+    "import_rootfs",
+    "layer_dirs",
+    "list_snapshots",
+    "modify_launch_permission",
+    "pin",
+    "pinned",
+    "set_image_block_public_access",
+    "set_last_launched",
+    "unpin",
+]
+
+
+def import_rootfs(
+    source: Path,
+    *,
+    name: str,
+    region: str = "local",
+    architecture: str | None = None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    root_device_type: str = "ebs",
+    allow_devices: bool = False,
+    compression: str = "zstd",
+) -> str:
+    """Import a rootfs tarball (tar, tar.gz, tar.zst), a directory, an OCI layout or oci-archive."""
+    images.validate_name(name)
+    with session() as db:
+        images.check_name_free(db, region, images.DEFAULT_ACCOUNT, name)
+    layout = Layout.for_region(region)
+    layers, oci_arch = import_layers(
+        Path(source), layout, allow_devices=allow_devices, compression=compression
+    )
+    with pinned(region, [layer.digest for layer in layers], f"import {name}"):
+        for layer in layers:  # validates every layer (hostile input) before the AMI exists
+            unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
+        return images.register_image(
+            region,
+            layers,
+            name=name,
+            description=description,
+            architecture=architecture or (EC2_ARCH.get(oci_arch or "") if oci_arch else None),
+            root_device_type=root_device_type,
+            tags=tags,
+        )
+
+
+def bootstrap_image(
+    source: str, *, name: str | None = None, region: str = "local", include: list[str] | tuple[str, ...] = ()
+) -> str:
+    """A parent image from mmdebstrap minbase ("debian:bookworm", "ubuntu:noble")."""
+    distro, suite = parse_source(source)
+    tarball = bootstrap_tarball(source, include)
+    return import_rootfs(
+        tarball,
+        name=name or f"{distro}-{suite}-minbase",
+        region=region,
+        description=f"{distro} {suite} minbase (mmdebstrap)",
+        tags={"kiln:source": source},
+    )
+
+
+def image_layers(ami_id: str, region: str = "local") -> list[LayerInfo]:
+    with session() as db:
+        row = image_row(db, ami_id, region)
+        if row.snapshot_id is None:
+            raise InvalidInput(f"{ami_id} has no root snapshot", location=ami_id)
+        return [
+            LayerInfo(layer.digest, layer.diff_id, layer.size, layer.media_type)
+            for layer in snapshot_layers(db, row.snapshot_id)
+        ]
+
+
+def layer_dirs(ami_id: str, region: str = "local") -> list[Path]:
+    """Unpacked read-only layer dirs of the AMI's root snapshot, BASE FIRST (overlay lowerdir order
+    is the reverse). Unpacks and verifies each blob on first use."""
+    layout = Layout.for_region(region)
+    return [
+        unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=True)
+        for layer in image_layers(ami_id, region)
+    ]
+
+
+def create_image_from_upper(
+    parent_ami_id: str,
+    upper_dir: Path,
+    *,
+    name: str,
+    region: str = "local",
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    root_device_type: str | None = None,
+) -> str:
+    """A new AMI whose snapshot is the parent's layers plus one layer captured from an overlay upper dir."""
+    images.validate_name(name)
+    parent = get_image(parent_ami_id, region)
+    with session() as db:
+        images.check_name_free(db, region, images.DEFAULT_ACCOUNT, name)
+    layout = Layout.for_region(region)
+    parent_layers = image_layers(parent_ami_id, region)
+    with pinned(
+        region, [layer.digest for layer in parent_layers], f"create-image from {parent_ami_id}"
+    ) as pins:
+        layer = capture(Path(upper_dir), layout.blobs, overlay=True)
+        pins += pin(region, [layer.digest], f"create-image from {parent_ami_id}")
+        try:
+            return images.register_image(
+                region,
+                [*parent_layers, layer],
+                name=name,
+                description=description,
+                architecture=parent.architecture,
+                root_device_type=root_device_type or parent.root_device_type,
+                tags=tags,
+                parent_snapshot_id=parent.snapshot_ids[0] if parent.snapshot_ids else None,
+                source_image_id=parent_ami_id,
+            )
+        finally:
+            unpin(pins[len(parent_layers) :])
+
+
+def copy_image(
+    source_ami_id: str,
+    *,
+    source_region: str = "local",
+    region: str,
+    name: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
+    """EC2 CopyImage: the AMI's layers copied (digest-verified) into another region's store and
+    registered there as a new AMI with its own snapshot."""
+    source = assert_launchable(source_ami_id, source_region)
+    layers = image_layers(source_ami_id, source_region)
+    src, dest = Layout.for_region(source_region), Layout.for_region(region)
+    with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):
+        for layer in layers:
+            if not dest.blobs.exists(layer.digest):
+                with open(src.blobs.path(layer.digest), "rb") as handle:
+                    dest.blobs.put_file(handle, expected=layer.digest)
+        return images.register_image(
+            region,
+            layers,
+            name=name or source.name,
+            description=source.description if description is None else description,
+            architecture=source.architecture,
+            root_device_type=source.root_device_type,
+            tags=tags,
+            source_image_id=source_ami_id,
+            source_region=source_region,
+        )
+
+
+def delete_snapshot(snapshot_id: str, *, region: str = "local", dry_run: bool = False) -> int:
+    """EC2 DeleteSnapshot (refused while a registered AMI uses it); returns the bytes freed."""
+    layout = Layout.for_region(region)
+    with session() as db:
+        freed, doomed = delete_snapshot_in(db, region, snapshot_id, dry_run=dry_run)
+    delete_blobs(layout, doomed)
+    return freed
+
+
+def flatten(ami_id: str, dest_dir: Path, region: str = "local") -> Path:
+    """The AMI's root filesystem as one directory (layers applied, whiteouts honoured)."""
+    return flatten_dirs(layer_dirs(ami_id, region), Path(dest_dir))
+
+
+def export_image(ami_id: str, fmt: str, dest: Path, region: str = "local") -> Path:
+    get_image(ami_id, region)
+    layout = Layout.for_region(region)
+    dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
+    return export_layers(layout, ami_id, dirs, fmt, Path(dest))
+
+
+def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:
+    return _gc(region, dry_run=dry_run, grace_seconds=grace_seconds)
+
+
+def fsck(region: str = "local") -> FsckReport:
+    return _fsck(region)

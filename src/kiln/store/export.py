@@ -1,0 +1,120 @@
+"""Exports: flattened tar, single-image OCI archive, and disk images (raw ext4, qcow2, vmdk, vhd)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from kiln.errors import InvalidInput, SystemRequirement
+from kiln.home import cache_dir
+from kiln.store.blobs import BlobQuarantined
+from kiln.store.export_flatten import flatten_dirs
+from kiln.store.layers import write_tar
+from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
+
+FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd")
+QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc"}
+SLACK = 64 << 20
+
+
+def _scratch() -> Path:
+    root = cache_dir() / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root, prefix="export-"))
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemRequirement(f"{name} is not installed", hint=f"apt-get install {package}")
+    return path
+
+
+def tree_size(root: Path) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            total += path.lstat().st_size + 4096
+        except OSError:
+            continue
+    return total
+
+
+def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
+    """A tar of an OCI layout holding just this image (``skopeo inspect oci-archive:FILE`` reads it)."""
+    refs = layout.refs()
+    if ami_id not in refs:
+        raise InvalidInput(f"{ami_id} has no manifest in the region's OCI layout", location=ami_id)
+    manifest_digest = refs[ami_id]
+    manifest = layout.read_json_blob(manifest_digest)
+    descriptors = [manifest["config"], *manifest["layers"]]
+    for desc in descriptors:
+        if layout.blobs.hash_file(desc["digest"]) != desc["digest"]:
+            layout.blobs.quarantine(desc["digest"])
+            raise BlobQuarantined(f"blob {desc['digest']} of {ami_id} is corrupt; it was quarantined")
+    index = {
+        "schemaVersion": 2,
+        "mediaType": INDEX_TYPE,
+        "manifests": [
+            {
+                "mediaType": manifest["mediaType"],
+                "digest": manifest_digest,
+                "size": layout.blobs.size(manifest_digest),
+                "annotations": {REF_NAME: ami_id},
+            }
+        ],
+    }
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (
+            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+            ("index.json", json.dumps(index).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for digest in [manifest_digest] + [d["digest"] for d in descriptors]:
+            tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}")
+
+
+def make_raw(tree: Path, dest: Path) -> None:
+    mkfs = _tool("mkfs.ext4", "e2fsprogs")
+    size = int(tree_size(tree) * 1.3) + SLACK
+    with open(dest, "wb") as handle:
+        handle.truncate(size)
+    subprocess.run(
+        [mkfs, "-q", "-F", "-L", "kiln-root", "-d", str(tree), str(dest)], check=True, capture_output=True
+    )
+
+
+def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, dest: Path) -> Path:
+    if fmt not in FORMATS:
+        raise InvalidInput(f"export format must be one of {', '.join(FORMATS)}", location=fmt)
+    dest = Path(dest)
+    if fmt == "oci-archive":
+        write_oci_archive(layout, ami_id, dest)
+        return dest
+    scratch = _scratch()
+    try:
+        tree = flatten_dirs(layers, scratch / "root")
+        if fmt == "tar":
+            with open(dest, "wb") as handle:
+                write_tar(tree, handle)
+            return dest
+        raw = dest if fmt == "raw" else scratch / "disk.raw"
+        make_raw(tree, raw)
+        if fmt != "raw":
+            qemu = _tool("qemu-img", "qemu-utils")
+            subprocess.run(
+                [qemu, "convert", "-f", "raw", "-O", QEMU_FORMAT[fmt], str(raw), str(dest)],
+                check=True,
+                capture_output=True,
+            )
+        return dest
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

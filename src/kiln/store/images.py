@@ -1,0 +1,347 @@
+"""AMIs: registration and the EC2 image operations (describe, tags, deprecation, disable,
+deregistration protection, launch permissions, deregistration)."""
+
+from __future__ import annotations
+
+import fnmatch
+import platform
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiln.db.base import utcnow
+from kiln.db.engine import session
+from kiln.db.tables.store import StoreImage, StoreLaunchPermission, StoreTag
+from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.home import DEFAULT_ACCOUNT
+from kiln.model.ids import new_id
+from kiln.store.layers import LayerInfo
+from kiln.store.layout import Layout
+from kiln.store.pins import pin, unpin
+from kiln.store.snapshots import create_snapshot, record_layers
+
+ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
+ROOT_DEVICE_TYPES = ("ebs", "instance-store")
+_NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
+
+
+def ec2_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def host_architecture() -> str:
+    machine = platform.machine()
+    return {"aarch64": "arm64", "amd64": "x86_64", "i686": "i386"}.get(machine, machine)
+
+
+def validate_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidInput(
+            "InvalidAMIName.Malformed: AMI names must be 3-128 characters of letters, numbers, "
+            "spaces and ()[]./-'@_",
+            location=name,
+        )
+
+
+@dataclass
+class ImageInfo:
+    id: str
+    name: str
+    state: str
+    architecture: str
+    root_device_type: str
+    creation_date: datetime
+    region: str = "local"
+    owner_id: str = DEFAULT_ACCOUNT
+    description: str = ""
+    deprecation_time: datetime | None = None
+    last_launched_time: datetime | None = None
+    state_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    snapshot_ids: list[str] = field(default_factory=list)
+    launch_permissions: list[dict[str, str]] = field(default_factory=list)
+    deregistration_protection: str = "disabled"
+    manifest_digest: str | None = None
+    source_image_id: str | None = None
+    source_region: str | None = None
+
+    @property
+    def public(self) -> bool:
+        return {"Group": "all"} in self.launch_permissions
+
+    @property
+    def disabled(self) -> bool:
+        return self.state == "disabled"
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecation_time is not None and self.deprecation_time <= utcnow()
+
+    def to_ec2(self) -> dict[str, object]:
+        """The EC2 ``Image`` shape (DescribeImages field names)."""
+        data: dict[str, object] = {
+            "ImageId": self.id,
+            "ImageLocation": f"{self.owner_id}/{self.name}",
+            "State": self.state,
+            "OwnerId": self.owner_id,
+            "CreationDate": ec2_time(self.creation_date),
+            "Public": self.public,
+            "Architecture": self.architecture,
+            "ImageType": "machine",
+            "Name": self.name,
+            "Description": self.description,
+            "RootDeviceType": self.root_device_type,
+            "RootDeviceName": "/dev/xvda",
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {
+                        "SnapshotId": s,
+                        "DeleteOnTermination": True,
+                        "VolumeType": "gp3",
+                        "Encrypted": False,
+                    },
+                }
+                for s in self.snapshot_ids
+            ],
+            "VirtualizationType": "hvm",
+            "Hypervisor": "xen",
+            "EnaSupport": True,
+            "PlatformDetails": "Linux/UNIX",
+            "UsageOperation": "RunInstances",
+            "BootMode": "uefi-preferred",
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
+            "DeregistrationProtection": self.deregistration_protection,
+        }
+        if self.deprecation_time is not None:
+            data["DeprecationTime"] = ec2_time(self.deprecation_time)
+        if self.last_launched_time is not None:
+            data["LastLaunchedTime"] = ec2_time(self.last_launched_time)
+        if self.state_reason:
+            data["StateReason"] = {"Code": self.state, "Message": self.state_reason}
+        if self.source_image_id:
+            data["SourceImageId"] = self.source_image_id
+            data["SourceImageRegion"] = self.source_region or self.region
+        return data
+
+
+def _protection(row: StoreImage) -> str:
+    if row.protection:
+        return "enabled-with-cooldown" if row.protection_cooldown else "enabled"
+    if row.protection_until is not None and row.protection_until > utcnow():
+        return f"disabled-until {ec2_time(row.protection_until)}"
+    return "disabled"
+
+
+def to_info(db: Session, row: StoreImage) -> ImageInfo:
+    tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
+    perms = [
+        {row_kind: value}
+        for row_kind, value in db.execute(
+            select(StoreLaunchPermission.kind, StoreLaunchPermission.value)
+            .where(StoreLaunchPermission.image_id == row.id)
+            .order_by(StoreLaunchPermission.kind, StoreLaunchPermission.value)
+        )
+    ]
+    return ImageInfo(
+        id=row.id,
+        name=row.name,
+        state=row.state,
+        architecture=row.architecture,
+        root_device_type=row.root_device_type,
+        creation_date=row.creation_date,
+        region=row.region,
+        owner_id=row.owner_id,
+        description=row.description,
+        deprecation_time=row.deprecation_time,
+        last_launched_time=row.last_launched_time,
+        state_reason=row.state_reason,
+        tags=tags,
+        snapshot_ids=[row.snapshot_id] if row.snapshot_id else [],
+        launch_permissions=perms,
+        deregistration_protection=_protection(row),
+        manifest_digest=row.manifest_digest,
+        source_image_id=row.source_image_id,
+        source_region=row.source_region,
+    )
+
+
+def image_row(db: Session, ami_id: str, region: str) -> StoreImage:
+    row = db.get(StoreImage, ami_id)
+    if row is None or row.region != region:
+        raise NotFound(
+            f"InvalidAMIID.NotFound: The image id '[{ami_id}]' does not exist",
+            hint=f"`kiln image list --region {region}` shows the registered AMIs",
+        )
+    return row
+
+
+def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
+    clash = db.execute(
+        select(StoreImage.id).where(
+            StoreImage.region == region,
+            StoreImage.owner_id == owner,
+            StoreImage.name == name,
+            StoreImage.state != "deregistered",
+        )
+    ).first()
+    if clash:
+        raise AlreadyExists(f"InvalidAMIName.Duplicate: AMI name {name} is already in use by AMI {clash[0]}")
+
+
+def register_image(
+    region: str,
+    layers: list[LayerInfo],
+    *,
+    name: str,
+    description: str = "",
+    architecture: str | None = None,
+    root_device_type: str = "ebs",
+    tags: dict[str, str] | None = None,
+    parent_snapshot_id: str | None = None,
+    source_image_id: str | None = None,
+    source_region: str | None = None,
+    owner: str = DEFAULT_ACCOUNT,
+) -> str:
+    """Write the OCI manifest for durable ``layers`` and register the AMI in one transaction."""
+    validate_name(name)
+    architecture = architecture or host_architecture()
+    if architecture not in ARCHITECTURES:
+        raise InvalidInput(f"architecture must be one of {', '.join(ARCHITECTURES)}", location=architecture)
+    if root_device_type not in ROOT_DEVICE_TYPES:
+        raise InvalidInput("root device type must be ebs or instance-store", location=root_device_type)
+    with session() as db:
+        check_name_free(db, region, owner, name)
+    layout = Layout.for_region(region)
+    ami_id = new_id("ami")
+    created = utcnow()
+    pins = pin(region, [layer.digest for layer in layers], f"register {ami_id}")
+    try:
+        manifest, config = layout.write_image(
+            [layer.descriptor for layer in layers],
+            [layer.diff_id for layer in layers],
+            architecture=architecture,
+            created=ec2_time(created) or "",
+            labels={"kiln.image-id": ami_id, "kiln.image-name": name},
+        )
+        pins += pin(region, [manifest.digest, config.digest], f"register {ami_id}")
+        with session() as db:
+            check_name_free(db, region, owner, name)
+            record_layers(db, region, layers)
+            snap_id = create_snapshot(
+                db,
+                region,
+                [layer.digest for layer in layers],
+                parent_id=parent_snapshot_id,
+                description=f"Created by kiln for {ami_id}",
+            )
+            db.add(
+                StoreImage(
+                    id=ami_id,
+                    region=region,
+                    owner_id=owner,
+                    name=name,
+                    description=description,
+                    architecture=architecture,
+                    root_device_type=root_device_type,
+                    state="available",
+                    snapshot_id=snap_id,
+                    manifest_digest=manifest.digest,
+                    source_image_id=source_image_id,
+                    source_region=source_region or (region if source_image_id else None),
+                    creation_date=created,
+                    protection=False,
+                    protection_cooldown=False,
+                )
+            )
+            for key, value in (tags or {}).items():
+                db.add(StoreTag(resource_id=ami_id, key=key, value=value))
+        layout.add_ref(ami_id, manifest)  # fsck re-adds it if a crash lands between commit and here
+    finally:
+        unpin(pins)
+    return ami_id
+
+
+def _match(value: str | None, patterns: Iterable[str]) -> bool:
+    return value is not None and any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
+    simple = {
+        "name": info.name,
+        "state": info.state,
+        "owner-id": info.owner_id,
+        "image-id": info.id,
+        "architecture": info.architecture,
+        "root-device-type": info.root_device_type,
+        "description": info.description,
+        "is-public": str(info.public).lower(),
+        "image-type": "machine",
+        "source-image-id": info.source_image_id,
+        "creation-date": ec2_time(info.creation_date),
+    }
+    if key in simple:
+        return _match(simple[key], values)
+    if key == "owner":
+        return _match(info.owner_id, values) or ("self" in values and info.owner_id == DEFAULT_ACCOUNT)
+    if key.startswith("tag:"):
+        return _match(info.tags.get(key[4:]), values)
+    if key == "tag-key":
+        return any(_match(k, values) for k in info.tags)
+    if key == "block-device-mapping.snapshot-id":
+        return any(_match(s, values) for s in info.snapshot_ids)
+    raise InvalidInput(f"InvalidParameterValue: The filter '{key}' is invalid", location=key)
+
+
+def describe_images(
+    region: str = "local",
+    *,
+    image_ids: list[str] | None = None,
+    names: list[str] | None = None,
+    owners: list[str] | None = None,
+    filters: dict[str, list[str]] | None = None,
+    include_deprecated: bool = False,
+    include_disabled: bool = False,
+) -> list[ImageInfo]:
+    """EC2 DescribeImages: deregistered, deprecated and disabled AMIs hidden unless asked for."""
+    filters = dict(filters or {})
+    if names:
+        filters.setdefault("name", []).extend(names)
+    if owners:
+        filters.setdefault("owner", []).extend(owners)
+    states = filters.get("state", [])
+    with session() as db:
+        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date)
+        if image_ids:
+            query = query.where(StoreImage.id.in_(image_ids))
+        infos = [to_info(db, row) for row in db.execute(query).scalars()]
+    if image_ids:
+        missing = sorted(set(image_ids) - {i.id for i in infos if i.state != "deregistered" or states})
+        if missing:
+            raise NotFound(f"InvalidAMIID.NotFound: The image ids '[{', '.join(missing)}]' do not exist")
+    result = []
+    for info in infos:
+        if info.state == "deregistered" and not _match("deregistered", states):
+            continue
+        if info.deprecated and not (include_deprecated or image_ids):
+            continue
+        if info.disabled and not (include_disabled or _match("disabled", states)):
+            continue
+        if all(_matches(info, key, values) for key, values in filters.items()):
+            result.append(info)
+    return result
+
+
+def get_image(ami_id: str, region: str = "local") -> ImageInfo:
+    with session() as db:
+        return to_info(db, image_row(db, ami_id, region))
+
+
+def new_image_id() -> str:
+    return new_id("ami")

@@ -1,0 +1,324 @@
+"""Layer capture: a directory (or an overlayfs upper dir) to a reproducible compressed tar blob.
+
+Entries are sorted, uid/gid/mode and xattrs kept, mtimes clamped to SOURCE_DATE_EPOCH when set, no
+uname/atime/ctime. In an overlay upper dir a whiteout (char device 0/0) becomes ``.wh.<name>`` and an
+opaque dir (``trusted.overlay.opaque=y``) gets a ``.wh..wh..opq`` entry. The tar is streamed through
+a hasher (diff_id) into a fixed-parameter compressor into a blob writer: no layer is held in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from kiln.errors import InvalidInput
+from kiln.store.blobs import BlobStore
+from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
+
+ZSTD_LEVEL = 3
+ZSTD_THREADS = 2  # fixed: the frame layout (and so the digest) depends on threads=0 vs >= 1
+GZIP_LEVEL = 6
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+COPY_BUFSIZE = 1 << 20
+
+COMPRESSIONS = {"zstd": LAYER_ZSTD, "gzip": LAYER_GZIP, "none": LAYER_TAR}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    digest: str
+    diff_id: str
+    size: int
+    media_type: str
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, self.size)
+
+
+class _HashingSink:
+    """Hashes the uncompressed tar (the diff_id) and passes it on in large chunks."""
+
+    def __init__(self, target: BinaryIO, chunk: int = COPY_BUFSIZE) -> None:
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.offset = 0
+        self.chunk = chunk
+        self.pending = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        self.offset += len(data)
+        if len(self.pending) >= self.chunk:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.pending:
+            block = bytes(self.pending)
+            self.hash.update(block)
+            self.target.write(block)
+            self.pending.clear()
+
+    def tell(self) -> int:
+        return self.offset
+
+
+def source_date_epoch() -> int | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(value) if value else None
+
+
+UNSUPPORTED_OVERLAY = ("redirect", "metacopy")
+
+
+def _xattrs(path: str, overlay: bool = False) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    found = {}
+    for name in sorted(names):
+        if name.startswith(("trusted.overlay.", "user.overlay.")):
+            if overlay and name.rsplit(".", 1)[-1] in UNSUPPORTED_OVERLAY:
+                raise InvalidInput(
+                    f"overlay upper dir uses {name} (content lives elsewhere); "
+                    "mount the overlay with redirect_dir=off,metacopy=off",
+                    location=path,
+                )
+            continue
+        try:
+            found[name] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+    return found
+
+
+def _is_opaque(path: str) -> bool:
+    for name in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _ustar_block(
+    name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, link: bytes
+) -> bytes:
+    header = b"".join(
+        (
+            name[:100].ljust(100, b"\0"),
+            b"%07o\0" % mode,
+            b"%07o\0" % uid,
+            b"%07o\0" % gid,
+            b"%011o\0" % size,
+            b"%011o\0" % mtime,
+            b"        ",
+            kind,
+            link[:100].ljust(100, b"\0"),
+            tarfile.POSIX_MAGIC,
+            b"\0" * 80,  # uname, gname, devmajor, devminor: empty, as tarfile writes them
+        )
+    ).ljust(tarfile.BLOCKSIZE, b"\0")
+    return header[:148] + b"%06o\0" % sum(header) + header[155:]
+
+
+def _pax_records(records: dict[str, str]) -> bytes:
+    body = b""
+    for key, value in records.items():
+        item = f" {key}={value}\n".encode()
+        length = prev = 0
+        while True:  # the length prefix counts its own digits
+            length = len(item) + len(str(prev))
+            if length == prev:
+                break
+            prev = length
+        body += str(length).encode() + item
+    header = _ustar_block(b"././@PaxHeader", 0, 0, 0, len(body), 0, tarfile.XHDTYPE, b"")
+    return header + body + b"\0" * (-len(body) % tarfile.BLOCKSIZE)
+
+
+def _ustar(
+    name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, link: str
+) -> bytes | None:
+    """Header bytes for an entry without xattrs: plain ustar, with a pax record for long or non-ASCII
+    names. None when a number needs pax too (tarfile handles those rare entries)."""
+    if not 0 <= uid < 8**7 or not 0 <= gid < 8**7 or not 0 <= size < 8**11 or not 0 <= mtime < 8**11:
+        return None
+    raw_name, raw_link = name.encode(), link.encode()
+    records = {}
+    if len(raw_name) > 100 or not raw_name.isascii():
+        records["path"] = name
+        raw_name = name.encode("ascii", "replace")
+    if len(raw_link) > 100 or not raw_link.isascii():
+        records["linkpath"] = link
+        raw_link = link.encode("ascii", "replace")
+    block = _ustar_block(raw_name, mode, uid, gid, size, mtime, kind, raw_link)
+    return _pax_records(records) + block if records else block
+
+
+class TreeWriter:
+    """Writes a directory tree as a tar stream, reproducibly (headers built directly: tarfile's
+    per-entry overhead dominated capture time; entries needing pax headers still use tarfile)."""
+
+    def __init__(self, sink: _HashingSink, *, overlay: bool, clamp: int | None) -> None:
+        self.sink = sink
+        self.overlay = overlay
+        self.clamp = clamp
+        self.links: dict[tuple[int, int], str] = {}
+
+    def _mtime(self, st: os.stat_result) -> int:
+        mtime = int(st.st_mtime)
+        return min(mtime, self.clamp) if self.clamp is not None else mtime
+
+    def _header(
+        self,
+        name: str,
+        mode: int,
+        st: os.stat_result | None,
+        kind: bytes,
+        *,
+        size: int = 0,
+        link: str = "",
+        path: str | None = None,
+        dev: tuple[int, int] = (0, 0),
+    ) -> None:
+        uid, gid = (st.st_uid, st.st_gid) if st is not None else (0, 0)
+        mtime = self._mtime(st) if st is not None else 0
+        xattrs = _xattrs(path, self.overlay) if path is not None else {}
+        header = None
+        if not xattrs and kind not in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+            header = _ustar(name, mode, uid, gid, size, mtime, kind, link)
+        if header is None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
+            info.size, info.mtime, info.linkname = size, mtime, link
+            info.uname = info.gname = ""
+            info.devmajor, info.devminor = dev
+            if xattrs:
+                info.pax_headers = {
+                    f"SCHILY.xattr.{key}": value.decode("utf-8", "surrogateescape")
+                    for key, value in xattrs.items()
+                }
+            header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        self.sink.write(header)
+
+    def _data(self, path: str, size: int) -> None:
+        written = 0
+        with open(path, "rb") as handle:
+            while written < size:
+                chunk = handle.read(min(COPY_BUFSIZE, size - written))
+                if not chunk:
+                    raise InvalidInput(f"{path} shrank while being captured")
+                self.sink.write(chunk)
+                written += len(chunk)
+        remainder = size % tarfile.BLOCKSIZE
+        if remainder:
+            self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
+
+    def _whiteout(self, name: str, st: os.stat_result) -> None:
+        self._header(name, 0o644, None, tarfile.REGTYPE)
+
+    def write_dir(self, root: str, prefix: str = "") -> None:
+        with os.scandir(root) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+        for entry in entries:
+            name = prefix + entry.name
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            perm = stat.S_IMODE(mode)
+            path = entry.path
+            if stat.S_ISDIR(mode):
+                self._header(name + "/", perm, st, tarfile.DIRTYPE, path=path)
+                if self.overlay and _is_opaque(path):
+                    self._whiteout(f"{name}/{OPAQUE_MARKER}", st)
+                self.write_dir(path, name + "/")
+            elif stat.S_ISREG(mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in self.links:
+                    self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
+                    continue
+                if st.st_nlink > 1:
+                    self.links[key] = name
+                self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
+                self._data(path, st.st_size)
+            elif stat.S_ISLNK(mode):
+                self._header(name, perm, st, tarfile.SYMTYPE, link=os.readlink(path), path=path)
+            elif stat.S_ISCHR(mode) and self.overlay and st.st_rdev == 0:
+                parent, _, base = name.rpartition("/")
+                self._whiteout(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base, st)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+                self._header(
+                    name, perm, st, kind, path=path, dev=(os.major(st.st_rdev), os.minor(st.st_rdev))
+                )
+            elif stat.S_ISFIFO(mode):
+                self._header(name, perm, st, tarfile.FIFOTYPE, path=path)
+            # sockets are not file content; skipped like tar does
+
+    def finish(self) -> None:
+        self.sink.write(b"\0" * (tarfile.BLOCKSIZE * 2))
+        remainder = self.sink.tell() % tarfile.RECORDSIZE
+        if remainder:
+            self.sink.write(b"\0" * (tarfile.RECORDSIZE - remainder))
+        self.sink.flush()
+
+
+def write_tar(source: Path, sink: BinaryIO, *, overlay: bool = False, clamp: int | None = None) -> str:
+    """Write the tar stream of ``source`` to ``sink``; returns its sha256 (the diff_id)."""
+    if not Path(source).is_dir():
+        raise InvalidInput(f"not a directory: {source}")
+    hashing = _HashingSink(sink)
+    writer = TreeWriter(hashing, overlay=overlay, clamp=clamp)
+    writer.write_dir(str(source))
+    writer.finish()
+    return "sha256:" + hashing.hash.hexdigest()
+
+
+def zstd_compressor() -> zstandard.ZstdCompressor:
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=ZSTD_THREADS, write_checksum=True)
+
+
+def open_compressed_sink(target: BinaryIO, compression: str) -> BinaryIO:
+    if compression == "zstd":
+        return zstd_compressor().stream_writer(target, closefd=False)  # type: ignore[return-value]
+    if compression == "gzip":
+        return gzip.GzipFile(filename="", fileobj=target, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+    if compression == "none":
+        return target
+    raise InvalidInput(f"unknown layer compression {compression!r} (zstd, gzip or none)")
+
+
+def capture(
+    source: Path,
+    blobs: BlobStore,
+    *,
+    overlay: bool = False,
+    compression: str = "zstd",
+    clamp: int | None = None,
+) -> LayerInfo:
+    """Capture ``source`` as one layer blob; ``overlay`` converts overlayfs whiteouts and opaque dirs."""
+    media_type = COMPRESSIONS.get(compression)
+    if media_type is None:
+        raise InvalidInput(f"unknown layer compression {compression!r} (zstd, gzip or none)")
+    if clamp is None:
+        clamp = source_date_epoch()
+    with blobs.writer() as writer:
+        compressed = open_compressed_sink(writer, compression)  # type: ignore[arg-type]
+        diff_id = write_tar(source, compressed, overlay=overlay, clamp=clamp)
+        if compressed is not writer:
+            compressed.close()
+        digest = writer.commit()
+        return LayerInfo(digest, diff_id, writer.size, media_type)

@@ -1,0 +1,56 @@
+"""Pins: blobs an in-progress write or build may reference; garbage collection never deletes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kiln.db.base import utcnow
+from kiln.db.engine import session
+from kiln.db.tables.store import StorePin
+
+DEFAULT_TTL = timedelta(hours=24)  # a crashed writer's pins lapse after this
+
+
+def pin(region: str, digests: Iterable[str], holder: str, ttl: timedelta = DEFAULT_TTL) -> list[int]:
+    now = utcnow()
+    with session() as db:
+        rows = [
+            StorePin(region=region, digest=d, holder=holder, created_at=now, expires_at=now + ttl)
+            for d in digests
+        ]
+        db.add_all(rows)
+        db.flush()
+        return [row.id for row in rows]
+
+
+def unpin(ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        with session() as db:
+            db.execute(delete(StorePin).where(StorePin.id.in_(ids)))
+
+
+@contextmanager
+def pinned(region: str, digests: Iterable[str], holder: str) -> Iterator[list[int]]:
+    """Pin ``digests`` for the duration of the block (more can be appended via ``pin``)."""
+    ids = pin(region, digests, holder)
+    try:
+        yield ids
+    finally:
+        unpin(ids)
+
+
+def pinned_digests(region: str, db: Session | None = None) -> set[str]:
+    """Digests with a live pin (pass ``db`` when already inside a transaction)."""
+    if db is None:
+        with session() as own:
+            return pinned_digests(region, own)
+    rows = db.execute(
+        select(StorePin.digest).where(StorePin.region == region, StorePin.expires_at > utcnow())
+    )
+    return {row[0] for row in rows}

@@ -1,0 +1,218 @@
+"""Snapshots: ordered layer lists (base first), incremental like EBS, with unique-bytes accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kiln.db.base import utcnow
+from kiln.db.engine import session
+from kiln.db.tables.store import StoreImage, StoreLayer, StoreSnapshot, StoreSnapshotLayer, StoreTag
+from kiln.errors import InUse, NotFound
+from kiln.home import DEFAULT_ACCOUNT
+from kiln.model.ids import new_id
+from kiln.store.layers import LayerInfo
+from kiln.store.layout import Layout
+from kiln.store.pins import pinned_digests
+
+
+@dataclass
+class SnapshotInfo:
+    id: str
+    region: str
+    size: int
+    unique_bytes: int
+    layers: list[str]
+    image_ids: list[str]
+    orphaned: bool
+    created: datetime
+    parent_id: str | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_ec2(self) -> dict[str, object]:
+        """EC2 ``Snapshot`` field names, plus kiln's byte accounting."""
+        return {
+            "SnapshotId": self.id,
+            "OwnerId": DEFAULT_ACCOUNT,
+            "State": "completed",
+            "StartTime": self.created,
+            "Progress": "100%",
+            "VolumeSize": max(1, -(-self.size // (1 << 30))),
+            "FullSnapshotSizeInBytes": self.size,
+            "UniqueBytes": self.unique_bytes,
+            "Description": self.description,
+            "Encrypted": False,
+            "StorageTier": "standard",
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
+            "ImageIds": self.image_ids,
+            "Orphaned": self.orphaned,
+            "Layers": self.layers,
+        }
+
+
+def record_layers(db: Session, region: str, layers: list[LayerInfo]) -> None:
+    for layer in layers:
+        if db.get(StoreLayer, (region, layer.digest)) is None:
+            db.add(
+                StoreLayer(
+                    region=region,
+                    digest=layer.digest,
+                    media_type=layer.media_type,
+                    size=layer.size,
+                    diff_id=layer.diff_id,
+                    created_at=utcnow(),
+                )
+            )
+
+
+def create_snapshot(
+    db: Session, region: str, digests: list[str], *, parent_id: str | None = None, description: str = ""
+) -> str:
+    snap_id = new_id("snap")
+    db.add(
+        StoreSnapshot(
+            id=snap_id,
+            region=region,
+            owner_id=DEFAULT_ACCOUNT,
+            parent_id=parent_id,
+            description=description,
+            created_at=utcnow(),
+        )
+    )
+    db.flush()
+    for position, digest in enumerate(digests):
+        db.add(StoreSnapshotLayer(snapshot_id=snap_id, position=position, digest=digest))
+    return snap_id
+
+
+def snapshot_layers(db: Session, snapshot_id: str) -> list[StoreLayer]:
+    snap = db.get(StoreSnapshot, snapshot_id)
+    if snap is None:
+        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+    rows = db.execute(
+        select(StoreLayer)
+        .join(StoreSnapshotLayer, StoreSnapshotLayer.digest == StoreLayer.digest)
+        .where(StoreSnapshotLayer.snapshot_id == snapshot_id, StoreLayer.region == snap.region)
+        .order_by(StoreSnapshotLayer.position)
+    ).scalars()
+    return list(rows)
+
+
+def _references(db: Session, region: str) -> dict[str, set[str]]:
+    """digest -> ids of the snapshots (in ``region``) referencing it."""
+    refs: dict[str, set[str]] = {}
+    rows = db.execute(
+        select(StoreSnapshotLayer.digest, StoreSnapshotLayer.snapshot_id)
+        .join(StoreSnapshot, StoreSnapshot.id == StoreSnapshotLayer.snapshot_id)
+        .where(StoreSnapshot.region == region)
+    )
+    for digest, snap_id in rows:
+        refs.setdefault(digest, set()).add(snap_id)
+    return refs
+
+
+def referenced_digests(db: Session, region: str) -> set[str]:
+    return set(_references(db, region))
+
+
+def _sizes(db: Session, region: str) -> dict[str, int]:
+    return dict(
+        db.execute(select(StoreLayer.digest, StoreLayer.size).where(StoreLayer.region == region)).all()
+    )
+
+
+def _users(db: Session, snapshot_id: str) -> list[StoreImage]:
+    return list(
+        db.execute(
+            select(StoreImage).where(
+                StoreImage.snapshot_id == snapshot_id, StoreImage.state != "deregistered"
+            )
+        ).scalars()
+    )
+
+
+def list_snapshots(region: str = "local", orphaned: bool = False) -> list[SnapshotInfo]:
+    with session() as db:
+        refs = _references(db, region)
+        sizes = _sizes(db, region)
+        result = []
+        for snap in db.execute(
+            select(StoreSnapshot).where(StoreSnapshot.region == region).order_by(StoreSnapshot.created_at)
+        ).scalars():
+            digests = [
+                row[0]
+                for row in db.execute(
+                    select(StoreSnapshotLayer.digest)
+                    .where(StoreSnapshotLayer.snapshot_id == snap.id)
+                    .order_by(StoreSnapshotLayer.position)
+                )
+            ]
+            unique = {d for d in digests if refs.get(d) == {snap.id}}
+            users = [image.id for image in _users(db, snap.id)]
+            tags = dict(
+                db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == snap.id)).all()
+            )
+            info = SnapshotInfo(
+                id=snap.id,
+                region=region,
+                size=sum(sizes.get(d, 0) for d in set(digests)),
+                unique_bytes=sum(sizes.get(d, 0) for d in unique),
+                layers=digests,
+                image_ids=users,
+                orphaned=not users,
+                created=snap.created_at,
+                parent_id=snap.parent_id,
+                description=snap.description,
+                tags=tags,
+            )
+            if info.orphaned or not orphaned:
+                result.append(info)
+        return result
+
+
+def get_snapshot(snapshot_id: str, region: str = "local") -> SnapshotInfo:
+    for info in list_snapshots(region):
+        if info.id == snapshot_id:
+            return info
+    raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+
+
+def delete_snapshot_in(
+    db: Session, region: str, snapshot_id: str, *, dry_run: bool, ignoring: str | None = None
+) -> tuple[int, list[str]]:
+    """Delete a snapshot inside an open transaction.
+
+    Returns the bytes freed (or that would be) and the blobs to delete once the transaction commits.
+    """
+    snap = db.get(StoreSnapshot, snapshot_id)
+    if snap is None or snap.region != region:
+        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+    users = [u for u in _users(db, snapshot_id) if u.id != ignoring]
+    if users:
+        raise InUse(
+            f"InvalidSnapshot.InUse: The snapshot {snapshot_id} is currently in use by {users[0].id}",
+            hint=f"deregister {', '.join(u.id for u in users)} first (or use --delete-snapshots there)",
+        )
+    refs = _references(db, region)
+    sizes = _sizes(db, region)
+    digests = {d for d, owners in refs.items() if snapshot_id in owners}
+    freed = [d for d in digests if refs[d] == {snapshot_id}]
+    total = sum(sizes.get(d, 0) for d in freed)
+    if dry_run:
+        return total, []
+    db.execute(delete(StoreSnapshotLayer).where(StoreSnapshotLayer.snapshot_id == snapshot_id))
+    db.execute(delete(StoreTag).where(StoreTag.resource_id == snapshot_id))
+    db.delete(snap)
+    pins = pinned_digests(region, db) if freed else set()
+    doomed = [d for d in freed if d not in pins]  # a pinned blob waits for gc
+    for digest in doomed:
+        db.execute(delete(StoreLayer).where(StoreLayer.region == region, StoreLayer.digest == digest))
+    return total, doomed
+
+
+def delete_blobs(layout: Layout, digests: list[str]) -> int:
+    return sum(layout.blobs.delete(d) for d in digests)

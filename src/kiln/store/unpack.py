@@ -1,0 +1,273 @@
+"""Unpacking layer blobs into overlayfs lower dirs, rejecting hostile input.
+
+Each layer is unpacked once into ``KILN_HOME/cache/layers/<digest-hex>/`` via a temp dir and a rename.
+OCI whiteouts become overlay whiteouts (char device 0/0) and ``.wh..wh..opq`` becomes the xattr
+``trusted.overlay.opaque=y``. Rejected, naming the entry, with nothing written outside the target:
+absolute paths, ``..``, links leaving the root, entries below a symlinked dir, device nodes (unless
+allowed), duplicate entries, and layers expanding past the size limit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import zstandard
+
+from kiln.errors import InvalidInput
+from kiln.home import cache_dir
+from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore, hex_of
+from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
+from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
+
+DEFAULT_SIZE_LIMIT = 64 << 30
+OPAQUE_XATTR = "trusted.overlay.opaque"
+
+
+def size_limit() -> int:
+    value = os.environ.get("KILN_LAYER_SIZE_LIMIT")
+    return int(value) if value else DEFAULT_SIZE_LIMIT
+
+
+class _HashingReader:
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+def open_decompressed(raw: BinaryIO, media_type: str) -> BinaryIO:
+    if media_type == LAYER_ZSTD:
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+    if media_type in (LAYER_GZIP, DOCKER_LAYER_GZIP):
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if media_type == LAYER_TAR:
+        return raw
+    raise InvalidInput(f"unsupported layer media type {media_type!r}")
+
+
+def sniff_compression(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(b"\x1f\x8b"):
+        return LAYER_GZIP
+    if head == b"\x28\xb5\x2f\xfd":
+        return LAYER_ZSTD
+    return LAYER_TAR
+
+
+def _clean_name(name: str) -> str:
+    if name.startswith("/"):
+        raise InvalidInput("absolute path in layer", location=name)
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidInput("'..' in layer path", location=name)
+    if not parts:
+        return ""
+    return "/".join(parts)
+
+
+class Extractor:
+    """Extracts one tar stream into ``root`` with the hostile-input checks."""
+
+    def __init__(
+        self, root: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
+    ) -> None:
+        self.root = Path(root)
+        self.oci = oci
+        self.allow_devices = allow_devices
+        self.limit = size_limit() if limit is None else limit
+        self.seen: set[str] = set()
+        self.total = 0
+        self.dir_times: list[tuple[Path, int]] = []
+
+    def _parent_ok(self, rel: str) -> Path:
+        """Create missing parents; refuse any parent that is not a real directory."""
+        current = self.root
+        for part in rel.split("/")[:-1]:
+            current = current / part
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                os.mkdir(current, 0o755)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                raise InvalidInput("entry below a symlinked directory (would escape the root)", location=rel)
+            if not stat.S_ISDIR(st.st_mode):
+                raise InvalidInput("entry below a non-directory", location=rel)
+        return self.root / rel
+
+    def _meta(self, path: Path, member: tarfile.TarInfo, *, link: bool = False) -> None:
+        # chown first: it clears setuid bits and security.capability, so mode and xattrs come after
+        os.lchown(path, member.uid, member.gid)
+        if not link:
+            os.chmod(path, member.mode)
+        for key, value in member.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                name = key[len("SCHILY.xattr.") :]
+                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        rel = _clean_name(member.name)
+        if not rel:
+            return  # the root itself ("./")
+        if rel in self.seen:
+            raise InvalidInput("duplicate entry in layer", location=rel)
+        self.seen.add(rel)
+        self.total += max(member.size, 0) + 512
+        if self.total > self.limit:
+            raise InvalidInput(f"layer expands past the size limit of {self.limit} bytes", location=rel)
+        path = self._parent_ok(rel)
+        base = rel.rsplit("/", 1)[-1]
+        if self.oci and base.startswith(WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:
+                os.setxattr(path.parent, OPAQUE_XATTR, b"y")
+            else:
+                hidden = base[len(WHITEOUT_PREFIX) :]
+                if hidden in ("", ".", "..") or hidden.startswith(WHITEOUT_PREFIX):
+                    raise InvalidInput("malformed whiteout entry", location=rel)
+                target = path.parent / hidden
+                if os.path.lexists(target):
+                    raise InvalidInput("whiteout for an entry the same layer adds", location=rel)
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            return
+        if os.path.lexists(path) and not (
+            member.isdir() and os.path.isdir(path) and not os.path.islink(path)
+        ):
+            raise InvalidInput("entry collides with an existing path", location=rel)
+        if member.isdir():
+            if not os.path.isdir(path):
+                os.mkdir(path, 0o700)
+            self._meta(path, member, link=True)
+            os.chmod(path, member.mode)
+            self.dir_times.append((path, member.mtime))
+        elif member.isreg():
+            source = tar.extractfile(member)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                assert source is not None
+                shutil.copyfileobj(source, out, CHUNK)
+            self._meta(path, member)
+        elif member.issym():
+            target = member.linkname
+            if not target.startswith("/"):
+                resolved = PurePosixPath(rel).parent.joinpath(target).parts
+                depth = 0
+                for part in resolved:
+                    depth += -1 if part == ".." else (0 if part == "." else 1)
+                    if depth < 0:
+                        raise InvalidInput(f"symlink target {target!r} escapes the root", location=rel)
+            os.symlink(target, path)
+            self._meta(path, member, link=True)
+        elif member.islnk():
+            if member.linkname.startswith("/") or ".." in PurePosixPath(member.linkname).parts:
+                raise InvalidInput(f"hardlink target {member.linkname!r} escapes the root", location=rel)
+            target_rel = _clean_name(member.linkname)
+            if target_rel not in self.seen or target_rel == rel:
+                raise InvalidInput(f"hardlink target {member.linkname!r} is not in this layer", location=rel)
+            target = self._parent_ok(target_rel)
+            if os.path.islink(target) or not os.path.isfile(target):
+                raise InvalidInput(f"hardlink target {member.linkname!r} is not a regular file", location=rel)
+            os.link(target, path, follow_symlinks=False)
+        elif member.isfifo():
+            os.mkfifo(path, 0o600)
+            self._meta(path, member)
+        elif member.ischr() or member.isblk():
+            if not self.allow_devices:
+                raise InvalidInput("device node in layer (not allowed)", location=rel)
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+            self._meta(path, member)
+        else:
+            raise InvalidInput(f"unsupported tar entry type {member.type!r}", location=rel)
+
+    def finish(self) -> None:
+        for path, mtime in reversed(self.dir_times):
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def extract_stream(
+    stream: BinaryIO, dest: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
+) -> None:
+    extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
+    with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:
+        for member in tar:
+            extractor.add(member, tar)
+    extractor.finish()
+
+
+def extract_file(
+    path: Path, dest: Path, *, oci: bool = False, allow_devices: bool = False, limit: int | None = None
+) -> None:
+    """Extract a (possibly compressed) tar file; used for rootfs tarballs."""
+    with open(path, "rb") as raw:
+        extract_stream(
+            open_decompressed(raw, sniff_compression(path)),
+            dest,
+            oci=oci,
+            allow_devices=allow_devices,
+            limit=limit,
+        )
+
+
+def layer_cache_root() -> Path:
+    root = cache_dir() / "layers"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def unpack_layer(
+    blobs: BlobStore, digest: str, media_type: str, *, limit: int | None = None, allow_devices: bool = False
+) -> Path:
+    """The unpacked dir of a layer blob, unpacking (and verifying the digest) on first use.
+
+    Imports vet layers with the user's ``allow_devices``; layers already in the store were vetted
+    (or captured by kiln), so ``layer_dirs`` unpacks them with devices allowed.
+    """
+    source = blobs.path(digest)  # raises for a missing or quarantined blob, even when cached
+    final = layer_cache_root() / hex_of(digest)
+    if final.is_dir():
+        return final
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{hex_of(digest)[:12]}-"))
+    try:
+        try:
+            with open(source, "rb") as raw:
+                reader = _HashingReader(raw)  # type: ignore[arg-type]
+                stream = open_decompressed(reader, media_type)  # type: ignore[arg-type]
+                extract_stream(stream, tmp, oci=True, limit=limit, allow_devices=allow_devices)
+                reader.drain()
+            actual = "sha256:" + reader.hash.hexdigest()
+        except (zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile) as error:
+            if blobs.hash_file(digest) == digest:
+                raise InvalidInput(f"layer blob {digest} is not a valid tar: {error}") from error
+            actual = "corrupt"
+        if actual != digest:
+            blobs.quarantine(digest)
+            raise BlobQuarantined(f"layer blob {digest} is corrupt; it was moved to quarantine")
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
