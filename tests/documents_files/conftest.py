@@ -1,48 +1,15 @@
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from files_toe import Run, document
 
 from kiln.documents.engine import Engine
 from kiln.documents.executor import Executor
 from kiln.documents.host import HostExecutor
-from kiln.documents.report import Execution, StepRecord
 from kiln.documents.validate import load_document, validate_files
-
-HEADER = """\
-name: files-test
-schemaVersion: 1.0
-parameters:
-  - Work:
-      type: string
-      description: The test's work folder.
-phases:
-  - name: build
-    steps:
-"""
-
-
-@dataclass
-class Run:
-    execution: Execution
-    steps: dict[str, StepRecord]
-    console: list[str]
-
-    def output(self, step: str, key: str) -> object:
-        return self.steps[step].outputs[0][key]
-
-    def failure(self, step: str) -> str:
-        record = self.steps[step]
-        assert record.status == "failed", f"{step} did not fail"
-        return record.failure_message
-
-
-def document(steps: str) -> str:
-    return HEADER + textwrap.indent(textwrap.dedent(steps).strip("\n"), " " * 6) + "\n"
 
 
 @pytest.fixture

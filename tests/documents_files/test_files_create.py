@@ -5,7 +5,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Run
+from files_toe import Run
 
 Toe = Callable[..., Run]
 

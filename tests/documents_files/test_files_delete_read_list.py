@@ -4,7 +4,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Run
+from files_toe import Run
 
 Toe = Callable[..., Run]
 
