@@ -137,11 +137,11 @@ def has_wildcard(path: str) -> bool:
 def expand(context: StepContext, path: str) -> list[tuple[str, Path]]:
     """A path whose last component may hold ``*``: the matching (target path, host entry) pairs."""
     target = absolute(context, path.rstrip("/") or "/")
-    if not has_wildcard(target):
-        return [(target, entry(context, target))]
     folder, pattern = posixpath.split(target)
     if "*" in folder:
         raise ActionFailed(f"'{path}': a wildcard is accepted only after the last path separator")
+    if not has_wildcard(target):
+        return [(target, entry(context, target))]
     host_folder = context.executor.host_path(folder)
     try:
         names = sorted(os.listdir(host_folder))
