@@ -250,11 +250,6 @@ def test_validation_of_file_inputs(problems: Callable[[str], list[str]]) -> None
         - name: Empty
           action: ListFiles
           inputs: []
-        - name: Two
-          action: ReadFile
-          inputs:
-            - path: /a
-            - path: /b
         - name: MissingPermissions
           action: SetFilePermissions
           inputs:
@@ -267,4 +262,4 @@ def test_validation_of_file_inputs(problems: Callable[[str], list[str]]) -> None
     assert "CopyFile: unknown input" in text and "recursive" in text
     assert "DeleteFile: missing required input" in text
     assert "SetFilePermissions: missing required input" in text and "permissions" in text
-    assert len(messages) == 7, messages
+    assert len(messages) == 6, messages

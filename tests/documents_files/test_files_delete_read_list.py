@@ -104,10 +104,12 @@ def test_read_file_encodings_links_console_and_failures(toe: Toe, work: Path) ->
           inputs:
             - path: '{{ Work }}/u32.txt'
               encoding: utf-32
-        - name: Quiet
+        - name: Two
           action: ReadFile
           inputs:
             - path: '{{ Work }}/bom.txt'
+            - path: '{{ Work }}/u16be.txt'
+              encoding: utf-16-be
         - name: Check
           action: Assert
           inputs:
@@ -137,6 +139,7 @@ def test_read_file_encodings_links_console_and_failures(toe: Toe, work: Path) ->
     assert run.output("Bom", "content") == "with bom"
     assert run.output("Wide", "content") == "wide €"
     assert run.output("ThirtyTwo", "content") == "thirty-two"
+    assert run.output("Two", "content") == "with bom\nwide €"
     assert run.steps["Check"].status == "failed"  # the content keeps its newline
     assert "does not exist" in run.failure("Missing")
     assert "not valid utf8 text" in run.failure("Binary")

@@ -34,8 +34,8 @@ class SetFileEncodingItem(PathInput, EncodingInput):
     pass
 
 
-class ReadFileInputs(RootModel[Annotated[list[ReadFileItem], Field(min_length=1, max_length=1)]]):
-    """One file: the step's single ``content`` output is that file's text."""
+class ReadFileInputs(RootModel[Annotated[list[ReadFileItem], Field(min_length=1)]]):
+    """Usually one file; several are read in order and their texts joined with newlines."""
 
 
 class ListFilesInputs(RootModel[Annotated[list[ListFilesItem], Field(min_length=1)]]):
@@ -66,11 +66,15 @@ class ReadFile(Action):
     outputs: ClassVar[tuple[str, ...]] = ("content",)
 
     def execute(self, inputs: ReadFileInputs, context: StepContext) -> ActionResult:
-        item = inputs.root[0]
-        content = decode(read_bytes(context, item.path, "read"), item.encoding, absolute(context, item.path))
-        if item.printFileContent:
-            for line in content.splitlines():
-                context.console(line)
+        texts = []
+        for item in inputs.root:
+            where = absolute(context, item.path)
+            content = decode(read_bytes(context, item.path, "read"), item.encoding, where)
+            if item.printFileContent:
+                for line in content.splitlines():
+                    context.console(line)
+            texts.append(content)
+        content = "\n".join(texts)
         return ActionResult(outputs={"content": content})
 
 
