@@ -192,6 +192,8 @@ def test_rooted_executor_keeps_links_inside_the_root(toe: Toe, tmp_path: Path) -
     os.symlink("/", root / "etc")  # inside the target, /etc is the root folder itself
     os.symlink("/etc/passwd", root / "passwd-link")
     (root / "hostname").write_text("instance-host\n")
+    outside = tmp_path / "host-only" / "dangling-target.txt"  # absent on the host and in the root
+    os.symlink(outside, root / "dangling")
     host_marker = Path("/etc/kiln-files-test-marker")
     host_app = Path("/etc/opt/app")
     assert not host_marker.exists() and not host_app.exists()
@@ -229,6 +231,16 @@ def test_rooted_executor_keeps_links_inside_the_root(toe: Toe, tmp_path: Path) -
           onFailure: Continue
           inputs:
             - path: /passwd-link
+        - name: Dangling
+          action: CreateFile
+          inputs:
+            - path: /dangling
+              content: stays in
+        - name: Append
+          action: AppendFile
+          inputs:
+            - path: /dangling
+              content: ' the root'
         - name: Delete
           action: DeleteFile
           inputs:
@@ -245,5 +257,7 @@ def test_rooted_executor_keeps_links_inside_the_root(toe: Toe, tmp_path: Path) -
     assert (root / "opt/app").is_dir() and not (root / "opt/app/hostname").exists()
     # /passwd-link -> /etc/passwd -> (root)/passwd, which the instance doesn't have
     assert "does not exist" in run.failure("HostPasswd")
+    assert not outside.exists() and not outside.parent.exists()
+    assert (root / str(outside).lstrip("/")).read_text() == "stays in the root"
     assert os.path.islink(root / "etc") and os.readlink(root / "etc") == "/"
 

@@ -23,6 +23,7 @@ from kiln.documents.actions.files_support import (
     owner_ids,
     parse_mode,
     resolved,
+    write_file,
 )
 
 
@@ -92,12 +93,7 @@ class CreateFile(Action):
                 raise ActionFailed(f"cannot create file '{where}': it exists and overwrite is false")
             data = encode(item.content or "", item.encoding)
             make_parents(host, where)
-            try:
-                descriptor = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(data)
-            except OSError as error:
-                raise os_failure(error, where) from None
+            write_file(host, data, where)
             apply_owner_and_mode(context, host, item, where)
         return ActionResult()
 
@@ -114,11 +110,7 @@ class AppendFile(Action):
             if not host.is_file():
                 problem = "is a folder" if host.is_dir() else "does not exist"
                 raise ActionFailed(f"cannot append to '{where}': it {problem}")
-            try:
-                with open(host, "ab") as handle:
-                    handle.write(encode(item.content, item.encoding))
-            except OSError as error:
-                raise os_failure(error, where) from None
+            write_file(host, encode(item.content, item.encoding), where, append=True)
         return ActionResult()
 
 

@@ -18,6 +18,7 @@ from kiln.documents.actions.files_support import (
     encode,
     os_failure,
     resolved,
+    write_file,
 )
 
 
@@ -129,8 +130,5 @@ class SetFileEncoding(Action):
         for item in inputs.root:
             where = absolute(context, item.path)
             text = decode(read_bytes(context, item.path, "convert"), "utf8", where)
-            try:
-                resolved(context, item.path).write_bytes(encode(text, item.encoding))
-            except OSError as error:
-                raise os_failure(error, where) from None
+            write_file(resolved(context, item.path), encode(text, item.encoding), where)
         return ActionResult()

@@ -163,6 +163,17 @@ def make_parents(path: Path, where: str) -> None:
         raise ActionFailed(f"cannot create the folders of '{where}': a file is in the way") from None
 
 
+def write_file(host: Path, data: bytes, where: str, *, append: bool = False) -> None:
+    """Write (or append) bytes at a resolved host path; a link there now is refused, not followed."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_CREAT | os.O_TRUNC)
+    try:
+        descriptor = os.open(host, flags, 0o666)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise os_failure(error, where) from None
+
+
 def os_failure(error: OSError, where: str) -> ActionFailed:
     return ActionFailed(f"{where}: {error.strerror or error}")
 
