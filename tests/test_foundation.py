@@ -32,3 +32,10 @@ def test_cli_help_lists_nouns() -> None:
     result = subprocess.run([sys.executable, "-m", "kiln", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "golden machine images" in result.stdout
+
+
+def test_usage_errors_are_one_message_not_a_traceback() -> None:
+    result = subprocess.run([sys.executable, "-m", "kiln", "component", "validate"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Missing option '--documents'" in result.stderr

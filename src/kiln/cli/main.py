@@ -92,10 +92,13 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as error:  # click usage errors carry their own rendering
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+    except Exception as error:  # usage errors carry their own rendering
+        for module in ("typer._click", "click"):
+            try:
+                click = importlib.import_module(module)
+            except ImportError:
+                continue
+            if isinstance(error, click.ClickException):
+                error.show()
+                sys.exit(error.exit_code)
         raise
