@@ -180,9 +180,8 @@ def test_preview_without_a_candidate_source_is_a_clear_error(tmp_path: Path, pol
         env=env,
         check=False,
     )
-    assert preview.returncode != 0
-    assert "no lifecycle candidate source is registered" in preview.stderr
-    assert "hint:" in preview.stderr
+    # Without a registered source the preview reads kiln's own (empty) image records and store.
+    assert preview.returncode == 0, preview.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "kiln", "lifecycle", "delete", "nope-policy"],
         capture_output=True,
@@ -244,4 +243,4 @@ def test_apply_then_executions_and_resources(capsys, monkeypatch, tmp_path, poli
     code, _, err = kiln(capsys, monkeypatch, "lifecycle", "execution-resources", "lce-nope")
     assert code != 0 and "not a lifecycle execution id" in err
     code, _, err = kiln(capsys, monkeypatch, "lifecycle", "apply", "retire-old")
-    assert code != 0 and "no lifecycle actions are registered" in err
+    assert code == 0, err  # kiln's own store and image records: nothing old enough to act on

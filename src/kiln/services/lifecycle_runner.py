@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from kiln.db.base import utcnow
-from kiln.errors import Conflict, InvalidRequest, KilnError
+from kiln.errors import Conflict, InvalidRequest
 from kiln.model.lifecycle import (
     ExecutionStatus,
     LifecycleExecution,
@@ -86,20 +86,20 @@ def register_actions(actions: Actions | None) -> None:
 
 
 def candidate_source() -> CandidateSource:
+    """The registered source, else kiln's own: image records, the image store and the runtime."""
     if not _sources:
-        raise KilnError(
-            "no lifecycle candidate source is registered, so kiln cannot see images to evaluate",
-            hint="the image store registers one with kiln.services.lifecycle_runner.register_source()",
-        )
+        from kiln.services.lifecycle_store import StoreCandidateSource
+
+        return StoreCandidateSource()
     return _sources[0]
 
 
 def registered_actions() -> Actions:
+    """The registered actions, else the image store's EC2 calls."""
     if not _actions:
-        raise KilnError(
-            "no lifecycle actions are registered, so kiln cannot act on images",
-            hint="the image store registers them with kiln.services.lifecycle_runner.register_actions()",
-        )
+        from kiln.services.lifecycle_store import StoreActions
+
+        return StoreActions()
     return _actions[0]
 
 
