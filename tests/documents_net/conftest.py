@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import http.server
+import shlex
 import socket
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,35 @@ from typing import Any
 import pytest
 
 from kiln.documents.engine import Engine
-from kiln.documents.executor import Executor
+from kiln.documents.executor import Executor, OsInfo, ProcessResult
 from kiln.documents.host import HostExecutor
 from kiln.documents.report import Execution, StepRecord
 from kiln.documents.validate import load_document
+from kiln.paths import resolve_in_root
 
 RunDoc = Callable[..., Execution]
+
+
+class RootedExecutor(HostExecutor):
+    """A stand-in target: host processes, but target paths live under ``root`` (as in an instance)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def host_path(self, path: str) -> Path:
+        return resolve_in_root(self.root, path)
+
+    def run(self, argv: Sequence[str], **options: object) -> ProcessResult:
+        program = str(self.host_path(argv[0])) if argv[0].startswith("/") else argv[0]
+        return super().run([program, *argv[1:]], **options)  # type: ignore[arg-type]
+
+    def os_info(self) -> OsInfo:
+        text = self.host_path("/etc/os-release").read_text()
+        fields = {key: " ".join(shlex.split(value)) for key, _, value in
+                  (line.partition("=") for line in text.splitlines() if "=" in line)}
+        return OsInfo(id=fields.get("ID", ""), version_id=fields.get("VERSION_ID", ""),
+                      id_like=tuple(fields.get("ID_LIKE", "").split()))
 
 
 def steps(execution: Execution) -> dict[str, StepRecord]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,12 +93,20 @@ def _describe(error: Exception, what: str) -> str:
     return f"{what}: {error}"
 
 
+def _check_time(context: StepContext) -> None:
+    """Fail between objects once the step's time is up (boto3 calls have their own timeouts)."""
+    deadline = context.extra.get("s3_deadline")
+    if deadline is not None and time.monotonic() >= deadline:
+        raise ActionFailed(f"step timed out after {context.timeout:g} seconds")
+
+
 def _owner(item: S3DownloadItem | S3UploadItem) -> dict[str, str]:
     return {"ExpectedBucketOwner": item.expectedBucketOwner} if item.expectedBucketOwner else {}
 
 
 # download ------------------------------------------------------------------------------------
 def _fetch(s3: Any, bucket: str, key: str, item: S3DownloadItem, target: str, context: StepContext) -> None:
+    _check_time(context)
     destination = context.executor.host_path(target)
     if destination.is_dir():
         raise ActionFailed(f"destination {target} is a folder")
@@ -221,6 +230,7 @@ def upload(s3: Any, item: S3UploadItem, context: StepContext) -> None:
             name = key
         else:
             name = (key if not key or key.endswith("/") else key + "/") + suffix
+        _check_time(context)
         host = context.executor.host_path(target)
         if not host.is_file():
             raise ActionFailed(f"cannot read {target}: not a regular file")
@@ -236,6 +246,8 @@ def _run(items: list[Any], step: Any, context: StepContext, remote: str) -> None
     from botocore.exceptions import BotoCoreError, ClientError
 
     s3 = client()
+    if context.timeout is not None:
+        context.extra["s3_deadline"] = time.monotonic() + context.timeout
     for item in items:
         try:
             step(s3, item, context)
