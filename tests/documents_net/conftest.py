@@ -3,6 +3,7 @@ from __future__ import annotations
 import http.server
 import shlex
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -72,16 +73,16 @@ class WebServer:
     files: dict[str, bytes] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     flaky: dict[str, int] = field(default_factory=dict)
+    truncated: set[str] = field(default_factory=set)
     hits: dict[str, int] = field(default_factory=dict)
     port: int = 0
+    scheme: str = "http"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
 
-@pytest.fixture
-def web() -> Iterator[WebServer]:
-    state = WebServer()
+def _serve(state: WebServer, tls: ssl.SSLContext | None = None) -> Iterator[WebServer]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -102,16 +103,21 @@ def web() -> Iterator[WebServer]:
                 self.send_error(404, "no such file")
                 return
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) * (2 if path in state.truncated else 1)))
             self.end_headers()
             self.wfile.write(body)
+            if path in state.truncated:
+                self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        state.scheme = "https"
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state
@@ -119,6 +125,24 @@ def web() -> Iterator[WebServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def web() -> Iterator[WebServer]:
+    """A real HTTP server on 127.0.0.1, stopped after the test."""
+    yield from _serve(WebServer())
+
+
+@pytest.fixture
+def tls_web(tmp_path: Path) -> Iterator[WebServer]:
+    """The same over HTTPS with a fresh self-signed certificate (made by the openssl tool)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    yield from _serve(WebServer(), context)
 
 
 # moto in server mode ---------------------------------------------------------------------------

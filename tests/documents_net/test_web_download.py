@@ -270,3 +270,46 @@ def test_invalid_inputs_are_rejected_before_running(run_doc: RunDoc, item: str, 
                     inputs:
                       - {item}
         """)
+
+
+def test_truncated_download_is_retried_then_fails(run_doc: RunDoc, web: WebServer, tmp_path: Path) -> None:
+    web.files["/short"] = b"half"
+    web.truncated.add("/short")
+    execution = run_doc(f"""
+        schemaVersion: 1.0
+        phases:
+          - name: build
+            steps:
+              - name: Fetch
+                action: WebDownload
+                inputs:
+                  - {{source: '{web.url('/short')}', destination: '{tmp_path}/short'}}
+    """)
+    assert execution.status == "failed"
+    assert "download interrupted" in steps(execution)["Fetch"].failure_message
+    assert web.hits["/short"] == web_download.ATTEMPTS
+    assert not (tmp_path / "short").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_https_certificate_checks(run_doc: RunDoc, tls_web: WebServer, tmp_path: Path) -> None:
+    tls_web.files["/secure"] = b"over tls"
+    template = """
+        schemaVersion: 1.0
+        phases:
+          - name: build
+            steps:
+              - name: Fetch
+                action: WebDownload
+                inputs:
+                  - {{source: '{url}', destination: '{dest}', ignoreCertificateErrors: {ignore}}}
+    """
+    url = tls_web.url("/secure")
+    refused = run_doc(template.format(url=url, dest=tmp_path / "refused", ignore="false"))
+    assert refused.status == "failed"
+    assert "TLS error" in steps(refused)["Fetch"].failure_message
+    assert "/secure" not in tls_web.hits  # the handshake failed: no request was made
+    assert not (tmp_path / "refused").exists()
+    accepted = run_doc(template.format(url=url, dest=tmp_path / "accepted", ignore="true"))
+    assert accepted.status == "success"
+    assert (tmp_path / "accepted").read_bytes() == b"over tls"

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import posixpath
+import ssl
 import tempfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 from pydantic import Field, RootModel, field_validator, model_validator
 
@@ -29,6 +33,7 @@ BACKOFF = 1.0  # seconds before the second attempt; doubles after each failure
 CHUNK = 1 << 20
 REQUEST_TIMEOUT = 60.0
 NEW_FILE_MODE = 0o644
+USER_AGENT = "kiln-awstoe/1 (WebDownload)"
 
 
 class WebDownloadItem(Inputs):
@@ -120,31 +125,53 @@ def _target_destination(item: WebDownloadItem) -> str:
     return item.destination + name
 
 
-def _fetch_once(item: WebDownloadItem, destination: Path, timeout: float) -> None:
-    import requests
-
+def _open(item: WebDownloadItem, timeout: float) -> Any:
+    """The HTTP response for ``item.source`` (redirects followed, proxies from the environment)."""
+    tls = ssl.create_default_context()
+    if item.ignoreCertificateErrors:
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls))
+    request = urllib.request.Request(item.source, headers={"User-Agent": USER_AGENT})
     try:
-        response = requests.get(item.source, stream=True, timeout=timeout, allow_redirects=True,
-                                verify=not item.ignoreCertificateErrors)
-    except requests.exceptions.SSLError as error:
-        raise ActionFailed(f"{item.source}: TLS error: {error}") from None
-    except requests.exceptions.RequestException as error:
+        return opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        error.close()
+        message = f"{item.source}: HTTP status {error.code} {error.reason or ''}".rstrip()
+        if error.code >= 500 or error.code == 429:
+            raise _Retryable(message) from None
+        raise ActionFailed(message) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ssl.SSLError):
+            raise ActionFailed(f"{item.source}: TLS error: {error.reason}") from None
+        raise _Retryable(f"{item.source}: {error.reason}") from None
+    except (OSError, http.client.HTTPException) as error:
         raise _Retryable(f"{item.source}: {error}") from None
+
+
+def _fetch_once(item: WebDownloadItem, destination: Path, timeout: float) -> None:
+    response = _open(item, timeout)
     with response:
-        if response.status_code != 200:
-            message = f"{item.source}: HTTP status {response.status_code} {response.reason or ''}".rstrip()
-            if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(message)
-            raise ActionFailed(message)
+        if response.status != 200:
+            raise ActionFailed(f"{item.source}: HTTP status {response.status} {response.reason or ''}".rstrip())
         digest = hashlib.new(ALGORITHMS[item.algorithm]) if item.algorithm else None
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        received = 0
         with staged_file(destination) as (handle, commit):
-            try:
-                for chunk in response.iter_content(CHUNK):
-                    handle.write(chunk)
-                    if digest is not None:
-                        digest.update(chunk)
-            except requests.exceptions.RequestException as error:
-                raise _Retryable(f"{item.source}: download interrupted: {error}") from None
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, http.client.HTTPException) as error:
+                    raise _Retryable(f"{item.source}: download interrupted: {error!r}") from None
+                if not chunk:
+                    break
+                handle.write(chunk)
+                received += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+            if expected is not None and received != expected:
+                raise _Retryable(f"{item.source}: download interrupted: got {received} of {expected} bytes")
             if digest is not None and item.checksum is not None:
                 actual = digest.hexdigest()
                 if actual.lower() != item.checksum.strip().lower():
