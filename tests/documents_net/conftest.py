@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import http.server
+import shlex
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiln.documents.engine import Engine
+from kiln.documents.executor import Executor, OsInfo, ProcessResult
+from kiln.documents.host import HostExecutor
+from kiln.documents.report import Execution, StepRecord
+from kiln.documents.validate import load_document
+from kiln.paths import resolve_in_root
+
+RunDoc = Callable[..., Execution]
+
+
+class RootedExecutor(HostExecutor):
+    """A stand-in target: host processes, but target paths live under ``root`` (as in an instance)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def host_path(self, path: str) -> Path:
+        return resolve_in_root(self.root, path)
+
+    def run(self, argv: Sequence[str], **options: object) -> ProcessResult:
+        program = str(self.host_path(argv[0])) if argv[0].startswith("/") else argv[0]
+        return super().run([program, *argv[1:]], **options)  # type: ignore[arg-type]
+
+    def os_info(self) -> OsInfo:
+        text = self.host_path("/etc/os-release").read_text()
+        fields = {key: " ".join(shlex.split(value)) for key, _, value in
+                  (line.partition("=") for line in text.splitlines() if "=" in line)}
+        return OsInfo(id=fields.get("ID", ""), version_id=fields.get("VERSION_ID", ""),
+                      id_like=tuple(fields.get("ID_LIKE", "").split()))
+
+
+def steps(execution: Execution) -> dict[str, StepRecord]:
+    return {s.name: s for s in execution.steps()}
+
+
+@pytest.fixture
+def run_doc(tmp_path: Path) -> RunDoc:
+    """Validate and run one YAML document with the real engine (host executor unless given)."""
+
+    def run(text: str, executor: Executor | None = None, **options: object) -> Execution:
+        path = tmp_path / "doc.yaml"
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        doc = load_document(path)
+        return Engine(executor or HostExecutor()).run([doc], **options)  # type: ignore[arg-type]
+
+    return run
+
+
+@dataclass
+class WebServer:
+    """A real HTTP server on 127.0.0.1: ``files`` maps URL paths to bodies; ``flaky`` counts 503s."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
+    flaky: dict[str, int] = field(default_factory=dict)
+    truncated: set[str] = field(default_factory=set)
+    hits: dict[str, int] = field(default_factory=dict)
+    port: int = 0
+    scheme: str = "http"
+
+    def url(self, path: str) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+
+def _serve(state: WebServer, tls: ssl.SSLContext | None = None) -> Iterator[WebServer]:
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path
+            state.hits[path] = state.hits.get(path, 0) + 1
+            if state.flaky.get(path, 0) > 0:
+                state.flaky[path] -= 1
+                self.send_error(503, "try later")
+                return
+            if path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = state.files.get(path)
+            if body is None:
+                self.send_error(404, "no such file")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) * (2 if path in state.truncated else 1)))
+            self.end_headers()
+            self.wfile.write(body)
+            if path in state.truncated:
+                self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        state.scheme = "https"
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def web() -> Iterator[WebServer]:
+    """A real HTTP server on 127.0.0.1, stopped after the test."""
+    yield from _serve(WebServer())
+
+
+@pytest.fixture
+def tls_web(tmp_path: Path) -> Iterator[WebServer]:
+    """The same over HTTPS with a fresh self-signed certificate (made by the openssl tool)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    yield from _serve(WebServer(), context)
+
+
+# moto in server mode ---------------------------------------------------------------------------
+@dataclass
+class MotoServer:
+    endpoint: str
+    pid: int
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """``python -m moto.server`` on a free loopback port, for the whole session; killed by pid."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield MotoServer(endpoint, process.pid)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def s3(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Dummy credentials and ``AWS_ENDPOINT_URL_S3`` in the environment; a fresh moto; a test client."""
+    import boto3
+
+    request = urllib.request.Request(f"{moto_server.endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.endpoint)
+    # the test's own client names the endpoint explicitly; the actions must find it from the env
+    return boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
