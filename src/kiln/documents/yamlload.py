@@ -1,8 +1,10 @@
 """Safe YAML loading that keeps the line and column of every node.
 
 Documents are composed with PyYAML's SafeLoader (no Python tags), refused above
-:data:`MAX_BYTES`, and refused when they use anchors or aliases (no alias bombs). The result is
-plain Python data plus a table from each value's path to its position in the file.
+:data:`MAX_BYTES`. Anchors and aliases work (documents share a script between phases with them),
+but the expanded document may hold at most :data:`MAX_NODES` values, so an alias bomb is refused
+while it is being expanded, long before it costs memory. The result is plain Python data plus a
+table from each value's path to its position in the file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import yaml
 
 MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000
 
 Path = tuple[str | int, ...]
 
@@ -60,14 +63,17 @@ class _Builder:
     def __init__(self) -> None:
         self.constructor = yaml.SafeLoader("")
         self.loaded = Loaded(None)
-        self.seen: set[int] = set()
+        self.nodes = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        # An alias composes to the very node its anchor named: meeting a node twice means an alias.
-        # Refusing it here keeps alias bombs from ever being expanded.
-        if id(node) in self.seen:
-            raise YamlError("anchors and aliases are not allowed", *_mark(node))
-        self.seen.add(id(node))
+        # An alias composes to the very node its anchor named, so counting every node built counts
+        # the expanded document: an alias bomb stops here after MAX_NODES values.
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise YamlError(
+                f"document expands to more than {MAX_NODES} values (anchors and aliases nested too deep?)",
+                *_mark(node),
+            )
         self.loaded.values[path] = _mark(node)
         if isinstance(node, yaml.ScalarNode):
             value = self.constructor.construct_object(node)

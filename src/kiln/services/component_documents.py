@@ -1,7 +1,7 @@
 """What the resource layer needs from a component document: validity, declared parameters, type.
 
-Full validation belongs to ``kiln.documents.validate``; until that lands, a structural check of
-AWSTOE's top level (schemaVersion, phases with named steps) stands in for it.
+Validation is the AWSTOE engine's (``kiln.documents.validate``), so a component kiln accepts is one
+kiln can run.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from kiln.errors import InvalidInput, KilnError
+from kiln.errors import InvalidInput
 
 STAGE_PHASES = ("build", "validate", "test")
 PARAMETER_TYPES = {"string": "String", "integer": "Integer", "boolean": "Boolean", "stringlist": "StringList"}
@@ -29,65 +29,24 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return document
 
 
-def _structural_check(document: dict[str, Any], where: str) -> None:
-    if "schemaVersion" not in document:
+def _engine_validate(text: str, where: str) -> None:
+    """Full AWSTOE validation; every problem is reported, each as ``FILE:LINE:COLUMN: message``."""
+    from kiln.documents.validate import parse
+
+    _, issues = parse(text, where)
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise InvalidInput(
-            "component document has no schemaVersion", location=where, hint="add schemaVersion: 1.0"
-        )
-    if str(document["schemaVersion"]) != "1.0":
-        raise InvalidInput(
-            f"unsupported schemaVersion {document['schemaVersion']!r}",
+            f"component document is invalid: {issues[0]}{more}",
             location=where,
-            hint="AWSTOE documents use schemaVersion: 1.0",
+            hint="\n".join(str(issue) for issue in issues[1:]) or None,
         )
-    phases = document.get("phases")
-    if not isinstance(phases, list) or not phases:
-        raise InvalidInput("component document needs a non-empty phases list", location=where)
-    for index, phase in enumerate(phases):
-        if not isinstance(phase, dict) or not phase.get("name") or not isinstance(phase.get("steps"), list):
-            raise InvalidInput(
-                "each phase needs a name and a steps list", location=f"{where}: phases[{index}]"
-            )
-        for number, step in enumerate(phase["steps"]):
-            if not isinstance(step, dict) or not step.get("name") or not step.get("action"):
-                raise InvalidInput(
-                    "each step needs a name and an action",
-                    location=f"{where}: phases[{index}].steps[{number}]",
-                )
-
-
-def _engine_validate(text: str, where: str) -> bool:
-    """Run kiln's AWSTOE validator when it is installed; False when it is not (yet)."""
-    try:
-        from kiln.documents import validate as validator  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    function = (
-        validator
-        if callable(validator)
-        else (getattr(validator, "validate_document", None) or getattr(validator, "validate", None))
-    )
-    if function is None:
-        return False
-    try:
-        outcome = function(text)
-    except KilnError as error:
-        raise InvalidInput(
-            error.message, location=f"{where}: {error.location}" if error.location else where, hint=error.hint
-        ) from None
-    # Accept either style of validator: one that raises, or one that returns its problems.
-    problems = getattr(outcome, "errors", outcome)
-    if outcome is False or (isinstance(problems, list | tuple) and problems):
-        first = problems[0] if isinstance(problems, list | tuple) and problems else "invalid document"
-        raise InvalidInput(str(first), location=where)
-    return True
 
 
 def analyse_document(text: str, *, where: str = "data") -> dict[str, Any]:
     """Validate the document and return it parsed."""
     document = _parse(text, where)
-    if not _engine_validate(text, where):
-        _structural_check(document, where)
+    _engine_validate(text, where)
     phase_names = {phase.get("name") for phase in document.get("phases") or [] if isinstance(phase, dict)}
     if not phase_names & set(STAGE_PHASES):
         raise InvalidInput(
