@@ -1,3 +1,6 @@
 """Importing this package registers every table on ``Base.metadata``."""
 
-from kiln.db.tables import leases  # noqa: F401
+from kiln.db.tables import (
+    leases,  # noqa: F401
+    schedule,  # noqa: F401
+)
