@@ -171,3 +171,19 @@ def test_cli_lists_events_and_manages_webhooks() -> None:
     assert kiln("events", "webhook", "remove", "1").returncode == 0
     missing = kiln("events", "webhook", "remove", "1")
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_follow_prints_new_events_as_they_arrive() -> None:
+    first = events.record_event("ImageStateChange", IMAGE_ARN, {"state": {"status": "BUILDING"}})
+    command = [sys.executable, "-m", "kiln", "events", "--follow", "--output", "json"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=os.environ.copy())
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["id"] == first
+        second = events.record_event("ImageStateChange", IMAGE_ARN, {"state": {"status": "AVAILABLE"}})
+        line = json.loads(proc.stdout.readline())
+        assert (line["id"], line["detail"]["state"]["status"]) == (second, "AVAILABLE")
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -14,7 +14,13 @@ import pytest
 from kiln.db.engine import get_engine
 from kiln.errors import Conflict
 from kiln.schedule import leases
-from kiln.schedule.claims import bump_jobs_version, claim_due_run, jobs_version, last_claimed
+from kiln.schedule.claims import (
+    bump_jobs_version,
+    claim_due_run,
+    jobs_version,
+    last_claimed,
+    prune_claims,
+)
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -49,6 +55,16 @@ def test_claim_due_run_once() -> None:
     assert claim_due_run("arn:pipe/a", due + timedelta(hours=1), "s2")
     assert claim_due_run("arn:pipe/b", due, "s2")
     assert last_claimed() == {"arn:pipe/a": due + timedelta(hours=1), "arn:pipe/b": due}
+
+
+def test_prune_keeps_each_keys_latest_claim() -> None:
+    due = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    for hours in (3, 0, 1):  # claimed out of order on purpose
+        assert claim_due_run("a", due + timedelta(hours=hours), "s")
+    assert claim_due_run("b", due, "s")
+    assert prune_claims(due + timedelta(days=10)) == 2
+    assert last_claimed() == {"a": due + timedelta(hours=3), "b": due}
+    assert not claim_due_run("a", due + timedelta(hours=3), "s")
 
 
 def test_jobs_version_counter() -> None:

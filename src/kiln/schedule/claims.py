@@ -49,6 +49,23 @@ def _as_utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def prune_claims(older_than: datetime) -> int:
+    """Forget claims due before ``older_than``, keeping each key's latest; returns rows deleted."""
+    from sqlalchemy import delete, func, select
+    from sqlalchemy.orm import aliased
+
+    from kiln.db.engine import session
+    from kiln.db.tables.schedule import ScheduleClaim
+
+    other = aliased(ScheduleClaim)
+    latest = select(func.max(other.due_time)).where(other.key == ScheduleClaim.key).scalar_subquery()
+    with session() as db:
+        result = db.execute(
+            delete(ScheduleClaim).where(ScheduleClaim.due_time < older_than, ScheduleClaim.due_time < latest)
+        )
+        return int(result.rowcount or 0)
+
+
 def jobs_version(name: str = JOBS_VERSION) -> int:
     """The counter that job sources bump when their jobs change (0 before the first bump)."""
     from kiln.db.engine import session

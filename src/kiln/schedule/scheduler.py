@@ -106,7 +106,9 @@ class Scheduler:
         max_sleep: float = 30.0,
         reload_every: float = 300.0,
         on_tick: Iterable[Callable[[], object]] = (),
+        keep_claims_days: float = 30.0,
     ) -> None:
+        self.keep_claims_days = keep_claims_days
         self.start = start
         self.jobs = jobs
         self.holder = holder or default_holder()
@@ -121,8 +123,11 @@ class Scheduler:
         self.started: list[tuple[str, datetime]] = []
 
     def reload(self, now: datetime) -> None:
-        from kiln.schedule.claims import last_claimed
+        from datetime import timedelta
 
+        from kiln.schedule.claims import last_claimed, prune_claims
+
+        prune_claims(now - timedelta(days=self.keep_claims_days))
         claimed = last_claimed()
         entries: dict[str, _Entry] = {}
         for job in self.jobs():
