@@ -187,3 +187,13 @@ def test_follow_prints_new_events_as_they_arrive() -> None:
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_scheduler_tick_delivers_webhooks(server: Server) -> None:
+    events.add_webhook(server.url, secret="k")
+    events.record_event("ImageStateChange", IMAGE_ARN, IMAGE)
+    done = subprocess.run([sys.executable, "-m", "kiln", "scheduler", "--once"], capture_output=True,
+                          text=True, env=os.environ.copy(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(server.received) == 1
+    assert events.deliveries()[0]["status"] == "DELIVERED"

@@ -20,16 +20,18 @@ def register(app: typer.Typer) -> None:
 
         from kiln.schedule.scheduler import Scheduler, load_sources_from_env, pool_start
         from kiln.schedule.workers import WorkerPool
-        from kiln.services.events import deliver_pending
+        from kiln.services.events import BackgroundDelivery
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         logging.getLogger("kiln").setLevel(logging.INFO)
         load_sources_from_env()
         pool = WorkerPool()
-        loop = Scheduler(pool_start(pool), on_tick=[pool.poll, deliver_pending])
+        delivery = BackgroundDelivery()
+        loop = Scheduler(pool_start(pool), on_tick=[pool.poll, delivery])
         if once:
             started = loop.tick()
             pool.wait()
+            delivery.join()
             rows = [{"key": key, "dueTime": due} for key, due in started]
             lines = [f"started {key} for {due.isoformat()}" for key, due in started]
             emit(output, {"started": rows}, "\n".join(lines) or "nothing due")
@@ -39,4 +41,7 @@ def register(app: typer.Typer) -> None:
             signal.signal(signum, lambda *_: stop.set())
         typer.echo(f"scheduler {loop.holder} running; Ctrl-C to stop", err=True)
         loop.run(stop, idle=lambda: 1.0 if pool.busy else None)
-        pool.wait(timeout=0)
+        if pool.busy:  # running builds finish; queued ones are dropped (their claims remain)
+            typer.echo(f"waiting for {len(pool.running)} running worker(s)", err=True)
+            pool.queued.clear()
+            pool.wait()

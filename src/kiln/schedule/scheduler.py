@@ -51,6 +51,8 @@ class Job:
 JobSource = Callable[[], Iterable[Job]]
 StartFn = Callable[[Job, datetime], None]
 _sources: list[JobSource] = []
+# ``module:function`` job sources that `kiln scheduler` always loads (pipelines, lifecycle add theirs).
+BUILTIN_SOURCES: tuple[str, ...] = ()
 
 
 def register_job_source(source: JobSource) -> JobSource:
@@ -66,10 +68,11 @@ def unregister_job_source(source: JobSource) -> None:
 
 
 def load_sources_from_env() -> None:
-    """Import ``KILN_JOB_SOURCES`` (comma-separated ``module:function``) and register each."""
+    """Register ``BUILTIN_SOURCES`` and ``KILN_JOB_SOURCES`` (comma-separated ``module:function``)."""
     from kiln.schedule.workers import resolve
 
-    for entry in filter(None, (s.strip() for s in os.environ.get("KILN_JOB_SOURCES", "").split(","))):
+    extra = [s.strip() for s in os.environ.get("KILN_JOB_SOURCES", "").split(",")]
+    for entry in filter(None, [*BUILTIN_SOURCES, *extra]):
         register_job_source(resolve(entry))
 
 
@@ -168,7 +171,12 @@ class Scheduler:
             entry = self.entries[key]
             due = entry.expr.latest_at_or_before(now, entry.tz) or entry.next_due
             assert due is not None
-            if claim_due_run(key, due, self.holder):
+            try:
+                claimed = claim_due_run(key, due, self.holder)
+            except Exception:  # database trouble: keep the job due and retry on the next tick
+                heapq.heappush(self.heap, (entry.next_due or due, key))
+                raise
+            if claimed:
                 try:
                     self.start(entry.job, due)
                     started.append((key, due))

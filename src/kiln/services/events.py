@@ -208,6 +208,36 @@ def deliver_pending(now: datetime | None = None, limit: int = 50, timeout: float
     return counts
 
 
+class BackgroundDelivery:
+    """A scheduler hook: runs ``deliver_pending`` in a thread so slow webhooks never delay ticks."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        import threading
+
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._deliver, name="kiln-webhooks", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _deliver() -> None:
+        import logging
+
+        try:
+            deliver_pending()
+        except Exception:
+            logging.getLogger("kiln.events").exception("webhook delivery failed")
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 def deliveries(event_id: int | None = None) -> list[dict[str, Any]]:
     """Outbox rows (for inspection and tests)."""
     from sqlalchemy import select
