@@ -38,6 +38,14 @@ log = logging.getLogger("kiln.schedule")
 
 @dataclass(frozen=True)
 class Job:
+    """One scheduled thing, as a job source reports it.
+
+    ``key`` identifies it across restarts (a pipeline ARN, ``lifecycle:<policy>``...).
+    ``last_due_run`` is the source's own record of its last scheduled run, if it keeps one.
+    ``not_before``: no due time at or before this counts, e.g. the moment a pipeline was
+    (re-)enabled, so that enabling a long-disabled job does not start its latest missed run.
+    """
+
     key: str
     schedule: str
     timezone: str | None = None
