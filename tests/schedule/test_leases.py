@@ -85,6 +85,12 @@ while not os.path.exists(os.path.join(os.path.dirname(sys.argv[2]), "go")):
     time.sleep(0.01)
 base = datetime(2026, 1, 1, tzinfo=UTC)
 won = []
+if sys.argv[3] == "leases":
+    from kiln.schedule.leases import acquire
+    names = range(300) if sys.argv[1] == "proc0" else range(299, -1, -1)
+    won = [f"lease-{n}" for n in names if acquire(f"lease-{n}", sys.argv[1], 3600)]
+    open(sys.argv[2], "w").write("\\n".join(won))
+    sys.exit(0)
 order = range(300) if sys.argv[1] == "proc0" else range(299, -1, -1)  # meet in the middle
 for i in order:
     for key in ("k0", "k1", "k2"):
@@ -95,11 +101,11 @@ open(sys.argv[2], "w").write("\\n".join(won))
 """
 
 
-def test_two_processes_claim_each_due_time_exactly_once(tmp_path: Path) -> None:
+def _race(tmp_path: Path, mode: str) -> list[set[str]]:
     get_engine()  # migrate once before the race
     outputs = [tmp_path / "p1.txt", tmp_path / "p2.txt"]
     procs = [
-        subprocess.Popen([sys.executable, "-c", HAMMER, f"proc{n}", str(out)], env=os.environ.copy())
+        subprocess.Popen([sys.executable, "-c", HAMMER, f"proc{n}", str(out), mode], env=os.environ.copy())
         for n, out in enumerate(outputs)
     ]
     deadline = time.monotonic() + 120
@@ -108,7 +114,19 @@ def test_two_processes_claim_each_due_time_exactly_once(tmp_path: Path) -> None:
     (tmp_path / "go").touch()
     for proc in procs:
         assert proc.wait(timeout=300) == 0
-    won = [set(filter(None, out.read_text().splitlines())) for out in outputs]
+    return [set(filter(None, out.read_text().splitlines())) for out in outputs]
+
+
+def test_two_processes_claim_each_due_time_exactly_once(tmp_path: Path) -> None:
+    won = _race(tmp_path, "claims")
     assert not (won[0] & won[1])
     assert len(won[0] | won[1]) == 900
     assert won[0] and won[1]  # both really competed
+
+
+def test_two_processes_acquire_each_lease_exactly_once(tmp_path: Path) -> None:
+    won = _race(tmp_path, "leases")
+    assert not (won[0] & won[1])
+    assert len(won[0] | won[1]) == 300
+    assert won[0] and won[1]
+    assert leases.holder_of("lease-0") == ("proc0" if "lease-0" in won[0] else "proc1")
