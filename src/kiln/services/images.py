@@ -111,12 +111,10 @@ def set_status(arn: str, status: str, reason: str | None = None) -> None:
 
 
 def _record_event(db: Any, row: ImageBuild) -> None:
-    """Append the state change to the event log when the event service is present."""
-    try:
-        from kiln.services import events
-    except ImportError:
-        return
-    events.record_event_in(db, "ImageStateChange", row.arn, to_image_shape(row))
+    """Append the state change to the event log (webhooks get it from there, never blocking the build)."""
+    from kiln.services import events
+
+    events.record_event("EC2 Image Builder Image State Change", row.arn, to_image_shape(row), db=db)
 
 
 def claim(arn: str) -> None:

@@ -104,14 +104,9 @@ def due_runs(now: datetime | None = None, *, runner: Any = None) -> list[Any]:
         if not job.enabled:
             continue
         after = job.last_due_run or _created(job.pipeline_arn)
-        due = None
-        moment = pipeline_cron.next_after(job.schedule_expression, job.timezone, after)
-        for _ in range(100_000):  # a minute schedule over a long pause: bounded
-            if moment > now:
-                break
-            due = moment
-            moment = pipeline_cron.next_after(job.schedule_expression, job.timezone, moment)
-        if due is not None:
+        # After a pause only the latest missed time runs.
+        due = pipeline_cron.parse(job.schedule_expression).latest_at_or_before(now, pipeline_cron.zone(job.timezone))
+        if due is not None and due > after:
             started.append(start(job, due, runner=runner))
     return started
 
@@ -125,3 +120,28 @@ def _created(pipeline_arn: str) -> datetime:
 
 
 register_with_scheduler()
+
+
+def scheduler_jobs() -> list[Any]:
+    """The pipelines as ``kiln scheduler`` jobs: each due run goes to a worker process (``run_due``)."""
+    from kiln.schedule.scheduler import Job
+
+    return [
+        Job(
+            key=job.key,
+            schedule=job.schedule_expression,
+            timezone=job.timezone,
+            enabled=job.enabled,
+            last_due_run=job.last_due_run,
+            target="kiln.services.pipeline_jobs:run_due",
+        )
+        for job in pipeline_jobs()
+    ]
+
+
+def run_due(key: str, due_iso: str) -> None:
+    """In a scheduler worker: decide (dependency updates) and, when due, build in this process, so the
+    scheduler's limit on concurrent builds holds."""
+    from kiln.services.pipeline_runs import run_scheduled
+
+    run_scheduled(key.removeprefix(KEY_PREFIX), datetime.fromisoformat(due_iso), wait=True)

@@ -134,13 +134,11 @@ def _disable_if_due(db: Any, pipeline: Any) -> None:
 
 
 def _record_event(db: Any, pipeline: Any) -> None:
-    """Image Builder's "Image Pipeline Automatically Disabled" event, when the event service is present."""
-    try:
-        from kiln.services import events  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    events.record_event_in(db, "EC2 Image Builder Image Pipeline Automatically Disabled", pipeline.arn,
-                           {"consecutive-failures": str(pipeline.consecutive_failures)})
+    """Image Builder's "Image Pipeline Automatically Disabled" event."""
+    from kiln.services import events
+
+    events.record_event("EC2 Image Builder Image Pipeline Automatically Disabled", pipeline.arn,
+                        {"consecutive-failures": str(pipeline.consecutive_failures)}, db=db)
 
 
 def sync_outcomes(pipeline_arn: str | None = None) -> None:

@@ -7,5 +7,6 @@ from kiln.db.tables import (
     lifecycle,  # noqa: F401
     pipelines,  # noqa: F401
     resources,  # noqa: F401
+    schedule,  # noqa: F401
     store,  # noqa: F401
 )
