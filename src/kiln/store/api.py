@@ -126,12 +126,21 @@ def import_rootfs(
 def bootstrap_image(
     source: str, *, name: str | None = None, region: str = "local", include: list[str] | tuple[str, ...] = ()
 ) -> str:
-    """A parent image from mmdebstrap minbase ("debian:bookworm", "ubuntu:noble")."""
+    """A parent image from mmdebstrap minbase ("debian:bookworm", "ubuntu:noble").
+
+    Idempotent: while the AMI bootstrapped from the cached tarball is registered, it is the answer.
+    """
     distro, suite = parse_source(source)
+    name = name or f"{distro}-{suite}-minbase"
+    existing = describe_images(
+        region, names=[name], filters={"tag:kiln:source": [source]}, include_deprecated=True, include_disabled=True
+    )
+    if existing:
+        return existing[0].id
     tarball = bootstrap_tarball(source, include)
     return import_rootfs(
         tarball,
-        name=name or f"{distro}-{suite}-minbase",
+        name=name,
         region=region,
         description=f"{distro} {suite} minbase (mmdebstrap)",
         tags={"kiln:source": source},
