@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
         render = lifecycle_preview.to_json if fmt == "json" else lifecycle_preview.to_text
         sys.stdout.write(render(plan, policy=found.arn))
 
-    @app.command("apply")
+    @app.command("run")
     def apply(
         policy: Annotated[str, typer.Argument(help="Policy ARN or name.")],
         as_of: AsOf = None,
@@ -175,6 +175,8 @@ def register(app: typer.Typer) -> None:
             f"{execution.lifecycleExecutionId} {execution.state.status.value}"
             + (f" ({execution.state.reason})" if execution.state.reason else ""),
         )
+
+    app.command("apply", hidden=True, help="Same as run.")(apply)
 
     @app.command("executions")
     def executions(

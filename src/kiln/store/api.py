@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from kiln.db.engine import session
@@ -59,6 +60,7 @@ __all__ = [
     "copy_image",
     "create_image_from_upper",
     "create_tags",
+    "delete_orphaned_snapshots",
     "delete_snapshot",
     "delete_tags",
     "deregister_image",
@@ -245,6 +247,44 @@ def delete_snapshot(snapshot_id: str, *, region: str = "local", dry_run: bool = 
         freed, doomed = delete_snapshot_in(db, region, snapshot_id, dry_run=dry_run)
     delete_blobs(layout, doomed)
     return freed
+
+
+class _DryRun(Exception):
+    """Raised inside a unit of work to roll back what a dry run computed."""
+
+
+def delete_orphaned_snapshots(
+    *, region: str = "local", older_than: timedelta | None = None, dry_run: bool = False
+) -> tuple[list[tuple[str, int]], int]:
+    """Delete every snapshot no registered AMI uses (created before ``now - older_than``).
+
+    Returns each snapshot with the bytes its deletion freed in turn, and the total — exact also when
+    orphans share blobs (deleting the last of them frees the shared blob), because the batch runs in
+    one transaction; a dry run computes the same and rolls it back.
+    """
+    from kiln.db.base import utcnow
+
+    cutoff = utcnow() - older_than if older_than is not None else None
+    victims = [
+        snap.id
+        for snap in list_snapshots(region, orphaned=True)
+        if cutoff is None or snap.created < cutoff
+    ]
+    layout = Layout.for_region(region)
+    freed: list[tuple[str, int]] = []
+    doomed: list[str] = []
+    try:
+        with session() as db:
+            for snapshot_id in victims:
+                size, blobs = delete_snapshot_in(db, region, snapshot_id, dry_run=False)
+                freed.append((snapshot_id, size))
+                doomed.extend(blobs)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        return freed, sum(size for _, size in freed)
+    delete_blobs(layout, doomed)
+    return freed, sum(size for _, size in freed)
 
 
 def flatten(ami_id: str, dest_dir: Path, region: str = "local") -> Path:
