@@ -188,3 +188,24 @@ def test_a_killed_build_is_marked_interrupted_and_cleaned(make_recipe, kiln_home
     assert image["state"]["status"] == "FAILED"
     assert image["state"]["reason"].startswith("interrupted")
     assert not list_instances(states=("pending", "running", "stopping", "stopped"))
+
+
+def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: Path) -> None:
+    import json
+
+    from kiln.runtime import instances
+    from kiln.runtime.exec import exec_in
+    from kiln.services.instances import run_instance
+
+    instance = run_instance(parent_ami)
+    exec_in(instance.id, ["sh", "-c", "echo captured > /etc/marker"], timeout=30)
+    env = {**os.environ, "KILN_HOME": str(kiln_home)}
+    created = subprocess.run([sys.executable, "-m", "kiln", "image", "create", "--instance", instance.id,
+                              "--name", "captured", "--output", "json"], env=env, capture_output=True, text=True)
+    instances.terminate(instance.id, force=True)
+    assert created.returncode == 0, created.stderr
+    ami = json.loads(created.stdout)["ImageId"]
+    assert _run_in(ami, "cat", "/etc/marker").strip() == "captured"
+    shown = subprocess.run([sys.executable, "-m", "kiln", "image", "get", ami, "--output", "json"],
+                           env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["Name"] == "captured"

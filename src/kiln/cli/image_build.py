@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     app.command("builds")(builds)
     app.command("logs")(logs)
     app.command("packages")(packages)
+    app.command("get")(get)
 
 
 def create(
@@ -36,9 +37,9 @@ def create(
             raise InvalidInput("--instance cannot be combined with --recipe/--infrastructure")
         if not name:
             raise InvalidInput("--name is required with --instance", location="--name")
-        from kiln.services.instances import create_image_from_instance
+        from kiln.services.instances import create_image
 
-        ami = create_image_from_instance(instance, name=name, description=description)
+        ami = create_image(instance, name=name, description=description or None)
         emit(output, {"ImageId": ami}, ami)
         return
     if not recipe or not infrastructure:
@@ -117,3 +118,16 @@ def packages(arn: str = typer.Argument(..., help="Image build version ARN."), ou
     found = image_packages(arn)
     emit(output, {"imagePackageList": found},
          lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
+
+
+def get(resource: str = typer.Argument(..., help="An image build version ARN, or an AMI id."),
+        output: OutputFormat = "text") -> None:
+    """Show an Image Builder image (by ARN) or an AMI (by id)."""
+    if resource.startswith("ami-"):
+        from kiln.store.api import get_image as get_ami
+
+        emit(output, get_ami(resource).to_ec2())
+        return
+    from kiln.services.images import get_image
+
+    emit(output, {"image": get_image(resource)})
