@@ -69,6 +69,10 @@ def test_a_build_makes_a_tested_tagged_shared_ami(make_recipe) -> None:
     from kiln.runtime.instances import list_instances
 
     assert not list_instances(states=("pending", "running", "stopping", "stopped"))
+    from kiln.services.events import list_events
+
+    changes = [e["detail"]["state"]["status"] for e in list_events() if e["arn"] == image["arn"]]
+    assert changes == ["PENDING", "CREATING", "BUILDING", "TESTING", "DISTRIBUTING", "AVAILABLE"]
 
 
 def test_build_numbers_increase_per_recipe_version(make_recipe) -> None:
