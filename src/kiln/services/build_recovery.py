@@ -8,28 +8,20 @@ to keep the build instance on failure, and its intermediate AMI is deregistered 
 
 from __future__ import annotations
 
-import contextlib
-
 from sqlalchemy import select
 
 from kiln.db.engine import session
 from kiln.db.tables.images import ImageBuild
+from kiln.runtime import procs
 from kiln.services import images
 
 REASON = "interrupted: the kiln process running this build stopped before it finished"
 
 
-def owner_alive(pid: int | None, start: int | None) -> bool:
-    if pid is None:
-        return False
-    current = images.process_start_time(pid)
-    return current is not None and (start is None or current == start)
-
-
 def recover_interrupted_builds() -> list[str]:
     with session() as db:
         rows = list(db.scalars(select(ImageBuild).where(ImageBuild.status.in_(images.ACTIVE))))
-        interrupted = [row for row in rows if not owner_alive(row.owner_pid, row.owner_start)]
+        interrupted = [row for row in rows if not procs.is_alive(row.owner_pid, row.owner_start)]
         for row in interrupted:
             db.expunge(row)
     for row in interrupted:
@@ -49,18 +41,10 @@ def _keep_build_instance(row: ImageBuild) -> bool:
 
 
 def _clean(row: ImageBuild) -> None:
-    from kiln.services import build_steps as steps
+    from kiln.services.build_workflow import abandon
 
-    keep = _keep_build_instance(row)
-    if row.build_instance_id and not keep:
-        with contextlib.suppress(Exception):
-            steps.terminate(row.build_instance_id)
-    if row.test_instance_id:
-        with contextlib.suppress(Exception):
-            steps.terminate(row.test_instance_id)
-    if row.intermediate_ami_id:
-        with contextlib.suppress(Exception):
-            steps.discard_ami(row.intermediate_ami_id, region="local")
-    images.fail_running_steps(row.arn, REASON)
-    kept = f" (build instance {row.build_instance_id} kept for debugging)" if keep and row.build_instance_id else ""
-    images.set_status(row.arn, "FAILED", REASON + kept)
+    abandon(
+        row.arn, "FAILED", REASON,
+        build_instance=row.build_instance_id, test_instance=row.test_instance_id, ami=row.intermediate_ami_id,
+        keep_build_instance=_keep_build_instance(row),
+    )

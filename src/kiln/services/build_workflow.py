@@ -230,22 +230,44 @@ class Build:
 
     # -- failure ---------------------------------------------------------------------------------
     def _fail(self, status: str, reason: str) -> None:
-        from kiln.services import build_steps as steps
-
         keep = self.plan is not None and not self.plan.terminate_on_failure
-        if self.build_instance and not keep:
-            with contextlib.suppress(Exception):
-                steps.terminate(self.build_instance)
-        if self.test_instance:
-            with contextlib.suppress(Exception):
-                steps.terminate(self.test_instance)
-        if self.new_ami:
-            with contextlib.suppress(Exception):
-                steps.discard_ami(self.new_ami, region=self.plan.region if self.plan else "local")
-        images.fail_running_steps(self.arn, reason)
-        kept = f" (build instance {self.build_instance} kept for debugging)" if self.build_instance and keep else ""
-        images.set_status(self.arn, status, reason + kept)
-        self.progress(f"{self.arn}: {status}: {reason}{kept}")
+        final = abandon(
+            self.arn, status, reason,
+            build_instance=self.build_instance, test_instance=self.test_instance, ami=self.new_ami,
+            keep_build_instance=keep, region=self.plan.region if self.plan else "local",
+        )
+        self.progress(f"{self.arn}: {status}: {final}")
+
+
+def abandon(
+    arn: str,
+    status: str,
+    reason: str,
+    *,
+    build_instance: str | None,
+    test_instance: str | None,
+    ami: str | None,
+    keep_build_instance: bool,
+    region: str = "local",
+) -> str:
+    """End a build that cannot finish: nothing left behind but, when asked, the build instance for
+    debugging. Returns the reason recorded on the image."""
+    from kiln.services import build_steps as steps
+
+    if build_instance and not keep_build_instance:
+        with contextlib.suppress(Exception):
+            steps.terminate(build_instance)
+    if test_instance:
+        with contextlib.suppress(Exception):
+            steps.terminate(test_instance)
+    if ami:
+        with contextlib.suppress(Exception):
+            steps.discard_ami(ami, region=region)
+    images.fail_running_steps(arn, reason)
+    if build_instance and keep_build_instance:
+        reason += f" (build instance {build_instance} kept for debugging)"
+    images.set_status(arn, status, reason)
+    return reason
 
 
 def create_and_build(

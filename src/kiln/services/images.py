@@ -6,7 +6,6 @@ and executed by :mod:`kiln.services.build_workflow`. Every state change is one t
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,15 +28,6 @@ def image_arn(name: str, version: str, build: int, region: str = DEFAULT_REGION)
     return f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/{name}/{version}/{build}"
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def create_image(
     *,
     name: str,
@@ -52,6 +42,9 @@ def create_image(
     tags: dict[str, str] | None = None,
 ) -> str:
     """Record a new PENDING image with the next build number; the caller process owns it."""
+    from kiln.runtime import procs
+
+    owner = procs.current()
     now = utcnow()
     with session() as db:
         last = db.scalar(
@@ -78,8 +71,8 @@ def create_image(
                 tags=dict(tags or {}),
                 output_amis=[],
                 resolved_inputs={},
-                owner_pid=os.getpid(),
-                owner_start=process_start_time(os.getpid()),
+                owner_pid=owner.pid,
+                owner_start=owner.start_time,
                 workflow_execution_id=f"wf-{uuid.uuid4()}",
             )
         )
@@ -119,7 +112,10 @@ def _record_event(db: Any, row: ImageBuild) -> None:
 
 def claim(arn: str) -> None:
     """Make the calling process the owner of the build (a worker process taking over)."""
-    update(arn, owner_pid=os.getpid(), owner_start=process_start_time(os.getpid()))
+    from kiln.runtime import procs
+
+    owner = procs.current()
+    update(arn, owner_pid=owner.pid, owner_start=owner.start_time)
 
 
 def get_row(arn: str) -> ImageBuild:
