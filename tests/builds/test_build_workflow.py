@@ -213,3 +213,17 @@ def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: P
     shown = subprocess.run([sys.executable, "-m", "kiln", "image", "get", ami, "--output", "json"],
                            env=env, capture_output=True, text=True)
     assert shown.returncode == 0 and json.loads(shown.stdout)["Name"] == "captured"
+
+
+def test_recovery_terminates_instances_of_builds_that_are_over(parent_ami: str) -> None:
+    from kiln.runtime.instances import get
+    from kiln.services.build_recovery import recover_interrupted_builds
+    from kiln.services.instances import run_instance
+
+    arn = images.create_image(name="web", version="1.0.0", recipe_arn="arn:r", infrastructure_arn="arn:i")
+    images.set_status(arn, "FAILED", "boom")
+    stray = run_instance(parent_ami, tags={"kiln:ImageArn": arn, "kiln:Purpose": "build"}, owned=True)
+    unrelated = run_instance(parent_ami)
+    recover_interrupted_builds()
+    assert get(stray.id).state == "terminated"
+    assert get(unrelated.id).state == "running"

@@ -26,7 +26,30 @@ def recover_interrupted_builds() -> list[str]:
             db.expunge(row)
     for row in interrupted:
         _clean(row)
+    _terminate_strays()
     return [row.arn for row in interrupted]
+
+
+def _terminate_strays() -> None:
+    """Build and test instances whose build is over (a kill between launching an instance and
+    recording it leaves one nobody knows of) go, except a failed build's kept build instance."""
+    from kiln.runtime.instances import list_instances
+    from kiln.services.build_steps import terminate
+
+    states = ("pending", "running", "stopping", "stopped")
+    live = [i for i in list_instances(states=states) if "kiln:ImageArn" in i.tags]
+    if not live:
+        return
+    with session() as db:
+        builds = {arn: db.get(ImageBuild, arn) for arn in {i.tags["kiln:ImageArn"] for i in live}}
+        kept = {
+            row.build_instance_id for row in builds.values()
+            if row is not None and row.status == "FAILED" and "kept for debugging" in (row.reason or "")
+        }
+        active = {arn for arn, row in builds.items() if row is not None and row.status in images.ACTIVE}
+    for instance in live:
+        if instance.tags["kiln:ImageArn"] not in active and instance.id not in kept:
+            terminate(instance.id)
 
 
 def _keep_build_instance(row: ImageBuild) -> bool:
