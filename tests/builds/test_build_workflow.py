@@ -224,6 +224,11 @@ def test_recovery_terminates_instances_of_builds_that_are_over(parent_ami: str) 
     images.set_status(arn, "FAILED", "boom")
     stray = run_instance(parent_ami, tags={"kiln:ImageArn": arn, "kiln:Purpose": "build"}, owned=True)
     unrelated = run_instance(parent_ami)
-    recover_interrupted_builds()
-    assert get(stray.id).state == "terminated"
-    assert get(unrelated.id).state == "running"
+    try:
+        recover_interrupted_builds()
+        assert get(stray.id).state == "terminated"
+        assert get(unrelated.id).state == "running"
+    finally:
+        from kiln.runtime.instances import terminate
+
+        terminate(unrelated.id, force=True)
