@@ -4,9 +4,9 @@
   distribute) against unpacking the same bookworm minbase tarball into a plain directory and running
   the demo components' commands there with ``chroot`` (build and validate phases in recipe order,
   then the test phases). The commands are taken from the component documents, not retyped; UpdateOS
-  is the apt-get pair the action runs. Two rounds, alternating which side goes first; round 1 uses a
-  fresh KILN_HOME (the parent tarball is imported into the store), round 2 reuses the registered
-  parent. Goal: kiln / bare ≤ 1.25.
+  is the apt-get pair the action runs. Two rounds, alternating which side goes first. Goal: kiln /
+  bare ≤ 1.25. The parent's import into the store (once per KILN_HOME, before the rounds) is timed
+  on its own, split into the store's passes over the tarball, and folded into a first-build ratio.
 - rebuild with one changed component: a copy of the demo whose nginx component (1.0.1) writes a
   different page, referenced by recipe 1.0.1; built with the cache on (its inputs changed, so it
   builds). Reported against the full build.
@@ -212,6 +212,69 @@ def _set_home(path: Path) -> None:
     get_engine()
 
 
+def parent_import() -> dict[str, float]:
+    """Register the bootstrapped parent in the fresh home, timing the store's two passes over it."""
+    from kiln.store import api as store
+
+    timings: dict[str, float] = defaultdict(float)
+    originals = {name: getattr(store, name) for name in ("import_layers", "unpack_layer")}
+
+    def timed(name: str):  # type: ignore[no-untyped-def]
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                timings[name] += time.perf_counter() - started
+        return wrapper
+
+    started = time.perf_counter()
+    try:
+        for name in originals:
+            setattr(store, name, timed(name))
+        store.bootstrap_image("debian:bookworm")
+    finally:
+        for name, original in originals.items():
+            setattr(store, name, original)
+    total = time.perf_counter() - started
+    return {
+        "total": total,
+        "tarball_to_layer_blob (import_layers)": timings["import_layers"],
+        "verify_unpack_of_blob (unpack_layer)": timings["unpack_layer"],
+        "other": total - timings["import_layers"] - timings["unpack_layer"],
+    }
+
+
+def one_round(index: int, tarball: Path, workdir: Path) -> dict[str, Any]:
+    kiln_seconds = bare_seconds = 0.0
+    steps: dict[str, float] = {}
+    bare_steps: dict[str, float] = {}
+    arn = ""
+    for side in (("kiln", "bare") if index % 2 else ("bare", "kiln")):
+        if side == "kiln":
+            kiln_seconds, arn = kiln_demo_build()
+            steps = step_seconds(arn)
+        else:
+            bare_seconds, bare_steps = bare_build(tarball, workdir)
+    kiln_commands = steps.get("build/ApplyBuildComponents", 0.0) + steps.get("test/ApplyTestComponents", 0.0)
+    bare_commands = sum(value for key, value in bare_steps.items() if key != "unpack")
+    return {
+        "order": "kiln first" if index % 2 else "bare first",
+        "kiln_s": round(kiln_seconds, 1),
+        "bare_s": round(bare_seconds, 1),
+        "ratio": round(kiln_seconds / bare_seconds, 2),
+        # Both sides download from the Debian mirror; this separates that noise from kiln's own time.
+        "kiln_commands_s": round(kiln_commands, 1),
+        "bare_commands_s": round(bare_commands, 1),
+        "kiln_besides_commands_s": round(kiln_seconds - kiln_commands, 2),
+        "bare_besides_commands_s (unpack, mounts)": round(bare_seconds - bare_commands, 2),
+        "kiln_steps_s": _rounded(steps),
+        "kiln_outside_steps_s (apply, plan, bookkeeping)": round(kiln_seconds - sum(steps.values()), 2),
+        "bare_steps_s": _rounded(bare_steps),
+        "image": arn,
+    }
+
+
 def run() -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="kiln-bench-build-"))
     previous = {name: os.environ.get(name) for name in ("KILN_HOME", "KILN_BOOTSTRAP_CACHE")}
@@ -224,48 +287,34 @@ def run() -> dict[str, object]:
         started = time.perf_counter()
         tarball = bootstrap_tarball("debian:bookworm")
         tarball_seconds = time.perf_counter() - started
+        importing = parent_import()
 
-        rounds = []
-        for index in range(ROUNDS):
-            first_kiln = index % 2 == 1
-            kiln_seconds = bare_seconds = 0.0
-            bare_steps: dict[str, float] = {}
-            steps: dict[str, float] = {}
-            for side in (("kiln", "bare") if first_kiln else ("bare", "kiln")):
-                if side == "kiln":
-                    kiln_seconds, arn = kiln_demo_build()
-                    steps = step_seconds(arn)
-                else:
-                    bare_seconds, bare_steps = bare_build(tarball, workdir)
-            rounds.append({
-                "kiln_s": round(kiln_seconds, 1),
-                "bare_s": round(bare_seconds, 1),
-                "ratio": round(kiln_seconds / bare_seconds, 2),
-                "parent": "imported (fresh KILN_HOME)" if index == 0 else "already registered",
-                "kiln_steps_s": _rounded(steps),
-                "kiln_outside_steps_s": round(kiln_seconds - sum(steps.values()), 2),
-                "bare_steps_s": _rounded(bare_steps),
-            })
-        full_seconds = rounds[-1]["kiln_s"]
+        rounds = [one_round(index, tarball, workdir) for index in range(ROUNDS)]
+        ratios = [entry["ratio"] for entry in rounds]
+        full_seconds = sum(entry["kiln_s"] for entry in rounds) / len(rounds)
+        first = rounds[0]
+        first_with_import = (first["kiln_s"] + importing["total"]) / first["bare_s"]
 
+        cached_seconds, cached = build_file(DEMO, use_cache=True)
         changed_seconds, changed = build_file(changed_demo(workdir), use_cache=True)
         changed_steps = step_seconds(changed["arn"])
-        cached_seconds, cached = build_file(DEMO, use_cache=True)
-        ratios = [entry["ratio"] for entry in rounds]
         return {
-            "bootstrap_tarball_s": round(tarball_seconds, 1),
+            "bootstrap_tarball_s (0 when cached)": round(tarball_seconds, 1),
+            "parent_import_s (once per KILN_HOME)": _rounded(importing),
             "rounds": rounds,
             "demo_build_vs_bare_ratio_min": min(ratios),
             "demo_build_vs_bare_ratio_max": max(ratios),
             "demo_build_goal_ratio": 1.25,
             "demo_build_goal_met": max(ratios) <= 1.25,
+            "first_build_in_fresh_home_vs_bare_ratio (with parent import)": round(first_with_import, 2),
             "rebuild_one_changed_component_s": round(changed_seconds, 1),
-            "rebuild_one_changed_component_vs_full_ratio": round(changed_seconds / float(full_seconds), 2),
+            "rebuild_one_changed_component_vs_full_ratio": round(changed_seconds / full_seconds, 2),
             "rebuild_one_changed_component_steps_s": _rounded(changed_steps),
+            "rebuild_one_changed_component_cached_from": changed.get("kilnCachedFrom"),
             "cache_hit_rebuild_s": round(cached_seconds, 2),
             "cache_hit_reused": cached.get("kilnCachedFrom"),
             "cache_hit_goal_s": 1.0,
-            "cache_hit_goal_met": cached_seconds < 1.0 and bool(cached.get("kilnCachedFrom")),
+            "cache_hit_goal_met": cached_seconds < 1.0 and cached.get("kilnCachedFrom") == rounds[-1]["image"],
         }
     finally:
         _cleanup(workdir, previous)
