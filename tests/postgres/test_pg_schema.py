@@ -36,3 +36,20 @@ def test_the_session_database_url(postgres_url: str) -> None:
     assert postgres_url.startswith("postgresql+psycopg://postgres@127.0.0.1:")
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
         assert connection.execute("SELECT current_database()").fetchone() == ("kiln",)
+
+
+def test_column_types_match_too(kiln_on_postgres: str) -> None:
+    """PostgreSQL enforces declared types (SQLite does not): compare them as well."""
+    with get_engine().connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_process_start_times_beyond_32_bits_are_stored(kiln_on_postgres: str) -> None:
+    """Start times are clock ticks since boot: past 2^31 after ~248 days of uptime."""
+    from kiln.services import images
+
+    arn = images.create_image(name="web", version="1.0.0", recipe_arn="r", infrastructure_arn="i")
+    images.update(arn, owner_start=2**40 + 7)
+    assert images.get_row(arn).owner_start == 2**40 + 7
