@@ -61,6 +61,7 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.autocommit = True  # a session setting, outside any transaction
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+        cursor.execute("SET TIME ZONE 'UTC'")  # times are stored as naive UTC whatever the server's zone
         cursor.close()
         dbapi_connection.autocommit = autocommit
 
