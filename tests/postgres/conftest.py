@@ -93,7 +93,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             # Started directly as the postgres user (not through runuser) so the pid is the postmaster's.
             process = subprocess.Popen(
                 [str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(server.port),
-                 "-k", str(root), "-c", "fsync=off", "-c", "max_connections=200"],
+                 "-k", str(root), "-c", "fsync=off", "-c", "max_connections=200",
+                 "-c", "timezone=Pacific/Auckland"],  # not UTC, as on many real servers
                 user="postgres", group="postgres", extra_groups=[], cwd=root, stdout=out, stderr=subprocess.STDOUT,
             )
         _wait_until_ready(server, process, log)

@@ -53,3 +53,28 @@ def test_process_start_times_beyond_32_bits_are_stored(kiln_on_postgres: str) ->
     arn = images.create_image(name="web", version="1.0.0", recipe_arn="r", infrastructure_arn="i")
     images.update(arn, owner_start=2**40 + 7)
     assert images.get_row(arn).owner_start == 2**40 + 7
+
+
+def test_sessions_run_in_utc_on_a_server_in_another_zone(kiln_on_postgres: str) -> None:
+    from kiln.db.engine import session
+
+    with session() as db:
+        assert db.execute(text("SELECT current_setting('TimeZone')")).scalar() == "UTC"
+    import psycopg
+
+    with psycopg.connect(kiln_on_postgres.replace("+psycopg", "")) as connection:
+        assert connection.execute("SELECT current_setting('TimeZone')").fetchone() == ("Pacific/Auckland",)
+
+
+def test_processes_starting_together_on_an_empty_database_all_migrate_cleanly(kiln_on_postgres: str) -> None:
+    """The advisory lock also serialises the first migration, so concurrent first starts don't collide."""
+    import subprocess
+    import sys
+
+    code = "from kiln.db.engine import get_engine, head_revision; get_engine(); print(head_revision())"
+    starts = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(4)]
+    results = [(process.wait(timeout=120), *process.communicate()) for process in starts]
+    assert [(rc, err) for rc, _, err in results] == [(0, "")] * 4
+    with get_engine().connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
