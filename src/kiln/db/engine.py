@@ -159,12 +159,22 @@ def session(url: str | None = None) -> Iterator[Session]:
     if outer is not None:
         yield outer
         return
-    with _sessionmakers[url]() as db, db.begin():
-        open_sessions[url] = db
-        try:
-            yield db
-        finally:
-            del open_sessions[url]
+    from sqlalchemy.exc import DataError
+
+    try:
+        with _sessionmakers[url]() as db, db.begin():
+            open_sessions[url] = db
+            try:
+                yield db
+            finally:
+                del open_sessions[url]
+    except DataError as error:
+        # PostgreSQL enforces VARCHAR(n) and INTEGER ranges (SQLite stores anything): say so in one line.
+        from kiln.errors import InvalidInput
+
+        detail = str(getattr(error, "orig", error)).splitlines()[0]
+        raise InvalidInput(f"the database refused a value: {detail}",
+                           hint="a field is longer or larger than kiln stores") from error
 
 
 def reset_engines() -> None:
