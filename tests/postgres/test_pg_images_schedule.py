@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from kiln.errors import InvalidInput
 from kiln.schedule import claims, leases
 from kiln.services import events, images
 
@@ -127,3 +130,13 @@ def test_jobs_version_counts_bumps(kiln_on_postgres: str) -> None:
     claims.bump_jobs_version()
     claims.bump_jobs_version()
     assert claims.jobs_version() == 2
+
+
+def test_a_value_longer_than_its_column_is_a_one_line_input_error(kiln_on_postgres: str) -> None:
+    """SQLite stores any length; PostgreSQL refuses, and kiln reports it as bad input, not a traceback."""
+    with pytest.raises(InvalidInput) as caught:
+        events.add_webhook("http://127.0.0.1/" + "x" * 3000)
+    assert "too long" in str(caught.value)
+    assert events.list_webhooks() == []
+    hook = events.add_webhook("http://127.0.0.1/hook")
+    assert [h["url"] for h in events.list_webhooks()] == [hook["url"]]
