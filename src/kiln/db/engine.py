@@ -2,6 +2,9 @@
 
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with
 ``BEGIN IMMEDIATE`` so writers queue instead of failing on lock upgrades.
+PostgreSQL gets the same contract: every transaction first takes one transaction-scoped
+advisory lock, so kiln's read-then-write units of work (build numbers, leases, counters)
+run one at a time there too, and a waiter gives up after the same 60 seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +47,27 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# pg_advisory_xact_lock key shared by every kiln process on a PostgreSQL database ("kiln" in ASCII).
+POSTGRES_LOCK_KEY = 0x6B696C6E
+LOCK_TIMEOUT_MS = 60000
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True  # a session setting, outside any transaction
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+        cursor.execute("SET TIME ZONE 'UTC'")  # times are stored as naive UTC whatever the server's zone
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_LOCK_KEY})")
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -95,6 +119,8 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, future=True)
             if engine.dialect.name == "sqlite":
                 _configure_sqlite(engine)
+            elif engine.dialect.name == "postgresql":
+                _configure_postgresql(engine)
             migrate(engine)
             _engines[url] = engine
             _sessionmakers[url] = sessionmaker(engine, expire_on_commit=False)
@@ -133,12 +159,22 @@ def session(url: str | None = None) -> Iterator[Session]:
     if outer is not None:
         yield outer
         return
-    with _sessionmakers[url]() as db, db.begin():
-        open_sessions[url] = db
-        try:
-            yield db
-        finally:
-            del open_sessions[url]
+    from sqlalchemy.exc import DataError
+
+    try:
+        with _sessionmakers[url]() as db, db.begin():
+            open_sessions[url] = db
+            try:
+                yield db
+            finally:
+                del open_sessions[url]
+    except DataError as error:
+        # PostgreSQL enforces VARCHAR(n) and INTEGER ranges (SQLite stores anything): say so in one line.
+        from kiln.errors import InvalidInput
+
+        detail = str(getattr(error, "orig", error)).splitlines()[0]
+        raise InvalidInput(f"the database refused a value: {detail}",
+                           hint="a field is longer or larger than kiln stores") from error
 
 
 def reset_engines() -> None:

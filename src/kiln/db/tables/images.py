@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.db.base import Base, UTCDateTime
@@ -41,7 +41,7 @@ class ImageBuild(Base):
     cached_from: Mapped[str | None] = mapped_column(String(1024))
     # Who runs the build: a dead owner means the build was interrupted.
     owner_pid: Mapped[int | None] = mapped_column(Integer)
-    owner_start: Mapped[int | None] = mapped_column(Integer)
+    owner_start: Mapped[int | None] = mapped_column(BigInteger)  # clock ticks since boot
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     build_instance_id: Mapped[str | None] = mapped_column(String(32))
     test_instance_id: Mapped[str | None] = mapped_column(String(32))
