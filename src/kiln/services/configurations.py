@@ -15,9 +15,17 @@ from kiln.db.base import utcnow
 from kiln.errors import AlreadyExists, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import make_arn, parse_arn
-from kiln.model.shapes import Shape, new_client_token
+from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id
 from kiln.services.references import refuse_if_in_use
-from kiln.services.unit import DryRunOperation, check_client_token, content_hash, content_of
+from kiln.services.unit import (
+    DryRunOperation,
+    content_hash,
+    content_of,
+    filter_entries,
+    replayed,
+    unit_of_work,
+    with_client_token,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -30,6 +38,16 @@ class Family:
     arn_field: str  # the request field that carries the ARN
     row_class: Callable[[], type[Any]]
     normalise: Callable[[dict[str, Any]], dict[str, Any]]  # fill kiln defaults into a stored body
+
+    @property
+    def shape_key(self) -> str:
+        """The Get answer's key, e.g. ``infrastructureConfiguration``."""
+        return self.arn_field.removesuffix("Arn")
+
+    @property
+    def list_key(self) -> str:
+        """The List answer's key, e.g. ``infrastructureConfigurationSummaryList``."""
+        return f"{self.shape_key}SummaryList"
 
 
 def rows(db: Session, family: Family, account: str | None = None) -> list[Any]:
@@ -73,11 +91,9 @@ def put(
     body = family.normalise(content_of(request.dump()))
     digest = content_hash(body)
     token = getattr(request, "clientToken", None)
-    if token:
-        previous = db.scalars(select(table).where(table.client_token == token)).first()
-        if previous is not None:
-            check_client_token(_with_hash(previous), digest, token)
-            return previous, "unchanged"
+    previous = replayed(db, table, token, digest, lambda row: content_hash(row.body))
+    if previous is not None:
+        return previous, "unchanged"
     arn = make_arn(family.resource_type, body["name"], region=region, account=account)
     existing = db.scalars(select(table).where(table.arn == str(arn))).first()
     if existing is not None:
@@ -112,12 +128,6 @@ def put(
     return row, "created"
 
 
-def _with_hash(row: Any) -> Any:
-    from types import SimpleNamespace
-
-    return SimpleNamespace(arn=row.arn, content_hash=content_hash(row.body))
-
-
 def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]) -> Any:
     """Replace the mutable fields of an existing configuration."""
     row = find(db, family, getattr(request, family.arn_field))
@@ -137,3 +147,58 @@ def delete(db: Session, family: Family, arn: str) -> Any:
     refuse_if_in_use(db, parse_arn(row.arn))
     db.delete(row)
     return row
+
+
+def dates(row: Any) -> dict[str, str]:
+    """``dateCreated`` and, once updated, ``dateUpdated`` of a stored configuration."""
+    dated = {"dateCreated": format_date(row.date_created)}
+    if row.date_updated is not None:
+        dated["dateUpdated"] = format_date(row.date_updated)
+    return dated
+
+
+# The API calls, answered in Image Builder's shapes.
+
+
+def create_call(
+    family: Family, request: Shape, *, db: Session | None, account: str, region: str
+) -> dict[str, Any]:
+    request, token = with_client_token(request)
+    with unit_of_work(db) as work:
+        row, _ = put(work, family, request, account=account, region=region)
+        return {"requestId": new_request_id(), "clientToken": token, family.arn_field: row.arn}
+
+
+def update_call(family: Family, request: Shape, mutable: tuple[str, ...], *, db: Session | None) -> dict[str, Any]:
+    token = getattr(request, "clientToken", None) or new_client_token()
+    with unit_of_work(db) as work:
+        row = update(work, family, request, mutable)
+        return {"requestId": new_request_id(), "clientToken": token, family.arn_field: row.arn}
+
+
+def get_call(family: Family, arn: str, to_shape: Callable[[Any], Shape], *, db: Session | None) -> dict[str, Any]:
+    with unit_of_work(db) as work:
+        row = find(work, family, arn)
+        return {"requestId": new_request_id(), family.shape_key: to_shape(row).dump()}
+
+
+def list_call(
+    family: Family,
+    to_summary: Callable[[Any], Shape],
+    *,
+    name: str | None,
+    filters: list[dict[str, Any]] | None,
+    db: Session | None,
+    account: str,
+) -> dict[str, Any]:
+    """The List call; ``filters`` on name."""
+    with unit_of_work(db) as work:
+        found = [row for row in rows(work, family, account) if name is None or row.name == name]
+        entries = filter_entries([to_summary(row).dump() for row in found], filters, ("name",))
+        return {"requestId": new_request_id(), family.list_key: entries}
+
+
+def delete_call(family: Family, arn: str, *, db: Session | None) -> dict[str, Any]:
+    with unit_of_work(db) as work:
+        row = delete(work, family, arn)
+        return {"requestId": new_request_id(), family.arn_field: row.arn}

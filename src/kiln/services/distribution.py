@@ -12,9 +12,8 @@ from kiln.model.distribution import (
     DistributionConfigurationSummary,
     UpdateDistributionConfigurationRequest,
 )
-from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
+from kiln.model.shapes import parse_shape
 from kiln.services import configurations
-from kiln.services.unit import filter_entries, unit_of_work
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -45,9 +44,7 @@ FAMILY = configurations.Family(
 
 
 def to_shape(row: DistributionConfigurationRow) -> DistributionConfiguration:
-    dated = {"dateCreated": format_date(row.date_created)}
-    if row.date_updated is not None:
-        dated["dateUpdated"] = format_date(row.date_updated)
+    dated = configurations.dates(row)
     return DistributionConfiguration.model_validate(
         {**row.body, "arn": row.arn, "timeoutMinutes": DEFAULT_TIMEOUT_MINUTES, **dated}
     )
@@ -83,11 +80,7 @@ def create_distribution_configuration(
     region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     request = parse_shape(CreateDistributionConfigurationRequest, body)
-    token = request.clientToken or new_client_token()
-    request = request.model_copy(update={"clientToken": token})
-    with unit_of_work(db) as work:
-        row, _ = put_distribution_configuration(work, request, account=account, region=region)
-        return {"requestId": new_request_id(), "clientToken": token, "distributionConfigurationArn": row.arn}
+    return configurations.create_call(FAMILY, request, db=db, account=account, region=region)
 
 
 def update_distribution_configuration(
@@ -96,16 +89,11 @@ def update_distribution_configuration(
     db: Session | None = None,
 ) -> dict[str, Any]:
     request = parse_shape(UpdateDistributionConfigurationRequest, body)
-    token = request.clientToken or new_client_token()
-    with unit_of_work(db) as work:
-        row = configurations.update(work, FAMILY, request, MUTABLE_FIELDS)
-        return {"requestId": new_request_id(), "clientToken": token, "distributionConfigurationArn": row.arn}
+    return configurations.update_call(FAMILY, request, MUTABLE_FIELDS, db=db)
 
 
 def get_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = configurations.find(work, FAMILY, arn)
-        return {"requestId": new_request_id(), "distributionConfiguration": to_shape(row).dump()}
+    return configurations.get_call(FAMILY, arn, to_shape, db=db)
 
 
 def find_distribution_configuration(db: Session, arn: str) -> DistributionConfigurationRow:
@@ -120,13 +108,8 @@ def list_distribution_configurations(
     account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
     """The List call; ``filters`` on name."""
-    with unit_of_work(db) as work:
-        rows = [row for row in configurations.rows(work, FAMILY, account) if name is None or row.name == name]
-        entries = filter_entries([to_summary(row).dump() for row in rows], filters, ("name",))
-        return {"requestId": new_request_id(), "distributionConfigurationSummaryList": entries}
+    return configurations.list_call(FAMILY, to_summary, name=name, filters=filters, db=db, account=account)
 
 
 def delete_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = configurations.delete(work, FAMILY, arn)
-        return {"requestId": new_request_id(), "distributionConfigurationArn": row.arn}
+    return configurations.delete_call(FAMILY, arn, db=db)
