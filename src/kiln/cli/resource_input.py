@@ -154,3 +154,25 @@ class ResourceVerbs:
             emit(output, result, lambda: print_rows(columns, [row(entry) for entry in rows]))
 
         self.app.command("list", help=doc)(list_)
+
+
+def register_configuration_verbs(app: typer.Typer, noun: str) -> None:
+    """create/update/list/get/delete of ``kiln NOUN``, a configuration family (infrastructure,
+    distribution) whose service ``kiln.services.NOUN`` names its calls ``<verb>_NOUN_configuration(s)``."""
+    key = f"{noun}Configuration"
+    verbs = ResourceVerbs(app, f"kiln.services.{noun}", f"{key}Arn")
+    verbs.body_command("create", f"create_{noun}_configuration", f"Create an {noun} configuration; prints its ARN.")
+    verbs.body_command(
+        "update",
+        f"update_{noun}_configuration",
+        f"Replace an {noun} configuration's settings (body names {key}Arn).",
+    )
+    verbs.list_by_name(
+        f"list_{noun}_configurations",
+        f"{key}SummaryList",
+        ["ARN", "CREATED", "UPDATED"],
+        lambda r: [r["arn"], r["dateCreated"], r.get("dateUpdated")],
+        f"List {noun} configurations.",
+    )
+    verbs.get(f"get_{noun}_configuration", key, f"Show an {noun} configuration.")
+    verbs.delete(f"delete_{noun}_configuration", f"Delete an {noun} configuration (refused while a pipeline uses it).")
