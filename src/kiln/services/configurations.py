@@ -15,7 +15,7 @@ from kiln.db.base import utcnow
 from kiln.errors import AlreadyExists, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import make_arn, parse_arn
-from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id
+from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.references import refuse_if_in_use
 from kiln.services.unit import (
     DryRunOperation,
@@ -157,48 +157,73 @@ def dates(row: Any) -> dict[str, str]:
     return dated
 
 
-# The API calls, answered in Image Builder's shapes.
+@dataclass(frozen=True)
+class Calls:
+    """The API calls of one family, answered in Image Builder's shapes; a family's service module
+    publishes these bound methods under its own names (``create_infrastructure_configuration``, ...)."""
 
+    family: Family
+    create_request: type[Shape]
+    update_request: type[Shape]
+    mutable: tuple[str, ...]  # what Update replaces
+    to_shape: Callable[[Any], Shape]  # row -> the Get answer's shape
+    to_summary: Callable[[Any], Shape]  # row -> a List entry
 
-def create_call(
-    family: Family, request: Shape, *, db: Session | None, account: str, region: str
-) -> dict[str, Any]:
-    request, token = with_client_token(request)
-    with unit_of_work(db) as work:
-        row, _ = put(work, family, request, account=account, region=region)
-        return {"requestId": new_request_id(), "clientToken": token, family.arn_field: row.arn}
+    def put(
+        self,
+        db: Session,
+        request: Shape,
+        *,
+        on_exists: str = "error",
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        where: str | None = None,
+    ) -> tuple[Any, str]:
+        return put(db, self.family, request, on_exists=on_exists, account=account, region=region, where=where)
 
+    def create(
+        self,
+        body: dict[str, Any] | Shape,
+        *,
+        db: Session | None = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+    ) -> dict[str, Any]:
+        request, token = with_client_token(parse_shape(self.create_request, body))
+        with unit_of_work(db) as work:
+            row, _ = self.put(work, request, account=account, region=region)
+            return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
-def update_call(family: Family, request: Shape, mutable: tuple[str, ...], *, db: Session | None) -> dict[str, Any]:
-    token = getattr(request, "clientToken", None) or new_client_token()
-    with unit_of_work(db) as work:
-        row = update(work, family, request, mutable)
-        return {"requestId": new_request_id(), "clientToken": token, family.arn_field: row.arn}
+    def update(self, body: dict[str, Any] | Shape, *, db: Session | None = None) -> dict[str, Any]:
+        request = parse_shape(self.update_request, body)
+        token = getattr(request, "clientToken", None) or new_client_token()
+        with unit_of_work(db) as work:
+            row = update(work, self.family, request, self.mutable)
+            return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
+    def get(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+        with unit_of_work(db) as work:
+            row = find(work, self.family, arn)
+            return {"requestId": new_request_id(), self.family.shape_key: self.to_shape(row).dump()}
 
-def get_call(family: Family, arn: str, to_shape: Callable[[Any], Shape], *, db: Session | None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = find(work, family, arn)
-        return {"requestId": new_request_id(), family.shape_key: to_shape(row).dump()}
+    def find(self, db: Session, arn: str) -> Any:
+        return find(db, self.family, arn)
 
+    def list_(
+        self,
+        *,
+        name: str | None = None,
+        filters: list[dict[str, Any]] | None = None,
+        db: Session | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> dict[str, Any]:
+        """The List call; ``filters`` on name."""
+        with unit_of_work(db) as work:
+            found = [row for row in rows(work, self.family, account) if name is None or row.name == name]
+            entries = filter_entries([self.to_summary(row).dump() for row in found], filters, ("name",))
+            return {"requestId": new_request_id(), self.family.list_key: entries}
 
-def list_call(
-    family: Family,
-    to_summary: Callable[[Any], Shape],
-    *,
-    name: str | None,
-    filters: list[dict[str, Any]] | None,
-    db: Session | None,
-    account: str,
-) -> dict[str, Any]:
-    """The List call; ``filters`` on name."""
-    with unit_of_work(db) as work:
-        found = [row for row in rows(work, family, account) if name is None or row.name == name]
-        entries = filter_entries([to_summary(row).dump() for row in found], filters, ("name",))
-        return {"requestId": new_request_id(), family.list_key: entries}
-
-
-def delete_call(family: Family, arn: str, *, db: Session | None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = delete(work, family, arn)
-        return {"requestId": new_request_id(), family.arn_field: row.arn}
+    def delete(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+        with unit_of_work(db) as work:
+            row = delete(work, self.family, arn)
+            return {"requestId": new_request_id(), self.family.arn_field: row.arn}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.distribution import (
     DEFAULT_TIMEOUT_MINUTES,
     CreateDistributionConfigurationRequest,
@@ -12,12 +11,9 @@ from kiln.model.distribution import (
     DistributionConfigurationSummary,
     UpdateDistributionConfigurationRequest,
 )
-from kiln.model.shapes import parse_shape
 from kiln.services import configurations
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from kiln.db.tables.resources import DistributionConfigurationRow
 
 
@@ -58,58 +54,19 @@ def to_summary(row: DistributionConfigurationRow) -> DistributionConfigurationSu
     return DistributionConfigurationSummary.model_validate(summary)
 
 
-def put_distribution_configuration(
-    db: Session,
-    request: CreateDistributionConfigurationRequest,
-    *,
-    on_exists: str = "error",
-    account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION,
-    where: str | None = None,
-) -> tuple[DistributionConfigurationRow, str]:
-    return configurations.put(
-        db, FAMILY, request, on_exists=on_exists, account=account, region=region, where=where
-    )
+CALLS = configurations.Calls(
+    FAMILY,
+    CreateDistributionConfigurationRequest,
+    UpdateDistributionConfigurationRequest,
+    MUTABLE_FIELDS,
+    to_shape,
+    to_summary,
+)
 
-
-def create_distribution_configuration(
-    body: dict[str, Any] | CreateDistributionConfigurationRequest,
-    *,
-    db: Session | None = None,
-    account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION,
-) -> dict[str, Any]:
-    request = parse_shape(CreateDistributionConfigurationRequest, body)
-    return configurations.create_call(FAMILY, request, db=db, account=account, region=region)
-
-
-def update_distribution_configuration(
-    body: dict[str, Any] | UpdateDistributionConfigurationRequest,
-    *,
-    db: Session | None = None,
-) -> dict[str, Any]:
-    request = parse_shape(UpdateDistributionConfigurationRequest, body)
-    return configurations.update_call(FAMILY, request, MUTABLE_FIELDS, db=db)
-
-
-def get_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    return configurations.get_call(FAMILY, arn, to_shape, db=db)
-
-
-def find_distribution_configuration(db: Session, arn: str) -> DistributionConfigurationRow:
-    return configurations.find(db, FAMILY, arn)
-
-
-def list_distribution_configurations(
-    *,
-    name: str | None = None,
-    filters: list[dict[str, Any]] | None = None,
-    db: Session | None = None,
-    account: str = DEFAULT_ACCOUNT,
-) -> dict[str, Any]:
-    """The List call; ``filters`` on name."""
-    return configurations.list_call(FAMILY, to_summary, name=name, filters=filters, db=db, account=account)
-
-
-def delete_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    return configurations.delete_call(FAMILY, arn, db=db)
+put_distribution_configuration = CALLS.put
+create_distribution_configuration = CALLS.create
+update_distribution_configuration = CALLS.update
+get_distribution_configuration = CALLS.get
+find_distribution_configuration = CALLS.find
+list_distribution_configurations = CALLS.list_
+delete_distribution_configuration = CALLS.delete
