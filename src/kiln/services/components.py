@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.db.base import utcnow
-from kiln.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
+from kiln.errors import Forbidden, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import MANAGED_ACCOUNT, Arn, make_arn, parse_arn
 from kiln.model.component import Component, ComponentSummary, ComponentVersion, CreateComponentRequest
@@ -52,6 +52,10 @@ def _rows(db: Session, account: str | None, arn_name: str | None = None) -> list
 
 def _version_of(row: ComponentRow) -> tuple[Version, int]:
     return Version(row.major, row.minor, row.patch), row.build
+
+
+def _retag(row: ComponentRow, tags: dict[str, str]) -> None:
+    row.tags = tags
 
 
 def latest_references(db: Session, row: ComponentRow) -> LatestVersionReferences:
@@ -133,18 +137,9 @@ def put_component(
     existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
     if existing:
         current = max(existing, key=lambda row: row.build)
-        if current.content_hash == digest:
-            if request.tags is not None and request.tags != (current.tags or None):
-                current.tags = request.tags
-                db.flush()
-                return current, "updated"
-            return current, "unchanged"
-        raise AlreadyExists(
-            f"component {request.name} version {version} already exists ({current.arn}) "
-            "with different content",
-            location=where,
-            hint=f"component versions are immutable: give the change a new semanticVersion, e.g. "
-            f"{version.major}.{version.minor}.{version.patch + 1}",
+        return versioned.reuse_version(
+            db, current, digest, request.tags, _retag,
+            label="component", name=request.name, version=version, where=where,
         )
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kiln.db.base import utcnow
-from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import Arn, make_arn, parse_arn
 from kiln.model.parent import ParentImage, parse_parent_image
@@ -140,20 +140,9 @@ def put_recipe(
     arn = make_arn("image-recipe", request.name, version, region=region, account=account)
     existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
     if existing:
-        current = existing[0]
-        if current.content_hash == digest:
-            if request.tags is not None and request.tags != (current.tags or None):
-                current.tags = request.tags
-                current.body = {**current.body, "tags": request.tags}
-                db.flush()
-                return current, "updated"
-            return current, "unchanged"
-        raise AlreadyExists(
-            f"image recipe {request.name} version {version} already exists ({existing[0].arn}) "
-            "with different content",
-            location=where,
-            hint=f"recipe versions are immutable: give the change a new semanticVersion, e.g. "
-            f"{version.major}.{version.minor}.{version.patch + 1}",
+        return versioned.reuse_version(
+            db, existing[0], digest, request.tags, _retag,
+            label="image recipe", name=request.name, version=version, where=where,
         )
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")
@@ -183,6 +172,11 @@ def put_recipe(
     db.add(row)
     db.flush()
     return row, "created"
+
+
+def _retag(row: ImageRecipeRow, tags: dict[str, str]) -> None:
+    row.tags = tags
+    row.body = {**row.body, "tags": tags}
 
 
 def latest_references(db: Session, row: ImageRecipeRow) -> LatestVersionReferences:

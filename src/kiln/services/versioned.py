@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kiln.errors import AlreadyExists
 from kiln.model.shapes import LatestVersionReferences
 from kiln.model.versions import Version, VersionFilter, newest
 
@@ -39,4 +40,35 @@ def latest_references(
         latestMajorVersionArn=pick((row.major, None, None)),
         latestMinorVersionArn=pick((row.major, row.minor, None)),
         latestPatchVersionArn=pick((row.major, row.minor, row.patch)),
+    )
+
+
+def reuse_version(
+    db: Session,
+    current: Any,
+    digest: str,
+    tags: dict[str, str] | None,
+    retag: Callable[[Any, dict[str, str]], None],
+    *,
+    label: str,
+    name: str,
+    version: Version,
+    where: str | None,
+) -> tuple[Any, str]:
+    """Create again a version that exists (``current``): (current, "unchanged"), or "updated" when only
+    new tags came (``retag`` sets them); different content is refused, as versions are immutable.
+
+    ``label`` is the resource in messages, e.g. "image recipe"; its last word names it in the hint.
+    """
+    if current.content_hash == digest:
+        if tags is not None and tags != (current.tags or None):
+            retag(current, tags)
+            db.flush()
+            return current, "updated"
+        return current, "unchanged"
+    raise AlreadyExists(
+        f"{label} {name} version {version} already exists ({current.arn}) with different content",
+        location=where,
+        hint=f"{label.split()[-1]} versions are immutable: give the change a new semanticVersion, e.g. "
+        f"{version.major}.{version.minor}.{version.patch + 1}",
     )
