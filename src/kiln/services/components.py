@@ -144,14 +144,7 @@ def put_component(
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")
     row = ComponentRow(
-        arn=str(arn),
-        account=account,
-        name=request.name,
-        arn_name=arn.name,
-        version=str(version),
-        major=version.major,
-        minor=version.minor,
-        patch=version.patch,
+        **versioned.key_columns(arn, account, request.name, version),
         build=1,
         platform=request.platform,
         type=component_type(document),

@@ -147,14 +147,7 @@ def put_recipe(
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")
     row = ImageRecipeRow(
-        arn=str(arn),
-        account=account,
-        name=request.name,
-        arn_name=arn.name,
-        version=str(version),
-        major=version.major,
-        minor=version.minor,
-        patch=version.patch,
+        **versioned.key_columns(arn, account, request.name, version),
         platform="Linux",
         owner=owner_of(account),
         description=request.description,

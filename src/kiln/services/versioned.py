@@ -12,6 +12,8 @@ from kiln.model.versions import Version, VersionFilter, newest
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from kiln.model.arn import Arn
+
 
 def version_rows(db: Session, table: type[Any], account: str | None, arn_name: str | None) -> list[Any]:
     """The rows of ``table`` (all, or one account's, or one name's) in creation order."""
@@ -23,6 +25,20 @@ def version_rows(db: Session, table: type[Any], account: str | None, arn_name: s
     if arn_name is not None:
         query = query.where(table.arn_name == arn_name)
     return list(db.scalars(query.order_by(table.id)))
+
+
+def key_columns(arn: Arn, account: str, name: str, version: Version) -> dict[str, Any]:
+    """The key columns (``VersionedResourceColumns``) of a new version's row."""
+    return {
+        "arn": str(arn),
+        "account": account,
+        "name": name,
+        "arn_name": arn.name,
+        "version": str(version),
+        "major": version.major,
+        "minor": version.minor,
+        "patch": version.patch,
+    }
 
 
 def latest_references(
