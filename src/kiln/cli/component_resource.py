@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kiln.cli.output import OutputFormat, emit
-from kiln.cli.resource_input import parse_tags, print_rows, print_yaml
+from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
 
 
 def register(app: typer.Typer) -> None:
@@ -74,24 +74,15 @@ def register(app: typer.Typer) -> None:
             ),
         )
 
-    @app.command("get")
-    def get(
-        arn: Annotated[str, typer.Argument(help="Build ARN, or version ARN with x wildcards.")],
-        output: OutputFormat = "text",
-    ) -> None:
-        """Show a component (the newest build matching a wildcard ARN)."""
-        from kiln.services.components import get_component
-
-        result = get_component(arn)
-        emit(output, result, lambda: print_yaml(result["component"]))
-
-    @app.command("delete")
-    def delete(
-        arn: Annotated[str, typer.Argument(help="Component build version ARN.")],
-        output: OutputFormat = "text",
-    ) -> None:
-        """Delete a component build (refused while a recipe needs it)."""
-        from kiln.services.components import delete_component
-
-        result = delete_component(arn)
-        emit(output, result, f"deleted {result['componentBuildVersionArn']}")
+    verbs = ResourceVerbs(app, "kiln.services.components", "componentBuildVersionArn")
+    verbs.get(
+        "get_component",
+        "component",
+        "Show a component (the newest build matching a wildcard ARN).",
+        arn_help="Build ARN, or version ARN with x wildcards.",
+    )
+    verbs.delete(
+        "delete_component",
+        "Delete a component build (refused while a recipe needs it).",
+        arn_help="Component build version ARN.",
+    )

@@ -7,45 +7,22 @@ from typing import Annotated
 import typer
 
 from kiln.cli.output import OutputFormat, emit
-from kiln.cli.resource_input import cli_input, parse_tags, print_rows, print_yaml
+from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
 
-JSON_HELP = "Request body: JSON text, file://PATH, a path or - for stdin."
-YAML_HELP = "Request body as YAML: file://PATH, a path or - for stdin."
 ARN_HELP = "Image pipeline ARN (or image-pipeline/NAME)."
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("create")
-    def create(
-        cli_input_json: Annotated[str | None, typer.Option("--cli-input-json", help=JSON_HELP)] = None,
-        cli_input_yaml: Annotated[str | None, typer.Option("--cli-input-yaml", help=YAML_HELP)] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Create an image pipeline (CreateImagePipeline body); prints its ARN."""
-        from kiln.services.pipelines import create_image_pipeline
-
-        result = create_image_pipeline(cli_input(cli_input_json, cli_input_yaml))
-        emit(output, result, result["imagePipelineArn"])
-
-    @app.command("update")
-    def update(
-        cli_input_json: Annotated[str | None, typer.Option("--cli-input-json", help=JSON_HELP)] = None,
-        cli_input_yaml: Annotated[str | None, typer.Option("--cli-input-yaml", help=YAML_HELP)] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn)."""
-        from kiln.services.pipelines import update_image_pipeline
-
-        result = update_image_pipeline(cli_input(cli_input_json, cli_input_yaml))
-        emit(output, result, result["imagePipelineArn"])
-
-    @app.command("get")
-    def get(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
-        """Show a pipeline, with its next run and failure count."""
-        from kiln.services.pipelines import get_image_pipeline
-
-        result = get_image_pipeline(arn)
-        emit(output, result, lambda: print_yaml(result["imagePipeline"]))
+    verbs = ResourceVerbs(app, "kiln.services.pipelines", "imagePipelineArn", arn_help=ARN_HELP)
+    verbs.body_command(
+        "create", "create_image_pipeline", "Create an image pipeline (CreateImagePipeline body); prints its ARN."
+    )
+    verbs.body_command(
+        "update",
+        "update_image_pipeline",
+        "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
+    )
+    verbs.get("get_image_pipeline", "imagePipeline", "Show a pipeline, with its next run and failure count.")
 
     @app.command("list")
     def list_(
@@ -68,13 +45,7 @@ def register(app: typer.Typer) -> None:
             ),
         )
 
-    @app.command("delete")
-    def delete(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
-        """Delete a pipeline (refused while one of its builds runs)."""
-        from kiln.services.pipelines import delete_image_pipeline
-
-        result = delete_image_pipeline(arn)
-        emit(output, result, f"deleted {result['imagePipelineArn']}")
+    verbs.delete("delete_image_pipeline", "Delete a pipeline (refused while one of its builds runs).")
 
     @app.command("start")
     def start(

@@ -7,24 +7,19 @@ from typing import Annotated
 import typer
 
 from kiln.cli.output import OutputFormat, emit
-from kiln.cli.resource_input import cli_input, print_rows, print_yaml
-
-JSON_HELP = "CreateImageRecipe body: JSON text, file://PATH, a path or - for stdin."
-YAML_HELP = "CreateImageRecipe body as YAML: file://PATH, a path or - for stdin."
+from kiln.cli.resource_input import ResourceVerbs, print_rows
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("create")
-    def create(
-        cli_input_json: Annotated[str | None, typer.Option("--cli-input-json", help=JSON_HELP)] = None,
-        cli_input_yaml: Annotated[str | None, typer.Option("--cli-input-yaml", help=YAML_HELP)] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Create an image recipe version; prints its ARN."""
-        from kiln.services.recipes import create_image_recipe
-
-        result = create_image_recipe(cli_input(cli_input_json, cli_input_yaml))
-        emit(output, result, result["imageRecipeArn"])
+    verbs = ResourceVerbs(
+        app,
+        "kiln.services.recipes",
+        "imageRecipeArn",
+        arn_help="Image recipe ARN.",
+        json_help="CreateImageRecipe body: JSON text, file://PATH, a path or - for stdin.",
+        yaml_help="CreateImageRecipe body as YAML: file://PATH, a path or - for stdin.",
+    )
+    verbs.body_command("create", "create_image_recipe", "Create an image recipe version; prints its ARN.")
 
     @app.command("list")
     def list_(
@@ -46,22 +41,5 @@ def register(app: typer.Typer) -> None:
             ),
         )
 
-    @app.command("get")
-    def get(
-        arn: Annotated[str, typer.Argument(help="Image recipe ARN.")], output: OutputFormat = "text"
-    ) -> None:
-        """Show an image recipe."""
-        from kiln.services.recipes import get_image_recipe
-
-        result = get_image_recipe(arn)
-        emit(output, result, lambda: print_yaml(result["imageRecipe"]))
-
-    @app.command("delete")
-    def delete(
-        arn: Annotated[str, typer.Argument(help="Image recipe ARN.")], output: OutputFormat = "text"
-    ) -> None:
-        """Delete an image recipe version (refused while a pipeline uses it)."""
-        from kiln.services.recipes import delete_image_recipe
-
-        result = delete_image_recipe(arn)
-        emit(output, result, f"deleted {result['imageRecipeArn']}")
+    verbs.get("get_image_recipe", "imageRecipe", "Show an image recipe.")
+    verbs.delete("delete_image_recipe", "Delete an image recipe version (refused while a pipeline uses it).")

@@ -1,14 +1,25 @@
 """Helpers the resource commands share: ``--cli-input-json/--cli-input-yaml`` bodies, ``--tags k=v``,
-and rendering of Get*/List* answers. (Not a noun module: ``resource`` is not a CLI noun.)"""
+rendering of Get*/List* answers, and the create/update/get/delete verbs every resource family has.
+(Not a noun module: ``resource`` is not a CLI noun.)"""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: the verb functions below carry their help texts in
+# ``Annotated`` metadata taken from the enclosing scope, which Typer could not resolve from strings.
 
+import importlib
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from kiln.cli.output import OutputFormat, emit
 from kiln.errors import InvalidInput
+
+JSON_HELP = "Request body: JSON text, file://PATH, a path or - for stdin."
+YAML_HELP = "Request body as YAML: file://PATH, a path or - for stdin."
 
 
 def _read(value: str, option: str) -> tuple[str, str]:
@@ -76,3 +87,92 @@ def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
         sys.stdout.write(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
         )
+
+
+@dataclass(frozen=True)
+class ResourceVerbs:
+    """The common verbs of one resource family, over functions of its service module.
+
+    ``service`` is imported when a command runs (not at registration), ``arn_key`` names the ARN in
+    Create/Update/Delete answers, ``arn_help`` is the help of the ARN argument.
+    """
+
+    app: typer.Typer
+    service: str
+    arn_key: str
+    arn_help: str = "ARN."
+    json_help: str = JSON_HELP
+    yaml_help: str = YAML_HELP
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return getattr(importlib.import_module(self.service), function)(*args, **kwargs)
+
+    def body_command(self, verb: str, function: str, doc: str) -> None:
+        """A verb that sends a ``--cli-input-json/--cli-input-yaml`` body and prints the ARN (create, update)."""
+        json_help, yaml_help = self.json_help, self.yaml_help
+
+        def command(
+            cli_input_json: Annotated[str | None, typer.Option("--cli-input-json", help=json_help)] = None,
+            cli_input_yaml: Annotated[str | None, typer.Option("--cli-input-yaml", help=yaml_help)] = None,
+            output: OutputFormat = "text",
+        ) -> None:
+            result = self.call(function, cli_input(cli_input_json, cli_input_yaml))
+            emit(output, result, result[self.arn_key])
+
+        self.app.command(verb, help=doc)(command)
+
+    def get(self, function: str, shape_key: str, doc: str, arn_help: str | None = None) -> None:
+        """``get ARN``: the Get answer, its ``shape_key`` part as YAML."""
+        arn_help = arn_help or self.arn_help
+
+        def get(arn: Annotated[str, typer.Argument(help=arn_help)], output: OutputFormat = "text") -> None:
+            result = self.call(function, arn)
+            emit(output, result, lambda: print_yaml(result[shape_key]))
+
+        self.app.command("get", help=doc)(get)
+
+    def delete(self, function: str, doc: str, arn_help: str | None = None) -> None:
+        """``delete ARN``: prints ``deleted ARN``."""
+        arn_help = arn_help or self.arn_help
+
+        def delete(arn: Annotated[str, typer.Argument(help=arn_help)], output: OutputFormat = "text") -> None:
+            result = self.call(function, arn)
+            emit(output, result, f"deleted {result[self.arn_key]}")
+
+        self.app.command("delete", help=doc)(delete)
+
+    def list_by_name(
+        self, function: str, list_key: str, columns: list[str], row: Callable[[dict[str, Any]], list[Any]], doc: str
+    ) -> None:
+        """``list [--name NAME]``: the List answer's ``list_key`` entries as aligned columns."""
+
+        def list_(
+            name: Annotated[str | None, typer.Option("--name")] = None, output: OutputFormat = "text"
+        ) -> None:
+            result = self.call(function, name=name)
+            rows = result[list_key]
+            emit(output, result, lambda: print_rows(columns, [row(entry) for entry in rows]))
+
+        self.app.command("list", help=doc)(list_)
+
+
+def register_configuration_verbs(app: typer.Typer, noun: str) -> None:
+    """create/update/list/get/delete of ``kiln NOUN``, a configuration family (infrastructure,
+    distribution) whose service ``kiln.services.NOUN`` names its calls ``<verb>_NOUN_configuration(s)``."""
+    key = f"{noun}Configuration"
+    verbs = ResourceVerbs(app, f"kiln.services.{noun}", f"{key}Arn")
+    verbs.body_command("create", f"create_{noun}_configuration", f"Create an {noun} configuration; prints its ARN.")
+    verbs.body_command(
+        "update",
+        f"update_{noun}_configuration",
+        f"Replace an {noun} configuration's settings (body names {key}Arn).",
+    )
+    verbs.list_by_name(
+        f"list_{noun}_configurations",
+        f"{key}SummaryList",
+        ["ARN", "CREATED", "UPDATED"],
+        lambda r: [r["arn"], r["dateCreated"], r.get("dateUpdated")],
+        f"List {noun} configurations.",
+    )
+    verbs.get(f"get_{noun}_configuration", key, f"Show an {noun} configuration.")
+    verbs.delete(f"delete_{noun}_configuration", f"Delete an {noun} configuration (refused while a pipeline uses it).")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from kiln.model.shapes import (
     ClientToken,
+    ConcreteVersion,
     NonEmptyString,
     Platform,
     ResourceName,
     Shape,
     TagMap,
-    check_version,
 )
 
 ComponentType = Literal["BUILD", "TEST"]
@@ -21,7 +21,7 @@ ComponentType = Literal["BUILD", "TEST"]
 
 class CreateComponentRequest(Shape):
     name: ResourceName
-    semanticVersion: str
+    semanticVersion: ConcreteVersion
     description: NonEmptyString | None = None
     changeDescription: NonEmptyString | None = None
     platform: Platform
@@ -37,11 +37,6 @@ class CreateComponentRequest(Shape):
     tags: TagMap | None = None
     clientToken: ClientToken | None = None
     dryRun: bool | None = None
-
-    @field_validator("semanticVersion")
-    @classmethod
-    def _concrete(cls, value: str) -> str:
-        return check_version(value, wildcards=False)
 
     @model_validator(mode="after")
     def _data_xor_uri(self) -> CreateComponentRequest:

@@ -9,13 +9,13 @@ from pydantic import Field, StringConstraints, field_validator
 from kiln.model.component import ComponentType as ComponentType
 from kiln.model.shapes import (
     ClientToken,
+    ConcreteVersion,
     NonEmptyString,
     Platform,
     ResourceName,
     Shape,
     TagMap,
     check_arn,
-    check_version,
 )
 
 Str1024 = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -76,7 +76,7 @@ class AdditionalInstanceConfiguration(Shape):
 class CreateImageRecipeRequest(Shape):
     name: ResourceName
     description: NonEmptyString | None = None
-    semanticVersion: str
+    semanticVersion: ConcreteVersion
     components: Annotated[list[ComponentConfiguration], Field(min_length=1)] | None = None
     parentImage: Str1024
     blockDeviceMappings: list[InstanceBlockDeviceMapping] | None = None
@@ -87,12 +87,6 @@ class CreateImageRecipeRequest(Shape):
     amiWatermarks: list[Annotated[str, StringConstraints(min_length=3, max_length=128)]] | None = None
     clientToken: ClientToken | None = None
     dryRun: bool | None = None
-
-    @field_validator("semanticVersion")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        # The API's pattern admits x, but a stored recipe version is concrete.
-        return check_version(value, wildcards=False)
 
 
 class ImageRecipe(Shape):

@@ -10,7 +10,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from kiln.errors import InvalidInput
 
@@ -120,6 +120,10 @@ def check_version(value: str, *, wildcards: bool) -> str:
     except InvalidInput as error:
         raise ValueError(f"{error.message} ({error.hint})" if error.hint else error.message) from None
     return value
+
+
+# The semanticVersion of a Create request: the API's pattern admits x, but a stored version is concrete.
+ConcreteVersion = Annotated[str, AfterValidator(lambda value: check_version(value, wildcards=False))]
 
 
 def check_arn(value: str, resource_type: str, *, allow_short: bool = True) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.db.base import utcnow
-from kiln.errors import AlreadyExists, Forbidden, InvalidInput, NotFound
+from kiln.errors import Forbidden, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import MANAGED_ACCOUNT, Arn, make_arn, parse_arn
 from kiln.model.component import Component, ComponentSummary, ComponentVersion, CreateComponentRequest
@@ -23,17 +23,19 @@ from kiln.model.shapes import (
     parse_shape,
 )
 from kiln.model.versions import Version, VersionFilter, parse_version
+from kiln.services import versioned
 from kiln.services.component_documents import analyse_document, component_type, declared_parameters
 from kiln.services.component_sources import load_component_data
 from kiln.services.references import refuse_if_in_use
 from kiln.services.unit import (
     DryRunOperation,
-    check_client_token,
     content_hash,
     content_of,
     filter_entries,
     owner_of,
+    replayed,
     unit_of_work,
+    with_client_token,
 )
 
 if TYPE_CHECKING:
@@ -43,38 +45,22 @@ if TYPE_CHECKING:
 
 
 def _rows(db: Session, account: str | None, arn_name: str | None = None) -> list[ComponentRow]:
-    from sqlalchemy import select
-
     from kiln.db.tables.resources import ComponentRow
 
-    query = select(ComponentRow)
-    if account is not None:
-        query = query.where(ComponentRow.account == account)
-    if arn_name is not None:
-        query = query.where(ComponentRow.arn_name == arn_name)
-    return list(db.scalars(query.order_by(ComponentRow.id)))
+    return versioned.version_rows(db, ComponentRow, account, arn_name)
 
 
 def _version_of(row: ComponentRow) -> tuple[Version, int]:
     return Version(row.major, row.minor, row.patch), row.build
 
 
+def _retag(row: ComponentRow, tags: dict[str, str]) -> None:
+    row.tags = tags
+
+
 def latest_references(db: Session, row: ComponentRow) -> LatestVersionReferences:
     """Newest build overall, within the same major, the same minor and the same patch."""
-    siblings = _rows(db, row.account, row.arn_name)
-
-    def newest(filter_nodes: tuple[int | None, int | None, int | None]) -> str | None:
-        from kiln.model.versions import newest as pick
-
-        found = pick(siblings, VersionFilter(filter_nodes), _version_of)
-        return found.arn if found else None
-
-    return LatestVersionReferences(
-        latestVersionArn=newest((None, None, None)),
-        latestMajorVersionArn=newest((row.major, None, None)),
-        latestMinorVersionArn=newest((row.major, row.minor, None)),
-        latestPatchVersionArn=newest((row.major, row.minor, row.patch)),
-    )
+    return versioned.latest_references(_rows(db, row.account, row.arn_name), row, _version_of)
 
 
 def to_component(row: ComponentRow) -> Component:
@@ -128,8 +114,6 @@ def put_component(
 ) -> tuple[ComponentRow, str]:
     """Create the component unless an identical one exists: (row, "created" | "unchanged" | "updated");
     "updated" means only its tags changed."""
-    from sqlalchemy import select
-
     from kiln.db.tables.resources import ComponentRow
 
     field = f"{where}: " if where else ""
@@ -145,42 +129,22 @@ def put_component(
     content["documentHash"] = content_hash(data)
     digest = content_hash(content)
 
-    if request.clientToken:
-        previous = db.scalars(
-            select(ComponentRow).where(ComponentRow.client_token == request.clientToken)
-        ).first()
-        check_client_token(previous, digest, request.clientToken)
-        if previous is not None:
-            return previous, "unchanged"
+    previous = replayed(db, ComponentRow, request.clientToken, digest)
+    if previous is not None:
+        return previous, "unchanged"
 
     arn = make_arn("component", request.name, version, 1, region=region, account=account)
     existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
     if existing:
         current = max(existing, key=lambda row: row.build)
-        if current.content_hash == digest:
-            if request.tags is not None and request.tags != (current.tags or None):
-                current.tags = request.tags
-                db.flush()
-                return current, "updated"
-            return current, "unchanged"
-        raise AlreadyExists(
-            f"component {request.name} version {version} already exists ({current.arn}) "
-            "with different content",
-            location=where,
-            hint=f"component versions are immutable: give the change a new semanticVersion, e.g. "
-            f"{version.major}.{version.minor}.{version.patch + 1}",
+        return versioned.reuse_version(
+            db, current, digest, request.tags, _retag,
+            label="component", name=request.name, version=version, where=where,
         )
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")
     row = ComponentRow(
-        arn=str(arn),
-        account=account,
-        name=request.name,
-        arn_name=arn.name,
-        version=str(version),
-        major=version.major,
-        minor=version.minor,
-        patch=version.patch,
+        **versioned.key_columns(arn, account, request.name, version),
         build=1,
         platform=request.platform,
         type=component_type(document),
@@ -213,8 +177,7 @@ def create_component(
 ) -> dict[str, Any]:
     """CreateComponent: the response body (componentBuildVersionArn, latestVersionReferences)."""
     request = parse_shape(CreateComponentRequest, body)
-    token = request.clientToken or new_client_token()
-    request = request.model_copy(update={"clientToken": token})
+    request, token = with_client_token(request)
     with unit_of_work(db) as work:
         row, _ = put_component(work, request, account=account, region=region, base_dir=base_dir)
         references = latest_references(work, row)

@@ -15,9 +15,17 @@ from kiln.db.base import utcnow
 from kiln.errors import AlreadyExists, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import make_arn, parse_arn
-from kiln.model.shapes import Shape, new_client_token
+from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.references import refuse_if_in_use
-from kiln.services.unit import DryRunOperation, check_client_token, content_hash, content_of
+from kiln.services.unit import (
+    DryRunOperation,
+    content_hash,
+    content_of,
+    filter_entries,
+    replayed,
+    unit_of_work,
+    with_client_token,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -30,6 +38,16 @@ class Family:
     arn_field: str  # the request field that carries the ARN
     row_class: Callable[[], type[Any]]
     normalise: Callable[[dict[str, Any]], dict[str, Any]]  # fill kiln defaults into a stored body
+
+    @property
+    def shape_key(self) -> str:
+        """The Get answer's key, e.g. ``infrastructureConfiguration``."""
+        return self.arn_field.removesuffix("Arn")
+
+    @property
+    def list_key(self) -> str:
+        """The List answer's key, e.g. ``infrastructureConfigurationSummaryList``."""
+        return f"{self.shape_key}SummaryList"
 
 
 def rows(db: Session, family: Family, account: str | None = None) -> list[Any]:
@@ -73,11 +91,9 @@ def put(
     body = family.normalise(content_of(request.dump()))
     digest = content_hash(body)
     token = getattr(request, "clientToken", None)
-    if token:
-        previous = db.scalars(select(table).where(table.client_token == token)).first()
-        if previous is not None:
-            check_client_token(_with_hash(previous), digest, token)
-            return previous, "unchanged"
+    previous = replayed(db, table, token, digest, lambda row: content_hash(row.body))
+    if previous is not None:
+        return previous, "unchanged"
     arn = make_arn(family.resource_type, body["name"], region=region, account=account)
     existing = db.scalars(select(table).where(table.arn == str(arn))).first()
     if existing is not None:
@@ -112,12 +128,6 @@ def put(
     return row, "created"
 
 
-def _with_hash(row: Any) -> Any:
-    from types import SimpleNamespace
-
-    return SimpleNamespace(arn=row.arn, content_hash=content_hash(row.body))
-
-
 def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]) -> Any:
     """Replace the mutable fields of an existing configuration."""
     row = find(db, family, getattr(request, family.arn_field))
@@ -137,3 +147,83 @@ def delete(db: Session, family: Family, arn: str) -> Any:
     refuse_if_in_use(db, parse_arn(row.arn))
     db.delete(row)
     return row
+
+
+def dates(row: Any) -> dict[str, str]:
+    """``dateCreated`` and, once updated, ``dateUpdated`` of a stored configuration."""
+    dated = {"dateCreated": format_date(row.date_created)}
+    if row.date_updated is not None:
+        dated["dateUpdated"] = format_date(row.date_updated)
+    return dated
+
+
+@dataclass(frozen=True)
+class Calls:
+    """The API calls of one family, answered in Image Builder's shapes; a family's service module
+    publishes these bound methods under its own names (``create_infrastructure_configuration``, ...)."""
+
+    family: Family
+    create_request: type[Shape]
+    update_request: type[Shape]
+    mutable: tuple[str, ...]  # what Update replaces
+    to_shape: Callable[[Any], Shape]  # row -> the Get answer's shape
+    to_summary: Callable[[Any], Shape]  # row -> a List entry
+
+    def put(
+        self,
+        db: Session,
+        request: Shape,
+        *,
+        on_exists: str = "error",
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        where: str | None = None,
+    ) -> tuple[Any, str]:
+        return put(db, self.family, request, on_exists=on_exists, account=account, region=region, where=where)
+
+    def create(
+        self,
+        body: dict[str, Any] | Shape,
+        *,
+        db: Session | None = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+    ) -> dict[str, Any]:
+        request, token = with_client_token(parse_shape(self.create_request, body))
+        with unit_of_work(db) as work:
+            row, _ = self.put(work, request, account=account, region=region)
+            return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
+
+    def update(self, body: dict[str, Any] | Shape, *, db: Session | None = None) -> dict[str, Any]:
+        request = parse_shape(self.update_request, body)
+        token = getattr(request, "clientToken", None) or new_client_token()
+        with unit_of_work(db) as work:
+            row = update(work, self.family, request, self.mutable)
+            return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
+
+    def get(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+        with unit_of_work(db) as work:
+            row = find(work, self.family, arn)
+            return {"requestId": new_request_id(), self.family.shape_key: self.to_shape(row).dump()}
+
+    def find(self, db: Session, arn: str) -> Any:
+        return find(db, self.family, arn)
+
+    def list_(
+        self,
+        *,
+        name: str | None = None,
+        filters: list[dict[str, Any]] | None = None,
+        db: Session | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> dict[str, Any]:
+        """The List call; ``filters`` on name."""
+        with unit_of_work(db) as work:
+            found = [row for row in rows(work, self.family, account) if name is None or row.name == name]
+            entries = filter_entries([self.to_summary(row).dump() for row in found], filters, ("name",))
+            return {"requestId": new_request_id(), self.family.list_key: entries}
+
+    def delete(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+        with unit_of_work(db) as work:
+            row = delete(work, self.family, arn)
+            return {"requestId": new_request_id(), self.family.arn_field: row.arn}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.distribution import (
     DEFAULT_TIMEOUT_MINUTES,
     CreateDistributionConfigurationRequest,
@@ -12,13 +11,9 @@ from kiln.model.distribution import (
     DistributionConfigurationSummary,
     UpdateDistributionConfigurationRequest,
 )
-from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services import configurations
-from kiln.services.unit import filter_entries, unit_of_work
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from kiln.db.tables.resources import DistributionConfigurationRow
 
 
@@ -45,9 +40,7 @@ FAMILY = configurations.Family(
 
 
 def to_shape(row: DistributionConfigurationRow) -> DistributionConfiguration:
-    dated = {"dateCreated": format_date(row.date_created)}
-    if row.date_updated is not None:
-        dated["dateUpdated"] = format_date(row.date_updated)
+    dated = configurations.dates(row)
     return DistributionConfiguration.model_validate(
         {**row.body, "arn": row.arn, "timeoutMinutes": DEFAULT_TIMEOUT_MINUTES, **dated}
     )
@@ -61,72 +54,19 @@ def to_summary(row: DistributionConfigurationRow) -> DistributionConfigurationSu
     return DistributionConfigurationSummary.model_validate(summary)
 
 
-def put_distribution_configuration(
-    db: Session,
-    request: CreateDistributionConfigurationRequest,
-    *,
-    on_exists: str = "error",
-    account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION,
-    where: str | None = None,
-) -> tuple[DistributionConfigurationRow, str]:
-    return configurations.put(
-        db, FAMILY, request, on_exists=on_exists, account=account, region=region, where=where
-    )
+CALLS = configurations.Calls(
+    FAMILY,
+    CreateDistributionConfigurationRequest,
+    UpdateDistributionConfigurationRequest,
+    MUTABLE_FIELDS,
+    to_shape,
+    to_summary,
+)
 
-
-def create_distribution_configuration(
-    body: dict[str, Any] | CreateDistributionConfigurationRequest,
-    *,
-    db: Session | None = None,
-    account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION,
-) -> dict[str, Any]:
-    request = parse_shape(CreateDistributionConfigurationRequest, body)
-    token = request.clientToken or new_client_token()
-    request = request.model_copy(update={"clientToken": token})
-    with unit_of_work(db) as work:
-        row, _ = put_distribution_configuration(work, request, account=account, region=region)
-        return {"requestId": new_request_id(), "clientToken": token, "distributionConfigurationArn": row.arn}
-
-
-def update_distribution_configuration(
-    body: dict[str, Any] | UpdateDistributionConfigurationRequest,
-    *,
-    db: Session | None = None,
-) -> dict[str, Any]:
-    request = parse_shape(UpdateDistributionConfigurationRequest, body)
-    token = request.clientToken or new_client_token()
-    with unit_of_work(db) as work:
-        row = configurations.update(work, FAMILY, request, MUTABLE_FIELDS)
-        return {"requestId": new_request_id(), "clientToken": token, "distributionConfigurationArn": row.arn}
-
-
-def get_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = configurations.find(work, FAMILY, arn)
-        return {"requestId": new_request_id(), "distributionConfiguration": to_shape(row).dump()}
-
-
-def find_distribution_configuration(db: Session, arn: str) -> DistributionConfigurationRow:
-    return configurations.find(db, FAMILY, arn)
-
-
-def list_distribution_configurations(
-    *,
-    name: str | None = None,
-    filters: list[dict[str, Any]] | None = None,
-    db: Session | None = None,
-    account: str = DEFAULT_ACCOUNT,
-) -> dict[str, Any]:
-    """The List call; ``filters`` on name."""
-    with unit_of_work(db) as work:
-        rows = [row for row in configurations.rows(work, FAMILY, account) if name is None or row.name == name]
-        entries = filter_entries([to_summary(row).dump() for row in rows], filters, ("name",))
-        return {"requestId": new_request_id(), "distributionConfigurationSummaryList": entries}
-
-
-def delete_distribution_configuration(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    with unit_of_work(db) as work:
-        row = configurations.delete(work, FAMILY, arn)
-        return {"requestId": new_request_id(), "distributionConfigurationArn": row.arn}
+put_distribution_configuration = CALLS.put
+create_distribution_configuration = CALLS.create
+update_distribution_configuration = CALLS.update
+get_distribution_configuration = CALLS.get
+find_distribution_configuration = CALLS.find
+list_distribution_configurations = CALLS.list_
+delete_distribution_configuration = CALLS.delete

@@ -32,11 +32,12 @@ from kiln.services.references import refuse_if_in_use, register_reference_finder
 from kiln.services.tags import register_taggable
 from kiln.services.unit import (
     DryRunOperation,
-    check_client_token,
     content_hash,
     content_of,
     filter_entries,
+    replayed,
     unit_of_work,
+    with_client_token,
 )
 
 if TYPE_CHECKING:
@@ -174,17 +175,13 @@ def put_pipeline(
     table = _table()
     body = _normalise(db, content_of(request.dump()), where)
     token = request.clientToken
-    if token:
-        previous = db.scalars(select(table).where(table.client_token == token)).first()
-        if previous is not None:
-            from types import SimpleNamespace
-
-            stored = {**_config(previous), "tags": previous.tags}
-            given = {key: value for key, value in body.items() if key != "status"}
-            given["tags"] = given.get("tags")
-            check_client_token(SimpleNamespace(arn=previous.arn, content_hash=content_hash(stored)),
-                               content_hash(given), token)
-            return previous, "unchanged"
+    given = {key: value for key, value in body.items() if key != "status"}
+    given["tags"] = given.get("tags")
+    previous = replayed(
+        db, table, token, content_hash(given), lambda row: content_hash({**_config(row), "tags": row.tags})
+    )
+    if previous is not None:
+        return previous, "unchanged"
     arn = str(make_arn("image-pipeline", body["name"], region=region, account=account))
     existing = db.scalars(select(table).where(table.arn == arn)).first()
     if existing is not None:
@@ -233,8 +230,7 @@ def create_image_pipeline(
     region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     request = parse_shape(CreateImagePipelineRequest, body)
-    token = request.clientToken or new_client_token()
-    request = request.model_copy(update={"clientToken": token})
+    request, token = with_client_token(request)
     with unit_of_work(db) as work:
         row, _ = put_pipeline(work, request, account=account, region=region)
         return {"requestId": new_request_id(), "clientToken": token, "imagePipelineArn": row.arn}

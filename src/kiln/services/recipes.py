@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kiln.db.base import utcnow
-from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import Arn, make_arn, parse_arn
 from kiln.model.parent import ParentImage, parse_parent_image
@@ -23,16 +23,18 @@ from kiln.model.shapes import (
     parse_shape,
 )
 from kiln.model.versions import Version, VersionFilter, newest, parse_version
+from kiln.services import versioned
 from kiln.services.components import expand_component_reference, resolve_component
 from kiln.services.references import refuse_if_in_use, register_reference_finder
 from kiln.services.unit import (
     DryRunOperation,
-    check_client_token,
     content_hash,
     content_of,
     filter_entries,
     owner_of,
+    replayed,
     unit_of_work,
+    with_client_token,
 )
 
 if TYPE_CHECKING:
@@ -42,16 +44,9 @@ if TYPE_CHECKING:
 
 
 def _rows(db: Session, account: str | None = None, arn_name: str | None = None) -> list[ImageRecipeRow]:
-    from sqlalchemy import select
-
     from kiln.db.tables.resources import ImageRecipeRow
 
-    query = select(ImageRecipeRow)
-    if account is not None:
-        query = query.where(ImageRecipeRow.account == account)
-    if arn_name is not None:
-        query = query.where(ImageRecipeRow.arn_name == arn_name)
-    return list(db.scalars(query.order_by(ImageRecipeRow.id)))
+    return versioned.version_rows(db, ImageRecipeRow, account, arn_name)
 
 
 def _version_of(row: ImageRecipeRow) -> tuple[Version, int]:
@@ -127,8 +122,6 @@ def put_recipe(
 ) -> tuple[ImageRecipeRow, str]:
     """Create the recipe unless an identical one exists: (row, "created" | "unchanged" | "updated");
     "updated" means only its tags changed."""
-    from sqlalchemy import select
-
     from kiln.db.tables.resources import ImageRecipeRow
 
     prefix = f"{where}: " if where else ""
@@ -140,43 +133,21 @@ def put_recipe(
     # Tags are not part of a version's content: they may change on an immutable resource.
     digest = content_hash(content_of(body, "tags"))
 
-    if request.clientToken:
-        previous = db.scalars(
-            select(ImageRecipeRow).where(ImageRecipeRow.client_token == request.clientToken)
-        ).first()
-        check_client_token(previous, digest, request.clientToken)
-        if previous is not None:
-            return previous, "unchanged"
+    previous = replayed(db, ImageRecipeRow, request.clientToken, digest)
+    if previous is not None:
+        return previous, "unchanged"
 
     arn = make_arn("image-recipe", request.name, version, region=region, account=account)
     existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
     if existing:
-        current = existing[0]
-        if current.content_hash == digest:
-            if request.tags is not None and request.tags != (current.tags or None):
-                current.tags = request.tags
-                current.body = {**current.body, "tags": request.tags}
-                db.flush()
-                return current, "updated"
-            return current, "unchanged"
-        raise AlreadyExists(
-            f"image recipe {request.name} version {version} already exists ({existing[0].arn}) "
-            "with different content",
-            location=where,
-            hint=f"recipe versions are immutable: give the change a new semanticVersion, e.g. "
-            f"{version.major}.{version.minor}.{version.patch + 1}",
+        return versioned.reuse_version(
+            db, existing[0], digest, request.tags, _retag,
+            label="image recipe", name=request.name, version=version, where=where,
         )
     if request.dryRun:
         raise DryRunOperation(f"dry run: {arn} would be created")
     row = ImageRecipeRow(
-        arn=str(arn),
-        account=account,
-        name=request.name,
-        arn_name=arn.name,
-        version=str(version),
-        major=version.major,
-        minor=version.minor,
-        patch=version.patch,
+        **versioned.key_columns(arn, account, request.name, version),
         platform="Linux",
         owner=owner_of(account),
         description=request.description,
@@ -196,19 +167,13 @@ def put_recipe(
     return row, "created"
 
 
+def _retag(row: ImageRecipeRow, tags: dict[str, str]) -> None:
+    row.tags = tags
+    row.body = {**row.body, "tags": tags}
+
+
 def latest_references(db: Session, row: ImageRecipeRow) -> LatestVersionReferences:
-    siblings = _rows(db, row.account, row.arn_name)
-
-    def pick(nodes: tuple[int | None, int | None, int | None]) -> str | None:
-        found = newest(siblings, VersionFilter(nodes), _version_of)
-        return found.arn if found else None
-
-    return LatestVersionReferences(
-        latestVersionArn=pick((None, None, None)),
-        latestMajorVersionArn=pick((row.major, None, None)),
-        latestMinorVersionArn=pick((row.major, row.minor, None)),
-        latestPatchVersionArn=pick((row.major, row.minor, row.patch)),
-    )
+    return versioned.latest_references(_rows(db, row.account, row.arn_name), row, _version_of)
 
 
 def to_image_recipe(row: ImageRecipeRow) -> ImageRecipe:
@@ -249,8 +214,7 @@ def create_image_recipe(
 ) -> dict[str, Any]:
     """CreateImageRecipe: the response body (imageRecipeArn, latestVersionReferences)."""
     request = parse_shape(CreateImageRecipeRequest, body)
-    token = request.clientToken or new_client_token()
-    request = request.model_copy(update={"clientToken": token})
+    request, token = with_client_token(request)
     with unit_of_work(db) as work:
         row, _ = put_recipe(work, request, account=account, region=region)
         return {

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kiln.errors import InvalidRequest, KilnError
+from kiln.model.shapes import Shape, new_client_token
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+ShapeT = TypeVar("ShapeT", bound=Shape)
 
 MANAGED_OWNER = "Amazon"
 IGNORED_IN_CONTENT = ("clientToken", "dryRun")
@@ -57,6 +60,32 @@ def check_client_token(row: Any, new_hash: str, token: str) -> None:
             f"clientToken {token!r} was already used for {row.arn} with different parameters",
             hint="use a new clientToken for a different request",
         )
+
+
+def with_client_token(request: ShapeT) -> tuple[ShapeT, str]:
+    """A Create request with its clientToken filled in (a new one when not given), and that token."""
+    token = getattr(request, "clientToken", None) or new_client_token()
+    return request.model_copy(update={"clientToken": token}), token
+
+
+def replayed(
+    db: Session, table: type[Any], token: str | None, digest: str, stored_hash: Callable[[Any], str] | None = None
+) -> Any:
+    """The row an earlier request with this clientToken made (None for no or a new token); refused when
+    that request differed. ``stored_hash`` gives a row's content hash where the row keeps none."""
+    if not token:
+        return None
+    from sqlalchemy import select
+
+    previous = db.scalars(select(table).where(table.client_token == token)).first()
+    if previous is not None:
+        from types import SimpleNamespace
+
+        if stored_hash is not None:
+            check_client_token(SimpleNamespace(arn=previous.arn, content_hash=stored_hash(previous)), digest, token)
+        else:
+            check_client_token(previous, digest, token)
+    return previous
 
 
 def owner_of(account: str) -> str:

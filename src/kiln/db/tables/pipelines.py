@@ -9,15 +9,12 @@ from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.db.base import Base, UTCDateTime
+from kiln.db.tables.resources import NamedResourceColumns, UpdatedColumns
 
 
-class ImagePipelineRow(Base):
+class ImagePipelineRow(NamedResourceColumns, UpdatedColumns, Base):
     __tablename__ = "image_pipelines"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    arn: Mapped[str] = mapped_column(String(1024), unique=True)
-    account: Mapped[str] = mapped_column(String(32))
-    name: Mapped[str] = mapped_column(String(128))
     # The stored request body (minus clientToken): what GetImagePipeline answers from.
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     tags: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
@@ -30,9 +27,6 @@ class ImagePipelineRow(Base):
     last_due_run: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     date_last_run: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_image_arn: Mapped[str | None] = mapped_column(String(1024), nullable=True)
-    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    date_created: Mapped[datetime] = mapped_column(UTCDateTime())
-    date_updated: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class PipelineExecutionRow(Base):
