@@ -26,6 +26,7 @@ from kiln.home import database_url
 RECOVERY_HOOKS = (
     "kiln.runtime.recovery:recover",
     "kiln.services.build_recovery:recover_interrupted_builds",
+    "kiln.services.instances:release_terminated_pins",
 )
 
 _lock = threading.RLock()

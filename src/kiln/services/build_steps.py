@@ -223,9 +223,9 @@ def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str
 
 
 def terminate(instance_id: str) -> None:
-    from kiln.runtime import instances
+    from kiln.services.instances import terminate_instance
 
-    instances.terminate(instance_id, force=True)
+    terminate_instance(instance_id)
 
 
 def discard_ami(ami: str, *, region: str) -> None:

@@ -11,6 +11,7 @@ the store's API in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,48 @@ def run_instance(
         owned=owned,
     )
     _store_mark_launched(image_id, region)
+    _pin_layers(instance.id, image_id, region)
     return instance
+
+
+PIN_PREFIX = "instance:"
+# An instance's root volume lives on its AMI's layers until it is terminated, however long that is.
+PIN_TTL = timedelta(days=36500)
+
+
+def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
+    """Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
+    AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers)."""
+    from kiln.store import api
+
+    digests = [layer.digest for layer in api.image_layers(image_id, region)]
+    api.pin(region, digests, PIN_PREFIX + instance_id, PIN_TTL)
+
+
+def terminate_instance(instance_id: str) -> None:
+    """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
+    from kiln.store import api
+
+    instances.terminate(instance_id, force=True)
+    api.unpin_holder(PIN_PREFIX + instance_id)
+
+
+def release_terminated_pins() -> list[str]:
+    """Recovery hook: drop the layer pins of instances that are terminated (or gone)."""
+    from kiln.runtime.errors import InstanceNotFound
+    from kiln.store import api
+
+    released = []
+    for holder in sorted(api.pin_holders(PIN_PREFIX)):
+        instance_id = holder.removeprefix(PIN_PREFIX)
+        try:
+            state = instances.get(instance_id).state
+        except InstanceNotFound:
+            state = "terminated"
+        if state == "terminated":
+            api.unpin_holder(holder)
+            released.append(instance_id)
+    return released
 
 
 def create_image(

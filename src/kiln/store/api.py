@@ -37,7 +37,8 @@ from kiln.store.images import ImageInfo, describe_images, get_image, image_row
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
 from kiln.store.layout import EC2_ARCH, Layout
-from kiln.store.pins import pin, pinned, unpin
+from kiln.store.pins import holders as pin_holders
+from kiln.store.pins import pin, pinned, unpin, unpin_holder
 from kiln.store.snapshots import (
     SnapshotInfo,
     delete_blobs,
@@ -84,10 +85,12 @@ __all__ = [
     "list_snapshots",
     "modify_launch_permission",
     "pin",
+    "pin_holders",
     "pinned",
     "set_image_block_public_access",
     "set_last_launched",
     "unpin",
+    "unpin_holder",
 ]
 
 

@@ -35,6 +35,19 @@ def unpin(ids: Iterable[int]) -> None:
             db.execute(delete(StorePin).where(StorePin.id.in_(ids)))
 
 
+def unpin_holder(holder: str) -> int:
+    """Drop every pin ``holder`` took; returns how many."""
+    with session() as db:
+        return db.execute(delete(StorePin).where(StorePin.holder == holder)).rowcount or 0
+
+
+def holders(prefix: str) -> set[str]:
+    """Holders of live pins whose name starts with ``prefix``."""
+    with session() as db:
+        rows = db.execute(select(StorePin.holder).where(StorePin.holder.like(prefix + "%")).distinct())
+        return {row[0] for row in rows}
+
+
 @contextmanager
 def pinned(region: str, digests: Iterable[str], holder: str) -> Iterator[list[int]]:
     """Pin ``digests`` for the duration of the block (more can be appended via ``pin``)."""
