@@ -110,6 +110,11 @@ def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION)
     return str(max(candidates)[1])
 
 
+def keeps_instance_on_failure(infrastructure: dict[str, Any]) -> bool:
+    """Image Builder's terminateInstanceOnFailure: only an explicit false keeps the build instance."""
+    return infrastructure.get("terminateInstanceOnFailure", True) is False
+
+
 NETWORKS = {None: "host", "host": "host", "none": "none", "isolated": "none"}
 
 
@@ -185,7 +190,7 @@ def plan_build(
         working_directory=working_directory,
         instance_type=instance_types[0],
         network=network,
-        terminate_on_failure=infrastructure.get("terminateInstanceOnFailure", True) is not False,
+        terminate_on_failure=not keeps_instance_on_failure(infrastructure),
         infrastructure_arn=infrastructure_arn,
         distribution_arn=distribution_arn,
         ami_name_template=ami_config.get("name"),

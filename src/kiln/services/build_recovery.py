@@ -44,7 +44,7 @@ def _terminate_strays() -> None:
         builds = {arn: db.get(ImageBuild, arn) for arn in {i.tags["kiln:ImageArn"] for i in live}}
         kept = {
             row.build_instance_id for row in builds.values()
-            if row is not None and row.status == "FAILED" and "kept for debugging" in (row.reason or "")
+            if row is not None and row.status == "FAILED" and _keep_build_instance(row)
         }
         active = {arn for arn, row in builds.items() if row is not None and row.status in images.ACTIVE}
     for instance in live:
@@ -53,13 +53,14 @@ def _terminate_strays() -> None:
 
 
 def _keep_build_instance(row: ImageBuild) -> bool:
-    try:
-        from kiln.services.infrastructure import find_infrastructure_configuration
+    from kiln.errors import KilnError
+    from kiln.services.build_inputs import keeps_instance_on_failure
+    from kiln.services.infrastructure import find_infrastructure_configuration
 
+    try:
         with session() as db:
-            body = find_infrastructure_configuration(db, row.infrastructure_arn).body
-        return body.get("terminateInstanceOnFailure", True) is False
-    except Exception:
+            return keeps_instance_on_failure(find_infrastructure_configuration(db, row.infrastructure_arn).body)
+    except KilnError:  # the configuration is gone or unreadable: nothing asks to keep it
         return False
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -212,14 +211,14 @@ def create_ami(plan: BuildPlan, instance_id: str, *, name: str, tags: dict[str, 
 
 
 def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str]) -> str:
-    """A new AMI with the same root volume as ``source_ami`` (its snapshot shares every blob)."""
+    """A new AMI with the same root volume as ``source_ami`` (EC2 CopyImage in-region: its snapshot
+    lists the very same blobs)."""
     from kiln.store import api as store
 
-    with tempfile.TemporaryDirectory(prefix="kiln-empty-upper-") as empty:
-        return store.create_image_from_upper(
-            source_ami, Path(empty), name=name, region=plan.region,
-            description=plan.ami_description or "", tags=tags,
-        )
+    return store.copy_image(
+        source_ami, source_region=plan.region, region=plan.region, name=name,
+        description=plan.ami_description or "", tags=tags,
+    )
 
 
 def terminate(instance_id: str) -> None:

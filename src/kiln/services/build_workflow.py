@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kiln.db.base import utcnow
 from kiln.errors import KilnError
 from kiln.home import DEFAULT_ACCOUNT, logs_dir
 from kiln.services import images
@@ -295,7 +294,3 @@ def create_and_build(
     )
     progress(arn)
     return Build(arn, progress=progress, use_cache=use_cache).run()
-
-
-def now() -> datetime:
-    return utcnow()
