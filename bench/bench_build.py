@@ -150,7 +150,7 @@ def _seconds(start: str, end: str) -> float:
 
 
 def step_seconds(arn: str) -> dict[str, float]:
-    from kiln.services.images import list_steps
+    from kiln.services.builds.records import list_steps
 
     totals: dict[str, float] = defaultdict(float)
     for step in list_steps(arn):
@@ -188,7 +188,7 @@ def changed_demo(workdir: Path) -> Path:
 
 def build_file(path: Path, *, use_cache: bool) -> tuple[float, dict[str, Any]]:
     from kiln.services.apply import apply_file
-    from kiln.services.build_workflow import create_and_build
+    from kiln.services.builds.workflow import create_and_build
 
     started = time.perf_counter()
     arns = {outcome.kind: outcome.arn for outcome in apply_file(path).outcomes}

@@ -7,8 +7,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from kiln.model.lifecycle import CreateLifecyclePolicyRequest, parse
-from kiln.services import lifecycle_preview
-from kiln.services.lifecycle_rules import AmiCandidate, ImageCandidate, evaluate
+from kiln.services.lifecycle import preview as lifecycle_preview
+from kiln.services.lifecycle.rules import AmiCandidate, ImageCandidate, evaluate
 
 AS_OF = datetime(2026, 6, 15, tzinfo=UTC)
 IMAGES = 100_000

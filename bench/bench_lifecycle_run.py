@@ -28,9 +28,9 @@ def run() -> dict[str, object]:
         from kiln.db.engine import reset_engines
 
         reset_engines()
-        from kiln.services import images
-        from kiln.services.lifecycle_policies import create_policy
-        from kiln.services.lifecycle_runner import preview, run
+        from kiln.services.builds import records as images
+        from kiln.services.lifecycle.policies import create_policy
+        from kiln.services.lifecycle.runner import preview, run
         from kiln.store import api
         from kiln.store.busybox import busybox_rootfs
 

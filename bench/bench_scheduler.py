@@ -53,7 +53,7 @@ def run() -> dict[str, float]:
     try:
         from kiln.db.engine import get_engine, reset_engines
         from kiln.schedule.scheduler import Job, Scheduler
-        from kiln.services.events import deliver_pending
+        from kiln.services.common.events import deliver_pending
 
         reset_engines()
         get_engine()

@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 from kiln.db.engine import reset_engines
+from kiln.services.startup import install as install_startup
+
+# The wiring every kiln entry point does: recovery and managed components on first database use.
+install_startup()
 
 
 @pytest.fixture(autouse=True)

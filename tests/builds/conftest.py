@@ -62,10 +62,10 @@ def _indent(script: str) -> str:
 
 @pytest.fixture
 def make_recipe(parent_ami: str) -> Iterator[Any]:
-    from kiln.services.components import create_component
-    from kiln.services.distribution import create_distribution_configuration
-    from kiln.services.infrastructure import create_infrastructure_configuration
-    from kiln.services.recipes import create_image_recipe
+    from kiln.services.components.resource import create_component
+    from kiln.services.configurations.distribution import create_distribution_configuration
+    from kiln.services.configurations.infrastructure import create_infrastructure_configuration
+    from kiln.services.recipes.resource import create_image_recipe
 
     def make(
         build: str,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kiln.errors import KilnError
-from kiln.services import images
-from kiln.services.build_workflow import BuildFailed, create_and_build
+from kiln.services.builds import records as images
+from kiln.services.builds.workflow import BuildFailed, create_and_build
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 
@@ -27,7 +27,7 @@ def _build(arns: dict[str, str], **options: object) -> dict:
 def _run_in(ami: str, *argv: str) -> str:
     from kiln.runtime import instances
     from kiln.runtime.exec import exec_in
-    from kiln.services.instances import run_instance
+    from kiln.services.ec2.instances import run_instance
 
     instance = run_instance(ami)
     try:
@@ -69,7 +69,7 @@ def test_a_build_makes_a_tested_tagged_shared_ami(make_recipe) -> None:
     from kiln.runtime.instances import list_instances
 
     assert not list_instances(states=("pending", "running", "stopping", "stopped"))
-    from kiln.services.events import list_events
+    from kiln.services.common.events import list_events
 
     changes = [e["detail"]["state"]["status"] for e in list_events() if e["arn"] == image["arn"]]
     assert changes == ["PENDING", "CREATING", "BUILDING", "TESTING", "DISTRIBUTING", "AVAILABLE"]
@@ -199,7 +199,7 @@ def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: P
 
     from kiln.runtime import instances
     from kiln.runtime.exec import exec_in
-    from kiln.services.instances import run_instance
+    from kiln.services.ec2.instances import run_instance
 
     instance = run_instance(parent_ami)
     exec_in(instance.id, ["sh", "-c", "echo captured > /etc/marker"], timeout=30)
@@ -217,8 +217,8 @@ def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: P
 
 def test_recovery_terminates_instances_of_builds_that_are_over(parent_ami: str) -> None:
     from kiln.runtime.instances import get
-    from kiln.services.build_recovery import recover_interrupted_builds
-    from kiln.services.instances import run_instance
+    from kiln.services.builds.recovery import recover_interrupted_builds
+    from kiln.services.ec2.instances import run_instance
 
     arn = images.create_image(name="web", version="1.0.0", recipe_arn="arn:r", infrastructure_arn="arn:i")
     images.set_status(arn, "FAILED", "boom")

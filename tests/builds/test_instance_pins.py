@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root (
 def test_instance_layers_survive_its_ami_until_terminate(parent_ami: str, tmp_path: Path, kiln_home: Path) -> None:
     from kiln.runtime import instances
     from kiln.runtime.exec import exec_in
-    from kiln.services.instances import release_terminated_pins, run_instance
+    from kiln.services.ec2.instances import release_terminated_pins, run_instance
     from kiln.store import api
 
     upper = tmp_path / "upper"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from kiln.db.base import utcnow
-from kiln.services import images
-from kiln.services.build_workflow import create_and_build
-from kiln.services.lifecycle_policies import create_policy
-from kiln.services.lifecycle_runner import preview, run
+from kiln.services.builds import records as images
+from kiln.services.builds.workflow import create_and_build
+from kiln.services.lifecycle.policies import create_policy
+from kiln.services.lifecycle.runner import preview, run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 
@@ -84,7 +84,7 @@ def test_a_run_frees_exactly_the_bytes_its_preview_promised(make_recipe, kiln_ho
 
 def test_an_ami_in_use_by_an_instance_is_not_deleted(make_recipe) -> None:
     from kiln.runtime import instances
-    from kiln.services.instances import run_instance
+    from kiln.services.ec2.instances import run_instance
     from kiln.store.api import get_image
 
     built = _three_builds(make_recipe)

@@ -114,7 +114,7 @@ def test_demo_runs_the_bash_document() -> None:
 
 
 def test_demo_document_is_fully_valid() -> None:
-    from kiln.documents.actions.base import lookup
+    from kiln.documents.actions.catalog import lookup
     from kiln.documents.demo import EXAMPLES, FILE_ACTIONS, default_document
     from kiln.documents.validate import validate_files
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.model.lifecycle import CreateLifecyclePolicyRequest, LifecyclePolicy, parse
-from kiln.services.lifecycle_rules import AmiCandidate, ImageCandidate
+from kiln.services.lifecycle.rules import AmiCandidate, ImageCandidate
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kiln.services.apply import apply_file
-from kiln.services.lifecycle_policies import get_policy
+from kiln.services.lifecycle.policies import get_policy
 
 POLICY = """
 kind: LifecyclePolicy

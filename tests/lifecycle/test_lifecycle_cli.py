@@ -14,7 +14,7 @@ import yaml
 from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, rule
 
 from kiln.cli.main import main
-from kiln.services.lifecycle_runner import register_actions, register_source
+from kiln.services.lifecycle.runner import register_actions, register_source
 
 ARN = "arn:aws:imagebuilder:local:123456789012:lifecycle-policy/retire-old"
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from lifecycle_fakes import AS_OF, ami, image, policy, rule
 
-from kiln.services import lifecycle_preview
-from kiln.services.lifecycle_rules import evaluate
+from kiln.services.lifecycle import preview as lifecycle_preview
+from kiln.services.lifecycle.rules import evaluate
 
 
 def scenario() -> list:

@@ -9,7 +9,7 @@ import pytest
 from lifecycle_fakes import AS_OF, ami, image, policy, rule
 
 from kiln.model.lifecycle import TimeUnit
-from kiln.services.lifecycle_rules import evaluate, subtract
+from kiln.services.lifecycle.rules import evaluate, subtract
 
 
 def actions(plan) -> dict[str, str]:

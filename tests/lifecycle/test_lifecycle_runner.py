@@ -29,8 +29,8 @@ from lifecycle_fakes import (
 )
 
 from kiln.errors import Conflict, InvalidRequest
-from kiln.services import lifecycle_policies as policies
-from kiln.services.lifecycle_runner import _acquire_lease, run
+from kiln.services.lifecycle import policies
+from kiln.services.lifecycle.runner import _acquire_lease, run
 
 HERE = Path(__file__).parent
 SRC = HERE.parent.parent / "src"
@@ -171,7 +171,7 @@ SCRIPT = textwrap.dedent(
     from datetime import datetime
     from pathlib import Path
     from lifecycle_fakes import FakeActions, FakeCandidateSource, FakeWorld
-    from kiln.services.lifecycle_runner import run
+    from kiln.services.lifecycle.runner import run
 
     arn, world_path, log, as_of, pause_after = sys.argv[1:6]
     world = FakeWorld(Path(world_path))

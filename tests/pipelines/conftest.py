@@ -1,6 +1,6 @@
 """Real resources in the test's database, and a stand-in for the build engine.
 
-``StandInRunner`` replaces only the build workflow (``kiln.services.build_workflow.Build``, whose engine
+``StandInRunner`` replaces only the build workflow (``kiln.services.builds.workflow.Build``, whose engine
 is wired on main): it records how the pipeline called it, writes the build inputs the way the real build
 does (``resolved_inputs`` from the real resolution functions) and ends the image AVAILABLE or FAILED.
 Everything else (resources, images, executions, decisions) is the real code over the real database.
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from kiln.services import images
-from kiln.services.components import create_component, resolve_component
-from kiln.services.infrastructure import create_infrastructure_configuration
-from kiln.services.pipelines import create_image_pipeline
-from kiln.services.recipes import create_image_recipe
+from kiln.services.builds import records as images
+from kiln.services.components.resource import create_component, resolve_component
+from kiln.services.configurations.infrastructure import create_infrastructure_configuration
+from kiln.services.pipelines.resource import create_image_pipeline
+from kiln.services.recipes.resource import create_image_recipe
 
 SELF = "arn:aws:imagebuilder:local:123456789012"
 AMI = "ami-0123456789abcdef0"
@@ -76,8 +76,8 @@ class StandInRunner:
     def __call__(self, image_arn: str, *, pipeline_version: str, progress: Any) -> dict[str, Any]:
         from kiln.db.engine import session
         from kiln.model.parent import parse_parent_image
-        from kiln.services.pipeline_dependencies import newest_parent_ami
-        from kiln.services.recipes import find_recipe
+        from kiln.services.pipelines.dependencies import newest_parent_ami
+        from kiln.services.recipes.resource import find_recipe
 
         row = images.get_row(image_arn)
         self.calls.append({"image": image_arn, "pipeline_version": pipeline_version, "tags": dict(row.tags),

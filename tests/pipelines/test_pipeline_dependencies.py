@@ -23,9 +23,9 @@ from tests.pipelines.conftest import (
     recipe,
 )
 
-from kiln.services.pipeline_dependencies import OsCheckFailed, os_release_marker, os_updates_since
-from kiln.services.pipeline_runs import list_pipeline_executions, run_scheduled
-from kiln.services.pipelines import get_image_pipeline, update_image_pipeline
+from kiln.services.pipelines.dependencies import OsCheckFailed, os_release_marker, os_updates_since
+from kiln.services.pipelines.resource import get_image_pipeline, update_image_pipeline
+from kiln.services.pipelines.runs import list_pipeline_executions, run_scheduled
 
 START = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 SCHEDULE = {"scheduleExpression": "cron(0 3 * * ? *)"}  # the default condition: dependency updates

@@ -1,4 +1,4 @@
-"""Pipelines across real processes: one build at a time between processes, the detached worker."""
+"""Pipelines across real processes: one build at a time between processes, the scheduler's worker."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from tests.pipelines.conftest import AMI, StandInRunner, component, infrastructure, pipeline, recipe
 
-from kiln.services import images
-from kiln.services.pipeline_jobs import pipeline_jobs, start
-from kiln.services.pipeline_runs import PipelineBusy, list_pipeline_executions, start_image_pipeline_execution
-from kiln.services.pipelines import get_image_pipeline
+from kiln.schedule.workers import WorkerPool
+from kiln.services.builds import records as images
+from kiln.services.pipelines.jobs import scheduler_jobs
+from kiln.services.pipelines.resource import get_image_pipeline
+from kiln.services.pipelines.runs import PipelineBusy, list_pipeline_executions, start_image_pipeline_execution
+from kiln.services.registry import worker_initializer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +43,8 @@ def test_another_process_cannot_start_while_a_build_runs(nightly: str, tmp_path:
     ready, go = tmp_path / "ready", tmp_path / "go"
     script = textwrap.dedent(f"""
         import pathlib, time
-        from kiln.services import images
-        from kiln.services.pipeline_runs import start_image_pipeline_execution
+        from kiln.services.builds import records as images
+        from kiln.services.pipelines.runs import start_image_pipeline_execution
 
         def blocking_runner(image_arn, *, pipeline_version, progress):
             images.set_status(image_arn, "BUILDING")
@@ -71,19 +73,17 @@ def test_another_process_cannot_start_while_a_build_runs(nightly: str, tmp_path:
 
 
 def test_scheduler_start_runs_the_build_in_a_worker(nightly: str) -> None:
-    [job] = pipeline_jobs()
-    execution = start(job, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
-    assert execution.decision == "STARTED"
-    assert execution.image_arn is not None
-    # The worker is a child of this process: wait for it by its pid.
-    row = images.get_row(execution.image_arn)
-    for _ in range(1200):
-        row = images.get_row(execution.image_arn)
-        if row.status in images.FINAL:
-            break
-        time.sleep(0.05)
-    assert row.owner_pid != os.getpid()  # the worker claimed the build
-    os.waitpid(row.owner_pid, 0)
+    [job] = scheduler_jobs()
+    pool = WorkerPool(limit=1, initializer=worker_initializer)
+    pool.submit(job.target, job.key, datetime(2026, 12, 1, 3, 0, tzinfo=UTC).isoformat())
+    pool.wait(timeout=120)
+    [finished] = pool.finished
+    assert finished.exitcode == 0
+    [execution] = list_pipeline_executions(nightly)
+    assert execution["decision"] == "STARTED"
+    row = images.get_row(execution["imageArn"])
+    assert row.status in images.FINAL
+    assert row.owner_pid != os.getpid()  # the worker process built it
     # Without a store/engine the real build fails (no such parent AMI here): recorded and counted.
     [record] = list_pipeline_executions(nightly)
     assert (record["trigger"], record["decision"], record["outcome"]) == ("SCHEDULE", "STARTED", "FAILED")

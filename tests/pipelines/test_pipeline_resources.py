@@ -9,17 +9,20 @@ from tests.pipelines.conftest import AMI, SELF, component, infrastructure, pipel
 
 from kiln.errors import AlreadyExists, InUse, InvalidInput, NotFound
 from kiln.services.apply import apply_text
-from kiln.services.distribution import create_distribution_configuration, delete_distribution_configuration
-from kiln.services.infrastructure import delete_infrastructure_configuration
-from kiln.services.pipelines import (
+from kiln.services.common.tags import list_tags_for_resource, tag_resource
+from kiln.services.configurations.distribution import (
+    create_distribution_configuration,
+    delete_distribution_configuration,
+)
+from kiln.services.configurations.infrastructure import delete_infrastructure_configuration
+from kiln.services.pipelines.resource import (
     create_image_pipeline,
     delete_image_pipeline,
     get_image_pipeline,
     list_image_pipelines,
     update_image_pipeline,
 )
-from kiln.services.recipes import delete_image_recipe
-from kiln.services.tags import list_tags_for_resource, tag_resource
+from kiln.services.recipes.resource import delete_image_recipe
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ import pytest
 from tests.pipelines.conftest import AMI, SELF, StandInRunner, component, infrastructure, pipeline, recipe
 
 from kiln.errors import NotFound
-from kiln.services import images
-from kiln.services.pipeline_runs import (
+from kiln.services.builds import records as images
+from kiln.services.pipelines.resource import get_image_pipeline, list_image_pipeline_images, update_image_pipeline
+from kiln.services.pipelines.runs import (
     PipelineBusy,
     list_pipeline_executions,
     run_scheduled,
     start_image_pipeline_execution,
 )
-from kiln.services.pipelines import get_image_pipeline, list_image_pipeline_images, update_image_pipeline
 
 DUE = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
@@ -162,7 +162,7 @@ def test_start_unknown_pipeline() -> None:
 
 def test_delete_is_refused_while_a_build_runs(nightly: str) -> None:
     from kiln.errors import InUse
-    from kiln.services.pipelines import delete_image_pipeline
+    from kiln.services.pipelines.resource import delete_image_pipeline
 
     refused: list[InUse] = []
 

@@ -9,9 +9,9 @@ import pytest
 from tests.pipelines.conftest import AMI, StandInRunner, component, infrastructure, pipeline, recipe
 
 from kiln.errors import InvalidInput
-from kiln.services import pipeline_cron
-from kiln.services.pipeline_jobs import KEY_PREFIX, due_runs, next_runs, pipeline_jobs
-from kiln.services.pipeline_runs import list_pipeline_executions
+from kiln.services.pipelines import cron as pipeline_cron
+from kiln.services.pipelines.jobs import KEY_PREFIX, due_runs, next_runs, pipeline_jobs
+from kiln.services.pipelines.runs import list_pipeline_executions
 
 AFTER = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)  # a Sunday
 

@@ -9,7 +9,8 @@ import pytest
 
 from kiln.errors import InvalidInput
 from kiln.schedule import claims, leases
-from kiln.services import events, images
+from kiln.services.builds import records as images
+from kiln.services.common import events
 
 SELF = "arn:aws:imagebuilder:local:123456789012"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -33,14 +33,14 @@ def kiln(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def component(name: str, version: str = "1.0.0", echo: str = "hello") -> str:
-    from kiln.services.components import create_component
+    from kiln.services.components.resource import create_component
 
     body = {"name": name, "semanticVersion": version, "platform": "Linux", "data": DOC.format(name=name, echo=echo)}
     return create_component(body)["componentBuildVersionArn"]
 
 
 def recipe(name: str, components: list[str], version: str = "1.0.0") -> str:
-    from kiln.services.recipes import create_image_recipe
+    from kiln.services.recipes.resource import create_image_recipe
 
     body = {"name": name, "semanticVersion": version, "parentImage": "debian:bookworm",
             "components": [{"componentArn": arn} for arn in components]}
@@ -59,14 +59,14 @@ def test_apply_demo_twice_creates_then_changes_nothing(kiln_on_postgres: str) ->
     data = json.loads(again.stdout)
     assert {entry["status"] for entry in data["resources"]} == {"unchanged"}
 
-    from kiln.services.recipes import list_image_recipes
+    from kiln.services.recipes.resource import list_image_recipes
 
     names = [summary["name"] for summary in list_image_recipes()["imageRecipeSummaryList"]]
     assert names == ["demo-nginx"]
 
 
 def test_component_versions_are_immutable(kiln_on_postgres: str) -> None:
-    from kiln.services.components import list_components
+    from kiln.services.components.resource import list_components
 
     arn = component("app")
     assert arn == f"{SELF}:component/app/1.0.0/1"
@@ -91,8 +91,8 @@ def test_recipe_versions_are_immutable(kiln_on_postgres: str) -> None:
 
 
 def test_pipeline_create_and_get(kiln_on_postgres: str) -> None:
-    from kiln.services.infrastructure import create_infrastructure_configuration
-    from kiln.services.pipelines import create_image_pipeline, get_image_pipeline, list_image_pipelines
+    from kiln.services.configurations.infrastructure import create_infrastructure_configuration
+    from kiln.services.pipelines.resource import create_image_pipeline, get_image_pipeline, list_image_pipelines
 
     recipe_arn = recipe("web", [component("app")])
     infra = create_infrastructure_configuration({"name": "infra"})["infrastructureConfigurationArn"]
@@ -113,8 +113,8 @@ def test_pipeline_create_and_get(kiln_on_postgres: str) -> None:
 
 
 def test_lifecycle_policy_create_list_and_preview_over_an_empty_store(kiln_on_postgres: str) -> None:
-    from kiln.services.lifecycle_policies import create_policy, list_policies
-    from kiln.services.lifecycle_runner import preview
+    from kiln.services.lifecycle.policies import create_policy, list_policies
+    from kiln.services.lifecycle.runner import preview
 
     arn = create_policy({
         "name": "retire-old", "executionRole": "KilnLifecycleRole", "resourceType": "AMI_IMAGE",

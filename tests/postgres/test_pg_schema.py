@@ -48,8 +48,7 @@ def test_column_types_match_too(kiln_on_postgres: str) -> None:
 
 def test_process_start_times_beyond_32_bits_are_stored(kiln_on_postgres: str) -> None:
     """Start times are clock ticks since boot: past 2^31 after ~248 days of uptime."""
-    from kiln.services import images
-
+    from kiln.services.builds import records as images
     arn = images.create_image(name="web", version="1.0.0", recipe_arn="r", infrastructure_arn="i")
     images.update(arn, owner_start=2**40 + 7)
     assert images.get_row(arn).owner_start == 2**40 + 7

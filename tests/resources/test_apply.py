@@ -9,11 +9,15 @@ import yaml
 
 from kiln.errors import AlreadyExists, InvalidInput
 from kiln.model.shapes import Shape
-from kiln.services.apply import KindHandler, Ref, apply_file, apply_text, kinds, register_kind
-from kiln.services.components import list_components
-from kiln.services.distribution import list_distribution_configurations
-from kiln.services.infrastructure import get_infrastructure_configuration, list_infrastructure_configurations
-from kiln.services.recipes import list_image_recipes
+from kiln.services.apply import apply_file, apply_text, kinds, register_kind
+from kiln.services.common.kinds import KindHandler, Ref
+from kiln.services.components.resource import list_components
+from kiln.services.configurations.distribution import list_distribution_configurations
+from kiln.services.configurations.infrastructure import (
+    get_infrastructure_configuration,
+    list_infrastructure_configurations,
+)
+from kiln.services.recipes.resource import list_image_recipes
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SELF = "arn:aws:imagebuilder:local:123456789012"
@@ -221,5 +225,4 @@ def test_other_families_can_register_kinds() -> None:
         assert result.outcomes[0].arn == "widget/w1"
     finally:
         from kiln.services import apply as module
-
         module._handlers.pop("Widget", None)

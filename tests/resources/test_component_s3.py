@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kiln.errors import NotFound
-from kiln.services.components import create_component, get_component
+from kiln.services.components.resource import create_component, get_component
 
 
 def _free_port() -> int:

@@ -7,16 +7,16 @@ import pytest
 import yaml
 
 from kiln.errors import AlreadyExists, Forbidden, InUse, InvalidInput, NotFound
-from kiln.services.components import (
+from kiln.services.common.unit import DryRunOperation, IdempotentParameterMismatch
+from kiln.services.components.managed import MANAGED_COMPONENTS, managed_document
+from kiln.services.components.resource import (
     create_component,
     delete_component,
     get_component,
     list_components,
     resolve_component,
 )
-from kiln.services.managed import MANAGED_COMPONENTS, managed_document
-from kiln.services.recipes import create_image_recipe
-from kiln.services.unit import DryRunOperation, IdempotentParameterMismatch
+from kiln.services.recipes.resource import create_image_recipe
 
 SELF = "arn:aws:imagebuilder:local:123456789012:component"
 

@@ -4,21 +4,21 @@ import pytest
 
 from kiln.errors import AlreadyExists, InUse, InvalidInput, NotFound
 from kiln.model.arn import Arn
-from kiln.services.distribution import (
+from kiln.services.common.references import _finders, register_reference_finder
+from kiln.services.configurations.distribution import (
     create_distribution_configuration,
     delete_distribution_configuration,
     get_distribution_configuration,
     list_distribution_configurations,
     update_distribution_configuration,
 )
-from kiln.services.infrastructure import (
+from kiln.services.configurations.infrastructure import (
     create_infrastructure_configuration,
     delete_infrastructure_configuration,
     get_infrastructure_configuration,
     list_infrastructure_configurations,
     update_infrastructure_configuration,
 )
-from kiln.services.references import _finders, register_reference_finder
 
 INFRA = "arn:aws:imagebuilder:local:123456789012:infrastructure-configuration"
 DIST = "arn:aws:imagebuilder:local:123456789012:distribution-configuration"

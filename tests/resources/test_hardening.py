@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kiln.services.managed import managed_document
+from kiln.services.components.managed import managed_document
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("bwrap") is None, reason="needs root and bubblewrap"

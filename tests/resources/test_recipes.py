@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from kiln.errors import AlreadyExists, InvalidInput, NotFound
-from kiln.services.components import create_component
-from kiln.services.recipes import (
+from kiln.services.components.resource import create_component
+from kiln.services.recipes.resource import (
     create_image_recipe,
     delete_image_recipe,
     get_image_recipe,
@@ -135,7 +135,7 @@ def test_delete(simple_doc: str) -> None:
 
 
 def test_list_filters(simple_doc: str) -> None:
-    from kiln.services.components import list_components
+    from kiln.services.components.resource import list_components
 
     component("alpha", simple_doc)
     component("beta", simple_doc)
@@ -154,7 +154,7 @@ def test_resolve_recipe_components_for_builds(build_doc: str, simple_doc: str) -
 
     from kiln.db.engine import session
     from kiln.db.tables.resources import ImageRecipeRow
-    from kiln.services.recipes import resolve_recipe_components
+    from kiln.services.recipes.resource import resolve_recipe_components
 
     component("sample", build_doc)
     component("simple", simple_doc)

@@ -4,10 +4,13 @@ import pytest
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.services.apply import apply_text
-from kiln.services.components import create_component, get_component, list_component_build_versions
-from kiln.services.infrastructure import create_infrastructure_configuration, get_infrastructure_configuration
-from kiln.services.recipes import create_image_recipe, get_image_recipe
-from kiln.services.tags import list_tags_for_resource, tag_resource, untag_resource
+from kiln.services.common.tags import list_tags_for_resource, tag_resource, untag_resource
+from kiln.services.components.resource import create_component, get_component, list_component_build_versions
+from kiln.services.configurations.infrastructure import (
+    create_infrastructure_configuration,
+    get_infrastructure_configuration,
+)
+from kiln.services.recipes.resource import create_image_recipe, get_image_recipe
 
 SELF = "arn:aws:imagebuilder:local:123456789012"
 

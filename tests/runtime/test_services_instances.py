@@ -16,7 +16,7 @@ store = pytest.importorskip("kiln.store.api", reason="kiln.store.api is not in t
 from kiln.errors import KilnError  # noqa: E402
 from kiln.runtime import instances  # noqa: E402
 from kiln.runtime.exec import exec_in  # noqa: E402
-from kiln.services import instances as service  # noqa: E402
+from kiln.services.ec2 import instances as service  # noqa: E402
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def jobs_from_file() -> list[Job]:
             timezone=row.get("timezone"),
             enabled=row.get("enabled", True),
             not_before=datetime.fromisoformat(row["not_before"]) if row.get("not_before") else None,
-            target=row.get("target", "schedule_helpers:record_start"),
+            target=globals()[row.get("target", "record_start")],
         )
         for row in rows
     ]

@@ -18,7 +18,7 @@ import pytest
 
 from kiln.db.engine import session
 from kiln.errors import InvalidInput, NotFound
-from kiln.services import events
+from kiln.services.common import events
 
 IMAGE_ARN = "arn:aws:imagebuilder:local:123456789012:image/web/1.0.0/1"
 IMAGE = {

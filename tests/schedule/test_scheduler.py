@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import schedule_helpers
 from schedule_helpers import read_starts
 
 from kiln.db.engine import get_engine
@@ -27,7 +28,6 @@ def utc(*parts: int) -> datetime:
 
 
 PAST = utc(2020, 6, 1)
-H = "schedule_helpers:"
 
 
 class Recorder:
@@ -102,10 +102,10 @@ def test_crashing_workers_do_not_stop_the_scheduler(tmp_path: Path, monkeypatch)
     starts = tmp_path / "starts.txt"
     monkeypatch.setenv("SCHED_STARTS", str(starts))
     jobs = [
-        Job("raise", "cron(0 0 1 1 ? 2021)", not_before=PAST, target=H + "raise_error"),
-        Job("exit", "cron(0 0 1 2 ? 2021)", not_before=PAST, target=H + "hard_exit"),
-        Job("hang", "cron(0 0 1 3 ? 2021)", not_before=PAST, target=H + "sleep_long"),
-        Job("good", "cron(0 0 1 1 ? 2025)", not_before=PAST, target=H + "record_start"),
+        Job("raise", "cron(0 0 1 1 ? 2021)", not_before=PAST, target=schedule_helpers.raise_error),
+        Job("exit", "cron(0 0 1 2 ? 2021)", not_before=PAST, target=schedule_helpers.hard_exit),
+        Job("hang", "cron(0 0 1 3 ? 2021)", not_before=PAST, target=schedule_helpers.sleep_long),
+        Job("good", "cron(0 0 1 1 ? 2025)", not_before=PAST, target=schedule_helpers.record_start),
     ]
     pool = WorkerPool(limit=1)
     from kiln.schedule.scheduler import pool_start
@@ -124,10 +124,10 @@ def test_crashing_workers_do_not_stop_the_scheduler(tmp_path: Path, monkeypatch)
         time.sleep(0.05)
     pool.wait(timeout=60)
     assert read_starts(str(starts)) == [("good", "2025-01-01T00:00:00+00:00")]
-    codes = {f.target.split(":")[1]: f.exitcode for f in pool.finished}
+    codes = {f.target.rpartition(":")[2]: f.exitcode for f in pool.finished}
     assert codes == {"raise_error": 1, "hard_exit": 1, "sleep_long": -signal.SIGKILL, "record_start": 0}
     # still ticking: a new job is picked up and started
-    jobs.append(Job("after", "cron(0 0 1 1 ? 2024)", not_before=PAST, target=H + "record_start"))
+    jobs.append(Job("after", "cron(0 0 1 1 ? 2024)", not_before=PAST, target=schedule_helpers.record_start))
     bump_jobs_version()
     assert loop.tick() == [("after", utc(2024, 1, 1))]
     pool.wait(timeout=60)

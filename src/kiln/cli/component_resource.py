@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
 
 from kiln.cli.output import OutputFormat, emit
 from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
+
+
+def _service() -> ModuleType:
+    from kiln.services.components import resource
+
+    return resource
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +38,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a component version from a document file or URI; prints its build ARN."""
         from kiln.errors import InvalidInput
-        from kiln.services.components import create_component
+        from kiln.services.components.resource import create_component
 
         if (data_file is None) == (uri is None):
             raise InvalidInput("give exactly one of --data-file or --uri", location="options")
@@ -61,7 +68,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """List component versions."""
-        from kiln.services.components import list_components
+        from kiln.services.components.resource import list_components
 
         result = list_components(owner=owner, name=name, by_name=by_name)
         rows = result["componentVersionList"]
@@ -74,7 +81,7 @@ def register(app: typer.Typer) -> None:
             ),
         )
 
-    verbs = ResourceVerbs(app, "kiln.services.components", "componentBuildVersionArn")
+    verbs = ResourceVerbs(app, _service, "componentBuildVersionArn")
     verbs.get(
         "get_component",
         "component",

@@ -37,14 +37,14 @@ def create(
             raise InvalidInput("--instance cannot be combined with --recipe/--infrastructure")
         if not name:
             raise InvalidInput("--name is required with --instance", location="--name")
-        from kiln.services.instances import create_image
+        from kiln.services.ec2.instances import create_image
 
         ami = create_image(instance, name=name, description=description or None)
         emit(output, {"ImageId": ami}, ami)
         return
     if not recipe or not infrastructure:
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
-    from kiln.services.build_workflow import create_and_build
+    from kiln.services.builds.workflow import create_and_build
 
     image = create_and_build(
         recipe_arn=recipe,
@@ -60,7 +60,7 @@ def create(
 
 def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
     """Cancel an image that is being built (CancelImageCreation)."""
-    from kiln.services.images import request_cancel
+    from kiln.services.builds.records import request_cancel
 
     request_cancel(arn)
     emit(output, {"imageBuildVersionArn": arn}, arn)
@@ -72,7 +72,7 @@ def builds(
     output: OutputFormat = "text",
 ) -> None:
     """List Image Builder images (every build of every recipe)."""
-    from kiln.services.images import list_images
+    from kiln.services.builds.records import list_images
 
     found = list_images(name=name, status=status)
 
@@ -95,7 +95,7 @@ def builds(
 
 def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
     """The workflow steps of a build with their status, times, messages and logs."""
-    from kiln.services.images import get_image, list_steps
+    from kiln.services.builds.records import get_image, list_steps
 
     image = get_image(arn)
     steps = list_steps(arn)
@@ -113,7 +113,7 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output
 
 def packages(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
     """Packages installed in the image (ListImagePackages)."""
-    from kiln.services.images import packages as image_packages
+    from kiln.services.builds.records import packages as image_packages
 
     found = image_packages(arn)
     emit(output, {"imagePackageList": found},
@@ -128,6 +128,6 @@ def get(resource: str = typer.Argument(..., help="An image build version ARN, or
 
         emit(output, get_ami(resource).to_ec2())
         return
-    from kiln.services.images import get_image
+    from kiln.services.builds.records import get_image
 
     emit(output, {"image": get_image(resource)})

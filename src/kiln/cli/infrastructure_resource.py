@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import typer
 
 from kiln.cli.resource_input import register_configuration_verbs
 
 
 def register(app: typer.Typer) -> None:
-    register_configuration_verbs(app, "infrastructure")
+    def service() -> ModuleType:
+        from kiln.services.configurations import infrastructure
+
+        return infrastructure
+
+    register_configuration_verbs(app, "infrastructure", service)

@@ -77,8 +77,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Launch an instance from an AMI; prints its id."""
-        from kiln.services import instances as service
-
+        from kiln.services.ec2 import instances as service
         instance = service.run_instance(
             ami,
             region=region,
@@ -223,8 +222,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Capture the instance's root volume as a new AMI; prints its id."""
-        from kiln.services import instances as service
-
+        from kiln.services.ec2 import instances as service
         image_id = service.create_image(
             instance_id, name=name, description=description, tags=_tags(tag), no_reboot=no_reboot
         )

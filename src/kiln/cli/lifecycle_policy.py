@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a lifecycle policy from a CreateLifecyclePolicy request body; prints its ARN."""
         from kiln.model.lifecycle import CreateLifecyclePolicyRequest, parse
-        from kiln.services.lifecycle_policies import create_policy
+        from kiln.services.lifecycle.policies import create_policy
 
         check_format(output)
         request = parse(CreateLifecyclePolicyRequest, _read_body(yaml_file, json_file))
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replace a lifecycle policy from an UpdateLifecyclePolicy request body; prints its ARN."""
         from kiln.model.lifecycle import UpdateLifecyclePolicyRequest, parse
-        from kiln.services.lifecycle_policies import update_policy
+        from kiln.services.lifecycle.policies import update_policy
 
         check_format(output)
         arn = update_policy(parse(UpdateLifecyclePolicyRequest, _read_body(yaml_file, json_file)))
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         """Show a lifecycle policy (GetLifecyclePolicy)."""
         import yaml
 
-        from kiln.services.lifecycle_policies import get_policy
+        from kiln.services.lifecycle.policies import get_policy
 
         check_format(output)
         data = _dump(get_policy(policy))
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List lifecycle policies (ListLifecyclePolicies)."""
         from kiln.cli.output import table
-        from kiln.services.lifecycle_policies import list_policies
+        from kiln.services.lifecycle.policies import list_policies
 
         check_format(output)
         policies = list_policies(name=name, status=status, resource_type=resource_type)
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[str, typer.Argument(help="Policy ARN or name.")], output: OutputFormat = "text"
     ) -> None:
         """Delete a lifecycle policy (its images are untouched)."""
-        from kiln.services.lifecycle_policies import delete_policy
+        from kiln.services.lifecycle.policies import delete_policy
 
         check_format(output)
         arn = delete_policy(policy)
@@ -149,8 +149,8 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Show what the policy would do now (or --as-of), for every image, AMI and snapshot, and why."""
-        from kiln.services import lifecycle_preview
-        from kiln.services.lifecycle_runner import preview as evaluate_now
+        from kiln.services.lifecycle import preview as lifecycle_preview
+        from kiln.services.lifecycle.runner import preview as evaluate_now
 
         fmt = check_format(output)
         found, plan = evaluate_now(policy, as_of=parse_time(as_of))
@@ -164,8 +164,8 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Run the policy once now: deprecate, disable, deregister and delete as it says."""
-        from kiln.services.lifecycle_policies import resolve_arn
-        from kiln.services.lifecycle_runner import run
+        from kiln.services.lifecycle.policies import resolve_arn
+        from kiln.services.lifecycle.runner import run
 
         check_format(output)
         execution = run(resolve_arn(policy), as_of=parse_time(as_of))
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the policy's executions, newest first (ListLifecycleExecutions)."""
         from kiln.cli.output import table
-        from kiln.services.lifecycle_policies import list_executions
+        from kiln.services.lifecycle.policies import list_executions
 
         check_format(output)
         found = list_executions(policy)
@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List what an execution did, per resource (ListLifecycleExecutionResources)."""
         from kiln.cli.output import table
-        from kiln.services.lifecycle_policies import get_execution, list_execution_resources
+        from kiln.services.lifecycle.policies import get_execution, list_execution_resources
 
         check_format(output)
         state = get_execution(execution_id).state
@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Cancel a running execution: it stops before its next step; nothing done is undone."""
-        from kiln.services.lifecycle_policies import cancel_execution
+        from kiln.services.lifecycle.policies import cancel_execution
 
         check_format(output)
         found = cancel_execution(execution_id)

@@ -5,17 +5,15 @@ Heavy imports stay inside the command functions so ``kiln --help`` is fast.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 
 import typer
 
 from kiln import __version__
 from kiln.errors import KilnError
+from kiln.services.startup import install as install_startup
 
-# noun -> help. Every module ``kiln.cli.<noun>_<part>`` adds its verbs with ``register(app)``
-# to that noun's Typer; every ``kiln.cli.top_<name>`` adds top-level commands (apply, serve, demo).
+# noun -> help; ``_register_commands`` lists the modules that add each noun's verbs.
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
@@ -53,24 +51,65 @@ def _root(
 
 
 def _register_commands() -> None:
-    import kiln.cli as package
+    from kiln.cli import (
+        component_document,
+        component_resource,
+        distribution_resource,
+        image_build,
+        image_store,
+        infrastructure_resource,
+        instance_runtime,
+        lifecycle_policy,
+        pipeline_resource,
+        recipe_resource,
+        snapshot_store,
+        store_admin,
+        top_apply,
+        top_demo,
+        top_events,
+        top_scheduler,
+    )
 
-    nouns: dict[str, typer.Typer] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        prefix, _, part = info.name.partition("_")
-        if not part or (prefix != "top" and prefix not in NOUNS):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        if prefix == "top":
-            module.register(app)
-            continue
-        if prefix not in nouns:
-            nouns[prefix] = typer.Typer(no_args_is_help=True, help=NOUNS[prefix])
-            app.add_typer(nouns[prefix], name=prefix)
-        module.register(nouns[prefix])
+    for module in (top_apply, top_demo, top_events, top_scheduler):
+        module.register(app)
+    nouns = {
+        "component": (component_document, component_resource),
+        "recipe": (recipe_resource,),
+        "infrastructure": (infrastructure_resource,),
+        "distribution": (distribution_resource,),
+        "pipeline": (pipeline_resource,),
+        "image": (image_build, image_store),
+        "snapshot": (snapshot_store,),
+        "instance": (instance_runtime,),
+        "store": (store_admin,),
+        "lifecycle": (lifecycle_policy,),
+    }
+    for noun, modules in nouns.items():
+        group = typer.Typer(no_args_is_help=True, help=NOUNS[noun])
+        app.add_typer(group, name=noun)
+        for module in modules:
+            module.register(group)
 
 
 _register_commands()
+install_startup()
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Usage errors: click's, and those of the click that recent Typer releases carry inside."""
+    import click
+
+    errors: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:
+        pass
+    else:
+        errors.append(VendoredClickException)
+    return tuple(errors)
+
+
+_CLICK_ERRORS = _click_errors()
 
 
 def main() -> None:
@@ -92,13 +131,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as error:  # usage errors carry their own rendering
-        for module in ("typer._click", "click"):
-            try:
-                click = importlib.import_module(module)
-            except ImportError:
-                continue
-            if isinstance(error, click.ClickException):
-                error.show()
-                sys.exit(error.exit_code)
-        raise
+    except _CLICK_ERRORS as error:  # usage errors carry their own rendering
+        error.show()
+        sys.exit(error.exit_code)

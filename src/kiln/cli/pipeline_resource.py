@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -12,8 +13,14 @@ from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
 ARN_HELP = "Image pipeline ARN (or image-pipeline/NAME)."
 
 
+def _service() -> ModuleType:
+    from kiln.services.pipelines import resource
+
+    return resource
+
+
 def register(app: typer.Typer) -> None:
-    verbs = ResourceVerbs(app, "kiln.services.pipelines", "imagePipelineArn", arn_help=ARN_HELP)
+    verbs = ResourceVerbs(app, _service, "imagePipelineArn", arn_help=ARN_HELP)
     verbs.body_command(
         "create", "create_image_pipeline", "Create an image pipeline (CreateImagePipeline body); prints its ARN."
     )
@@ -31,7 +38,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """List image pipelines."""
-        from kiln.services.pipelines import list_image_pipelines
+        from kiln.services.pipelines.resource import list_image_pipelines
 
         filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
         result = list_image_pipelines(filters=filters or None)
@@ -57,8 +64,8 @@ def register(app: typer.Typer) -> None:
         """Build the pipeline now (StartImagePipelineExecution); prints the image ARN."""
         from kiln.cli.output import progress
         from kiln.errors import KilnError
-        from kiln.services import images
-        from kiln.services.pipeline_runs import start_image_pipeline_execution
+        from kiln.services.builds import records as images
+        from kiln.services.pipelines.runs import start_image_pipeline_execution
 
         body: dict[str, object] = {"imagePipelineArn": arn}
         if tags:
@@ -73,19 +80,10 @@ def register(app: typer.Typer) -> None:
             raise KilnError(f"image {image_arn} is {row.status}: {row.reason or ''}".rstrip(": "),
                             hint=f"kiln image logs {image_arn}")
 
-    @app.command("run-build", hidden=True)
-    def run_build(image_arn: Annotated[str, typer.Argument(help="Image ARN of a started execution.")]) -> None:
-        """Worker: run the build of a pipeline execution (started by the scheduler)."""
-        from kiln.cli.output import progress
-        from kiln.services.pipeline_runs import execute_image
-
-        status = execute_image(image_arn, progress=progress)
-        progress(f"{image_arn}: {status}")
-
     @app.command("images")
     def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
         """The images a pipeline built (ListImagePipelineImages)."""
-        from kiln.services.pipelines import list_image_pipeline_images
+        from kiln.services.pipelines.resource import list_image_pipeline_images
 
         result = list_image_pipeline_images(arn)
         rows = result["imageSummaryList"]
@@ -100,7 +98,7 @@ def register(app: typer.Typer) -> None:
     @app.command("executions")
     def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
         """Every run decision of a pipeline: started, skipped (and why), failed to start."""
-        from kiln.services.pipeline_runs import list_pipeline_executions
+        from kiln.services.pipelines.runs import list_pipeline_executions
 
         entries = list_pipeline_executions(arn)
         emit(
@@ -120,7 +118,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """The pipeline's next scheduled run times, in its timezone."""
-        from kiln.services.pipeline_jobs import next_runs
+        from kiln.services.pipelines.jobs import next_runs
 
         times = [moment.isoformat() for moment in next_runs(arn, next_)]
         emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")

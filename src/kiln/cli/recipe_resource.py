@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -10,10 +11,16 @@ from kiln.cli.output import OutputFormat, emit
 from kiln.cli.resource_input import ResourceVerbs, print_rows
 
 
+def _service() -> ModuleType:
+    from kiln.services.recipes import resource
+
+    return resource
+
+
 def register(app: typer.Typer) -> None:
     verbs = ResourceVerbs(
         app,
-        "kiln.services.recipes",
+        _service,
         "imageRecipeArn",
         arn_help="Image recipe ARN.",
         json_help="CreateImageRecipe body: JSON text, file://PATH, a path or - for stdin.",
@@ -28,7 +35,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """List image recipes."""
-        from kiln.services.recipes import list_image_recipes
+        from kiln.services.recipes.resource import list_image_recipes
 
         result = list_image_recipes(owner=owner, name=name)
         rows = result["imageRecipeSummaryList"]

@@ -5,12 +5,12 @@ rendering of Get*/List* answers, and the create/update/get/delete verbs every re
 # No ``from __future__ import annotations``: the verb functions below carry their help texts in
 # ``Annotated`` metadata taken from the enclosing scope, which Typer could not resolve from strings.
 
-import importlib
 import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -93,19 +93,20 @@ def print_rows(columns: list[str], rows: list[list[Any]]) -> None:
 class ResourceVerbs:
     """The common verbs of one resource family, over functions of its service module.
 
-    ``service`` is imported when a command runs (not at registration), ``arn_key`` names the ARN in
+    ``service`` returns the family's service module; it is called when a command runs (not at
+    registration, so ``kiln --help`` imports no service), ``arn_key`` names the ARN in
     Create/Update/Delete answers, ``arn_help`` is the help of the ARN argument.
     """
 
     app: typer.Typer
-    service: str
+    service: Callable[[], ModuleType]
     arn_key: str
     arn_help: str = "ARN."
     json_help: str = JSON_HELP
     yaml_help: str = YAML_HELP
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return getattr(importlib.import_module(self.service), function)(*args, **kwargs)
+        return getattr(self.service(), function)(*args, **kwargs)
 
     def body_command(self, verb: str, function: str, doc: str) -> None:
         """A verb that sends a ``--cli-input-json/--cli-input-yaml`` body and prints the ARN (create, update)."""
@@ -156,11 +157,11 @@ class ResourceVerbs:
         self.app.command("list", help=doc)(list_)
 
 
-def register_configuration_verbs(app: typer.Typer, noun: str) -> None:
+def register_configuration_verbs(app: typer.Typer, noun: str, service: Callable[[], ModuleType]) -> None:
     """create/update/list/get/delete of ``kiln NOUN``, a configuration family (infrastructure,
-    distribution) whose service ``kiln.services.NOUN`` names its calls ``<verb>_NOUN_configuration(s)``."""
+    distribution) whose service module names its calls ``<verb>_NOUN_configuration(s)``."""
     key = f"{noun}Configuration"
-    verbs = ResourceVerbs(app, f"kiln.services.{noun}", f"{key}Arn")
+    verbs = ResourceVerbs(app, service, f"{key}Arn")
     verbs.body_command("create", f"create_{noun}_configuration", f"Create an {noun} configuration; prints its ARN.")
     verbs.body_command(
         "update",

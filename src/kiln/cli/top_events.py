@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         import time
 
         from kiln.cli.output import check_format
-        from kiln.services.events import list_events
+        from kiln.services.common.events import list_events
 
         check_format(output)
         found = list_events(since)
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         output: OutputFormat = "text",
     ) -> None:
         """Add a webhook; prints its id."""
-        from kiln.services.events import add_webhook
+        from kiln.services.common.events import add_webhook
 
         hook = add_webhook(url, secret)
         emit(output, hook, str(hook["id"]))
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
     def webhook_list(output: OutputFormat = "text") -> None:
         """List webhooks."""
         from kiln.cli.output import table
-        from kiln.services.events import list_webhooks
+        from kiln.services.common.events import list_webhooks
 
         found = list_webhooks()
         rows = [(h["id"], h["url"], h["signed"], h["enabled"]) for h in found]
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
     @hooks.command("remove")
     def webhook_remove(webhook_id: int = typer.Argument(...), output: OutputFormat = "text") -> None:
         """Remove a webhook and its pending deliveries."""
-        from kiln.services.events import remove_webhook
+        from kiln.services.common.events import remove_webhook
 
         remove_webhook(webhook_id)
         emit(output, {"id": webhook_id, "removed": True}, f"removed webhook {webhook_id}")

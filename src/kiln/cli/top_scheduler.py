@@ -18,16 +18,16 @@ def register(app: typer.Typer) -> None:
         import signal
         import threading
 
-        from kiln.schedule.scheduler import Scheduler, load_sources_from_env, pool_start
+        from kiln.schedule.scheduler import Scheduler, pool_start
         from kiln.schedule.workers import WorkerPool
-        from kiln.services.events import BackgroundDelivery
+        from kiln.services.common.events import BackgroundDelivery
+        from kiln.services.registry import scheduler_jobs, worker_initializer
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         logging.getLogger("kiln").setLevel(logging.INFO)
-        load_sources_from_env()
-        pool = WorkerPool()
+        pool = WorkerPool(initializer=worker_initializer)
         delivery = BackgroundDelivery()
-        loop = Scheduler(pool_start(pool), on_tick=[pool.poll, delivery])
+        loop = Scheduler(pool_start(pool), jobs=scheduler_jobs, on_tick=[pool.poll, delivery])
         if once:
             started = loop.tick()
             pool.wait()

@@ -10,7 +10,6 @@ run one at a time there too, and a waiter gives up after the same 60 seconds.
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +18,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiln.db.open_hooks import run_open_hooks
 from kiln.home import database_url
-
-# Run once per process, right after the database is first opened: they clean up what a killed kiln
-# process left behind (dead instances, stale mounts, interrupted builds). "module:function".
-RECOVERY_HOOKS = (
-    "kiln.runtime.recovery:recover",
-    "kiln.services.build_recovery:recover_interrupted_builds",
-    "kiln.services.instances:release_terminated_pins",
-)
 
 _lock = threading.RLock()
 _engines: dict[str, Engine] = {}
@@ -125,22 +117,10 @@ def get_engine(url: str | None = None) -> Engine:
             migrate(engine)
             _engines[url] = engine
             _sessionmakers[url] = sessionmaker(engine, expire_on_commit=False)
-            _run_recovery_hooks()
+            run_open_hooks()
         return engine
 
 
-def _run_recovery_hooks() -> None:
-    import importlib
-    import importlib.util
-
-    for hook in RECOVERY_HOOKS:
-        module_name, _, function = hook.partition(":")
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        try:
-            getattr(importlib.import_module(module_name), function)()
-        except Exception as error:  # recovery must never stop the command the user asked for
-            print(f"kiln: warning: recovery step {hook} failed: {error}", file=sys.stderr)
 
 
 _active = threading.local()

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiln.documents.actions.base import lookup
+from kiln.documents.actions.catalog import lookup
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "components"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "components"  # package data
 FILE_ACTIONS = ("CreateFolder", "CreateFile", "ReadFile")
 
 

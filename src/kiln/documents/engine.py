@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kiln.documents import conditions, loops
-from kiln.documents.actions.base import ActionFailed, StepContext, lookup
+from kiln.documents.actions.base import ActionFailed, StepContext
+from kiln.documents.actions.catalog import lookup
 from kiln.documents.executor import Executor
 from kiln.documents.expressions import ExpressionError, Scope, resolve
 from kiln.documents.model import Document, DocumentInvalid, Phase, Step

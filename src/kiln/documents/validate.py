@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, RootModel, ValidationError
 
 from kiln.documents import conditions, loops
-from kiln.documents.actions.base import Action, ActionFailed, lookup
+from kiln.documents.actions.base import Action, ActionFailed
+from kiln.documents.actions.catalog import lookup
 from kiln.documents.expressions import CONTEXT_KEYS, Reference, has_expression, references
 from kiln.documents.model import (
     DEFAULT_TIMEOUT,

@@ -8,17 +8,13 @@ instance-store-backed ones cannot be stopped. Terminate deletes the directory; t
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
-from kiln.runtime import cgroups, overlay, procs, records, sandbox
+from kiln.runtime import cgroups, overlay, records, sandbox
 from kiln.runtime.errors import UnsupportedOperation
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import (
@@ -31,11 +27,9 @@ from kiln.runtime.records import (
     TERMINATED,
     Instance,
 )
+from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, release, settle
 
-STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
-MOUNT_STUBS = ("etc/resolv.conf",)
-NO_PROCESS = {"init_pid": None, "init_start_time": None, "monitor_pid": None, "monitor_start_time": None}
 
 
 def _validate(root_device_type: str, network: str, lower_dirs: Sequence[Path | str]) -> list[Path]:
@@ -140,82 +134,6 @@ def _boot(instance: Instance, **extra: object) -> Instance:
     )
 
 
-def halt(instance: Instance, grace: float = STOP_GRACE) -> None:
-    """Kill every process of the instance: SIGTERM, ``grace`` seconds, then SIGKILL its pid 1.
-
-    The sleeper that holds the namespaces is spared the SIGTERM, so services get the whole grace
-    period; killing the namespace's pid 1 then takes everything left with it.
-    """
-    init = instance.init
-    if init is not None and not procs.is_alive(init.pid, init.start_time):
-        init = None
-    if init is not None and grace > 0:
-        namespace = procs.pidns_inode(init.pid)
-        members = [procs.identify(pid) for pid in procs.pids_in_pidns(namespace)] if namespace else []
-        others = [p for p in members if p is not None and procs.ns_pid(p.pid) not in (1, 2)]
-        for process in others:
-            procs.send(process.pid, signal.SIGTERM)
-        procs.wait_gone(others, grace)
-    if init is not None:
-        procs.kill_and_wait(init)
-    monitors = sandbox.find_monitors(instance.merged_dir)
-    if instance.monitor is not None and instance.monitor not in monitors:
-        monitors.append(instance.monitor)
-    for monitor in monitors:
-        sandbox.kill(monitor)
-    # Left in the cgroups: host-side nsenter parents of commands that just died.
-    for pid in cgroups.members(instance.cgroups):
-        identity = procs.identify(pid)
-        if identity is not None:
-            procs.kill_and_wait(identity)
-    cgroups.remove(instance.cgroups)
-
-
-def release(instance: Instance, *, grace: float = STOP_GRACE, delete: bool) -> None:
-    """Stop the instance's processes, unmount its root, and with ``delete`` remove its directory."""
-    halt(instance, grace)
-    overlay.unmount(instance.merged_dir)
-    if instance.console_log.exists() and not delete:
-        sandbox.console_line(instance.console_log, "processes ended, root volume unmounted")
-    if delete:
-        remove_dir(instance.dir)
-    else:
-        _remove_mount_stubs(instance)
-
-
-def _remove_mount_stubs(instance: Instance) -> None:
-    """Drop the empty mount point bwrap created for the host's resolv.conf in an image without one.
-
-    It is not the instance's data and must not end up in its root volume or a captured image.
-    """
-    if instance.network != "host":
-        return
-    for relative in MOUNT_STUBS:
-        stub = instance.upper_dir / relative
-        try:
-            info = os.lstat(stub)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        in_layers = any(os.path.lexists(layer / relative) for layer in instance.lower_dirs)
-        if stat.S_ISREG(info.st_mode) and info.st_size == 0 and not in_layers:
-            stub.unlink()
-
-
-def remove_dir(directory: Path) -> None:
-    """Delete an instance directory, never through a mount that is still there."""
-    for mount_point in overlay.mounts_under(directory):
-        overlay.unmount(mount_point)
-    if overlay.mounts_under(directory):
-        raise OSError(f"refusing to delete {directory}: something is still mounted below it")
-    shutil.rmtree(directory, ignore_errors=False, onerror=_ignore_missing)
-
-
-def _ignore_missing(function: object, path: str, info: object) -> None:
-    error = info[1] if isinstance(info, tuple) else info
-    if not isinstance(error, FileNotFoundError):
-        raise error  # type: ignore[misc]
-
-
 def _fail(instance: Instance, reason: str, *, terminate: bool) -> Instance:
     """After a failed state change: release everything, end stopped (EBS) or terminated."""
     current = records.get(instance.id)
@@ -235,8 +153,6 @@ def _current(instance_id: str) -> Instance:
     """The instance, first settled if a dead process left its state untrue (see recovery)."""
     current = records.get(instance_id)
     if records.needs_settling(current):
-        from kiln.runtime.recovery import settle
-
         settle(current)
         current = records.get(instance_id)
     return current

@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiln.model.states import InstanceState
 from kiln.runtime import procs
 from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
 
-PENDING, RUNNING, STOPPING, STOPPED = "pending", "running", "stopping", "stopped"
-SHUTTING_DOWN, TERMINATED = "shutting-down", "terminated"
-STATE_CODES = {PENDING: 0, RUNNING: 16, SHUTTING_DOWN: 32, TERMINATED: 48, STOPPING: 64, STOPPED: 80}
+PENDING, RUNNING = InstanceState.PENDING, InstanceState.RUNNING
+STOPPING, STOPPED = InstanceState.STOPPING, InstanceState.STOPPED
+SHUTTING_DOWN, TERMINATED = InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED
+STATE_CODES = {state: state.code for state in InstanceState}
 ROOT_DEVICE_TYPES = ("ebs", "instance-store")
 NETWORKS = ("none", "host")
 

@@ -21,23 +21,19 @@ from pathlib import Path
 
 from kiln.home import instances_dir
 from kiln.runtime import overlay, records, sandbox
-from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
-from kiln.runtime.instances import NO_PROCESS, release
+from kiln.runtime.errors import InstanceNotFound
 from kiln.runtime.records import (
-    PENDING,
     RUNNING,
-    SHUTTING_DOWN,
     STOPPED,
-    STOPPING,
     TERMINATED,
     Instance,
     alive,
     in_progress,
     needs_settling,
 )
+from kiln.runtime.teardown import LIVE_STATES, settle
 
 log = logging.getLogger("kiln.runtime")
-LIVE_STATES = (PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN)
 
 
 @dataclass
@@ -48,31 +44,6 @@ class RecoveryReport:
     orphaned: list[str] = field(default_factory=list)  # owned instances whose owner process died
 
 
-def settle(instance: Instance) -> str | None:
-    """Settle one instance nobody is working on; returns its new state, or None if untouched."""
-    try:
-        before = records.claim(instance.id, allowed=LIVE_STATES, state=None, transition="recover")
-    except IncorrectInstanceState:
-        return None  # a live process claimed it meanwhile
-    if before.state == SHUTTING_DOWN or before.transition in ("launch", "terminate"):
-        terminate, reason = True, f"{before.transition or 'terminate'} interrupted"
-    elif before.state == STOPPING or before.transition == "stop":
-        terminate, reason = False, "stop interrupted"
-    elif before.state == STOPPED:
-        terminate, reason = False, None
-    else:
-        terminate = before.root_device_type == "instance-store"
-        reason = f"{before.transition} interrupted" if before.transition else "the instance's processes ended"
-    try:
-        release(before, grace=0, delete=terminate)
-    except BaseException:
-        records.update(instance.id)
-        raise
-    fields: dict[str, object] = {"state": TERMINATED if terminate else STOPPED, **NO_PROCESS}
-    if reason:
-        fields["state_reason_code"] = "Server.InternalError"
-        fields["state_reason"] = f"Server.InternalError: {reason}"
-    return records.update(instance.id, **fields).state
 
 
 def _unmount_stale(report: RecoveryReport) -> None:

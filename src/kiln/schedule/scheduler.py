@@ -1,7 +1,7 @@
 """The scheduler loop: starts each job's due runs, knowing nothing about pipelines.
 
-Jobs come from job sources (``register_job_source``); pipelines and lifecycle policies plug in
-their own. Semantics:
+Jobs come from the ``jobs`` callable its creator passes (``kiln.services.registry.scheduler_jobs``
+lists pipelines and lifecycle policies). Semantics:
 
 - Each enabled job has a cron schedule in a time zone. Its *baseline* is the latest of the
   job's ``last_due_run``, the latest due time ever claimed for its key (``schedule_claims``),
@@ -52,50 +52,11 @@ class Job:
     enabled: bool = True
     last_due_run: datetime | None = None
     not_before: datetime | None = None
-    # ``module:function`` run in a worker process as function(key, due_time_iso) by the default start.
-    target: str | None = None
+    # A module-level function run in a worker process as target(key, due_time_iso) by the default start.
+    target: Callable[[str, str], object] | None = None
 
 
-JobSource = Callable[[], Iterable[Job]]
 StartFn = Callable[[Job, datetime], None]
-_sources: list[JobSource] = []
-# ``module:function`` job sources that `kiln scheduler` always loads (pipelines, lifecycle add theirs).
-BUILTIN_SOURCES: tuple[str, ...] = (
-    "kiln.services.pipeline_jobs:scheduler_jobs",
-    "kiln.services.lifecycle_jobs:scheduler_jobs",
-)
-
-
-def register_job_source(source: JobSource) -> JobSource:
-    """Add a provider of jobs (usable as a decorator). Registering twice is harmless."""
-    if source not in _sources:
-        _sources.append(source)
-    return source
-
-
-def unregister_job_source(source: JobSource) -> None:
-    if source in _sources:
-        _sources.remove(source)
-
-
-def load_sources_from_env() -> None:
-    """Register ``BUILTIN_SOURCES`` and ``KILN_JOB_SOURCES`` (comma-separated ``module:function``)."""
-    from kiln.schedule.workers import resolve
-
-    extra = [s.strip() for s in os.environ.get("KILN_JOB_SOURCES", "").split(",")]
-    for entry in filter(None, [*BUILTIN_SOURCES, *extra]):
-        register_job_source(resolve(entry))
-
-
-def list_jobs() -> list[Job]:
-    """Every job of every registered source; a failing source is logged and skipped."""
-    jobs: list[Job] = []
-    for source in list(_sources):
-        try:
-            jobs.extend(source())
-        except Exception:
-            log.exception("job source %r failed", source)
-    return jobs
 
 
 @dataclass
@@ -115,7 +76,7 @@ class Scheduler:
         self,
         start: StartFn,
         *,
-        jobs: Callable[[], list[Job]] = list_jobs,
+        jobs: Callable[[], list[Job]],
         holder: str | None = None,
         max_sleep: float = 30.0,
         reload_every: float = 300.0,

@@ -1,6 +1,7 @@
 """A pool of worker processes with one global concurrency limit (``KILN_MAX_CONCURRENT_BUILDS``).
 
-Each task runs ``module:function(*args)`` in its own spawned process, so a worker that raises,
+Each task runs ``target(*args)`` (a module-level function, so it pickles by name) in its own spawned
+process, so a worker that raises,
 calls ``os._exit`` or is killed only ends its own process; ``poll`` reaps it and starts the next
 queued task. Tasks still queued when the scheduler process dies are lost (their due runs stay
 claimed, so they are not started twice).
@@ -8,11 +9,11 @@ claimed, so they are not started twice).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -29,15 +30,17 @@ def max_concurrent() -> int:
         return DEFAULT_LIMIT
 
 
-def resolve(target: str) -> Any:
-    module, _, name = target.partition(":")
-    if not module or not name:
-        raise ValueError(f"worker target {target!r} is not 'module:function'")
-    return getattr(importlib.import_module(module), name)
+Target = Callable[..., object]
 
 
-def _run(target: str, args: tuple[Any, ...]) -> None:
-    resolve(target)(*args)
+def _run(initializer: Callable[[], object] | None, target: Target, args: tuple[Any, ...]) -> None:
+    if initializer is not None:
+        initializer()
+    target(*args)
+
+
+def _name(target: Target) -> str:
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
 
 
 @dataclass
@@ -50,7 +53,9 @@ class Finished:
 @dataclass
 class WorkerPool:
     limit: int = field(default_factory=max_concurrent)
-    queued: deque[tuple[str, str, tuple[Any, ...]]] = field(default_factory=deque)
+    # Run first in every worker process (e.g. the services' start-up wiring).
+    initializer: Callable[[], object] | None = None
+    queued: deque[tuple[str, Target, tuple[Any, ...]]] = field(default_factory=deque)
     running: dict[str, tuple[str, BaseProcess]] = field(default_factory=dict)
     finished: list[Finished] = field(default_factory=list)
 
@@ -58,7 +63,7 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._count = 0
 
-    def submit(self, target: str, *args: Any) -> str:
+    def submit(self, target: Target, *args: Any) -> str:
         """Queue ``target(*args)``; it starts as soon as a slot is free. Returns the task name."""
         self._count += 1
         name = f"task-{self._count}"
@@ -82,14 +87,16 @@ class WorkerPool:
                 process.close()
         while self.queued and len(self.running) < self.limit:
             name, target, args = self.queued.popleft()
-            process = self._context.Process(target=_run, args=(target, args), name=name, daemon=False)
+            process = self._context.Process(
+                target=_run, args=(self.initializer, target, args), name=name, daemon=False
+            )
             try:
                 process.start()
             except OSError as error:  # fork/spawn failure must not stop the scheduler
                 log.error("could not start worker %s: %s", name, error)
-                done.append(Finished(name, target, None))
+                done.append(Finished(name, _name(target), None))
                 continue
-            self.running[name] = (target, process)
+            self.running[name] = (_name(target), process)
         self.finished.extend(done)
         return done
 

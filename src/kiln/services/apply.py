@@ -12,13 +12,11 @@ References are ARNs, optionally with right-aligned ``x`` wildcards. The short fo
 the caller's own component of that name when one exists (in the database or earlier in the file),
 else the Amazon-managed one.
 
-Other families add their kinds with ``register_kind`` when their module is imported; modules named
-in ``KIND_MODULES`` are imported before a file is checked (pipelines, lifecycle policies).
+Each family's kind is its ``APPLY_KIND``, listed once in ``kiln.services.registry``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,62 +25,14 @@ import yaml
 
 from kiln.errors import InvalidInput, KilnError
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
-from kiln.model.arn import parse_arn
-from kiln.model.shapes import Shape, parse_shape
-from kiln.model.versions import parse_filter, parse_version
+from kiln.model.shapes import parse_shape
+from kiln.services.common.kinds import ApplyContext, KindHandler, Ref
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-
-@dataclass
-class ApplyContext:
-    account: str = DEFAULT_ACCOUNT
-    region: str = DEFAULT_REGION
-    base_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class KindHandler:
-    """How ``apply`` handles one ``kind``.
-
-    ``request_model`` validates the body (minus ``kind``); ``identity`` names what the document
-    creates; ``references`` lists what it needs; ``apply`` writes it in the given session and returns
-    ``(arn, "created"|"unchanged"|"updated")``.
-    """
-
-    kind: str
-    request_model: type[Shape]
-    identity: Callable[[Any], Ref]
-    references: Callable[[Any], list[Ref]]
-    apply: Callable[[Session, Any, ApplyContext, str], tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A resource by ARN type and ARN name; ``version`` is a concrete version (identity) or a filter
-    (reference); None matches any version."""
-
-    resource_type: str
-    name: str
-    version: str | None = None
-
-    def satisfied_by(self, other: Ref) -> bool:
-        if (self.resource_type, self.name) != (other.resource_type, other.name):
-            return False
-        if self.version is None or other.version is None:
-            return True
-        return parse_filter(self.version).matches(parse_version(other.version))
-
-
-def ref_from_arn(arn: str, resource_type: str) -> Ref:
-    """The Ref an ARN (or short form) reference stands for."""
-    parsed = parse_arn(arn, resource_type=resource_type, allow_short=True)
-    return Ref(resource_type, parsed.name, None if parsed.version is None else str(parsed.version))
+    pass
 
 
 _handlers: dict[str, KindHandler] = {}
-KIND_MODULES: list[str] = ["kiln.services.pipelines", "kiln.services.lifecycle_apply"]
 
 
 def register_kind(handler: KindHandler) -> None:
@@ -296,86 +246,12 @@ _registered = False
 
 
 def _register_builtin() -> None:
+    """The kinds of every family ``kiln.services.registry`` lists (kinds registered by hand stay)."""
     global _registered
     if _registered:
         return
     _registered = True
-    import importlib
+    from kiln.services.registry import APPLY_KINDS
 
-    for module in KIND_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:
-                raise
-    from kiln.model.arn import arn_name
-    from kiln.model.component import CreateComponentRequest
-    from kiln.model.distribution import CreateDistributionConfigurationRequest
-    from kiln.model.infrastructure import CreateInfrastructureConfigurationRequest
-    from kiln.model.recipe import CreateImageRecipeRequest
-    from kiln.services.components import put_component
-    from kiln.services.distribution import put_distribution_configuration
-    from kiln.services.infrastructure import put_infrastructure_configuration
-    from kiln.services.recipes import put_recipe
-
-    def component(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:
-        row, status = put_component(
-            db, request, account=ctx.account, region=ctx.region, base_dir=ctx.base_dir, where=where
-        )
-        return row.arn, status
-
-    def recipe(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:
-        row, status = put_recipe(db, request, account=ctx.account, region=ctx.region, where=where)
-        return row.arn, status
-
-    def infrastructure(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:
-        row, status = put_infrastructure_configuration(
-            db, request, on_exists="update", account=ctx.account, region=ctx.region, where=where
-        )
-        return row.arn, status
-
-    def distribution(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:
-        row, status = put_distribution_configuration(
-            db, request, on_exists="update", account=ctx.account, region=ctx.region, where=where
-        )
-        return row.arn, status
-
-    def no_references(_: Any) -> list[Ref]:
-        return []
-
-    register_kind(
-        KindHandler(
-            "Component",
-            CreateComponentRequest,
-            lambda r: Ref("component", arn_name(r.name), r.semanticVersion),
-            no_references,
-            component,
-        )
-    )
-    register_kind(
-        KindHandler(
-            "ImageRecipe",
-            CreateImageRecipeRequest,
-            lambda r: Ref("image-recipe", arn_name(r.name), r.semanticVersion),
-            lambda r: [ref_from_arn(c.componentArn, "component") for c in r.components or []],
-            recipe,
-        )
-    )
-    register_kind(
-        KindHandler(
-            "InfrastructureConfiguration",
-            CreateInfrastructureConfigurationRequest,
-            lambda r: Ref("infrastructure-configuration", arn_name(r.name)),
-            no_references,
-            infrastructure,
-        )
-    )
-    register_kind(
-        KindHandler(
-            "DistributionConfiguration",
-            CreateDistributionConfigurationRequest,
-            lambda r: Ref("distribution-configuration", arn_name(r.name)),
-            no_references,
-            distribution,
-        )
-    )
+    for handler in APPLY_KINDS:
+        _handlers.setdefault(handler.kind, handler)

@@ -14,7 +14,7 @@ from typing import Any
 
 from kiln.errors import NotFound
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"  # package data
 
 
 def demo_file() -> Path:
@@ -26,7 +26,7 @@ def demo_file() -> Path:
 def run_build_demo(*, say: Callable[[str], None], progress: Callable[[str], None],
                    use_cache: bool = True) -> dict[str, Any]:
     from kiln.services.apply import apply_file
-    from kiln.services.build_workflow import create_and_build
+    from kiln.services.builds.workflow import create_and_build
     from kiln.store import api as store
 
     started = time.monotonic()
@@ -45,7 +45,7 @@ def run_build_demo(*, say: Callable[[str], None], progress: Callable[[str], None
     )
     ami = image["outputResources"]["amis"][0]
     info = store.get_image(ami["image"], region=ami["region"])
-    from kiln.services.images import packages
+    from kiln.services.builds.records import packages
 
     package_count = len(packages(image["arn"]))
     elapsed = time.monotonic() - started

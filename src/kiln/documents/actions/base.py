@@ -65,23 +65,3 @@ def register(cls: type[Action]) -> type[Action]:
         raise RuntimeError(f"action {cls.name} registered twice")
     REGISTRY[cls.name] = cls
     return cls
-
-
-def lookup(name: str) -> type[Action] | None:
-    _load_all()
-    return REGISTRY.get(name)
-
-
-def _load_all() -> None:
-    """Import every module of this package once so their @register decorators run."""
-    import importlib
-    import pkgutil
-
-    import kiln.documents.actions as package
-
-    if getattr(_load_all, "done", False):
-        return
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name != "base":
-            importlib.import_module(f"{package.__name__}.{info.name}")
-    _load_all.done = True  # type: ignore[attr-defined]

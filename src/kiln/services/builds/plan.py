@@ -1,0 +1,201 @@
+"""What one build works from: the recipe, infrastructure and distribution resolved to concrete values.
+
+Wildcards resolve here, once, at the start of the build: the parent to an AMI id (bootstrapping an OS
+parent when needed), each component reference to its newest matching build. The cache key is a hash
+of everything that decides the build's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kiln.errors import InvalidInput, NotFound
+from kiln.home import DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class ResolvedComponent:
+    arn: str
+    name: str
+    version: str
+    document: str
+    data_hash: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    recipe_arn: str
+    recipe_name: str
+    recipe_version: str
+    parent_source: str
+    parent_ami: str
+    parent_layers: tuple[str, ...]
+    components: tuple[ResolvedComponent, ...]
+    working_directory: str
+    instance_type: str
+    network: str
+    terminate_on_failure: bool
+    infrastructure_arn: str
+    distribution_arn: str | None
+    ami_name_template: str | None
+    ami_description: str | None
+    ami_tags: dict[str, str]
+    launch_permission: dict[str, Any] | None
+    resource_tags: dict[str, str]
+    region: str = DEFAULT_REGION
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for component in data["components"]:
+            component.pop("document")
+        return data
+
+    def cache_key(self, tests_enabled: bool) -> str:
+        """A hash of the inputs that decide the output image (not names, tags or distribution)."""
+        material = {
+            "parent_layers": list(self.parent_layers),
+            "components": [
+                {"arn": c.arn, "data": c.data_hash, "parameters": sorted(c.parameters.items())}
+                for c in self.components
+            ],
+            "working_directory": self.working_directory,
+            "instance_type": self.instance_type,
+            "network": self.network,
+            "tests": tests_enabled,
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+DEFAULT_INSTANCE_TYPE = "m5.large"
+
+
+def resolve_parent_ami(parent_value: str, *, region: str = DEFAULT_REGION) -> str:
+    from kiln.services.recipes.resource import resolve_parent
+    from kiln.store import api as store
+
+    parent = resolve_parent(parent_value)
+    if parent.kind == "ami":
+        store.assert_launchable(parent.value, region=region)
+        return parent.value
+    if parent.kind == "bootstrap":
+        return store.bootstrap_image(parent.value, region=region)
+    return newest_available_image_ami(parent.value, region=region)
+
+
+def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION) -> str:
+    """The AMI (in ``region``) of the newest AVAILABLE image matching an image ARN with x wildcards."""
+    from kiln.model.arn import parse_arn
+    from kiln.model.versions import VersionFilter
+    from kiln.services.builds import records as images
+    wanted = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
+    version_filter = wanted.version or VersionFilter((None, None, None))
+    candidates = []
+    for image in images.list_images(status="AVAILABLE"):
+        arn = parse_arn(image["arn"], resource_type="image")
+        version = arn.exact_version
+        if arn.name != wanted.name or version is None or not version_filter.matches(version):
+            continue
+        if wanted.build is not None and arn.build != wanted.build:
+            continue
+        amis = [ami for ami in image["outputResources"]["amis"] if ami.get("region") == region]
+        if amis:
+            candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
+    if not candidates:
+        raise NotFound(f"no AVAILABLE image matches parentImage {arn_filter}", location="parentImage")
+    return str(max(candidates)[1])
+
+
+def keeps_instance_on_failure(infrastructure: dict[str, Any]) -> bool:
+    """Image Builder's terminateInstanceOnFailure: only an explicit false keeps the build instance."""
+    return infrastructure.get("terminateInstanceOnFailure", True) is False
+
+
+NETWORKS = {None: "host", "host": "host", "none": "none", "isolated": "none"}
+
+
+def network_of(infrastructure: dict[str, Any], arn: str) -> str:
+    """kiln's subnets: ``subnetId`` absent or ``host`` shares the host's network; ``none`` (or
+    ``isolated``) gives the build instance only a loopback interface."""
+    subnet = infrastructure.get("subnetId")
+    if subnet not in NETWORKS:
+        raise InvalidInput(
+            f"subnetId {subnet!r} is not a kiln network",
+            location=f"{arn}: subnetId",
+            hint="use host (the default: the host's network) or none (loopback only)",
+        )
+    return NETWORKS[subnet]
+
+
+def _parameters(entry: dict[str, Any]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for parameter in entry.get("parameters") or []:
+        value = parameter.get("value") or []
+        values[parameter["name"]] = ",".join(value) if isinstance(value, list) else str(value)
+    return values
+
+
+def plan_build(
+    recipe_arn: str, infrastructure_arn: str, distribution_arn: str | None, *, region: str = DEFAULT_REGION
+) -> BuildPlan:
+    from kiln.db.engine import session
+    from kiln.services.components.resource import resolve_component
+    from kiln.services.configurations.distribution import find_distribution_configuration
+    from kiln.services.configurations.infrastructure import find_infrastructure_configuration
+    from kiln.services.recipes.resource import find_recipe
+    from kiln.store import api as store
+
+    with session() as db:
+        recipe = find_recipe(db, recipe_arn)
+        infrastructure = find_infrastructure_configuration(db, infrastructure_arn).body
+        distribution = (
+            find_distribution_configuration(db, distribution_arn).body if distribution_arn else None
+        )
+        components = []
+        for index, entry in enumerate(recipe.components):
+            row = resolve_component(entry["componentArn"], db=db, field=f"components[{index}].componentArn")
+            components.append(
+                ResolvedComponent(
+                    arn=row.arn,
+                    name=row.name,
+                    version=row.version,
+                    document=row.data,
+                    data_hash=row.data_hash,
+                    parameters=_parameters(entry),
+                )
+            )
+        recipe_name, recipe_version = recipe.name, recipe.version
+        parent_value, working_directory = recipe.parent_image, recipe.working_directory or "/tmp"
+        recipe_ami_tags = dict(recipe.ami_tags or {})
+
+    parent_ami = resolve_parent_ami(parent_value, region=region)
+    ami_config: dict[str, Any] = {}
+    for entry in (distribution or {}).get("distributions", []):
+        if entry.get("region") in (region, None):
+            ami_config = entry.get("amiDistributionConfiguration") or {}
+    instance_types = infrastructure.get("instanceTypes") or [DEFAULT_INSTANCE_TYPE]
+    network = network_of(infrastructure, infrastructure_arn)
+    return BuildPlan(
+        recipe_arn=recipe_arn,
+        recipe_name=recipe_name,
+        recipe_version=recipe_version,
+        parent_source=parent_value,
+        parent_ami=parent_ami,
+        parent_layers=tuple(layer.digest for layer in store.image_layers(parent_ami, region=region)),
+        components=tuple(components),
+        working_directory=working_directory,
+        instance_type=instance_types[0],
+        network=network,
+        terminate_on_failure=not keeps_instance_on_failure(infrastructure),
+        infrastructure_arn=infrastructure_arn,
+        distribution_arn=distribution_arn,
+        ami_name_template=ami_config.get("name"),
+        ami_description=ami_config.get("description"),
+        ami_tags={**recipe_ami_tags, **(ami_config.get("amiTags") or {})},
+        launch_permission=ami_config.get("launchPermission"),
+        resource_tags=dict(infrastructure.get("resourceTags") or {}),
+        region=region,
+    )

@@ -1,0 +1,251 @@
+"""The actions of the build workflow, each over the runtime, the store and the document engine."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kiln.errors import KilnError
+from kiln.services.builds.plan import BuildPlan
+
+PERFORM_CLEANUP = "perform_cleanup"
+
+# Image Builder's Linux sanitize script, section by section: (skip marker, paths removed).
+SANITIZE_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("skip_cleanup_cloudinit_files", ("/var/lib/cloud", "/var/log/cloud-init.log",
+                                      "/var/log/cloud-init-output.log", "/etc/sudoers.d/90-cloud-init-users")),
+    ("skip_cleanup_instance_files", ("/etc/hostname", "/var/lib/dbus/machine-id")),
+    ("skip_cleanup_ssh_files", ("/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_rsa_key.pub",
+                                "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ecdsa_key.pub",
+                                "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub",
+                                "/root/.ssh/authorized_keys")),
+    ("skip_cleanup_instance_log_files", ("/var/log/audit/audit.log", "/var/log/boot.log", "/var/log/dmesg",
+                                         "/var/log/cron")),
+)
+
+
+class ComponentsFailed(KilnError):
+    """A component step failed inside the build or test instance."""
+
+
+def launch(plan: BuildPlan, ami: str, *, purpose: str, image_arn: str) -> str:
+    from kiln.runtime.executor import InstanceExecutor
+    from kiln.services.ec2.instances import run_instance
+
+    instance = run_instance(
+        ami,
+        region=plan.region,
+        instance_type=plan.instance_type,
+        network=plan.network,
+        tags={**plan.resource_tags, "kiln:ImageArn": image_arn, "kiln:Purpose": purpose},
+        owned=True,
+    )
+    working = InstanceExecutor(instance.id).host_path(plan.working_directory)
+    working.mkdir(parents=True, exist_ok=True)
+    if purpose == "build":
+        (working / PERFORM_CLEANUP).touch()
+    return instance.id
+
+
+def has_phase(document: str, phase: str) -> bool:
+    parsed = yaml.safe_load(document) or {}
+    return any(entry.get("name") == phase for entry in parsed.get("phases") or [] if isinstance(entry, dict))
+
+
+def execute_components(
+    plan: BuildPlan,
+    instance_id: str,
+    phases: tuple[str, ...],
+    log_dir: Path,
+    image_arn: str,
+    check_cancel: Callable[[], None],
+    *,
+    progress: Callable[[str], None] = lambda line: None,
+) -> None:
+    """Run every component's ``phases`` in recipe order inside the instance (the AWSTOE engine)."""
+    from kiln.runtime.executor import InstanceExecutor
+
+    executor = InstanceExecutor(instance_id)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for index, component in enumerate(plan.components):
+        if not any(has_phase(component.document, phase) for phase in phases):
+            continue
+        check_cancel()
+        ok, message = run_document(
+            executor,
+            component.document,
+            name=f"{component.name}-{component.version}",
+            phases=phases,
+            parameters=component.parameters,
+            log_dir=log_dir / f"{index:02d}-{component.name}",
+            working_directory=plan.working_directory,
+            progress=progress,
+        )
+        if not ok:
+            raise ComponentsFailed(
+                f"component {component.arn} failed in phase {'/'.join(phases)}: {message}",
+                hint=f"step logs are in {log_dir}",
+            )
+
+
+def run_document(
+    executor: Any,
+    document: str,
+    *,
+    name: str,
+    phases: tuple[str, ...],
+    parameters: dict[str, str],
+    log_dir: Path,
+    working_directory: str,
+    progress: Callable[[str], None] = lambda line: None,
+) -> tuple[bool, str]:
+    """Run one AWSTOE document through the engine; returns (succeeded, failure message).
+
+    The run leaves awstoe's log folder (``TOE_…`` with console.log and detailedoutput.json) in
+    ``log_dir``.
+    """
+    from kiln.documents.engine import Engine
+    from kiln.documents.report import RunLog
+    from kiln.documents.validate import parse
+
+    parsed, issues = parse(document, name)
+    if parsed is None or issues:
+        return False, "; ".join(str(issue) for issue in issues) or "document does not parse"
+    log = RunLog(log_dir, name)
+    try:
+        engine = Engine(executor, log=log, progress=progress, cwd=working_directory)
+        execution = engine.run([parsed], phases=list(phases), parameters=parameters, execution_id=name)
+        log.finish(execution, engine.chaining)
+    finally:
+        log.close()
+    if execution.status == "success":
+        return True, ""
+    return False, execution.failure_message or "a step failed"
+
+
+def inventory(instance_id: str) -> tuple[str, list[dict[str, str]]]:
+    """The OS name and version, and the installed packages (dpkg, apk or rpm databases)."""
+    from kiln.runtime.executor import InstanceExecutor
+
+    executor = InstanceExecutor(instance_id)
+    info = executor.os_info()
+    os_version = " ".join(part for part in (info.id.capitalize() if info.id else "Linux", info.version_id) if part)
+    return os_version, installed_packages(executor)
+
+
+def installed_packages(executor: Any) -> list[dict[str, str]]:
+    dpkg_status = executor.host_path("/var/lib/dpkg/status")
+    if dpkg_status.is_file():
+        return _dpkg_packages(dpkg_status.read_text(errors="replace"))
+    apk_db = executor.host_path("/lib/apk/db/installed")
+    if apk_db.is_file():
+        return _apk_packages(apk_db.read_text(errors="replace"))
+    if executor.host_path("/usr/bin/rpm").exists():
+        result = executor.run(["rpm", "-qa", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\n"], timeout=300)
+        if result.exit_code == 0:
+            rows = (line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
+            return sorted(({"packageName": n, "packageVersion": v} for n, v in rows),
+                          key=lambda p: p["packageName"])
+    return []
+
+
+def _dpkg_packages(status: str) -> list[dict[str, str]]:
+    packages = []
+    for stanza in status.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
+            packages.append({"packageName": fields["Package"], "packageVersion": fields.get("Version", "")})
+    return sorted(packages, key=lambda p: p["packageName"])
+
+
+def _apk_packages(database: str) -> list[dict[str, str]]:
+    packages = []
+    for stanza in database.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in stanza.splitlines() if len(line) > 2 and line[1] == ":")
+        if "P" in fields:
+            packages.append({"packageName": fields["P"], "packageVersion": fields.get("V", "")})
+    return sorted(packages, key=lambda p: p["packageName"])
+
+
+def sanitize(plan: BuildPlan, instance_id: str) -> list[str]:
+    """Image Builder's SanitizeInstance: runs only while ``<workingDirectory>/perform_cleanup`` exists."""
+    from kiln.runtime.executor import InstanceExecutor
+
+    executor = InstanceExecutor(instance_id)
+    working = executor.host_path(plan.working_directory)
+    marker = working / PERFORM_CLEANUP
+    if not marker.exists():
+        return []
+    removed = []
+    for skip_marker, paths in SANITIZE_SECTIONS:
+        if (working / skip_marker).exists():
+            continue
+        for path in paths:
+            target = executor.host_path(path)
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+                removed.append(path)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+                removed.append(path)
+    marker.unlink()
+    return removed
+
+
+def create_ami(plan: BuildPlan, instance_id: str, *, name: str, tags: dict[str, str]) -> str:
+    """Stop the build instance and capture its root volume as the new AMI."""
+    from kiln.runtime import instances
+    from kiln.services.ec2.instances import create_image
+
+    instances.stop(instance_id)
+    return create_image(instance_id, name=name, description=plan.ami_description, tags=tags)
+
+
+def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str]) -> str:
+    """A new AMI with the same root volume as ``source_ami`` (EC2 CopyImage in-region: its snapshot
+    lists the very same blobs)."""
+    from kiln.store import api as store
+
+    return store.copy_image(
+        source_ami, source_region=plan.region, region=plan.region, name=name,
+        description=plan.ami_description or "", tags=tags,
+    )
+
+
+def terminate(instance_id: str) -> None:
+    from kiln.services.ec2.instances import terminate_instance
+
+    terminate_instance(instance_id)
+
+
+def discard_ami(ami: str, *, region: str) -> None:
+    """Remove an AMI the failed build made, with its snapshots (nothing is left behind)."""
+    from kiln.store import api as store
+
+    with contextlib.suppress(Exception):
+        store.disable_deregistration_protection(ami, region=region)
+    store.deregister_image(ami, region=region, delete_snapshots=True)
+
+
+def share(plan: BuildPlan, ami: str) -> dict[str, list[str]]:
+    """Apply the distribution's launch permission (accounts, groups, organizations, OUs)."""
+    from kiln.store import api as store
+
+    permission = plan.launch_permission or {}
+    entries: list[dict[str, str]] = []
+    entries += [{"UserId": account} for account in permission.get("userIds") or []]
+    entries += [{"Group": group} for group in permission.get("userGroups") or []]
+    entries += [{"OrganizationArn": arn} for arn in permission.get("organizationArns") or []]
+    entries += [{"OrganizationalUnitArn": arn} for arn in permission.get("organizationalUnitArns") or []]
+    if entries:
+        store.modify_launch_permission(ami, add=entries, region=plan.region)
+    return {key: list(value) for key, value in permission.items() if isinstance(value, list)}

@@ -1,0 +1,291 @@
+"""The build of one image: Image Builder's default build, test and distribution workflows.
+
+build:        LaunchBuildInstance → ApplyBuildComponents (build, validate phases) → InventoryCollection
+              → RunSanitizeScript → CreateOutputAMI (stops the instance, captures its root volume)
+              → TerminateBuildInstance
+test:         LaunchTestInstance (from the new AMI) → ApplyTestComponents (test phases)
+              → TerminateTestInstance
+distribution: DistributeImage (name, description, tags) → ModifyImageAttributes (launch permissions)
+
+Each step is recorded (status, times, message, log). On failure or cancellation nothing is left
+behind: the intermediate AMI is deregistered with its snapshots, and instances are terminated — the
+build instance is kept when the infrastructure says ``terminateInstanceOnFailure: false``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError
+from kiln.home import DEFAULT_ACCOUNT, logs_dir
+from kiln.services.builds import records as images
+from kiln.services.builds.plan import BuildPlan, plan_build
+
+Progress = Callable[[str], None]
+
+
+class BuildFailed(KilnError):
+    """A workflow step failed; the image is FAILED with this reason."""
+
+
+class BuildCancelled(KilnError):
+    """The image was cancelled (CancelImageCreation) between steps."""
+
+
+def build_tags(plan: BuildPlan, arn: str, created: datetime, pipeline_arn: str | None,
+               pipeline_version: str | None) -> dict[str, str]:
+    """Tags on every AMI kiln builds: creation date, recipe, image and (for pipelines) pipeline version."""
+    tags = {
+        "CreatedBy": "EC2 Image Builder",
+        "Ec2ImageBuilderArn": arn,
+        "kiln:CreationDate": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kiln:RecipeArn": plan.recipe_arn,
+        "kiln:ParentImage": plan.parent_ami,
+    }
+    if pipeline_arn:
+        tags["kiln:PipelineArn"] = pipeline_arn
+    if pipeline_version:
+        tags["kiln:PipelineVersion"] = pipeline_version
+    return {**tags, **plan.ami_tags}
+
+
+def ami_name(plan: BuildPlan, arn: str, created: datetime) -> str:
+    from kiln.model.templates import expand_name
+
+    build = int(arn.rsplit("/", 1)[1])
+    if plan.ami_name_template:
+        return expand_name(plan.ami_name_template, build_date=created, build_version=build)
+    return f"{plan.recipe_name} {created.strftime('%Y-%m-%dT%H-%M-%SZ')} {plan.recipe_version}-{build}"
+
+
+class Build:
+    def __init__(self, arn: str, *, progress: Progress, use_cache: bool = True,
+                 pipeline_version: str | None = None) -> None:
+        self.arn = arn
+        self.progress = progress
+        self.use_cache = use_cache
+        self.pipeline_version = pipeline_version
+        row = images.get_row(arn)
+        self.row = row
+        self.log_dir = logs_dir() / "images" / arn.split(":image/", 1)[1].replace("/", "_")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.build_instance: str | None = None
+        self.test_instance: str | None = None
+        self.new_ami: str | None = None
+        self.plan: BuildPlan | None = None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _check_cancel(self) -> None:
+        if images.cancel_requested(self.arn):
+            raise BuildCancelled("cancelled by CancelImageCreation")
+
+    def _status(self, status: str, reason: str | None = None) -> None:
+        self._check_cancel()
+        images.set_status(self.arn, status, reason)
+        self.progress(f"{self.arn}: {status}")
+
+    def _component_progress(self, line: str) -> None:
+        self.progress(f"    {line}")
+
+    def _step(self, workflow: str, name: str, action: str):  # type: ignore[no-untyped-def]
+        self._check_cancel()
+        self.progress(f"  {workflow}/{name} ({action})")
+        return images.step(self.arn, workflow, name, action)
+
+    # -- the workflow ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        images.update(self.arn, log_directory=str(self.log_dir))
+        try:
+            self._status("PENDING")
+            self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn)
+            cache_key = self.plan.cache_key(self.row.tests_enabled)
+            images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
+            cached = self._cached_build(cache_key) if self.use_cache else None
+            if cached is not None:
+                return self._reuse(cached)
+            self._status("CREATING")
+            self._build_workflow()
+            if self.row.tests_enabled:
+                self._status("TESTING")
+                self._test_workflow()
+            self._status("DISTRIBUTING")
+            self._distribution_workflow()
+            self._finish_available()
+        except BuildCancelled as error:
+            self._fail("CANCELLED", str(error))
+            raise
+        except BaseException as error:
+            reason = str(error) if isinstance(error, KilnError) else f"{type(error).__name__}: {error}"
+            self._fail("FAILED", reason)
+            raise BuildFailed(reason, hint=f"kiln image logs {self.arn}") from error
+        return images.get_image(self.arn)
+
+    def _build_workflow(self) -> None:
+        from kiln.services.builds import steps
+        assert self.plan is not None
+        with self._step("build", "LaunchBuildInstance", "LaunchInstance") as step:
+            self.build_instance = steps.launch(self.plan, self.plan.parent_ami, purpose="build", image_arn=self.arn)
+            images.update(self.arn, build_instance_id=self.build_instance)
+            step.outputs = {"instanceId": self.build_instance}
+        self._status("BUILDING")
+        with self._step("build", "ApplyBuildComponents", "ExecuteComponents") as step:
+            step.log_path = str(self.log_dir / "build")
+            steps.execute_components(self.plan, self.build_instance, ("build", "validate"),
+                                     Path(step.log_path), self.arn, self._check_cancel,
+                                     progress=self._component_progress)
+        with self._step("build", "InventoryCollection", "CollectImageMetadata") as step:
+            os_version, packages = steps.inventory(self.build_instance)
+            images.update(self.arn, os_version=os_version, packages=packages)
+            step.outputs = {"osVersion": os_version, "packageCount": len(packages)}
+        with self._step("build", "RunSanitizeScript", "SanitizeInstance"):
+            steps.sanitize(self.plan, self.build_instance)
+        with self._step("build", "CreateOutputAMI", "CreateImage") as step:
+            created = self.row.date_created
+            self.new_ami = steps.create_ami(
+                self.plan, self.build_instance,
+                name=ami_name(self.plan, self.arn, created),
+                tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
+            )
+            images.update(self.arn, intermediate_ami_id=self.new_ami)
+            step.outputs = {"imageId": self.new_ami}
+        with self._step("build", "TerminateBuildInstance", "TerminateInstance"):
+            steps.terminate(self.build_instance)
+            self.build_instance = None
+
+    def _test_workflow(self) -> None:
+        from kiln.services.builds import steps
+        assert self.plan is not None and self.new_ami is not None
+        if not any(steps.has_phase(component.document, "test") for component in self.plan.components):
+            images.skip_step(self.arn, "test", "ApplyTestComponents", "ExecuteComponents",
+                             "no component has a test phase")
+            return
+        with self._step("test", "LaunchTestInstance", "LaunchInstance") as step:
+            self.test_instance = steps.launch(self.plan, self.new_ami, purpose="test", image_arn=self.arn)
+            images.update(self.arn, test_instance_id=self.test_instance)
+            step.outputs = {"instanceId": self.test_instance}
+        with self._step("test", "ApplyTestComponents", "ExecuteComponents") as step:
+            step.log_path = str(self.log_dir / "test")
+            steps.execute_components(self.plan, self.test_instance, ("test",), Path(step.log_path),
+                                     self.arn, self._check_cancel, progress=self._component_progress)
+        with self._step("test", "TerminateTestInstance", "TerminateInstance"):
+            steps.terminate(self.test_instance)
+            self.test_instance = None
+
+    def _distribution_workflow(self) -> None:
+        from kiln.services.builds import steps
+        assert self.plan is not None and self.new_ami is not None
+        with self._step("distribution", "DistributeImage", "DistributeImage") as step:
+            step.outputs = {"distributedImages": [{"region": self.plan.region, "imageId": self.new_ami}]}
+        with self._step("distribution", "ModifyImageAttributes", "ModifyImageAttributes") as step:
+            step.outputs = {"launchPermission": steps.share(self.plan, self.new_ami)}
+
+    def _finish_available(self) -> None:
+        from kiln.store import api as store
+
+        assert self.plan is not None and self.new_ami is not None
+        info = store.get_image(self.new_ami, region=self.plan.region)
+        output = [{
+            "region": self.plan.region,
+            "image": self.new_ami,
+            "name": info.name,
+            **({"description": info.description} if getattr(info, "description", None) else {}),
+            "state": {"status": "AVAILABLE"},
+            "accountId": DEFAULT_ACCOUNT,
+        }]
+        self._check_cancel()
+        images.finish_available(self.arn, output)
+        self.progress(f"{self.arn}: AVAILABLE ({self.new_ami})")
+
+    # -- cache -----------------------------------------------------------------------------------
+    def _cached_build(self, cache_key: str) -> dict[str, Any] | None:
+        return images.find_cached(cache_key, exclude=self.arn)
+
+    def _reuse(self, cached: dict[str, Any]) -> dict[str, Any]:
+        from kiln.services.builds import steps
+        assert self.plan is not None
+        source_ami = cached["outputResources"]["amis"][0]["image"]
+        with self._step("build", "ReuseCachedImage", "CreateImage") as step:
+            created = self.row.date_created
+            self.new_ami = steps.copy_ami(
+                self.plan, source_ami,
+                name=ami_name(self.plan, self.arn, created),
+                tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
+            )
+            images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
+                          os_version=cached.get("osVersion"), packages=images.packages(cached["arn"]))
+            step.outputs = {"imageId": self.new_ami, "cachedFrom": cached["arn"]}
+        self._status("DISTRIBUTING")
+        self._distribution_workflow()
+        self._finish_available()
+        return images.get_image(self.arn)
+
+    # -- failure ---------------------------------------------------------------------------------
+    def _fail(self, status: str, reason: str) -> None:
+        keep = self.plan is not None and not self.plan.terminate_on_failure
+        final = abandon(
+            self.arn, status, reason,
+            build_instance=self.build_instance, test_instance=self.test_instance, ami=self.new_ami,
+            keep_build_instance=keep, region=self.plan.region if self.plan else "local",
+        )
+        self.progress(f"{self.arn}: {status}: {final}")
+
+
+def abandon(
+    arn: str,
+    status: str,
+    reason: str,
+    *,
+    build_instance: str | None,
+    test_instance: str | None,
+    ami: str | None,
+    keep_build_instance: bool,
+    region: str = "local",
+) -> str:
+    """End a build that cannot finish: nothing left behind but, when asked, the build instance for
+    debugging. Returns the reason recorded on the image."""
+    from kiln.services.builds import steps
+    if build_instance and not keep_build_instance:
+        with contextlib.suppress(Exception):
+            steps.terminate(build_instance)
+    if test_instance:
+        with contextlib.suppress(Exception):
+            steps.terminate(test_instance)
+    if ami:
+        with contextlib.suppress(Exception):
+            steps.discard_ami(ami, region=region)
+    images.fail_running_steps(arn, reason)
+    if build_instance and keep_build_instance:
+        reason += f" (build instance {build_instance} kept for debugging)"
+    images.set_status(arn, status, reason)
+    return reason
+
+
+def create_and_build(
+    *,
+    recipe_arn: str,
+    infrastructure_arn: str,
+    distribution_arn: str | None = None,
+    tests_enabled: bool = True,
+    tests_timeout_minutes: int = 720,
+    use_cache: bool = True,
+    tags: dict[str, str] | None = None,
+    progress: Progress = lambda message: None,
+) -> dict[str, Any]:
+    """CreateImage, run in the calling process: returns the final Image shape."""
+    from kiln.db.engine import session
+    from kiln.services.recipes.resource import find_recipe
+
+    with session() as db:
+        recipe = find_recipe(db, recipe_arn)
+        name, version = recipe.name, recipe.version
+    arn = images.create_image(
+        name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
+        distribution_arn=distribution_arn, tests_enabled=tests_enabled,
+        tests_timeout_minutes=tests_timeout_minutes, tags=tags,
+    )
+    progress(arn)
+    return Build(arn, progress=progress, use_cache=use_cache).run()

@@ -1,0 +1,369 @@
+"""Lifecycle policies and executions in the database: Image Builder's Create/Update/Get/List/Delete
+LifecyclePolicy and Get/List LifecycleExecution(s|Resources), returning the API shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from kiln.db.base import utcnow
+from kiln.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from kiln.model.lifecycle import (
+    EXECUTION_ID,
+    LIFECYCLE_POLICY_ARN,
+    CreateLifecyclePolicyRequest,
+    ExecutionState,
+    ExecutionStatus,
+    LifecycleExecution,
+    LifecycleExecutionResource,
+    LifecyclePolicy,
+    LifecyclePolicySummary,
+    PolicyStatus,
+    ResourceAction,
+    ResourceActionName,
+    ResourceState,
+    ResourceStatus,
+    SnapshotResource,
+    UpdateLifecyclePolicyRequest,
+    normalized_name,
+    parse,
+    policy_arn,
+)
+from kiln.services.common.kinds import KindHandler, Ref, no_references
+
+_BODY_FIELDS = ("executionRole", "policyDetails", "resourceSelection")
+_ACTIVE = [
+    s.value for s in (ExecutionStatus.IN_PROGRESS, ExecutionStatus.PENDING, ExecutionStatus.CANCELLING)
+]
+
+
+def _row_to_policy(row: Any) -> LifecyclePolicy:
+    return LifecyclePolicy.model_validate(
+        {
+            "arn": row.arn,
+            "name": row.name,
+            "description": row.description,
+            "status": row.status,
+            "resourceType": row.resource_type,
+            **row.body,
+            "dateCreated": row.date_created,
+            "dateUpdated": row.date_updated,
+            "dateLastRun": row.date_last_run,
+            "tags": row.tags or None,
+        }
+    )
+
+
+def _body(request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest) -> dict[str, Any]:
+    data = request.model_dump(mode="json", exclude_none=True)
+    return {k: data[k] for k in _BODY_FIELDS}
+
+
+def _check_arn(arn: str) -> None:
+    if not LIFECYCLE_POLICY_ARN.match(arn):
+        raise InvalidInput(
+            f"{arn!r} is not a lifecycle policy ARN",
+            location="lifecyclePolicyArn",
+            hint="expected arn:aws:imagebuilder:<region>:<account>:lifecycle-policy/<name>",
+        )
+
+
+def create_policy(body: Mapping[str, Any] | CreateLifecyclePolicyRequest) -> str:
+    """CreateLifecyclePolicy: returns the new ARN (the same ARN again for a repeated clientToken)."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecyclePolicyRow
+
+    request = (
+        body
+        if isinstance(body, CreateLifecyclePolicyRequest)
+        else parse(CreateLifecyclePolicyRequest, dict(body))
+    )
+    arn = policy_arn(request.name)
+    with session() as db:
+        existing = db.scalars(select(LifecyclePolicyRow).where(LifecyclePolicyRow.arn == arn)).first()
+        if existing is not None:
+            if existing.client_token == request.clientToken:
+                return arn
+            raise AlreadyExists(
+                f"lifecycle policy {arn} already exists",
+                hint="names differing only in case, spaces or underscores are the same name; use update",
+            )
+        if request.dryRun:
+            return arn
+        db.add(
+            LifecyclePolicyRow(
+                arn=arn,
+                name=request.name,
+                description=request.description,
+                status=(request.status or PolicyStatus.ENABLED).value,
+                resource_type=request.resourceType.value,
+                body=_body(request),
+                tags=dict(request.tags or {}),
+                client_token=request.clientToken,
+                date_created=utcnow(),
+            )
+        )
+    return arn
+
+
+def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest) -> str:
+    """UpdateLifecyclePolicy: a full replacement; the name and resource type cannot change."""
+    from kiln.db.engine import session
+
+    request = (
+        body
+        if isinstance(body, UpdateLifecyclePolicyRequest)
+        else parse(UpdateLifecyclePolicyRequest, dict(body))
+    )
+    with session() as db:
+        row = _find(db, request.lifecyclePolicyArn)
+        if row.resource_type != request.resourceType.value:
+            raise InvalidInput(
+                f"resourceType cannot change (policy is {row.resource_type})", location="resourceType"
+            )
+        row.description = request.description
+        row.status = (request.status or PolicyStatus.ENABLED).value
+        row.body = _body(request)
+        row.client_token = request.clientToken
+        row.date_updated = utcnow()
+        return row.arn
+
+
+def _find(db: Any, arn: str) -> Any:
+    from sqlalchemy import select
+
+    from kiln.db.tables.lifecycle import LifecyclePolicyRow
+
+    _check_arn(arn)
+    row = db.scalars(select(LifecyclePolicyRow).where(LifecyclePolicyRow.arn == arn)).first()
+    if row is None:
+        raise NotFound(f"lifecycle policy {arn} not found", hint="kiln lifecycle list shows the policies")
+    return row
+
+
+def resolve_arn(name_or_arn: str) -> str:
+    """Accept a policy's ARN or its name (the CLI's convenience)."""
+    return name_or_arn if name_or_arn.startswith("arn:") else policy_arn(name_or_arn)
+
+
+def get_policy(arn: str) -> LifecyclePolicy:
+    from kiln.db.engine import session
+
+    with session() as db:
+        return _row_to_policy(_find(db, resolve_arn(arn)))
+
+
+def list_policies(
+    *, name: str | None = None, status: str | None = None, resource_type: str | None = None
+) -> list[LifecyclePolicySummary]:
+    """ListLifecyclePolicies with its ``name`` / ``status`` / ``resourceType`` filters, ordered by ARN."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecyclePolicyRow
+
+    query = select(LifecyclePolicyRow).order_by(LifecyclePolicyRow.arn)
+    if name is not None:
+        query = query.where(LifecyclePolicyRow.name == name)
+    if status is not None:
+        query = query.where(LifecyclePolicyRow.status == status.upper())
+    if resource_type is not None:
+        query = query.where(LifecyclePolicyRow.resource_type == resource_type.upper())
+    with session() as db:
+        out = []
+        for row in db.scalars(query):
+            policy = _row_to_policy(row)
+            out.append(
+                LifecyclePolicySummary.model_validate(
+                    policy.model_dump(exclude={"policyDetails", "resourceSelection"})
+                )
+            )
+        return out
+
+
+def delete_policy(arn: str) -> str:
+    """DeleteLifecyclePolicy; refused while an execution of it is in progress."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow
+
+    arn = resolve_arn(arn)
+    with session() as db:
+        row = _find(db, arn)
+        running = db.scalars(
+            select(LifecycleExecutionRow.id).where(
+                LifecycleExecutionRow.policy_arn == arn,
+                LifecycleExecutionRow.status.in_(_ACTIVE),
+            )
+        ).first()
+        if running is not None:
+            raise Conflict(
+                f"lifecycle policy {arn} has execution {running} in progress", hint="wait or cancel it"
+            )
+        db.delete(row)
+    return arn
+
+
+def put_policy(body: Mapping[str, Any]) -> tuple[str, str]:
+    """For ``kiln apply``: create the policy, or update it when its definition changed.
+
+    Returns the ARN and what happened: ``created``, ``updated`` or ``unchanged``.
+    """
+    request = parse(CreateLifecyclePolicyRequest, dict(body))
+    arn = policy_arn(request.name)
+    try:
+        current = get_policy(arn)
+    except NotFound:
+        return create_policy(request), "created"
+    wanted = {
+        **_body(request),
+        "description": request.description,
+        "status": (request.status or PolicyStatus.ENABLED).value,
+    }
+    have = current.model_dump(mode="json", exclude_none=True)
+    have_body = {k: have.get(k) for k in _BODY_FIELDS} | {
+        "description": current.description,
+        "status": current.status.value,
+    }
+    if wanted == have_body:
+        return arn, "unchanged"
+    if request.resourceType is not current.resourceType:
+        raise InvalidInput(
+            f"resourceType cannot change (policy is {current.resourceType.value})", location="resourceType"
+        )
+    update = request.model_dump(mode="json", exclude_none=True, exclude={"name", "tags", "dryRun"})
+    update_policy({**update, "lifecyclePolicyArn": arn})
+    return arn, "updated"
+
+
+def cancel_execution(execution_id: str) -> str:
+    """CancelLifecycleExecution: the run stops before its next step (nothing done is undone)."""
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow
+
+    get_execution(execution_id)
+    with session() as db:
+        row = db.get(LifecycleExecutionRow, execution_id)
+        assert row is not None
+        if row.status in (ExecutionStatus.SUCCESS.value, ExecutionStatus.FAILED.value):
+            raise Conflict(f"lifecycle execution {execution_id} already ended ({row.status})")
+        if row.status in (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.PENDING.value):
+            row.status = ExecutionStatus.CANCELLING.value
+            row.reason = "cancellation requested"
+    return execution_id
+
+
+def mark_last_run(arn: str, when: datetime) -> None:
+    from kiln.db.engine import session
+
+    with session() as db:
+        _find(db, arn).date_last_run = when
+
+
+# ------------------------------------------------------------------------------------------ executions
+
+
+def _execution(row: Any) -> LifecycleExecution:
+    return LifecycleExecution(
+        lifecycleExecutionId=row.id,
+        lifecyclePolicyArn=row.policy_arn,
+        resourcesImpactedSummary={"hasImpactedResources": bool(row.has_impacted_resources)},
+        state=ExecutionState(status=ExecutionStatus(row.status), reason=row.reason),
+        startTime=row.start_time,
+        endTime=row.end_time,
+    )
+
+
+def get_execution(execution_id: str) -> LifecycleExecution:
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow
+
+    if not EXECUTION_ID.match(execution_id):
+        raise InvalidInput(
+            f"{execution_id!r} is not a lifecycle execution id", location="lifecycleExecutionId"
+        )
+    with session() as db:
+        row = db.get(LifecycleExecutionRow, execution_id)
+        if row is None:
+            raise NotFound(f"lifecycle execution {execution_id} not found")
+        return _execution(row)
+
+
+def list_executions(policy: str) -> list[LifecycleExecution]:
+    """ListLifecycleExecutions for a policy, newest first."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionRow
+
+    arn = resolve_arn(policy)
+    with session() as db:
+        _find(db, arn)
+        rows = db.scalars(
+            select(LifecycleExecutionRow)
+            .where(LifecycleExecutionRow.policy_arn == arn)
+            .order_by(LifecycleExecutionRow.start_time.desc(), LifecycleExecutionRow.id)
+        )
+        return [_execution(r) for r in rows]
+
+
+def list_execution_resources(
+    execution_id: str, parent_resource_id: str | None = None
+) -> list[LifecycleExecutionResource]:
+    """ListLifecycleExecutionResources: images without a parent; an image's AMIs (with snapshots) with one."""
+    from sqlalchemy import select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.lifecycle import LifecycleExecutionResourceRow as R
+
+    get_execution(execution_id)
+    with session() as db:
+        rows = list(db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq)))
+    snapshots: dict[str, list[SnapshotResource]] = {}
+    for row in rows:
+        if row.kind == "snapshot" and row.parent_resource_id:
+            snapshots.setdefault(row.parent_resource_id, []).append(
+                SnapshotResource(
+                    snapshotId=row.resource_id,
+                    state=ResourceState(status=ResourceStatus(row.status), reason=row.status_reason),
+                )
+            )
+    wanted = "image" if parent_resource_id is None else "ami"
+    out = []
+    for row in rows:
+        if row.kind != wanted or (
+            parent_resource_id is not None and row.parent_resource_id != parent_resource_id
+        ):
+            continue
+        out.append(
+            LifecycleExecutionResource(
+                accountId=row.account_id or "",
+                resourceId=row.resource_id,
+                state=ResourceState(status=ResourceStatus(row.status), reason=row.status_reason),
+                action=ResourceAction(name=ResourceActionName(row.action), reason=row.action_reason),
+                region=row.region or "",
+                snapshots=snapshots.get(row.resource_id) if row.kind == "ami" else None,
+                imageUris=row.image_uris or None,
+                startTime=row.start_time,
+                endTime=row.end_time,
+            )
+        )
+    return out
+
+
+def _apply(db: Any, request: CreateLifecyclePolicyRequest, context: Any, where: str) -> tuple[str, str]:
+    # put_policy opens its own unit of work, which joins apply's transaction (kiln.db.engine.session).
+    return put_policy(request.model_dump(mode="json", exclude_none=True))
+
+
+APPLY_KIND = KindHandler(
+    "LifecyclePolicy",
+    CreateLifecyclePolicyRequest,  # type: ignore[arg-type]
+    lambda request: Ref("lifecycle-policy", normalized_name(request.name)),
+    no_references,
+    _apply,
+)

@@ -1,0 +1,70 @@
+"""The one wiring point of kiln's services: every resource family once, and what each plugs in.
+
+- ``APPLY_KINDS``: the ``kind`` of each family that ``kiln apply`` accepts.
+- ``scheduler_jobs``: the jobs ``kiln scheduler`` runs (pipeline schedules, daily lifecycle runs),
+  plus any ``KILN_JOB_SOURCES`` (comma-separated ``module:function``) an operator names.
+- ``worker_initializer``: what each scheduler worker process runs first.
+
+Start-up (recovery, managed components) is ``kiln.services.startup``; who references whom is
+``kiln.services.common.references``. Nothing else registers anything anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from kiln.services.common.kinds import KindHandler
+from kiln.services.components import resource as components
+from kiln.services.configurations import distribution, infrastructure
+from kiln.services.lifecycle import policies as lifecycle_policies
+from kiln.services.pipelines import resource as pipelines
+from kiln.services.recipes import resource as recipes
+
+if TYPE_CHECKING:
+    from kiln.schedule.scheduler import Job
+
+log = logging.getLogger("kiln.schedule")
+
+APPLY_KINDS: tuple[KindHandler, ...] = (
+    components.APPLY_KIND,
+    recipes.APPLY_KIND,
+    infrastructure.APPLY_KIND,
+    distribution.APPLY_KIND,
+    pipelines.APPLY_KIND,
+    lifecycle_policies.APPLY_KIND,
+)
+
+
+def scheduler_jobs() -> list[Job]:
+    """Every job of every source; a failing source is logged and skipped."""
+    from kiln.services.lifecycle import jobs as lifecycle_jobs
+    from kiln.services.pipelines import jobs as pipeline_jobs
+
+    sources = [pipeline_jobs.scheduler_jobs, lifecycle_jobs.scheduler_jobs, *_operator_sources()]
+    jobs: list[Job] = []
+    for source in sources:
+        try:
+            jobs.extend(source())
+        except Exception:
+            log.exception("job source %r failed", source)
+    return jobs
+
+
+def _operator_sources() -> list:  # type: ignore[type-arg]
+    sources = []
+    for entry in filter(None, (s.strip() for s in os.environ.get("KILN_JOB_SOURCES", "").split(","))):
+        module, _, name = entry.partition(":")
+        if not module or not name:
+            raise ValueError(f"KILN_JOB_SOURCES entry {entry!r} is not 'module:function'")
+        sources.append(getattr(importlib.import_module(module), name))
+    return sources
+
+
+def worker_initializer() -> None:
+    """Each scheduler worker is a fresh process: give it the same start-up as the CLI."""
+    from kiln.services.startup import install
+
+    install()
