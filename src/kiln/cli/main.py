@@ -112,25 +112,30 @@ def _click_errors() -> tuple[type[Exception], ...]:
 _CLICK_ERRORS = _click_errors()
 
 
-def main() -> None:
+def run(args: list[str] | None = None) -> int:
+    """Run one ``kiln`` command line (``args`` without the program name; None: ``sys.argv``) and return
+    its exit code, printing errors as one line plus a hint. ``main`` and in-process tests share it."""
     try:
         # Without standalone mode click returns typer.Exit's code instead of raising it.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code != 0:
-            sys.exit(code)
+        code = app(args=args, prog_name="kiln", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except KilnError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:
             typer.echo(f"hint: {error.hint}", err=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except typer.Exit as done:
-        sys.exit(done.exit_code)
+        return done.exit_code
     except typer.Abort:
         typer.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except _CLICK_ERRORS as error:  # usage errors carry their own rendering
         error.show()
-        sys.exit(error.exit_code)
+        return error.exit_code
+
+
+def main() -> None:
+    sys.exit(run())
