@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,3 +52,95 @@ def _no_instance_outlives_its_test(kiln_home: Path) -> Iterator[None]:
 
 def needs_root() -> pytest.MarkDecorator:
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and overlayfs")
+
+
+# --- the ``kiln`` command, in this process ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one ``kiln`` command line did: its exit code and everything it printed."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+Kiln = Callable[..., Result]
+
+
+def _exit_code(done: SystemExit) -> tuple[int, str]:
+    """The exit code and message a process would end with on ``SystemExit`` (as Python's own handler)."""
+    if done.code is None:
+        return 0, ""
+    if isinstance(done.code, int):
+        return done.code, ""
+    return 1, f"{done.code}\n"
+
+
+@pytest.fixture
+def kiln() -> Kiln:
+    """Run one ``kiln`` command line in this process, as the installed ``kiln`` does (``sys.exit(run())``).
+
+    ``kiln("image", "list", "--output", "json", input=None, env={"NAME": "value" or None}, cwd=None)``
+    returns ``Result(exit_code, stdout, stderr)``: stdin, stdout and stderr (``typer.echo``, Rich, plain
+    writes) are captured; ``env`` and ``cwd`` apply to this call only, and so does any logging set-up
+    the command does. A crash (an exception ``run`` does not turn into an exit code) fails the test with
+    its traceback, where a real process would have printed one.
+    """
+    from typer.testing import CliRunner
+
+    from kiln.cli.main import run
+
+    def invoke(
+        *args: str, input: str | None = None, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
+    ) -> Result:
+        root, kiln_logger = logging.getLogger(), logging.getLogger("kiln")
+        saved_logging = (list(root.handlers), root.level, kiln_logger.level)
+        runner = CliRunner()
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                for key, value in (env or {}).items():
+                    if value is None:
+                        patch.delenv(key, raising=False)
+                    else:
+                        patch.setenv(key, value)
+                if cwd is not None:
+                    patch.chdir(cwd)
+                with runner.isolation(input=input) as (out, err, _):
+                    try:
+                        code = run([str(arg) for arg in args])
+                    except SystemExit as done:
+                        code, message = _exit_code(done)
+                        sys.stderr.write(message)
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+        finally:
+            root.handlers[:] = saved_logging[0]
+            root.setLevel(saved_logging[1])
+            kiln_logger.setLevel(saved_logging[2])
+
+    return invoke
+
+
+# --- busybox root file systems (kiln's own builder, kiln.store.busybox) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def busybox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root file system built once per session by kiln's own builder. Read-only: a test that
+    changes files takes ``busybox_copy``."""
+    from kiln.store.busybox import busybox_rootfs
+
+    return busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+@pytest.fixture
+def busybox_copy(busybox_dir: Path, tmp_path: Path) -> Callable[[str], Path]:
+    """``busybox_copy("name")``: a writable copy of ``busybox_dir`` under this test's tmp_path."""
+
+    def copy(name: str = "busybox") -> Path:
+        return Path(shutil.copytree(busybox_dir, tmp_path / name, symlinks=True))
+
+    return copy

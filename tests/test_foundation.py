@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -28,14 +26,14 @@ def test_ids_have_ec2_shape() -> None:
     assert is_id(ami, "ami") and not is_id(ami, "snap") and len(ami) == 21
 
 
-def test_cli_help_lists_nouns() -> None:
-    result = subprocess.run([sys.executable, "-m", "kiln", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0
+def test_cli_help_lists_nouns(kiln) -> None:
+    result = kiln("--help")
+    assert result.exit_code == 0
     assert "golden machine images" in result.stdout
 
 
-def test_usage_errors_are_one_message_not_a_traceback() -> None:
-    result = subprocess.run([sys.executable, "-m", "kiln", "component", "validate"], capture_output=True, text=True)
-    assert result.returncode == 2
+def test_usage_errors_are_one_message_not_a_traceback(kiln) -> None:
+    result = kiln("component", "validate")
+    assert result.exit_code == 2
     assert "Traceback" not in result.stderr
     assert "Missing option '--documents'" in result.stderr
