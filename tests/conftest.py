@@ -5,8 +5,8 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -57,8 +57,7 @@ def needs_root() -> pytest.MarkDecorator:
 # --- the ``kiln`` command, in this process ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What one ``kiln`` command line did: its exit code and everything it printed."""
 
     exit_code: int

@@ -64,17 +64,11 @@ def test_create_image_captures_added_and_deleted_files(busybox_ami: str) -> None
         instances.terminate(child.id)
 
 
-def test_cli_run_prints_the_instance_id(busybox_ami: str) -> None:
+def test_cli_run_prints_the_instance_id(kiln, busybox_ami: str) -> None:
     import json
-    import subprocess
-    import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "kiln", "instance", "run", busybox_ami, "--output", "json"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    done = kiln("instance", "run", busybox_ami, "--output", "json")
+    assert done.exit_code == 0, done.stderr
     described = json.loads(done.stdout)
     assert described["InstanceId"].startswith("i-") and described["ImageId"] == busybox_ami
     instances.terminate(described["InstanceId"])
