@@ -20,10 +20,8 @@ from kiln.services.ec2 import instances as service  # noqa: E402
 
 
 @pytest.fixture
-def busybox_ami(tmp_path: Path) -> str:
-    from kiln.store.busybox import busybox_rootfs
-
-    rootfs = busybox_rootfs(tmp_path / "rootfs")
+def busybox_ami(busybox_copy) -> str:
+    rootfs = busybox_copy("rootfs")
     (Path(rootfs) / "etc" / "motd").write_text("base image\n")
     return str(store.import_rootfs(rootfs, name="busybox-base", region="local"))  # STORE
 
