@@ -9,23 +9,59 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from sqlalchemy import Engine
 
-from kiln.db.engine import reset_engines
+import kiln.db.engine as engine_module
+from kiln.db.engine import get_engine, reset_engines
 from kiln.services.startup import install as install_startup
 
 # The wiring every kiln entry point does: recovery and managed components on first database use.
 install_startup()
+_migrate = engine_module.migrate
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kiln SQLite database as kiln's first start leaves it (migrated from scratch to head, start-up run:
+    managed components seeded), made once per session by kiln itself. Read-only: tests get copies."""
+    home = tmp_path_factory.mktemp("template-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KILN_HOME", str(home))
+        patch.delenv("KILN_DATABASE_URL", raising=False)
+        reset_engines()
+        get_engine()
+        reset_engines()  # disposed: the write-ahead log is checkpointed into kiln.db
+    return home / "kiln.db"
 
 
 @pytest.fixture(autouse=True)
-def kiln_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own KILN_HOME (and so its own database and image store)."""
+def kiln_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_template: Path) -> Iterator[Path]:
+    """Every test gets its own KILN_HOME (and so its own database and image store).
+
+    A SQLite database that does not exist yet starts as a copy of ``database_template`` instead of
+    being migrated from scratch again; kiln then opens it as usual (migration check, start-up steps).
+    Tests of the from-scratch path itself take the ``fresh_database`` fixture."""
     home = tmp_path / "kiln-home"
     home.mkdir()
     monkeypatch.setenv("KILN_HOME", str(home))
     monkeypatch.delenv("KILN_DATABASE_URL", raising=False)
+
+    def migrate_from_template(engine: Engine) -> None:
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:" and not Path(database).exists():
+            shutil.copyfile(database_template, database)
+        _migrate(engine)
+
+    monkeypatch.setattr(engine_module, "migrate", migrate_from_template)
     reset_engines()
     yield home
+    reset_engines()
+
+
+@pytest.fixture
+def fresh_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's database is created and migrated from nothing, as on kiln's very first start."""
+    monkeypatch.setattr(engine_module, "migrate", _migrate)
     reset_engines()
 
 

@@ -10,7 +10,7 @@ from kiln.db.tables.leases import Lease
 from kiln.model.ids import is_id, new_id
 
 
-def test_database_is_created_and_migrated_in_kiln_home(kiln_home: Path) -> None:
+def test_database_is_created_and_migrated_in_kiln_home(fresh_database, kiln_home: Path) -> None:
     engine = get_engine()
     assert (kiln_home / "kiln.db").exists()
     assert "leases" in inspect(engine).get_table_names()

@@ -22,7 +22,7 @@ def _compare_type_on_sqlite(context, inspected_column, metadata_column, inspecte
     return False if widened and not metadata_column.primary_key else None
 
 
-def test_migrated_schema_matches_the_declared_tables() -> None:
+def test_migrated_schema_matches_the_declared_tables(fresh_database) -> None:
     engine = get_engine()
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": _compare_type_on_sqlite})
