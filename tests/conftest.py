@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,35 @@ from sqlalchemy import Engine
 import kiln.db.engine as engine_module
 from kiln.db.engine import get_engine, reset_engines
 from kiln.services.startup import install as install_startup
+
+
+def _tmpfs_with_room(path: Path, room: int) -> bool:
+    try:
+        with open("/proc/self/mounts") as mounts:
+            tmpfs = any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return tmpfs and os.access(path, os.W_OK) and stats.f_bavail * stats.f_frsize >= room
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary files in RAM: the suite writes, fsyncs and deletes many files (blobs, layers, SQLite
+    databases, a Debian bootstrap in mmdebstrap's TMPDIR), so tmp_path and TMPDIR go under /dev/shm
+    when it is a tmpfs with room. A --basetemp or TMPDIR given by the caller wins."""
+    if config.option.basetemp or os.environ.get("TMPDIR"):
+        return
+    shm = Path("/dev/shm")
+    if _tmpfs_with_room(shm, 4 << 30):
+        os.environ["TMPDIR"] = str(shm)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``network`` (a Debian bootstrap), then ``slow`` (many processes), start first: with
+    pytest-xdist they run alongside the rest instead of ending the run. Otherwise the order is unchanged."""
+    items.sort(key=lambda item: (item.get_closest_marker("network") is None, item.get_closest_marker("slow") is None))
+
 
 # The wiring every kiln entry point does: recovery and managed components on first database use.
 install_startup()

@@ -155,6 +155,7 @@ def _start_build_process(arns: dict[str, str], kiln_home: Path) -> subprocess.Po
     )
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_build(make_recipe, kiln_home: Path) -> None:
     before = _registered_amis()
     arns = make_recipe("touch /tmp/started; sleep 4")

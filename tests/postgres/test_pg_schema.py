@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -58,6 +59,7 @@ def test_sessions_run_in_utc_on_a_server_in_another_zone(kiln_on_postgres: str) 
         assert connection.execute("SELECT current_setting('TimeZone')").fetchone() == ("Pacific/Auckland",)
 
 
+@pytest.mark.slow
 def test_processes_starting_together_on_an_empty_database_all_migrate_cleanly(kiln_on_postgres: str) -> None:
     """The advisory lock also serialises the first migration, so concurrent first starts don't collide."""
     import subprocess
