@@ -37,3 +37,19 @@ def test_usage_errors_are_one_message_not_a_traceback(kiln) -> None:
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
     assert "Missing option '--documents'" in result.stderr
+
+
+def test_kiln_fixture_feeds_stdin_and_scopes_env_and_cwd_to_the_call(kiln, kiln_home: Path, tmp_path: Path) -> None:
+    import json
+    import os
+
+    body = "name: from-stdin\nsubnetId: none\n"
+    created = kiln("infrastructure", "create", "--cli-input-yaml", "-", "--output", "json", input=body)
+    assert created.exit_code == 0, created.stderr
+    assert json.loads(created.stdout)["infrastructureConfigurationArn"].endswith("/from-stdin")
+    other = tmp_path / "other-home"
+    other.mkdir()
+    elsewhere = kiln("infrastructure", "list", "--output", "json", env={"KILN_HOME": str(other)}, cwd=other)
+    assert elsewhere.exit_code == 0 and json.loads(elsewhere.stdout)["infrastructureConfigurationSummaryList"] == []
+    assert (other / "kiln.db").exists()
+    assert os.environ["KILN_HOME"] == str(kiln_home) and Path.cwd() != other
