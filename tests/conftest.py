@@ -23,13 +23,17 @@ from kiln.services.startup import install as install_startup
 
 
 def _tmpfs_with_room(path: Path, room: int) -> bool:
+    """``path`` is a writable tmpfs with ``room`` bytes free, mounted without noexec/nodev/nosuid (the tests
+    run programs, make device nodes and set-id files under tmp_path)."""
     try:
         with open("/proc/self/mounts") as mounts:
-            tmpfs = any(line.split()[1:3] == [str(path), "tmpfs"] for line in mounts)
+            entries = [line.split() for line in mounts]
         stats = os.statvfs(path)
     except OSError:
         return False
-    return tmpfs and os.access(path, os.W_OK) and stats.f_bavail * stats.f_frsize >= room
+    options = [set(entry[3].split(",")) for entry in entries if entry[1:3] == [str(path), "tmpfs"]]
+    usable = bool(options) and not options[-1] & {"ro", "noexec", "nodev", "nosuid"}
+    return usable and os.access(path, os.W_OK) and stats.f_bavail * stats.f_frsize >= room
 
 
 def pytest_configure(config: pytest.Config) -> None:
