@@ -21,6 +21,7 @@ from kiln.db.tables.store import (
 from kiln.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import is_id
+from kiln.model.organizations import ORGANIZATION_ARN, OU_ARN
 from kiln.store.images import ImageInfo, ec2_time, image_row, to_info
 from kiln.store.layout import Layout
 from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
@@ -28,8 +29,6 @@ from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot,
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
 PERMISSION_KINDS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
-_ORG_ARN = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
-_OU_ARN = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
 
 
 @dataclass
@@ -177,8 +176,8 @@ def _check_permission(entry: dict[str, str]) -> tuple[str, str]:
     valid = {
         "UserId": lambda v: bool(re.fullmatch(r"\d{12}", v)),
         "Group": lambda v: v == "all",
-        "OrganizationArn": lambda v: bool(_ORG_ARN.match(v)),
-        "OrganizationalUnitArn": lambda v: bool(_OU_ARN.match(v)),
+        "OrganizationArn": lambda v: bool(ORGANIZATION_ARN.match(v)),
+        "OrganizationalUnitArn": lambda v: bool(OU_ARN.match(v)),
     }
     if kind not in valid or not valid[kind](value):
         raise InvalidInput(f"invalid launch permission {kind}={value!r}", location=kind)
