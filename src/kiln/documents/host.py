@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
-import platform
 import pwd
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
+from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
 from kiln.documents.process_output import OutputCapture, pump
 
 # After the main process exits, how long background children may keep our pipes open.
@@ -94,21 +93,11 @@ class HostExecutor:
         self.reboots.append(datetime.now(UTC))
 
     def os_info(self) -> OsInfo:
-        fields: dict[str, str] = {}
         try:
-            for line in Path("/etc/os-release").read_text().splitlines():
-                key, sep, value = line.partition("=")
-                if sep:
-                    fields[key.strip()] = value.strip().strip('"').strip("'")
+            text = Path("/etc/os-release").read_text()
         except OSError:
-            pass
-        return OsInfo(
-            platform="Linux",
-            id=fields.get("ID", ""),
-            version_id=fields.get("VERSION_ID", ""),
-            id_like=tuple(fields.get("ID_LIKE", "").split()),
-            architecture=platform.machine() or "x86_64",
-        )
+            text = ""
+        return os_info_from_release(text)
 
     def user_id(self, name: str) -> int:
         if name.isdigit():
