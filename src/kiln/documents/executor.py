@@ -66,7 +66,9 @@ def os_info_from_release(text: str) -> OsInfo:
 
 @runtime_checkable
 class Executor(Protocol):
-    """The narrow interface every action uses to touch the target system."""
+    """The narrow interface every action uses to touch the target system. An executor may also have
+    a ``network`` attribute (``kiln.documents.network.NetworkPolicy``) for the network actions; one
+    without gets no network."""
 
     def run(
         self,

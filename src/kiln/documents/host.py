@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
+from kiln.documents.network import HOST
 from kiln.documents.process_output import OutputCapture, pump
 
 # After the main process exits, how long background children may keep our pipes open.
@@ -31,7 +32,10 @@ def _kill_group(pid: int) -> None:
 
 
 class HostExecutor:
-    """Runs processes on the host; ``host_path`` is the identity."""
+    """Runs processes on the host; ``host_path`` is the identity. Network actions reach what the host
+    reaches, with the host's AWS credentials (as ``awstoe run`` does)."""
+
+    network = HOST
 
     def __init__(self) -> None:
         self.reboots: list[datetime] = []

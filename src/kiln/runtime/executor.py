@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
+from kiln.documents.network import NetworkPolicy
 from kiln.errors import InvalidInput
 from kiln.paths import resolve_in_root
 from kiln.runtime import instances, records
@@ -14,10 +15,21 @@ from kiln.runtime.exec import exec_in
 
 
 class InstanceExecutor:
-    """Runs document steps in instance ``instance_id`` (which must be running)."""
+    """Runs document steps in instance ``instance_id`` (which must be running).
 
-    def __init__(self, instance_id: str) -> None:
+    ``network`` governs the network actions, which run on the host side: by default it follows the
+    instance's own network (none: nothing; host: the network, but no host-local address), with no
+    AWS credentials; the build passes the policy its infrastructure configuration asks for."""
+
+    def __init__(self, instance_id: str, *, network: NetworkPolicy | None = None) -> None:
         self.instance_id = instance_id
+        self._network = network
+
+    @property
+    def network(self) -> NetworkPolicy:
+        if self._network is None:
+            self._network = NetworkPolicy(reachable=records.get(self.instance_id).network != "none")
+        return self._network
 
     def run(
         self,
