@@ -33,8 +33,20 @@ def test_keep_holds_only_the_last_characters() -> None:
     for _ in range(1000):
         capture.feed(b"0123456789abcdef")
     capture.feed(b"", final=True)
-    assert capture.text() == "6789abcdef"
     assert capture.dropped == 16 * 1000 - 10
+    assert capture.text() == f"[kiln: the first {capture.dropped} characters of this output are not kept]\n6789abcdef"
+
+
+def test_a_stream_without_newlines_is_handed_on_in_bounded_pieces() -> None:
+    from kiln.documents.process_output import LINE_LIMIT
+
+    pieces: list[str] = []
+    capture = OutputCapture(pieces.append, keep=None)
+    for _ in range(100):
+        capture.feed(b"x" * 10_000)
+    capture.feed(b"", final=True)
+    assert "".join(pieces) == "x" * 1_000_000
+    assert max(len(piece) for piece in pieces) == LINE_LIMIT
 
 
 def test_pump_reads_both_pipes_and_kills_at_the_deadline() -> None:

@@ -4,8 +4,9 @@
 deadline, and stops reading a short grace after the process exits (a daemon it started may hold the
 pipes open forever). Each pipe feeds an ``OutputCapture``: text decoded incrementally as UTF-8
 (invalid bytes replaced), complete lines handed to a sink as they arrive, and the text kept for the
-step's result — the whole text, or with ``keep`` only its last ``keep`` characters, so a step that
-prints gigabytes costs bounded memory. Work per byte is constant: a line is never re-split.
+step's result — only its last ``keep`` characters (``OUTPUT_TAIL_CHARS`` by default, a marker saying
+how much was left out), so a step that prints gigabytes costs bounded memory. A "line" longer than
+``LINE_LIMIT`` characters is handed on in pieces. Work per byte is constant: a line is never re-split.
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from collections.abc import Callable, Mapping
 from kiln.documents.executor import OutputSink
 
 READ_SIZE = 65536
+# What a step's ``outputs.stdout`` keeps: the last 1 Mi characters (kiln's bound; the full output is in
+# the step's log, itself capped by the run log).
+OUTPUT_TAIL_CHARS = 1024 * 1024
+LINE_LIMIT = 64 * 1024
 
 
 class OutputCapture:
     """One pipe's output: lines to ``sink`` (with their ``\\n`` when ``line_endings``), text kept."""
 
-    def __init__(self, sink: OutputSink | None, *, line_endings: bool = False, keep: int | None = None) -> None:
+    def __init__(
+        self, sink: OutputSink | None, *, line_endings: bool = False, keep: int | None = OUTPUT_TAIL_CHARS
+    ) -> None:
         self.sink = sink
         self.line_endings = line_endings
         self.keep = keep
@@ -35,6 +42,7 @@ class OutputCapture:
         self.kept = 0
         self.dropped = 0  # characters left out of ``text()`` by ``keep``
         self.pending: list[str] = []  # the current line, not yet ended
+        self.pending_length = 0
 
     def feed(self, data: bytes, final: bool = False) -> None:
         text = self.decoder.decode(data, final=final)
@@ -43,8 +51,7 @@ class OutputCapture:
             if self.sink is not None:
                 self._lines(text)
         if final and self.sink is not None and self.pending:
-            self.sink("".join(self.pending))
-            self.pending = []
+            self._flush_pending("")
 
     def _keep(self, text: str) -> None:
         self.parts.append(text)
@@ -63,19 +70,32 @@ class OutputCapture:
                 self.kept -= excess
                 self.dropped += excess
 
-    def _lines(self, text: str) -> None:
+    def _flush_pending(self, end: str) -> None:
         assert self.sink is not None
+        self.pending.append(end)
+        self.sink("".join(self.pending))
+        self.pending = []
+        self.pending_length = 0
+
+    def _lines(self, text: str) -> None:
         start = 0
         while (end := text.find("\n", start)) >= 0:
-            self.pending.append(text[start : end + 1] if self.line_endings else text[start:end])
-            self.sink("".join(self.pending))
-            self.pending = []
+            self.pending.append(text[start:end])
+            self._flush_pending("\n" if self.line_endings else "")
             start = end + 1
-        if start < len(text):
-            self.pending.append(text[start:])
+        while start < len(text):
+            piece = text[start : start + LINE_LIMIT - self.pending_length]
+            self.pending.append(piece)
+            self.pending_length += len(piece)
+            start += len(piece)
+            if self.pending_length >= LINE_LIMIT:
+                self._flush_pending("")  # a line without end: hand it on in pieces
 
     def text(self) -> str:
-        return "".join(self.parts)
+        kept = "".join(self.parts)
+        if self.dropped:
+            return f"[kiln: the first {self.dropped} characters of this output are not kept]\n{kept}"
+        return kept
 
 
 def pump(
