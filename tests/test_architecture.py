@@ -38,6 +38,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.pipelines",
         "kiln.services.lifecycle",
         "kiln.services.ec2",
+        "kiln.services.accounts",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling"},
