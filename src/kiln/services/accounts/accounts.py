@@ -157,3 +157,11 @@ def caller_account(explicit: str | None = None) -> str:
         raise AccountNotFound(f"account {account_id} does not exist", location="--account",
                               hint=f"kiln account create --account-id {account_id} NAME")
     return account_id
+
+
+def first_start_key() -> dict[str, Any] | None:
+    """With no access key at all yet, one for the default account (its secret is shown only now)."""
+    with session() as db:
+        if db.scalars(select(AccessKeyRow.access_key_id).limit(1)).first() is not None:
+            return None
+    return create_access_key(DEFAULT_ACCOUNT)
