@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import InvalidInput
 from kiln.paths import resolve_in_root
 from kiln.runtime import instances, records
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 
 

@@ -109,7 +109,7 @@ def terminate_instance(instance_id: str) -> None:
 
 def release_terminated_pins() -> list[str]:
     """Recovery hook: drop the layer pins of instances that are terminated (or gone)."""
-    from kiln.runtime.errors import InstanceNotFound
+    from kiln.ec2_errors import InvalidInstanceIDNotFound
     from kiln.store import api
 
     released = []
@@ -117,7 +117,7 @@ def release_terminated_pins() -> list[str]:
         instance_id = holder.removeprefix(PIN_PREFIX)
         try:
             state = instances.get(instance_id).state
-        except InstanceNotFound:
+        except InvalidInstanceIDNotFound:
             state = "terminated"
         if state == "terminated":
             api.unpin_holder(holder)
