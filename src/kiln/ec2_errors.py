@@ -12,7 +12,6 @@ They live at the bottom floor because the image store and the runtime raise them
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 
 from kiln.errors import AlreadyExists, Conflict, Forbidden, InUse, InvalidInput, InvalidRequest, KilnError, NotFound
 
@@ -27,10 +26,6 @@ class Ec2Error(KilnError):
         return f"{self.code}: {super().__str__()}"
 
 
-def _ids(ids: Sequence[str]) -> str:
-    return ", ".join(ids)
-
-
 # --- images -------------------------------------------------------------------------------------
 
 
@@ -43,7 +38,7 @@ class InvalidAMIIDNotFound(Ec2Error, NotFound):
         if len(image_ids) == 1:
             message = f"The image id '[{image_ids[0]}]' does not exist"
         else:
-            message = f"The image ids '[{_ids(image_ids)}]' do not exist"
+            message = f"The image ids '[{', '.join(image_ids)}]' do not exist"
         super().__init__(message, hint=hint)
         self.image_ids = list(image_ids)
 

@@ -66,7 +66,7 @@ def run(
         network=network,
         tags=key_values(tag, "--tag"),
     )
-    emit(output, instance.describe(), instance.id)
+    emit(output, instances.describe_instance(instance.id), instance.id)
 
 
 @app.command("exec")
