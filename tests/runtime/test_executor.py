@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from kiln.documents.executor import Executor, parse_os_release
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import InvalidInput
 from kiln.runtime import instances
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.executor import InstanceExecutor
 
 

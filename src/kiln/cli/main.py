@@ -13,7 +13,7 @@ from kiln import __version__
 from kiln.errors import KilnError
 from kiln.services.startup import install as install_startup
 
-# noun -> help; ``_register_commands`` lists the modules that add each noun's verbs.
+# noun -> help; ``_compose`` lists the modules that add each noun's verbs.
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
@@ -50,7 +50,17 @@ def _root(
     """Bake, test, ship and retire golden machine images."""
 
 
-def _register_commands() -> None:
+def _noun(noun: str, *parts: typer.Typer) -> typer.Typer:
+    """The ``kiln NOUN`` group: the commands of each part (a module's Typer app) in order."""
+    group = typer.Typer(no_args_is_help=True, help=NOUNS[noun])
+    for part in parts:
+        group.add_typer(part)  # without a name: its commands join the group
+    app.add_typer(group, name=noun)
+    return group
+
+
+def _compose() -> None:
+    """Every command, explicitly: top-level verbs first, then the nouns."""
     from kiln.cli import (
         component_document,
         component_resource,
@@ -70,28 +80,23 @@ def _register_commands() -> None:
         top_scheduler,
     )
 
-    for module in (top_apply, top_demo, top_events, top_scheduler):
-        module.register(app)
-    nouns = {
-        "component": (component_document, component_resource),
-        "recipe": (recipe_resource,),
-        "infrastructure": (infrastructure_resource,),
-        "distribution": (distribution_resource,),
-        "pipeline": (pipeline_resource,),
-        "image": (image_build, image_store),
-        "snapshot": (snapshot_store,),
-        "instance": (instance_runtime,),
-        "store": (store_admin,),
-        "lifecycle": (lifecycle_policy,),
-    }
-    for noun, modules in nouns.items():
-        group = typer.Typer(no_args_is_help=True, help=NOUNS[noun])
-        app.add_typer(group, name=noun)
-        for module in modules:
-            module.register(group)
+    app.command("apply")(top_apply.apply)
+    top_demo.register(app)
+    app.command("scheduler")(top_scheduler.scheduler)
+    app.add_typer(top_events.app, name="events")
+    component_document.register(_noun("component", component_resource.app))
+    _noun("recipe", recipe_resource.app)
+    _noun("infrastructure", infrastructure_resource.app)
+    _noun("distribution", distribution_resource.app)
+    _noun("pipeline", pipeline_resource.app)
+    _noun("image", image_build.app, image_store.app)
+    _noun("snapshot", snapshot_store.app)
+    _noun("instance", instance_runtime.app)
+    _noun("store", store_admin.app)
+    _noun("lifecycle", lifecycle_policy.app)
 
 
-_register_commands()
+_compose()
 install_startup()
 
 

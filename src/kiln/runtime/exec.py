@@ -27,9 +27,9 @@ from typing import IO
 
 from kiln.documents.executor import OutputSink, ProcessResult
 from kiln.documents.process_output import OutputCapture, pump
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import SystemRequirement
 from kiln.runtime import cgroups, procs, records
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.sandbox import DEFAULT_PATH, without_host_capabilities
 
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)

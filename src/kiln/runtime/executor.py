@@ -7,10 +7,10 @@ from pathlib import Path
 
 from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
 from kiln.documents.network import NetworkPolicy
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import InvalidInput
 from kiln.paths import resolve_in_root
 from kiln.runtime import instances, records
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 
 

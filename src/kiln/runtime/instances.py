@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
 from kiln.runtime import cgroups, overlay, records, sandbox
-from kiln.runtime.errors import UnsupportedOperation
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import (
     PENDING,

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiln.ec2_errors import IncorrectInstanceState, InvalidInstanceIDNotFound
 from kiln.model.states import InstanceState
 from kiln.runtime import procs
-from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
 
 PENDING, RUNNING = InstanceState.PENDING, InstanceState.RUNNING
 STOPPING, STOPPED = InstanceState.STOPPING, InstanceState.STOPPED
@@ -190,7 +190,7 @@ def get(instance_id: str) -> Instance:
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         return to_instance(row)
 
 
@@ -226,7 +226,7 @@ def claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transi
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         before = to_instance(row)
         if row.transition and procs.is_alive(row.busy_pid, row.busy_start_time):
             raise IncorrectInstanceState(
@@ -257,7 +257,7 @@ def update(instance_id: str, **values: Any) -> Instance:
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         if "state" in values and values["state"] != row.state:
             row.state_changed_at = utcnow()
         for key, value in values.items():

@@ -11,8 +11,8 @@ import signal
 import stat
 from pathlib import Path
 
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.runtime import cgroups, overlay, procs, records, sandbox
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.records import PENDING, RUNNING, SHUTTING_DOWN, STOPPED, STOPPING, TERMINATED, Instance
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate

@@ -18,7 +18,15 @@ from kiln.db.tables.store import (
     StoreSnapshot,
     StoreTag,
 )
-from kiln.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kiln.ec2_errors import (
+    ImageDeregistrationProtected,
+    IncorrectState,
+    InvalidAMIIDDisabled,
+    InvalidAMIIDUnavailable,
+    InvalidID,
+    OperationNotPermitted,
+)
+from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import is_id
 from kiln.model.organizations import ORGANIZATION_ARN, OU_ARN
@@ -50,7 +58,7 @@ def _region_of(resource_id: str) -> str | None:
 
 def create_tags(resource_id: str, tags: dict[str, str]) -> None:
     if not (is_id(resource_id, "ami") or is_id(resource_id, "snap")) or _region_of(resource_id) is None:
-        raise NotFound(f"InvalidID: The ID '{resource_id}' is not valid or does not exist")
+        raise InvalidID(resource_id)
     for key in tags:
         if not key or len(key) > 128 or key.lower().startswith("aws:"):
             raise InvalidInput("tag keys are 1-128 characters and may not start with 'aws:'", location=key)
@@ -83,14 +91,14 @@ def assert_launchable(ami_id: str, region: str = "local") -> ImageInfo:
     with session() as db:
         info = to_info(db, image_row(db, ami_id, region))
     if info.state == "disabled":
-        raise Forbidden(
-            f"InvalidAMIID.Disabled: The image {ami_id} is disabled",
+        raise InvalidAMIIDDisabled(
+            f"The image {ami_id} is disabled",
             hint=f"`kiln image enable {ami_id}` re-enables it",
         )
     if info.state == "deregistered":
-        raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is deregistered")
+        raise InvalidAMIIDUnavailable(f"The image {ami_id} is deregistered")
     if info.state != "available":
-        raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is {info.state}")
+        raise InvalidAMIIDUnavailable(f"The image {ami_id} is {info.state}")
     blobs = Layout.for_region(region).blobs
     with session() as db:
         for layer in snapshot_layers(db, info.snapshot_ids[0]) if info.snapshot_ids else []:
@@ -117,7 +125,7 @@ def disable_image(ami_id: str, region: str = "local") -> None:
     with session() as db:
         row = image_row(db, ami_id, region)
         if row.state not in ("available", "disabled"):
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}")
         row.state = "disabled"
         db.execute(delete(StoreLaunchPermission).where(StoreLaunchPermission.image_id == ami_id))
 
@@ -126,7 +134,7 @@ def enable_image(ami_id: str, region: str = "local") -> None:
     with session() as db:
         row = image_row(db, ami_id, region)
         if row.state not in ("available", "disabled"):
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}")
         row.state = "available"
 
 
@@ -195,13 +203,13 @@ def modify_launch_permission(
     with session() as db:
         row = image_row(db, ami_id, region)
         if row.state != "available":
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}; it cannot be shared")
+            raise IncorrectState(f"The image {ami_id} is {row.state}; it cannot be shared")
         if ("Group", "all") in adds:
             bpa = db.get(StoreBlockPublicAccess, (row.owner_id, region))
             if bpa is not None and bpa.state == "block-new-sharing":
-                raise Forbidden(
-                    "OperationNotPermitted: image block public access is enabled for this account and "
-                    "region; the image cannot be made public",
+                raise OperationNotPermitted(
+                    "Image block public access is enabled for this account and region; the image cannot be "
+                    "made public",
                     hint="disable image block public access first",
                 )
         for kind, value in removes:
@@ -228,10 +236,10 @@ def deregister_image(
     with session() as db:
         row = image_row(db, ami_id, region)
         if row.state == "deregistered":
-            raise NotFound(f"InvalidAMIID.Unavailable: The image {ami_id} is already deregistered")
+            raise InvalidAMIIDUnavailable(f"The image {ami_id} is already deregistered")
         if row.protection or (row.protection_until is not None and row.protection_until > utcnow()):
-            raise Forbidden(
-                f"InvalidParameterValue: The image {ami_id} has deregistration protection "
+            raise ImageDeregistrationProtected(
+                f"The image {ami_id} has deregistration protection "
                 f"({to_info(db, row).deregistration_protection})",
                 hint=f"`kiln image protect {ami_id} --disable` (a cooldown keeps it blocked for 24 h)",
             )

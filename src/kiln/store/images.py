@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from kiln.db.base import utcnow
 from kiln.db.engine import session
 from kiln.db.tables.store import StoreImage, StoreLaunchPermission, StoreTag
-from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.ec2_errors import (
+    InvalidAMIIDNotFound,
+    InvalidAMINameDuplicate,
+    InvalidAMINameMalformed,
+    InvalidParameterValue,
+)
+from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import new_id
 from kiln.store.layers import LayerInfo
@@ -42,8 +48,8 @@ def host_architecture() -> str:
 
 def validate_name(name: str) -> None:
     if not _NAME.match(name):
-        raise InvalidInput(
-            "InvalidAMIName.Malformed: AMI names must be 3-128 characters of letters, numbers, "
+        raise InvalidAMINameMalformed(
+            "AMI names must be 3-128 characters of letters, numbers, "
             "spaces and ()[]./-'@_",
             location=name,
         )
@@ -175,8 +181,8 @@ def to_info(db: Session, row: StoreImage) -> ImageInfo:
 def image_row(db: Session, ami_id: str, region: str) -> StoreImage:
     row = db.get(StoreImage, ami_id)
     if row is None or row.region != region:
-        raise NotFound(
-            f"InvalidAMIID.NotFound: The image id '[{ami_id}]' does not exist",
+        raise InvalidAMIIDNotFound(
+            ami_id,
             hint=f"`kiln image list --region {region}` shows the registered AMIs",
         )
     return row
@@ -192,7 +198,7 @@ def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
         )
     ).first()
     if clash:
-        raise AlreadyExists(f"InvalidAMIName.Duplicate: AMI name {name} is already in use by AMI {clash[0]}")
+        raise InvalidAMINameDuplicate(f"AMI name {name} is already in use by AMI {clash[0]}")
 
 
 def register_image(
@@ -296,7 +302,7 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
         return any(_match(k, values) for k in info.tags)
     if key == "block-device-mapping.snapshot-id":
         return any(_match(s, values) for s in info.snapshot_ids)
-    raise InvalidInput(f"InvalidParameterValue: The filter '{key}' is invalid", location=key)
+    raise InvalidParameterValue(f"The filter '{key}' is invalid", location=key)
 
 
 def describe_images(
@@ -324,7 +330,7 @@ def describe_images(
     if image_ids:
         missing = sorted(set(image_ids) - {i.id for i in infos if i.state != "deregistered" or states})
         if missing:
-            raise NotFound(f"InvalidAMIID.NotFound: The image ids '[{', '.join(missing)}]' do not exist")
+            raise InvalidAMIIDNotFound(*missing)
     result = []
     for info in infos:
         if info.state == "deregistered" and not _match("deregistered", states):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kiln.db.base import utcnow
 from kiln.db.engine import session
 from kiln.db.tables.store import StoreImage, StoreLayer, StoreSnapshot, StoreSnapshotLayer, StoreTag
-from kiln.errors import InUse, NotFound
+from kiln.ec2_errors import InvalidSnapshotInUse, InvalidSnapshotNotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import new_id
 from kiln.store.layers import LayerInfo
@@ -92,7 +92,7 @@ def create_snapshot(
 def snapshot_layers(db: Session, snapshot_id: str) -> list[StoreLayer]:
     snap = db.get(StoreSnapshot, snapshot_id)
     if snap is None:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+        raise InvalidSnapshotNotFound(snapshot_id)
     rows = db.execute(
         select(StoreLayer)
         .join(StoreSnapshotLayer, StoreSnapshotLayer.digest == StoreLayer.digest)
@@ -201,7 +201,7 @@ def get_snapshot(snapshot_id: str, region: str = "local") -> SnapshotInfo:
     with session() as db:
         found = _infos(db, region, snapshot_id)
     if not found:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+        raise InvalidSnapshotNotFound(snapshot_id)
     return found[0]
 
 
@@ -214,11 +214,12 @@ def delete_snapshot_in(
     """
     snap = db.get(StoreSnapshot, snapshot_id)
     if snap is None or snap.region != region:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+        raise InvalidSnapshotNotFound(snapshot_id)
     users = [u for u in _users(db, snapshot_id) if u.id != ignoring]
     if users:
-        raise InUse(
-            f"InvalidSnapshot.InUse: The snapshot {snapshot_id} is currently in use by {users[0].id}",
+        raise InvalidSnapshotInUse(
+            snapshot_id,
+            users[0].id,
             hint=f"deregister {', '.join(u.id for u in users)} first (or use --delete-snapshots there)",
         )
     refs = _references(db, region)
