@@ -10,7 +10,10 @@ import textwrap
 from pathlib import Path
 
 SCRIPT = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
+    def peak_kib():  # this process image's peak (ru_maxrss would carry the forking parent's over exec)
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     from pathlib import Path
     from kiln.documents.engine import Engine
     from kiln.documents.host import HostExecutor
@@ -27,7 +30,7 @@ SCRIPT = textwrap.dedent("""
     status = {s.name: s.status for s in execution.steps()}
     outputs = next(s for s in execution.steps() if s.name == "Flood").outputs
     stdout = (outputs[0] if isinstance(outputs, list) else outputs)["stdout"]
-    print(json.dumps({"status": status, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    print(json.dumps({"status": status, "peak_kib": peak_kib(),
                       "folder": str(log.folder), "head": stdout[:40], "tail": stdout[-12:],
                       "length": len(stdout)}))
 """)
