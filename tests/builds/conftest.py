@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +12,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (nam
 
 
 @pytest.fixture
-def parent_ami(tmp_path: Path) -> str:
+def parent_ami(busybox_copy) -> str:
     from kiln.store.api import import_rootfs
-    from kiln.store.busybox import busybox_rootfs
 
-    root = busybox_rootfs(tmp_path / "busybox")
+    root = busybox_copy("busybox")
     # ExecuteBash runs bash; busybox's ash stands in for it in this tiny parent image.
     bash = root / "bin" / "bash"
     bash.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')

@@ -155,6 +155,7 @@ def _start_build_process(arns: dict[str, str], kiln_home: Path) -> subprocess.Po
     )
 
 
+@pytest.mark.slow
 def test_cancel_stops_a_running_build(make_recipe, kiln_home: Path) -> None:
     before = _registered_amis()
     arns = make_recipe("touch /tmp/started; sleep 4")
@@ -170,7 +171,7 @@ def test_cancel_stops_a_running_build(make_recipe, kiln_home: Path) -> None:
     assert _registered_amis() == before
 
 
-def test_a_killed_build_is_marked_interrupted_and_cleaned(make_recipe, kiln_home: Path) -> None:
+def test_a_killed_build_is_marked_interrupted_and_cleaned(kiln, make_recipe, kiln_home: Path) -> None:
     from kiln.db.engine import reset_engines
     from kiln.runtime.instances import list_instances
 
@@ -185,16 +186,15 @@ def test_a_killed_build_is_marked_interrupted_and_cleaned(make_recipe, kiln_home
     arn = images.list_images(name="web")[-1]["arn"]
     assert images.get_image(arn)["state"]["status"] == "BUILDING"
     reset_engines()  # the next kiln command opens the database afresh, which runs recovery
-    result = subprocess.run([sys.executable, "-m", "kiln", "image", "builds", "--output", "json"],
-                            env={**os.environ, "KILN_HOME": str(kiln_home)}, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = kiln("image", "builds", "--output", "json")
+    assert result.exit_code == 0, result.stderr
     image = images.get_image(arn)
     assert image["state"]["status"] == "FAILED"
     assert image["state"]["reason"].startswith("interrupted")
     assert not list_instances(states=("pending", "running", "stopping", "stopped"))
 
 
-def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: Path) -> None:
+def test_cli_captures_an_instance_and_shows_images(kiln, parent_ami: str) -> None:
     import json
 
     from kiln.runtime import instances
@@ -203,16 +203,13 @@ def test_cli_captures_an_instance_and_shows_images(parent_ami: str, kiln_home: P
 
     instance = run_instance(parent_ami)
     exec_in(instance.id, ["sh", "-c", "echo captured > /etc/marker"], timeout=30)
-    env = {**os.environ, "KILN_HOME": str(kiln_home)}
-    created = subprocess.run([sys.executable, "-m", "kiln", "image", "create", "--instance", instance.id,
-                              "--name", "captured", "--output", "json"], env=env, capture_output=True, text=True)
+    created = kiln("image", "create", "--instance", instance.id, "--name", "captured", "--output", "json")
     instances.terminate(instance.id, force=True)
-    assert created.returncode == 0, created.stderr
+    assert created.exit_code == 0, created.stderr
     ami = json.loads(created.stdout)["ImageId"]
     assert _run_in(ami, "cat", "/etc/marker").strip() == "captured"
-    shown = subprocess.run([sys.executable, "-m", "kiln", "image", "get", ami, "--output", "json"],
-                           env=env, capture_output=True, text=True)
-    assert shown.returncode == 0 and json.loads(shown.stdout)["Name"] == "captured"
+    shown = kiln("image", "get", ami, "--output", "json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["Name"] == "captured"
 
 
 def test_recovery_terminates_instances_of_builds_that_are_over(parent_ami: str) -> None:

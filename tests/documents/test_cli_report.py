@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,33 +23,28 @@ phases:
 """
 
 
-def kiln(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
-
-
-def test_validate_exit_codes_and_messages(write_doc: Callable[..., Path]) -> None:
+def test_validate_exit_codes_and_messages(kiln, write_doc: Callable[..., Path]) -> None:
     good = write_doc(GOOD, "good.yaml")
     bad = write_doc("schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n"
                     "        action: InstallMSI\n        inputs: {path: x.msi}\n", "bad.yaml")
     result = kiln("component", "validate", "--documents", str(good))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     result = kiln("component", "validate", "--documents", f"{good},{bad}")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert f"{bad}:6:17: action 'InstallMSI' is Windows-only; it cannot run on linux" in result.stderr
     result = kiln("component", "validate", "--documents", str(bad), "--output", "json")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert json.loads(result.stdout)["errors"][0] == {
         "file": str(bad), "line": 6, "column": 17,
         "message": "action 'InstallMSI' is Windows-only; it cannot run on linux"}
 
 
-def test_run_writes_awstoe_layout(write_doc: Callable[..., Path], tmp_path: Path) -> None:
+def test_run_writes_awstoe_layout(kiln, write_doc: Callable[..., Path], tmp_path: Path) -> None:
     good = write_doc(GOOD, "good.yaml")
     logs = tmp_path / "logs"
     result = kiln("component", "run", "--documents", str(good), "--parameters", "Who=kiln",
                   "--log-directory", str(logs), "--execution-id", "run-1", "--output", "json")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "step Hello [ExecuteBash]: success" in result.stderr  # live progress on stderr
     output = json.loads(result.stdout)
     (folder,) = logs.iterdir()
@@ -76,25 +69,25 @@ def test_run_writes_awstoe_layout(write_doc: Callable[..., Path], tmp_path: Path
     assert chaining["good"]["build"]["Hello"]["outputs"] == {"stdout": "hello kiln"}
 
 
-def test_run_failures_exit_1(write_doc: Callable[..., Path], tmp_path: Path) -> None:
+def test_run_failures_exit_1(kiln, write_doc: Callable[..., Path], tmp_path: Path) -> None:
     good = write_doc(GOOD, "good.yaml")
     logs = tmp_path / "logs"
     # the default parameter makes the test phase fail
     result = kiln("component", "run", "-d", str(good), "-l", str(logs))
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("failed: 2 step(s) run, 1 failed")
     # only the build phase: success
     result = kiln("component", "run", "-d", str(good), "-l", str(logs), "--phases", "build")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     # an invalid document: nothing runs, no log folder
     bad = write_doc("schemaVersion: 1.0\nphases: {}\n", "bad.yaml")
     before = set(logs.iterdir())
     result = kiln("component", "run", "-d", str(bad), "-l", str(logs))
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert f"{bad}:2:9: 'phases' must be a non-empty list" in result.stderr
     assert set(logs.iterdir()) == before
     result = kiln("component", "run", "-d", str(good), "-l", str(logs), "--parameters", "Who")
-    assert result.returncode != 0
+    assert result.exit_code != 0
     assert "must be NAME=VALUE" in result.stderr
 
 

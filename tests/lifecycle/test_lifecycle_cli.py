@@ -1,11 +1,8 @@
-"""``kiln lifecycle …``: exit codes, printed ARNs, JSON shapes; preview with a FAKE candidate source."""
+"""``kiln lifecycle …`` in-process: exit codes, printed ARNs, JSON shapes; preview with a FAKE candidate source."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,23 +10,9 @@ import pytest
 import yaml
 from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, rule
 
-from kiln.cli.main import main
 from kiln.services.lifecycle.runner import register_actions, register_source
 
 ARN = "arn:aws:imagebuilder:local:123456789012:lifecycle-policy/retire-old"
-
-
-def kiln(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kiln", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -55,14 +38,14 @@ def fake_source(tmp_path: Path) -> Iterator[FakeWorld]:
     register_source(None)
 
 
-def test_create_get_list_delete(capsys, monkeypatch, policy_file: Path) -> None:
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(policy_file))
+def test_create_get_list_delete(kiln, policy_file: Path) -> None:
+    code, out, _ = kiln("lifecycle", "create", "--cli-input-yaml", str(policy_file))
     assert (code, out.strip()) == (0, ARN)
 
-    code, out, err = kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(policy_file))
+    code, out, err = kiln("lifecycle", "create", "--cli-input-yaml", str(policy_file))
     assert code != 0 and "already exists" in err
 
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "get", ARN, "--output", "json")
+    code, out, _ = kiln("lifecycle", "get", ARN, "--output", "json")
     got = json.loads(out)["lifecyclePolicy"]
     assert code == 0
     assert (got["arn"], got["name"], got["status"], got["tags"]) == (
@@ -73,73 +56,57 @@ def test_create_get_list_delete(capsys, monkeypatch, policy_file: Path) -> None:
     )
     assert got["policyDetails"][0]["filter"] == {"type": "COUNT", "value": 1}
 
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "list", "--output", "json")
+    code, out, _ = kiln("lifecycle", "list", "--output", "json")
     summaries = json.loads(out)["lifecyclePolicySummaryList"]
     assert code == 0 and [s["arn"] for s in summaries] == [ARN]
     assert "policyDetails" not in summaries[0]
 
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "delete", "retire-old", "--output", "json")
+    code, out, _ = kiln("lifecycle", "delete", "retire-old", "--output", "json")
     assert (code, json.loads(out)) == (0, {"lifecyclePolicyArn": ARN})
 
-    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "get", ARN)
+    code, _, err = kiln("lifecycle", "get", ARN)
     assert code != 0 and "not found" in err
 
 
-def test_create_json_and_update(capsys, monkeypatch, tmp_path: Path) -> None:
+def test_create_json_and_update(kiln, tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(body()))
-    code, out, _ = kiln(
-        capsys, monkeypatch, "lifecycle", "create", "--cli-input-json", f"file://{path}", "--output", "json"
-    )
+    code, out, _ = kiln("lifecycle", "create", "--cli-input-json", f"file://{path}", "--output", "json")
     assert code == 0 and json.loads(out)["lifecyclePolicyArn"] == ARN
 
     update = body(rule("DEPRECATE", "AGE", 2, "WEEKS"))
     del update["name"]
     update |= {"lifecyclePolicyArn": ARN, "status": "DISABLED", "description": "weekly"}
     path.write_text(json.dumps(update))
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "update", "--cli-input-json", str(path))
+    code, out, _ = kiln("lifecycle", "update", "--cli-input-json", str(path))
     assert (code, out.strip()) == (0, ARN)
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "list", "--status", "DISABLED", "--output", "json")
+    code, out, _ = kiln("lifecycle", "list", "--status", "DISABLED", "--output", "json")
     [summary] = json.loads(out)["lifecyclePolicySummaryList"]
     assert (summary["status"], summary["description"]) == ("DISABLED", "weekly")
 
 
-def test_bad_input_is_one_line_naming_the_field(capsys, monkeypatch, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_naming_the_field(kiln, tmp_path: Path) -> None:
     bad = body(rule("DELETE", "COUNT", 5, "DAYS"))
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
-    code, out, err = kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(path))
+    code, out, err = kiln("lifecycle", "create", "--cli-input-yaml", str(path))
     assert code != 0 and out == ""
     assert err.splitlines()[0] == "error: policyDetails[0].filter: a COUNT filter takes no unit"
 
-    code, _, err = kiln(
-        capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(tmp_path / "missing.yaml")
-    )
+    code, _, err = kiln("lifecycle", "create", "--cli-input-yaml", str(tmp_path / "missing.yaml"))
     assert code != 0 and "cannot read" in err
-    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "create")
+    code, _, err = kiln("lifecycle", "create")
     assert code != 0 and "exactly one of --cli-input-yaml or --cli-input-json" in err
 
 
-def test_preview_text_and_json(capsys, monkeypatch, policy_file: Path, fake_source: FakeWorld) -> None:
-    kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(policy_file))
-    code, out, _ = kiln(
-        capsys, monkeypatch, "lifecycle", "preview", "retire-old", "--as-of", AS_OF.isoformat()
-    )
+def test_preview_text_and_json(kiln, policy_file: Path, fake_source: FakeWorld) -> None:
+    kiln("lifecycle", "create", "--cli-input-yaml", str(policy_file))
+    code, out, _ = kiln("lifecycle", "preview", "retire-old", "--as-of", AS_OF.isoformat())
     assert code == 0
     assert out.splitlines()[0] == f"lifecycle preview as of {AS_OF.isoformat()} for {ARN}"
     assert "bytes freed: 4096" in out
 
-    code, out, _ = kiln(
-        capsys,
-        monkeypatch,
-        "lifecycle",
-        "preview",
-        ARN,
-        "--as-of",
-        "2026-06-15T12:00:00Z",
-        "--output",
-        "json",
-    )
+    code, out, _ = kiln("lifecycle", "preview", ARN, "--as-of", "2026-06-15T12:00:00Z", "--output", "json")
     data = json.loads(out)
     assert code == 0
     actions = {r["resourceId"]: r["action"] for r in data["resources"]}
@@ -152,81 +119,48 @@ def test_preview_text_and_json(capsys, monkeypatch, policy_file: Path, fake_sour
         "snap-1": "delete",
     }
     assert data["summary"]["bytes_freed"] == 4096
-    _, again, _ = kiln(
-        capsys, monkeypatch, "lifecycle", "preview", ARN, "--as-of", AS_OF.isoformat(), "--output", "json"
-    )
+    _, again, _ = kiln("lifecycle", "preview", ARN, "--as-of", AS_OF.isoformat(), "--output", "json")
     assert again == out  # deterministic
     assert fake_source.load()["snapshots"] == ["snap-1", "snap-2"]  # preview changed nothing
 
-    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "preview", ARN, "--as-of", "yesterday")
+    code, _, err = kiln("lifecycle", "preview", ARN, "--as-of", "yesterday")
     assert code != 0 and "--as-of" in err
 
 
-def test_preview_without_a_candidate_source_is_a_clear_error(tmp_path: Path, policy_file: Path) -> None:
-    """A real ``kiln`` process: no source is registered on this branch, so preview says so."""
-    env = {**os.environ}
-    create = subprocess.run(
-        [sys.executable, "-m", "kiln", "lifecycle", "create", "--cli-input-yaml", str(policy_file)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert create.returncode == 0 and create.stdout.strip() == ARN
-    preview = subprocess.run(
-        [sys.executable, "-m", "kiln", "lifecycle", "preview", ARN],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+def test_preview_without_a_candidate_source_is_a_clear_error(kiln, tmp_path: Path, policy_file: Path) -> None:
+    """No candidate source registered (as in a fresh ``kiln`` process): preview reads kiln's own records."""
+    register_source(None)
+    create = kiln("lifecycle", "create", "--cli-input-yaml", str(policy_file))
+    assert create.exit_code == 0 and create.stdout.strip() == ARN
+    preview = kiln("lifecycle", "preview", ARN)
     # Without a registered source the preview reads kiln's own (empty) image records and store.
-    assert preview.returncode == 0, preview.stderr
-    missing = subprocess.run(
-        [sys.executable, "-m", "kiln", "lifecycle", "delete", "nope-policy"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert missing.returncode != 0 and "not found" in missing.stderr
+    assert preview.exit_code == 0, preview.stderr
+    missing = kiln("lifecycle", "delete", "nope-policy")
+    assert missing.exit_code != 0 and "not found" in missing.stderr
 
 
-def test_apply_then_executions_and_resources(capsys, monkeypatch, tmp_path, policy_file, fake_source) -> None:
-    kiln(capsys, monkeypatch, "lifecycle", "create", "--cli-input-yaml", str(policy_file))
+def test_apply_then_executions_and_resources(kiln, tmp_path, policy_file, fake_source) -> None:
+    kiln("lifecycle", "create", "--cli-input-yaml", str(policy_file))
     register_actions(FakeActions(fake_source, tmp_path / "actions.log"))
     try:
-        code, out, _ = kiln(
-            capsys,
-            monkeypatch,
-            "lifecycle",
-            "apply",
-            "retire-old",
-            "--as-of",
-            AS_OF.isoformat(),
-            "--output",
-            "json",
-        )
+        code, out, _ = kiln("lifecycle", "apply", "retire-old", "--as-of", AS_OF.isoformat(), "--output", "json")
     finally:
         register_actions(None)
     execution = json.loads(out)["lifecycleExecution"]
     assert code == 0 and execution["state"]["status"] == "SUCCESS"
     assert execution["lifecycleExecutionId"].startswith("lce-")
 
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "executions", ARN, "--output", "json")
+    code, out, _ = kiln("lifecycle", "executions", ARN, "--output", "json")
     assert code == 0
     assert [e["lifecycleExecutionId"] for e in json.loads(out)["lifecycleExecutions"]] == [
         execution["lifecycleExecutionId"]
     ]
     eid = execution["lifecycleExecutionId"]
-    code, out, _ = kiln(capsys, monkeypatch, "lifecycle", "execution-resources", eid, "--output", "json")
+    code, out, _ = kiln("lifecycle", "execution-resources", eid, "--output", "json")
     data = json.loads(out)
     assert code == 0 and data["lifecycleExecutionState"]["status"] == "SUCCESS"
     assert [(r["resourceId"], r["action"]["name"]) for r in data["resources"]] == [(image(1).arn, "DELETE")]
-    code, out, _ = kiln(
-        capsys,
-        monkeypatch,
-        "lifecycle",
+    code, out, _ = kiln("lifecycle",
         "execution-resources",
         eid,
         "--parent-resource-id",
@@ -240,7 +174,7 @@ def test_apply_then_executions_and_resources(capsys, monkeypatch, tmp_path, poli
         {"snapshotId": "snap-1", "state": {"status": "SUCCESS", "reason": "done"}}
     ]
 
-    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "execution-resources", "lce-nope")
+    code, _, err = kiln("lifecycle", "execution-resources", "lce-nope")
     assert code != 0 and "not a lifecycle execution id" in err
-    code, _, err = kiln(capsys, monkeypatch, "lifecycle", "apply", "retire-old")
+    code, _, err = kiln("lifecycle", "apply", "retire-old")
     assert code == 0, err  # kiln's own store and image records: nothing old enough to act on

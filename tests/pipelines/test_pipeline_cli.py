@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.pipelines.conftest import AMI, SELF, component, infrastructure, recipe
 
 
-def kiln(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_pipeline_commands(tmp_path: Path) -> None:
+def test_pipeline_commands(kiln, tmp_path: Path) -> None:
     component("app", "1.0.0")
     recipe_arn = recipe("web", "1.0.0", AMI, ["component/app/1.0.0"])
     infra = infrastructure()
@@ -25,7 +19,7 @@ def test_pipeline_commands(tmp_path: Path) -> None:
         "schedule:\n  scheduleExpression: cron(0 3 ? * MON-FRI *)\n  timezone: Europe/Paris\n"
     )
     created = kiln("pipeline", "create", "--cli-input-yaml", str(body))
-    assert created.returncode == 0, created.stderr
+    assert created.exit_code == 0, created.stderr
     arn = f"{SELF}:image-pipeline/nightly"
     assert created.stdout.strip() == arn
 
@@ -42,7 +36,7 @@ def test_pipeline_commands(tmp_path: Path) -> None:
     update = tmp_path / "update.json"
     update.write_text(json.dumps({"imagePipelineArn": arn, "imageRecipeArn": recipe_arn,
                                   "infrastructureConfigurationArn": infra, "status": "DISABLED"}))
-    assert kiln("pipeline", "update", "--cli-input-json", f"file://{update}").returncode == 0
+    assert kiln("pipeline", "update", "--cli-input-json", f"file://{update}").exit_code == 0
     # UpdateImagePipeline replaces the configuration: a body without schedule removes it.
     assert kiln("pipeline", "schedule", arn).stdout.strip() == "no schedule"
     assert json.loads(kiln("pipeline", "get", arn, "--output", "json").stdout)["imagePipeline"]["status"] == "DISABLED"
@@ -51,7 +45,7 @@ def test_pipeline_commands(tmp_path: Path) -> None:
     # store, so the build fails — the image, its pipeline link and the execution record stay.
     started = kiln("pipeline", "start", arn, "--tags", "run=cli")
     image_arn = f"{SELF}:image/web/1.0.0/1"
-    assert started.returncode != 0
+    assert started.exit_code != 0
     assert started.stdout.strip() == image_arn  # what was created, printed even though the build failed
     assert any(line.startswith(f"error: image {image_arn} is FAILED") for line in started.stderr.splitlines())
     images = json.loads(kiln("pipeline", "images", arn, "--output", "json").stdout)["imageSummaryList"]
@@ -61,18 +55,18 @@ def test_pipeline_commands(tmp_path: Path) -> None:
         ("MANUAL", "STARTED", image_arn, "FAILED")]
 
     refused = kiln("infrastructure", "delete", infra)
-    assert refused.returncode != 0 and arn in refused.stderr
+    assert refused.exit_code != 0 and arn in refused.stderr
     deleted = kiln("pipeline", "delete", arn, "--output", "json")
     assert json.loads(deleted.stdout)["imagePipelineArn"] == arn
     missing = kiln("pipeline", "get", arn)
-    assert missing.returncode != 0 and "does not exist" in missing.stderr
+    assert missing.exit_code != 0 and "does not exist" in missing.stderr
 
 
-def test_bad_schedule_is_one_line_error(tmp_path: Path) -> None:
+def test_bad_schedule_is_one_line_error(kiln, tmp_path: Path) -> None:
     component("app", "1.0.0")
     recipe_arn = recipe("web", "1.0.0", AMI, ["component/app/1.0.0"])
     body = json.dumps({"name": "bad", "imageRecipeArn": recipe_arn, "infrastructureConfigurationArn": infrastructure(),
                        "schedule": {"scheduleExpression": "cron(0 3 * *)"}})
     result = kiln("pipeline", "create", "--cli-input-json", body)
-    assert result.returncode != 0
+    assert result.exit_code != 0
     assert "schedule.scheduleExpression" in result.stderr.splitlines()[0]

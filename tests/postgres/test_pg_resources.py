@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,10 +26,6 @@ phases:
 """
 
 
-def kiln(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True, timeout=120)
-
-
 def component(name: str, version: str = "1.0.0", echo: str = "hello") -> str:
     from kiln.services.components.resource import create_component
 
@@ -47,15 +41,15 @@ def recipe(name: str, components: list[str], version: str = "1.0.0") -> str:
     return create_image_recipe(body)["imageRecipeArn"]
 
 
-def test_apply_demo_twice_creates_then_changes_nothing(kiln_on_postgres: str) -> None:
+def test_apply_demo_twice_creates_then_changes_nothing(kiln, kiln_on_postgres: str) -> None:
     first = kiln("apply", "-f", str(EXAMPLES / "demo.yaml"))
-    assert first.returncode == 0, first.stderr
+    assert first.exit_code == 0, first.stderr
     lines = first.stdout.strip().splitlines()
     assert len(lines) == 5
     assert all(line.endswith(" created") for line in lines)
     assert f"{SELF}:image-recipe/demo-nginx/1.0.0 created" in lines
     again = kiln("apply", "-f", str(EXAMPLES / "demo.yaml"), "--output", "json")
-    assert again.returncode == 0, again.stderr
+    assert again.exit_code == 0, again.stderr
     data = json.loads(again.stdout)
     assert {entry["status"] for entry in data["resources"]} == {"unchanged"}
 

@@ -131,7 +131,7 @@ def test_list_by_name_gives_newest_only(simple_doc: str) -> None:
     assert [entry["arn"] for entry in listed] == [f"{SELF}/multi/1.1.0"]
 
 
-def test_managed_components_seeded_once_and_parse_as_awstoe() -> None:
+def test_managed_components_seeded_once_and_parse_as_awstoe(fresh_database) -> None:
     listed = list_components(owner="Amazon")["componentVersionList"]
     names = sorted(entry["name"] for entry in listed)
     assert names == sorted(managed.name for managed in MANAGED_COMPONENTS)

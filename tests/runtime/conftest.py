@@ -1,16 +1,13 @@
-"""Fixtures for runtime tests: a busybox root file system built from the host's busybox-static."""
+"""Fixtures for runtime tests: a busybox layer (from the session's busybox tree), extra layers, clean-up."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-HOST_BUSYBOX = Path("/bin/busybox")
 
 _ROOT_FIXTURES = {"busybox_rootfs", "layer", "cleanup_instances"}
 _ROOT_MODULES = {"test_overlay", "test_recovery"}
@@ -30,21 +27,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def build_busybox_rootfs(root: Path) -> Path:
-    """A minimal Linux tree: static busybox with its applets as symlinks, users, os-release."""
-    for directory in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "dev", "var/www"):
-        (root / directory).mkdir(parents=True, exist_ok=True)
-    os.chmod(root / "tmp", 0o1777)
-    shutil.copy2(HOST_BUSYBOX, root / "bin" / "busybox")
-    applets = subprocess.run(
-        [str(HOST_BUSYBOX), "--list-full"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    for applet in applets:
-        link = root / applet
-        if link.name == "busybox" or link.exists() or link.is_symlink():
-            continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to("/bin/busybox")
+@pytest.fixture(scope="session")
+def busybox_rootfs(busybox_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One read-only busybox layer shared by the session's tests: the session's busybox tree (kiln's own
+    builder, tests/conftest.py) plus the users, groups, os-release and web root these tests look for."""
+    root = Path(shutil.copytree(busybox_dir, tmp_path_factory.mktemp("layers") / "busybox", symlinks=True))
+    (root / "var" / "www").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "passwd").write_text(
         "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
         "www-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n"
@@ -58,12 +46,6 @@ def build_busybox_rootfs(root: Path) -> Path:
     )
     (root / "var" / "www" / "index.html").write_text("hello from kiln\n")
     return root
-
-
-@pytest.fixture(scope="session")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One read-only busybox layer shared by the session's tests."""
-    return build_busybox_rootfs(tmp_path_factory.mktemp("layers") / "busybox")
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@ from kiln.services.ec2 import instances as service  # noqa: E402
 
 
 @pytest.fixture
-def busybox_ami(tmp_path: Path) -> str:
-    from kiln.store.busybox import busybox_rootfs
-
-    rootfs = busybox_rootfs(tmp_path / "rootfs")
+def busybox_ami(busybox_copy) -> str:
+    rootfs = busybox_copy("rootfs")
     (Path(rootfs) / "etc" / "motd").write_text("base image\n")
     return str(store.import_rootfs(rootfs, name="busybox-base", region="local"))  # STORE
 
@@ -64,17 +62,11 @@ def test_create_image_captures_added_and_deleted_files(busybox_ami: str) -> None
         instances.terminate(child.id)
 
 
-def test_cli_run_prints_the_instance_id(busybox_ami: str) -> None:
+def test_cli_run_prints_the_instance_id(kiln, busybox_ami: str) -> None:
     import json
-    import subprocess
-    import sys
 
-    done = subprocess.run(
-        [sys.executable, "-m", "kiln", "instance", "run", busybox_ami, "--output", "json"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    done = kiln("instance", "run", busybox_ami, "--output", "json")
+    assert done.exit_code == 0, done.stderr
     described = json.loads(done.stdout)
     assert described["InstanceId"].startswith("i-") and described["ImageId"] == busybox_ami
     instances.terminate(described["InstanceId"])

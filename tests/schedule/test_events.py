@@ -154,23 +154,19 @@ def test_since_filter_and_webhook_management() -> None:
         events.remove_webhook(hook["id"])
 
 
-def test_cli_lists_events_and_manages_webhooks() -> None:
+def test_cli_lists_events_and_manages_webhooks(kiln) -> None:
     events.record_event("ImageStateChange", IMAGE_ARN, IMAGE)
 
-    def kiln(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "kiln", *args], capture_output=True, text=True,
-                              env=os.environ.copy(), timeout=60)
-
     listed = kiln("events", "--output", "json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     assert [e["arn"] for e in json.loads(listed.stdout)] == [IMAGE_ARN]
     added = kiln("events", "webhook", "add", "http://127.0.0.1:1/hook", "--secret", "x")
     assert added.stdout.strip() == "1"
     hooks = json.loads(kiln("events", "webhook", "list", "--output", "json").stdout)
     assert hooks[0]["url"].endswith("/hook")
-    assert kiln("events", "webhook", "remove", "1").returncode == 0
+    assert kiln("events", "webhook", "remove", "1").exit_code == 0
     missing = kiln("events", "webhook", "remove", "1")
-    assert missing.returncode != 0 and "does not exist" in missing.stderr
+    assert missing.exit_code != 0 and "does not exist" in missing.stderr
 
 
 def test_follow_prints_new_events_as_they_arrive() -> None:
@@ -189,11 +185,10 @@ def test_follow_prints_new_events_as_they_arrive() -> None:
         proc.wait(timeout=30)
 
 
-def test_scheduler_tick_delivers_webhooks(server: Server) -> None:
+def test_scheduler_tick_delivers_webhooks(kiln, server: Server) -> None:
     events.add_webhook(server.url, secret="k")
     events.record_event("ImageStateChange", IMAGE_ARN, IMAGE)
-    done = subprocess.run([sys.executable, "-m", "kiln", "scheduler", "--once"], capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = kiln("scheduler", "--once")
+    assert done.exit_code == 0, done.stderr
     assert len(server.received) == 1
     assert events.deliveries()[0]["status"] == "DELIVERED"

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import schedule_helpers
 from schedule_helpers import read_starts
 
@@ -178,6 +179,7 @@ def test_restarted_scheduler_process_does_not_rerun_claimed_due_times(tmp_path: 
     assert sorted(read_starts(starts)) == sorted(expected)
 
 
+@pytest.mark.slow
 def test_two_scheduler_processes_start_each_due_time_once(tmp_path: Path) -> None:
     get_engine()
     jobs = [

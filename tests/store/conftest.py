@@ -7,16 +7,11 @@ import pytest
 
 from kiln.home import region_dir
 from kiln.store import api
-from kiln.store.busybox import busybox_rootfs
-
-
-@pytest.fixture
-def busybox_dir(tmp_path: Path) -> Path:
-    return busybox_rootfs(tmp_path / "busybox-root")
 
 
 @pytest.fixture
 def base_ami(busybox_dir: Path) -> str:
+    """``busybox_dir`` (the session's busybox tree, tests/conftest.py) imported into this test's store."""
     return api.import_rootfs(busybox_dir, name="busybox-base")
 
 

@@ -1,27 +1,30 @@
-"""The store's CLI verbs end to end (real process, real store)."""
+"""The store's CLI verbs end to end (the ``kiln`` command in-process, real store)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 from kiln.home import region_dir
 from kiln.store.blobs import BlobStore
 
 
-def kiln(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "kiln", *args], capture_output=True, text=True, env=os.environ.copy()
-    )
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
+@pytest.fixture
+def kiln(kiln):
+    """The shared in-process ``kiln`` fixture, asserting success unless called with ``ok=False``."""
+
+    def run(*args: str, ok: bool = True):
+        result = kiln(*args)
+        if ok:
+            assert result.exit_code == 0, result.stderr
+        return result
+
+    return run
 
 
-def test_import_deregister_snapshot_gc_fsck(tmp_path: Path, busybox_dir: Path) -> None:
+def test_import_deregister_snapshot_gc_fsck(kiln, tmp_path: Path, busybox_dir: Path) -> None:
     ami = kiln("image", "import", str(busybox_dir), "--name", "cli-base", "--tag", "env=test").stdout.strip()
     assert ami.startswith("ami-")
     listed = json.loads(kiln("image", "list", "--output", "json").stdout)
@@ -31,7 +34,7 @@ def test_import_deregister_snapshot_gc_fsck(tmp_path: Path, busybox_dir: Path) -
     snap = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
 
     refused = kiln("snapshot", "delete", snap, ok=False)
-    assert refused.returncode != 0 and "InvalidSnapshot.InUse" in refused.stderr
+    assert refused.exit_code != 0 and "InvalidSnapshot.InUse" in refused.stderr
 
     out = kiln("image", "deregister", ami).stdout
     assert snap in out and "still hold" in out
@@ -54,7 +57,7 @@ def test_import_deregister_snapshot_gc_fsck(tmp_path: Path, busybox_dir: Path) -
     assert fsck["ok"] is True
 
 
-def test_export_and_lifecycle_verbs(tmp_path: Path, busybox_dir: Path) -> None:
+def test_export_and_lifecycle_verbs(kiln, tmp_path: Path, busybox_dir: Path) -> None:
     ami = kiln("image", "import", str(busybox_dir), "--name", "cli-base").stdout.strip()
     target = tmp_path / "out.qcow2"
     kiln("image", "export", ami, "--format", "qcow2", "-o", str(target))
@@ -68,6 +71,6 @@ def test_export_and_lifecycle_verbs(tmp_path: Path, busybox_dir: Path) -> None:
     kiln("image", "enable", ami)
     kiln("image", "protect", ami, "--with-cooldown")
     blocked = kiln("image", "deregister", ami, ok=False)
-    assert blocked.returncode != 0 and "protection" in blocked.stderr
+    assert blocked.exit_code != 0 and "protection" in blocked.stderr
     shared = json.loads(kiln("image", "share", ami, "--add", "Group=all", "--output", "json").stdout)
     assert shared["LaunchPermissions"] == [{"Group": "all"}]

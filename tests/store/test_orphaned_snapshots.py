@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from kiln.store import api
@@ -37,16 +35,15 @@ def test_orphans_sharing_blobs_free_their_shared_layer_together(base_ami: str, t
     assert api.list_snapshots(orphaned=True) == []
 
 
-def test_older_than_keeps_recent_orphans_and_the_cli_previews(base_ami: str, tmp_path: Path, kiln_home: Path) -> None:
+def test_older_than_keeps_recent_orphans_and_the_cli_previews(kiln, base_ami: str, tmp_path: Path) -> None:
     child = _child(base_ami, tmp_path)
     api.deregister_image(child)
-    kiln = [sys.executable, "-m", "kiln", "snapshot", "delete", "--orphaned"]
-    env = {**os.environ, "KILN_HOME": str(kiln_home)}
-    recent = subprocess.run([*kiln, "--older-than", "30d", "--output", "json"], env=env, capture_output=True, text=True)
-    assert recent.returncode == 0, recent.stderr
+    command = ["snapshot", "delete", "--orphaned"]
+    recent = kiln(*command, "--older-than", "30d", "--output", "json")
+    assert recent.exit_code == 0, recent.stderr
     assert json.loads(recent.stdout)["Snapshots"] == []
-    preview = subprocess.run([*kiln, "--dry-run"], env=env, capture_output=True, text=True)
-    assert preview.returncode == 0 and "would delete 1 orphaned snapshot(s)" in preview.stdout
+    preview = kiln(*command, "--dry-run")
+    assert preview.exit_code == 0 and "would delete 1 orphaned snapshot(s)" in preview.stdout
     assert len(api.list_snapshots(orphaned=True)) == 1
-    bad = subprocess.run([*kiln, "--older-than", "soon"], env=env, capture_output=True, text=True)
-    assert bad.returncode != 0 and "--older-than" in bad.stderr
+    bad = kiln(*command, "--older-than", "soon")
+    assert bad.exit_code != 0 and "--older-than" in bad.stderr

@@ -23,7 +23,8 @@ def _mount(lower: list[Path], target: Path) -> None:
     )
 
 
-def test_whiteout_and_opaque_round_trip(tmp_path: Path, busybox_dir: Path) -> None:
+def test_whiteout_and_opaque_round_trip(tmp_path: Path, busybox_copy) -> None:
+    busybox_dir = busybox_copy()
     (busybox_dir / "etc" / "old").mkdir()
     (busybox_dir / "etc" / "old" / "stale.conf").write_text("stale\n")
     base = api.import_rootfs(busybox_dir, name="base")
