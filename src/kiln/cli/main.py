@@ -10,6 +10,7 @@ import sys
 import typer
 
 from kiln import __version__
+from kiln.ec2_errors import Ec2Error
 from kiln.errors import KilnError
 from kiln.services.startup import install as install_startup
 
@@ -128,6 +129,8 @@ def run(args: list[str] | None = None) -> int:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:
             typer.echo(f"hint: {error.hint}", err=True)
+        if isinstance(error, Ec2Error) and error.context:
+            typer.echo(f"refused {error.context}", err=True)
         return error.exit_code
     except typer.Exit as done:
         return done.exit_code
