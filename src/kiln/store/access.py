@@ -60,20 +60,20 @@ def volume_permissions(db: Session, snapshot_id: str) -> list[dict[str, str]]:
 def image_for(db: Session, ami_id: str, region: str, caller: Principal | None, need: Need = "see") -> StoreImage:
     """The AMI's row if ``caller`` may do what ``need`` says with it, else EC2's refusal."""
     account = caller.account if caller else None
+    not_found = InvalidAMIIDNotFound(
+        ami_id, hint=f"`kiln image list --region {region}` shows the AMIs this account may use"
+    ).at(account=account, region=region)  # the same words whether it does not exist or is not shared
     row = db.get(StoreImage, ami_id)
     if row is None or row.region != region:
-        raise InvalidAMIIDNotFound(
-            ami_id, hint=f"`kiln image list --region {region}` shows the AMIs this account may use"
-        ).at(account=account, region=region)
+        raise not_found
     if caller is None or row.owner_id == caller.account:
         return row
-    if caller.may_launch(row.owner_id, launch_permissions(db, ami_id)):
-        if need in ("see", "launch"):
-            return row
+    allowed = caller.may_launch(row.owner_id, launch_permissions(db, ami_id))
+    if allowed and need in ("see", "launch"):
+        return row
+    if allowed or need == "launch":
         raise NotAuthorizedForImages(ami_id).at(account=account, region=region)
-    if need == "launch":
-        raise NotAuthorizedForImages(ami_id).at(account=account, region=region)
-    raise InvalidAMIIDNotFound(ami_id).at(account=account, region=region)
+    raise not_found
 
 
 def may_read_snapshot(db: Session, snapshot: StoreSnapshot, account: str) -> bool:

@@ -36,6 +36,7 @@ from kiln.store.image_ops import (
     modify_create_volume_permission,
     modify_launch_permission,
     reset_launch_permission,
+    set_description,
     set_image_block_public_access,
     set_last_launched,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "pin_holders",
     "pinned",
     "reset_launch_permission",
+    "set_description",
     "set_image_block_public_access",
     "set_last_launched",
     "unpin",

@@ -33,6 +33,7 @@ from kiln.ec2_errors import (
 )
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
+from kiln.model.ec2_model import enum
 from kiln.model.ids import is_id
 from kiln.model.organizations import ORGANIZATION_ARN, OU_ARN
 from kiln.model.sharing import Principal
@@ -44,7 +45,12 @@ from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot,
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
 PERMISSION_KINDS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
-BLOCK_PUBLIC_ACCESS_STATES = ("block-new-sharing", "unblocked")
+BLOCKED = "block-new-sharing"
+
+
+def block_public_access_states() -> tuple[str, ...]:
+    """``block-new-sharing`` and ``unblocked``, from EC2's model."""
+    return enum("ImageBlockPublicAccessEnabledState") + enum("ImageBlockPublicAccessDisabledState")
 
 
 @dataclass
@@ -185,7 +191,7 @@ def disable_deregistration_protection(ami_id: str, region: str = "local", caller
 
 def set_image_block_public_access(state: str, region: str = "local", account: str = DEFAULT_ACCOUNT) -> None:
     """``block-new-sharing`` or ``unblocked`` (EC2 Enable/DisableImageBlockPublicAccess)."""
-    if state not in BLOCK_PUBLIC_ACCESS_STATES:
+    if state not in block_public_access_states():
         raise InvalidParameterValue("state must be block-new-sharing or unblocked", location=state)
     with session() as db:
         row = db.get(StoreBlockPublicAccess, (account, region))
@@ -203,10 +209,13 @@ def _block_public_access(db: Session, region: str, account: str) -> str:
 def default_block_public_access() -> str:
     """The state of an account and region never set: ``KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT``
     (``unblocked`` unless set; AWS's default for new accounts is not confirmed)."""
-    state = os.environ.get("KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT") or "unblocked"
-    if state not in BLOCK_PUBLIC_ACCESS_STATES:
+    state = os.environ.get("KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT")
+    if not state:
+        return "unblocked"
+    if state not in block_public_access_states():
         raise InvalidInput(
-            f"must be one of {', '.join(BLOCK_PUBLIC_ACCESS_STATES)}", location="KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT"
+            f"must be one of {', '.join(block_public_access_states())}",
+            location="KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT",
         )
     return state
 
@@ -259,7 +268,7 @@ def modify_launch_permission(
             raise IncorrectState(f"The image {ami_id} is {row.state}; it cannot be shared").at(
                 account=caller and caller.account, region=region
             )
-        if ("Group", "all") in adds and _block_public_access(db, region, row.owner_id) == "block-new-sharing":
+        if ("Group", "all") in adds and _block_public_access(db, region, row.owner_id) == BLOCKED:
             raise OperationNotPermitted(
                 "You can't publicly share this image because block public access for AMIs is enabled for "
                 "this account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
@@ -288,6 +297,14 @@ def _apply(
         if db.get(table, (resource_id, kind, value)) is None:
             db.add(table(**{key: resource_id, "kind": kind, "value": value}))
     db.flush()
+
+
+def set_description(ami_id: str, description: str, region: str = "local", caller: Principal | None = None) -> None:
+    """EC2 ModifyImageAttribute ``description`` (owner only; at most 255 characters)."""
+    if len(description) > 255:
+        raise InvalidParameterValue("a description is at most 255 characters", location="Description")
+    with session() as db:
+        image_for(db, ami_id, region, caller, "own").description = description
 
 
 def reset_launch_permission(ami_id: str, region: str = "local", caller: Principal | None = None) -> None:
