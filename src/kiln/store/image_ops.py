@@ -63,6 +63,11 @@ class DeregisterResult:
     dry_run: bool = False
 
 
+def _context(caller: Principal | None, region: str) -> dict[str, str | None]:
+    """Whom a refusal refused, and where (``Ec2Error.at``)."""
+    return {"account": caller.account if caller else None, "region": region}
+
+
 def _owned_resource(db: Session, resource_id: str, caller: Principal | None) -> None:
     """An AMI or snapshot the caller owns (CreateTags, DeleteTags); an id it cannot see is InvalidID."""
     table = StoreImage if resource_id.startswith("ami-") else StoreSnapshot
@@ -117,7 +122,7 @@ def assert_launchable(ami_id: str, region: str = "local", caller: Principal | No
     state allows it: deprecated images may be launched, disabled/deregistered/failed may not."""
     with session() as db:
         info = to_info(db, image_for(db, ami_id, region, caller, "launch"))
-    context = {"account": caller.account if caller else None, "region": region}
+    context = _context(caller, region)
     if info.state == "disabled":
         raise InvalidAMIIDDisabled(
             f"The image {ami_id} is disabled",
@@ -155,7 +160,7 @@ def disable_image(ami_id: str, region: str = "local", caller: Principal | None =
     with session() as db:
         row = image_for(db, ami_id, region, caller, "own")
         if row.state not in ("available", "disabled"):
-            raise IncorrectState(f"The image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}").at(**_context(caller, region))
         row.state = "disabled"
         db.execute(delete(StoreLaunchPermission).where(StoreLaunchPermission.image_id == ami_id))
 
@@ -164,7 +169,7 @@ def enable_image(ami_id: str, region: str = "local", caller: Principal | None = 
     with session() as db:
         row = image_for(db, ami_id, region, caller, "own")
         if row.state not in ("available", "disabled"):
-            raise IncorrectState(f"The image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}").at(**_context(caller, region))
         row.state = "available"
 
 
@@ -266,7 +271,7 @@ def modify_launch_permission(
         row = image_for(db, ami_id, region, caller, "own")
         if row.state != "available":
             raise IncorrectState(f"The image {ami_id} is {row.state}; it cannot be shared").at(
-                account=caller and caller.account, region=region
+                **_context(caller, region)
             )
         if ("Group", "all") in adds and _block_public_access(db, region, row.owner_id) == BLOCKED:
             raise OperationNotPermitted(
@@ -366,13 +371,15 @@ def deregister_image(
     with session() as db:
         row = image_for(db, ami_id, region, caller, "own")
         if row.state == "deregistered":
-            raise InvalidAMIIDUnavailable(f"The image {ami_id} is already deregistered")
+            raise InvalidAMIIDUnavailable(f"The image {ami_id} is already deregistered").at(
+                **_context(caller, region)
+            )
         if row.protection or (row.protection_until is not None and row.protection_until > utcnow()):
             raise ImageDeregistrationProtected(
                 f"The image {ami_id} has deregistration protection "
                 f"({to_info(db, row).deregistration_protection})",
                 hint=f"`kiln image protect {ami_id} --disable` (a cooldown keeps it blocked for 24 h)",
-            )
+            ).at(**_context(caller, region))
         snapshot_ids = [row.snapshot_id] if row.snapshot_id else []
         manifest = row.manifest_digest
         result = DeregisterResult(ami_id, snapshot_ids, 0, dry_run=dry_run)
