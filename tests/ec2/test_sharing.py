@@ -88,8 +88,12 @@ def test_another_account_is_refused_everything_until_shared_then_launches_copies
     assert instance.account_id == PEER
     assert instances.exec_command(instance.id, ["sh", "-c", "echo shared"], account=PEER)["Stdout"] == "shared\n"
     assert instances.describe_instances(account=OWNER)["Instances"] == []  # the peer's instance, not the owner's
-    with pytest.raises(InvalidInstanceIDNotFound):
+    with pytest.raises(InvalidInstanceIDNotFound) as theirs:
         instances.stop_instances([instance.id], account=OWNER)
+    with pytest.raises(InvalidInstanceIDNotFound) as nobodys:
+        instances.stop_instances(["i-0123456789abcdef0"], account=OWNER)
+    assert str(theirs.value).replace(instance.id, "i-0123456789abcdef0") == str(nobodys.value)
+    assert theirs.value.context == nobodys.value.context == f"as account {OWNER}"
     assert instances.describe_instance(instance.id, account=PEER)["State"]["Name"] == "running"
     assert "LastLaunchedTime" in images.describe_image(ami)  # the owner sees when it was launched
     assert "LastLaunchedTime" not in images.describe_image(ami, account=PEER)  # the peer does not

@@ -12,11 +12,11 @@ call from live membership, so moving an account out of an OU changes what it may
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kiln.ec2_errors import InvalidUserIDMalformed
+from kiln.model.organizations import ACCOUNT_ID
 
 Permission = Mapping[str, str]
 
@@ -24,7 +24,6 @@ PUBLIC: dict[str, str] = {"Group": "all"}
 SHARED_TAG_PREFIX = "ec2:SharedTag/"
 # DescribeImages ``Owners`` aliases (``ImageOwnerAlias``); an account carries one at most.
 OWNER_ALIASES = ("amazon", "aws-marketplace", "aws-backup-vault")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class OwnerScope:
                 accounts.add(caller)
             elif value in OWNER_ALIASES:
                 aliases.add(value)
-            elif _ACCOUNT_ID.match(value):
+            elif ACCOUNT_ID.fullmatch(value):
                 accounts.add(value)
             else:
                 raise InvalidUserIDMalformed(
@@ -115,7 +114,7 @@ class ExecutableScope:
                 me = True
             elif value == "all":
                 public = True
-            elif _ACCOUNT_ID.match(value):
+            elif ACCOUNT_ID.fullmatch(value):
                 accounts.add(value)
             else:
                 raise InvalidUserIDMalformed(

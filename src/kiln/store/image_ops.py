@@ -4,7 +4,6 @@ launch permissions, last launched time, and deregistration (which leaves snapsho
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +34,7 @@ from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ec2_model import enum
 from kiln.model.ids import is_id
-from kiln.model.organizations import ORGANIZATION_ARN, OU_ARN
+from kiln.model.organizations import ACCOUNT_ID, ORGANIZATION_ARN, OU_ARN
 from kiln.model.sharing import Principal
 from kiln.store.access import image_for, snapshot_for, volume_permissions
 from kiln.store.images import ImageInfo, ec2_time, to_info
@@ -237,7 +236,7 @@ def _check_permission(entry: dict[str, str], kinds: tuple[str, ...] = PERMISSION
             f"a permission has exactly one of {', '.join(kinds)}", location=str(entry)
         )
     ((kind, value),) = entry.items()
-    if kind == "UserId" and not re.fullmatch(r"\d{12}", value):
+    if kind == "UserId" and not ACCOUNT_ID.fullmatch(value):
         raise InvalidAMIAttributeItemValue(
             f'Invalid attribute item value "{value}" for userId item type.', location=kind
         )

@@ -72,10 +72,14 @@ def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
 
 
 def _get(instance_id: str, account: str | None) -> Instance:
-    """The instance, if ``account`` launched it (None: kiln's own work, any instance)."""
-    instance = instances.get(instance_id)
+    """The instance, if ``account`` launched it (None: kiln's own work, any instance); another
+    account's is refused in the very words of one that does not exist."""
+    try:
+        instance = instances.get(instance_id)
+    except InvalidInstanceIDNotFound as error:
+        raise error.at(account=account) from None
     if account is not None and instance.account_id != account:
-        raise InvalidInstanceIDNotFound(instance_id).at(account=account, region=instance.region)
+        raise InvalidInstanceIDNotFound(instance_id).at(account=account)
     return instance
 
 
