@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
-from kiln.cli.output import emit, human_bytes, progress, table, to_json
+from kiln.cli.output import emit, human_bytes, permissions_text, progress, table, to_json
 
 app = typer.Typer()
 block_public_access = typer.Typer(
@@ -314,11 +314,7 @@ def share(
         region=region,
         account=account,
     )
-    emit(output, result, _permissions_text(result["LaunchPermissions"]))
-
-
-def _permissions_text(permissions: list[dict[str, str]]) -> str:
-    return "\n".join(f"{k}={v}" for p in permissions for k, v in p.items()) or "(private)"
+    emit(output, result, permissions_text(result["LaunchPermissions"]))
 
 
 @app.command("copy")
@@ -365,7 +361,7 @@ def describe_attribute(
 
     result = images.describe_image_attribute(ami_id, attribute, region, account=account)
     if "LaunchPermissions" in result:
-        emit(output, result, _permissions_text(result["LaunchPermissions"]))
+        emit(output, result, permissions_text(result["LaunchPermissions"]))
     else:
         emit(output, result, to_json(result))
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
-from kiln.cli.output import emit, human_bytes, table
+from kiln.cli.output import emit, human_bytes, permissions_text, table
 
 app = typer.Typer()
 
@@ -83,10 +83,6 @@ def delete(
     emit(output, result, "\n".join(lines))
 
 
-def _permissions_text(snapshot_id: str, permissions: list[dict[str, str]]) -> str:
-    return "\n".join(f"{k}={v}" for p in permissions for k, v in p.items()) or f"{snapshot_id}: (private)"
-
-
 @app.command("share")
 def share(
     snapshot_id: str,
@@ -110,7 +106,7 @@ def share(
         region=region,
         account=account,
     )
-    emit(output, result, _permissions_text(snapshot_id, result["CreateVolumePermissions"]))
+    emit(output, result, permissions_text(result["CreateVolumePermissions"]))
 
 
 @app.command("describe-attribute")
@@ -127,7 +123,7 @@ def describe_attribute(
     from kiln.services.ec2 import snapshots
 
     result = snapshots.describe_snapshot_attribute(snapshot_id, attribute, region, account=account)
-    emit(output, result, _permissions_text(snapshot_id, result.get("CreateVolumePermissions") or []))
+    emit(output, result, permissions_text(result.get("CreateVolumePermissions") or []))
 
 
 @app.command("reset-attribute")
@@ -142,4 +138,4 @@ def reset_attribute(
     from kiln.services.ec2 import snapshots
 
     result = snapshots.reset_snapshot_attribute(snapshot_id, attribute, region, account=account)
-    emit(output, result, f"{snapshot_id}: (private)")
+    emit(output, result, permissions_text([]))
