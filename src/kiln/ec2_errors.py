@@ -12,25 +12,77 @@ They live at the bottom floor because the image store and the runtime raise them
 from __future__ import annotations
 
 from collections import deque
+from typing import Self
 
 from kiln.errors import AlreadyExists, Conflict, Forbidden, InUse, InvalidInput, InvalidRequest, KilnError, NotFound
 
 
 class Ec2Error(KilnError):
-    """An EC2 API error. Client errors are HTTP 400 unless a subclass says otherwise."""
+    """An EC2 API error. Client errors are HTTP 400 unless a subclass says otherwise.
+
+    A refusal also names whom it refused and where (``.at(account=…, region=…)``, read back as
+    ``context``), beside EC2's message rather than in it: an AMI another account may not see is
+    refused with exactly the text of one that does not exist.
+    """
 
     code = "InternalError"
     http_status = 400
+    account: str | None = None
+    region: str | None = None
+
+    def at(self, *, account: str | None = None, region: str | None = None) -> Self:
+        self.account, self.region = account, region
+        return self
+
+    @property
+    def context(self) -> str | None:
+        """``as account 123456789012 in region local`` (what is known of it), or None."""
+        parts = [f"as account {self.account}" * bool(self.account), f"in region {self.region}" * bool(self.region)]
+        return " ".join(part for part in parts if part) or None
 
     def __str__(self) -> str:
         return f"{self.code}: {super().__str__()}"
+
+
+class AuthFailure(Ec2Error, Forbidden):
+    """The caller may not use the resource (another account's AMI it has no permission for)."""
+
+    code = "AuthFailure"
+
+
+class NotAuthorizedForImages(AuthFailure):
+    """RunInstances, and the owner's actions on an AMI, by an account the AMI's owner has not allowed."""
+
+    def __init__(self, *image_ids: str) -> None:
+        super().__init__(f"Not authorized for images: [{', '.join(image_ids)}]")
+        self.image_ids = list(image_ids)
+
+
+class InvalidEc2Request(Ec2Error, InvalidRequest):
+    """EC2's ``InvalidRequest``."""
+
+    code = "InvalidRequest"
+
+
+class ImageStorageNotAccessible(InvalidEc2Request):
+    """CopyImage (and export) of another account's AMI whose snapshots it may not read (no
+    ``createVolumePermission``); the message is EC2's, observed."""
+
+    def __init__(self) -> None:
+        super().__init__("You do not have permission to access the storage of this ami.")
+
+
+class InvalidUserIDMalformed(Ec2Error, InvalidInput):
+    """An ``Owners`` / ``ExecutableUsers`` value that is neither an account id nor a known alias."""
+
+    code = "InvalidUserID.Malformed"
 
 
 # --- images -------------------------------------------------------------------------------------
 
 
 class InvalidAMIIDNotFound(Ec2Error, NotFound):
-    """Unknown in this region (also: not visible to the caller)."""
+    """Unknown in this region (also: not visible to the caller, whose existence is not revealed)."""
 
     code = "InvalidAMIID.NotFound"
 
@@ -61,6 +113,13 @@ class InvalidAMINameMalformed(Ec2Error, InvalidInput):
 
 class InvalidAMINameDuplicate(Ec2Error, AlreadyExists):
     code = "InvalidAMIName.Duplicate"
+
+
+class InvalidAMIAttributeItemValue(Ec2Error, InvalidInput):
+    """A launch permission entry with a bad value (an account id that is not 12 digits, a group
+    other than ``all``)."""
+
+    code = "InvalidAMIAttributeItemValue"
 
 
 class IncorrectState(Ec2Error, Conflict):

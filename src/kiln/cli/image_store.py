@@ -1,5 +1,7 @@
-"""``kiln image`` verbs of AMIs in the image store: import, bootstrap, list, describe, deregister, export,
-tag, untag, deprecate, disable, enable, protect, share (``kiln.services.ec2.images``)."""
+"""``kiln image`` verbs of AMIs in the image store: import, bootstrap, list, describe, copy, deregister,
+export, tag, untag, deprecate, disable, enable, protect, share, describe-attribute, reset-attribute, and
+``kiln image block-public-access enable|disable|get`` (``kiln.services.ec2.images``). Each acts as the
+account ``--account`` names."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from typing import Any
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Output, Region
-from kiln.cli.output import emit, human_bytes, progress, table, to_json
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
+from kiln.cli.output import emit, human_bytes, permissions_text, progress, table, to_json
 
 app = typer.Typer()
+block_public_access = typer.Typer(
+    no_args_is_help=True, help="Image block public access of the account in a region: enable, disable, get."
+)
 
 
 def _minutes(ec2_time: str | None) -> str:
@@ -22,11 +27,12 @@ def _minutes(ec2_time: str | None) -> str:
 
 def _images_table(images: list[dict[str, Any]]) -> None:
     table(
-        ["ImageId", "Name", "State", "Arch", "Root", "Created", "Deprecation", "Public"],
+        ["ImageId", "Name", "Owner", "State", "Arch", "Root", "Created", "Deprecation", "Public"],
         [
             (
                 i["ImageId"],
                 i["Name"],
+                i.get("ImageOwnerAlias") or i["OwnerId"],
                 i["State"],
                 i["Architecture"],
                 i["RootDeviceType"],
@@ -52,6 +58,7 @@ def import_(
     allow_devices: bool = typer.Option(False, "--allow-devices", help="Accept device nodes in the tarball."),
     compression: str = typer.Option("zstd", "--compression", help="Layer compression: zstd or gzip."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Import a parent image; prints the new AMI id."""
@@ -70,6 +77,7 @@ def import_(
         root_device_type=root_device_type,
         allow_devices=allow_devices,
         compression=compression,
+        account=account,
     )
     emit(output, result, result["ImageId"])
 
@@ -80,13 +88,16 @@ def bootstrap(
     name: str = typer.Option(None, "--name"),
     include: str = typer.Option("", "--include", help="Extra packages, comma separated."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Build a minbase parent image with mmdebstrap (cached) and import it; prints the AMI id."""
     from kiln.services.ec2 import images
 
     progress(f"bootstrapping {source} (mmdebstrap minbase, cached) ...")
-    result = images.bootstrap_image(source, name=name, region=region, include=[p for p in include.split(",") if p])
+    result = images.bootstrap_image(
+        source, name=name, region=region, include=[p for p in include.split(",") if p], account=account
+    )
     emit(output, result, result["ImageId"])
 
 
@@ -94,31 +105,43 @@ def bootstrap(
 def list_(
     name: str = typer.Option(None, "--name", help="Name filter, * and ? wildcards."),
     filter_: list[str] = typer.Option([], "--filter", help="NAME=V1,V2 (EC2 DescribeImages filters)."),
+    image_id: list[str] = typer.Option([], "--image-id", help="Only these AMIs, repeatable."),
+    owner: list[str] = typer.Option(
+        [], "--owner", help="self, an account id, amazon, aws-marketplace or aws-backup-vault; repeatable."
+    ),
+    executable_by: list[str] = typer.Option(
+        [], "--executable-by", help="self, an account id (explicit grants) or all (public); repeatable."
+    ),
     include_deprecated: bool = typer.Option(False, "--include-deprecated"),
     include_disabled: bool = typer.Option(False, "--include-disabled"),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List registered AMIs (EC2 DescribeImages semantics)."""
+    """List the AMIs the account may see: its own, public ones, those shared with it (EC2 DescribeImages)."""
     from kiln.cli.resource_input import filters
     from kiln.services.ec2 import images
 
     result = images.describe_images(
         region=region,
+        image_ids=image_id or None,
         names=[name] if name else None,
+        owners=owner or None,
+        executable_users=executable_by or None,
         filters=filters(filter_),
         include_deprecated=include_deprecated,
         include_disabled=include_disabled,
+        account=account,
     )
     emit(output, result, lambda: _images_table(result["Images"]))
 
 
 @app.command("describe")
-def describe(ami_id: str, region: Region = DEFAULT_REGION, output: Output = "text") -> None:
+def describe(ami_id: str, region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text") -> None:
     """Show one AMI (EC2 Image fields)."""
     from kiln.services.ec2 import images
 
-    image = images.describe_image(ami_id, region)
+    image = images.describe_image(ami_id, region, account=account)
     emit(output, image, to_json(image))
 
 
@@ -150,12 +173,15 @@ def deregister(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would happen; change nothing."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Deregister an AMI. Its snapshots stay (and keep their bytes) unless --delete-snapshots."""
     from kiln.services.ec2 import images
 
-    result = images.deregister_image(ami_id, region=region, delete_snapshots=delete_snapshots, dry_run=dry_run)
+    result = images.deregister_image(
+        ami_id, region=region, delete_snapshots=delete_snapshots, dry_run=dry_run, account=account
+    )
     emit(output, result, _deregister_text(result))
 
 
@@ -165,13 +191,14 @@ def export(
     fmt: str = typer.Option("tar", "--format", help="tar, oci-archive, raw, qcow2, vmdk or vhd."),
     dest: Path = typer.Option(..., "-o", "--output-file", help="File to write."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Export an AMI as a flattened tar, an OCI archive or a disk image."""
     from kiln.services.ec2 import images
 
     progress(f"exporting {ami_id} as {fmt} ...")
-    result = images.export_image(ami_id, fmt, dest, region)
+    result = images.export_image(ami_id, fmt, dest, region, account=account)
     emit(output, result, result["Path"])
 
 
@@ -179,22 +206,25 @@ def export(
 def tag(
     resource_id: str,
     tags: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Add or overwrite tags on an AMI or snapshot (EC2 CreateTags)."""
     from kiln.cli.resource_input import key_values
     from kiln.services.ec2 import images
 
-    result = images.create_tags(resource_id, key_values(tags, "TAGS"))
+    result = images.create_tags(resource_id, key_values(tags, "TAGS"), account=account)
     emit(output, result, f"tagged {resource_id}")
 
 
 @app.command("untag")
-def untag(resource_id: str, keys: list[str] = typer.Argument(...), output: Output = "text") -> None:
+def untag(
+    resource_id: str, keys: list[str] = typer.Argument(...), account: Account = "", output: Output = "text"
+) -> None:
     """Remove tags from an AMI or snapshot (EC2 DeleteTags)."""
     from kiln.services.ec2 import images
 
-    result = images.delete_tags(resource_id, keys)
+    result = images.delete_tags(resource_id, keys, account=account)
     emit(output, result, f"untagged {resource_id}")
 
 
@@ -205,6 +235,7 @@ def deprecate(
     in_days: int = typer.Option(None, "--in-days", help="Deprecate this many days from now."),
     cancel: bool = typer.Option(False, "--cancel", help="Remove the deprecation time."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Set or cancel an AMI's deprecation time (EC2 Enable/DisableImageDeprecation)."""
@@ -213,28 +244,28 @@ def deprecate(
     from kiln.services.ec2 import images
 
     if cancel:
-        result = images.disable_image_deprecation(ami_id, region)
+        result = images.disable_image_deprecation(ami_id, region, account=account)
         emit(output, result, f"{ami_id}: deprecation cancelled")
         return
     when = at if at is not None else datetime.now(UTC) + timedelta(days=in_days or 0)
-    result = images.enable_image_deprecation(ami_id, when, region)
+    result = images.enable_image_deprecation(ami_id, when, region, account=account)
     emit(output, result, f"{ami_id}: deprecated at {result['DeprecationTime']}")
 
 
 @app.command("disable")
-def disable(ami_id: str, region: Region = DEFAULT_REGION, output: Output = "text") -> None:
+def disable(ami_id: str, region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text") -> None:
     """Disable an AMI: not launchable, not shared (EC2 DisableImage)."""
     from kiln.services.ec2 import images
 
-    emit(output, images.disable_image(ami_id, region), f"{ami_id}: disabled")
+    emit(output, images.disable_image(ami_id, region, account=account), f"{ami_id}: disabled")
 
 
 @app.command("enable")
-def enable(ami_id: str, region: Region = DEFAULT_REGION, output: Output = "text") -> None:
-    """Re-enable a disabled AMI (EC2 EnableImage)."""
+def enable(ami_id: str, region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text") -> None:
+    """Re-enable a disabled AMI (EC2 EnableImage); the sharing it lost is not restored."""
     from kiln.services.ec2 import images
 
-    emit(output, images.enable_image(ami_id, region), f"{ami_id}: available")
+    emit(output, images.enable_image(ami_id, region, account=account), f"{ami_id}: available")
 
 
 @app.command("protect")
@@ -245,15 +276,18 @@ def protect(
         False, "--with-cooldown", help="Keep deregistration blocked 24 h after protection is disabled."
     ),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Enable or disable deregistration protection."""
     from kiln.services.ec2 import images
 
     if disable:
-        result = images.disable_deregistration_protection(ami_id, region)
+        result = images.disable_deregistration_protection(ami_id, region, account=account)
     else:
-        result = images.enable_deregistration_protection(ami_id, with_cooldown=with_cooldown, region=region)
+        result = images.enable_deregistration_protection(
+            ami_id, with_cooldown=with_cooldown, region=region, account=account
+        )
     emit(output, result, f"{ami_id}: {result['DeregistrationProtection']}")
 
 
@@ -265,9 +299,11 @@ def share(
     ),
     remove: list[str] = typer.Option([], "--remove", help="KIND=VALUE to remove."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Modify launch permissions (EC2 ModifyImageAttribute launchPermission)."""
+    """Modify launch permissions (EC2 ModifyImageAttribute launchPermission); owner only. An OU grant
+    covers the OUs below it; Group=all is refused while image block public access is on."""
     from kiln.cli.resource_input import launch_permissions
     from kiln.services.ec2 import images
 
@@ -276,6 +312,106 @@ def share(
         add=launch_permissions(add, "--add"),
         remove=launch_permissions(remove, "--remove"),
         region=region,
+        account=account,
     )
-    permissions = result["LaunchPermissions"]
-    emit(output, result, "\n".join(f"{k}={v}" for p in permissions for k, v in p.items()) or "(private)")
+    emit(output, result, permissions_text(result["LaunchPermissions"]))
+
+
+@app.command("copy")
+def copy(
+    source_image_id: str = typer.Argument(..., help="AMI to copy."),
+    source_region: str = typer.Option(DEFAULT_REGION, "--source-region", help="Region the AMI is in."),
+    name: str = typer.Option(None, "--name", help="Name of the copy (default: the source's)."),
+    description: str = typer.Option(None, "--description"),
+    tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag of the copy, repeatable."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """Copy an AMI into --region as a new AMI of the account (EC2 CopyImage); prints its id. Another
+    account's AMI must be shared with it, and its snapshot too (kiln snapshot share)."""
+    from kiln.cli.resource_input import key_values
+    from kiln.services.ec2 import images
+
+    progress(f"copying {source_image_id} from {source_region} to {region} ...")
+    result = images.copy_image(
+        source_image_id,
+        source_region=source_region,
+        region=region,
+        name=name,
+        description=description,
+        tags=key_values(tag, "--tag"),
+        account=account,
+    )
+    emit(output, result, result["ImageId"])
+
+
+@app.command("describe-attribute")
+def describe_attribute(
+    ami_id: str,
+    attribute: str = typer.Option(
+        "launchPermission", "--attribute", help="launchPermission, description, lastLaunchedTime, ... (owner only)."
+    ),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """One attribute of an AMI (EC2 DescribeImageAttribute)."""
+    from kiln.services.ec2 import images
+
+    result = images.describe_image_attribute(ami_id, attribute, region, account=account)
+    if "LaunchPermissions" in result:
+        emit(output, result, permissions_text(result["LaunchPermissions"]))
+    else:
+        emit(output, result, to_json(result))
+
+
+@app.command("reset-attribute")
+def reset_attribute(
+    ami_id: str,
+    attribute: str = typer.Option("launchPermission", "--attribute", help="Only launchPermission."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """Drop every launch permission of an AMI (EC2 ResetImageAttribute)."""
+    from kiln.services.ec2 import images
+
+    emit(output, images.reset_image_attribute(ami_id, attribute, region, account=account), f"{ami_id}: (private)")
+
+
+def _block_public_access_text(result: dict[str, Any], region: str, account: str) -> str:
+    return f"{result['ImageBlockPublicAccessState']} (account {account}, region {region})"
+
+
+@block_public_access.command("enable")
+def block_public_access_enable(
+    region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text"
+) -> None:
+    """Refuse new public sharing of the account's AMIs in the region (public ones stay public)."""
+    from kiln.services.ec2 import images
+
+    result = images.enable_image_block_public_access(region=region, account=account)
+    emit(output, result, _block_public_access_text(result, region, account))
+
+
+@block_public_access.command("disable")
+def block_public_access_disable(
+    region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text"
+) -> None:
+    """Allow public sharing again."""
+    from kiln.services.ec2 import images
+
+    result = images.disable_image_block_public_access(region=region, account=account)
+    emit(output, result, _block_public_access_text(result, region, account))
+
+
+@block_public_access.command("get")
+def block_public_access_get(
+    region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text"
+) -> None:
+    """Show the state (unblocked or block-new-sharing)."""
+    from kiln.services.ec2 import images
+
+    result = images.get_image_block_public_access_state(region=region, account=account)
+    emit(output, result, _block_public_access_text(result, region, account))

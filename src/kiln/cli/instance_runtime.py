@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Output, Region
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit
 
 app = typer.Typer()
@@ -52,9 +52,10 @@ def run(
     instance_type: str = typer.Option("t3.micro", "--instance-type", help="EC2 instance type."),
     region: Region = DEFAULT_REGION,
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag, repeatable."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Launch an instance from an AMI; prints its id."""
+    """Launch an instance from an AMI the account may launch (its own, public or shared); prints its id."""
     from kiln.cli.resource_input import key_values
     from kiln.services.ec2 import instances
 
@@ -65,8 +66,9 @@ def run(
         root_device_type=root_device_type,
         network=network,
         tags=key_values(tag, "--tag"),
+        account=account,
     )
-    emit(output, instances.describe_instance(instance.id), instance.id)
+    emit(output, instances.describe_instance(instance.id, account=account), instance.id)
 
 
 @app.command("exec")
@@ -76,6 +78,7 @@ def exec_(
     timeout: float | None = typer.Option(None, help="Kill the command after this many seconds."),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE environment variable, repeatable."),
     cwd: str | None = typer.Option(None, "--cwd", help="Working directory inside the instance."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Run a command inside a running instance; exits with the command's exit code.
@@ -103,6 +106,7 @@ def exec_(
         timeout=timeout,
         on_stdout=write(sys.stdout),
         on_stderr=write(sys.stderr),
+        account=account,
     )
     if as_json:
         emit(output, result)
@@ -113,66 +117,73 @@ def exec_(
 
 
 @app.command("stop")
-def stop(instance_ids: InstanceIds, force: Force = False, output: Output = "text") -> None:
+def stop(instance_ids: InstanceIds, force: Force = False, account: Account = "", output: Output = "text") -> None:
     """Stop EBS-backed instances (the root volume is kept)."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.stop_instances(instance_ids, force=force))
+    _changed(output, instances.stop_instances(instance_ids, force=force, account=account))
 
 
 @app.command("start")
-def start(instance_ids: InstanceIds, output: Output = "text") -> None:
+def start(instance_ids: InstanceIds, account: Account = "", output: Output = "text") -> None:
     """Start stopped instances."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.start_instances(instance_ids))
+    _changed(output, instances.start_instances(instance_ids, account=account))
 
 
 @app.command("reboot")
-def reboot(instance_ids: InstanceIds, output: Output = "text") -> None:
+def reboot(instance_ids: InstanceIds, account: Account = "", output: Output = "text") -> None:
     """Restart instances' processes (root volume kept)."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.reboot_instances(instance_ids))
+    _changed(output, instances.reboot_instances(instance_ids, account=account))
 
 
 @app.command("terminate")
-def terminate(instance_ids: InstanceIds, force: Force = False, output: Output = "text") -> None:
+def terminate(
+    instance_ids: InstanceIds, force: Force = False, account: Account = "", output: Output = "text"
+) -> None:
     """Terminate instances: processes end and the root volume is deleted."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.terminate_instances(instance_ids, force=force))
+    _changed(output, instances.terminate_instances(instance_ids, force=force, account=account))
 
 
 @app.command("list")
 def list_(
     state: list[str] = typer.Option([], "--state", help="Only instances in this state, repeatable."),
     image_id: str | None = typer.Option(None, "--image-id", help="Only instances of this AMI."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List instances."""
+    """List the account's instances."""
     from kiln.services.ec2 import instances
 
-    result = instances.describe_instances(states=state, image_id=image_id)
+    result = instances.describe_instances(states=state, image_id=image_id, account=account)
     emit(output, result, lambda: _instances_table(result["Instances"]))
 
 
 @app.command("describe")
-def describe(instance_id: str = typer.Argument(..., help="Instance id."), output: Output = "text") -> None:
+def describe(
+    instance_id: str = typer.Argument(..., help="Instance id."), account: Account = "", output: Output = "text"
+) -> None:
     """Show one instance."""
     from kiln.cli.output import to_json
     from kiln.services.ec2 import instances
 
-    data = instances.describe_instance(instance_id)
+    data = instances.describe_instance(instance_id, account=account)
     emit(output, data, to_json(data))
 
 
 @app.command("console")
-def console(instance_id: str = typer.Argument(..., help="Instance id."), output: Output = "text") -> None:
+def console(
+    instance_id: str = typer.Argument(..., help="Instance id."), account: Account = "", output: Output = "text"
+) -> None:
     """Print the instance's console output (its init's stdout and stderr)."""
     from kiln.services.ec2 import instances
 
-    result = instances.get_console_output(instance_id)
+    result = instances.get_console_output(instance_id, account=account)
     emit(output, result, result["Output"].rstrip("\n"))
 
 
@@ -183,13 +194,19 @@ def create_image(
     description: str | None = typer.Option(None, help="Description of the new AMI."),
     no_reboot: bool = typer.Option(False, "--no-reboot", help="Capture without stopping."),
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag, repeatable."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Capture the instance's root volume as a new AMI; prints its id."""
+    """Capture the instance's root volume as a new AMI of the account; prints its id."""
     from kiln.cli.resource_input import key_values
     from kiln.services.ec2 import instances
 
     image_id = instances.create_image(
-        instance_id, name=name, description=description, tags=key_values(tag, "--tag"), no_reboot=no_reboot
+        instance_id,
+        name=name,
+        description=description,
+        tags=key_values(tag, "--tag"),
+        no_reboot=no_reboot,
+        account=account,
     )
     emit(output, {"ImageId": image_id}, image_id)

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from kiln import __version__
+from kiln.ec2_errors import Ec2Error
 from kiln.errors import KilnError
 from kiln.services.startup import install as install_startup
 
@@ -24,6 +25,9 @@ NOUNS: dict[str, str] = {
     "snapshot": "Snapshots: the layers that make a root volume.",
     "instance": "Instances: sandboxes launched from AMIs.",
     "store": "The image store: fsck, garbage collection.",
+    "account": "Accounts and their access keys.",
+    "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
+    "region": "Regions: one image store each.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
 }
@@ -62,6 +66,7 @@ def _noun(noun: str, *parts: typer.Typer) -> typer.Typer:
 def _compose() -> None:
     """Every command, explicitly: top-level verbs first, then the nouns."""
     from kiln.cli import (
+        account_resource,
         component_document,
         component_resource,
         distribution_resource,
@@ -70,8 +75,10 @@ def _compose() -> None:
         infrastructure_resource,
         instance_runtime,
         lifecycle_policy,
+        org_resource,
         pipeline_resource,
         recipe_resource,
+        region_resource,
         snapshot_store,
         store_admin,
         top_apply,
@@ -89,11 +96,16 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    _noun("image", image_build.app, image_store.app)
+    _noun("image", image_build.app, image_store.app).add_typer(
+        image_store.block_public_access, name="block-public-access"
+    )
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)
     _noun("lifecycle", lifecycle_policy.app)
+    _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
+    _noun("org", org_resource.app)
+    _noun("region", region_resource.app)
 
 
 _compose()
@@ -128,6 +140,8 @@ def run(args: list[str] | None = None) -> int:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:
             typer.echo(f"hint: {error.hint}", err=True)
+        if isinstance(error, Ec2Error) and error.context:
+            typer.echo(f"refused {error.context}", err=True)
         return error.exit_code
     except typer.Exit as done:
         return done.exit_code

@@ -64,6 +64,11 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
+def permissions_text(permissions: Iterable[dict[str, str]]) -> str:
+    """Launch or create-volume permissions one ``KIND=VALUE`` a line; ``(private)`` when there are none."""
+    return "\n".join(f"{kind}={value}" for entry in permissions for kind, value in entry.items()) or "(private)"
+
+
 def print_yaml(data: Any) -> None:
     import yaml
 

@@ -1,5 +1,5 @@
-"""``kiln snapshot list|delete``: the layers behind root volumes, and the bytes they hold
-(``kiln.services.ec2.snapshots``)."""
+"""``kiln snapshot list|delete|share|describe-attribute|reset-attribute``: the layers behind root
+volumes, the bytes they hold, and who may read them (``kiln.services.ec2.snapshots``)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ from typing import Any
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Output, Region
-from kiln.cli.output import emit, human_bytes, table
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
+from kiln.cli.output import emit, human_bytes, permissions_text, table
 
 app = typer.Typer()
 
 
 def _snapshots_table(snapshots: list[dict[str, Any]]) -> None:
     table(
-        ["SnapshotId", "Size", "Unique", "Layers", "Images", "Orphaned", "Created"],
+        ["SnapshotId", "Owner", "Size", "Unique", "Layers", "Images", "Orphaned", "Created"],
         [
             (
                 s["SnapshotId"],
+                s["OwnerId"],
                 human_bytes(s["FullSnapshotSizeInBytes"]),
                 human_bytes(s["UniqueBytes"]),
                 len(s["Layers"]),
@@ -35,12 +36,14 @@ def _snapshots_table(snapshots: list[dict[str, Any]]) -> None:
 def list_(
     orphaned: bool = typer.Option(False, "--orphaned", help="Only snapshots no registered AMI uses."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List snapshots with their size and unique bytes (what deleting each frees)."""
+    """List the account's snapshots (and those it may read) with their size and unique bytes (what
+    deleting each frees)."""
     from kiln.services.ec2 import snapshots
 
-    result = snapshots.describe_snapshots(region=region, orphaned=orphaned)
+    result = snapshots.describe_snapshots(region=region, orphaned=orphaned, account=account)
     emit(output, result, lambda: _snapshots_table(result["Snapshots"]))
 
 
@@ -55,6 +58,7 @@ def delete(
     older_than: str = typer.Option(None, "--older-than", help="With --orphaned: only those older, e.g. 30d, 12h."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the bytes it would free; change nothing."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Delete a snapshot (refused while a registered AMI uses it), or every orphaned one."""
@@ -68,12 +72,70 @@ def delete(
     if older_than and not orphaned:
         raise InvalidInput("--older-than goes with --orphaned", location="--older-than")
     if not orphaned:
-        result = snapshots.delete_snapshot(snapshot_id, region=region, dry_run=dry_run)
+        result = snapshots.delete_snapshot(snapshot_id, region=region, dry_run=dry_run, account=account)
         emit(output, result, _freed(verb, snapshot_id, result["FreedBytes"]))
         return
     result = snapshots.delete_orphaned_snapshots(
-        region=region, older_than=parse_age(older_than) if older_than else None, dry_run=dry_run
+        region=region, older_than=parse_age(older_than) if older_than else None, dry_run=dry_run, account=account
     )
     lines = [_freed(verb, s["SnapshotId"], s["FreedBytes"]) for s in result["Snapshots"]]
     lines.append(_freed(verb, f"{len(result['Snapshots'])} orphaned snapshot(s)", result["FreedBytes"]))
     emit(output, result, "\n".join(lines))
+
+
+@app.command("share")
+def share(
+    snapshot_id: str,
+    add: list[str] = typer.Option([], "--add", help="KIND=VALUE: UserId=ACCOUNT or Group=all."),
+    remove: list[str] = typer.Option([], "--remove", help="KIND=VALUE to remove."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """Who may create volumes from the snapshot (EC2 ModifySnapshotAttribute createVolumePermission);
+    another account needs it to copy or export an AMI of the snapshot, not to launch it."""
+    from kiln.cli.resource_input import launch_permissions
+    from kiln.services.ec2 import snapshots
+
+    result = snapshots.modify_snapshot_attribute(
+        snapshot_id,
+        create_volume_permission={
+            "Add": launch_permissions(add, "--add"),
+            "Remove": launch_permissions(remove, "--remove"),
+        },
+        region=region,
+        account=account,
+    )
+    emit(output, result, permissions_text(result["CreateVolumePermissions"]))
+
+
+@app.command("describe-attribute")
+def describe_attribute(
+    snapshot_id: str,
+    attribute: str = typer.Option(
+        "createVolumePermission", "--attribute", help="createVolumePermission or productCodes."
+    ),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """One attribute of a snapshot of the account (EC2 DescribeSnapshotAttribute)."""
+    from kiln.services.ec2 import snapshots
+
+    result = snapshots.describe_snapshot_attribute(snapshot_id, attribute, region, account=account)
+    emit(output, result, permissions_text(result.get("CreateVolumePermissions") or []))
+
+
+@app.command("reset-attribute")
+def reset_attribute(
+    snapshot_id: str,
+    attribute: str = typer.Option("createVolumePermission", "--attribute"),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """Drop every create-volume permission of the snapshot (EC2 ResetSnapshotAttribute)."""
+    from kiln.services.ec2 import snapshots
+
+    result = snapshots.reset_snapshot_attribute(snapshot_id, attribute, region, account=account)
+    emit(output, result, permissions_text([]))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
-from kiln.home import DEFAULT_REGION, instances_dir
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
 from kiln.runtime import cgroups, overlay, records, sandbox
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
@@ -58,8 +58,9 @@ def launch(
     network: str = "none",
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Instance:
-    """Launch an instance over ``lower_dirs`` (base layer first) and return it running.
+    """Launch an instance of ``account`` over ``lower_dirs`` (base layer first) and return it running.
 
     ``owned`` ties the instance to this process (build and test instances): if the process dies,
     :func:`kiln.runtime.recovery.recover` reports the instance so its owner's layer can clean up.
@@ -80,6 +81,7 @@ def launch(
         id=instance_id,
         image_id=image_id,
         region=region,
+        account_id=account,
         instance_type=kind.name,
         root_device_type=root_device_type,
         network=network,
@@ -166,8 +168,10 @@ def get(instance_id: str) -> Instance:
     return records.get(instance_id)
 
 
-def list_instances(*, states: Iterable[str] | None = None, image_id: str | None = None) -> list[Instance]:
-    return records.select(states=states, image_id=image_id)
+def list_instances(
+    *, states: Iterable[str] | None = None, image_id: str | None = None, account: str | None = None
+) -> list[Instance]:
+    return records.select(states=states, image_id=image_id, account=account)
 
 
 def _refuse_instance_store(instance: Instance, verb: str) -> None:

@@ -32,6 +32,7 @@ class Instance:
     id: str
     image_id: str | None
     region: str
+    account_id: str
     instance_type: str
     state: str
     state_reason_code: str | None
@@ -93,6 +94,7 @@ class Instance:
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
             "Kiln": {
                 "Region": self.region,
+                "AccountId": self.account_id,
                 "Network": self.network,
                 "MemoryMiB": self.memory_mib,
                 "LimitsEnforced": bool(self.cgroups),
@@ -136,6 +138,7 @@ def to_instance(row: Any) -> Instance:
         id=row.id,
         image_id=row.image_id,
         region=row.region,
+        account_id=row.account_id,
         instance_type=row.instance_type,
         state=row.state,
         state_reason_code=row.state_reason_code,
@@ -195,7 +198,11 @@ def get(instance_id: str) -> Instance:
 
 
 def select(
-    *, states: Iterable[str] | None = None, image_id: str | None = None, ids: Sequence[str] | None = None
+    *,
+    states: Iterable[str] | None = None,
+    image_id: str | None = None,
+    ids: Sequence[str] | None = None,
+    account: str | None = None,
 ) -> list[Instance]:
     from sqlalchemy import select as sql_select
 
@@ -209,6 +216,8 @@ def select(
         query = query.where(InstanceRecord.image_id == image_id)
     if ids is not None:
         query = query.where(InstanceRecord.id.in_(list(ids)))
+    if account is not None:
+        query = query.where(InstanceRecord.account_id == account)
     with session() as db:
         return [to_instance(row) for row in db.scalars(query)]
 

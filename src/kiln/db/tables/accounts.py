@@ -16,6 +16,8 @@ class AccountRow(Base):
     id: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     email: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # DescribeImages' ``ImageOwnerAlias`` of the account's AMIs (``amazon`` …), None for ordinary accounts.
+    image_owner_alias: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # Membership: the organization and the parent (its root ``r-…`` or an OU ``ou-…``) it sits under.
     organization_id: Mapped[str | None] = mapped_column(String(34), nullable=True, index=True)
     parent_id: Mapped[str | None] = mapped_column(String(68), nullable=True)

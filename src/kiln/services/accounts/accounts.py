@@ -21,6 +21,7 @@ from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.organizations import ACCOUNT_ID, account_arn
 from kiln.model.shapes import format_date
+from kiln.model.sharing import OWNER_ALIASES
 
 DEFAULT_ACCOUNT_NAME = "default"
 KEY_ALPHABET = string.ascii_uppercase + "234567"  # AWS access key ids use base32 letters and digits
@@ -43,6 +44,8 @@ def _shape(row: AccountRow) -> dict[str, Any]:
     shape: dict[str, Any] = {"Id": row.id, "Name": row.name, "Status": "ACTIVE", "State": "ACTIVE"}
     if row.email:
         shape["Email"] = row.email
+    if row.image_owner_alias:
+        shape["ImageOwnerAlias"] = row.image_owner_alias
     if row.organization_id:
         with session() as db:
             organization = db.get(OrganizationRow, row.organization_id)
@@ -61,10 +64,16 @@ def ensure_default_account() -> None:
             db.add(AccountRow(id=DEFAULT_ACCOUNT, name=DEFAULT_ACCOUNT_NAME, created_at=utcnow()))
 
 
-def create_account(name: str, *, account_id: str | None = None, email: str | None = None) -> dict[str, Any]:
-    """A new account: the given id, or 12 random digits not yet taken."""
+def create_account(
+    name: str, *, account_id: str | None = None, email: str | None = None, image_owner_alias: str | None = None
+) -> dict[str, Any]:
+    """A new account: the given id, or 12 random digits not yet taken. ``image_owner_alias``
+    (``amazon``, ``aws-marketplace``, ``aws-backup-vault``) makes it a managed publisher: its AMIs
+    carry the alias (DescribeImages ``ImageOwnerAlias``, ``Owners=amazon``)."""
     if not name or len(name) > 50:
         raise InvalidInput("an account name is 1 to 50 characters", location="Name")
+    if image_owner_alias is not None and image_owner_alias not in OWNER_ALIASES:
+        raise InvalidInput(f"an image owner alias is one of {', '.join(OWNER_ALIASES)}", location="ImageOwnerAlias")
     with session() as db:
         if account_id is None:
             account_id = next(
@@ -75,7 +84,9 @@ def create_account(name: str, *, account_id: str | None = None, email: str | Non
         _check_id(account_id)
         if db.get(AccountRow, account_id) is not None:
             raise AlreadyExists(f"account {account_id} already exists", location="AccountId")
-        row = AccountRow(id=account_id, name=name, email=email, created_at=utcnow())
+        row = AccountRow(
+            id=account_id, name=name, email=email, image_owner_alias=image_owner_alias, created_at=utcnow()
+        )
         db.add(row)
     return _shape(row)
 
@@ -131,10 +142,11 @@ def list_access_keys(account_id: str) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def delete_access_key(access_key_id: str) -> None:
+def delete_access_key(access_key_id: str, account_id: str | None = None) -> None:
+    """Delete a key (of ``account_id`` only, when given: another account's key does not exist for it)."""
     with session() as db:
         row = db.get(AccessKeyRow, access_key_id)
-        if row is None:
+        if row is None or account_id not in (None, row.account_id):
             raise NotFound(f"access key {access_key_id} does not exist", location="AccessKeyId")
         db.delete(row)
 
