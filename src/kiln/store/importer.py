@@ -11,6 +11,8 @@ from pathlib import Path
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import cache_dir
+from kiln.store.adopt import adopt
+from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, LayerInfo, capture, open_compressed_sink
 from kiln.store.layout import LAYER_TYPES, REF_NAME, Layout
 from kiln.store.unpack import _HashingReader, extract_file, open_decompressed
@@ -27,9 +29,11 @@ def _is_oci_layout(path: Path) -> bool:
 
 
 def _is_oci_archive(path: Path) -> bool:
+    """Whether the first entries of the tar file hold ``oci-layout`` (read lazily: a rootfs tarball
+    is not listed in full just to be told apart)."""
     try:
         with tarfile.open(path) as tar:
-            names = set(tar.getnames()[:8])
+            names = {member.name for _, member in zip(range(8), tar, strict=False)}
     except (tarfile.TarError, OSError):
         return False
     return bool({"oci-layout", "./oci-layout"} & names)
@@ -98,8 +102,12 @@ def import_layers(
             with tarfile.open(source) as tar:
                 tar.extractall(scratch / "oci", filter="data")
             return layers_from_oci_layout(scratch / "oci", layout, compression=compression)
-        (scratch / "root").mkdir()
-        extract_file(source, scratch / "root", allow_devices=allow_devices)
-        return [capture(scratch / "root", layout.blobs, compression=compression)], None
+        tree = scratch / "root"
+        tree.mkdir()
+        extract_file(source, tree, allow_devices=allow_devices)
+        record = CaptureRecord()
+        layer = capture(tree, layout.blobs, compression=compression, record=record)
+        adopt(layout.blobs, layer.digest, tree, record)  # extracted once: the tree is the unpacked layer
+        return [layer], None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -24,6 +24,7 @@ import zstandard
 from kiln.errors import InvalidInput
 from kiln.home import cache_dir
 from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore, hex_of
+from kiln.store.fidelity import symlink_escapes
 from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
 from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
 
@@ -166,13 +167,8 @@ class Extractor:
             self._meta(path, member)
         elif member.issym():
             target = member.linkname
-            if not target.startswith("/"):
-                resolved = PurePosixPath(rel).parent.joinpath(target).parts
-                depth = 0
-                for part in resolved:
-                    depth += -1 if part == ".." else (0 if part == "." else 1)
-                    if depth < 0:
-                        raise InvalidInput(f"symlink target {target!r} escapes the root", location=rel)
+            if symlink_escapes(rel, target):
+                raise InvalidInput(f"symlink target {target!r} escapes the root", location=rel)
             os.symlink(target, path)
             self._meta(path, member, link=True)
         elif member.islnk():
