@@ -114,20 +114,17 @@ def run_document(
     The run leaves awstoe's log folder (``TOE_…`` with console.log and detailedoutput.json) in
     ``log_dir``.
     """
-    from kiln.documents.engine import Engine
-    from kiln.documents.report import RunLog
-    from kiln.documents.validate import parse
+    from kiln.documents.model import DocumentInvalid
+    from kiln.documents.run import document_from_text, run_documents
 
-    parsed, issues = parse(document, name)
-    if parsed is None or issues:
-        return False, "; ".join(str(issue) for issue in issues) or "document does not parse"
-    log = RunLog(log_dir, name)
     try:
-        engine = Engine(executor, log=log, progress=progress, cwd=working_directory)
-        execution = engine.run([parsed], phases=list(phases), parameters=parameters, execution_id=name)
-        log.finish(execution, engine.chaining)
-    finally:
-        log.close()
+        parsed = document_from_text(document, name)
+    except DocumentInvalid as invalid:
+        return False, "; ".join(str(issue) for issue in invalid.issues) or "document does not parse"
+    execution, _ = run_documents(
+        [parsed], executor=executor, log_directory=log_dir, execution_id=name, phases=phases,
+        parameters=parameters, progress=progress, cwd=working_directory,
+    )
     if execution.status == "success":
         return True, ""
     return False, execution.failure_message or "a step failed"
