@@ -15,6 +15,7 @@ from kiln.store.adopt import adopt
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, LayerInfo, capture, open_compressed_sink
 from kiln.store.layout import LAYER_TYPES, REF_NAME, Layout
+from kiln.store.trailing import TrailingCapture
 from kiln.store.unpack import _HashingReader, extract_file, open_decompressed
 
 
@@ -104,10 +105,27 @@ def import_layers(
             return layers_from_oci_layout(scratch / "oci", layout, compression=compression)
         tree = scratch / "root"
         tree.mkdir()
-        extract_file(source, tree, allow_devices=allow_devices)
-        record = CaptureRecord()
-        layer = capture(tree, layout.blobs, compression=compression, record=record)
-        adopt(layout.blobs, layer.digest, tree, record)  # extracted once: the tree is the unpacked layer
-        return [layer], None
+        return [extract_and_capture(source, tree, layout, allow_devices=allow_devices, compression=compression)], None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def extract_and_capture(
+    source: Path, tree: Path, layout: Layout, *, allow_devices: bool, compression: str
+) -> LayerInfo:
+    """Extract a rootfs tarball into ``tree`` (vetting every entry) and capture it as a layer, while
+    extracting when the tarball allows (``kiln.store.trailing``); the tree then becomes the layer's
+    unpacked dir (``kiln.store.adopt``): the tarball is extracted once, and never the blob."""
+    trailing = TrailingCapture(tree, layout.blobs, compression=compression)
+    try:
+        extract_file(source, tree, allow_devices=allow_devices, on_entry=trailing.feed)
+        layer = trailing.result()
+    except BaseException:
+        trailing.abort()
+        raise
+    record = trailing.record
+    if layer is None:
+        record = CaptureRecord()
+        layer = capture(tree, layout.blobs, compression=compression, record=record)
+    adopt(layout.blobs, layer.digest, tree, record)
+    return layer

@@ -202,14 +202,19 @@ class TreeWriter:
         link: str = "",
         path: str | None = None,
         dev: tuple[int, int] = (0, 0),
+        final_mtime: int | None = None,
     ) -> list[str]:
         """Write one entry's header; returns the xattr names the layer drops."""
         uid, gid = (st.st_uid, st.st_gid) if st is not None else (0, 0)
-        mtime = self._mtime(st) if st is not None else 0
+        if final_mtime is not None:
+            mtime = min(final_mtime, self.clamp) if self.clamp is not None else final_mtime
+        else:
+            mtime = self._mtime(st) if st is not None else 0
         xattrs, dropped = _xattrs(path, self.overlay) if path is not None else ({}, [])
         if self.record is not None:
             self.record.entry(size)
-            if st is not None and st.st_mtime_ns != mtime * 1_000_000_000:
+            on_disk = final_mtime * 1_000_000_000 if final_mtime is not None else st.st_mtime_ns if st else None
+            if on_disk is not None and on_disk != mtime * 1_000_000_000:
                 self.record.mtimes.append((name.rstrip("/"), mtime))
         header = None
         if not xattrs and kind not in (tarfile.CHRTYPE, tarfile.BLKTYPE):
@@ -261,52 +266,59 @@ class TreeWriter:
     def write_dir(self, root: str, prefix: str = "") -> None:
         with os.scandir(root) as scan:
             entries = sorted(scan, key=lambda e: e.name)
-        record = self.record
         for entry in entries:
             name = prefix + entry.name
-            st = entry.stat(follow_symlinks=False)
-            mode = st.st_mode
-            perm = stat.S_IMODE(mode)
-            path = entry.path
-            if record is not None and entry.name.startswith(WHITEOUT_PREFIX):
-                record.refuse(f"{name}: a name unpacking reads as a whiteout")
-            if stat.S_ISDIR(mode):
-                dropped = self._header(name + "/", perm, st, tarfile.DIRTYPE, path=path)
-                opaque = self.overlay and _is_opaque(path)
-                if opaque:
-                    self._whiteout(f"{name}/{OPAQUE_MARKER}")
-                self._note_dropped(name, dropped, opaque)
-                self.write_dir(path, name + "/")
-            elif stat.S_ISREG(mode):
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in self.links:
-                    dropped = self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
-                    self._note_dropped(name, dropped)
-                    continue
-                if st.st_nlink > 1:
-                    self.links[key] = name
-                dropped = self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
+            if self.entry(name, entry.path, entry.stat(follow_symlinks=False)):
+                self.write_dir(entry.path, name + "/")
+
+    def entry(self, name: str, path: str, st: os.stat_result, *, final_mtime: int | None = None) -> bool:
+        """Write one entry (of a directory, its header); True for a directory.
+
+        ``final_mtime`` is the mtime a directory will have once whoever fills it is done (see
+        ``kiln.store.trailing``); otherwise the entry's own is used.
+        """
+        record = self.record
+        mode = st.st_mode
+        perm = stat.S_IMODE(mode)
+        if record is not None and name.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
+            record.refuse(f"{name}: a name unpacking reads as a whiteout")
+        if stat.S_ISDIR(mode):
+            dropped = self._header(name + "/", perm, st, tarfile.DIRTYPE, path=path, final_mtime=final_mtime)
+            opaque = self.overlay and _is_opaque(path)
+            if opaque:
+                self._whiteout(f"{name}/{OPAQUE_MARKER}")
+            self._note_dropped(name, dropped, opaque)
+            return True
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.links:
+                dropped = self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
                 self._note_dropped(name, dropped)
-                self._data(path, st)
-            elif stat.S_ISLNK(mode):
-                target = os.readlink(path)
-                if record is not None and symlink_escapes(name, target):
-                    record.refuse(f"{name}: symlink target {target!r} escapes the root")
-                dropped = self._header(name, perm, st, tarfile.SYMTYPE, link=target, path=path)
-                self._note_dropped(name, dropped)
-            elif stat.S_ISCHR(mode) and self.overlay and st.st_rdev == 0:
-                parent, _, base = name.rpartition("/")
-                self._whiteout(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                dropped = self._header(
-                    name, perm, st, kind, path=path, dev=(os.major(st.st_rdev), os.minor(st.st_rdev))
-                )
-                self._note_dropped(name, dropped)
-            elif stat.S_ISFIFO(mode):
-                self._note_dropped(name, self._header(name, perm, st, tarfile.FIFOTYPE, path=path))
-            elif record is not None:  # sockets are not file content; skipped like tar does
-                record.refuse(f"{name}: a socket (not part of the layer)")
+                return False
+            self.links.setdefault(key, name)  # also at nlink 1: a trailing capture sees links made later
+            dropped = self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
+            self._note_dropped(name, dropped)
+            self._data(path, st)
+        elif stat.S_ISLNK(mode):
+            target = os.readlink(path)
+            if record is not None and symlink_escapes(name, target):
+                record.refuse(f"{name}: symlink target {target!r} escapes the root")
+            dropped = self._header(name, perm, st, tarfile.SYMTYPE, link=target, path=path)
+            self._note_dropped(name, dropped)
+        elif stat.S_ISCHR(mode) and self.overlay and st.st_rdev == 0:
+            parent, _, base = name.rpartition("/")
+            self._whiteout(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            dropped = self._header(
+                name, perm, st, kind, path=path, dev=(os.major(st.st_rdev), os.minor(st.st_rdev))
+            )
+            self._note_dropped(name, dropped)
+        elif stat.S_ISFIFO(mode):
+            self._note_dropped(name, self._header(name, perm, st, tarfile.FIFOTYPE, path=path))
+        elif record is not None:  # sockets are not file content; skipped like tar does
+            record.refuse(f"{name}: a socket (not part of the layer)")
+        return False
 
     def finish(self) -> None:
         self.sink.write(b"\0" * (tarfile.BLOCKSIZE * 2))

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -151,10 +152,11 @@ class Extractor:
     def _collides(self, rel: str) -> InvalidInput:
         return InvalidInput("entry collides with an existing path", location=rel)
 
-    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
+        """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
         rel = _clean_name(member.name)
         if not rel:
-            return  # the root itself ("./")
+            return rel  # the root itself ("./")
         if rel in self.seen:
             raise InvalidInput("duplicate entry in layer", location=rel)
         self.seen.add(rel)
@@ -175,13 +177,14 @@ class Extractor:
                 if os.path.lexists(target):
                     raise InvalidInput("whiteout for an entry the same layer adds", location=rel)
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-            return
+            return rel
         if not (member.isdir() or member.isreg()) and os.path.lexists(path):
             raise self._collides(rel)  # before this entry's own checks, as always
         try:
             self._create(member, tar, rel, path)
         except FileExistsError:  # directories and files find out by trying (one lookup less)
             raise self._collides(rel) from None
+        return rel
 
     def _create(self, member: tarfile.TarInfo, tar: tarfile.TarFile, rel: str, path: str) -> None:
         """Create the entry; FileExistsError when something is already at ``path``."""
@@ -237,18 +240,36 @@ class Extractor:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
+EntryDone = Callable[[str, tarfile.TarInfo], None]
+
+
 def extract_stream(
-    stream: BinaryIO, dest: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
+    stream: BinaryIO,
+    dest: Path,
+    *,
+    oci: bool,
+    allow_devices: bool = False,
+    limit: int | None = None,
+    on_entry: EntryDone | None = None,
 ) -> None:
+    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place."""
     extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
     with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:
         for member in tar:
-            extractor.add(member, tar)
+            rel = extractor.add(member, tar)
+            if on_entry is not None and rel:
+                on_entry(rel, member)
     extractor.finish()
 
 
 def extract_file(
-    path: Path, dest: Path, *, oci: bool = False, allow_devices: bool = False, limit: int | None = None
+    path: Path,
+    dest: Path,
+    *,
+    oci: bool = False,
+    allow_devices: bool = False,
+    limit: int | None = None,
+    on_entry: EntryDone | None = None,
 ) -> None:
     """Extract a (possibly compressed) tar file; used for rootfs tarballs."""
     with open(path, "rb") as raw:
@@ -258,6 +279,7 @@ def extract_file(
             oci=oci,
             allow_devices=allow_devices,
             limit=limit,
+            on_entry=on_entry,
         )
 
 
