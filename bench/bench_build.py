@@ -11,10 +11,11 @@ Each round (alternating which side goes first) measures four builds of the demo 
   demo's commands over an overlay of it (see bare_bwrap.py).
 - bare warm: the same commands over a fresh overlay of the already unpacked rootfs.
 
-Goals: kiln first / bare first ≤ 1.3; kiln warm / bare warm ≤ 1.15; kiln's own overhead per build
-≤ 1 s, where overhead is the build's wall time minus the time of its component steps taken from the
-step logs (detailedoutput.json of every component run). Both sides download from the Debian mirror,
-so network variance shows in both; the overhead figure is free of it.
+Goals, on the median of the rounds (the machine is shared; every round's figures are kept): kiln
+first / bare first ≤ 1.3; kiln warm / bare warm ≤ 1.15; kiln's own overhead per build ≤ 1 s, where
+overhead is the build's wall time minus the time of its component steps taken from the step logs
+(detailedoutput.json of every component run). Both sides download from the Debian mirror, so
+network variance shows in both; the overhead figure is free of it.
 
 Also: where the kiln build's time goes (workflow steps, less the commands they ran), the parent
 import's passes, a rebuild with one changed component, and a cache-hit rebuild (goal < 1 s).
@@ -44,7 +45,7 @@ import yaml
 from bench import bare_bwrap
 
 CACHE = Path(__file__).parent / ".cache" / "bootstrap"
-ROUNDS = 2
+ROUNDS = 3
 # The parent import's passes, wherever the running kiln has them (module, function).
 IMPORT_PASSES = (
     ("kiln.store.importer", "extract_file"),
@@ -274,21 +275,27 @@ def run() -> dict[str, object]:
             rounds.append(one_round(index, tarball, workdir))
             if index < ROUNDS - 1:
                 _cleanup_home(workdir / f"home-{index}")
-        warm = statistics.mean(entry["kiln"]["warm"]["build_s"] for entry in rounds)
+        warm = statistics.median(entry["kiln"]["warm"]["build_s"] for entry in rounds)
         extra = rebuilds(workdir, warm)
-        overheads = [entry["kiln"][label]["overhead_s"] for entry in rounds for label in ("first", "warm")]
-        warm_overheads = [entry["kiln"]["warm"]["overhead_s"] for entry in rounds]
         first_ratios = [entry["first_build_ratio"] for entry in rounds]
         warm_ratios = [entry["warm_build_ratio"] for entry in rounds]
+        warm_overheads = [entry["kiln"]["warm"]["overhead_s"] for entry in rounds]
+        first_overheads = [entry["kiln"]["first"]["overhead_s"] for entry in rounds]
         return {
             "bootstrap_tarball_s (0 when cached)": round(tarball_seconds, 1),
-            "first_build_ratio_max": max(first_ratios),
-            "first_build_goal_met (<= 1.3)": max(first_ratios) <= 1.3,
-            "warm_build_ratio_max": max(warm_ratios),
-            "warm_build_goal_met (<= 1.15)": max(warm_ratios) <= 1.15,
-            "overhead_per_warm_build_s_max": max(warm_overheads),
-            "overhead_per_build_s (first builds include the parent import)": overheads,
-            "overhead_goal_met (warm <= 1 s)": max(warm_overheads) <= 1.0,
+            "goals (on the median of the rounds)": "first <= 1.3x bare, warm <= 1.15x bare, overhead <= 1 s",
+            "first_build_ratio_median": statistics.median(first_ratios),
+            "first_build_ratios": first_ratios,
+            "first_build_goal_met": statistics.median(first_ratios) <= 1.3,
+            "warm_build_ratio_median": statistics.median(warm_ratios),
+            "warm_build_ratios": warm_ratios,
+            "warm_build_goal_met": statistics.median(warm_ratios) <= 1.15,
+            "overhead_per_warm_build_s_median": statistics.median(warm_overheads),
+            "overhead_per_warm_build_s": warm_overheads,
+            "overhead_goal_met": statistics.median(warm_overheads) <= 1.0,
+            "overhead_per_first_build_s (parent import included)": first_overheads,
+            "create_output_ami_s (layer capture) per warm build": [
+                entry["kiln"]["warm"]["workflow_steps_s"].get("build/CreateOutputAMI") for entry in rounds],
             **extra,
             "rounds": rounds,
         }
