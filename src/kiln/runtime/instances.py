@@ -27,7 +27,7 @@ from kiln.runtime.records import (
     TERMINATED,
     Instance,
 )
-from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, release, settle
+from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, Salvage, release, settle
 
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
 
@@ -230,15 +230,19 @@ def reboot(instance_id: str) -> Instance:
         raise
 
 
-def terminate(instance_id: str, *, force: bool = False) -> Instance:
-    """Terminate: processes end, the root volume and instance directory are deleted, the row stays."""
+def terminate(instance_id: str, *, force: bool = False, salvage: Salvage | None = None) -> Instance:
+    """Terminate: processes end, the root volume and instance directory are deleted, the row stays.
+
+    ``salvage`` gets the instance as it was before terminating, once its root volume is unmounted
+    and before it is deleted (see :func:`kiln.runtime.teardown.release`).
+    """
     current = _current(instance_id)
     if current.state == TERMINATED:
         return current
     allowed = [PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN]
     before = _claim(instance_id, allowed=allowed, state=SHUTTING_DOWN, transition="terminate")
     try:
-        release(before, grace=0 if force else STOP_GRACE, delete=True)
+        release(before, grace=0 if force else STOP_GRACE, delete=True, salvage=salvage)
     except BaseException:
         records.update(instance_id)
         raise

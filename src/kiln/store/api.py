@@ -10,10 +10,12 @@ from kiln.errors import InvalidInput
 from kiln.model.sharing import Principal
 from kiln.store import images
 from kiln.store.access import check_storage_readable, image_for, snapshot_for
+from kiln.store.adopt import adopt
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.export import export_layers
 from kiln.store.export_flatten import flatten_dirs
+from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
 from kiln.store.fsck import fsck as _fsck
 from kiln.store.gc import DEFAULT_GRACE, GcResult
@@ -57,11 +59,13 @@ from kiln.store.snapshots import (
 from kiln.store.unpack import unpack_layer
 
 __all__ = [
+    "CaptureRecord",
     "DeregisterResult",
     "FsckReport",
     "GcResult",
     "ImageInfo",
     "SnapshotInfo",
+    "adopt_top_layer",
     "assert_launchable",
     "bootstrap_image",
     "busybox_rootfs",
@@ -206,14 +210,19 @@ def create_image_from_upper(
     *,
     name: str,
     region: str = "local",
-    description: str = "",
+    description: str | None = "",
     tags: dict[str, str] | None = None,
     root_device_type: str | None = None,
     owner: str = images.DEFAULT_ACCOUNT,
+    record: CaptureRecord | None = None,
 ) -> str:
     """A new AMI of account ``owner`` whose snapshot is the parent's layers plus one layer captured
     from an overlay upper dir (EC2 CreateImage: the instance's account owns the image, whoever owns
-    the AMI it was launched from)."""
+    the AMI it was launched from).
+
+    ``record`` collects what :func:`adopt_top_layer` needs to use the upper dir as the new layer's
+    unpacked dir afterwards.
+    """
     images.validate_name(name)
     parent = get_image(parent_ami_id, region)
     with session() as db:
@@ -223,7 +232,7 @@ def create_image_from_upper(
     with pinned(
         region, [layer.digest for layer in parent_layers], f"create-image from {parent_ami_id}"
     ) as pins:
-        layer = capture(Path(upper_dir), layout.blobs, overlay=True)
+        layer = capture(Path(upper_dir), layout.blobs, overlay=True, record=record)
         pins += pin(region, [layer.digest], f"create-image from {parent_ami_id}")
         try:
             return images.register_image(
@@ -240,6 +249,14 @@ def create_image_from_upper(
             )
         finally:
             unpin(pins[len(parent_layers) :])
+
+
+def adopt_top_layer(ami_id: str, upper_dir: Path, record: CaptureRecord, region: str = "local") -> bool:
+    """Move ``upper_dir`` — what ``ami_id``'s top layer was captured from (``record``), about to be
+    deleted — into the layer cache as that layer's unpacked dir, sparing the first launch an unpack.
+    False when it cannot stand in (the layer is then unpacked on first use)."""
+    layer = image_layers(ami_id, region)[-1]
+    return adopt(Layout.for_region(region).blobs, layer.digest, Path(upper_dir), record) is not None
 
 
 def copy_image(
