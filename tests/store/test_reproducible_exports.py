@@ -48,3 +48,24 @@ def test_converted_disks_hold_the_raw_disk(tmp_path: Path, base_ami: str, fmt: s
     subprocess.run(["qemu-img", "convert", "-f", qemu_name, "-O", "raw", str(disk), str(back)], check=True)
     with open(back, "rb") as converted:
         assert hashlib.sha256(converted.read(raw.stat().st_size)).hexdigest() == digest(raw)
+
+
+@pytest.mark.parametrize("random_cid", [b"fc7027", b"2299e589", b"7"])
+def test_the_vmdk_cid_is_derived_whatever_qemu_drew(tmp_path: Path, random_cid: bytes) -> None:
+    from kiln.store.export_disk import fix_vmdk
+
+    disks = []
+    for name, cid in (("a", random_cid), ("b", b"1234abcd")):
+        (tmp_path / name).mkdir()
+        disk = tmp_path / name / "disk.vmdk"  # the same name: a VMDK records its file name
+        subprocess.run(["qemu-img", "create", "-q", "-f", "vmdk", str(disk), "1M"], check=True)
+        data = disk.read_bytes()
+        start = data.index(b"\nCID=") + len(b"\nCID=")
+        end = data.index(b"\n", start)
+        text_end = data.index(b"\0", start)
+        patched = data[:start] + cid + data[end:text_end]
+        disk.write_bytes(patched + b"\0" * (text_end - len(patched)) + data[text_end:])  # as qemu would pad
+        fix_vmdk(disk, "identity")
+        subprocess.run(["qemu-img", "check", str(disk)], check=True, capture_output=True)
+        disks.append(disk.read_bytes())
+    assert disks[0] == disks[1]

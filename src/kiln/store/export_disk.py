@@ -11,7 +11,7 @@ from pathlib import Path
 
 VHD_FOOTER = 512
 VHD_EPOCH = 946684800  # 2000-01-01T00:00:00Z, where VHD timestamps count from
-_CID = re.compile(rb"\nCID=[0-9a-f]{8}\n")
+_CID = re.compile(rb"\nCID=[0-9a-f]{1,8}\n")  # qemu prints it without leading zeros
 
 
 def _derived(identity: str, purpose: str, size: int) -> bytes:
@@ -25,8 +25,14 @@ def fix_vmdk(path: Path, identity: str) -> None:
         match = _CID.search(head)
         if match is None:
             raise ValueError(f"{path}: no VMDK descriptor CID found")
-        handle.seek(match.start() + len(b"\nCID="))
-        handle.write(_derived(identity, "vmdk-cid", 4).hex().encode())
+        end = head.index(b"\0", match.end())  # the descriptor text ends at its NUL padding
+        text = head[match.start() : end]
+        fixed = b"\nCID=" + _derived(identity, "vmdk-cid", 4).hex().encode() + b"\n" + head[match.end() : end]
+        room = len(head[end:]) - len(head[end:].lstrip(b"\0"))  # padding after the text
+        if len(fixed) > len(text) + room:
+            raise ValueError(f"{path}: no room in the VMDK descriptor for its CID")
+        handle.seek(match.start())
+        handle.write(fixed + b"\0" * max(0, len(text) - len(fixed)))
 
 
 def _vhd_footer(footer: bytes, identity: str, epoch: int) -> bytes:
