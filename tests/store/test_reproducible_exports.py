@@ -64,7 +64,8 @@ def test_the_vmdk_cid_is_derived_whatever_qemu_drew(tmp_path: Path, random_cid: 
         end = data.index(b"\n", start)
         text_end = data.index(b"\0", start)
         patched = data[:start] + cid + data[end:text_end]
-        disk.write_bytes(patched + b"\0" * (text_end - len(patched)) + data[text_end:])  # as qemu would pad
+        body = patched.ljust(text_end, b"\0")  # the descriptor text, NUL-padded as qemu leaves it
+        disk.write_bytes(body + data[len(body):])
         fix_vmdk(disk, "identity")
         subprocess.run(["qemu-img", "check", str(disk)], check=True, capture_output=True)
         disks.append(disk.read_bytes())
