@@ -118,6 +118,15 @@ def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     ))
 
 
+def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    delete = bool(p.get("DeleteAssociatedSnapshots"))
+    result = _images().deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete)
+    answer = {"Return": result["Return"]}
+    if delete:  # EC2 lists the snapshots' fates only when asked to delete them
+        answer["DeleteSnapshotResults"] = result["DeleteSnapshotResults"]
+    return answer
+
+
 def _copy_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     tags = _tags(p, "image")
     if p.get("CopyImageTags"):
@@ -254,14 +263,9 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "ModifyImageAttribute": Operation(_modify_image_attribute, lambda p, c: (_launch_permission_changes(p),
                                                                              _image_check(p, c))),
-    "DeregisterImage": Operation(
-        lambda p, c: dict(_images().deregister_image(
-            p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots"))
-        )),
-        lambda p, c: _images().deregister_image(
-            p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True
-        ),
-    ),
+    "DeregisterImage": Operation(_deregister_image, lambda p, c: _images().deregister_image(
+        p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True
+    )),
     "CopyImage": Operation(_copy_image, _check_copy),
     "EnableImage": _image_call("enable_image"),
     "DisableImage": _image_call("disable_image"),
