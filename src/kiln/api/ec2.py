@@ -20,7 +20,8 @@ from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
 
-DRY_RUN = ApiError("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many sandboxes in one call
 # EC2's describe calls take MaxResults of 5 to 1000 (DescribeImages' range is not documented: the common
 # rule, configurable); without MaxResults everything comes on one page.
 MIN_MAX_RESULTS = int(os.environ.get("KILN_EC2_MIN_MAX_RESULTS", "5"))
@@ -149,6 +150,10 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     low, high = p["MinCount"], p["MaxCount"]
     if not 1 <= low <= high:
         raise ApiError("InvalidParameterValue", "MinCount must be at least 1 and at most MaxCount")
+    if low > MAX_INSTANCES_PER_RUN:
+        raise ApiError("InstanceLimitExceeded", f"kiln launches at most {MAX_INSTANCES_PER_RUN} instances per "
+                       "RunInstances call")
+    high = min(high, MAX_INSTANCES_PER_RUN)
     kwargs: dict[str, Any] = {"region": c.region, "tags": _tags(p, "instance")}
     if p.get("InstanceType"):
         kwargs["instance_type"] = p["InstanceType"]
@@ -313,7 +318,7 @@ def _handler(operation: Operation) -> Handler:
         if p.get("DryRun"):
             if operation.check is not None:
                 operation.check(p, c)
-            raise DRY_RUN
+            raise ApiError("DryRunOperation", DRY_RUN_MESSAGE, 412)
         return operation.run(p, c)
 
     return handle
