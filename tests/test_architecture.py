@@ -24,7 +24,8 @@ FLOORS: list[set[str]] = [
     {"kiln.store", "kiln.schedule", "kiln.runtime"},
     {"kiln.aws"},
     {"kiln.services"},
-    {"kiln.cli", "kiln.api"},
+    {"kiln.api"},  # the HTTP front end; ``kiln serve`` (the CLI) runs it
+    {"kiln.cli"},
     {"kiln.__main__"},
 ]
 # Inside services: common below the families, the wiring and whole-system modules on top. Families may
@@ -42,7 +43,8 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.accounts",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
-     "kiln.services.scheduling"},
+     "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",
+     "kiln.services.organization_accounts"},
 ]
 # "kiln.pkg.module", "kiln.pkg:function" ... ("kiln.db" alone is more likely the database's file name).
 MODULE_STRING = re.compile(r"kiln(?:\.\w+){2,}(?::\w+)?|kiln(?:\.\w+)+:\w+")

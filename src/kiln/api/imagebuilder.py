@@ -6,13 +6,12 @@ the whole answer; the protocol layer pages List answers and renders errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from kiln.api.errors import ApiError
-from kiln.api.sigv4 import Caller
-
-Handler = Callable[[dict[str, Any], Caller], dict[str, Any]]
+from kiln.api import rest_json
+from kiln.api.errors import Dialect
+from kiln.api.paging import Limits
+from kiln.api.protocol import Handler, Service
 
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +58,12 @@ def _tags() -> Any:
     from kiln.services.common import tags
 
     return tags
+
+
+def _images() -> Any:
+    from kiln.services import image_versions
+
+    return image_versions
 
 
 def _list_key(params: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +127,18 @@ HANDLERS: dict[str, Handler] = {
     "ListImagePipelineImages": lambda p, c: _pipelines().list_image_pipeline_images(
         p["imagePipelineArn"], filters=p.get("filters"), max_results=1000
     ),
+    # images
+    "GetImage": lambda p, c: _images().get_image(p["imageBuildVersionArn"]),
+    "ListImages": lambda p, c: _images().list_image_versions(
+        account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
+        by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
+    ),
+    "ListImageBuildVersions": lambda p, c: _images().list_image_build_versions(
+        p["imageVersionArn"], filters=p.get("filters")
+    ),
+    "CancelImageCreation": lambda p, c: _images().cancel_image_creation(
+        p["imageBuildVersionArn"], p.get("clientToken")
+    ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {
         "clientToken": p.get("clientToken"), "lifecyclePolicyArn": _lifecycle().create_policy(_body(p))
@@ -138,9 +155,17 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def handle(operation: str, params: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    handler = HANDLERS.get(operation)
-    if handler is None:
-        raise ApiError("InvalidRequestException", f"kiln does not implement {operation} yet", status=400)
-    result = handler(params, caller)
-    return result if isinstance(result, dict) else {}
+DIALECT = Dialect(
+    missing="InvalidParameterException",
+    invalid="InvalidParameterValueException",
+    unknown_parameter="SerializationException",
+    unknown_operation="UnknownOperationException",
+    unsupported="InvalidRequestException",
+    malformed="SerializationException",
+    bad_token="InvalidPaginationTokenException",
+    bad_limit="InvalidParameterValueException",
+    too_large="RequestEntityTooLargeException",
+    unknown_operation_status=404,
+)
+
+SERVICE = Service("imagebuilder", rest_json, DIALECT, Limits(low=1, high=1000, default=25), HANDLERS)

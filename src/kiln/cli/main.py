@@ -85,11 +85,13 @@ def _compose() -> None:
         top_demo,
         top_events,
         top_scheduler,
+        top_serve,
     )
 
     app.command("apply")(top_apply.apply)
     top_demo.register(app)
     app.command("scheduler")(top_scheduler.scheduler)
+    app.command("serve")(top_serve.serve)
     app.add_typer(top_events.app, name="events")
     component_document.register(_noun("component", component_resource.app))
     _noun("recipe", recipe_resource.app)
