@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import http.server
-import shlex
 import ssl
 import subprocess
 import textwrap
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kiln.documents.engine import Engine
-from kiln.documents.executor import Executor, OsInfo, ProcessResult
+from kiln.documents.executor import Executor, OsInfo, ProcessResult, os_info_from_release
 from kiln.documents.host import HostExecutor
 from kiln.documents.report import Execution, StepRecord
 from kiln.documents.validate import load_document
@@ -37,11 +36,7 @@ class RootedExecutor(HostExecutor):
         return super().run([program, *argv[1:]], **options)  # type: ignore[arg-type]
 
     def os_info(self) -> OsInfo:
-        text = self.host_path("/etc/os-release").read_text()
-        fields = {key: " ".join(shlex.split(value)) for key, _, value in
-                  (line.partition("=") for line in text.splitlines() if "=" in line)}
-        return OsInfo(id=fields.get("ID", ""), version_id=fields.get("VERSION_ID", ""),
-                      id_like=tuple(fields.get("ID_LIKE", "").split()))
+        return os_info_from_release(self.host_path("/etc/os-release").read_text())
 
 
 def steps(execution: Execution) -> dict[str, StepRecord]:

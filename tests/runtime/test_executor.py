@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from kiln.documents.executor import Executor
+from kiln.documents.executor import Executor, parse_os_release
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import InvalidInput
 from kiln.runtime import instances
-from kiln.runtime.errors import IncorrectInstanceState
-from kiln.runtime.executor import InstanceExecutor, parse_os_release
+from kiln.runtime.executor import InstanceExecutor
 
 
 def test_instance_executor_runs_inside_and_maps_paths_into_the_root(

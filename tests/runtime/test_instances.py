@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from kiln.ec2_errors import IncorrectInstanceState, UnsupportedOperation
 from kiln.errors import InvalidInput, SystemRequirement
 from kiln.runtime import instances, procs, records
-from kiln.runtime.errors import IncorrectInstanceState, UnsupportedOperation
 from kiln.runtime.exec import exec_in
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from kiln.db.engine import session
 from kiln.db.tables.instances import InstanceRecord
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.runtime import instances, procs, sandbox
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 from kiln.runtime.recovery import recover
 

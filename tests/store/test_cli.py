@@ -62,8 +62,11 @@ def test_export_and_lifecycle_verbs(kiln, tmp_path: Path, busybox_dir: Path) -> 
     target = tmp_path / "out.qcow2"
     kiln("image", "export", ami, "--format", "qcow2", "-o", str(target))
     assert target.read_bytes()[:4] == b"QFI\xfb"
+    # The owner always lists its own deprecated AMIs (EC2); an account it is shared with does not.
+    kiln("account", "create", "peer", "--account-id", "210987654321")
+    kiln("image", "share", ami, "--add", "UserId=210987654321")
     kiln("image", "deprecate", ami, "--in-days", "0")
-    assert json.loads(kiln("image", "list", "--output", "json").stdout)["Images"] == []
+    assert json.loads(kiln("image", "list", "--account", "210987654321", "--output", "json").stdout)["Images"] == []
     kiln("image", "deprecate", ami, "--cancel")
     kiln("image", "disable", ami)
     disabled = json.loads(kiln("image", "list", "--include-disabled", "--output", "json").stdout)["Images"]

@@ -171,3 +171,13 @@ def test_concurrent_first_unpack(base_ami: str) -> None:
         thread.join()
     assert errors == [] and len(set(results)) == 1
     assert [p.name for p in cache.iterdir()] == [results[0].name]  # no temp dirs left
+
+
+def test_gc_removes_half_done_layer_dirs_after_the_grace_period(base_ami: str) -> None:
+    from kiln.store.unpack import layer_cache_root
+
+    leftover = layer_cache_root() / ".tmp-0123456789ab-adopted-deadbeef"
+    (leftover / "etc").mkdir(parents=True)  # as a process killed while adopting or unpacking leaves it
+    assert str(leftover) not in api.gc().cache_removed and leftover.exists()
+    assert str(leftover) in api.gc(grace_seconds=-60).cache_removed and not leftover.exists()
+    assert api.layer_dirs(base_ami)[0].exists()

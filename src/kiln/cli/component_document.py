@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli.output import OutputFormat, check_format, emit, progress
+from kiln.cli.options import Output
+from kiln.cli.output import check_format, emit, progress
 from kiln.errors import InvalidInput
 
 
@@ -26,82 +27,78 @@ def parse_parameters(text: str | None) -> dict[str, str]:
     return result
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("validate")
-    def validate(
-        documents: str = typer.Option(..., "--documents", "-d", help="Comma-separated document files."),
-        output: OutputFormat = "text",
-    ) -> None:
-        """Check documents without running anything; print every error as FILE:LINE:COLUMN: message."""
-        from kiln.documents.validate import validate_files
+def validate(
+    documents: str = typer.Option(..., "--documents", "-d", help="Comma-separated document files."),
+    output: Output = "text",
+) -> None:
+    """Check documents without running anything; print every error as FILE:LINE:COLUMN: message."""
+    from kiln.documents.validate import validate_files
 
-        check_format(output)
-        paths = _split(documents)
-        issues = validate_files(paths)
-        data = {"valid": not issues, "documents": paths,
-                "errors": [{"file": i.file, "line": i.line, "column": i.column, "message": i.message}
-                           for i in issues]}
-        if output.lower() == "json":
-            emit(output, data)
+    check_format(output)
+    paths = _split(documents)
+    issues = validate_files(paths)
+    data = {"valid": not issues, "documents": paths,
+            "errors": [{"file": i.file, "line": i.line, "column": i.column, "message": i.message}
+                       for i in issues]}
+    if output.lower() == "json":
+        emit(output, data)
+    else:
+        for issue in issues:
+            sys.stderr.write(f"{issue}\n")
+        if not issues:
+            sys.stdout.write(f"{len(paths)} document(s) valid\n")
         else:
-            for issue in issues:
-                sys.stderr.write(f"{issue}\n")
-            if not issues:
-                sys.stdout.write(f"{len(paths)} document(s) valid\n")
-            else:
-                sys.stderr.write(f"{len(issues)} error(s)\n")
-        raise typer.Exit(1 if issues else 0)
+            sys.stderr.write(f"{len(issues)} error(s)\n")
+    raise typer.Exit(1 if issues else 0)
 
-    @app.command("run")
-    def run(
-        documents: str = typer.Option(..., "--documents", "-d", help="Comma-separated document files."),
-        phases: str = typer.Option(None, "--phases", "-p", help="Only these phases, e.g. build,validate."),
-        parameters: str = typer.Option(None, "--parameters", help="Overrides: name=value,name2=value2."),
-        log_directory: Path = typer.Option(Path("."), "--log-directory", "-l", help="Where logs go."),
-        execution_id: str = typer.Option(None, "--execution-id", "-i", help="Default: a random UUID."),
-        output: OutputFormat = "text",
-    ) -> None:
-        """Run documents on this host as awstoe run does (nothing runs if any document is invalid)."""
-        import uuid
 
-        from kiln.documents.engine import Engine, bind_parameters
-        from kiln.documents.host import HostExecutor
-        from kiln.documents.report import SUCCESS, RunLog
-        from kiln.documents.validate import load_document, validate_files
+def run(
+    documents: str = typer.Option(..., "--documents", "-d", help="Comma-separated document files."),
+    phases: str = typer.Option(None, "--phases", "-p", help="Only these phases, e.g. build,validate."),
+    parameters: str = typer.Option(None, "--parameters", help="Overrides: name=value,name2=value2."),
+    log_directory: Path = typer.Option(Path("."), "--log-directory", "-l", help="Where logs go."),
+    execution_id: str = typer.Option(None, "--execution-id", "-i", help="Default: a random UUID."),
+    output: Output = "text",
+) -> None:
+    """Run documents on this host as awstoe run does (nothing runs if any document is invalid)."""
+    import uuid
 
-        check_format(output)
-        paths = _split(documents)
-        overrides = parse_parameters(parameters)
-        issues = validate_files(paths)
-        if issues:
-            for issue in issues:
-                sys.stderr.write(f"{issue}\n")
-            sys.stderr.write(f"{len(issues)} error(s); nothing was run\n")
-            raise typer.Exit(1)
-        docs = [load_document(path) for path in paths]
-        for doc in docs:
-            bind_parameters(doc, overrides)  # a missing required parameter stops us before any step
-        execution_id = execution_id or str(uuid.uuid4())
-        log = RunLog(log_directory, execution_id)
-        engine = Engine(HostExecutor(), log=log, progress=progress,
-                        console=lambda line: progress(f"    | {line}"))
-        try:
-            execution = engine.run(docs, phases=_split(phases) or None, parameters=overrides,
-                                   execution_id=execution_id)
-            detailed = log.finish(execution, engine.chaining)
-        finally:
-            log.close()
-        counts = execution.counts()
+    from kiln.documents.host import HostExecutor
+    from kiln.documents.report import SUCCESS
+    from kiln.documents.run import run_documents
+    from kiln.documents.validate import load_document, validate_files
 
-        def text() -> None:
-            sys.stdout.write(
-                f"{execution.status}: {counts['executedStepCount']} step(s) run, "
-                f"{counts['failedStepCount']} failed, {counts['ignoredFailedStepCount']} ignored, "
-                f"{counts['skippedStepCount']} skipped\n"
-                f"execution {execution.execution_id}; logs in {detailed.parent}\n"
-            )
-            if execution.failure_message:
-                sys.stdout.write(f"failure: {execution.failure_message}\n")
+    check_format(output)
+    paths = _split(documents)
+    overrides = parse_parameters(parameters)
+    issues = validate_files(paths)
+    if issues:
+        for issue in issues:
+            sys.stderr.write(f"{issue}\n")
+        sys.stderr.write(f"{len(issues)} error(s); nothing was run\n")
+        raise typer.Exit(1)
+    execution, detailed = run_documents(
+        [load_document(path) for path in paths], executor=HostExecutor(), log_directory=log_directory,
+        execution_id=execution_id or str(uuid.uuid4()), phases=_split(phases) or None, parameters=overrides,
+        progress=progress, console=lambda line: progress(f"    | {line}"),
+    )
+    counts = execution.counts()
 
-        emit(output, execution.to_dict(), text)
-        raise typer.Exit(0 if execution.status == SUCCESS else 1)
+    def text() -> None:
+        sys.stdout.write(
+            f"{execution.status}: {counts['executedStepCount']} step(s) run, "
+            f"{counts['failedStepCount']} failed, {counts['ignoredFailedStepCount']} ignored, "
+            f"{counts['skippedStepCount']} skipped\n"
+            f"execution {execution.execution_id}; logs in {detailed.parent}\n"
+        )
+        if execution.failure_message:
+            sys.stdout.write(f"failure: {execution.failure_message}\n")
+
+    emit(output, execution.to_dict(), text)
+    raise typer.Exit(0 if execution.status == SUCCESS else 1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` and ``run`` to the ``kiln component`` group."""
+    app.command("validate")(validate)
+    app.command("run")(run)

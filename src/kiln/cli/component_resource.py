@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.output import OutputFormat, emit
-from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
+from kiln.cli.options import Output
+from kiln.cli.output import emit, table
+from kiln.cli.resource_verbs import ResourceVerbs
+
+app = typer.Typer()
 
 
 def _service() -> ModuleType:
@@ -18,78 +21,80 @@ def _service() -> ModuleType:
     return resource
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("create")
-    def create(
-        name: Annotated[str, typer.Option("--name", help="Component name.")],
-        semantic_version: Annotated[str, typer.Option("--semantic-version", help="major.minor.patch")],
-        platform: Annotated[str, typer.Option("--platform", help="Linux, Windows or macOS.")] = "Linux",
-        data_file: Annotated[
-            Path | None, typer.Option("--data-file", help="AWSTOE YAML document file.")
-        ] = None,
-        uri: Annotated[str | None, typer.Option("--uri", help="file://PATH or s3://BUCKET/KEY.")] = None,
-        description: Annotated[str | None, typer.Option("--description")] = None,
-        change_description: Annotated[str | None, typer.Option("--change-description")] = None,
-        supported_os_versions: Annotated[
-            list[str] | None, typer.Option("--supported-os-version", help="Repeatable.")
-        ] = None,
-        tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE, repeatable.")] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Create a component version from a document file or URI; prints its build ARN."""
-        from kiln.errors import InvalidInput
-        from kiln.services.components.resource import create_component
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Component name.")],
+    semantic_version: Annotated[str, typer.Option("--semantic-version", help="major.minor.patch")],
+    platform: Annotated[str, typer.Option("--platform", help="Linux, Windows or macOS.")] = "Linux",
+    data_file: Annotated[
+        Path | None, typer.Option("--data-file", help="AWSTOE YAML document file.")
+    ] = None,
+    uri: Annotated[str | None, typer.Option("--uri", help="file://PATH or s3://BUCKET/KEY.")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    change_description: Annotated[str | None, typer.Option("--change-description")] = None,
+    supported_os_versions: Annotated[
+        list[str] | None, typer.Option("--supported-os-version", help="Repeatable.")
+    ] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE, repeatable.")] = None,
+    output: Output = "text",
+) -> None:
+    """Create a component version from a document file or URI; prints its build ARN."""
+    from kiln.cli.resource_input import tags as resource_tags
+    from kiln.errors import InvalidInput
+    from kiln.services.components.resource import create_component
 
-        if (data_file is None) == (uri is None):
-            raise InvalidInput("give exactly one of --data-file or --uri", location="options")
-        body: dict[str, object] = {"name": name, "semanticVersion": semantic_version, "platform": platform}
-        if data_file is not None:
-            try:
-                body["data"] = data_file.read_text()
-            except FileNotFoundError:
-                raise InvalidInput(f"{data_file} does not exist", location="--data-file") from None
-        else:
-            body["uri"] = uri
-        optional = {
-            "description": description,
-            "changeDescription": change_description,
-            "supportedOsVersions": supported_os_versions or None,
-            "tags": parse_tags(tags),
-        }
-        body.update({key: value for key, value in optional.items() if value is not None})
-        result = create_component(body, base_dir=Path.cwd())
-        emit(output, result, result["componentBuildVersionArn"])
+    if (data_file is None) == (uri is None):
+        raise InvalidInput("give exactly one of --data-file or --uri", location="options")
+    body: dict[str, object] = {"name": name, "semanticVersion": semantic_version, "platform": platform}
+    if data_file is not None:
+        try:
+            body["data"] = data_file.read_text()
+        except FileNotFoundError:
+            raise InvalidInput(f"{data_file} does not exist", location="--data-file") from None
+    else:
+        body["uri"] = uri
+    optional = {
+        "description": description,
+        "changeDescription": change_description,
+        "supportedOsVersions": supported_os_versions or None,
+        "tags": resource_tags(tags),
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    result = create_component(body, base_dir=Path.cwd())
+    emit(output, result, result["componentBuildVersionArn"])
 
-    @app.command("list")
-    def list_(
-        owner: Annotated[str, typer.Option("--owner", help="Self or Amazon.")] = "Self",
-        name: Annotated[str | None, typer.Option("--name", help="Only this name.")] = None,
-        by_name: Annotated[bool, typer.Option("--by-name", help="Only the newest version per name.")] = False,
-        output: OutputFormat = "text",
-    ) -> None:
-        """List component versions."""
-        from kiln.services.components.resource import list_components
 
-        result = list_components(owner=owner, name=name, by_name=by_name)
-        rows = result["componentVersionList"]
-        emit(
-            output,
-            result,
-            lambda: print_rows(
-                ["ARN", "TYPE", "OWNER", "CREATED"],
-                [[row["arn"], row["type"], row["owner"], row["dateCreated"]] for row in rows],
-            ),
-        )
+@app.command("list")
+def list_(
+    owner: Annotated[str, typer.Option("--owner", help="Self or Amazon.")] = "Self",
+    name: Annotated[str | None, typer.Option("--name", help="Only this name.")] = None,
+    by_name: Annotated[bool, typer.Option("--by-name", help="Only the newest version per name.")] = False,
+    output: Output = "text",
+) -> None:
+    """List component versions."""
+    from kiln.services.components.resource import list_components
 
-    verbs = ResourceVerbs(app, _service, "componentBuildVersionArn")
-    verbs.get(
-        "get_component",
-        "component",
-        "Show a component (the newest build matching a wildcard ARN).",
-        arn_help="Build ARN, or version ARN with x wildcards.",
+    result = list_components(owner=owner, name=name, by_name=by_name)
+    rows = result["componentVersionList"]
+    emit(
+        output,
+        result,
+        lambda: table(
+            ["ARN", "TYPE", "OWNER", "CREATED"],
+            [[row["arn"], row["type"], row["owner"], row["dateCreated"]] for row in rows],
+        ),
     )
-    verbs.delete(
-        "delete_component",
-        "Delete a component build (refused while a recipe needs it).",
-        arn_help="Component build version ARN.",
-    )
+
+
+verbs = ResourceVerbs(app, _service, "componentBuildVersionArn")
+verbs.get(
+    "get_component",
+    "component",
+    "Show a component (the newest build matching a wildcard ARN).",
+    arn_help="Build ARN, or version ARN with x wildcards.",
+)
+verbs.delete(
+    "delete_component",
+    "Delete a component build (refused while a recipe needs it).",
+    arn_help="Component build version ARN.",
+)

@@ -6,13 +6,15 @@ from types import ModuleType
 
 import typer
 
-from kiln.cli.resource_input import register_configuration_verbs
+from kiln.cli.resource_verbs import configuration_verbs
+
+app = typer.Typer()
 
 
-def register(app: typer.Typer) -> None:
-    def service() -> ModuleType:
-        from kiln.services.configurations import distribution
+def _service() -> ModuleType:
+    from kiln.services.configurations import distribution
 
-        return distribution
+    return distribution
 
-    register_configuration_verbs(app, "distribution", service)
+
+configuration_verbs(app, "distribution", _service)

@@ -1,4 +1,4 @@
-"""``kiln image create|cancel|builds|logs|packages``: Image Builder images (builds of recipes)."""
+"""``kiln image create|cancel|builds|logs|packages|get``: Image Builder images (builds of recipes)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ from pathlib import Path
 
 import typer
 
-from kiln.cli.output import OutputFormat, emit, progress, table
+from kiln.cli.options import Output
+from kiln.cli.output import emit, progress, table
+
+app = typer.Typer()
 
 
-def register(app: typer.Typer) -> None:
-    app.command("create")(create)
-    app.command("cancel")(cancel)
-    app.command("builds")(builds)
-    app.command("logs")(logs)
-    app.command("packages")(packages)
-    app.command("get")(get)
-
-
+@app.command("create")
 def create(
     recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
     infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
@@ -27,7 +22,7 @@ def create(
     instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
-    output: OutputFormat = "text",
+    output: Output = "text",
 ) -> None:
     """Build an image from a recipe, or create an AMI from an instance's root volume."""
     from kiln.errors import InvalidInput
@@ -58,7 +53,8 @@ def create(
     emit(output, {"imageBuildVersionArn": image["arn"], "image": image}, f"{image['arn']}\n{amis}")
 
 
-def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+@app.command("cancel")
+def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
     """Cancel an image that is being built (CancelImageCreation)."""
     from kiln.services.builds.records import request_cancel
 
@@ -66,10 +62,11 @@ def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), outp
     emit(output, {"imageBuildVersionArn": arn}, arn)
 
 
+@app.command("builds")
 def builds(
     name: str = typer.Option(None, "--name", help="Only images of this recipe name."),
     status: str = typer.Option(None, "--status", help="Only images in this state."),
-    output: OutputFormat = "text",
+    output: Output = "text",
 ) -> None:
     """List Image Builder images (every build of every recipe)."""
     from kiln.services.builds.records import list_images
@@ -93,7 +90,8 @@ def builds(
     emit(output, {"imageSummaryList": found}, text)
 
 
-def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+@app.command("logs")
+def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
     """The workflow steps of a build with their status, times, messages and logs."""
     from kiln.services.builds.records import get_image, list_steps
 
@@ -111,7 +109,8 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output
     emit(output, {"image": image, "steps": steps}, text)
 
 
-def packages(arn: str = typer.Argument(..., help="Image build version ARN."), output: OutputFormat = "text") -> None:
+@app.command("packages")
+def packages(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
     """Packages installed in the image (ListImagePackages)."""
     from kiln.services.builds.records import packages as image_packages
 
@@ -120,13 +119,14 @@ def packages(arn: str = typer.Argument(..., help="Image build version ARN."), ou
          lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
 
 
+@app.command("get")
 def get(resource: str = typer.Argument(..., help="An image build version ARN, or an AMI id."),
-        output: OutputFormat = "text") -> None:
+        output: Output = "text") -> None:
     """Show an Image Builder image (by ARN) or an AMI (by id)."""
     if resource.startswith("ami-"):
-        from kiln.store.api import get_image as get_ami
+        from kiln.services.ec2.images import describe_image
 
-        emit(output, get_ami(resource).to_ec2())
+        emit(output, describe_image(resource))
         return
     from kiln.services.builds.records import get_image
 

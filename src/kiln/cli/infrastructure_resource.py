@@ -6,13 +6,15 @@ from types import ModuleType
 
 import typer
 
-from kiln.cli.resource_input import register_configuration_verbs
+from kiln.cli.resource_verbs import configuration_verbs
+
+app = typer.Typer()
 
 
-def register(app: typer.Typer) -> None:
-    def service() -> ModuleType:
-        from kiln.services.configurations import infrastructure
+def _service() -> ModuleType:
+    from kiln.services.configurations import infrastructure
 
-        return infrastructure
+    return infrastructure
 
-    register_configuration_verbs(app, "infrastructure", service)
+
+configuration_verbs(app, "infrastructure", _service)

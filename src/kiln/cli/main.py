@@ -10,10 +10,11 @@ import sys
 import typer
 
 from kiln import __version__
+from kiln.ec2_errors import Ec2Error
 from kiln.errors import KilnError
 from kiln.services.startup import install as install_startup
 
-# noun -> help; ``_register_commands`` lists the modules that add each noun's verbs.
+# noun -> help; ``_compose`` lists the modules that add each noun's verbs.
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
@@ -24,6 +25,9 @@ NOUNS: dict[str, str] = {
     "snapshot": "Snapshots: the layers that make a root volume.",
     "instance": "Instances: sandboxes launched from AMIs.",
     "store": "The image store: fsck, garbage collection.",
+    "account": "Accounts and their access keys.",
+    "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
+    "region": "Regions: one image store each.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
 }
@@ -50,8 +54,19 @@ def _root(
     """Bake, test, ship and retire golden machine images."""
 
 
-def _register_commands() -> None:
+def _noun(noun: str, *parts: typer.Typer) -> typer.Typer:
+    """The ``kiln NOUN`` group: the commands of each part (a module's Typer app) in order."""
+    group = typer.Typer(no_args_is_help=True, help=NOUNS[noun])
+    for part in parts:
+        group.add_typer(part)  # without a name: its commands join the group
+    app.add_typer(group, name=noun)
+    return group
+
+
+def _compose() -> None:
+    """Every command, explicitly: top-level verbs first, then the nouns."""
     from kiln.cli import (
+        account_resource,
         component_document,
         component_resource,
         distribution_resource,
@@ -60,38 +75,42 @@ def _register_commands() -> None:
         infrastructure_resource,
         instance_runtime,
         lifecycle_policy,
+        org_resource,
         pipeline_resource,
         recipe_resource,
+        region_resource,
         snapshot_store,
         store_admin,
         top_apply,
         top_demo,
         top_events,
         top_scheduler,
+        top_serve,
     )
 
-    for module in (top_apply, top_demo, top_events, top_scheduler):
-        module.register(app)
-    nouns = {
-        "component": (component_document, component_resource),
-        "recipe": (recipe_resource,),
-        "infrastructure": (infrastructure_resource,),
-        "distribution": (distribution_resource,),
-        "pipeline": (pipeline_resource,),
-        "image": (image_build, image_store),
-        "snapshot": (snapshot_store,),
-        "instance": (instance_runtime,),
-        "store": (store_admin,),
-        "lifecycle": (lifecycle_policy,),
-    }
-    for noun, modules in nouns.items():
-        group = typer.Typer(no_args_is_help=True, help=NOUNS[noun])
-        app.add_typer(group, name=noun)
-        for module in modules:
-            module.register(group)
+    app.command("apply")(top_apply.apply)
+    top_demo.register(app)
+    app.command("scheduler")(top_scheduler.scheduler)
+    app.command("serve")(top_serve.serve)
+    app.add_typer(top_events.app, name="events")
+    component_document.register(_noun("component", component_resource.app))
+    _noun("recipe", recipe_resource.app)
+    _noun("infrastructure", infrastructure_resource.app)
+    _noun("distribution", distribution_resource.app)
+    _noun("pipeline", pipeline_resource.app)
+    _noun("image", image_build.app, image_store.app).add_typer(
+        image_store.block_public_access, name="block-public-access"
+    )
+    _noun("snapshot", snapshot_store.app)
+    _noun("instance", instance_runtime.app)
+    _noun("store", store_admin.app)
+    _noun("lifecycle", lifecycle_policy.app)
+    _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
+    _noun("org", org_resource.app)
+    _noun("region", region_resource.app)
 
 
-_register_commands()
+_compose()
 install_startup()
 
 
@@ -123,6 +142,8 @@ def run(args: list[str] | None = None) -> int:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         if error.hint:
             typer.echo(f"hint: {error.hint}", err=True)
+        if isinstance(error, Ec2Error) and error.context:
+            typer.echo(f"refused {error.context}", err=True)
         return error.exit_code
     except typer.Exit as done:
         return done.exit_code

@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.output import OutputFormat, emit
-from kiln.cli.resource_input import ResourceVerbs, parse_tags, print_rows
+from kiln.cli.options import Output
+from kiln.cli.output import emit, table
+from kiln.cli.resource_verbs import ResourceVerbs
 
 ARN_HELP = "Image pipeline ARN (or image-pipeline/NAME)."
+
+app = typer.Typer()
 
 
 def _service() -> ModuleType:
@@ -19,106 +22,110 @@ def _service() -> ModuleType:
     return resource
 
 
-def register(app: typer.Typer) -> None:
-    verbs = ResourceVerbs(app, _service, "imagePipelineArn", arn_help=ARN_HELP)
-    verbs.body_command(
-        "create", "create_image_pipeline", "Create an image pipeline (CreateImagePipeline body); prints its ARN."
+verbs = ResourceVerbs(app, _service, "imagePipelineArn", arn_help=ARN_HELP)
+verbs.body_command(
+    "create", "create_image_pipeline", "Create an image pipeline (CreateImagePipeline body); prints its ARN."
+)
+verbs.body_command(
+    "update",
+    "update_image_pipeline",
+    "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
+)
+verbs.get("get_image_pipeline", "imagePipeline", "Show a pipeline, with its next run and failure count.")
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="ENABLED or DISABLED.")] = None,
+    output: Output = "text",
+) -> None:
+    """List image pipelines."""
+    from kiln.services.pipelines.resource import list_image_pipelines
+
+    filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
+    result = list_image_pipelines(filters=filters or None)
+    rows = result["imagePipelineList"]
+    emit(
+        output,
+        result,
+        lambda: table(
+            ["ARN", "STATUS", "NEXT RUN", "LAST RUN"],
+            [[r["arn"], r["status"], r.get("dateNextRun"), r.get("lastRunStatus")] for r in rows],
+        ),
     )
-    verbs.body_command(
-        "update",
-        "update_image_pipeline",
-        "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
+verbs.delete("delete_image_pipeline", "Delete a pipeline (refused while one of its builds runs).")
+
+
+@app.command("start")
+def start(
+    arn: Annotated[str, typer.Argument(help=ARN_HELP)],
+    tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE tags for the image.")] = None,
+    client_token: Annotated[str | None, typer.Option("--client-token")] = None,
+    output: Output = "text",
+) -> None:
+    """Build the pipeline now (StartImagePipelineExecution); prints the image ARN."""
+    from kiln.cli.output import progress
+    from kiln.cli.resource_input import tags as resource_tags
+    from kiln.errors import KilnError
+    from kiln.services.builds import records as images
+    from kiln.services.pipelines.runs import start_image_pipeline_execution
+
+    body: dict[str, object] = {"imagePipelineArn": arn}
+    if tags:
+        body["tags"] = resource_tags(tags)
+    if client_token:
+        body["clientToken"] = client_token
+    result = start_image_pipeline_execution(body, progress=progress)
+    image_arn = result["imageBuildVersionArn"]
+    row = images.get_row(image_arn)
+    emit(output, {**result, "status": row.status}, image_arn)
+    if row.status != "AVAILABLE":
+        raise KilnError(f"image {image_arn} is {row.status}: {row.reason or ''}".rstrip(": "),
+                        hint=f"kiln image logs {image_arn}")
+
+
+@app.command("images")
+def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output = "text") -> None:
+    """The images a pipeline built (ListImagePipelineImages)."""
+    from kiln.services.pipelines.resource import list_image_pipeline_images
+
+    result = list_image_pipeline_images(arn)
+    rows = result["imageSummaryList"]
+    emit(
+        output,
+        result,
+        lambda: table(
+            ["ARN", "STATUS", "CREATED"], [[r["arn"], r["state"]["status"], r["dateCreated"]] for r in rows]
+        ),
     )
-    verbs.get("get_image_pipeline", "imagePipeline", "Show a pipeline, with its next run and failure count.")
 
-    @app.command("list")
-    def list_(
-        name: Annotated[str | None, typer.Option("--name")] = None,
-        status: Annotated[str | None, typer.Option("--status", help="ENABLED or DISABLED.")] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """List image pipelines."""
-        from kiln.services.pipelines.resource import list_image_pipelines
 
-        filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
-        result = list_image_pipelines(filters=filters or None)
-        rows = result["imagePipelineList"]
-        emit(
-            output,
-            result,
-            lambda: print_rows(
-                ["ARN", "STATUS", "NEXT RUN", "LAST RUN"],
-                [[r["arn"], r["status"], r.get("dateNextRun"), r.get("lastRunStatus")] for r in rows],
-            ),
-        )
+@app.command("executions")
+def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output = "text") -> None:
+    """Every run decision of a pipeline: started, skipped (and why), failed to start."""
+    from kiln.services.pipelines.runs import list_pipeline_executions
 
-    verbs.delete("delete_image_pipeline", "Delete a pipeline (refused while one of its builds runs).")
+    entries = list_pipeline_executions(arn)
+    emit(
+        output,
+        {"executions": entries},
+        lambda: table(
+            ["TIME", "TRIGGER", "DECISION", "IMAGE", "OUTCOME", "REASON"],
+            [[e["time"], e["trigger"], e["decision"], e.get("imageArn"), e.get("outcome"), e.get("reason")]
+             for e in entries],
+        ),
+    )
 
-    @app.command("start")
-    def start(
-        arn: Annotated[str, typer.Argument(help=ARN_HELP)],
-        tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE tags for the image.")] = None,
-        client_token: Annotated[str | None, typer.Option("--client-token")] = None,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Build the pipeline now (StartImagePipelineExecution); prints the image ARN."""
-        from kiln.cli.output import progress
-        from kiln.errors import KilnError
-        from kiln.services.builds import records as images
-        from kiln.services.pipelines.runs import start_image_pipeline_execution
 
-        body: dict[str, object] = {"imagePipelineArn": arn}
-        if tags:
-            body["tags"] = parse_tags(tags)
-        if client_token:
-            body["clientToken"] = client_token
-        result = start_image_pipeline_execution(body, progress=progress)
-        image_arn = result["imageBuildVersionArn"]
-        row = images.get_row(image_arn)
-        emit(output, {**result, "status": row.status}, image_arn)
-        if row.status != "AVAILABLE":
-            raise KilnError(f"image {image_arn} is {row.status}: {row.reason or ''}".rstrip(": "),
-                            hint=f"kiln image logs {image_arn}")
+@app.command("schedule")
+def schedule(
+    arn: Annotated[str, typer.Argument(help=ARN_HELP)],
+    next_: Annotated[int, typer.Option("--next", min=1, max=1000, help="How many run times.")] = 5,
+    output: Output = "text",
+) -> None:
+    """The pipeline's next scheduled run times, in its timezone."""
+    from kiln.services.pipelines.jobs import next_runs
 
-    @app.command("images")
-    def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
-        """The images a pipeline built (ListImagePipelineImages)."""
-        from kiln.services.pipelines.resource import list_image_pipeline_images
-
-        result = list_image_pipeline_images(arn)
-        rows = result["imageSummaryList"]
-        emit(
-            output,
-            result,
-            lambda: print_rows(
-                ["ARN", "STATUS", "CREATED"], [[r["arn"], r["state"]["status"], r["dateCreated"]] for r in rows]
-            ),
-        )
-
-    @app.command("executions")
-    def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: OutputFormat = "text") -> None:
-        """Every run decision of a pipeline: started, skipped (and why), failed to start."""
-        from kiln.services.pipelines.runs import list_pipeline_executions
-
-        entries = list_pipeline_executions(arn)
-        emit(
-            output,
-            {"executions": entries},
-            lambda: print_rows(
-                ["TIME", "TRIGGER", "DECISION", "IMAGE", "OUTCOME", "REASON"],
-                [[e["time"], e["trigger"], e["decision"], e.get("imageArn"), e.get("outcome"), e.get("reason")]
-                 for e in entries],
-            ),
-        )
-
-    @app.command("schedule")
-    def schedule(
-        arn: Annotated[str, typer.Argument(help=ARN_HELP)],
-        next_: Annotated[int, typer.Option("--next", min=1, max=1000, help="How many run times.")] = 5,
-        output: OutputFormat = "text",
-    ) -> None:
-        """The pipeline's next scheduled run times, in its timezone."""
-        from kiln.services.pipelines.jobs import next_runs
-
-        times = [moment.isoformat() for moment in next_runs(arn, next_)]
-        emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")
+    times = [moment.isoformat() for moment in next_runs(arn, next_)]
+    emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")

@@ -6,21 +6,20 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.output import OutputFormat, emit
+from kiln.cli.options import Output
+from kiln.cli.output import emit
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("apply")
-    def apply(
-        file: Annotated[str, typer.Option("-f", "--filename", help="YAML or JSON stream; - for stdin.")],
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report, change nothing.")] = False,
-        output: OutputFormat = "text",
-    ) -> None:
-        """Apply every document in FILE, in dependency order, all or nothing; prints each ARN and status."""
-        from kiln.services.apply import apply_file
+def apply(
+    file: Annotated[str, typer.Option("-f", "--filename", help="YAML or JSON stream; - for stdin.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report, change nothing.")] = False,
+    output: Output = "text",
+) -> None:
+    """Apply every document in FILE, in dependency order, all or nothing; prints each ARN and status."""
+    from kiln.services.apply import apply_file
 
-        result = apply_file(file, dry_run=dry_run)
-        data = {"dryRun": dry_run, "resources": [outcome.as_json() for outcome in result.outcomes]}
-        suffix = " (dry run)" if dry_run else ""
-        lines = "\n".join(f"{outcome.arn} {outcome.status}{suffix}" for outcome in result.outcomes)
-        emit(output, data, lines)
+    result = apply_file(file, dry_run=dry_run)
+    data = {"dryRun": dry_run, "resources": [outcome.as_json() for outcome in result.outcomes]}
+    suffix = " (dry run)" if dry_run else ""
+    lines = "\n".join(f"{outcome.arn} {outcome.status}{suffix}" for outcome in result.outcomes)
+    emit(output, data, lines)

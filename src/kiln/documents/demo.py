@@ -28,10 +28,9 @@ def run_document_demo(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Validate and run ``document`` in a temporary directory; return the run's detailed output."""
-    from kiln.documents.engine import Engine
     from kiln.documents.host import HostExecutor
     from kiln.documents.model import DocumentInvalid
-    from kiln.documents.report import RunLog
+    from kiln.documents.run import run_documents
     from kiln.documents.validate import load_document
     from kiln.errors import InvalidInput
 
@@ -43,13 +42,8 @@ def run_document_demo(
         raise InvalidInput(f"the demo document is invalid:\n{error}") from None
     with tempfile.TemporaryDirectory(prefix="kiln-demo-") as work:
         values = {"WorkDir": work, **(parameters or {})}
-        log = RunLog(Path(work) / "logs", "demo")
-        engine = Engine(HostExecutor(), log=log, progress=progress or say)
-        try:
-            execution = engine.run([doc], parameters=values, execution_id="demo")
-            log.finish(execution, engine.chaining)
-        finally:
-            log.close()
+        execution, _ = run_documents([doc], executor=HostExecutor(), log_directory=Path(work) / "logs",
+                                     execution_id="demo", parameters=values, progress=progress or say)
         site = Path(work) / "site"
         files = sorted(p.name for p in site.iterdir()) if site.is_dir() else []
         result = execution.to_dict()

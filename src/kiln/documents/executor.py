@@ -7,6 +7,8 @@ itself; an instance executor maps ``/etc/x`` to the same file inside the instanc
 
 from __future__ import annotations
 
+import platform
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +36,39 @@ class OsInfo:
     architecture: str = "x86_64"
 
 
+def parse_os_release(text: str) -> dict[str, str]:
+    """``KEY=value`` lines of os-release(5), with shell quoting removed."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        try:
+            parts = shlex.split(raw)
+        except ValueError:
+            parts = [raw]
+        values[key.strip()] = parts[0] if parts else ""
+    return values
+
+
+def os_info_from_release(text: str) -> OsInfo:
+    """The target's ``OsInfo`` from the text of its os-release file (empty text: unknown OS)."""
+    values = parse_os_release(text)
+    return OsInfo(
+        platform="Linux",
+        id=values.get("ID", ""),
+        version_id=values.get("VERSION_ID", ""),
+        id_like=tuple(values.get("ID_LIKE", "").split()),
+        architecture=platform.machine() or "x86_64",
+    )
+
+
 @runtime_checkable
 class Executor(Protocol):
-    """The narrow interface every action uses to touch the target system."""
+    """The narrow interface every action uses to touch the target system. An executor may also have
+    a ``network`` attribute (``kiln.documents.network.NetworkPolicy``) for the network actions; one
+    without gets no network."""
 
     def run(
         self,

@@ -7,13 +7,10 @@ AWSTOE does when it resumes after a reboot.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import grp
 import os
-import platform
 import pwd
-import selectors
 import signal
 import subprocess
 import time
@@ -21,36 +18,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
+from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
+from kiln.documents.network import HOST
+from kiln.documents.process_output import OutputCapture, pump
 
 # After the main process exits, how long background children may keep our pipes open.
 PIPE_GRACE = 1.0
-
-
-class _Stream:
-    """Decodes one pipe incrementally, keeps all text, and hands complete lines to a sink."""
-
-    def __init__(self, sink: OutputSink | None) -> None:
-        self.sink = sink
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.parts: list[str] = []
-        self.pending = ""
-
-    def feed(self, data: bytes, final: bool = False) -> None:
-        text = self.decoder.decode(data, final=final)
-        self.parts.append(text)
-        if self.sink is None:
-            return
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            self.sink(line)
-        if final and self.pending:
-            self.sink(self.pending)
-            self.pending = ""
-
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def _kill_group(pid: int) -> None:
@@ -59,7 +32,10 @@ def _kill_group(pid: int) -> None:
 
 
 class HostExecutor:
-    """Runs processes on the host; ``host_path`` is the identity."""
+    """Runs processes on the host; ``host_path`` is the identity. Network actions reach what the host
+    reaches, with the host's AWS credentials (as ``awstoe run`` does)."""
+
+    network = HOST
 
     def __init__(self) -> None:
         self.reboots: list[datetime] = []
@@ -91,52 +67,27 @@ class HostExecutor:
             except BrokenPipeError:
                 pass
         deadline = None if timeout is None else time.monotonic() + timeout
-        streams = {process.stdout: _Stream(on_stdout), process.stderr: _Stream(on_stderr)}
+        assert process.stdout is not None and process.stderr is not None
+        out, err = OutputCapture(on_stdout), OutputCapture(on_stderr)
         try:
-            timed_out = self._pump(process, streams, deadline)
+            timed_out = pump(
+                process,
+                {process.stdout.fileno(): out, process.stderr.fileno(): err},
+                deadline=deadline,
+                kill=lambda: _kill_group(process.pid),
+                grace=PIPE_GRACE,
+            )
         except BaseException:  # interrupted (Ctrl-C): leave nothing of the step running
             _kill_group(process.pid)
             process.wait()
             raise
-        exit_code = process.wait()
-        out, err = streams.values()
-        return ProcessResult(exit_code, out.text(), err.text(), timed_out)
-
-    def _pump(self, process: subprocess.Popen[bytes], streams: dict, deadline: float | None) -> bool:
-        """Read both pipes until they close; kill the group at the deadline. True if it timed out."""
-        selector = selectors.DefaultSelector()
-        for pipe in streams:
-            os.set_blocking(pipe.fileno(), False)
-            selector.register(pipe, selectors.EVENT_READ)
-        timed_out = False
-        exited_at: float | None = None
-        try:
-            while selector.get_map():
-                now = time.monotonic()
-                if deadline is not None and now >= deadline and not timed_out:
-                    _kill_group(process.pid)
-                    timed_out = True
-                if exited_at is None and process.poll() is not None:
-                    exited_at = now
-                if exited_at is not None and now - exited_at > PIPE_GRACE:
-                    break  # background children hold the pipes; stop reading, leave them be
-                wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - now))
-                for key, _ in selector.select(wait if not timed_out else 0.2):
-                    data = key.fileobj.read(65536)
-                    if data:
-                        streams[key.fileobj].feed(data)
-                    else:
-                        streams[key.fileobj].feed(b"", final=True)
-                        selector.unregister(key.fileobj)
-                        key.fileobj.close()
         finally:
-            for key in list(selector.get_map().values()):
-                streams[key.fileobj].feed(b"", final=True)
-                key.fileobj.close()
-            selector.close()
+            process.stdout.close()
+            process.stderr.close()
         if timed_out:
             _kill_group(process.pid)
-        return timed_out
+        exit_code = process.wait()
+        return ProcessResult(exit_code, out.text(), err.text(), timed_out)
 
     def host_path(self, path: str) -> Path:
         return Path(path)
@@ -146,21 +97,11 @@ class HostExecutor:
         self.reboots.append(datetime.now(UTC))
 
     def os_info(self) -> OsInfo:
-        fields: dict[str, str] = {}
         try:
-            for line in Path("/etc/os-release").read_text().splitlines():
-                key, sep, value = line.partition("=")
-                if sep:
-                    fields[key.strip()] = value.strip().strip('"').strip("'")
+            text = Path("/etc/os-release").read_text()
         except OSError:
-            pass
-        return OsInfo(
-            platform="Linux",
-            id=fields.get("ID", ""),
-            version_id=fields.get("VERSION_ID", ""),
-            id_like=tuple(fields.get("ID_LIKE", "").split()),
-            architecture=platform.machine() or "x86_64",
-        )
+            text = ""
+        return os_info_from_release(text)
 
     def user_id(self, name: str) -> int:
         if name.isdigit():

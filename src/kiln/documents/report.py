@@ -147,8 +147,28 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
 
 
+def log_limits() -> tuple[int, int]:
+    """(per step, per run) byte limits of the logs: ``KILN_STEP_LOG_LIMIT`` / ``KILN_RUN_LOG_LIMIT``
+    (bytes), by default 100 MiB and 1 GiB."""
+    import os
+
+    def read(name: str, default: int) -> int:
+        raw = os.environ.get(name, "")
+        return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+    return read("KILN_STEP_LOG_LIMIT", STEP_LOG_LIMIT), read("KILN_RUN_LOG_LIMIT", RUN_LOG_LIMIT)
+
+
+STEP_LOG_LIMIT = 100 * 1024 * 1024
+RUN_LOG_LIMIT = 1024 * 1024 * 1024
+
+
 class RunLog:
-    """The ``TOE_…`` folder of one run and its log files."""
+    """The ``TOE_…`` folder of one run and its log files.
+
+    A step's output goes to its own log and to ``console.log``; a step's log stops at the step limit
+    and ``console.log`` at the run limit (``log_limits``), each with one line saying so: the step
+    goes on, its output is still read (and its tail kept for ``outputs.stdout``)."""
 
     def __init__(self, log_directory: str | Path, execution_id: str, started: datetime | None = None) -> None:
         stamp = (started or now()).strftime("%Y-%m-%d_%H-%M-%S")
@@ -162,6 +182,9 @@ class RunLog:
         self._console = open(self.folder / "console.log", "a", encoding="utf-8")  # noqa: SIM115
         self._application = open(self.folder / "application.log", "a", encoding="utf-8")  # noqa: SIM115
         self._documents = 0
+        self.step_limit, self.run_limit = log_limits()
+        self._console_bytes = 0
+        self._console_full = False
 
     def application(self, message: str) -> None:
         with self._lock:
@@ -183,11 +206,30 @@ class RunLog:
         path = self.step_log_path(document, phase, step)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        written = 0
+        full = False
 
         def sink(line: str) -> None:
+            nonlocal written, full
+            text = line + "\n"
+            size = len(text.encode("utf-8", "replace"))
             with self._lock:
-                handle.write(line + "\n")
-                self._console.write(line + "\n")
+                if not full:
+                    if written + size > self.step_limit:
+                        full = True
+                        handle.write(f"[kiln: this step's log reached its limit of {self.step_limit} bytes; "
+                                     "the rest of its output is not written]\n")
+                    else:
+                        handle.write(text)
+                        written += size
+                if not self._console_full:
+                    if self._console_bytes + size > self.run_limit:
+                        self._console_full = True
+                        self._console.write(f"[kiln: console.log reached its limit of {self.run_limit} bytes; "
+                                            "the rest of the run's output is not written]\n")
+                    else:
+                        self._console.write(text)
+                        self._console_bytes += size
 
         def close() -> None:
             with self._lock:

@@ -101,6 +101,16 @@ class _Builder:
         raise YamlError(f"unsupported YAML node {node.tag}", *_mark(node))
 
 
+def plain(node: yaml.Node) -> Any:
+    """Plain data of one composed node, with the same rules and bounds as :func:`load`."""
+    try:
+        return _Builder().build(node, ())
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise YamlError(f"invalid YAML value: {error.problem}", line, column) from None
+
+
 def load(text: str | bytes) -> Loaded:
     """Load one YAML document with positions; raise :class:`YamlError` on anything unsafe."""
     raw = text.encode() if isinstance(text, str) else text

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from kiln.model.organizations import ORGANIZATION_ARN_PATTERN, OU_ARN_PATTERN
 from kiln.model.shapes import AccountId, ClientToken, NonEmptyString, ResourceName, Shape, TagMap
 from kiln.model.templates import check_name_template
 
@@ -17,15 +18,8 @@ AmiName = Annotated[
         min_length=1, max_length=127, pattern=r"^[-_A-Za-z0-9{][-_A-Za-z0-9\s:{}\.]+[-_A-Za-z0-9}]$"
     ),
 ]
-OrganizationArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[^:]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$")
-]
-OrganizationalUnitArn = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^arn:aws[^:]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}"
-    ),
-]
+OrganizationArn = Annotated[str, StringConstraints(pattern=ORGANIZATION_ARN_PATTERN)]
+OrganizationalUnitArn = Annotated[str, StringConstraints(pattern=OU_ARN_PATTERN)]
 LaunchTemplateId = Annotated[str, StringConstraints(pattern=r"^lt-[a-z0-9-_]{17}$")]
 
 

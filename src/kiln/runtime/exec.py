@@ -14,10 +14,8 @@ as is) and also collected in the result.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -28,9 +26,10 @@ from functools import lru_cache
 from typing import IO
 
 from kiln.documents.executor import OutputSink, ProcessResult
+from kiln.documents.process_output import OutputCapture, pump
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import SystemRequirement
 from kiln.runtime import cgroups, procs, records
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.sandbox import DEFAULT_PATH, without_host_capabilities
 
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
@@ -52,32 +51,6 @@ def nsenter_argv(init_pid: int, argv: Sequence[str], *, cwd: str | None = None) 
         "--mount", "--uts", "--ipc", "--net", "--pid", "--root", f"--wdns={cwd or '/'}",
         "--", *argv,
     ])  # fmt: skip
-
-
-class _Lines:
-    """Decode a byte stream incrementally and hand complete lines to a sink."""
-
-    def __init__(self, sink: OutputSink | None) -> None:
-        self.sink = sink
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.pending = ""
-        self.parts: list[str] = []
-
-    def feed(self, data: bytes, final: bool = False) -> None:
-        text = self.decoder.decode(data, final)
-        self.parts.append(text)
-        if self.sink is None:
-            return
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            self.sink(line + "\n")
-        if final and self.pending:
-            self.sink(self.pending)
-            self.pending = ""
-
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 def _feed_stdin(pipe: IO[bytes], data: bytes) -> None:
@@ -115,58 +88,30 @@ def run_in_namespaces(
         env=environment,
         start_new_session=True,
     )
-    streams = {process.stdout.fileno(): _Lines(on_stdout), process.stderr.fileno(): _Lines(on_stderr)}  # type: ignore[union-attr]
+    assert process.stdout is not None and process.stderr is not None
+    out = OutputCapture(on_stdout, line_endings=True)
+    err = OutputCapture(on_stderr, line_endings=True)
     if stdin is not None:
         threading.Thread(target=_feed_stdin, args=(process.stdin, stdin), daemon=True).start()
     deadline = None if timeout is None else time.monotonic() + timeout
-    timed_out = False
-    drain_until: float | None = None
     try:
-        with selectors.DefaultSelector() as selector:
-            for fd in streams:
-                os.set_blocking(fd, False)
-                selector.register(fd, selectors.EVENT_READ)
-            while selector.get_map():
-                now = time.monotonic()
-                if process.poll() is not None and drain_until is None:
-                    drain_until = now + DRAIN_AFTER_EXIT
-                if drain_until is not None and now >= drain_until:
-                    break
-                if deadline is not None and now >= deadline and not timed_out:
-                    timed_out = True
-                    _kill_group(process)
-                    process.wait()
-                    continue
-                limits = [x - now for x in (None if timed_out else deadline, drain_until) if x is not None]
-                for key, _ in selector.select(min([0.1, *limits]) if limits else 0.1):
-                    chunk = _read(key.fd)
-                    if chunk is None:
-                        continue
-                    if chunk:
-                        streams[key.fd].feed(chunk)
-                    else:
-                        selector.unregister(key.fd)
-            returncode = process.wait()
+        timed_out = pump(
+            process,
+            {process.stdout.fileno(): out, process.stderr.fileno(): err},
+            deadline=deadline,
+            kill=lambda: _kill_group(process),
+            grace=DRAIN_AFTER_EXIT,
+        )
+        returncode = process.wait()
     except BaseException:
         _kill_group(process)
         process.wait()
         raise
     finally:
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-    for lines in streams.values():
-        lines.feed(b"", final=True)
-    out, err = (lines.text() for lines in streams.values())
+        process.stdout.close()
+        process.stderr.close()
     exit_code = TIMEOUT_EXIT_CODE if timed_out else 128 - returncode if returncode < 0 else returncode
-    return ProcessResult(exit_code=exit_code, stdout=out, stderr=err, timed_out=timed_out)
-
-
-def _read(fd: int) -> bytes | None:
-    try:
-        return os.read(fd, 65536)
-    except BlockingIOError:
-        return None
+    return ProcessResult(exit_code=exit_code, stdout=out.text(), stderr=err.text(), timed_out=timed_out)
 
 
 def exec_in(

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-import platform
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kiln.documents.executor import OsInfo, OutputSink, ProcessResult
+from kiln.documents.executor import OsInfo, OutputSink, ProcessResult, os_info_from_release
+from kiln.documents.network import NetworkPolicy
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.errors import InvalidInput
 from kiln.paths import resolve_in_root
 from kiln.runtime import instances, records
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.exec import exec_in
 
 
-def parse_os_release(text: str) -> dict[str, str]:
-    """``KEY=value`` lines of os-release(5), with shell quoting removed."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, raw = line.partition("=")
-        try:
-            parts = shlex.split(raw)
-        except ValueError:
-            parts = [raw]
-        values[key.strip()] = parts[0] if parts else ""
-    return values
-
-
 class InstanceExecutor:
-    """Runs document steps in instance ``instance_id`` (which must be running)."""
+    """Runs document steps in instance ``instance_id`` (which must be running).
 
-    def __init__(self, instance_id: str) -> None:
+    ``network`` governs the network actions, which run on the host side: by default it follows the
+    instance's own network (none: nothing; host: the network, but no host-local address), with no
+    AWS credentials; the build passes the policy its infrastructure configuration asks for."""
+
+    def __init__(self, instance_id: str, *, network: NetworkPolicy | None = None) -> None:
         self.instance_id = instance_id
+        self._network = network
+
+    @property
+    def network(self) -> NetworkPolicy:
+        if self._network is None:
+            self._network = NetworkPolicy(reachable=records.get(self.instance_id).network != "none")
+        return self._network
 
     def run(
         self,
@@ -81,14 +75,7 @@ class InstanceExecutor:
         return ""
 
     def os_info(self) -> OsInfo:
-        values = parse_os_release(self._read("/etc/os-release", "/usr/lib/os-release"))
-        return OsInfo(
-            platform="Linux",
-            id=values.get("ID", ""),
-            version_id=values.get("VERSION_ID", ""),
-            id_like=tuple(values.get("ID_LIKE", "").split()),
-            architecture=platform.machine(),
-        )
+        return os_info_from_release(self._read("/etc/os-release", "/usr/lib/os-release"))
 
     def _lookup(self, database: str, name: str) -> int:
         if name.isdigit():

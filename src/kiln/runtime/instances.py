@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
-from kiln.home import DEFAULT_REGION, instances_dir
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
 from kiln.runtime import cgroups, overlay, records, sandbox
-from kiln.runtime.errors import UnsupportedOperation
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import (
     PENDING,
@@ -27,7 +27,7 @@ from kiln.runtime.records import (
     TERMINATED,
     Instance,
 )
-from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, release, settle
+from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, Salvage, release, settle
 
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
 
@@ -58,8 +58,9 @@ def launch(
     network: str = "none",
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Instance:
-    """Launch an instance over ``lower_dirs`` (base layer first) and return it running.
+    """Launch an instance of ``account`` over ``lower_dirs`` (base layer first) and return it running.
 
     ``owned`` ties the instance to this process (build and test instances): if the process dies,
     :func:`kiln.runtime.recovery.recover` reports the instance so its owner's layer can clean up.
@@ -80,6 +81,7 @@ def launch(
         id=instance_id,
         image_id=image_id,
         region=region,
+        account_id=account,
         instance_type=kind.name,
         root_device_type=root_device_type,
         network=network,
@@ -166,8 +168,10 @@ def get(instance_id: str) -> Instance:
     return records.get(instance_id)
 
 
-def list_instances(*, states: Iterable[str] | None = None, image_id: str | None = None) -> list[Instance]:
-    return records.select(states=states, image_id=image_id)
+def list_instances(
+    *, states: Iterable[str] | None = None, image_id: str | None = None, account: str | None = None
+) -> list[Instance]:
+    return records.select(states=states, image_id=image_id, account=account)
 
 
 def _refuse_instance_store(instance: Instance, verb: str) -> None:
@@ -226,15 +230,19 @@ def reboot(instance_id: str) -> Instance:
         raise
 
 
-def terminate(instance_id: str, *, force: bool = False) -> Instance:
-    """Terminate: processes end, the root volume and instance directory are deleted, the row stays."""
+def terminate(instance_id: str, *, force: bool = False, salvage: Salvage | None = None) -> Instance:
+    """Terminate: processes end, the root volume and instance directory are deleted, the row stays.
+
+    ``salvage`` gets the instance as it was before terminating, once its root volume is unmounted
+    and before it is deleted (see :func:`kiln.runtime.teardown.release`).
+    """
     current = _current(instance_id)
     if current.state == TERMINATED:
         return current
     allowed = [PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN]
     before = _claim(instance_id, allowed=allowed, state=SHUTTING_DOWN, transition="terminate")
     try:
-        release(before, grace=0 if force else STOP_GRACE, delete=True)
+        release(before, grace=0 if force else STOP_GRACE, delete=True, salvage=salvage)
     except BaseException:
         records.update(instance_id)
         raise

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kiln.ec2_errors import IncorrectInstanceState, InvalidInstanceIDNotFound
 from kiln.model.states import InstanceState
 from kiln.runtime import procs
-from kiln.runtime.errors import IncorrectInstanceState, InstanceNotFound
 
 PENDING, RUNNING = InstanceState.PENDING, InstanceState.RUNNING
 STOPPING, STOPPED = InstanceState.STOPPING, InstanceState.STOPPED
@@ -32,6 +32,7 @@ class Instance:
     id: str
     image_id: str | None
     region: str
+    account_id: str
     instance_type: str
     state: str
     state_reason_code: str | None
@@ -93,6 +94,7 @@ class Instance:
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
             "Kiln": {
                 "Region": self.region,
+                "AccountId": self.account_id,
                 "Network": self.network,
                 "MemoryMiB": self.memory_mib,
                 "LimitsEnforced": bool(self.cgroups),
@@ -136,6 +138,7 @@ def to_instance(row: Any) -> Instance:
         id=row.id,
         image_id=row.image_id,
         region=row.region,
+        account_id=row.account_id,
         instance_type=row.instance_type,
         state=row.state,
         state_reason_code=row.state_reason_code,
@@ -190,12 +193,16 @@ def get(instance_id: str) -> Instance:
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         return to_instance(row)
 
 
 def select(
-    *, states: Iterable[str] | None = None, image_id: str | None = None, ids: Sequence[str] | None = None
+    *,
+    states: Iterable[str] | None = None,
+    image_id: str | None = None,
+    ids: Sequence[str] | None = None,
+    account: str | None = None,
 ) -> list[Instance]:
     from sqlalchemy import select as sql_select
 
@@ -209,6 +216,8 @@ def select(
         query = query.where(InstanceRecord.image_id == image_id)
     if ids is not None:
         query = query.where(InstanceRecord.id.in_(list(ids)))
+    if account is not None:
+        query = query.where(InstanceRecord.account_id == account)
     with session() as db:
         return [to_instance(row) for row in db.scalars(query)]
 
@@ -226,7 +235,7 @@ def claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transi
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         before = to_instance(row)
         if row.transition and procs.is_alive(row.busy_pid, row.busy_start_time):
             raise IncorrectInstanceState(
@@ -257,7 +266,7 @@ def update(instance_id: str, **values: Any) -> Instance:
     with session() as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
-            raise InstanceNotFound(f"the instance ID {instance_id!r} does not exist")
+            raise InvalidInstanceIDNotFound(instance_id)
         if "state" in values and values["state"] != row.state:
             row.state_changed_at = utcnow()
         for key, value in values.items():

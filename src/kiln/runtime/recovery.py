@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiln.ec2_errors import InvalidInstanceIDNotFound
 from kiln.home import instances_dir
 from kiln.runtime import overlay, records, sandbox
-from kiln.runtime.errors import InstanceNotFound
 from kiln.runtime.records import (
     RUNNING,
     STOPPED,
@@ -54,7 +54,7 @@ def _unmount_stale(report: RecoveryReport) -> None:
             continue
         try:
             instance: Instance | None = records.get(relative[0])
-        except InstanceNotFound:
+        except InvalidInstanceIDNotFound:
             instance = None
         if instance is not None and (
             in_progress(instance) or (instance.state == RUNNING and alive(instance.init))

@@ -9,10 +9,11 @@ import os
 import shutil
 import signal
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from kiln.ec2_errors import IncorrectInstanceState
 from kiln.runtime import cgroups, overlay, procs, records, sandbox
-from kiln.runtime.errors import IncorrectInstanceState
 from kiln.runtime.records import PENDING, RUNNING, SHUTTING_DOWN, STOPPED, STOPPING, TERMINATED, Instance
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
@@ -52,13 +53,24 @@ def halt(instance: Instance, grace: float = STOP_GRACE) -> None:
     cgroups.remove(instance.cgroups)
 
 
-def release(instance: Instance, *, grace: float = STOP_GRACE, delete: bool) -> None:
-    """Stop the instance's processes, unmount its root, and with ``delete`` remove its directory."""
+Salvage = Callable[[Instance], None]
+
+
+def release(
+    instance: Instance, *, grace: float = STOP_GRACE, delete: bool, salvage: Salvage | None = None
+) -> None:
+    """Stop the instance's processes, unmount its root, and with ``delete`` remove its directory.
+
+    ``salvage`` (with ``delete``) is called once the root volume is unmounted and before it is
+    deleted; it may move the upper dir away (a build hands it to the image store).
+    """
     halt(instance, grace)
     overlay.unmount(instance.merged_dir)
     if instance.console_log.exists() and not delete:
         sandbox.console_line(instance.console_log, "processes ended, root volume unmounted")
     if delete:
+        if salvage is not None:
+            salvage(instance)
         remove_dir(instance.dir)
     else:
         _remove_mount_stubs(instance)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -28,8 +28,9 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.shapes import parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref
 
-if TYPE_CHECKING:
-    pass
+# What one ``kiln apply`` file may hold; refused before parsing (size) or as soon as passed (count).
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DOCUMENTS = 1000
 
 
 _handlers: dict[str, KindHandler] = {}
@@ -76,9 +77,22 @@ class ApplyResult:
     dry_run: bool = False
 
 
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"the file is {size} bytes; kiln apply reads at most {MAX_FILE_BYTES} bytes (4 MiB)",
+            location=source,
+            hint="split it into several files",
+        )
+
+
 def read_documents(text: str, source: str) -> list[Document]:
     """Split a YAML (or JSON) stream into documents with their line numbers; a JSON/YAML list at the
-    top level counts as one document per item."""
+    top level counts as one document per item. Bounded: ``MAX_FILE_BYTES``, ``MAX_DOCUMENTS``, and per
+    document the AWSTOE loader's limit on expanded values (so an alias bomb stops early)."""
+    from kiln.documents.yamlload import YamlError, plain
+
+    _check_size(len(text.encode()), source)
     loader = yaml.SafeLoader(text)
     documents: list[Document] = []
     try:
@@ -88,9 +102,18 @@ def read_documents(text: str, source: str) -> list[Document]:
                 continue
             items = node.value if isinstance(node, yaml.SequenceNode) else [node]
             for item in items:
-                data = loader.construct_document(item)
                 line = item.start_mark.line + 1
                 index = len(documents) + 1
+                if index > MAX_DOCUMENTS:
+                    raise InvalidInput(
+                        f"more than {MAX_DOCUMENTS} documents; kiln apply takes at most {MAX_DOCUMENTS} per file",
+                        location=f"{source}: document {index} (line {line})",
+                        hint="split it into several files",
+                    )
+                try:
+                    data = plain(item)
+                except YamlError as error:
+                    raise InvalidInput(error.message, location=f"{source}:{error.line}:{error.column}") from None
                 if data is None:
                     continue
                 if not isinstance(data, dict):
@@ -218,7 +241,7 @@ def apply_file(
 
     if str(path) == "-":
         return apply_text(
-            sys.stdin.read(),
+            sys.stdin.read(MAX_FILE_BYTES + 1),
             source="<stdin>",
             base_dir=Path.cwd(),
             dry_run=dry_run,
@@ -227,6 +250,7 @@ def apply_file(
         )
     file = Path(path)
     try:
+        _check_size(file.stat().st_size, str(file))
         text = file.read_text()
     except FileNotFoundError:
         raise InvalidInput(f"{file} does not exist", location="-f") from None

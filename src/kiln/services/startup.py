@@ -1,7 +1,8 @@
 """What every kiln process does once, when it first opens a database: recover and seed.
 
-Recovery cleans up what a killed process left behind (dead instances and their mounts, interrupted
-builds, layer pins of terminated instances); seeding adds the managed components the database lacks.
+Seeding adds the default account and region and the managed components the database lacks; recovery
+cleans up what a killed process left behind (dead instances and their mounts, interrupted builds,
+layer pins of terminated instances).
 Entry points (the CLI, the scheduler's workers, tests) call :func:`install`; the database layer runs
 the installed step when it opens a database, so nothing below ``services`` names anything above it.
 """
@@ -15,6 +16,8 @@ def startup() -> None:
     """Run every start-up step; a failing step is reported and never stops the command."""
     from kiln.db.engine import session
     from kiln.runtime.recovery import recover
+    from kiln.services.accounts.accounts import ensure_default_account
+    from kiln.services.accounts.regions import ensure_default_region
     from kiln.services.builds.recovery import recover_interrupted_builds
     from kiln.services.components.managed import ensure_managed_components
     from kiln.services.ec2.instances import release_terminated_pins
@@ -23,7 +26,9 @@ def startup() -> None:
         with session() as db:
             ensure_managed_components(db)
 
-    for step in (recover, recover_interrupted_builds, release_terminated_pins, seed_managed_components):
+    steps = (ensure_default_account, ensure_default_region, recover, recover_interrupted_builds,
+             release_terminated_pins, seed_managed_components)
+    for step in steps:
         try:
             step()
         except Exception as error:

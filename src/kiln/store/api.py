@@ -7,11 +7,15 @@ from pathlib import Path
 
 from kiln.db.engine import session
 from kiln.errors import InvalidInput
+from kiln.model.sharing import Principal
 from kiln.store import images
+from kiln.store.access import check_storage_readable, image_for, snapshot_for
+from kiln.store.adopt import adopt
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.export import export_layers
 from kiln.store.export_flatten import flatten_dirs
+from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
 from kiln.store.fsck import fsck as _fsck
 from kiln.store.gc import DEFAULT_GRACE, GcResult
@@ -20,6 +24,7 @@ from kiln.store.image_ops import (
     DeregisterResult,
     assert_launchable,
     create_tags,
+    create_volume_permissions,
     delete_tags,
     deregister_image,
     disable_deregistration_protection,
@@ -28,12 +33,16 @@ from kiln.store.image_ops import (
     enable_deregistration_protection,
     enable_image,
     enable_image_deprecation,
+    image_attributes,
     image_block_public_access,
+    modify_create_volume_permission,
     modify_launch_permission,
+    reset_launch_permission,
+    set_description,
     set_image_block_public_access,
     set_last_launched,
 )
-from kiln.store.images import ImageInfo, describe_images, get_image, image_row
+from kiln.store.images import ImageInfo, describe_images, get_image
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
 from kiln.store.layout import EC2_ARCH, Layout
@@ -50,17 +59,20 @@ from kiln.store.snapshots import (
 from kiln.store.unpack import unpack_layer
 
 __all__ = [
+    "CaptureRecord",
     "DeregisterResult",
     "FsckReport",
     "GcResult",
     "ImageInfo",
     "SnapshotInfo",
+    "adopt_top_layer",
     "assert_launchable",
     "bootstrap_image",
     "busybox_rootfs",
     "copy_image",
     "create_image_from_upper",
     "create_tags",
+    "create_volume_permissions",
     "delete_orphaned_snapshots",
     "delete_snapshot",
     "delete_tags",
@@ -78,15 +90,19 @@ __all__ = [
     "gc",
     "get_image",
     "get_snapshot",
+    "image_attributes",
     "image_block_public_access",
     "image_layers",
     "import_rootfs",
     "layer_dirs",
     "list_snapshots",
+    "modify_create_volume_permission",
     "modify_launch_permission",
     "pin",
     "pin_holders",
     "pinned",
+    "reset_launch_permission",
+    "set_description",
     "set_image_block_public_access",
     "set_last_launched",
     "unpin",
@@ -105,11 +121,13 @@ def import_rootfs(
     root_device_type: str = "ebs",
     allow_devices: bool = False,
     compression: str = "zstd",
+    owner: str = images.DEFAULT_ACCOUNT,
 ) -> str:
-    """Import a rootfs tarball (tar, tar.gz, tar.zst), a directory, an OCI layout or oci-archive."""
+    """Import a rootfs tarball (tar, tar.gz, tar.zst), a directory, an OCI layout or oci-archive, as
+    an AMI of account ``owner``."""
     images.validate_name(name)
     with session() as db:
-        images.check_name_free(db, region, images.DEFAULT_ACCOUNT, name)
+        images.check_name_free(db, region, owner, name)
     layout = Layout.for_region(region)
     layers, oci_arch = import_layers(
         Path(source), layout, allow_devices=allow_devices, compression=compression
@@ -125,20 +143,32 @@ def import_rootfs(
             architecture=architecture or (EC2_ARCH.get(oci_arch or "") if oci_arch else None),
             root_device_type=root_device_type,
             tags=tags,
+            owner=owner,
         )
 
 
 def bootstrap_image(
-    source: str, *, name: str | None = None, region: str = "local", include: list[str] | tuple[str, ...] = ()
+    source: str,
+    *,
+    name: str | None = None,
+    region: str = "local",
+    include: list[str] | tuple[str, ...] = (),
+    owner: str = images.DEFAULT_ACCOUNT,
 ) -> str:
     """A parent image from mmdebstrap minbase ("debian:bookworm", "ubuntu:noble").
 
-    Idempotent: while the AMI bootstrapped from the cached tarball is registered, it is the answer.
+    Idempotent: while the AMI ``owner`` bootstrapped from the cached tarball is registered, it is the
+    answer.
     """
     distro, suite = parse_source(source)
     name = name or f"{distro}-{suite}-minbase"
     existing = describe_images(
-        region, names=[name], filters={"tag:kiln:source": [source]}, include_deprecated=True, include_disabled=True
+        region,
+        names=[name],
+        owners=[owner],
+        filters={"tag:kiln:source": [source]},
+        include_deprecated=True,
+        include_disabled=True,
     )
     if existing:
         return existing[0].id
@@ -149,12 +179,13 @@ def bootstrap_image(
         region=region,
         description=f"{distro} {suite} minbase (mmdebstrap)",
         tags={"kiln:source": source},
+        owner=owner,
     )
 
 
 def image_layers(ami_id: str, region: str = "local") -> list[LayerInfo]:
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, None)
         if row.snapshot_id is None:
             raise InvalidInput(f"{ami_id} has no root snapshot", location=ami_id)
         return [
@@ -179,21 +210,29 @@ def create_image_from_upper(
     *,
     name: str,
     region: str = "local",
-    description: str = "",
+    description: str | None = "",
     tags: dict[str, str] | None = None,
     root_device_type: str | None = None,
+    owner: str = images.DEFAULT_ACCOUNT,
+    record: CaptureRecord | None = None,
 ) -> str:
-    """A new AMI whose snapshot is the parent's layers plus one layer captured from an overlay upper dir."""
+    """A new AMI of account ``owner`` whose snapshot is the parent's layers plus one layer captured
+    from an overlay upper dir (EC2 CreateImage: the instance's account owns the image, whoever owns
+    the AMI it was launched from).
+
+    ``record`` collects what :func:`adopt_top_layer` needs to use the upper dir as the new layer's
+    unpacked dir afterwards.
+    """
     images.validate_name(name)
     parent = get_image(parent_ami_id, region)
     with session() as db:
-        images.check_name_free(db, region, images.DEFAULT_ACCOUNT, name)
+        images.check_name_free(db, region, owner, name)
     layout = Layout.for_region(region)
     parent_layers = image_layers(parent_ami_id, region)
     with pinned(
         region, [layer.digest for layer in parent_layers], f"create-image from {parent_ami_id}"
     ) as pins:
-        layer = capture(Path(upper_dir), layout.blobs, overlay=True)
+        layer = capture(Path(upper_dir), layout.blobs, overlay=True, record=record)
         pins += pin(region, [layer.digest], f"create-image from {parent_ami_id}")
         try:
             return images.register_image(
@@ -206,9 +245,18 @@ def create_image_from_upper(
                 tags=tags,
                 parent_snapshot_id=parent.snapshot_ids[0] if parent.snapshot_ids else None,
                 source_image_id=parent_ami_id,
+                owner=owner,
             )
         finally:
             unpin(pins[len(parent_layers) :])
+
+
+def adopt_top_layer(ami_id: str, upper_dir: Path, record: CaptureRecord, region: str = "local") -> bool:
+    """Move ``upper_dir`` — what ``ami_id``'s top layer was captured from (``record``), about to be
+    deleted — into the layer cache as that layer's unpacked dir, sparing the first launch an unpack.
+    False when it cannot stand in (the layer is then unpacked on first use)."""
+    layer = image_layers(ami_id, region)[-1]
+    return adopt(Layout.for_region(region).blobs, layer.digest, Path(upper_dir), record) is not None
 
 
 def copy_image(
@@ -219,10 +267,16 @@ def copy_image(
     name: str | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
+    caller: Principal | None = None,
 ) -> str:
     """EC2 CopyImage: the AMI's layers copied (digest-verified) into another region's store and
-    registered there as a new AMI with its own snapshot."""
-    source = assert_launchable(source_ami_id, source_region)
+    registered there as a new AMI with its own snapshot, owned by the caller.
+
+    Another account's AMI must be visible to the caller (else ``InvalidAMIID.NotFound``) and its
+    snapshot readable (``createVolumePermission``, else ``InvalidRequest``)."""
+    with session() as db:
+        check_storage_readable(db, image_for(db, source_ami_id, source_region, caller), caller)
+    source = assert_launchable(source_ami_id, source_region, caller)
     layers = image_layers(source_ami_id, source_region)
     src, dest = Layout.for_region(source_region), Layout.for_region(region)
     with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):
@@ -240,13 +294,17 @@ def copy_image(
             tags=tags,
             source_image_id=source_ami_id,
             source_region=source_region,
+            owner=caller.account if caller else images.DEFAULT_ACCOUNT,
         )
 
 
-def delete_snapshot(snapshot_id: str, *, region: str = "local", dry_run: bool = False) -> int:
-    """EC2 DeleteSnapshot (refused while a registered AMI uses it); returns the bytes freed."""
+def delete_snapshot(
+    snapshot_id: str, *, region: str = "local", dry_run: bool = False, caller: Principal | None = None
+) -> int:
+    """EC2 DeleteSnapshot (owner only; refused while a registered AMI uses it); returns the bytes freed."""
     layout = Layout.for_region(region)
     with session() as db:
+        snapshot_for(db, snapshot_id, region, caller, "own")
         freed, doomed = delete_snapshot_in(db, region, snapshot_id, dry_run=dry_run)
     delete_blobs(layout, doomed)
     return freed
@@ -257,9 +315,14 @@ class _DryRun(Exception):
 
 
 def delete_orphaned_snapshots(
-    *, region: str = "local", older_than: timedelta | None = None, dry_run: bool = False
+    *,
+    region: str = "local",
+    older_than: timedelta | None = None,
+    dry_run: bool = False,
+    owner: str | None = None,
 ) -> tuple[list[tuple[str, int]], int]:
-    """Delete every snapshot no registered AMI uses (created before ``now - older_than``).
+    """Delete every snapshot no registered AMI uses (created before ``now - older_than``; of account
+    ``owner`` only, when given).
 
     Returns each snapshot with the bytes its deletion freed in turn, and the total — exact also when
     orphans share blobs (deleting the last of them frees the shared blob), because the batch runs in
@@ -271,7 +334,7 @@ def delete_orphaned_snapshots(
     victims = [
         snap.id
         for snap in list_snapshots(region, orphaned=True)
-        if cutoff is None or snap.created < cutoff
+        if (cutoff is None or snap.created < cutoff) and owner in (None, snap.owner_id)
     ]
     layout = Layout.for_region(region)
     freed: list[tuple[str, int]] = []
@@ -295,8 +358,12 @@ def flatten(ami_id: str, dest_dir: Path, region: str = "local") -> Path:
     return flatten_dirs(layer_dirs(ami_id, region), Path(dest_dir))
 
 
-def export_image(ami_id: str, fmt: str, dest: Path, region: str = "local") -> Path:
-    get_image(ami_id, region)
+def export_image(
+    ami_id: str, fmt: str, dest: Path, region: str = "local", caller: Principal | None = None
+) -> Path:
+    """The AMI as a file; another account's AMI needs what CopyImage needs (it reads the storage)."""
+    with session() as db:
+        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest))

@@ -13,6 +13,8 @@ from pathlib import Path
 from kiln.errors import InvalidInput, SystemRequirement
 from kiln.home import cache_dir
 from kiln.store.blobs import BlobQuarantined
+from kiln.store.export_disk import fix_vhd, fix_vmdk
+from kiln.store.export_ext4 import make_ext4, tree_epoch
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.layers import write_tar
 from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
@@ -20,6 +22,7 @@ from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
 FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd")
 QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc"}
 SLACK = 64 << 20
+MIB = 1 << 20
 
 
 def _scratch() -> Path:
@@ -79,17 +82,28 @@ def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
         for digest in [manifest_digest] + [d["digest"] for d in descriptors]:
-            tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}")
+            tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}", filter=_plain)
 
 
-def make_raw(tree: Path, dest: Path) -> None:
-    mkfs = _tool("mkfs.ext4", "e2fsprogs")
-    size = int(tree_size(tree) * 1.3) + SLACK
-    with open(dest, "wb") as handle:
-        handle.truncate(size)
-    subprocess.run(
-        [mkfs, "-q", "-F", "-L", "kiln-root", "-d", str(tree), str(dest)], check=True, capture_output=True
-    )
+def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Archive entries carry nothing of the store they came from (times, owners): same image, same bytes."""
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o644
+    return info
+
+
+def content_identity(layout: Layout, ami_id: str) -> str:
+    """What the disk's UUIDs derive from: the image's layers (a copy of the image has the same)."""
+    manifest = layout.read_json_blob(layout.refs()[ami_id])
+    return ",".join(layer["digest"] for layer in manifest["layers"])
+
+
+def make_raw(tree: Path, dest: Path, *, identity: str) -> None:
+    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``."""
+    size = -(-(int(tree_size(tree) * 1.3) + SLACK) // MIB) * MIB  # whole MiB: whole sectors for any VM
+    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity)
 
 
 def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, dest: Path) -> Path:
@@ -106,15 +120,23 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
             with open(dest, "wb") as handle:
                 write_tar(tree, handle)
             return dest
+        identity = content_identity(layout, ami_id)
         raw = dest if fmt == "raw" else scratch / "disk.raw"
-        make_raw(tree, raw)
+        make_raw(tree, raw, identity=identity)
         if fmt != "raw":
+            # Converted under a fixed name: a VMDK records its own file name in its descriptor.
+            converted = scratch / f"disk.{fmt}"
             qemu = _tool("qemu-img", "qemu-utils")
             subprocess.run(
-                [qemu, "convert", "-f", "raw", "-O", QEMU_FORMAT[fmt], str(raw), str(dest)],
+                [qemu, "convert", "-f", "raw", "-O", QEMU_FORMAT[fmt], str(raw), str(converted)],
                 check=True,
                 capture_output=True,
             )
+            if fmt == "vmdk":
+                fix_vmdk(converted, identity)
+            elif fmt == "vhd":
+                fix_vhd(converted, identity, tree_epoch(tree))
+            shutil.move(converted, dest)
         return dest
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -97,17 +97,23 @@ def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = D
             for digest, _ in result.deleted:
                 db.execute(delete(StoreLayer).where(StoreLayer.region == region, StoreLayer.digest == digest))
     result.tmp_removed = [str(p) for p in ([] if dry_run else layout.blobs.clear_tmp(cutoff))]
-    result.cache_removed = _prune_cache(layout, dry_run, pins)
+    result.cache_removed = _prune_cache(layout, dry_run, pins, cutoff)
     return result
 
 
-def _prune_cache(layout: Layout, dry_run: bool, pins: set[str]) -> list[str]:
+def _prune_cache(layout: Layout, dry_run: bool, pins: set[str], cutoff: float) -> list[str]:
     """Unpacked layer dirs whose blob is gone, that no mount here uses and no one pinned (an instance
-    in another mount namespace pins its layers)."""
+    in another mount namespace pins its layers); and dirs a killed unpack or adoption left half done
+    (``.tmp-…``, untouched since before the grace period: a rename sets their ctime)."""
     mounts = _mounted_paths()
     removed = []
     root = layer_cache_root()
     for entry in root.iterdir():
+        if entry.name.startswith(".tmp-") and entry.lstat().st_ctime < cutoff:
+            removed.append(str(entry))
+            if not dry_run:
+                shutil.rmtree(entry, ignore_errors=True)
+            continue
         if entry.name.startswith(".") or len(entry.name) != 64:
             continue
         if (layout.blobs.blob_dir / entry.name).exists() or str(entry) in mounts:

@@ -3,11 +3,12 @@ launch permissions, last launched time, and deregistration (which leaves snapsho
 
 from __future__ import annotations
 
-import re
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from kiln.db.base import utcnow
 from kiln.db.engine import session
@@ -16,20 +17,39 @@ from kiln.db.tables.store import (
     StoreImage,
     StoreLaunchPermission,
     StoreSnapshot,
+    StoreSnapshotPermission,
     StoreTag,
 )
-from kiln.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kiln.ec2_errors import (
+    ImageDeregistrationProtected,
+    IncorrectState,
+    InvalidAMIAttributeItemValue,
+    InvalidAMIIDDisabled,
+    InvalidAMIIDUnavailable,
+    InvalidID,
+    InvalidParameterValue,
+    OperationNotPermitted,
+)
+from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
+from kiln.model.ec2_model import enum
 from kiln.model.ids import is_id
-from kiln.store.images import ImageInfo, ec2_time, image_row, to_info
+from kiln.model.organizations import ACCOUNT_ID, ORGANIZATION_ARN, OU_ARN
+from kiln.model.sharing import Principal
+from kiln.store.access import image_for, snapshot_for, volume_permissions
+from kiln.store.images import ImageInfo, ec2_time, to_info
 from kiln.store.layout import Layout
 from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
 
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
 PERMISSION_KINDS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
-_ORG_ARN = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
-_OU_ARN = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
+BLOCKED = "block-new-sharing"
+
+
+def block_public_access_states() -> tuple[str, ...]:
+    """``block-new-sharing`` and ``unblocked``, from EC2's model."""
+    return enum("ImageBlockPublicAccessEnabledState") + enum("ImageBlockPublicAccessDisabledState")
 
 
 @dataclass
@@ -42,20 +62,33 @@ class DeregisterResult:
     dry_run: bool = False
 
 
-def _region_of(resource_id: str) -> str | None:
-    with session() as db:
-        table = StoreImage if resource_id.startswith("ami-") else StoreSnapshot
-        row = db.get(table, resource_id)
-        return row.region if row is not None else None
+def _context(caller: Principal | None, region: str) -> dict[str, str | None]:
+    """Whom a refusal refused, and where (``Ec2Error.at``)."""
+    return {"account": caller.account if caller else None, "region": region}
 
 
-def create_tags(resource_id: str, tags: dict[str, str]) -> None:
-    if not (is_id(resource_id, "ami") or is_id(resource_id, "snap")) or _region_of(resource_id) is None:
-        raise NotFound(f"InvalidID: The ID '{resource_id}' is not valid or does not exist")
+def _owned_resource(db: Session, resource_id: str, caller: Principal | None) -> None:
+    """An AMI or snapshot the caller owns (CreateTags, DeleteTags); an id it cannot see is InvalidID."""
+    table = StoreImage if resource_id.startswith("ami-") else StoreSnapshot
+    row = db.get(table, resource_id) if is_id(resource_id, "ami") or is_id(resource_id, "snap") else None
+    account = caller.account if caller else None
+    if row is None:
+        raise InvalidID(resource_id).at(account=account)
+    try:
+        if table is StoreImage:
+            image_for(db, resource_id, row.region, caller, "own")
+        else:
+            snapshot_for(db, resource_id, row.region, caller, "own")
+    except NotFound:
+        raise InvalidID(resource_id).at(account=account, region=row.region) from None
+
+
+def create_tags(resource_id: str, tags: dict[str, str], caller: Principal | None = None) -> None:
     for key in tags:
         if not key or len(key) > 128 or key.lower().startswith("aws:"):
             raise InvalidInput("tag keys are 1-128 characters and may not start with 'aws:'", location=key)
     with session() as db:
+        _owned_resource(db, resource_id, caller)
         for key, value in tags.items():
             row = db.get(StoreTag, (resource_id, key))
             if row is None:
@@ -64,10 +97,14 @@ def create_tags(resource_id: str, tags: dict[str, str]) -> None:
                 row.value = value
 
 
-def delete_tags(resource_id: str, keys: list[str] | dict[str, str | None]) -> None:
+def delete_tags(
+    resource_id: str, keys: list[str] | dict[str, str | None], caller: Principal | None = None
+) -> None:
     """EC2 DeleteTags: a key alone deletes it; a key with a value deletes it only if the value matches."""
     pairs = keys.items() if isinstance(keys, dict) else ((k, None) for k in keys)
     with session() as db:
+        if caller is not None:
+            _owned_resource(db, resource_id, caller)
         for key, value in pairs:
             row = db.get(StoreTag, (resource_id, key))
             if row is not None and (value is None or row.value == value):
@@ -76,22 +113,24 @@ def delete_tags(resource_id: str, keys: list[str] | dict[str, str | None]) -> No
 
 def set_last_launched(ami_id: str, when: datetime, region: str = "local") -> None:
     with session() as db:
-        image_row(db, ami_id, region).last_launched_time = when
+        image_for(db, ami_id, region, None).last_launched_time = when
 
 
-def assert_launchable(ami_id: str, region: str = "local") -> ImageInfo:
-    """The image if it may be launched; deprecated images may, disabled/deregistered/failed may not."""
+def assert_launchable(ami_id: str, region: str = "local", caller: Principal | None = None) -> ImageInfo:
+    """The image if ``caller`` may launch it (owner, public or shared: else AuthFailure) and its
+    state allows it: deprecated images may be launched, disabled/deregistered/failed may not."""
     with session() as db:
-        info = to_info(db, image_row(db, ami_id, region))
+        info = to_info(db, image_for(db, ami_id, region, caller, "launch"))
+    context = _context(caller, region)
     if info.state == "disabled":
-        raise Forbidden(
-            f"InvalidAMIID.Disabled: The image {ami_id} is disabled",
+        raise InvalidAMIIDDisabled(
+            f"The image {ami_id} is disabled",
             hint=f"`kiln image enable {ami_id}` re-enables it",
-        )
+        ).at(**context)
     if info.state == "deregistered":
-        raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is deregistered")
+        raise InvalidAMIIDUnavailable(f"The image {ami_id} is deregistered").at(**context)
     if info.state != "available":
-        raise Conflict(f"InvalidAMIID.Unavailable: The image {ami_id} is {info.state}")
+        raise InvalidAMIIDUnavailable(f"The image {ami_id} is {info.state}").at(**context)
     blobs = Layout.for_region(region).blobs
     with session() as db:
         for layer in snapshot_layers(db, info.snapshot_ids[0]) if info.snapshot_ids else []:
@@ -99,49 +138,53 @@ def assert_launchable(ami_id: str, region: str = "local") -> ImageInfo:
     return info
 
 
-def enable_image_deprecation(ami_id: str, when: datetime, region: str = "local") -> None:
+def enable_image_deprecation(
+    ami_id: str, when: datetime, region: str = "local", caller: Principal | None = None
+) -> None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     if when - utcnow() > MAX_DEPRECATION:
         raise InvalidInput("DeprecateAt may be at most 10 years in the future", location=when.isoformat())
     with session() as db:
-        image_row(db, ami_id, region).deprecation_time = when.replace(second=0, microsecond=0)
+        image_for(db, ami_id, region, caller, "own").deprecation_time = when.replace(second=0, microsecond=0)
 
 
-def disable_image_deprecation(ami_id: str, region: str = "local") -> None:
+def disable_image_deprecation(ami_id: str, region: str = "local", caller: Principal | None = None) -> None:
     with session() as db:
-        image_row(db, ami_id, region).deprecation_time = None
+        image_for(db, ami_id, region, caller, "own").deprecation_time = None
 
 
-def disable_image(ami_id: str, region: str = "local") -> None:
+def disable_image(ami_id: str, region: str = "local", caller: Principal | None = None) -> None:
     """EC2 DisableImage: the AMI stops being launchable and its sharing is removed."""
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         if row.state not in ("available", "disabled"):
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}").at(**_context(caller, region))
         row.state = "disabled"
         db.execute(delete(StoreLaunchPermission).where(StoreLaunchPermission.image_id == ami_id))
 
 
-def enable_image(ami_id: str, region: str = "local") -> None:
+def enable_image(ami_id: str, region: str = "local", caller: Principal | None = None) -> None:
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         if row.state not in ("available", "disabled"):
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}")
+            raise IncorrectState(f"The image {ami_id} is {row.state}").at(**_context(caller, region))
         row.state = "available"
 
 
-def enable_deregistration_protection(ami_id: str, with_cooldown: bool = False, region: str = "local") -> str:
+def enable_deregistration_protection(
+    ami_id: str, with_cooldown: bool = False, region: str = "local", caller: Principal | None = None
+) -> str:
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         row.protection, row.protection_cooldown, row.protection_until = True, with_cooldown, None
         return "enabled-with-cooldown" if with_cooldown else "enabled"
 
 
-def disable_deregistration_protection(ami_id: str, region: str = "local") -> str:
+def disable_deregistration_protection(ami_id: str, region: str = "local", caller: Principal | None = None) -> str:
     """With cooldown, deregistration stays blocked for 24 hours after protection is disabled."""
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         if row.protection and row.protection_cooldown:
             row.protection_until = utcnow() + COOLDOWN
         row.protection, row.protection_cooldown = False, False
@@ -152,8 +195,8 @@ def disable_deregistration_protection(ami_id: str, region: str = "local") -> str
 
 def set_image_block_public_access(state: str, region: str = "local", account: str = DEFAULT_ACCOUNT) -> None:
     """``block-new-sharing`` or ``unblocked`` (EC2 Enable/DisableImageBlockPublicAccess)."""
-    if state not in ("block-new-sharing", "unblocked"):
-        raise InvalidInput("state must be block-new-sharing or unblocked", location=state)
+    if state not in block_public_access_states():
+        raise InvalidParameterValue("state must be block-new-sharing or unblocked", location=state)
     with session() as db:
         row = db.get(StoreBlockPublicAccess, (account, region))
         if row is None:
@@ -162,26 +205,52 @@ def set_image_block_public_access(state: str, region: str = "local", account: st
             row.state = state
 
 
+def _block_public_access(db: Session, region: str, account: str) -> str:
+    row = db.get(StoreBlockPublicAccess, (account, region))
+    return row.state if row else default_block_public_access()
+
+
+def default_block_public_access() -> str:
+    """The state of an account and region never set: ``KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT``
+    (``unblocked`` unless set; AWS's default for new accounts is not confirmed)."""
+    state = os.environ.get("KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT")
+    if not state:
+        return "unblocked"
+    if state not in block_public_access_states():
+        raise InvalidInput(
+            f"must be one of {', '.join(block_public_access_states())}",
+            location="KILN_IMAGE_BLOCK_PUBLIC_ACCESS_DEFAULT",
+        )
+    return state
+
+
 def image_block_public_access(region: str = "local", account: str = DEFAULT_ACCOUNT) -> str:
     with session() as db:
-        row = db.get(StoreBlockPublicAccess, (account, region))
-        return row.state if row else "unblocked"
+        return _block_public_access(db, region, account)
 
 
-def _check_permission(entry: dict[str, str]) -> tuple[str, str]:
-    if len(entry) != 1:
-        raise InvalidInput(
-            "a launch permission has exactly one of " + ", ".join(PERMISSION_KINDS), location=str(entry)
+def _check_permission(entry: dict[str, str], kinds: tuple[str, ...] = PERMISSION_KINDS) -> tuple[str, str]:
+    """One launch (or create-volume) permission entry: exactly one of ``kinds``, with a valid value."""
+    if len(entry) != 1 or next(iter(entry)) not in kinds:
+        raise InvalidParameterValue(
+            f"a permission has exactly one of {', '.join(kinds)}", location=str(entry)
         )
     ((kind, value),) = entry.items()
-    valid = {
-        "UserId": lambda v: bool(re.fullmatch(r"\d{12}", v)),
-        "Group": lambda v: v == "all",
-        "OrganizationArn": lambda v: bool(_ORG_ARN.match(v)),
-        "OrganizationalUnitArn": lambda v: bool(_OU_ARN.match(v)),
-    }
-    if kind not in valid or not valid[kind](value):
-        raise InvalidInput(f"invalid launch permission {kind}={value!r}", location=kind)
+    if kind == "UserId" and not ACCOUNT_ID.fullmatch(value):
+        raise InvalidAMIAttributeItemValue(
+            f'Invalid attribute item value "{value}" for userId item type.', location=kind
+        )
+    if kind == "Group" and value != "all":
+        raise InvalidAMIAttributeItemValue(
+            f'Invalid attribute item value "{value}" for group item type.', location=kind
+        )
+    pattern = {"OrganizationArn": ORGANIZATION_ARN, "OrganizationalUnitArn": OU_ARN}.get(kind)
+    if pattern is not None and not pattern.match(value):
+        raise InvalidParameterValue(
+            f"{kind} {value!r} is not a full {kind.removesuffix('Arn')} ARN",
+            location=kind,
+            hint="arn:aws:organizations::<management account>:organization/o-… or …:ou/o-…/ou-…",
+        )
     return kind, value
 
 
@@ -190,52 +259,126 @@ def modify_launch_permission(
     add: list[dict[str, str]] | None = None,
     remove: list[dict[str, str]] | None = None,
     region: str = "local",
+    caller: Principal | None = None,
 ) -> list[dict[str, str]]:
+    """EC2 ModifyImageAttribute ``launchPermission`` (owner only). The owner's own id is never a
+    grant (it always may launch). Public sharing is refused while the owner's image block public
+    access is on; grants to accounts, organizations and OUs are not affected by it."""
     adds = [_check_permission(e) for e in add or []]
     removes = [_check_permission(e) for e in remove or []]
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         if row.state != "available":
-            raise Conflict(f"IncorrectState: the image {ami_id} is {row.state}; it cannot be shared")
-        if ("Group", "all") in adds:
-            bpa = db.get(StoreBlockPublicAccess, (row.owner_id, region))
-            if bpa is not None and bpa.state == "block-new-sharing":
-                raise Forbidden(
-                    "OperationNotPermitted: image block public access is enabled for this account and "
-                    "region; the image cannot be made public",
-                    hint="disable image block public access first",
-                )
-        for kind, value in removes:
-            db.execute(
-                delete(StoreLaunchPermission).where(
-                    StoreLaunchPermission.image_id == ami_id,
-                    StoreLaunchPermission.kind == kind,
-                    StoreLaunchPermission.value == value,
-                )
+            raise IncorrectState(f"The image {ami_id} is {row.state}; it cannot be shared").at(
+                **_context(caller, region)
             )
-        for kind, value in adds:
-            if db.get(StoreLaunchPermission, (ami_id, kind, value)) is None:
-                db.add(StoreLaunchPermission(image_id=ami_id, kind=kind, value=value))
-        db.flush()
+        if ("Group", "all") in adds and _block_public_access(db, region, row.owner_id) == BLOCKED:
+            raise OperationNotPermitted(
+                "You can't publicly share this image because block public access for AMIs is enabled for "
+                "this account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
+                hint="`kiln image block-public-access disable` (existing public images stay public meanwhile)",
+            ).at(account=row.owner_id, region=region)
+        adds = [(kind, value) for kind, value in adds if (kind, value) != ("UserId", row.owner_id)]
+        _apply(db, StoreLaunchPermission, "image_id", ami_id, adds, removes)
         return to_info(db, row).launch_permissions
 
 
+def _apply(
+    db: Session,
+    table: type[StoreLaunchPermission] | type[StoreSnapshotPermission],
+    key: str,
+    resource_id: str,
+    adds: list[tuple[str, str]],
+    removes: list[tuple[str, str]],
+) -> None:
+    """Removals, then additions (an entry already there stays once)."""
+    for kind, value in removes:
+        db.execute(
+            delete(table).where(getattr(table, key) == resource_id, table.kind == kind, table.value == value)
+        )
+    db.flush()
+    for kind, value in adds:
+        if db.get(table, (resource_id, kind, value)) is None:
+            db.add(table(**{key: resource_id, "kind": kind, "value": value}))
+    db.flush()
+
+
+def set_description(ami_id: str, description: str, region: str = "local", caller: Principal | None = None) -> None:
+    """EC2 ModifyImageAttribute ``description`` (owner only; at most 255 characters)."""
+    if len(description) > 255:
+        raise InvalidParameterValue("a description is at most 255 characters", location="Description")
+    with session() as db:
+        image_for(db, ami_id, region, caller, "own").description = description
+
+
+def reset_launch_permission(ami_id: str, region: str = "local", caller: Principal | None = None) -> None:
+    """EC2 ResetImageAttribute ``launchPermission``: every grant goes (public included)."""
+    with session() as db:
+        image_for(db, ami_id, region, caller, "own")
+        db.execute(delete(StoreLaunchPermission).where(StoreLaunchPermission.image_id == ami_id))
+
+
+def image_attributes(ami_id: str, region: str = "local", caller: Principal | None = None) -> ImageInfo:
+    """The AMI with its launch permissions, for DescribeImageAttribute (owner only)."""
+    with session() as db:
+        return to_info(db, image_for(db, ami_id, region, caller, "own"))
+
+
+def modify_create_volume_permission(
+    snapshot_id: str,
+    add: list[dict[str, str]] | None = None,
+    remove: list[dict[str, str]] | None = None,
+    region: str = "local",
+    caller: Principal | None = None,
+) -> list[dict[str, str]]:
+    """EC2 ModifySnapshotAttribute ``createVolumePermission`` (owner only): ``UserId`` or ``Group:
+    all``, no organizations. Needed by another account to copy (or export) an AMI of this snapshot,
+    not to launch it."""
+    kinds = ("UserId", "Group")
+    adds = [_check_permission(e, kinds) for e in add or []]
+    removes = [_check_permission(e, kinds) for e in remove or []]
+    with session() as db:
+        row = snapshot_for(db, snapshot_id, region, caller, "own")
+        adds = [(kind, value) for kind, value in adds if (kind, value) != ("UserId", row.owner_id)]
+        _apply(db, StoreSnapshotPermission, "snapshot_id", snapshot_id, adds, removes)
+        return volume_permissions(db, snapshot_id)
+
+
+def create_volume_permissions(
+    snapshot_id: str, region: str = "local", caller: Principal | None = None, *, reset: bool = False
+) -> list[dict[str, str]]:
+    """DescribeSnapshotAttribute ``createVolumePermission`` (owner only); ``reset``: drop them all
+    first (ResetSnapshotAttribute)."""
+    with session() as db:
+        snapshot_for(db, snapshot_id, region, caller, "own")
+        if reset:
+            db.execute(delete(StoreSnapshotPermission).where(StoreSnapshotPermission.snapshot_id == snapshot_id))
+        return volume_permissions(db, snapshot_id)
+
+
 def deregister_image(
-    ami_id: str, *, region: str = "local", delete_snapshots: bool = False, dry_run: bool = False
+    ami_id: str,
+    *,
+    region: str = "local",
+    delete_snapshots: bool = False,
+    dry_run: bool = False,
+    caller: Principal | None = None,
 ) -> DeregisterResult:
     """EC2 DeregisterImage: snapshots stay (and keep their bytes) unless ``delete_snapshots``."""
     layout = Layout.for_region(region)
     doomed: list[str] = []
     with session() as db:
-        row = image_row(db, ami_id, region)
+        row = image_for(db, ami_id, region, caller, "own")
         if row.state == "deregistered":
-            raise NotFound(f"InvalidAMIID.Unavailable: The image {ami_id} is already deregistered")
+            raise InvalidAMIIDUnavailable(f"The image {ami_id} is already deregistered").at(
+                **_context(caller, region)
+            )
         if row.protection or (row.protection_until is not None and row.protection_until > utcnow()):
-            raise Forbidden(
-                f"InvalidParameterValue: The image {ami_id} has deregistration protection "
+            raise ImageDeregistrationProtected(
+                f"The image {ami_id} has deregistration protection "
                 f"({to_info(db, row).deregistration_protection})",
                 hint=f"`kiln image protect {ami_id} --disable` (a cooldown keeps it blocked for 24 h)",
-            )
+            ).at(**_context(caller, region))
         snapshot_ids = [row.snapshot_id] if row.snapshot_id else []
         manifest = row.manifest_digest
         result = DeregisterResult(ami_id, snapshot_ids, 0, dry_run=dry_run)

@@ -7,7 +7,7 @@ import fnmatch
 import platform
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -15,10 +15,19 @@ from sqlalchemy.orm import Session
 
 from kiln.db.base import utcnow
 from kiln.db.engine import session
-from kiln.db.tables.store import StoreImage, StoreLaunchPermission, StoreTag
-from kiln.errors import AlreadyExists, InvalidInput, NotFound
+from kiln.db.tables.accounts import AccountRow
+from kiln.db.tables.store import StoreImage, StoreTag
+from kiln.ec2_errors import (
+    InvalidAMIIDNotFound,
+    InvalidAMINameDuplicate,
+    InvalidAMINameMalformed,
+    InvalidParameterValue,
+)
+from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import new_id
+from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public, visible_tags
+from kiln.store.access import image_for, launch_permissions
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
@@ -42,8 +51,8 @@ def host_architecture() -> str:
 
 def validate_name(name: str) -> None:
     if not _NAME.match(name):
-        raise InvalidInput(
-            "InvalidAMIName.Malformed: AMI names must be 3-128 characters of letters, numbers, "
+        raise InvalidAMINameMalformed(
+            "AMI names must be 3-128 characters of letters, numbers, "
             "spaces and ()[]./-'@_",
             location=name,
         )
@@ -70,10 +79,11 @@ class ImageInfo:
     manifest_digest: str | None = None
     source_image_id: str | None = None
     source_region: str | None = None
+    owner_alias: str | None = None
 
     @property
     def public(self) -> bool:
-        return {"Group": "all"} in self.launch_permissions
+        return is_public(self.launch_permissions)
 
     @property
     def disabled(self) -> bool:
@@ -82,6 +92,13 @@ class ImageInfo:
     @property
     def deprecated(self) -> bool:
         return self.deprecation_time is not None and self.deprecation_time <= utcnow()
+
+    def seen_by(self, account: str | None) -> ImageInfo:
+        """The AMI as ``account`` sees it: another account sees only ``ec2:SharedTag/`` tags and not
+        when it was last launched (both the owner's business)."""
+        if account is None or account == self.owner_id:
+            return self
+        return replace(self, tags=visible_tags(self.tags, self.owner_id, account), last_launched_time=None)
 
     def to_ec2(self) -> dict[str, object]:
         """The EC2 ``Image`` shape (DescribeImages field names)."""
@@ -128,6 +145,8 @@ class ImageInfo:
         if self.source_image_id:
             data["SourceImageId"] = self.source_image_id
             data["SourceImageRegion"] = self.source_region or self.region
+        if self.owner_alias:
+            data["ImageOwnerAlias"] = self.owner_alias
         return data
 
 
@@ -139,16 +158,16 @@ def _protection(row: StoreImage) -> str:
     return "disabled"
 
 
-def to_info(db: Session, row: StoreImage) -> ImageInfo:
+def owner_aliases(db: Session) -> dict[str, str]:
+    """account id -> its ``ImageOwnerAlias``, for the few accounts that have one."""
+    query = select(AccountRow.id, AccountRow.image_owner_alias).where(AccountRow.image_owner_alias.is_not(None))
+    return {account: alias for account, alias in db.execute(query)}
+
+
+def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None) -> ImageInfo:
     tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
-    perms = [
-        {row_kind: value}
-        for row_kind, value in db.execute(
-            select(StoreLaunchPermission.kind, StoreLaunchPermission.value)
-            .where(StoreLaunchPermission.image_id == row.id)
-            .order_by(StoreLaunchPermission.kind, StoreLaunchPermission.value)
-        )
-    ]
+    if aliases is None:
+        aliases = owner_aliases(db)
     return ImageInfo(
         id=row.id,
         name=row.name,
@@ -164,22 +183,13 @@ def to_info(db: Session, row: StoreImage) -> ImageInfo:
         state_reason=row.state_reason,
         tags=tags,
         snapshot_ids=[row.snapshot_id] if row.snapshot_id else [],
-        launch_permissions=perms,
+        launch_permissions=launch_permissions(db, row.id),
         deregistration_protection=_protection(row),
         manifest_digest=row.manifest_digest,
         source_image_id=row.source_image_id,
         source_region=row.source_region,
+        owner_alias=aliases.get(row.owner_id),
     )
-
-
-def image_row(db: Session, ami_id: str, region: str) -> StoreImage:
-    row = db.get(StoreImage, ami_id)
-    if row is None or row.region != region:
-        raise NotFound(
-            f"InvalidAMIID.NotFound: The image id '[{ami_id}]' does not exist",
-            hint=f"`kiln image list --region {region}` shows the registered AMIs",
-        )
-    return row
 
 
 def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
@@ -192,7 +202,7 @@ def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
         )
     ).first()
     if clash:
-        raise AlreadyExists(f"InvalidAMIName.Duplicate: AMI name {name} is already in use by AMI {clash[0]}")
+        raise InvalidAMINameDuplicate(f"AMI name {name} is already in use by AMI {clash[0]}")
 
 
 def register_image(
@@ -240,6 +250,7 @@ def register_image(
                 [layer.digest for layer in layers],
                 parent_id=parent_snapshot_id,
                 description=f"Created by kiln for {ami_id}",
+                owner=owner,
             )
             db.add(
                 StoreImage(
@@ -277,6 +288,7 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
         "name": info.name,
         "state": info.state,
         "owner-id": info.owner_id,
+        "owner-alias": info.owner_alias,
         "image-id": info.id,
         "architecture": info.architecture,
         "root-device-type": info.root_device_type,
@@ -288,15 +300,13 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
     }
     if key in simple:
         return _match(simple[key], values)
-    if key == "owner":
-        return _match(info.owner_id, values) or ("self" in values and info.owner_id == DEFAULT_ACCOUNT)
     if key.startswith("tag:"):
         return _match(info.tags.get(key[4:]), values)
     if key == "tag-key":
         return any(_match(k, values) for k in info.tags)
     if key == "block-device-mapping.snapshot-id":
         return any(_match(s, values) for s in info.snapshot_ids)
-    raise InvalidInput(f"InvalidParameterValue: The filter '{key}' is invalid", location=key)
+    raise InvalidParameterValue(f"The filter '{key}' is invalid", location=key)
 
 
 def describe_images(
@@ -305,42 +315,64 @@ def describe_images(
     image_ids: list[str] | None = None,
     names: list[str] | None = None,
     owners: list[str] | None = None,
+    executable_users: list[str] | None = None,
     filters: dict[str, list[str]] | None = None,
     include_deprecated: bool = False,
     include_disabled: bool = False,
+    caller: Principal | None = None,
 ) -> list[ImageInfo]:
-    """EC2 DescribeImages: deregistered, deprecated and disabled AMIs hidden unless asked for."""
+    """EC2 DescribeImages: deregistered, deprecated and disabled AMIs hidden unless asked for.
+
+    With a ``caller``: only the AMIs it may see (its own, public ones, those shared with it directly
+    or through its organization or OU), each as it sees it; its own deprecated AMIs are always
+    listed. An id it may not see is ``InvalidAMIID.NotFound`` like an unknown one. Without a caller
+    (kiln's own work) every AMI is seen, and ``self`` is the default account.
+    """
     filters = dict(filters or {})
     if names:
         filters.setdefault("name", []).extend(names)
-    if owners:
-        filters.setdefault("owner", []).extend(owners)
+    me = caller or Principal(DEFAULT_ACCOUNT)
+    owner_scope = OwnerScope.parse(owners, me.account) if owners else None
+    executable = ExecutableScope.parse(executable_users, me.account) if executable_users else None
     states = filters.get("state", [])
     with session() as db:
+        aliases = owner_aliases(db)
         query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date)
         if image_ids:
             query = query.where(StoreImage.id.in_(image_ids))
-        infos = [to_info(db, row) for row in db.execute(query).scalars()]
+        infos = [to_info(db, row, aliases) for row in db.execute(query).scalars()]
+    if caller is not None:
+        infos = [
+            info.seen_by(caller.account)
+            for info in infos
+            if caller.may_launch(info.owner_id, info.launch_permissions)
+        ]
     if image_ids:
         missing = sorted(set(image_ids) - {i.id for i in infos if i.state != "deregistered" or states})
         if missing:
-            raise NotFound(f"InvalidAMIID.NotFound: The image ids '[{', '.join(missing)}]' do not exist")
+            raise InvalidAMIIDNotFound(*missing).at(account=caller and caller.account, region=region)
     result = []
     for info in infos:
         if info.state == "deregistered" and not _match("deregistered", states):
             continue
-        if info.deprecated and not (include_deprecated or image_ids):
+        own = caller is not None and info.owner_id == caller.account
+        if info.deprecated and not (include_deprecated or image_ids or own):
             continue
         if info.disabled and not (include_disabled or _match("disabled", states)):
+            continue
+        if owner_scope is not None and not owner_scope.matches(info.owner_id, info.owner_alias):
+            continue
+        if executable is not None and not executable.matches(info.launch_permissions, me):
             continue
         if all(_matches(info, key, values) for key, values in filters.items()):
             result.append(info)
     return result
 
 
-def get_image(ami_id: str, region: str = "local") -> ImageInfo:
+def get_image(ami_id: str, region: str = "local", caller: Principal | None = None) -> ImageInfo:
+    """One AMI in any state, as ``caller`` sees it (``InvalidAMIID.NotFound`` if it may not)."""
     with session() as db:
-        return to_info(db, image_row(db, ami_id, region))
+        return to_info(db, image_for(db, ami_id, region, caller)).seen_by(caller and caller.account)
 
 
 def new_image_id() -> str:

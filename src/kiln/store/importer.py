@@ -11,8 +11,11 @@ from pathlib import Path
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import cache_dir
+from kiln.store.adopt import adopt
+from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, LayerInfo, capture, open_compressed_sink
 from kiln.store.layout import LAYER_TYPES, REF_NAME, Layout
+from kiln.store.trailing import TrailingCapture
 from kiln.store.unpack import _HashingReader, extract_file, open_decompressed
 
 
@@ -27,9 +30,11 @@ def _is_oci_layout(path: Path) -> bool:
 
 
 def _is_oci_archive(path: Path) -> bool:
+    """Whether the first entries of the tar file hold ``oci-layout`` (read lazily: a rootfs tarball
+    is not listed in full just to be told apart)."""
     try:
         with tarfile.open(path) as tar:
-            names = set(tar.getnames()[:8])
+            names = {member.name for _, member in zip(range(8), tar, strict=False)}
     except (tarfile.TarError, OSError):
         return False
     return bool({"oci-layout", "./oci-layout"} & names)
@@ -98,8 +103,29 @@ def import_layers(
             with tarfile.open(source) as tar:
                 tar.extractall(scratch / "oci", filter="data")
             return layers_from_oci_layout(scratch / "oci", layout, compression=compression)
-        (scratch / "root").mkdir()
-        extract_file(source, scratch / "root", allow_devices=allow_devices)
-        return [capture(scratch / "root", layout.blobs, compression=compression)], None
+        tree = scratch / "root"
+        tree.mkdir()
+        return [extract_and_capture(source, tree, layout, allow_devices=allow_devices, compression=compression)], None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def extract_and_capture(
+    source: Path, tree: Path, layout: Layout, *, allow_devices: bool, compression: str
+) -> LayerInfo:
+    """Extract a rootfs tarball into ``tree`` (vetting every entry) and capture it as a layer, while
+    extracting when the tarball allows (``kiln.store.trailing``); the tree then becomes the layer's
+    unpacked dir (``kiln.store.adopt``): the tarball is extracted once, and never the blob."""
+    trailing = TrailingCapture(tree, layout.blobs, compression=compression)
+    try:
+        extract_file(source, tree, allow_devices=allow_devices, on_entry=trailing.feed)
+        layer = trailing.result()
+    except BaseException:
+        trailing.abort()
+        raise
+    record = trailing.record
+    if layer is None:
+        record = CaptureRecord()
+        layer = capture(tree, layout.blobs, compression=compression, record=record)
+    adopt(layout.blobs, layer.digest, tree, record)
+    return layer

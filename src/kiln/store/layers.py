@@ -21,6 +21,7 @@ import zstandard
 
 from kiln.errors import InvalidInput
 from kiln.store.blobs import BlobStore
+from kiln.store.fidelity import CaptureRecord, symlink_escapes
 from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
 
 ZSTD_LEVEL = 3
@@ -29,6 +30,7 @@ GZIP_LEVEL = 6
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 COPY_BUFSIZE = 1 << 20
 
 COMPRESSIONS = {"zstd": LAYER_ZSTD, "gzip": LAYER_GZIP, "none": LAYER_TAR}
@@ -82,26 +84,29 @@ def source_date_epoch() -> int | None:
 UNSUPPORTED_OVERLAY = ("redirect", "metacopy")
 
 
-def _xattrs(path: str, overlay: bool = False) -> dict[str, bytes]:
+def _xattrs(path: str, overlay: bool = False) -> tuple[dict[str, bytes], list[str]]:
+    """The xattrs a layer keeps, and the names it drops (overlayfs' own, and unreadable ones)."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
-        return {}
+        return {}, []
     found = {}
+    dropped = []
     for name in sorted(names):
-        if name.startswith(("trusted.overlay.", "user.overlay.")):
+        if name.startswith(OVERLAY_XATTR_PREFIXES):
             if overlay and name.rsplit(".", 1)[-1] in UNSUPPORTED_OVERLAY:
                 raise InvalidInput(
                     f"overlay upper dir uses {name} (content lives elsewhere); "
                     "mount the overlay with redirect_dir=off,metacopy=off",
                     location=path,
                 )
+            dropped.append(name)
             continue
         try:
             found[name] = os.getxattr(path, name, follow_symlinks=False)
         except OSError:
-            continue
-    return found
+            dropped.append(name)
+    return found, dropped
 
 
 def _is_opaque(path: str) -> bool:
@@ -173,10 +178,13 @@ class TreeWriter:
     """Writes a directory tree as a tar stream, reproducibly (headers built directly: tarfile's
     per-entry overhead dominated capture time; entries needing pax headers still use tarfile)."""
 
-    def __init__(self, sink: _HashingSink, *, overlay: bool, clamp: int | None) -> None:
+    def __init__(
+        self, sink: _HashingSink, *, overlay: bool, clamp: int | None, record: CaptureRecord | None = None
+    ) -> None:
         self.sink = sink
         self.overlay = overlay
         self.clamp = clamp
+        self.record = record
         self.links: dict[tuple[int, int], str] = {}
 
     def _mtime(self, st: os.stat_result) -> int:
@@ -194,10 +202,20 @@ class TreeWriter:
         link: str = "",
         path: str | None = None,
         dev: tuple[int, int] = (0, 0),
-    ) -> None:
+        final_mtime: int | None = None,
+    ) -> list[str]:
+        """Write one entry's header; returns the xattr names the layer drops."""
         uid, gid = (st.st_uid, st.st_gid) if st is not None else (0, 0)
-        mtime = self._mtime(st) if st is not None else 0
-        xattrs = _xattrs(path, self.overlay) if path is not None else {}
+        if final_mtime is not None:
+            mtime = min(final_mtime, self.clamp) if self.clamp is not None else final_mtime
+        else:
+            mtime = self._mtime(st) if st is not None else 0
+        xattrs, dropped = _xattrs(path, self.overlay) if path is not None else ({}, [])
+        if self.record is not None:
+            self.record.entry(size)
+            on_disk = final_mtime * 1_000_000_000 if final_mtime is not None else st.st_mtime_ns if st else None
+            if on_disk is not None and on_disk != mtime * 1_000_000_000:
+                self.record.mtimes.append((name.rstrip("/"), mtime))
         header = None
         if not xattrs and kind not in (tarfile.CHRTYPE, tarfile.BLKTYPE):
             header = _ustar(name, mode, uid, gid, size, mtime, kind, link)
@@ -214,8 +232,10 @@ class TreeWriter:
                 }
             header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         self.sink.write(header)
+        return dropped
 
-    def _data(self, path: str, size: int) -> None:
+    def _data(self, path: str, st: os.stat_result) -> None:
+        size = st.st_size
         written = 0
         with open(path, "rb") as handle:
             while written < size:
@@ -224,49 +244,81 @@ class TreeWriter:
                     raise InvalidInput(f"{path} shrank while being captured")
                 self.sink.write(chunk)
                 written += len(chunk)
+            if self.record is not None:
+                after = os.fstat(handle.fileno())
+                if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
+                    self.record.refuse(f"{path} changed while being captured")
         remainder = size % tarfile.BLOCKSIZE
         if remainder:
             self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
 
-    def _whiteout(self, name: str, st: os.stat_result) -> None:
+    def _whiteout(self, name: str) -> None:
         self._header(name, 0o644, None, tarfile.REGTYPE)
+
+    def _note_dropped(self, name: str, dropped: list[str], opaque: bool = False) -> None:
+        if self.record is None or not dropped:
+            return
+        if all(key.startswith(OVERLAY_XATTR_PREFIXES) for key in dropped):
+            self.record.overlay_xattrs.append((name, opaque))
+        else:
+            self.record.refuse(f"{name}: unreadable xattrs {', '.join(dropped)}")
 
     def write_dir(self, root: str, prefix: str = "") -> None:
         with os.scandir(root) as scan:
             entries = sorted(scan, key=lambda e: e.name)
         for entry in entries:
             name = prefix + entry.name
-            st = entry.stat(follow_symlinks=False)
-            mode = st.st_mode
-            perm = stat.S_IMODE(mode)
-            path = entry.path
-            if stat.S_ISDIR(mode):
-                self._header(name + "/", perm, st, tarfile.DIRTYPE, path=path)
-                if self.overlay and _is_opaque(path):
-                    self._whiteout(f"{name}/{OPAQUE_MARKER}", st)
-                self.write_dir(path, name + "/")
-            elif stat.S_ISREG(mode):
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in self.links:
-                    self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
-                    continue
-                if st.st_nlink > 1:
-                    self.links[key] = name
-                self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
-                self._data(path, st.st_size)
-            elif stat.S_ISLNK(mode):
-                self._header(name, perm, st, tarfile.SYMTYPE, link=os.readlink(path), path=path)
-            elif stat.S_ISCHR(mode) and self.overlay and st.st_rdev == 0:
-                parent, _, base = name.rpartition("/")
-                self._whiteout(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base, st)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                self._header(
-                    name, perm, st, kind, path=path, dev=(os.major(st.st_rdev), os.minor(st.st_rdev))
-                )
-            elif stat.S_ISFIFO(mode):
-                self._header(name, perm, st, tarfile.FIFOTYPE, path=path)
-            # sockets are not file content; skipped like tar does
+            if self.entry(name, entry.path, entry.stat(follow_symlinks=False)):
+                self.write_dir(entry.path, name + "/")
+
+    def entry(self, name: str, path: str, st: os.stat_result, *, final_mtime: int | None = None) -> bool:
+        """Write one entry (of a directory, its header); True for a directory.
+
+        ``final_mtime`` is the mtime a directory will have once whoever fills it is done (see
+        ``kiln.store.trailing``); otherwise the entry's own is used.
+        """
+        record = self.record
+        mode = st.st_mode
+        perm = stat.S_IMODE(mode)
+        if record is not None and name.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
+            record.refuse(f"{name}: a name unpacking reads as a whiteout")
+        if stat.S_ISDIR(mode):
+            dropped = self._header(name + "/", perm, st, tarfile.DIRTYPE, path=path, final_mtime=final_mtime)
+            opaque = self.overlay and _is_opaque(path)
+            if opaque:
+                self._whiteout(f"{name}/{OPAQUE_MARKER}")
+            self._note_dropped(name, dropped, opaque)
+            return True
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.links:
+                dropped = self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
+                self._note_dropped(name, dropped)
+                return False
+            self.links.setdefault(key, name)  # also at nlink 1: a trailing capture sees links made later
+            dropped = self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
+            self._note_dropped(name, dropped)
+            self._data(path, st)
+        elif stat.S_ISLNK(mode):
+            target = os.readlink(path)
+            if record is not None and symlink_escapes(name, target):
+                record.refuse(f"{name}: symlink target {target!r} escapes the root")
+            dropped = self._header(name, perm, st, tarfile.SYMTYPE, link=target, path=path)
+            self._note_dropped(name, dropped)
+        elif stat.S_ISCHR(mode) and self.overlay and st.st_rdev == 0:
+            parent, _, base = name.rpartition("/")
+            self._whiteout(f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            dropped = self._header(
+                name, perm, st, kind, path=path, dev=(os.major(st.st_rdev), os.minor(st.st_rdev))
+            )
+            self._note_dropped(name, dropped)
+        elif stat.S_ISFIFO(mode):
+            self._note_dropped(name, self._header(name, perm, st, tarfile.FIFOTYPE, path=path))
+        elif record is not None:  # sockets are not file content; skipped like tar does
+            record.refuse(f"{name}: a socket (not part of the layer)")
+        return False
 
     def finish(self) -> None:
         self.sink.write(b"\0" * (tarfile.BLOCKSIZE * 2))
@@ -276,12 +328,19 @@ class TreeWriter:
         self.sink.flush()
 
 
-def write_tar(source: Path, sink: BinaryIO, *, overlay: bool = False, clamp: int | None = None) -> str:
+def write_tar(
+    source: Path,
+    sink: BinaryIO,
+    *,
+    overlay: bool = False,
+    clamp: int | None = None,
+    record: CaptureRecord | None = None,
+) -> str:
     """Write the tar stream of ``source`` to ``sink``; returns its sha256 (the diff_id)."""
     if not Path(source).is_dir():
         raise InvalidInput(f"not a directory: {source}")
     hashing = _HashingSink(sink)
-    writer = TreeWriter(hashing, overlay=overlay, clamp=clamp)
+    writer = TreeWriter(hashing, overlay=overlay, clamp=clamp, record=record)
     writer.write_dir(str(source))
     writer.finish()
     return "sha256:" + hashing.hash.hexdigest()
@@ -308,8 +367,12 @@ def capture(
     overlay: bool = False,
     compression: str = "zstd",
     clamp: int | None = None,
+    record: CaptureRecord | None = None,
 ) -> LayerInfo:
-    """Capture ``source`` as one layer blob; ``overlay`` converts overlayfs whiteouts and opaque dirs."""
+    """Capture ``source`` as one layer blob; ``overlay`` converts overlayfs whiteouts and opaque dirs.
+
+    ``record`` collects what lets ``source`` stand in for the blob's unpacked dir (``kiln.store.adopt``).
+    """
     media_type = COMPRESSIONS.get(compression)
     if media_type is None:
         raise InvalidInput(f"unknown layer compression {compression!r} (zstd, gzip or none)")
@@ -317,7 +380,7 @@ def capture(
         clamp = source_date_epoch()
     with blobs.writer() as writer:
         compressed = open_compressed_sink(writer, compression)  # type: ignore[arg-type]
-        diff_id = write_tar(source, compressed, overlay=overlay, clamp=clamp)
+        diff_id = write_tar(source, compressed, overlay=overlay, clamp=clamp, record=record)
         if compressed is not writer:
             compressed.close()
         digest = writer.commit()

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from kiln.db.base import utcnow
 from kiln.db.engine import session
-from kiln.db.tables.store import StoreImage, StoreLayer, StoreSnapshot, StoreSnapshotLayer, StoreTag
-from kiln.errors import InUse, NotFound
+from kiln.db.tables.store import (
+    StoreImage,
+    StoreLayer,
+    StoreSnapshot,
+    StoreSnapshotLayer,
+    StoreSnapshotPermission,
+    StoreTag,
+)
+from kiln.ec2_errors import InvalidSnapshotInUse, InvalidSnapshotNotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import new_id
+from kiln.model.sharing import Principal, visible_tags
+from kiln.store.access import snapshot_for
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pinned_digests
@@ -32,12 +41,17 @@ class SnapshotInfo:
     parent_id: str | None = None
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    owner_id: str = DEFAULT_ACCOUNT
+
+    def seen_by(self, account: str | None) -> SnapshotInfo:
+        """Another account sees only the ``ec2:SharedTag/`` tags."""
+        return replace(self, tags=visible_tags(self.tags, self.owner_id, account))
 
     def to_ec2(self) -> dict[str, object]:
         """EC2 ``Snapshot`` field names, plus kiln's byte accounting."""
         return {
             "SnapshotId": self.id,
-            "OwnerId": DEFAULT_ACCOUNT,
+            "OwnerId": self.owner_id,
             "State": "completed",
             "StartTime": self.created,
             "Progress": "100%",
@@ -70,14 +84,20 @@ def record_layers(db: Session, region: str, layers: list[LayerInfo]) -> None:
 
 
 def create_snapshot(
-    db: Session, region: str, digests: list[str], *, parent_id: str | None = None, description: str = ""
+    db: Session,
+    region: str,
+    digests: list[str],
+    *,
+    parent_id: str | None = None,
+    description: str = "",
+    owner: str = DEFAULT_ACCOUNT,
 ) -> str:
     snap_id = new_id("snap")
     db.add(
         StoreSnapshot(
             id=snap_id,
             region=region,
-            owner_id=DEFAULT_ACCOUNT,
+            owner_id=owner,
             parent_id=parent_id,
             description=description,
             created_at=utcnow(),
@@ -92,7 +112,7 @@ def create_snapshot(
 def snapshot_layers(db: Session, snapshot_id: str) -> list[StoreLayer]:
     snap = db.get(StoreSnapshot, snapshot_id)
     if snap is None:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+        raise InvalidSnapshotNotFound(snapshot_id)
     rows = db.execute(
         select(StoreLayer)
         .join(StoreSnapshotLayer, StoreSnapshotLayer.digest == StoreLayer.digest)
@@ -187,22 +207,42 @@ def _infos(db: Session, region: str, snapshot_id: str | None = None) -> list[Sna
                 parent_id=snap.parent_id,
                 description=snap.description,
                 tags=tags.get(snap.id, {}),
+                owner_id=snap.owner_id,
             )
         )
     return result
 
 
-def list_snapshots(region: str = "local", orphaned: bool = False) -> list[SnapshotInfo]:
+def list_snapshots(
+    region: str = "local", orphaned: bool = False, caller: Principal | None = None
+) -> list[SnapshotInfo]:
+    """Snapshots of ``region``; with a ``caller``: those it owns or may create volumes from, their
+    tags as it sees them."""
     with session() as db:
-        return [info for info in _infos(db, region) if info.orphaned or not orphaned]
+        infos = [info for info in _infos(db, region) if info.orphaned or not orphaned]
+        if caller is None:
+            return infos
+        permission = StoreSnapshotPermission
+        shared = set(
+            db.scalars(
+                select(permission.snapshot_id).where(
+                    or_(
+                        and_(permission.kind == "UserId", permission.value == caller.account),
+                        and_(permission.kind == "Group", permission.value == "all"),
+                    )
+                )
+            )
+        )
+    return [info.seen_by(caller.account) for info in infos if info.owner_id == caller.account or info.id in shared]
 
 
-def get_snapshot(snapshot_id: str, region: str = "local") -> SnapshotInfo:
+def get_snapshot(snapshot_id: str, region: str = "local", caller: Principal | None = None) -> SnapshotInfo:
     with session() as db:
+        snapshot_for(db, snapshot_id, region, caller)
         found = _infos(db, region, snapshot_id)
     if not found:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
-    return found[0]
+        raise InvalidSnapshotNotFound(snapshot_id)
+    return found[0].seen_by(caller and caller.account)
 
 
 def delete_snapshot_in(
@@ -214,11 +254,12 @@ def delete_snapshot_in(
     """
     snap = db.get(StoreSnapshot, snapshot_id)
     if snap is None or snap.region != region:
-        raise NotFound(f"InvalidSnapshot.NotFound: The snapshot '{snapshot_id}' does not exist.")
+        raise InvalidSnapshotNotFound(snapshot_id)
     users = [u for u in _users(db, snapshot_id) if u.id != ignoring]
     if users:
-        raise InUse(
-            f"InvalidSnapshot.InUse: The snapshot {snapshot_id} is currently in use by {users[0].id}",
+        raise InvalidSnapshotInUse(
+            snapshot_id,
+            users[0].id,
             hint=f"deregister {', '.join(u.id for u in users)} first (or use --delete-snapshots there)",
         )
     refs = _references(db, region)

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -24,6 +25,7 @@ import zstandard
 from kiln.errors import InvalidInput
 from kiln.home import cache_dir
 from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore, hex_of
+from kiln.store.fidelity import symlink_escapes
 from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
 from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
 
@@ -74,59 +76,87 @@ def sniff_compression(path: Path) -> str:
 def _clean_name(name: str) -> str:
     if name.startswith("/"):
         raise InvalidInput("absolute path in layer", location=name)
-    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise InvalidInput("'..' in layer path", location=name)
-    if not parts:
-        return ""
     return "/".join(parts)
 
 
 class Extractor:
-    """Extracts one tar stream into ``root`` with the hostile-input checks."""
+    """Extracts one tar stream into ``root`` with the hostile-input checks.
+
+    Paths are plain strings and a directory found (or made) real is remembered: the extractor only
+    ever adds entries, so it stays one, and an entry's parents are not looked up again.
+    """
 
     def __init__(
         self, root: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
     ) -> None:
         self.root = Path(root)
+        self._root = str(root)
         self.oci = oci
         self.allow_devices = allow_devices
         self.limit = size_limit() if limit is None else limit
         self.seen: set[str] = set()
+        self.dirs: set[str] = {""}  # relative paths known to be real directories
         self.total = 0
-        self.dir_times: list[tuple[Path, int]] = []
+        self.dir_times: list[tuple[str, int | float]] = []
 
-    def _parent_ok(self, rel: str) -> Path:
-        """Create missing parents; refuse any parent that is not a real directory."""
-        current = self.root
-        for part in rel.split("/")[:-1]:
-            current = current / part
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                os.mkdir(current, 0o755)
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                raise InvalidInput("entry below a symlinked directory (would escape the root)", location=rel)
-            if not stat.S_ISDIR(st.st_mode):
-                raise InvalidInput("entry below a non-directory", location=rel)
-        return self.root / rel
+    def _parent_ok(self, rel: str) -> str:
+        """Create missing parents; refuse any parent that is not a real directory. Returns the path."""
+        parent = rel.rpartition("/")[0]
+        if parent not in self.dirs:
+            current = ""
+            for part in parent.split("/"):
+                current = f"{current}/{part}" if current else part
+                if current in self.dirs:
+                    continue
+                path = f"{self._root}/{current}"
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    os.mkdir(path, 0o755)
+                    self.dirs.add(current)
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    raise InvalidInput("entry below a symlinked directory (would escape the root)", location=rel)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise InvalidInput("entry below a non-directory", location=rel)
+                self.dirs.add(current)
+        return f"{self._root}/{rel}"
 
-    def _meta(self, path: Path, member: tarfile.TarInfo, *, link: bool = False) -> None:
+    @staticmethod
+    def _meta(target: str | int, member: tarfile.TarInfo, *, link: bool = False) -> None:
+        """Owner, mode, xattrs and mtime of ``target`` (a path, or the fd of an open regular file)."""
+        fd = isinstance(target, int)
         # chown first: it clears setuid bits and security.capability, so mode and xattrs come after
-        os.lchown(path, member.uid, member.gid)
+        if fd:
+            os.fchown(target, member.uid, member.gid)
+        else:
+            os.lchown(target, member.uid, member.gid)
         if not link:
-            os.chmod(path, member.mode)
+            os.chmod(target, member.mode)
         for key, value in member.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 name = key[len("SCHILY.xattr.") :]
-                os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+                value_bytes = value.encode("utf-8", "surrogateescape")
+                if fd:
+                    os.setxattr(target, name, value_bytes)
+                else:
+                    os.setxattr(target, name, value_bytes, follow_symlinks=False)
+        if fd:
+            os.utime(target, (member.mtime, member.mtime))
+        else:
+            os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def _collides(self, rel: str) -> InvalidInput:
+        return InvalidInput("entry collides with an existing path", location=rel)
+
+    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
+        """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
         rel = _clean_name(member.name)
         if not rel:
-            return  # the root itself ("./")
+            return rel  # the root itself ("./")
         if rel in self.seen:
             raise InvalidInput("duplicate entry in layer", location=rel)
         self.seen.add(rel)
@@ -134,26 +164,38 @@ class Extractor:
         if self.total > self.limit:
             raise InvalidInput(f"layer expands past the size limit of {self.limit} bytes", location=rel)
         path = self._parent_ok(rel)
-        base = rel.rsplit("/", 1)[-1]
+        base = rel.rpartition("/")[2]
         if self.oci and base.startswith(WHITEOUT_PREFIX):
+            parent = path.rpartition("/")[0]
             if base == OPAQUE_MARKER:
-                os.setxattr(path.parent, OPAQUE_XATTR, b"y")
+                os.setxattr(parent, OPAQUE_XATTR, b"y")
             else:
                 hidden = base[len(WHITEOUT_PREFIX) :]
                 if hidden in ("", ".", "..") or hidden.startswith(WHITEOUT_PREFIX):
                     raise InvalidInput("malformed whiteout entry", location=rel)
-                target = path.parent / hidden
+                target = f"{parent}/{hidden}"
                 if os.path.lexists(target):
                     raise InvalidInput("whiteout for an entry the same layer adds", location=rel)
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-            return
-        if os.path.lexists(path) and not (
-            member.isdir() and os.path.isdir(path) and not os.path.islink(path)
-        ):
-            raise InvalidInput("entry collides with an existing path", location=rel)
+            return rel
+        if not (member.isdir() or member.isreg()) and os.path.lexists(path):
+            raise self._collides(rel)  # before this entry's own checks, as always
+        try:
+            self._create(member, tar, rel, path)
+        except FileExistsError:  # directories and files find out by trying (one lookup less)
+            raise self._collides(rel) from None
+        return rel
+
+    def _create(self, member: tarfile.TarInfo, tar: tarfile.TarFile, rel: str, path: str) -> None:
+        """Create the entry; FileExistsError when something is already at ``path``."""
         if member.isdir():
-            if not os.path.isdir(path):
+            try:
                 os.mkdir(path, 0o700)
+            except FileExistsError:
+                st = os.lstat(path)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise
+            self.dirs.add(rel)
             self._meta(path, member, link=True)
             os.chmod(path, member.mode)
             self.dir_times.append((path, member.mtime))
@@ -163,16 +205,12 @@ class Extractor:
             with os.fdopen(fd, "wb") as out:
                 assert source is not None
                 shutil.copyfileobj(source, out, CHUNK)
-            self._meta(path, member)
+                out.flush()
+                self._meta(fd, member)
         elif member.issym():
             target = member.linkname
-            if not target.startswith("/"):
-                resolved = PurePosixPath(rel).parent.joinpath(target).parts
-                depth = 0
-                for part in resolved:
-                    depth += -1 if part == ".." else (0 if part == "." else 1)
-                    if depth < 0:
-                        raise InvalidInput(f"symlink target {target!r} escapes the root", location=rel)
+            if symlink_escapes(rel, target):
+                raise InvalidInput(f"symlink target {target!r} escapes the root", location=rel)
             os.symlink(target, path)
             self._meta(path, member, link=True)
         elif member.islnk():
@@ -202,18 +240,36 @@ class Extractor:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
+EntryDone = Callable[[str, tarfile.TarInfo], None]
+
+
 def extract_stream(
-    stream: BinaryIO, dest: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
+    stream: BinaryIO,
+    dest: Path,
+    *,
+    oci: bool,
+    allow_devices: bool = False,
+    limit: int | None = None,
+    on_entry: EntryDone | None = None,
 ) -> None:
+    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place."""
     extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
     with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:
         for member in tar:
-            extractor.add(member, tar)
+            rel = extractor.add(member, tar)
+            if on_entry is not None and rel:
+                on_entry(rel, member)
     extractor.finish()
 
 
 def extract_file(
-    path: Path, dest: Path, *, oci: bool = False, allow_devices: bool = False, limit: int | None = None
+    path: Path,
+    dest: Path,
+    *,
+    oci: bool = False,
+    allow_devices: bool = False,
+    limit: int | None = None,
+    on_entry: EntryDone | None = None,
 ) -> None:
     """Extract a (possibly compressed) tar file; used for rootfs tarballs."""
     with open(path, "rb") as raw:
@@ -223,6 +279,7 @@ def extract_file(
             oci=oci,
             allow_devices=allow_devices,
             limit=limit,
+            on_entry=on_entry,
         )
 
 

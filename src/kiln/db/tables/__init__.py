@@ -1,6 +1,7 @@
 """Importing this package registers every table on ``Base.metadata``."""
 
 from kiln.db.tables import (
+    accounts,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
     leases,  # noqa: F401

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.db.base import Base, UTCDateTime
+from kiln.home import DEFAULT_ACCOUNT
 
 
 class InstanceRecord(Base):
@@ -16,6 +17,7 @@ class InstanceRecord(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     image_id: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(12), index=True, server_default=DEFAULT_ACCOUNT)
     region: Mapped[str] = mapped_column(String(64))
     instance_type: Mapped[str] = mapped_column(String(32))
     # EC2 state names: pending, running, stopping, stopped, shutting-down, terminated.

@@ -1,4 +1,4 @@
-"""The image store's metadata: layers, snapshots, AMIs, tags, launch permissions, pins."""
+"""The image store's metadata: layers, snapshots, AMIs, tags, launch and create-volume permissions, pins."""
 
 from __future__ import annotations
 
@@ -84,6 +84,18 @@ class StoreLaunchPermission(Base):
 
     image_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("store_images.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class StoreSnapshotPermission(Base):
+    """A snapshot's ``createVolumePermission``: ``UserId`` (an account) or ``Group`` (``all``)."""
+
+    __tablename__ = "store_snapshot_permissions"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("store_snapshots.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(256), primary_key=True)

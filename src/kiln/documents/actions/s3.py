@@ -1,7 +1,9 @@
 """S3Download and S3Upload: copy objects between S3 and the target's files with boto3.
 
-Credentials, region and endpoint come from boto3's usual sources (environment, shared config);
-``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``) points them at another S3 endpoint. Files are
+Region and endpoint come from boto3's usual sources (environment, shared config);
+``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``) points them at another S3 endpoint. Credentials and
+reachability follow the executor's network policy (``kiln.documents.network``): the host's credential
+chain only on the host, an instance's mapped profile, or unsigned requests. Files are
 reached on the host side through ``executor.host_path``; downloads land via a temporary file that is
 renamed into place once complete.
 """
@@ -19,6 +21,7 @@ from pydantic import Field, RootModel, field_validator
 
 from kiln.documents.actions.base import Action, ActionFailed, ActionResult, Inputs, StepContext, register
 from kiln.documents.actions.web_download import CHUNK, staged_file
+from kiln.documents.network import HOST, NetworkPolicy, NetworkRefused, allowed_addresses, policy_of
 
 # AWSTOE downloads at most this many objects for one key prefix.
 MAX_PREFIX_OBJECTS = 1000
@@ -70,13 +73,26 @@ class S3UploadInputs(RootModel[list[S3UploadItem]]):
     root: list[S3UploadItem] = Field(min_length=1)
 
 
-def client() -> Any:
-    """An S3 client from boto3's default configuration chain (honours ``AWS_ENDPOINT_URL_S3``)."""
+def client(policy: NetworkPolicy = HOST) -> Any:
+    """An S3 client for ``policy``: its credentials, and an endpoint the policy lets it reach
+    (honours ``AWS_ENDPOINT_URL_S3``). Raises NetworkRefused naming the endpoint otherwise."""
+    import urllib.parse
+
     import boto3
+    from botocore import UNSIGNED
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=30, read_timeout=120)
-    return boto3.session.Session().client("s3", config=config)
+    options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": 30,
+                               "read_timeout": 120}
+    if policy.aws_profile is None and not policy.host_credentials:
+        options["signature_version"] = UNSIGNED
+    if not policy.host_local:
+        options["proxies"] = {}  # never through a proxy on the host
+    session = boto3.session.Session(profile_name=policy.aws_profile)
+    s3 = session.client("s3", config=Config(**options))
+    endpoint = urllib.parse.urlsplit(s3.meta.endpoint_url)
+    allowed_addresses(policy, endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    return s3
 
 
 def _describe(error: Exception, what: str) -> str:
@@ -245,7 +261,12 @@ def _run(items: list[Any], step: Any, context: StepContext, remote: str) -> None
     """Run ``step`` on each element in order; the first failure fails the step."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    s3 = client()
+    try:
+        s3 = client(policy_of(context.executor))
+    except NetworkRefused as error:
+        raise ActionFailed(f"{getattr(items[0], remote)}: refused: {error}") from None
+    except (OSError, BotoCoreError) as error:
+        raise ActionFailed(f"{getattr(items[0], remote)}: {error}") from None
     if context.timeout is not None:
         context.extra["s3_deadline"] = time.monotonic() + context.timeout
     for item in items:

@@ -2,7 +2,9 @@
 
 The download runs on the host side and lands in the target through ``executor.host_path``: it is
 written to a temporary file next to the destination, its checksum is verified, and only then is it
-renamed into place, so a failed or mismatching download leaves nothing behind.
+renamed into place, so a failed or mismatching download leaves nothing behind. Every connection,
+redirects included, obeys the executor's network policy (``kiln.documents.network``); proxies from
+the environment are used only by executors that may reach host-local addresses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import IO, Any, ClassVar
 from pydantic import Field, RootModel, field_validator, model_validator
 
 from kiln.documents.actions.base import Action, ActionFailed, ActionResult, Inputs, StepContext, register
+from kiln.documents.network import NetworkPolicy, NetworkRefused, connect, policy_of
 
 ALGORITHMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 # AWSTOE retries each download internally, with exponential backoff, independent of maxAttempts.
@@ -125,13 +128,39 @@ def _target_destination(item: WebDownloadItem) -> str:
     return item.destination + name
 
 
-def _open(item: WebDownloadItem, timeout: float) -> Any:
-    """The HTTP response for ``item.source`` (redirects followed, proxies from the environment)."""
+def _opener(policy: NetworkPolicy, tls: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    """urllib with connections that go only where ``policy`` allows (checked per connection)."""
+
+    class GuardedHTTP(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = connect(policy, self.host, self.port, self.timeout)
+
+    class GuardedHTTPS(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            sock = connect(policy, self.host, self.port, self.timeout)
+            self.sock = tls.wrap_socket(sock, server_hostname=self.host)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> Any:
+            return self.do_open(GuardedHTTP, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> Any:
+            return self.do_open(GuardedHTTPS, req)
+
+    handlers: list[Any] = [HTTPHandler(), HTTPSHandler(context=tls)]
+    if not policy.host_local:
+        handlers.append(urllib.request.ProxyHandler({}))  # a proxy on the host would be a way round
+    return urllib.request.build_opener(*handlers)
+
+
+def _open(item: WebDownloadItem, timeout: float, policy: NetworkPolicy) -> Any:
+    """The HTTP response for ``item.source`` (redirects followed, each connection checked)."""
     tls = ssl.create_default_context()
     if item.ignoreCertificateErrors:
         tls.check_hostname = False
         tls.verify_mode = ssl.CERT_NONE
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls))
+    opener = _opener(policy, tls)
     request = urllib.request.Request(item.source, headers={"User-Agent": USER_AGENT})
     try:
         return opener.open(request, timeout=timeout)
@@ -141,7 +170,11 @@ def _open(item: WebDownloadItem, timeout: float) -> Any:
         if error.code >= 500 or error.code == 429:
             raise _Retryable(message) from None
         raise ActionFailed(message) from None
+    except NetworkRefused as error:
+        raise ActionFailed(f"{item.source}: refused: {error}") from None
     except urllib.error.URLError as error:
+        if isinstance(error.reason, NetworkRefused):
+            raise ActionFailed(f"{item.source}: refused: {error.reason}") from None
         if isinstance(error.reason, ssl.SSLError):
             raise ActionFailed(f"{item.source}: TLS error: {error.reason}") from None
         raise _Retryable(f"{item.source}: {error.reason}") from None
@@ -149,8 +182,8 @@ def _open(item: WebDownloadItem, timeout: float) -> Any:
         raise _Retryable(f"{item.source}: {error}") from None
 
 
-def _fetch_once(item: WebDownloadItem, destination: Path, timeout: float) -> None:
-    response = _open(item, timeout)
+def _fetch_once(item: WebDownloadItem, destination: Path, timeout: float, policy: NetworkPolicy) -> None:
+    response = _open(item, timeout, policy)
     with response:
         if response.status != 200:
             raise ActionFailed(f"{item.source}: HTTP status {response.status} {response.reason or ''}".rstrip())
@@ -204,7 +237,7 @@ def download(item: WebDownloadItem, context: StepContext) -> str:
         if remaining <= 0:
             raise ActionFailed(f"{item.source}: step timed out during the download")
         try:
-            _fetch_once(item, destination, remaining)
+            _fetch_once(item, destination, remaining, policy_of(context.executor))
         except _Retryable as error:
             if attempt == ATTEMPTS:
                 raise ActionFailed(f"{error} (after {ATTEMPTS} attempts)") from None

@@ -47,6 +47,9 @@ class BuildPlan:
     launch_permission: dict[str, Any] | None
     resource_tags: dict[str, str]
     region: str = DEFAULT_REGION
+    # What the host-side network actions may reach and sign with (kiln.services.configurations.network_policy).
+    host_local_network: bool = False
+    aws_profile: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,6 +68,8 @@ class BuildPlan:
             "working_directory": self.working_directory,
             "instance_type": self.instance_type,
             "network": self.network,
+            "host_local_network": self.host_local_network,
+            "aws_profile": self.aws_profile,
             "tests": tests_enabled,
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -145,6 +150,7 @@ def plan_build(
     from kiln.services.components.resource import resolve_component
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.configurations.infrastructure import find_infrastructure_configuration
+    from kiln.services.configurations.network_policy import network_policy
     from kiln.services.recipes.resource import find_recipe
     from kiln.store import api as store
 
@@ -178,7 +184,10 @@ def plan_build(
             ami_config = entry.get("amiDistributionConfiguration") or {}
     instance_types = infrastructure.get("instanceTypes") or [DEFAULT_INSTANCE_TYPE]
     network = network_of(infrastructure, infrastructure_arn)
+    policy = network_policy(infrastructure, network)
     return BuildPlan(
+        host_local_network=policy.host_local,
+        aws_profile=policy.aws_profile,
         recipe_arn=recipe_arn,
         recipe_name=recipe_name,
         recipe_version=recipe_version,

@@ -5,13 +5,18 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kiln.errors import KilnError
 from kiln.services.builds.plan import BuildPlan
+
+if TYPE_CHECKING:
+    from kiln.store.fidelity import CaptureRecord
 
 PERFORM_CLEANUP = "perform_cleanup"
 
@@ -67,10 +72,14 @@ def execute_components(
     *,
     progress: Callable[[str], None] = lambda line: None,
 ) -> None:
-    """Run every component's ``phases`` in recipe order inside the instance (the AWSTOE engine)."""
+    """Run every component's ``phases`` in recipe order inside the instance (the AWSTOE engine); the
+    network actions obey the infrastructure configuration's network policy."""
+    from kiln.documents.network import NetworkPolicy
     from kiln.runtime.executor import InstanceExecutor
 
-    executor = InstanceExecutor(instance_id)
+    policy = NetworkPolicy(reachable=plan.network != "none", host_local=plan.host_local_network,
+                           aws_profile=plan.aws_profile)
+    executor = InstanceExecutor(instance_id, network=policy)
     log_dir.mkdir(parents=True, exist_ok=True)
     for index, component in enumerate(plan.components):
         if not any(has_phase(component.document, phase) for phase in phases):
@@ -109,20 +118,17 @@ def run_document(
     The run leaves awstoe's log folder (``TOE_…`` with console.log and detailedoutput.json) in
     ``log_dir``.
     """
-    from kiln.documents.engine import Engine
-    from kiln.documents.report import RunLog
-    from kiln.documents.validate import parse
+    from kiln.documents.model import DocumentInvalid
+    from kiln.documents.run import document_from_text, run_documents
 
-    parsed, issues = parse(document, name)
-    if parsed is None or issues:
-        return False, "; ".join(str(issue) for issue in issues) or "document does not parse"
-    log = RunLog(log_dir, name)
     try:
-        engine = Engine(executor, log=log, progress=progress, cwd=working_directory)
-        execution = engine.run([parsed], phases=list(phases), parameters=parameters, execution_id=name)
-        log.finish(execution, engine.chaining)
-    finally:
-        log.close()
+        parsed = document_from_text(document, name)
+    except DocumentInvalid as invalid:
+        return False, "; ".join(str(issue) for issue in invalid.issues) or "document does not parse"
+    execution, _ = run_documents(
+        [parsed], executor=executor, log_directory=log_dir, execution_id=name, phases=phases,
+        parameters=parameters, progress=progress, cwd=working_directory,
+    )
     if execution.status == "success":
         return True, ""
     return False, execution.failure_message or "a step failed"
@@ -201,13 +207,49 @@ def sanitize(plan: BuildPlan, instance_id: str) -> list[str]:
     return removed
 
 
-def create_ami(plan: BuildPlan, instance_id: str, *, name: str, tags: dict[str, str]) -> str:
-    """Stop the build instance and capture its root volume as the new AMI."""
-    from kiln.runtime import instances
-    from kiln.services.ec2.instances import create_image
+@dataclass(frozen=True)
+class CapturedVolume:
+    """The build instance's root volume as CreateOutputAMI captured it into ``ami``."""
 
-    instances.stop(instance_id)
-    return create_image(instance_id, name=name, description=plan.ami_description, tags=tags)
+    ami: str
+    record: CaptureRecord
+    stopped_at: datetime  # the instance's state_changed_at then: a later start/stop changes it
+
+
+def create_ami(instance_id: str, *, name: str, description: str | None, tags: dict[str, str]) -> CapturedVolume:
+    """Stop the build instance and capture its root volume as the new AMI (EC2 CreateImage of a
+    stopped instance), noting what lets the volume become the new layer's unpacked dir later."""
+    from kiln.runtime import instances
+    from kiln.store import api as store
+
+    stopped = instances.stop(instance_id)
+    if stopped.image_id is None:
+        raise KilnError(f"build instance {instance_id} was not launched from an image")
+    record = store.CaptureRecord()
+    ami = store.create_image_from_upper(
+        stopped.image_id, stopped.upper_dir, region=stopped.region, name=name,
+        description=description, tags=dict(tags), record=record,
+    )
+    return CapturedVolume(ami, record, stopped.state_changed_at)
+
+
+def terminate_build(instance_id: str, captured: CapturedVolume | None, *, region: str) -> None:
+    """Terminate the build instance. Its root volume, which the new AMI's top layer was captured
+    from, is not deleted but becomes that layer's unpacked dir, so the test instance (and any
+    later one) launches without unpacking the layer — unless the instance ran again since."""
+    from kiln.runtime import instances
+    from kiln.runtime.records import STOPPED, Instance
+    from kiln.services.ec2.instances import PIN_PREFIX
+    from kiln.store import api as store
+
+    def salvage(before: Instance) -> None:
+        if captured is None or before.state != STOPPED or before.state_changed_at != captured.stopped_at:
+            return
+        with contextlib.suppress(OSError, KilnError):  # only saves time: the layer unpacks on launch
+            store.adopt_top_layer(captured.ami, before.upper_dir, captured.record, region=region)
+
+    instances.terminate(instance_id, force=True, salvage=salvage)
+    store.unpin_holder(PIN_PREFIX + instance_id)  # as services.ec2.instances.terminate_instance
 
 
 def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str]) -> str:

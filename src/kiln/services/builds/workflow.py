@@ -145,15 +145,16 @@ class Build:
             steps.sanitize(self.plan, self.build_instance)
         with self._step("build", "CreateOutputAMI", "CreateImage") as step:
             created = self.row.date_created
-            self.new_ami = steps.create_ami(
-                self.plan, self.build_instance,
-                name=ami_name(self.plan, self.arn, created),
+            captured = steps.create_ami(
+                self.build_instance,
+                name=ami_name(self.plan, self.arn, created), description=self.plan.ami_description,
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
             )
+            self.new_ami = captured.ami
             images.update(self.arn, intermediate_ami_id=self.new_ami)
             step.outputs = {"imageId": self.new_ami}
         with self._step("build", "TerminateBuildInstance", "TerminateInstance"):
-            steps.terminate(self.build_instance)
+            steps.terminate_build(self.build_instance, captured, region=self.plan.region)
             self.build_instance = None
 
     def _test_workflow(self) -> None:

@@ -1,53 +1,31 @@
-"""Instances from AMIs: the thin glue between the image store and the runtime.
+"""EC2 instances for every front end: launched from AMIs, pinned to their layers, captured back.
 
 ``runtime/`` launches from layer lists; this module turns an AMI id into its layer list through the
-image store (``kiln.store.api``), refuses AMIs that cannot be launched, records the AMI's last
-launched time, and turns an instance's root volume back into a new AMI.
-
-The store calls are kept in the three ``_store_*`` functions below so the names can be matched to
-the store's API in one place.
+image store, refuses AMIs that cannot be launched (the store's one launchability check: the
+caller's launch permission, then the AMI's state), records the AMI's last launched time, keeps the
+AMI's layers while the instance exists, and turns an instance's root volume back into a new AMI. Every
+instance belongs to the account that launched it; to any other account it does not exist. The other
+instance actions pass through to the runtime and answer with EC2's field names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
+from kiln.ec2_errors import InvalidInstanceIDNotFound
 from kiln.errors import InvalidInput
-from kiln.home import DEFAULT_REGION
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.runtime import instances
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE
-from kiln.runtime.records import RUNNING, Instance
+from kiln.runtime.records import RUNNING, STOPPED, TERMINATED, Instance
+from kiln.services.ec2.callers import principal
+from kiln.store import api
 
-LAUNCHABLE_STATES = ("available",)
-
-
-def _store_image(image_id: str, region: str) -> Any:
-    """The AMI's record: needs ``state`` and ``root_device_type``."""
-    from kiln.store import api
-
-    return api.get_image(image_id, region)
-
-
-def _store_layer_dirs(image_id: str, region: str) -> list[Path]:
-    from kiln.store import api
-
-    return [Path(p) for p in api.layer_dirs(image_id, region)]
-
-
-def _store_mark_launched(image_id: str, region: str) -> None:
-    from kiln.db.base import utcnow
-    from kiln.store import api
-
-    api.set_last_launched(image_id, utcnow(), region=region)
-
-
-def _field(image: Any, name: str, default: Any = None) -> Any:
-    if isinstance(image, Mapping):
-        return image.get(name, default)
-    return getattr(image, name, default)
+PIN_PREFIX = "instance:"
+# An instance's root volume lives on its AMI's layers until it is terminated, however long that is.
+PIN_TTL = timedelta(days=36500)
 
 
 def run_instance(
@@ -59,67 +37,70 @@ def run_instance(
     network: str = "none",
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Instance:
-    """Launch an instance of AMI ``image_id`` (EC2 ``RunInstances`` for one instance)."""
-    image = _store_image(image_id, region)
-    state = str(_field(image, "state", "available")).lower()
-    if state not in LAUNCHABLE_STATES:
-        raise InvalidInput(
-            f"image {image_id} is {state} and cannot be launched",
-            location="ImageId",
-            hint="enable it first" if state == "disabled" else "only available images can be launched",
-        )
-    lowers = _store_layer_dirs(image_id, region)
+    """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance).
+
+    Refused as EC2 refuses it (``AuthFailure`` without launch permission, ``InvalidAMIID.Disabled``,
+    ``InvalidAMIID.Unavailable``) and when one of the AMI's blobs is quarantined or missing;
+    deprecated AMIs may be launched.
+    """
+    from kiln.db.base import utcnow
+
+    image = api.assert_launchable(image_id, region, principal(account))
     instance = instances.launch(
-        lowers,
+        api.layer_dirs(image_id, region),
         image_id=image_id,
         region=region,
         instance_type_name=instance_type,
-        root_device_type=root_device_type or _field(image, "root_device_type", None) or "ebs",
+        root_device_type=root_device_type or image.root_device_type or "ebs",
         network=network,
         tags=tags,
         owned=owned,
+        account=account,
     )
-    _store_mark_launched(image_id, region)
+    api.set_last_launched(image_id, utcnow(), region=region)
     _pin_layers(instance.id, image_id, region)
     return instance
-
-
-PIN_PREFIX = "instance:"
-# An instance's root volume lives on its AMI's layers until it is terminated, however long that is.
-PIN_TTL = timedelta(days=36500)
 
 
 def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
     """Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
     AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers)."""
-    from kiln.store import api
-
     digests = [layer.digest for layer in api.image_layers(image_id, region)]
     api.pin(region, digests, PIN_PREFIX + instance_id, PIN_TTL)
 
 
-def terminate_instance(instance_id: str) -> None:
-    """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
-    from kiln.store import api
+def _get(instance_id: str, account: str | None) -> Instance:
+    """The instance, if ``account`` launched it (None: kiln's own work, any instance); another
+    account's is refused in the very words of one that does not exist."""
+    try:
+        instance = instances.get(instance_id)
+    except InvalidInstanceIDNotFound as error:
+        raise error.at(account=account) from None
+    if account is not None and instance.account_id != account:
+        raise InvalidInstanceIDNotFound(instance_id).at(account=account)
+    return instance
 
-    instances.terminate(instance_id, force=True)
+
+def terminate_instance(instance_id: str, *, force: bool = True, account: str | None = None) -> Instance:
+    """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
+    _get(instance_id, account)
+    terminated = instances.terminate(instance_id, force=force)
     api.unpin_holder(PIN_PREFIX + instance_id)
+    return terminated
 
 
 def release_terminated_pins() -> list[str]:
     """Recovery hook: drop the layer pins of instances that are terminated (or gone)."""
-    from kiln.runtime.errors import InstanceNotFound
-    from kiln.store import api
-
     released = []
     for holder in sorted(api.pin_holders(PIN_PREFIX)):
         instance_id = holder.removeprefix(PIN_PREFIX)
         try:
             state = instances.get(instance_id).state
-        except InstanceNotFound:
-            state = "terminated"
-        if state == "terminated":
+        except InvalidInstanceIDNotFound:
+            state = TERMINATED
+        if state == TERMINATED:
             api.unpin_holder(holder)
             released.append(instance_id)
     return released
@@ -132,18 +113,18 @@ def create_image(
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
     no_reboot: bool = False,
+    account: str | None = None,
 ) -> str:
     """Capture the instance's root volume as a new AMI (EC2 ``CreateImage``); returns the AMI id.
+    The AMI belongs to the instance's account, whoever owns the AMI it was launched from.
 
     As on EC2, a running EBS-backed instance is stopped for the capture and started again, so the
     file system is consistent, unless ``no_reboot``.
     """
-    from kiln.store import api
-
-    instance = instances.get(instance_id)
+    instance = _get(instance_id, account)
     if instance.image_id is None:
         raise InvalidInput(f"instance {instance_id} was not launched from an image", location="InstanceId")
-    if instance.state not in (RUNNING, "stopped"):
+    if instance.state not in (RUNNING, STOPPED):
         raise InvalidInput(f"instance {instance_id} is {instance.state}", location="InstanceId")
     restart = instance.state == RUNNING and not no_reboot and instance.root_device_type == "ebs"
     if restart:
@@ -157,8 +138,96 @@ def create_image(
                 name=name,
                 description=description,
                 tags=dict(tags or {}),
+                owner=instance.account_id,
             )
         )
     finally:
         if restart:
             instances.start(instance_id)
+
+
+# --- pass-throughs to the runtime, in EC2's shapes -----------------------------------------------
+
+
+def describe_instances(
+    *, states: Sequence[str] | None = None, image_id: str | None = None, account: str | None = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``DescribeInstances`` of ``account`` (flattened: no reservations), with kiln's own fields
+    under ``Kiln``; ``account=None``: every account's."""
+    found = instances.list_instances(states=states or None, image_id=image_id, account=account)
+    return {"Instances": [instance.describe() for instance in found]}
+
+
+def describe_instance(instance_id: str, *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    return _get(instance_id, account).describe()
+
+
+def _change(
+    instance_ids: Sequence[str], action: Callable[[str], Instance], account: str | None
+) -> dict[str, Any]:
+    """Each instance's previous and current state, as EC2's Start/Stop/TerminateInstances answer;
+    every instance must be ``account``'s before any is changed."""
+    for instance_id in instance_ids:
+        _get(instance_id, account)
+    changes = []
+    for instance_id in instance_ids:
+        previous = instances.get(instance_id).describe()["State"]
+        current = action(instance_id).describe()["State"]
+        changes.append({"InstanceId": instance_id, "PreviousState": previous, "CurrentState": current})
+    return {"Instances": changes}
+
+
+def stop_instances(
+    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """Stop EBS-backed instances: processes end, the root volume stays."""
+    return _change(instance_ids, lambda instance_id: instances.stop(instance_id, force=force), account)
+
+
+def start_instances(instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    return _change(instance_ids, instances.start, account)
+
+
+def reboot_instances(instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """Restart the instances' processes; root volumes (also instance store) are kept."""
+    return _change(instance_ids, instances.reboot, account)
+
+
+def terminate_instances(
+    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """Terminate: processes end, root volumes are deleted, the AMI layers' pins are released."""
+    return _change(instance_ids, lambda instance_id: terminate_instance(instance_id, force=force), account)
+
+
+def exec_command(
+    instance_id: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+    on_stdout: Callable[[str], None] | None = None,
+    on_stderr: Callable[[str], None] | None = None,
+    account: str | None = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
+    from kiln.runtime.exec import exec_in
+
+    _get(instance_id, account)
+    result = exec_in(
+        instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
+    )
+    return {
+        "InstanceId": instance_id,
+        "ExitCode": result.exit_code,
+        "TimedOut": result.timed_out,
+        "Stdout": result.stdout,
+        "Stderr": result.stderr,
+    }
+
+
+def get_console_output(instance_id: str, *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``GetConsoleOutput``: what the instance's init wrote (not base64 encoded)."""
+    path = _get(instance_id, account).console_log
+    return {"InstanceId": instance_id, "Output": path.read_text(errors="replace") if path.exists() else ""}

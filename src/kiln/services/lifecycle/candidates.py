@@ -26,7 +26,21 @@ def _instances_by_image() -> dict[str, list[str]]:
     return users
 
 
-def _ami_candidate(ami: dict[str, Any], users: dict[str, list[str]], unique: dict[str, int]) -> AmiCandidate | None:
+def _shared_accounts(owner: str, permissions: list[dict[str, str]], accounts: list[str]) -> tuple[str, ...]:
+    """The accounts other than the owner that may launch the AMI now: named ones, and (evaluated with
+    their current membership, as a launch is) the members of granted organizations and OUs."""
+    from kiln.services.ec2.callers import principal
+
+    shared = {entry["UserId"] for entry in permissions if "UserId" in entry}
+    if any("OrganizationArn" in entry or "OrganizationalUnitArn" in entry for entry in permissions):
+        shared.update(account for account in accounts if principal(account).granted(permissions))
+    shared.discard(owner)
+    return tuple(sorted(shared))
+
+
+def _ami_candidate(
+    ami: dict[str, Any], users: dict[str, list[str]], unique: dict[str, int], accounts: list[str]
+) -> AmiCandidate | None:
     from kiln.store import api as store
 
     try:
@@ -43,7 +57,7 @@ def _ami_candidate(ami: dict[str, Any], users: dict[str, list[str]], unique: dic
         deprecation_time=info.deprecation_time,
         state=info.state,
         public=info.public,
-        shared_accounts=tuple(p["UserId"] for p in info.launch_permissions if "UserId" in p),
+        shared_accounts=_shared_accounts(info.owner_id, info.launch_permissions, accounts),
         last_launched=info.last_launched_time,
         tags=dict(info.tags),
         snapshot_ids=tuple(info.snapshot_ids),
@@ -57,10 +71,12 @@ class StoreCandidateSource:
     """Every Image Builder image kiln recorded, with its AMIs as the store sees them now."""
 
     def gather(self, policy: Any) -> list[ImageCandidate]:
+        from kiln.services.accounts.accounts import list_accounts
         from kiln.services.builds import records as images
         from kiln.store import api as store
 
         users = _instances_by_image()
+        accounts = [account["Id"] for account in list_accounts()]
         unique: dict[str, int] = {}
         regions: set[str] = set()
         shapes = images.list_images()
@@ -76,7 +92,7 @@ class StoreCandidateSource:
             amis = [
                 candidate
                 for ami in shape["outputResources"]["amis"]
-                if (candidate := _ami_candidate(ami, users, unique)) is not None
+                if (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
             ]
             candidates.append(
                 ImageCandidate(

@@ -1,0 +1,161 @@
+"""``kiln serve``'s ASGI application: authenticate, route by service, call, answer in the service's protocol.
+
+Which service a request is for comes from its signature's credential scope (``…/<region>/<service>/
+aws4_request``), as every SDK signs with the service's signing name; the scope's region is the kiln
+region the request acts in (Organizations and STS are global). A request without a signature is
+answered in the envelope of the service it looks like it is for (``X-Amz-Target``, the form's
+``Version``). Nothing but ``GET /health`` is answered without a valid signature. Work runs in threads
+(the database is the only shared state), so slow calls never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+from kiln.api import ec2, imagebuilder, organizations, paging, sts
+from kiln.api.errors import ApiError, from_auth
+from kiln.api.protocol import HttpRequest, HttpResponse, Service
+from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
+from kiln.errors import KilnError
+
+log = logging.getLogger("kiln.api")
+MAX_BODY = 4 * 1024 * 1024
+DRAIN_LIMIT = 64 * 1024 * 1024
+SERVICES: dict[str, Service] = {
+    service.name: service for service in (imagebuilder.SERVICE, ec2.SERVICE, sts.SERVICE, organizations.SERVICE)
+}
+_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/(?P<service>[^/,]+)/aws4_request")
+_TARGETS = {"AWSOrganizationsV20161128": "organizations"}
+_VERSIONS = {"2016-11-15": "ec2", "2011-06-15": "sts"}
+
+
+def _scope_service(headers: dict[str, str], query: str) -> str | None:
+    found = _SCOPE.search(headers.get("authorization", ""))
+    if found:
+        return found["service"]
+    credential = dict(urllib.parse.parse_qsl(query)).get("X-Amz-Credential")
+    if credential is None:
+        return None
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 else ""
+
+
+def service_for(headers: dict[str, str], query: str, body: bytes) -> tuple[Service, str | None]:
+    """The service a request is for, and the signing name when the signature names one kiln does not serve."""
+    named = _scope_service(headers, query)
+    if named is not None:
+        return (SERVICES[named], None) if named in SERVICES else (imagebuilder.SERVICE, named)
+    target = headers.get("x-amz-target", "").partition(".")[0]
+    if target in _TARGETS:
+        return SERVICES[_TARGETS[target]], None
+    form = dict(urllib.parse.parse_qsl(query))
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+    return SERVICES[_VERSIONS.get(form.get("Version", ""), "imagebuilder")], None
+
+
+def _secret(access_key_id: str) -> tuple[str, str] | None:
+    from kiln.services.accounts.accounts import key_secret
+
+    return key_secret(access_key_id)
+
+
+def _call(service: Service, request: HttpRequest, caller: Caller, request_id: str) -> tuple[HttpResponse, str]:
+    operation = "-"
+    try:
+        if service.regional:
+            from kiln.services.accounts.regions import require_region
+
+            require_region(caller.region, field="credential scope region")
+        operation, params = service.wire.read(service.name, service.dialect, request)
+        handler = service.handlers.get(operation)
+        if handler is None:
+            raise service.dialect.not_served(operation)
+        result = handler(params, caller)
+        result = paging.page(service.name, operation, params, result, service.dialect, service.limits)
+        return service.wire.success(service.name, operation, result, request_id), operation
+    except ApiError as error:
+        return service.wire.failure(service.name, error, request_id), operation
+    except KilnError as error:
+        return service.wire.failure(service.name, service.dialect.from_kiln(error), request_id), operation
+    except Exception as error:  # a bug: the client gets the service's internal error, the log the trace
+        log.exception("%s %s failed", service.name, operation)
+        internal = service.dialect.from_kiln(KilnError(f"internal error ({type(error).__name__})"))
+        return service.wire.failure(service.name, internal, request_id), operation
+
+
+def handle_request(request: HttpRequest, request_id: str) -> tuple[HttpResponse, str, str]:
+    """(response, "service:operation", account) of one request (runs in a worker thread)."""
+    if request.method == "GET" and request.path == "/health":
+        return HttpResponse(200, {"content-type": "application/json"}, b'{"status": "ok"}'), "health", "-"
+    service, unserved = service_for(dict(request.headers), request.query, request.body)
+    try:
+        caller = verify(Request(request.method, request.path, request.query, request.headers, request.body),
+                        _secret)
+    except AuthFailure as failure:
+        error = from_auth(failure, service.wire.family(service.name))
+        return service.wire.failure(service.name, error, request_id), f"{service.name}:-", "-"
+    if unserved is not None:
+        error = ApiError("UnknownServiceException", f"kiln does not serve {unserved or 'this service'} yet", 400)
+        return service.wire.failure(service.name, error, request_id), f"{unserved}:-", caller.account_id
+    response, operation = _call(service, request, caller, request_id)
+    return response, f"{service.name}:{operation}", caller.account_id
+
+
+async def _read_body(receive: Any, declared: int) -> tuple[bytes | None, bool]:
+    """(the whole body, or None when it is over ``MAX_BODY``; whether it was read to its end). A body
+    over the limit is still read and dropped up to ``DRAIN_LIMIT``, so the client reads the answer
+    instead of a reset connection."""
+    if declared > DRAIN_LIMIT:
+        return None, False
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > DRAIN_LIMIT:
+            return None, False
+        if size <= MAX_BODY:
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            return (b"".join(chunks) if size <= MAX_BODY else None), True
+
+
+def _declared_length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    started = time.monotonic()
+    method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    path, _, raw_query = path.partition("?")
+    query = scope.get("query_string", b"").decode("latin-1") or raw_query
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    body, complete = await _read_body(receive, _declared_length(headers))
+    request_id = str(uuid.uuid4())
+    if body is None:
+        service, _ = service_for(headers, query, b"")
+        response = service.wire.failure(service.name, service.dialect.oversize(MAX_BODY), request_id)
+        action, account = f"{service.name}:-", "-"
+    else:
+        response, action, account = await asyncio.to_thread(
+            handle_request, HttpRequest(method, path, query, headers, body), request_id
+        )
+    out_headers = {**response.headers, "x-amzn-requestid": request_id, "content-length": str(len(response.body))}
+    if not complete:
+        out_headers["connection"] = "close"  # the rest of the body is not read
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": [(k.encode(), v.encode()) for k, v in out_headers.items()]})
+    await send({"type": "http.response.body", "body": response.body})
+    log.info("%s %s %s %d %.1fms", method, action, account, response.status, (time.monotonic() - started) * 1000)

@@ -1,0 +1,353 @@
+"""EC2 operations on the wire (the ``ec2`` protocol): each a call of ``services/ec2`` (and the reads of
+``services/ec2_queries``) in the caller's region, answered in the botocore output shape's members.
+
+Every operation takes ``DryRun``: the checks the real call makes first run, and the answer is EC2's
+``DryRunOperation`` (HTTP 412) when it would have succeeded, or the error it would have failed with.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kiln.api import query
+from kiln.api.errors import ApiError, Dialect
+from kiln.api.paging import Limits
+from kiln.api.protocol import Handler, Service
+from kiln.api.sigv4 import Caller
+
+DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many sandboxes in one call
+# EC2's describe calls take MaxResults of 5 to 1000 (DescribeImages' range is not documented: the common
+# rule, configurable); without MaxResults everything comes on one page.
+MIN_MAX_RESULTS = int(os.environ.get("KILN_EC2_MIN_MAX_RESULTS", "5"))
+
+
+def _images() -> Any:
+    from kiln.services.ec2 import images
+
+    return images
+
+
+def _snapshots() -> Any:
+    from kiln.services.ec2 import snapshots
+
+    return snapshots
+
+
+def _instances() -> Any:
+    from kiln.services.ec2 import instances
+
+    return instances
+
+
+def _queries() -> Any:
+    from kiln.services import ec2_queries
+
+    return ec2_queries
+
+
+# --- parameter helpers ---------------------------------------------------------------------------
+
+
+def _filters(p: dict[str, Any]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for entry in p.get("Filters") or []:
+        merged.setdefault(entry.get("Name") or "", []).extend(entry.get("Values") or [])
+    return merged
+
+
+def _tags(p: dict[str, Any], resource_type: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for spec in p.get("TagSpecifications") or []:
+        if spec.get("ResourceType") in (None, resource_type):
+            tags.update({tag["Key"]: tag.get("Value", "") for tag in spec.get("Tags") or [] if "Key" in tag})
+    return tags
+
+
+def _not_with_ids(p: dict[str, Any], ids: str) -> None:
+    if p.get(ids) and p.get("MaxResults") is not None:
+        raise ApiError("InvalidParameterCombination",
+                       f"The parameter {ids.removesuffix('s')} cannot be used with the parameter maxResults")
+
+
+def _reservation(caller: Caller, instances: list[dict[str, Any]]) -> dict[str, Any]:
+    first = instances[0]["InstanceId"] if instances else "i-0"
+    return {"ReservationId": "r-" + first.removeprefix("i-"), "OwnerId": caller.account_id, "Groups": [],
+            "Instances": instances}
+
+
+def _launch_permission_changes(p: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(add, remove) from the structured ``LaunchPermission`` or the flat ``OperationType`` form."""
+    structured = p.get("LaunchPermission") or {}
+    add = [{k: v for k, v in entry.items() if v is not None} for entry in structured.get("Add") or []]
+    remove = [{k: v for k, v in entry.items() if v is not None} for entry in structured.get("Remove") or []]
+    flat = [{"UserId": v} for v in p.get("UserIds") or []] + [{"Group": v} for v in p.get("UserGroups") or []]
+    flat += [{"OrganizationArn": v} for v in p.get("OrganizationArns") or []]
+    flat += [{"OrganizationalUnitArn": v} for v in p.get("OrganizationalUnitArns") or []]
+    if flat:
+        if p.get("Attribute") not in (None, "launchPermission"):
+            raise ApiError("InvalidParameterCombination", "user and group lists go with Attribute=launchPermission")
+        operation = p.get("OperationType")
+        if operation not in ("add", "remove"):
+            raise ApiError("MissingParameter", "The request must contain the parameter OperationType (add|remove)")
+        (add if operation == "add" else remove).extend(flat)
+    if not add and not remove:
+        raise ApiError("UnsupportedOperation", "kiln modifies only the launchPermission attribute of an image")
+    return add, remove
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    run: Handler
+    check: Callable[[dict[str, Any], Caller], object] | None = None  # what DryRun verifies
+
+
+def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    _not_with_ids(p, "ImageIds")
+    return dict(_queries().describe_images(
+        caller=c.account_id, region=c.region, image_ids=p.get("ImageIds"), owners=p.get("Owners"),
+        executable_users=p.get("ExecutableUsers"), filters=_filters(p),
+        include_deprecated=bool(p.get("IncludeDeprecated")), include_disabled=bool(p.get("IncludeDisabled")),
+    ))
+
+
+def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    delete = bool(p.get("DeleteAssociatedSnapshots"))
+    result = _images().deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete)
+    answer = {"Return": result["Return"]}
+    if delete:  # EC2 lists the snapshots' fates only when asked to delete them
+        answer["DeleteSnapshotResults"] = result["DeleteSnapshotResults"]
+    return answer
+
+
+def _copy_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    tags = _tags(p, "image")
+    if p.get("CopyImageTags"):
+        source = _queries().require_image(p["SourceImageId"], p["SourceRegion"])
+        tags = {**{t["Key"]: t["Value"] for t in source.get("Tags", [])}, **tags}
+    return dict(_images().copy_image(p["SourceImageId"], source_region=p["SourceRegion"], region=c.region,
+                                     name=p["Name"], description=p.get("Description"), tags=tags))
+
+
+def _check_copy(p: dict[str, Any], c: Caller) -> None:
+    from kiln.services.accounts.regions import require_region
+
+    require_region(p["SourceRegion"], field="SourceRegion")
+    _queries().check_launchable(p["SourceImageId"], p["SourceRegion"])
+
+
+def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    if not p.get("ImageId"):
+        raise ApiError("MissingParameter", "The request must contain the parameter ImageId")
+    low, high = p["MinCount"], p["MaxCount"]
+    if not 1 <= low <= high:
+        raise ApiError("InvalidParameterValue", "MinCount must be at least 1 and at most MaxCount")
+    if low > MAX_INSTANCES_PER_RUN:
+        raise ApiError("InstanceLimitExceeded", f"kiln launches at most {MAX_INSTANCES_PER_RUN} instances per "
+                       "RunInstances call")
+    high = min(high, MAX_INSTANCES_PER_RUN)
+    kwargs: dict[str, Any] = {"region": c.region, "tags": _tags(p, "instance")}
+    if p.get("InstanceType"):
+        kwargs["instance_type"] = p["InstanceType"]
+    launched: list[Any] = []
+    try:
+        for _ in range(high):
+            launched.append(_instances().run_instance(p["ImageId"], **kwargs))
+    except Exception:
+        if len(launched) < low:
+            for instance in launched:
+                _instances().terminate_instance(instance.id)
+            raise
+    return _reservation(c, [instance.describe() for instance in launched])
+
+
+def _describe_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    _not_with_ids(p, "InstanceIds")
+    found = _queries().describe_instances(region=c.region, instance_ids=p.get("InstanceIds"), filters=_filters(p))
+    return {"Reservations": [_reservation(c, [instance]) for instance in found["Instances"]]}
+
+
+def _change(action: str, output: str) -> Operation:
+    """Start/Stop/Terminate/RebootInstances: the instances must be in the caller's region."""
+
+    def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+        _queries().require_instances(p["InstanceIds"], c.region)
+        kwargs = {"force": bool(p.get("Force"))} if action in ("stop_instances", "terminate_instances") else {}
+        changes = getattr(_instances(), action)(p["InstanceIds"], **kwargs)["Instances"]
+        return {output: changes} if output else {}
+
+    return Operation(run, lambda p, c: _queries().require_instances(p["InstanceIds"], c.region))
+
+
+def _create_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    kinds = {resource: _queries().require_resource(resource, c.region) for resource in p["Resources"]}
+    if "instance" in kinds.values():
+        raise ApiError("UnsupportedOperation", "kiln tags instances when they are launched (TagSpecifications)")
+    tags = {tag["Key"]: tag.get("Value", "") for tag in p["Tags"]}
+    for resource in p["Resources"]:
+        _images().create_tags(resource, tags)
+    return {}
+
+
+def _delete_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    for resource in p["Resources"]:
+        if p.get("Tags") is None:  # no Tag list: every tag of the resource
+            current = _queries().describe_tags(region=c.region, filters={"resource-id": [resource]})["Tags"]
+            tags: dict[str, str | None] = {row["Key"]: None for row in current}
+        else:
+            tags = {tag["Key"]: tag.get("Value") for tag in p["Tags"]}
+        _queries().delete_tags(resource, tags, c.region)
+    return {}
+
+
+def _check_resources(p: dict[str, Any], c: Caller) -> None:
+    for resource in p["Resources"]:
+        _queries().require_resource(resource, c.region)
+
+
+def _image_check(p: dict[str, Any], c: Caller) -> None:
+    _queries().require_image(p["ImageId"], c.region)
+
+
+def _image_call(action: str, answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: {"Return": True},
+                **extra: Callable[[dict[str, Any]], Any]) -> Operation:
+    """An operation on one AMI of the caller's region: ``action(ImageId, **extra, region=…)``."""
+
+    def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+        kwargs = {name: read(p) for name, read in extra.items()}
+        return answer(getattr(_images(), action)(p["ImageId"], **kwargs, region=c.region))
+
+    return Operation(run, _image_check)
+
+
+def _done(_result: object) -> dict[str, Any]:
+    """The answer of an operation whose output has no members (EC2 says ``<return>true</return>``)."""
+    return {}
+
+
+def _modify_image_attribute(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    add, remove = _launch_permission_changes(p)
+    return _done(_images().modify_launch_permission(p["ImageId"], add=add, remove=remove, region=c.region))
+
+
+def _create_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    _queries().require_instances([p["InstanceId"]], c.region)
+    image_id = _instances().create_image(p["InstanceId"], name=p["Name"], description=p.get("Description"),
+                                         tags=_tags(p, "image"), no_reboot=bool(p.get("NoReboot")))
+    return {"ImageId": image_id}
+
+
+def _console_output(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    _queries().require_instances([p["InstanceId"]], c.region)
+    output = _instances().get_console_output(p["InstanceId"])["Output"]
+    return {"InstanceId": p["InstanceId"], "Output": base64.b64encode(output.encode()).decode(),
+            "Timestamp": datetime.now(UTC)}
+
+
+def _describe_regions(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    from kiln.services.accounts.regions import list_regions
+
+    wanted = set(p.get("RegionNames") or [])
+    return {"Regions": [region for region in list_regions() if not wanted or region["RegionName"] in wanted]}
+
+
+OPERATIONS: dict[str, Operation] = {
+    # images
+    "DescribeImages": Operation(_describe_images),
+    "DescribeImageAttribute": Operation(
+        lambda p, c: dict(_queries().describe_image_attribute(p["ImageId"], p["Attribute"], c.region)),
+        _image_check,
+    ),
+    "ModifyImageAttribute": Operation(_modify_image_attribute, lambda p, c: (_launch_permission_changes(p),
+                                                                             _image_check(p, c))),
+    "DeregisterImage": Operation(_deregister_image, lambda p, c: _images().deregister_image(
+        p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True
+    )),
+    "CopyImage": Operation(_copy_image, _check_copy),
+    "EnableImage": _image_call("enable_image"),
+    "DisableImage": _image_call("disable_image"),
+    "EnableImageDeprecation": _image_call("enable_image_deprecation", deprecate_at=lambda p: p["DeprecateAt"]),
+    "DisableImageDeprecation": _image_call("disable_image_deprecation"),
+    "EnableImageDeregistrationProtection": _image_call(
+        "enable_deregistration_protection", lambda r: {"Return": r["DeregistrationProtection"]},
+        with_cooldown=lambda p: bool(p.get("WithCooldown")),
+    ),
+    "DisableImageDeregistrationProtection": _image_call(
+        "disable_deregistration_protection", lambda r: {"Return": r["DeregistrationProtection"]}
+    ),
+    "CreateImage": Operation(_create_image, lambda p, c: _queries().require_instances([p["InstanceId"]], c.region)),
+    # snapshots
+    "DescribeSnapshots": Operation(lambda p, c: dict(_queries().describe_snapshots(
+        region=c.region, snapshot_ids=p.get("SnapshotIds"), owner_ids=p.get("OwnerIds"), filters=_filters(p),
+        caller=c.account_id,
+    ))),
+    "DeleteSnapshot": Operation(
+        lambda p, c: _done(_snapshots().delete_snapshot(p["SnapshotId"], region=c.region)),
+        lambda p, c: _snapshots().delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True),
+    ),
+    # instances
+    "RunInstances": Operation(
+        _run_instances,
+        lambda p, c: _queries().check_launchable(p.get("ImageId") or "", c.region),
+    ),
+    "DescribeInstances": Operation(_describe_instances),
+    "StopInstances": _change("stop_instances", "StoppingInstances"),
+    "StartInstances": _change("start_instances", "StartingInstances"),
+    "TerminateInstances": _change("terminate_instances", "TerminatingInstances"),
+    "RebootInstances": _change("reboot_instances", ""),
+    "GetConsoleOutput": Operation(_console_output),
+    # tags
+    "CreateTags": Operation(_create_tags, _check_resources),
+    "DeleteTags": Operation(_delete_tags, _check_resources),
+    "DescribeTags": Operation(lambda p, c: dict(_queries().describe_tags(region=c.region, filters=_filters(p)))),
+    # regions
+    "DescribeRegions": Operation(_describe_regions),
+}
+
+
+def _handler(operation: Operation) -> Handler:
+    def handle(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+        if p.get("DryRun"):
+            if operation.check is not None:
+                operation.check(p, c)
+            raise ApiError("DryRunOperation", DRY_RUN_MESSAGE, 412)
+        return operation.run(p, c)
+
+    return handle
+
+
+DIALECT = Dialect(
+    missing="MissingParameter",
+    invalid="InvalidParameterValue",
+    unknown_parameter="UnknownParameter",
+    unknown_operation="InvalidAction",
+    unsupported="UnsupportedOperation",
+    malformed="MalformedQueryString",
+    bad_token="InvalidNextToken",
+    bad_limit="InvalidMaxResults",
+    flat=True,
+    statuses={"AuthFailure": 401, "UnauthorizedOperation": 403, "DryRunOperation": 412, "InternalError": 500,
+              "Unavailable": 503},
+    kiln_codes={
+        "InvalidParameterValueException": "InvalidParameterValue",
+        "InvalidRequestException": "InvalidRequest",
+        "ResourceNotFoundException": "InvalidParameterValue",
+        "ResourceAlreadyExistsException": "InvalidParameterValue",
+        "ResourceInUseException": "IncorrectState",
+        "ResourceDependencyException": "DependencyViolation",
+        "ForbiddenException": "UnauthorizedOperation",
+        "ServiceUnavailableException": "Unavailable",
+        "ServiceException": "InternalError",
+    },
+)
+
+SERVICE = Service("ec2", query, DIALECT, Limits(low=MIN_MAX_RESULTS, high=1000, default=None),
+                  {name: _handler(operation) for name, operation in OPERATIONS.items()})

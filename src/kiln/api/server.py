@@ -1,0 +1,91 @@
+"""Running the API: uvicorn on a socket bound here (so ``--port 0`` can say which port it got), with the
+pipeline scheduler in a background thread, so one process is the whole service. SIGTERM (or SIGINT)
+stops taking connections, answers the requests in flight, stops the scheduler (running builds finish)
+and returns."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+ACCESS_FORMAT = "%(asctime)s %(message)s"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url(sock: socket.socket, *, tls: bool = False) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _access_log() -> None:
+    """One line per request on stderr: method, service:operation, account, status, milliseconds."""
+    logger = logging.getLogger("kiln.api")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(ACCESS_FORMAT))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def _scheduler(stop: threading.Event, say: Callable[[str], None]) -> threading.Thread:
+    from kiln.services import scheduling
+
+    def run() -> None:
+        try:
+            scheduling.run_until(stop, say=say)
+        except Exception:
+            logging.getLogger("kiln.api").exception("the scheduler stopped")
+
+    thread = threading.Thread(target=run, name="kiln-scheduler", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(sock: socket.socket, *, tls_cert: str | None = None, tls_key: str | None = None,
+          on_ready: Callable[[], None] | None = None, scheduler: bool = True,
+          say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
+    import uvicorn
+
+    from kiln.api.app import app
+
+    _access_log()
+    config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
+                            ssl_certfile=tls_cert, ssl_keyfile=tls_key, timeout_graceful_shutdown=30)
+    server = uvicorn.Server(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # Ours until uvicorn installs its own, and again after: uvicorn re-raises the signal it caught
+        # once it has drained, and that must not kill the process before the scheduler has stopped.
+        stop.set()
+        server.should_exit = True
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    background = _scheduler(stop, say) if scheduler else None
+    try:
+        if on_ready is not None:
+            on_ready()
+        if not stop.is_set():
+            server.run(sockets=[sock])
+    finally:
+        stop.set()
+        if background is not None:
+            background.join()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()

@@ -1,0 +1,352 @@
+"""EC2 images (AMIs) for every front end: the calls and the response shapes of the image store.
+
+Each function is one EC2 action (``DescribeImages``, ``DeregisterImage``, ...) over ``kiln.store.api``
+and answers with EC2's field names, plus kiln's own where EC2 has none (byte accounting). Each takes
+the calling ``account``; the store checks it against the AMI's launch permissions, evaluated at that
+moment (an organization or OU grant follows the caller's current membership):
+
+* an AMI the caller may not see (not its own, not public, not shared with it) is
+  ``InvalidAMIID.NotFound`` to describe, copy or export, and ``AuthFailure`` to launch;
+* only the owner may change an AMI (attributes, sharing, tags, deprecation, disable, protection,
+  deregistration);
+* another account's AMI can be copied or exported only with ``createVolumePermission`` on its snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kiln.ec2_errors import InvalidParameterValue
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
+from kiln.model import ec2_model
+from kiln.services.ec2.callers import principal
+from kiln.store import api
+
+
+def import_image(
+    source: Path,
+    *,
+    name: str,
+    region: str = DEFAULT_REGION,
+    architecture: str | None = None,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    root_device_type: str = "ebs",
+    allow_devices: bool = False,
+    compression: str = "zstd",
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """A parent image from a rootfs tarball, a directory, an OCI layout or an oci-archive, owned by
+    ``account``."""
+    image_id = api.import_rootfs(
+        source,
+        name=name,
+        region=region,
+        architecture=architecture,
+        description=description,
+        tags=dict(tags or {}),
+        root_device_type=root_device_type,
+        allow_devices=allow_devices,
+        compression=compression,
+        owner=account,
+    )
+    return {"ImageId": image_id}
+
+
+def bootstrap_image(
+    source: str,
+    *,
+    name: str | None = None,
+    region: str = DEFAULT_REGION,
+    include: Iterable[str] = (),
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """A minbase parent image from mmdebstrap (``debian:bookworm``), cached and idempotent."""
+    image_id = api.bootstrap_image(source, name=name, region=region, include=list(include), owner=account)
+    return {"ImageId": image_id}
+
+
+def describe_images(
+    *,
+    region: str = DEFAULT_REGION,
+    image_ids: list[str] | None = None,
+    names: list[str] | None = None,
+    owners: list[str] | None = None,
+    executable_users: list[str] | None = None,
+    filters: Mapping[str, list[str]] | None = None,
+    include_deprecated: bool = False,
+    include_disabled: bool = False,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """EC2 ``DescribeImages`` for ``account``: its own AMIs, public ones and those shared with it
+    (directly, through its organization or an OU it is in). ``Owners``: account ids, ``self``,
+    ``amazon`` / ``aws-marketplace`` / ``aws-backup-vault``; ``ExecutableUsers``: ``self``, account
+    ids (explicit grants only), ``all``. Deregistered, deprecated (except the caller's own) and
+    disabled AMIs are hidden unless asked for; grantees see only ``ec2:SharedTag/`` tags."""
+    found = api.describe_images(
+        region,
+        image_ids=image_ids,
+        names=names,
+        owners=owners,
+        executable_users=executable_users,
+        filters=dict(filters or {}),
+        include_deprecated=include_deprecated,
+        include_disabled=include_disabled,
+        caller=principal(account),
+    )
+    return {"Images": [image.to_ec2() for image in found]}
+
+
+def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """One AMI's ``Image`` shape, whatever its state (also deprecated, disabled, deregistered), as
+    ``account`` sees it."""
+    return api.get_image(image_id, region, principal(account)).to_ec2()
+
+
+def copy_image(
+    source_image_id: str,
+    *,
+    source_region: str = DEFAULT_REGION,
+    region: str = DEFAULT_REGION,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """EC2 ``CopyImage`` (called for the destination region): the source must be launchable by
+    ``account`` and, if another account's, its snapshot readable; the copy is ``account``'s."""
+    image_id = api.copy_image(
+        source_image_id,
+        source_region=source_region,
+        region=region,
+        name=name,
+        description=description,
+        tags=dict(tags or {}),
+        caller=principal(account),
+    )
+    return {"ImageId": image_id}
+
+
+def export_image(
+    image_id: str, fmt: str, dest: Path, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """A flattened tar, an OCI archive or a disk image (raw, qcow2, vmdk, vhd) of the AMI; another
+    account's AMI needs what CopyImage needs."""
+    path = api.export_image(image_id, fmt, dest, region, principal(account))
+    return {"ImageId": image_id, "Format": fmt, "Path": str(path), "Size": path.stat().st_size}
+
+
+def deregister_image(
+    image_id: str,
+    *,
+    region: str = DEFAULT_REGION,
+    delete_snapshots: bool = False,
+    dry_run: bool = False,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """EC2 ``DeregisterImage``: the snapshots stay (and keep their bytes) unless ``delete_snapshots``.
+
+    Besides EC2's ``Return`` and ``DeleteSnapshotResults`` (``skipped`` for a snapshot another AMI
+    uses), the answer says what the kept snapshots still hold and what deleting them freed.
+    """
+    result = api.deregister_image(
+        image_id, region=region, delete_snapshots=delete_snapshots, dry_run=dry_run, caller=principal(account)
+    )
+    deleted = set(result.deleted_snapshots)
+    return {
+        "ImageId": image_id,
+        "Return": True,
+        "DryRun": dry_run,
+        "SnapshotIds": result.snapshot_ids,
+        "SnapshotBytes": result.snapshot_bytes,
+        "FreedBytes": result.freed_bytes,
+        "DeleteSnapshotResults": [
+            {"SnapshotId": snapshot_id, "ReturnCode": "success" if snapshot_id in deleted else "skipped"}
+            for snapshot_id in result.snapshot_ids
+        ]
+        if delete_snapshots
+        else [],
+    }
+
+
+def create_tags(resource_id: str, tags: Mapping[str, str], *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``CreateTags`` on an AMI or a snapshot of ``account``: add or overwrite."""
+    api.create_tags(resource_id, dict(tags), principal(account))
+    return {"ResourceId": resource_id, "Tags": dict(tags)}
+
+
+def delete_tags(resource_id: str, keys: list[str], *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``DeleteTags`` by key."""
+    api.delete_tags(resource_id, keys, principal(account))
+    return {"ResourceId": resource_id, "Keys": keys}
+
+
+def enable_image_deprecation(
+    image_id: str, deprecate_at: datetime, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``EnableImageDeprecation``; the answer has the time as stored (rounded to the minute)."""
+    api.enable_image_deprecation(image_id, deprecate_at, region, principal(account))
+    stored = describe_image(image_id, region, account=account).get("DeprecationTime")
+    return {"ImageId": image_id, "DeprecationTime": stored}
+
+
+def disable_image_deprecation(
+    image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    api.disable_image_deprecation(image_id, region, principal(account))
+    return {"ImageId": image_id, "DeprecationTime": None}
+
+
+def disable_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``DisableImage``: not launchable, every launch permission removed."""
+    api.disable_image(image_id, region, principal(account))
+    return {"ImageId": image_id, "State": "disabled"}
+
+
+def enable_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``EnableImage``: available again; removed launch permissions are not restored."""
+    api.enable_image(image_id, region, principal(account))
+    return {"ImageId": image_id, "State": "available"}
+
+
+def enable_deregistration_protection(
+    image_id: str, *, with_cooldown: bool = False, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    state = api.enable_deregistration_protection(image_id, with_cooldown, region, principal(account))
+    return {"ImageId": image_id, "DeregistrationProtection": state}
+
+
+def disable_deregistration_protection(
+    image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """With a cooldown, deregistration stays refused for 24 hours."""
+    state = api.disable_deregistration_protection(image_id, region, principal(account))
+    return {"ImageId": image_id, "DeregistrationProtection": state}
+
+
+# --- attributes and sharing ------------------------------------------------------------------------
+
+def modify_image_attribute(
+    image_id: str,
+    *,
+    attribute: str | None = None,
+    operation_type: str | None = None,
+    launch_permission: Mapping[str, list[dict[str, str]]] | None = None,
+    user_ids: list[str] | None = None,
+    user_groups: list[str] | None = None,
+    organization_arns: list[str] | None = None,
+    organizational_unit_arns: list[str] | None = None,
+    description: str | None = None,
+    value: str | None = None,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """EC2 ``ModifyImageAttribute`` (owner only), one attribute per call, in either of EC2's forms:
+    structured (``LaunchPermission={"Add": [...], "Remove": [...]}``, ``Description``) or flat
+    (``Attribute=launchPermission``, ``OperationType=add|remove`` with ``UserIds``, ``UserGroups``,
+    ``OrganizationArns``, ``OrganizationalUnitArns``; ``Attribute=description`` with ``Value``)."""
+    if attribute is not None:
+        ec2_model.check_enum(attribute, "ImageAttributeName", "Attribute")
+    flat = (
+        [{"UserId": item} for item in user_ids or []]
+        + [{"Group": item} for item in user_groups or []]
+        + [{"OrganizationArn": item} for item in organization_arns or []]
+        + [{"OrganizationalUnitArn": item} for item in organizational_unit_arns or []]
+    )
+    if flat or (attribute == "launchPermission" and launch_permission is None):
+        if launch_permission is not None or attribute not in (None, "launchPermission"):
+            raise InvalidParameterValue("give the launch permission in one form", location="LaunchPermission")
+        operation = ec2_model.check_enum(operation_type or "", "OperationType", "OperationType")
+        launch_permission = {"Add" if operation == "add" else "Remove": flat}
+    if launch_permission is not None:
+        return modify_launch_permission(
+            image_id,
+            add=list(launch_permission.get("Add") or []),
+            remove=list(launch_permission.get("Remove") or []),
+            region=region,
+            account=account,
+        )
+    if attribute == "description" or description is not None:
+        text = description if description is not None else value
+        if text is None:
+            raise InvalidParameterValue("Description needs a value", location="Description")
+        api.set_description(image_id, text, region, principal(account))
+        return {"ImageId": image_id, "Description": {"Value": text}}
+    raise InvalidParameterValue(
+        f"kiln modifies launchPermission and description, not {attribute}", location="Attribute"
+    )
+
+
+def modify_launch_permission(
+    image_id: str,
+    *,
+    add: list[dict[str, str]] | None = None,
+    remove: list[dict[str, str]] | None = None,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """EC2 ``ModifyImageAttribute`` (``launchPermission``); each entry has one of ``UserId``,
+    ``Group`` (``all``), ``OrganizationArn``, ``OrganizationalUnitArn`` (full ARNs; an OU grant
+    covers the OUs below it). Public sharing is refused while image block public access is on."""
+    permissions = api.modify_launch_permission(
+        image_id, add=add or [], remove=remove or [], region=region, caller=principal(account)
+    )
+    return {"ImageId": image_id, "LaunchPermissions": permissions}
+
+
+def describe_image_attribute(
+    image_id: str, attribute: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``DescribeImageAttribute`` (owner only): ``{"ImageId", <the attribute's member>}``, the
+    member and its form (a list, or ``{"Value": …}``) as EC2's ``ImageAttribute`` shape has them."""
+    ec2_model.check_enum(attribute, "ImageAttributeName", "Attribute")
+    info = api.image_attributes(image_id, region, principal(account))
+    member, shape = ec2_model.attribute_member("ImageAttribute", attribute)
+    if member == "LaunchPermissions":
+        found: Any = info.launch_permissions
+    else:
+        found = info.to_ec2().get(member)
+    if shape.type_name == "list":
+        return {"ImageId": image_id, member: list(found or [])}
+    return {"ImageId": image_id, member: {} if found is None else {"Value": found}}
+
+
+def reset_image_attribute(
+    image_id: str, attribute: str = "launchPermission", region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``ResetImageAttribute``: only ``launchPermission``, and every grant goes."""
+    ec2_model.check_enum(attribute, "ResetImageAttributeName", "Attribute")
+    api.reset_launch_permission(image_id, region, principal(account))
+    return {"ImageId": image_id, "Return": True}
+
+
+# --- image block public access (per account and region) -------------------------------------------
+
+
+def get_image_block_public_access_state(
+    region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``GetImageBlockPublicAccessState``."""
+    return {"ImageBlockPublicAccessState": api.image_block_public_access(region, account), "ManagedBy": "account"}
+
+
+def enable_image_block_public_access(
+    state: str = "block-new-sharing", region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``EnableImageBlockPublicAccess``: new public sharing is refused; AMIs already public stay
+    public (as on EC2), and sharing with accounts, organizations and OUs is unaffected."""
+    ec2_model.check_enum(state, "ImageBlockPublicAccessEnabledState", "ImageBlockPublicAccessState")
+    api.set_image_block_public_access(state, region, account)
+    return {"ImageBlockPublicAccessState": state}
+
+
+def disable_image_block_public_access(
+    region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``DisableImageBlockPublicAccess``."""
+    (state,) = ec2_model.enum("ImageBlockPublicAccessDisabledState")
+    api.set_image_block_public_access(state, region, account)
+    return {"ImageBlockPublicAccessState": state}

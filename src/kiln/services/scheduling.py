@@ -1,0 +1,42 @@
+"""The scheduler as ``kiln scheduler`` runs it: the registry's jobs, started in worker processes,
+with webhook delivery on every tick."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from kiln.schedule.scheduler import Scheduler, pool_start
+from kiln.schedule.workers import WorkerPool
+from kiln.services.common.events import BackgroundDelivery
+from kiln.services.registry import scheduler_jobs, worker_initializer
+
+
+def _scheduler() -> tuple[Scheduler, WorkerPool, BackgroundDelivery]:
+    pool = WorkerPool(initializer=worker_initializer)
+    delivery = BackgroundDelivery()
+    loop = Scheduler(pool_start(pool), jobs=scheduler_jobs, on_tick=[pool.poll, delivery])
+    return loop, pool, delivery
+
+
+def run_once() -> list[tuple[str, datetime]]:
+    """One tick: start what is due, wait for the started workers and the deliveries; returns each
+    started job's key and due time."""
+    loop, pool, delivery = _scheduler()
+    started = loop.tick()
+    pool.wait()
+    delivery.join()
+    return list(started)
+
+
+def run_until(stop: threading.Event, say: Callable[[str], None]) -> None:
+    """Run until ``stop`` is set. Running builds then finish; queued ones are dropped (their claims
+    remain, so they are not started twice)."""
+    loop, pool, _delivery = _scheduler()
+    say(f"scheduler {loop.holder} running; Ctrl-C to stop")
+    loop.run(stop, idle=lambda: 1.0 if pool.busy else None)
+    if pool.busy:
+        say(f"waiting for {len(pool.running)} running worker(s)")
+        pool.queued.clear()
+        pool.wait()

@@ -1,0 +1,100 @@
+"""Capturing a tree while a tarball is being extracted into it, instead of after.
+
+A rootfs tarball written in capture order (each directory before its entries, names sorted within a
+directory: what ``tar --sort=name`` and mmdebstrap write) lists its entries in the order the layer's
+tar stream needs them. Then the capture can trail the extraction in a thread: each entry is written
+to the layer as soon as the extractor is done with it, compressing while the next files are being
+created. The bytes are those a capture of the finished tree gives: entries are read from the disk
+the same way, and a directory's header takes the mtime the extractor will set when it finishes. As
+soon as the tarball turns out not to be in that order (or an entry's parent was not in it), the
+trailing capture gives up and the tree is captured afterwards, as any directory.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tarfile
+import threading
+from pathlib import Path
+
+from kiln.store.blobs import BlobStore, BlobWriter
+from kiln.store.fidelity import CaptureRecord
+from kiln.store.layers import COMPRESSIONS, LayerInfo, TreeWriter, _HashingSink, open_compressed_sink, source_date_epoch
+
+_DONE = None
+
+
+class TrailingCapture:
+    """Feed it every extracted entry (:meth:`feed`), then :meth:`result` after the extractor finished."""
+
+    def __init__(self, root: Path, blobs: BlobStore, *, compression: str = "zstd") -> None:
+        self.root = str(root)
+        self.media_type = COMPRESSIONS[compression]
+        self.record = CaptureRecord()
+        self._writer: BlobWriter = blobs.writer()
+        self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
+        self._hashing = _HashingSink(self._compressed)
+        self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
+        self._queue: queue.SimpleQueue[tuple[str, int | None] | None] = queue.SimpleQueue()
+        self._last: list[str] = []
+        self._dirs: set[str] = {""}
+        self.given_up = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="trailing-capture", daemon=True)
+        self._thread.start()
+
+    def feed(self, rel: str, member: tarfile.TarInfo) -> None:
+        """``rel`` (a cleaned path) is extracted, with its metadata, and nothing will change it again
+        (but a directory's mtime, which the extractor sets to ``member.mtime`` at the end)."""
+        if self.given_up:
+            return
+        parts = rel.split("/")
+        parent = rel.rpartition("/")[0]
+        final_mtime = None
+        if member.isdir():
+            if not float(member.mtime).is_integer() or member.mtime < 0:
+                self.given_up = True  # a fractional mtime: only the finished tree tells what it became
+                return
+            final_mtime = int(member.mtime)
+            self._dirs.add(rel)
+        if parts <= self._last or parent not in self._dirs:
+            self.given_up = True
+            return
+        self._last = parts
+        self._queue.put((rel, final_mtime))
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not _DONE:
+            if self._error is not None:
+                continue
+            rel, final_mtime = item
+            path = f"{self.root}/{rel}"
+            try:
+                self._tree.entry(rel, path, os.lstat(path), final_mtime=final_mtime)
+            except BaseException as error:  # handed to result()
+                self._error = error
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+
+    def result(self) -> LayerInfo | None:
+        """The layer, committed as a blob; None when the capture gave up (capture the tree instead)."""
+        self._stop()
+        if self._error is not None:
+            self.abort()
+            raise self._error
+        if self.given_up:
+            self.abort()
+            return None
+        self._tree.finish()
+        if self._compressed is not self._writer:
+            self._compressed.close()
+        digest = self._writer.commit()
+        return LayerInfo(digest, "sha256:" + self._hashing.hash.hexdigest(), self._writer.size, self.media_type)
+
+    def abort(self) -> None:
+        self._stop()
+        self._writer.abort()

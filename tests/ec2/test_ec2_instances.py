@@ -1,0 +1,63 @@
+"""Every entry point launches and terminates instances through ``kiln.services.ec2.instances``: one
+launchability check (the store's), and an instance's layer pins released when it is terminated."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from kiln.cli.main import run
+from kiln.ec2_errors import InvalidAMIIDDisabled
+from kiln.errors import NotFound
+from kiln.services.ec2 import instances as service
+from kiln.store import api
+from kiln.store.layout import Layout
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root (namespaces, overlayfs)")
+
+
+@pytest.fixture
+def busybox_ami(tmp_path: Path) -> str:
+    from kiln.store.busybox import busybox_rootfs
+
+    return api.import_rootfs(busybox_rootfs(tmp_path / "rootfs"), name="busybox-base")
+
+
+def _pins() -> set[str]:
+    return api.pin_holders(service.PIN_PREFIX)
+
+
+def test_cli_terminate_releases_the_instance_pins_at_once(
+    busybox_ami: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["instance", "run", busybox_ami, "--output", "json"]) == 0
+    instance_id = json.loads(capsys.readouterr().out)["InstanceId"]
+    assert _pins() == {service.PIN_PREFIX + instance_id}
+
+    assert run(["instance", "terminate", instance_id]) == 0
+    assert capsys.readouterr().out.strip() == f"{instance_id} terminated"
+    assert _pins() == set()  # not left for the next command's recovery
+
+
+def test_cli_run_of_a_disabled_ami_is_refused_with_ec2s_code(
+    busybox_ami: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.disable_image(busybox_ami)
+    assert run(["instance", "run", busybox_ami]) == 1
+    assert capsys.readouterr().err.startswith(f"error: InvalidAMIID.Disabled: The image {busybox_ami} is disabled")
+    with pytest.raises(InvalidAMIIDDisabled):  # the build steps' path: the same check
+        service.run_instance(busybox_ami)
+    assert service.describe_instances()["Instances"] == []
+
+
+def test_an_ami_with_a_quarantined_blob_is_not_launched(busybox_ami: str, capsys: pytest.CaptureFixture[str]) -> None:
+    service.terminate_instance(service.run_instance(busybox_ami).id)  # its layer is unpacked now
+    Layout.for_region("local").blobs.quarantine(api.image_layers(busybox_ami)[0].digest)
+    with pytest.raises(NotFound, match="quarantined"):
+        service.run_instance(busybox_ami)
+    assert run(["instance", "run", busybox_ami]) == 1
+    assert "quarantined" in capsys.readouterr().err
+    assert [i["State"]["Name"] for i in service.describe_instances()["Instances"]] == ["terminated"]
