@@ -32,6 +32,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
+@pytest.mark.slow
 def test_the_aws_cli_speaks_to_kiln(server: Server, tmp_path: Path, busybox_dir: Path) -> None:
     from kiln.store import api
 

@@ -19,6 +19,7 @@ from tests.api.conftest import Server, start
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_first_start_creates_and_shows_one_key(kiln_home: Path, tmp_path: Path) -> None:
     first = start(kiln_home, tmp_path / "first.log")
     try:
