@@ -167,30 +167,35 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+@pytest.fixture(scope="module")
+def edges() -> dict[str, set[str]]:
+    """The import graph of ``src/kiln``, read once for this module's checks (they only read it)."""
+    return graph(SRC)
+
+
 def test_every_package_has_a_floor() -> None:
     unplaced = sorted(name for name in modules(SRC) if floor_of(name, FLOORS) is None)
     assert unplaced == []
 
 
-def test_no_package_imports_one_above_or_beside_it() -> None:
-    assert layering_violations(graph(SRC), FLOORS) == []
+def test_no_package_imports_one_above_or_beside_it(edges: dict[str, set[str]]) -> None:
+    assert layering_violations(edges, FLOORS) == []
 
 
-def test_services_common_is_below_the_families_and_wiring_on_top() -> None:
-    edges = graph(SRC)
+def test_services_common_is_below_the_families_and_wiring_on_top(edges: dict[str, set[str]]) -> None:
     assert layering_violations(edges, SERVICE_FLOORS, scope="kiln.services.", beside=True) == []
 
 
-def test_no_import_cycles() -> None:
-    assert cycles(graph(SRC)) == []
+def test_no_import_cycles(edges: dict[str, set[str]]) -> None:
+    assert cycles(edges) == []
 
 
-def test_front_ends_reach_the_system_only_through_services() -> None:
+def test_front_ends_reach_the_system_only_through_services(edges: dict[str, set[str]]) -> None:
     """The CLI and the API parse, call services and render (``from kiln import store`` counts too)."""
     below = ("kiln.store", "kiln.runtime", "kiln.db", "kiln.schedule")
     reaching = sorted(
         f"{source} imports {target}"
-        for source, targets in graph(SRC).items()
+        for source, targets in edges.items()
         if source.startswith(("kiln.cli", "kiln.api"))
         for target in targets
         if target.startswith(below)
