@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,14 @@ from kiln.store.bootstrap import bootstrap_tarball, parse_source
 
 
 @pytest.fixture(scope="session")
-def bootstrap_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bootstrap_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     configured = os.environ.get("KILN_BOOTSTRAP_CACHE")
-    return Path(configured) if configured else tmp_path_factory.mktemp("bootstrap-cache")
+    if configured:
+        yield Path(configured)
+        return
+    cache = tmp_path_factory.mktemp("bootstrap-cache")
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)  # a 170 MB tarball, in RAM when the tests' tmp is (conftest.py)
 
 
 def test_parse_source() -> None:
