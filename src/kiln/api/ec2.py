@@ -1,5 +1,7 @@
 """EC2 operations on the wire (the ``ec2`` protocol): each a call of ``services/ec2`` (and the reads of
-``services/ec2_queries``) in the caller's region, answered in the botocore output shape's members.
+``services/ec2_queries``) in the caller's region and as the caller's account (the one that signed the
+request: ``account=caller.account_id``, so the store's sharing rules hold on the wire), answered in the
+botocore output shape's members.
 
 Every operation takes ``DryRun``: the checks the real call makes first run, and the answer is EC2's
 ``DryRunOperation`` (HTTP 412) when it would have succeeded, or the error it would have failed with.
