@@ -1,4 +1,7 @@
-"""A real ``kiln serve --port 0`` (the CLI entry point, in its own process) on loopback, and clients for it."""
+"""kiln's API on loopback, and clients for it: ``server`` serves kiln's API app with uvicorn in this
+process (the wire protocols, signing and the services behind them); ``serve_process`` and ``start`` run a
+real ``kiln serve --port 0`` (the CLI entry point, in its own process) for what only a process shows:
+the first-start key, the access log, TLS, SIGTERM (tests/api/test_serve.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,10 +26,10 @@ GLOBAL_REGION = {"organizations": "us-east-1", "sts": "us-east-1"}
 
 @dataclass
 class Server:
+    """Where kiln's API answers, and the access key requests are signed with."""
+
     endpoint: str
-    process: subprocess.Popen[str]
     key: dict[str, str]
-    log: Path
 
     def client(self, service: str = "imagebuilder", *, key: dict[str, str] | None = None,
                region: str | None = None) -> Any:
@@ -37,6 +42,14 @@ class Server:
                             aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
                             config=Config(retries={"max_attempts": 1}))
 
+
+@dataclass
+class ServeProcess(Server):
+    """A ``kiln serve`` process."""
+
+    process: subprocess.Popen[str]
+    log: Path
+
     def stderr(self) -> str:
         return self.log.read_text()
 
@@ -47,7 +60,7 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start(home: Path, log: Path, *args: str, key: dict[str, str] | None = None) -> Server:
+def start(home: Path, log: Path, *args: str, key: dict[str, str] | None = None) -> ServeProcess:
     """``kiln serve --port 0 ARGS`` with ``KILN_HOME=home``; stderr (access log, first-start key) to ``log``."""
     with log.open("w") as sink:
         process = subprocess.Popen(
@@ -60,12 +73,13 @@ def start(home: Path, log: Path, *args: str, key: dict[str, str] | None = None) 
         process.kill()
         process.wait()
         pytest.fail(f"kiln serve did not start: {line!r}\n{log.read_text()}")
-    return Server(line.removeprefix(LISTENING), process, key or {}, log)
+    return ServeProcess(line.removeprefix(LISTENING), key or {}, process, log)
 
 
 @pytest.fixture
-def server(kiln_home: Path, tmp_path: Path) -> Iterator[Server]:
-    """A real ``kiln serve`` on a free loopback port, with a key for the default account."""
+def serve_process(kiln_home: Path, tmp_path: Path) -> Iterator[ServeProcess]:
+    """A real ``kiln serve`` process on a free loopback port, with a key for the default account; it must
+    exit 0 on SIGTERM."""
     from kiln.home import DEFAULT_ACCOUNT
     from kiln.services.accounts.accounts import create_access_key
 
@@ -76,6 +90,35 @@ def server(kiln_home: Path, tmp_path: Path) -> Iterator[Server]:
     finally:
         code = running.stop()
         assert code == 0, running.stderr()
+
+
+@pytest.fixture
+def server(kiln_home: Path) -> Iterator[Server]:
+    """kiln's API app (what ``kiln serve`` serves) under uvicorn in a thread of this process, on a free
+    loopback port, with a key for the default account; stopped after the test."""
+    import uvicorn
+
+    from kiln.api.app import app
+    from kiln.api.server import bind, url
+    from kiln.home import DEFAULT_ACCOUNT
+    from kiln.services.accounts.accounts import create_access_key
+
+    key = create_access_key(DEFAULT_ACCOUNT)
+    sock = bind("127.0.0.1", 0)
+    running = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning"))
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, name="kiln-api", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not running.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
+            time.sleep(0.01)
+        yield Server(url(sock), key)
+    finally:
+        running.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive(), "the API server did not stop"
 
 
 def raw(server: Server, method: str, path: str = "/", body: bytes = b"", headers: dict[str, str] | None = None,

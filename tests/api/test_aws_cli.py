@@ -32,11 +32,11 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
-def test_the_aws_cli_speaks_to_kiln(server: Server, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_the_aws_cli_speaks_to_kiln(server: Server, tmp_path: Path, busybox_dir: Path) -> None:
     from kiln.store import api
-    from kiln.store.busybox import busybox_rootfs
 
-    ami = api.import_rootfs(busybox_rootfs(tmp_path / "rootfs"), name="busybox-base")
+    ami = api.import_rootfs(busybox_dir, name="busybox-base")
     assert ok(aws(server, tmp_path, "sts", "get-caller-identity", region="us-east-1"))["Account"] == "123456789012"
     images = ok(aws(server, tmp_path, "ec2", "describe-images", "--owners", "self"))["Images"]
     assert [image["ImageId"] for image in images] == [ami]

@@ -19,11 +19,10 @@ OTHER = "210987654321"
 
 
 @pytest.fixture
-def ami(kiln_home: Path, tmp_path: Path) -> str:
+def ami(kiln_home: Path, busybox_dir: Path) -> str:
     from kiln.store import api
-    from kiln.store.busybox import busybox_rootfs
 
-    return api.import_rootfs(busybox_rootfs(tmp_path / "rootfs"), name="busybox-base")
+    return api.import_rootfs(busybox_dir, name="busybox-base")
 
 
 def _code(call: Any, **kwargs: Any) -> tuple[str, int]:

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.api.conftest import Server, start
+from tests.api.conftest import ServeProcess, start
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_first_start_creates_and_shows_one_key(kiln_home: Path, tmp_path: Path) -> None:
     first = start(kiln_home, tmp_path / "first.log")
     try:
@@ -35,7 +36,8 @@ def test_first_start_creates_and_shows_one_key(kiln_home: Path, tmp_path: Path) 
         assert again.stop() == 0
 
 
-def test_access_log_line_per_request(server: Server) -> None:
+def test_access_log_line_per_request(serve_process: ServeProcess) -> None:
+    server = serve_process
     server.client("sts").get_caller_identity()
     server.client("imagebuilder").list_components()
     deadline = time.monotonic() + 5
@@ -47,7 +49,7 @@ def test_access_log_line_per_request(server: Server) -> None:
     assert any(line.startswith("scheduler ") and "running" in line for line in lines), lines  # in the same process
 
 
-def _signed_sts(server: Server) -> tuple[str, bytes]:
+def _signed_sts(server: ServeProcess) -> tuple[str, bytes]:
     """A signed GetCallerIdentity as raw HTTP: (head, body)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -65,7 +67,8 @@ def _signed_sts(server: Server) -> tuple[str, bytes]:
     return head, body
 
 
-def test_sigterm_answers_the_request_in_flight_and_exits_0(server: Server) -> None:
+def test_sigterm_answers_the_request_in_flight_and_exits_0(serve_process: ServeProcess) -> None:
+    server = serve_process
     head, body = _signed_sts(server)
     host, port = server.endpoint.split("://", 1)[1].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as connection:

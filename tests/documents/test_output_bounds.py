@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     def peak_kib():  # this process image's peak (ru_maxrss would carry the forking parent's over exec)
@@ -55,6 +57,7 @@ phases:
 """
 
 
+@pytest.mark.slow
 def test_two_gigabytes_of_output(tmp_path: Path) -> None:
     (tmp_path / "doc.yaml").write_text(DOCUMENT)
     env = {"KILN_STEP_LOG_LIMIT": str(10 * 1024 * 1024), "KILN_RUN_LOG_LIMIT": str(15 * 1024 * 1024)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from kiln import ec2_errors
-from kiln.cli.main import run
 from kiln.ec2_errors import (
     Ec2Error,
     IncorrectInstanceState,
@@ -57,9 +56,10 @@ def test_the_store_raises_them_without_the_code_in_the_text() -> None:
         api.delete_snapshot("snap-00000000000000000")
 
 
-def test_the_cli_prints_the_code_then_the_message(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["image", "describe", "ami-00000000000000000"]) == 1
-    err = capsys.readouterr().err
+def test_the_cli_prints_the_code_then_the_message(kiln) -> None:
+    result = kiln("image", "describe", "ami-00000000000000000")
+    assert result.exit_code == 1
+    err = result.stderr
     assert err.splitlines()[0] == "error: InvalidAMIID.NotFound: The image id '[ami-00000000000000000]' does not exist"
     assert err.splitlines()[1].startswith("hint: ")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from kiln.cli.main import run
 from kiln.ec2_errors import InvalidAMIIDDisabled
 from kiln.errors import NotFound
 from kiln.services.ec2 import instances as service
@@ -20,44 +19,42 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root (
 
 
 @pytest.fixture
-def busybox_ami(tmp_path: Path) -> str:
-    from kiln.store.busybox import busybox_rootfs
-
-    return api.import_rootfs(busybox_rootfs(tmp_path / "rootfs"), name="busybox-base")
+def busybox_ami(busybox_dir: Path) -> str:
+    return api.import_rootfs(busybox_dir, name="busybox-base")
 
 
 def _pins() -> set[str]:
     return api.pin_holders(service.PIN_PREFIX)
 
 
-def test_cli_terminate_releases_the_instance_pins_at_once(
-    busybox_ami: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(["instance", "run", busybox_ami, "--output", "json"]) == 0
-    instance_id = json.loads(capsys.readouterr().out)["InstanceId"]
+def test_cli_terminate_releases_the_instance_pins_at_once(kiln, busybox_ami: str) -> None:
+    launched = kiln("instance", "run", busybox_ami, "--output", "json")
+    assert launched.exit_code == 0, launched.stderr
+    instance_id = json.loads(launched.stdout)["InstanceId"]
     assert _pins() == {service.PIN_PREFIX + instance_id}
 
-    assert run(["instance", "terminate", instance_id]) == 0
-    assert capsys.readouterr().out.strip() == f"{instance_id} terminated"
+    terminated = kiln("instance", "terminate", instance_id)
+    assert terminated.exit_code == 0
+    assert terminated.stdout.strip() == f"{instance_id} terminated"
     assert _pins() == set()  # not left for the next command's recovery
 
 
-def test_cli_run_of_a_disabled_ami_is_refused_with_ec2s_code(
-    busybox_ami: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_run_of_a_disabled_ami_is_refused_with_ec2s_code(kiln, busybox_ami: str) -> None:
     api.disable_image(busybox_ami)
-    assert run(["instance", "run", busybox_ami]) == 1
-    assert capsys.readouterr().err.startswith(f"error: InvalidAMIID.Disabled: The image {busybox_ami} is disabled")
+    refused = kiln("instance", "run", busybox_ami)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: InvalidAMIID.Disabled: The image {busybox_ami} is disabled")
     with pytest.raises(InvalidAMIIDDisabled):  # the build steps' path: the same check
         service.run_instance(busybox_ami)
     assert service.describe_instances()["Instances"] == []
 
 
-def test_an_ami_with_a_quarantined_blob_is_not_launched(busybox_ami: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_ami_with_a_quarantined_blob_is_not_launched(kiln, busybox_ami: str) -> None:
     service.terminate_instance(service.run_instance(busybox_ami).id)  # its layer is unpacked now
     Layout.for_region("local").blobs.quarantine(api.image_layers(busybox_ami)[0].digest)
     with pytest.raises(NotFound, match="quarantined"):
         service.run_instance(busybox_ami)
-    assert run(["instance", "run", busybox_ami]) == 1
-    assert "quarantined" in capsys.readouterr().err
+    refused = kiln("instance", "run", busybox_ami)
+    assert refused.exit_code == 1
+    assert "quarantined" in refused.stderr
     assert [i["State"]["Name"] for i in service.describe_instances()["Instances"]] == ["terminated"]

@@ -21,7 +21,6 @@ from kiln.home import DEFAULT_ACCOUNT
 from kiln.services.accounts import accounts
 from kiln.services.ec2 import images
 from kiln.store import api
-from kiln.store.busybox import busybox_rootfs
 
 OWNER = DEFAULT_ACCOUNT
 PEER = "210987654321"
@@ -35,10 +34,10 @@ BPA_MESSAGE = (
 
 
 @pytest.fixture
-def rootfs(tmp_path: Path) -> Path:
+def rootfs(busybox_dir: Path) -> Path:
     accounts.create_account("peer", account_id=PEER)
     accounts.create_account("amazon", account_id=AMAZON, image_owner_alias="amazon")
-    return busybox_rootfs(tmp_path / "rootfs")
+    return busybox_dir
 
 
 def _import(rootfs: Path, name: str, account: str = OWNER, **kwargs: object) -> str:

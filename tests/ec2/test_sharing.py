@@ -20,7 +20,6 @@ from kiln.ec2_errors import (
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.services.accounts import accounts, organizations
 from kiln.services.ec2 import images, instances, snapshots
-from kiln.store.busybox import busybox_rootfs
 
 OWNER = DEFAULT_ACCOUNT
 PEER = "210987654321"
@@ -29,8 +28,8 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="instances need root (
 
 
 @pytest.fixture
-def rootfs(tmp_path: Path) -> Path:
-    return busybox_rootfs(tmp_path / "rootfs")
+def rootfs(busybox_dir: Path) -> Path:
+    return busybox_dir
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from kiln.services.accounts import accounts, organizations
 from kiln.services.ec2 import images
 from kiln.services.lifecycle.candidates import _ami_candidate
 from kiln.services.lifecycle.rules import evaluate
-from kiln.store.busybox import busybox_rootfs
 
 PEER = "210987654321"
 OTHER = "310987654321"
@@ -33,10 +32,10 @@ def _exclusion(ami: str, amis: dict[str, object]) -> str | None:
     return decision.reason if decision.action == "none" else None
 
 
-def test_shared_accounts_and_public_come_from_live_grants(tmp_path: Path) -> None:
+def test_shared_accounts_and_public_come_from_live_grants(busybox_dir: Path) -> None:
     for name, number in (("peer", PEER), ("other", OTHER)):
         accounts.create_account(name, account_id=number)
-    ami = images.import_image(busybox_rootfs(tmp_path / "rootfs"), name="lifecycle-shared")["ImageId"]
+    ami = images.import_image(busybox_dir, name="lifecycle-shared")["ImageId"]
     organizations.create_organization(DEFAULT_ACCOUNT)
     root = organizations.list_roots(DEFAULT_ACCOUNT)["Roots"][0]["Id"]
     unit = organizations.create_organizational_unit(DEFAULT_ACCOUNT, root, "prod")["OrganizationalUnit"]
