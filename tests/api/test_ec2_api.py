@@ -61,8 +61,9 @@ def test_describe_images_with_filters_owners_and_executable_users(server: Server
     assert ec2.describe_images(ImageIds=[ami])["Images"][0]["Public"] is True
     ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Remove": [{"Group": "all"}, {"UserId": OTHER}]})
     assert ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")["LaunchPermissions"] == []
+    # EC2 answers a malformed account id in a grant with InvalidAMIAttributeItemValue (fleet-and-sharing.md, 1)
     assert _code(ec2.modify_image_attribute, ImageId=ami, LaunchPermission={"Add": [{"UserId": "12"}]})[0] == \
-        "InvalidParameterValue"
+        "InvalidAMIAttributeItemValue"
 
     attribute = ec2.describe_image_attribute(ImageId=ami, Attribute="deregistrationProtection")
     assert attribute["DeregistrationProtection"] == {"Value": "disabled"}

@@ -47,7 +47,21 @@ def _layer(tmp_path: Path, entries: list[Entry]) -> tuple[BlobStore, str]:
     return store, store.put_bytes(buffer.getvalue())
 
 
+def _dir(name: str, mode: int = 0o755, mtime: int = 1_700_000_000) -> Entry:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.DIRTYPE
+        info.mode, info.mtime = mode, mtime
+        tar.addfile(info)
+
+    return add
+
+
 CASES = {
+    "directory-then-file": ([_dir("etc/x"), _file("etc/x")], "etc/x"),
+    "file-then-directory": ([_file("etc/x"), _dir("etc/x")], "etc/x"),
+    "directory-repeated-with-other-mode": ([_dir("etc/d"), _dir("etc/d", mode=0o700)], "etc/d"),
+    "directory-then-link-to-itself": ([_dir("etc/d"), _special("etc/d", tarfile.LNKTYPE, "etc/d")], "etc/d"),
     "absolute": ([_file("/etc/evil")], "/etc/evil"),
     "dotdot": ([_file("../../evil")], "../../evil"),
     "dotdot-inside": ([_file("a/../../evil")], "a/../../evil"),
@@ -103,3 +117,29 @@ def test_benign_absolute_symlink_and_inner_hardlink_accepted(tmp_path: Path) -> 
     out = unpack_layer(store, digest, LAYER_TAR)
     assert (out / "usr/bin/hard").stat().st_ino == (out / "usr/bin/real").stat().st_ino
     assert (out / "usr/bin/abs").readlink() == Path("/usr/bin/real")
+
+
+def test_a_directory_listed_twice_alike_is_accepted(tmp_path: Path) -> None:
+    """Common tools repeat a directory entry with the same metadata; that changes nothing."""
+    store, digest = _layer(tmp_path, [_dir("etc"), _dir("etc/app"), _file("etc/app/conf"), _dir("etc/app"),
+                                      _dir("./etc//app"), _special("etc/app/conf", tarfile.LNKTYPE, "etc/app/conf")])
+    out = unpack_layer(store, digest, LAYER_TAR)
+    assert (out / "etc/app/conf").read_bytes() == b"x"
+    assert (out / "etc/app").stat().st_mode & 0o7777 == 0o755
+
+
+def test_a_gnu_tar_with_overlapping_operands_imports(tmp_path: Path) -> None:
+    """``tar -cf x.tar ./etc ./etc/app`` lists etc/app twice and its file again as a link to itself."""
+    import subprocess
+
+    from kiln.store import api
+
+    root = tmp_path / "root"
+    (root / "etc" / "app").mkdir(parents=True)
+    (root / "etc" / "app" / "conf").write_text("hi\n")
+    archive = tmp_path / "overlap.tar"
+    subprocess.run(["tar", "--sort=name", "-C", str(root), "-cf", str(archive), "./etc", "./etc/app"], check=True)
+    listing = subprocess.run(["tar", "-tvf", str(archive)], check=True, capture_output=True, text=True).stdout
+    assert "link to ./etc/app/conf" in listing  # the repeat this test is about
+    ami = api.import_rootfs(archive, name="overlapping-operands")
+    assert (api.layer_dirs(ami)[0] / "etc" / "app" / "conf").read_text() == "hi\n"

@@ -1,5 +1,7 @@
 """EC2 operations on the wire (the ``ec2`` protocol): each a call of ``services/ec2`` (and the reads of
-``services/ec2_queries``) in the caller's region, answered in the botocore output shape's members.
+``services/ec2_queries``) in the caller's region and as the caller's account (the one that signed the
+request: ``account=caller.account_id``, so the store's sharing rules hold on the wire), answered in the
+botocore output shape's members.
 
 Every operation takes ``DryRun``: the checks the real call makes first run, and the answer is EC2's
 ``DryRunOperation`` (HTTP 412) when it would have succeeded, or the error it would have failed with.
@@ -121,7 +123,8 @@ def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
 
 def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     delete = bool(p.get("DeleteAssociatedSnapshots"))
-    result = _images().deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete)
+    result = _images().deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete,
+                                        account=c.account_id)
     answer = {"Return": result["Return"]}
     if delete:  # EC2 lists the snapshots' fates only when asked to delete them
         answer["DeleteSnapshotResults"] = result["DeleteSnapshotResults"]
@@ -131,17 +134,18 @@ def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
 def _copy_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     tags = _tags(p, "image")
     if p.get("CopyImageTags"):
-        source = _queries().require_image(p["SourceImageId"], p["SourceRegion"])
+        source = _queries().require_image(p["SourceImageId"], p["SourceRegion"], account=c.account_id)
         tags = {**{t["Key"]: t["Value"] for t in source.get("Tags", [])}, **tags}
     return dict(_images().copy_image(p["SourceImageId"], source_region=p["SourceRegion"], region=c.region,
-                                     name=p["Name"], description=p.get("Description"), tags=tags))
+                                     name=p["Name"], description=p.get("Description"), tags=tags,
+                                     account=c.account_id))
 
 
 def _check_copy(p: dict[str, Any], c: Caller) -> None:
     from kiln.services.accounts.regions import require_region
 
     require_region(p["SourceRegion"], field="SourceRegion")
-    _queries().check_launchable(p["SourceImageId"], p["SourceRegion"])
+    _images().check_copyable(p["SourceImageId"], source_region=p["SourceRegion"], account=c.account_id)
 
 
 def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
@@ -154,7 +158,7 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         raise ApiError("InstanceLimitExceeded", f"kiln launches at most {MAX_INSTANCES_PER_RUN} instances per "
                        "RunInstances call")
     high = min(high, MAX_INSTANCES_PER_RUN)
-    kwargs: dict[str, Any] = {"region": c.region, "tags": _tags(p, "instance")}
+    kwargs: dict[str, Any] = {"region": c.region, "tags": _tags(p, "instance"), "account": c.account_id}
     if p.get("InstanceType"):
         kwargs["instance_type"] = p["InstanceType"]
     launched: list[Any] = []
@@ -164,57 +168,65 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     except Exception:
         if len(launched) < low:
             for instance in launched:
-                _instances().terminate_instance(instance.id)
+                _instances().terminate_instance(instance.id, account=c.account_id)
             raise
     return _reservation(c, [instance.describe() for instance in launched])
 
 
 def _describe_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     _not_with_ids(p, "InstanceIds")
-    found = _queries().describe_instances(region=c.region, instance_ids=p.get("InstanceIds"), filters=_filters(p))
+    found = _queries().describe_instances(region=c.region, instance_ids=p.get("InstanceIds"), filters=_filters(p),
+                                          account=c.account_id)
     return {"Reservations": [_reservation(c, [instance]) for instance in found["Instances"]]}
 
 
 def _change(action: str, output: str) -> Operation:
-    """Start/Stop/Terminate/RebootInstances: the instances must be in the caller's region."""
+    """Start/Stop/Terminate/RebootInstances: the instances must be the caller's, in its region."""
 
     def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-        _queries().require_instances(p["InstanceIds"], c.region)
+        _require_instances(p["InstanceIds"], c)
         kwargs = {"force": bool(p.get("Force"))} if action in ("stop_instances", "terminate_instances") else {}
-        changes = getattr(_instances(), action)(p["InstanceIds"], **kwargs)["Instances"]
+        changes = getattr(_instances(), action)(p["InstanceIds"], **kwargs, account=c.account_id)["Instances"]
         return {output: changes} if output else {}
 
-    return Operation(run, lambda p, c: _queries().require_instances(p["InstanceIds"], c.region))
+    return Operation(run, lambda p, c: _require_instances(p["InstanceIds"], c))
+
+
+def _require_instances(instance_ids: list[str], c: Caller) -> None:
+    _queries().require_instances(instance_ids, c.region, account=c.account_id)
 
 
 def _create_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-    kinds = {resource: _queries().require_resource(resource, c.region) for resource in p["Resources"]}
+    kinds = {resource: _queries().require_resource(resource, c.region, account=c.account_id)
+             for resource in p["Resources"]}
     if "instance" in kinds.values():
         raise ApiError("UnsupportedOperation", "kiln tags instances when they are launched (TagSpecifications)")
     tags = {tag["Key"]: tag.get("Value", "") for tag in p["Tags"]}
     for resource in p["Resources"]:
-        _images().create_tags(resource, tags)
+        _images().create_tags(resource, tags, account=c.account_id)
     return {}
 
 
 def _delete_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     for resource in p["Resources"]:
         if p.get("Tags") is None:  # no Tag list: every tag of the resource
-            current = _queries().describe_tags(region=c.region, filters={"resource-id": [resource]})["Tags"]
+            current = _queries().describe_tags(region=c.region, filters={"resource-id": [resource]},
+                                               account=c.account_id)["Tags"]
             tags: dict[str, str | None] = {row["Key"]: None for row in current}
         else:
             tags = {tag["Key"]: tag.get("Value") for tag in p["Tags"]}
-        _queries().delete_tags(resource, tags, c.region)
+        _queries().delete_tags(resource, tags, c.region, account=c.account_id)
     return {}
 
 
 def _check_resources(p: dict[str, Any], c: Caller) -> None:
     for resource in p["Resources"]:
-        _queries().require_resource(resource, c.region)
+        _queries().require_resource(resource, c.region, account=c.account_id)
 
 
 def _image_check(p: dict[str, Any], c: Caller) -> None:
-    _queries().require_image(p["ImageId"], c.region)
+    """What an owner-only image action checks first: NotFound if unseen, AuthFailure if not the caller's."""
+    _images().check_owner(p["ImageId"], c.region, account=c.account_id)
 
 
 def _image_call(action: str, answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: {"Return": True},
@@ -223,7 +235,7 @@ def _image_call(action: str, answer: Callable[[dict[str, Any]], dict[str, Any]] 
 
     def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         kwargs = {name: read(p) for name, read in extra.items()}
-        return answer(getattr(_images(), action)(p["ImageId"], **kwargs, region=c.region))
+        return answer(getattr(_images(), action)(p["ImageId"], **kwargs, region=c.region, account=c.account_id))
 
     return Operation(run, _image_check)
 
@@ -235,19 +247,21 @@ def _done(_result: object) -> dict[str, Any]:
 
 def _modify_image_attribute(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     add, remove = _launch_permission_changes(p)
-    return _done(_images().modify_launch_permission(p["ImageId"], add=add, remove=remove, region=c.region))
+    return _done(_images().modify_launch_permission(p["ImageId"], add=add, remove=remove, region=c.region,
+                                                    account=c.account_id))
 
 
 def _create_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-    _queries().require_instances([p["InstanceId"]], c.region)
+    _require_instances([p["InstanceId"]], c)
     image_id = _instances().create_image(p["InstanceId"], name=p["Name"], description=p.get("Description"),
-                                         tags=_tags(p, "image"), no_reboot=bool(p.get("NoReboot")))
+                                         tags=_tags(p, "image"), no_reboot=bool(p.get("NoReboot")),
+                                         account=c.account_id)
     return {"ImageId": image_id}
 
 
 def _console_output(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-    _queries().require_instances([p["InstanceId"]], c.region)
-    output = _instances().get_console_output(p["InstanceId"])["Output"]
+    _require_instances([p["InstanceId"]], c)
+    output = _instances().get_console_output(p["InstanceId"], account=c.account_id)["Output"]
     return {"InstanceId": p["InstanceId"], "Output": base64.b64encode(output.encode()).decode(),
             "Timestamp": datetime.now(UTC)}
 
@@ -263,13 +277,16 @@ OPERATIONS: dict[str, Operation] = {
     # images
     "DescribeImages": Operation(_describe_images),
     "DescribeImageAttribute": Operation(
-        lambda p, c: dict(_queries().describe_image_attribute(p["ImageId"], p["Attribute"], c.region)),
-        _image_check,
+        lambda p, c: dict(_images().describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
+                                                             account=c.account_id)),
+        lambda p, c: _images().describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
+                                                        account=c.account_id),
     ),
     "ModifyImageAttribute": Operation(_modify_image_attribute, lambda p, c: (_launch_permission_changes(p),
                                                                              _image_check(p, c))),
     "DeregisterImage": Operation(_deregister_image, lambda p, c: _images().deregister_image(
-        p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True
+        p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True,
+        account=c.account_id,
     )),
     "CopyImage": Operation(_copy_image, _check_copy),
     "EnableImage": _image_call("enable_image"),
@@ -283,31 +300,33 @@ OPERATIONS: dict[str, Operation] = {
     "DisableImageDeregistrationProtection": _image_call(
         "disable_deregistration_protection", lambda r: {"Return": r["DeregistrationProtection"]}
     ),
-    "CreateImage": Operation(_create_image, lambda p, c: _queries().require_instances([p["InstanceId"]], c.region)),
+    "CreateImage": Operation(_create_image, lambda p, c: _require_instances([p["InstanceId"]], c)),
     # snapshots
     "DescribeSnapshots": Operation(lambda p, c: dict(_queries().describe_snapshots(
         region=c.region, snapshot_ids=p.get("SnapshotIds"), owner_ids=p.get("OwnerIds"), filters=_filters(p),
         caller=c.account_id,
     ))),
     "DeleteSnapshot": Operation(
-        lambda p, c: _done(_snapshots().delete_snapshot(p["SnapshotId"], region=c.region)),
-        lambda p, c: _snapshots().delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True),
+        lambda p, c: _done(_snapshots().delete_snapshot(p["SnapshotId"], region=c.region, account=c.account_id)),
+        lambda p, c: _snapshots().delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True,
+                                                  account=c.account_id),
     ),
     # instances
     "RunInstances": Operation(
         _run_instances,
-        lambda p, c: _queries().check_launchable(p.get("ImageId") or "", c.region),
+        lambda p, c: _images().check_launchable(p.get("ImageId") or "", c.region, account=c.account_id),
     ),
     "DescribeInstances": Operation(_describe_instances),
     "StopInstances": _change("stop_instances", "StoppingInstances"),
     "StartInstances": _change("start_instances", "StartingInstances"),
     "TerminateInstances": _change("terminate_instances", "TerminatingInstances"),
     "RebootInstances": _change("reboot_instances", ""),
-    "GetConsoleOutput": Operation(_console_output),
+    "GetConsoleOutput": Operation(_console_output, lambda p, c: _require_instances([p["InstanceId"]], c)),
     # tags
     "CreateTags": Operation(_create_tags, _check_resources),
     "DeleteTags": Operation(_delete_tags, _check_resources),
-    "DescribeTags": Operation(lambda p, c: dict(_queries().describe_tags(region=c.region, filters=_filters(p)))),
+    "DescribeTags": Operation(lambda p, c: dict(_queries().describe_tags(region=c.region, filters=_filters(p),
+                                                                         account=c.account_id))),
     # regions
     "DescribeRegions": Operation(_describe_regions),
 }

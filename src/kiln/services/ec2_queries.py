@@ -1,35 +1,24 @@
-"""EC2 reads and checks the API needs that ``services/ec2`` does not offer (yet): DescribeImages'
-``ExecutableUsers`` and the caller's ``self``, DescribeImageAttribute, DescribeTags, snapshots and
-instances by id and filter, per region, and the checks a ``DryRun`` makes. Built on the ``ec2`` family's
-functions and the image store's reads; candidates to move into ``services/ec2`` with the sharing work.
+"""EC2 reads the API needs on top of ``services/ec2``: snapshots and instances by id and filter, per
+region, DescribeTags, and the id checks a call (or its ``DryRun``) makes first. Every function takes
+the calling ``account`` and goes through the ``services/ec2`` function that applies the sharing rules
+(what the account may see, launch or change), so the wire and the CLI enforce one set of rules.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kiln.ec2_errors import (
-    Ec2Error,
     InvalidAMIIDNotFound,
     InvalidID,
     InvalidInstanceIDNotFound,
     InvalidParameterValue,
     InvalidSnapshotNotFound,
 )
-from kiln.errors import InvalidInput
-from kiln.home import DEFAULT_REGION
-from kiln.services.accounts.organizations import membership
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.ec2 import images, instances, snapshots
-from kiln.store import api
-
-OWNER_ALIASES = ("self", "amazon", "aws-marketplace", "aws-backup-vault")
-
-
-class InvalidUserIDMalformed(Ec2Error, InvalidInput):
-    code = "InvalidUserID.Malformed"
 
 
 def _match(value: Any, patterns: Iterable[str]) -> bool:
@@ -37,23 +26,6 @@ def _match(value: Any, patterns: Iterable[str]) -> bool:
 
 
 # --- images ---------------------------------------------------------------------------------------
-
-
-def _executable_by(image_id: str, users: list[str], caller: str, region: str) -> bool:
-    permissions = api.get_image(image_id, region).launch_permissions
-    granted = {entry.get("UserId") for entry in permissions}
-    if "all" in users and {"Group": "all"} in permissions:
-        return True
-    if any(user in granted for user in users if user not in ("self", "all", caller)):
-        return True
-    if "self" in users or caller in users:
-        organization, units = membership(caller)
-        return caller in granted or any(
-            entry.get("OrganizationArn") == organization or entry.get("OrganizationalUnitArn") in units
-            for entry in permissions
-            if organization
-        )
-    return False
 
 
 def describe_images(
@@ -67,54 +39,23 @@ def describe_images(
     include_deprecated: bool = False,
     include_disabled: bool = False,
 ) -> dict[str, Any]:
-    """EC2 ``DescribeImages`` for ``caller``: ``self`` is the caller's account; ``ExecutableUsers`` keeps
-    the AMIs shared with those users (another account: its direct grants; ``self``: the caller's direct,
-    organization and OU grants; ``all``: public AMIs)."""
-    for owner in owners or []:
-        if owner not in OWNER_ALIASES and not re.fullmatch(r"\d{12}", owner):
-            raise InvalidUserIDMalformed(f"Invalid user id: '{owner}'")
-    for user in executable_users or []:
-        if user not in ("self", "all") and not re.fullmatch(r"\d{12}", user):
-            raise InvalidUserIDMalformed(f"Invalid user id: '{user}'")
-    found = images.describe_images(
+    """EC2 ``DescribeImages`` for ``caller`` (see :func:`kiln.services.ec2.images.describe_images`)."""
+    return images.describe_images(
         region=region,
         image_ids=image_ids,
-        owners=[caller if owner == "self" else owner for owner in owners or []] or None,
+        owners=owners,
+        executable_users=executable_users,
         filters=filters,
         include_deprecated=include_deprecated,
         include_disabled=include_disabled,
-    )["Images"]
-    if executable_users:
-        found = [image for image in found if _executable_by(image["ImageId"], executable_users, caller, region)]
-    return {"Images": found}
+        account=caller,
+    )
 
 
-def require_image(image_id: str, region: str = DEFAULT_REGION) -> dict[str, Any]:
-    """The AMI's ``Image`` shape; InvalidAMIID.NotFound when it is not in ``region``."""
-    return images.describe_image(image_id, region)
-
-
-def check_launchable(image_id: str, region: str = DEFAULT_REGION) -> None:
-    """What RunInstances and CopyImage check first (a disabled, deregistered or damaged AMI is refused)."""
-    api.assert_launchable(image_id, region)
-
-
-def describe_image_attribute(image_id: str, attribute: str, region: str = DEFAULT_REGION) -> dict[str, Any]:
-    """EC2 ``DescribeImageAttribute``: one attribute, in the ``ImageAttribute`` shape."""
-    info = api.get_image(image_id, region)
-    if info.state == "deregistered":
-        raise InvalidAMIIDNotFound(image_id)
-    image = info.to_ec2()
-    values: dict[str, Any] = {
-        "description": {"Description": {"Value": info.description}},
-        "launchPermission": {"LaunchPermissions": info.launch_permissions},
-        "blockDeviceMapping": {"BlockDeviceMappings": image["BlockDeviceMappings"]},
-        "bootMode": {"BootMode": {"Value": image["BootMode"]}},
-        "lastLaunchedTime": {"LastLaunchedTime": {"Value": image.get("LastLaunchedTime")}},
-        "deregistrationProtection": {"DeregistrationProtection": {"Value": info.deregistration_protection}},
-        "productCodes": {"ProductCodes": []},
-    }
-    return {"ImageId": image_id, **values.get(attribute, {})}
+def require_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """The AMI's ``Image`` shape as ``account`` sees it; InvalidAMIID.NotFound when it is not in
+    ``region`` or ``account`` may not see it."""
+    return images.describe_image(image_id, region, account=account)
 
 
 # --- snapshots ------------------------------------------------------------------------------------
@@ -139,14 +80,15 @@ def describe_snapshots(
     snapshot_ids: list[str] | None = None,
     owner_ids: list[str] | None = None,
     filters: Mapping[str, list[str]] | None = None,
-    caller: str | None = None,
+    caller: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
-    """EC2 ``DescribeSnapshots`` by id, owner (``self`` is the caller) and filter."""
-    found = snapshots.describe_snapshots(region=region)["Snapshots"]
+    """EC2 ``DescribeSnapshots`` of what ``caller`` may see, by id (one it may not see is
+    ``InvalidSnapshot.NotFound``), owner (``self`` is the caller) and filter."""
+    found = snapshots.describe_snapshots(region=region, account=caller)["Snapshots"]
     if snapshot_ids:
         missing = sorted(set(snapshot_ids) - {s["SnapshotId"] for s in found})
         if missing:
-            raise InvalidSnapshotNotFound(missing[0])
+            raise InvalidSnapshotNotFound(missing[0]).at(account=caller, region=region)
         found = [s for s in found if s["SnapshotId"] in snapshot_ids]
     if owner_ids:
         owners = {caller if owner == "self" else owner for owner in owner_ids}
@@ -156,8 +98,10 @@ def describe_snapshots(
     return {"Snapshots": found}
 
 
-def require_snapshot(snapshot_id: str, region: str = DEFAULT_REGION) -> dict[str, Any]:
-    return describe_snapshots(region=region, snapshot_ids=[snapshot_id])["Snapshots"][0]
+def require_snapshot(
+    snapshot_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    return describe_snapshots(region=region, snapshot_ids=[snapshot_id], caller=account)["Snapshots"][0]
 
 
 # --- instances ------------------------------------------------------------------------------------
@@ -188,56 +132,67 @@ def describe_instances(
     region: str = DEFAULT_REGION,
     instance_ids: list[str] | None = None,
     filters: Mapping[str, list[str]] | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> dict[str, Any]:
-    """EC2 ``DescribeInstances`` (flattened, as ``services/ec2``) of one region, by id and filter."""
-    found = [i for i in instances.describe_instances()["Instances"] if i.get("Kiln", {}).get("Region") == region]
+    """EC2 ``DescribeInstances`` (flattened, as ``services/ec2``) of ``account``'s instances in one
+    region, by id and filter; another account's instance is ``InvalidInstanceID.NotFound``."""
+    found = [
+        i for i in instances.describe_instances(account=account)["Instances"]
+        if i.get("Kiln", {}).get("Region") == region
+    ]
     if instance_ids:
         missing = sorted(set(instance_ids) - {i["InstanceId"] for i in found})
         if missing:
-            raise InvalidInstanceIDNotFound(missing[0])
+            raise InvalidInstanceIDNotFound(missing[0]).at(account=account, region=region)
         found = [i for i in found if i["InstanceId"] in instance_ids]
     for key, values in (filters or {}).items():
         found = [i for i in found if _instance_filter(i, key, values)]
     return {"Instances": found}
 
 
-def require_instances(instance_ids: list[str], region: str = DEFAULT_REGION) -> None:
-    describe_instances(region=region, instance_ids=instance_ids)
+def require_instances(instance_ids: list[str], region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> None:
+    describe_instances(region=region, instance_ids=instance_ids, account=account)
 
 
 # --- tags -----------------------------------------------------------------------------------------
 
 
-def require_resource(resource_id: str, region: str = DEFAULT_REGION) -> str:
-    """The resource type (``image``, ``snapshot``, ``instance``) of an id in ``region``; InvalidID else."""
+def require_resource(resource_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> str:
+    """The resource type (``image``, ``snapshot``, ``instance``) of an id in ``region`` that
+    ``account`` may see; InvalidID else."""
     try:
         if resource_id.startswith("ami-"):
-            require_image(resource_id, region)
+            require_image(resource_id, region, account=account)
             return "image"
         if resource_id.startswith("snap-"):
-            require_snapshot(resource_id, region)
+            require_snapshot(resource_id, region, account=account)
             return "snapshot"
         if resource_id.startswith("i-"):
-            require_instances([resource_id], region)
+            require_instances([resource_id], region, account=account)
             return "instance"
     except (InvalidAMIIDNotFound, InvalidSnapshotNotFound, InvalidInstanceIDNotFound):
         pass
-    raise InvalidID(resource_id)
+    raise InvalidID(resource_id).at(account=account, region=region)
 
 
-def delete_tags(resource_id: str, tags: Mapping[str, str | None], region: str = DEFAULT_REGION) -> None:
-    """EC2 ``DeleteTags``: a key alone deletes the tag; a key with a value only when the value matches."""
-    require_resource(resource_id, region)
-    api.delete_tags(resource_id, dict(tags))
+def delete_tags(
+    resource_id: str, tags: Mapping[str, str | None], region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+) -> None:
+    """EC2 ``DeleteTags`` (owner only): a key alone deletes the tag; a key with a value only when the
+    value matches."""
+    require_resource(resource_id, region, account=account)
+    images.delete_tags(resource_id, tags, account=account)
 
 
-def _tag_rows(region: str) -> list[dict[str, str]]:
+def _tag_rows(region: str, account: str) -> list[dict[str, str]]:
     rows = []
-    described = images.describe_images(region=region, include_deprecated=True, include_disabled=True)["Images"]
+    described = images.describe_images(
+        region=region, include_deprecated=True, include_disabled=True, account=account
+    )["Images"]
     sources: list[tuple[str, list[dict[str, Any]], str]] = [
         ("image", described, "ImageId"),
-        ("snapshot", snapshots.describe_snapshots(region=region)["Snapshots"], "SnapshotId"),
-        ("instance", describe_instances(region=region)["Instances"], "InstanceId"),
+        ("snapshot", snapshots.describe_snapshots(region=region, account=account)["Snapshots"], "SnapshotId"),
+        ("instance", describe_instances(region=region, account=account)["Instances"], "InstanceId"),
     ]
     for kind, resources, id_key in sources:
         for resource in resources:
@@ -247,11 +202,14 @@ def _tag_rows(region: str) -> list[dict[str, str]]:
     return rows
 
 
-def describe_tags(*, region: str = DEFAULT_REGION, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
-    """EC2 ``DescribeTags`` over the region's AMIs, snapshots and instances (filters ``resource-id``,
-    ``resource-type``, ``key``, ``value``, ``tag:<key>``)."""
+def describe_tags(
+    *, region: str = DEFAULT_REGION, filters: Mapping[str, list[str]] | None = None, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``DescribeTags`` over the AMIs, snapshots and instances of the region that ``account`` may
+    see, each resource's tags as it sees them (filters ``resource-id``, ``resource-type``, ``key``,
+    ``value``, ``tag:<key>``)."""
     fields = {"resource-id": "ResourceId", "resource-type": "ResourceType", "key": "Key", "value": "Value"}
-    rows = _tag_rows(region)
+    rows = _tag_rows(region, account)
     for key, values in (filters or {}).items():
         if key in fields:
             rows = [row for row in rows if _match(row[fields[key]], values)]

@@ -69,6 +69,7 @@ __all__ = [
     "assert_launchable",
     "bootstrap_image",
     "busybox_rootfs",
+    "check_copyable",
     "copy_image",
     "create_image_from_upper",
     "create_tags",
@@ -259,6 +260,15 @@ def adopt_top_layer(ami_id: str, upper_dir: Path, record: CaptureRecord, region:
     return adopt(Layout.for_region(region).blobs, layer.digest, Path(upper_dir), record) is not None
 
 
+def check_copyable(source_ami_id: str, source_region: str = "local", caller: Principal | None = None) -> ImageInfo:
+    """What CopyImage checks before copying: the source visible to the caller (else
+    ``InvalidAMIID.NotFound``), its snapshot readable (another account's: ``createVolumePermission``,
+    else ``InvalidRequest``) and the AMI launchable (not disabled, deregistered or damaged)."""
+    with session() as db:
+        check_storage_readable(db, image_for(db, source_ami_id, source_region, caller), caller)
+    return assert_launchable(source_ami_id, source_region, caller)
+
+
 def copy_image(
     source_ami_id: str,
     *,
@@ -274,9 +284,7 @@ def copy_image(
 
     Another account's AMI must be visible to the caller (else ``InvalidAMIID.NotFound``) and its
     snapshot readable (``createVolumePermission``, else ``InvalidRequest``)."""
-    with session() as db:
-        check_storage_readable(db, image_for(db, source_ami_id, source_region, caller), caller)
-    source = assert_launchable(source_ami_id, source_region, caller)
+    source = check_copyable(source_ami_id, source_region, caller)
     layers = image_layers(source_ami_id, source_region)
     src, dest = Layout.for_region(source_region), Layout.for_region(region)
     with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):

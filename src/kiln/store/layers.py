@@ -48,7 +48,7 @@ class LayerInfo:
         return Descriptor(self.media_type, self.digest, self.size)
 
 
-class _HashingSink:
+class HashingSink:
     """Hashes the uncompressed tar (the diff_id) and passes it on in large chunks."""
 
     def __init__(self, target: BinaryIO, chunk: int = COPY_BUFSIZE) -> None:
@@ -179,7 +179,7 @@ class TreeWriter:
     per-entry overhead dominated capture time; entries needing pax headers still use tarfile)."""
 
     def __init__(
-        self, sink: _HashingSink, *, overlay: bool, clamp: int | None, record: CaptureRecord | None = None
+        self, sink: HashingSink, *, overlay: bool, clamp: int | None, record: CaptureRecord | None = None
     ) -> None:
         self.sink = sink
         self.overlay = overlay
@@ -339,7 +339,7 @@ def write_tar(
     """Write the tar stream of ``source`` to ``sink``; returns its sha256 (the diff_id)."""
     if not Path(source).is_dir():
         raise InvalidInput(f"not a directory: {source}")
-    hashing = _HashingSink(sink)
+    hashing = HashingSink(sink)
     writer = TreeWriter(hashing, overlay=overlay, clamp=clamp, record=record)
     writer.write_dir(str(source))
     writer.finish()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kiln.store.blobs import BlobStore, BlobWriter
 from kiln.store.fidelity import CaptureRecord
-from kiln.store.layers import COMPRESSIONS, LayerInfo, TreeWriter, _HashingSink, open_compressed_sink, source_date_epoch
+from kiln.store.layers import COMPRESSIONS, HashingSink, LayerInfo, TreeWriter, open_compressed_sink, source_date_epoch
 
 _DONE = None
 
@@ -34,7 +34,7 @@ class TrailingCapture:
         self.record = CaptureRecord()
         self._writer: BlobWriter = blobs.writer()
         self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
-        self._hashing = _HashingSink(self._compressed)
+        self._hashing = HashingSink(self._compressed)
         self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
         self._queue: queue.SimpleQueue[tuple[str, int | None] | None] = queue.SimpleQueue()
         self._last: list[str] = []

@@ -38,6 +38,11 @@ def size_limit() -> int:
     return int(value) if value else DEFAULT_SIZE_LIMIT
 
 
+def _dir_signature(member: tarfile.TarInfo) -> tuple[object, ...]:
+    return (member.mode, member.uid, member.gid, int(member.mtime),
+            tuple(sorted((k, v) for k, v in member.pax_headers.items() if k.startswith("SCHILY.xattr."))))
+
+
 class _HashingReader:
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
@@ -98,6 +103,7 @@ class Extractor:
         self.allow_devices = allow_devices
         self.limit = size_limit() if limit is None else limit
         self.seen: set[str] = set()
+        self.dir_meta: dict[str, tuple[object, ...]] = {}  # a directory's metadata, to accept identical repeats
         self.dirs: set[str] = {""}  # relative paths known to be real directories
         self.total = 0
         self.dir_times: list[tuple[str, int | float]] = []
@@ -158,8 +164,17 @@ class Extractor:
         if not rel:
             return rel  # the root itself ("./")
         if rel in self.seen:
+            # Tools repeat entries that change nothing: a directory listed again with the same metadata,
+            # or (GNU tar with overlapping operands) a file again as a hard link to itself. They are
+            # skipped ("" like the root); anything else at the same path conflicts.
+            same_dir = member.isdir() and self.dir_meta.get(rel) == _dir_signature(member)
+            self_link = member.islnk() and _clean_name(member.linkname) == rel and rel not in self.dir_meta
+            if same_dir or self_link:
+                return ""
             raise InvalidInput("duplicate entry in layer", location=rel)
         self.seen.add(rel)
+        if member.isdir():
+            self.dir_meta[rel] = _dir_signature(member)
         self.total += max(member.size, 0) + 512
         if self.total > self.limit:
             raise InvalidInput(f"layer expands past the size limit of {self.limit} bytes", location=rel)

@@ -106,6 +106,26 @@ def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str 
     return api.get_image(image_id, region, principal(account)).to_ec2()
 
 
+def check_launchable(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> None:
+    """What RunInstances checks first (its ``DryRun``): ``account`` may launch the AMI (else
+    ``AuthFailure`` "Not authorized for images") and its state allows a launch."""
+    api.assert_launchable(image_id, region, principal(account))
+
+
+def check_copyable(
+    source_image_id: str, *, source_region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
+) -> None:
+    """What CopyImage checks first (its ``DryRun``): the source visible to ``account``, its snapshot
+    readable, the AMI launchable."""
+    api.check_copyable(source_image_id, source_region, principal(account))
+
+
+def check_owner(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> None:
+    """What an owner-only action checks first (its ``DryRun``): ``InvalidAMIID.NotFound`` for an AMI
+    ``account`` cannot see, ``AuthFailure`` for one it sees but does not own."""
+    api.image_attributes(image_id, region, principal(account))
+
+
 def copy_image(
     source_image_id: str,
     *,
@@ -178,10 +198,13 @@ def create_tags(resource_id: str, tags: Mapping[str, str], *, account: str = DEF
     return {"ResourceId": resource_id, "Tags": dict(tags)}
 
 
-def delete_tags(resource_id: str, keys: list[str], *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
-    """EC2 ``DeleteTags`` by key."""
-    api.delete_tags(resource_id, keys, principal(account))
-    return {"ResourceId": resource_id, "Keys": keys}
+def delete_tags(
+    resource_id: str, keys: list[str] | Mapping[str, str | None], *, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """EC2 ``DeleteTags`` on an AMI or a snapshot of ``account``: by key, or by key and value (a
+    ``None`` value: whatever it is; a value: only if it matches)."""
+    api.delete_tags(resource_id, keys if isinstance(keys, list) else dict(keys), principal(account))
+    return {"ResourceId": resource_id, "Keys": list(keys)}
 
 
 def enable_image_deprecation(
