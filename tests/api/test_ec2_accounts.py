@@ -16,12 +16,11 @@ from tests.api.conftest import Server
 
 
 @pytest.fixture
-def ami(kiln_home: Path, tmp_path: Path) -> str:
+def ami(kiln_home: Path, busybox_dir: Path) -> str:
     """A busybox AMI of the default account (account A)."""
     from kiln.store import api
-    from kiln.store.busybox import busybox_rootfs
 
-    return api.import_rootfs(busybox_rootfs(tmp_path / "rootfs"), name="busybox-base")
+    return api.import_rootfs(busybox_dir, name="busybox-base")
 
 
 @pytest.fixture
