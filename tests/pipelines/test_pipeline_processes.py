@@ -18,7 +18,7 @@ from kiln.services.builds import records as images
 from kiln.services.pipelines.jobs import scheduler_jobs
 from kiln.services.pipelines.resource import get_image_pipeline
 from kiln.services.pipelines.runs import PipelineBusy, list_pipeline_executions, start_image_pipeline_execution
-from kiln.services.registry import worker_initializer
+from kiln.services.startup import install as worker_initializer
 
 ROOT = Path(__file__).resolve().parents[2]
 

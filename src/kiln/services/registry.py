@@ -3,7 +3,6 @@
 - ``APPLY_KINDS``: the ``kind`` of each family that ``kiln apply`` accepts.
 - ``scheduler_jobs``: the jobs ``kiln scheduler`` runs (pipeline schedules, daily lifecycle runs),
   plus any ``KILN_JOB_SOURCES`` (comma-separated ``module:function``) an operator names.
-- ``worker_initializer``: what each scheduler worker process runs first.
 
 Start-up (recovery, managed components) is ``kiln.services.startup``; who references whom is
 ``kiln.services.common.references``. Nothing else registers anything anywhere.
@@ -61,10 +60,3 @@ def _operator_sources() -> list:  # type: ignore[type-arg]
             raise ValueError(f"KILN_JOB_SOURCES entry {entry!r} is not 'module:function'")
         sources.append(getattr(importlib.import_module(module), name))
     return sources
-
-
-def worker_initializer() -> None:
-    """Each scheduler worker is a fresh process: give it the same start-up as the CLI."""
-    from kiln.services.startup import install
-
-    install()

@@ -10,11 +10,14 @@ from datetime import datetime
 from kiln.schedule.scheduler import Scheduler, pool_start
 from kiln.schedule.workers import WorkerPool
 from kiln.services.common.events import BackgroundDelivery
-from kiln.services.registry import scheduler_jobs, worker_initializer
+from kiln.services.registry import scheduler_jobs
+from kiln.services.startup import install
 
 
 def _scheduler() -> tuple[Scheduler, WorkerPool, BackgroundDelivery]:
-    pool = WorkerPool(initializer=worker_initializer)
+    # A worker's first step is the start-up wiring; ``startup`` is a light module, so a spawned worker
+    # does not import every family (as the registry would) before its own job needs them.
+    pool = WorkerPool(initializer=install)
     delivery = BackgroundDelivery()
     loop = Scheduler(pool_start(pool), jobs=scheduler_jobs, on_tick=[pool.poll, delivery])
     return loop, pool, delivery
