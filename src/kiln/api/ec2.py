@@ -21,6 +21,10 @@ from kiln.api.errors import ApiError, Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
+from kiln.services import ec2_queries
+from kiln.services.ec2 import images as ec2_images
+from kiln.services.ec2 import instances as ec2_instances
+from kiln.services.ec2 import snapshots as ec2_snapshots
 
 DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many sandboxes in one call
@@ -29,28 +33,8 @@ MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many san
 MIN_MAX_RESULTS = int(os.environ.get("KILN_EC2_MIN_MAX_RESULTS", "5"))
 
 
-def _images() -> Any:
-    from kiln.services.ec2 import images
-
-    return images
 
 
-def _snapshots() -> Any:
-    from kiln.services.ec2 import snapshots
-
-    return snapshots
-
-
-def _instances() -> Any:
-    from kiln.services.ec2 import instances
-
-    return instances
-
-
-def _queries() -> Any:
-    from kiln.services import ec2_queries
-
-    return ec2_queries
 
 
 # --- parameter helpers ---------------------------------------------------------------------------
@@ -114,7 +98,7 @@ class Operation:
 
 def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     _not_with_ids(p, "ImageIds")
-    return dict(_queries().describe_images(
+    return dict(ec2_queries.describe_images(
         caller=c.account_id, region=c.region, image_ids=p.get("ImageIds"), owners=p.get("Owners"),
         executable_users=p.get("ExecutableUsers"), filters=_filters(p),
         include_deprecated=bool(p.get("IncludeDeprecated")), include_disabled=bool(p.get("IncludeDisabled")),
@@ -123,7 +107,7 @@ def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
 
 def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     delete = bool(p.get("DeleteAssociatedSnapshots"))
-    result = _images().deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete,
+    result = ec2_images.deregister_image(p["ImageId"], region=c.region, delete_snapshots=delete,
                                         account=c.account_id)
     answer = {"Return": result["Return"]}
     if delete:  # EC2 lists the snapshots' fates only when asked to delete them
@@ -134,9 +118,9 @@ def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
 def _copy_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     tags = _tags(p, "image")
     if p.get("CopyImageTags"):
-        source = _queries().require_image(p["SourceImageId"], p["SourceRegion"], account=c.account_id)
+        source = ec2_queries.require_image(p["SourceImageId"], p["SourceRegion"], account=c.account_id)
         tags = {**{t["Key"]: t["Value"] for t in source.get("Tags", [])}, **tags}
-    return dict(_images().copy_image(p["SourceImageId"], source_region=p["SourceRegion"], region=c.region,
+    return dict(ec2_images.copy_image(p["SourceImageId"], source_region=p["SourceRegion"], region=c.region,
                                      name=p["Name"], description=p.get("Description"), tags=tags,
                                      account=c.account_id))
 
@@ -145,7 +129,7 @@ def _check_copy(p: dict[str, Any], c: Caller) -> None:
     from kiln.services.accounts.regions import require_region
 
     require_region(p["SourceRegion"], field="SourceRegion")
-    _images().check_copyable(p["SourceImageId"], source_region=p["SourceRegion"], account=c.account_id)
+    ec2_images.check_copyable(p["SourceImageId"], source_region=p["SourceRegion"], account=c.account_id)
 
 
 def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
@@ -164,18 +148,18 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     launched: list[Any] = []
     try:
         for _ in range(high):
-            launched.append(_instances().run_instance(p["ImageId"], **kwargs))
+            launched.append(ec2_instances.run_instance(p["ImageId"], **kwargs))
     except Exception:
         if len(launched) < low:
             for instance in launched:
-                _instances().terminate_instance(instance.id, account=c.account_id)
+                ec2_instances.terminate_instance(instance.id, account=c.account_id)
             raise
     return _reservation(c, [instance.describe() for instance in launched])
 
 
 def _describe_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     _not_with_ids(p, "InstanceIds")
-    found = _queries().describe_instances(region=c.region, instance_ids=p.get("InstanceIds"), filters=_filters(p),
+    found = ec2_queries.describe_instances(region=c.region, instance_ids=p.get("InstanceIds"), filters=_filters(p),
                                           account=c.account_id)
     return {"Reservations": [_reservation(c, [instance]) for instance in found["Instances"]]}
 
@@ -186,47 +170,47 @@ def _change(action: str, output: str) -> Operation:
     def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         _require_instances(p["InstanceIds"], c)
         kwargs = {"force": bool(p.get("Force"))} if action in ("stop_instances", "terminate_instances") else {}
-        changes = getattr(_instances(), action)(p["InstanceIds"], **kwargs, account=c.account_id)["Instances"]
+        changes = getattr(ec2_instances, action)(p["InstanceIds"], **kwargs, account=c.account_id)["Instances"]
         return {output: changes} if output else {}
 
     return Operation(run, lambda p, c: _require_instances(p["InstanceIds"], c))
 
 
 def _require_instances(instance_ids: list[str], c: Caller) -> None:
-    _queries().require_instances(instance_ids, c.region, account=c.account_id)
+    ec2_queries.require_instances(instance_ids, c.region, account=c.account_id)
 
 
 def _create_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-    kinds = {resource: _queries().require_resource(resource, c.region, account=c.account_id)
+    kinds = {resource: ec2_queries.require_resource(resource, c.region, account=c.account_id)
              for resource in p["Resources"]}
     if "instance" in kinds.values():
         raise ApiError("UnsupportedOperation", "kiln tags instances when they are launched (TagSpecifications)")
     tags = {tag["Key"]: tag.get("Value", "") for tag in p["Tags"]}
     for resource in p["Resources"]:
-        _images().create_tags(resource, tags, account=c.account_id)
+        ec2_images.create_tags(resource, tags, account=c.account_id)
     return {}
 
 
 def _delete_tags(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     for resource in p["Resources"]:
         if p.get("Tags") is None:  # no Tag list: every tag of the resource
-            current = _queries().describe_tags(region=c.region, filters={"resource-id": [resource]},
+            current = ec2_queries.describe_tags(region=c.region, filters={"resource-id": [resource]},
                                                account=c.account_id)["Tags"]
             tags: dict[str, str | None] = {row["Key"]: None for row in current}
         else:
             tags = {tag["Key"]: tag.get("Value") for tag in p["Tags"]}
-        _queries().delete_tags(resource, tags, c.region, account=c.account_id)
+        ec2_queries.delete_tags(resource, tags, c.region, account=c.account_id)
     return {}
 
 
 def _check_resources(p: dict[str, Any], c: Caller) -> None:
     for resource in p["Resources"]:
-        _queries().require_resource(resource, c.region, account=c.account_id)
+        ec2_queries.require_resource(resource, c.region, account=c.account_id)
 
 
 def _image_check(p: dict[str, Any], c: Caller) -> None:
     """What an owner-only image action checks first: NotFound if unseen, AuthFailure if not the caller's."""
-    _images().check_owner(p["ImageId"], c.region, account=c.account_id)
+    ec2_images.check_owner(p["ImageId"], c.region, account=c.account_id)
 
 
 def _image_call(action: str, answer: Callable[[dict[str, Any]], dict[str, Any]] = lambda r: {"Return": True},
@@ -235,7 +219,7 @@ def _image_call(action: str, answer: Callable[[dict[str, Any]], dict[str, Any]] 
 
     def run(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         kwargs = {name: read(p) for name, read in extra.items()}
-        return answer(getattr(_images(), action)(p["ImageId"], **kwargs, region=c.region, account=c.account_id))
+        return answer(getattr(ec2_images, action)(p["ImageId"], **kwargs, region=c.region, account=c.account_id))
 
     return Operation(run, _image_check)
 
@@ -247,13 +231,13 @@ def _done(_result: object) -> dict[str, Any]:
 
 def _modify_image_attribute(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     add, remove = _launch_permission_changes(p)
-    return _done(_images().modify_launch_permission(p["ImageId"], add=add, remove=remove, region=c.region,
+    return _done(ec2_images.modify_launch_permission(p["ImageId"], add=add, remove=remove, region=c.region,
                                                     account=c.account_id))
 
 
 def _create_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     _require_instances([p["InstanceId"]], c)
-    image_id = _instances().create_image(p["InstanceId"], name=p["Name"], description=p.get("Description"),
+    image_id = ec2_instances.create_image(p["InstanceId"], name=p["Name"], description=p.get("Description"),
                                          tags=_tags(p, "image"), no_reboot=bool(p.get("NoReboot")),
                                          account=c.account_id)
     return {"ImageId": image_id}
@@ -261,7 +245,7 @@ def _create_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
 
 def _console_output(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     _require_instances([p["InstanceId"]], c)
-    output = _instances().get_console_output(p["InstanceId"], account=c.account_id)["Output"]
+    output = ec2_instances.get_console_output(p["InstanceId"], account=c.account_id)["Output"]
     return {"InstanceId": p["InstanceId"], "Output": base64.b64encode(output.encode()).decode(),
             "Timestamp": datetime.now(UTC)}
 
@@ -277,14 +261,14 @@ OPERATIONS: dict[str, Operation] = {
     # images
     "DescribeImages": Operation(_describe_images),
     "DescribeImageAttribute": Operation(
-        lambda p, c: dict(_images().describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
+        lambda p, c: dict(ec2_images.describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
                                                              account=c.account_id)),
-        lambda p, c: _images().describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
+        lambda p, c: ec2_images.describe_image_attribute(p["ImageId"], p["Attribute"], c.region,
                                                         account=c.account_id),
     ),
     "ModifyImageAttribute": Operation(_modify_image_attribute, lambda p, c: (_launch_permission_changes(p),
                                                                              _image_check(p, c))),
-    "DeregisterImage": Operation(_deregister_image, lambda p, c: _images().deregister_image(
+    "DeregisterImage": Operation(_deregister_image, lambda p, c: ec2_images.deregister_image(
         p["ImageId"], region=c.region, delete_snapshots=bool(p.get("DeleteAssociatedSnapshots")), dry_run=True,
         account=c.account_id,
     )),
@@ -302,19 +286,19 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "CreateImage": Operation(_create_image, lambda p, c: _require_instances([p["InstanceId"]], c)),
     # snapshots
-    "DescribeSnapshots": Operation(lambda p, c: dict(_queries().describe_snapshots(
+    "DescribeSnapshots": Operation(lambda p, c: dict(ec2_queries.describe_snapshots(
         region=c.region, snapshot_ids=p.get("SnapshotIds"), owner_ids=p.get("OwnerIds"), filters=_filters(p),
         caller=c.account_id,
     ))),
     "DeleteSnapshot": Operation(
-        lambda p, c: _done(_snapshots().delete_snapshot(p["SnapshotId"], region=c.region, account=c.account_id)),
-        lambda p, c: _snapshots().delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True,
+        lambda p, c: _done(ec2_snapshots.delete_snapshot(p["SnapshotId"], region=c.region, account=c.account_id)),
+        lambda p, c: ec2_snapshots.delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True,
                                                   account=c.account_id),
     ),
     # instances
     "RunInstances": Operation(
         _run_instances,
-        lambda p, c: _images().check_launchable(p.get("ImageId") or "", c.region, account=c.account_id),
+        lambda p, c: ec2_images.check_launchable(p.get("ImageId") or "", c.region, account=c.account_id),
     ),
     "DescribeInstances": Operation(_describe_instances),
     "StopInstances": _change("stop_instances", "StoppingInstances"),
@@ -325,7 +309,7 @@ OPERATIONS: dict[str, Operation] = {
     # tags
     "CreateTags": Operation(_create_tags, _check_resources),
     "DeleteTags": Operation(_delete_tags, _check_resources),
-    "DescribeTags": Operation(lambda p, c: dict(_queries().describe_tags(region=c.region, filters=_filters(p),
+    "DescribeTags": Operation(lambda p, c: dict(ec2_queries.describe_tags(region=c.region, filters=_filters(p),
                                                                          account=c.account_id))),
     # regions
     "DescribeRegions": Operation(_describe_regions),

@@ -12,58 +12,25 @@ from kiln.api import rest_json
 from kiln.api.errors import Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
+from kiln.services import image_versions
+from kiln.services.common import tags
+from kiln.services.components import resource as components
+from kiln.services.configurations import distribution, infrastructure
+from kiln.services.lifecycle import policies as lifecycle
+from kiln.services.pipelines import resource as pipelines
+from kiln.services.recipes import resource as recipes
 
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def _components() -> Any:
-    from kiln.services.components import resource
-
-    return resource
 
 
-def _recipes() -> Any:
-    from kiln.services.recipes import resource
-
-    return resource
 
 
-def _infrastructure() -> Any:
-    from kiln.services.configurations import infrastructure
-
-    return infrastructure
 
 
-def _distribution() -> Any:
-    from kiln.services.configurations import distribution
-
-    return distribution
-
-
-def _pipelines() -> Any:
-    from kiln.services.pipelines import resource
-
-    return resource
-
-
-def _lifecycle() -> Any:
-    from kiln.services.lifecycle import policies
-
-    return policies
-
-
-def _tags() -> Any:
-    from kiln.services.common import tags
-
-    return tags
-
-
-def _images() -> Any:
-    from kiln.services import image_versions
-
-    return image_versions
 
 
 def _list_key(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,85 +40,85 @@ def _list_key(params: dict[str, Any]) -> dict[str, Any]:
 
 HANDLERS: dict[str, Handler] = {
     # components
-    "CreateComponent": lambda p, c: _components().create_component(_body(p), account=c.account_id, region=c.region),
-    "GetComponent": lambda p, c: _components().get_component(p["componentBuildVersionArn"]),
-    "ListComponents": lambda p, c: _components().list_components(
+    "CreateComponent": lambda p, c: components.create_component(_body(p), account=c.account_id, region=c.region),
+    "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"]),
+    "ListComponents": lambda p, c: components.list_components(
         owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, **_list_key(p)
     ),
-    "ListComponentBuildVersions": lambda p, c: _components().list_component_build_versions(p["componentVersionArn"]),
-    "DeleteComponent": lambda p, c: _components().delete_component(p["componentBuildVersionArn"]),
+    "ListComponentBuildVersions": lambda p, c: components.list_component_build_versions(p["componentVersionArn"]),
+    "DeleteComponent": lambda p, c: components.delete_component(p["componentBuildVersionArn"]),
     # recipes
-    "CreateImageRecipe": lambda p, c: _recipes().create_image_recipe(_body(p), account=c.account_id, region=c.region),
-    "GetImageRecipe": lambda p, c: _recipes().get_image_recipe(p["imageRecipeArn"]),
-    "ListImageRecipes": lambda p, c: _recipes().list_image_recipes(
+    "CreateImageRecipe": lambda p, c: recipes.create_image_recipe(_body(p), account=c.account_id, region=c.region),
+    "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"]),
+    "ListImageRecipes": lambda p, c: recipes.list_image_recipes(
         owner=p.get("owner") or "Self", account=c.account_id, **_list_key(p)
     ),
-    "DeleteImageRecipe": lambda p, c: _recipes().delete_image_recipe(p["imageRecipeArn"]),
+    "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"]),
     # infrastructure and distribution configurations
-    "CreateInfrastructureConfiguration": lambda p, c: _infrastructure().create_infrastructure_configuration(
+    "CreateInfrastructureConfiguration": lambda p, c: infrastructure.create_infrastructure_configuration(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateInfrastructureConfiguration": lambda p, c: _infrastructure().update_infrastructure_configuration(_body(p)),
-    "GetInfrastructureConfiguration": lambda p, c: _infrastructure().get_infrastructure_configuration(
+    "UpdateInfrastructureConfiguration": lambda p, c: infrastructure.update_infrastructure_configuration(_body(p)),
+    "GetInfrastructureConfiguration": lambda p, c: infrastructure.get_infrastructure_configuration(
         p["infrastructureConfigurationArn"]
     ),
-    "ListInfrastructureConfigurations": lambda p, c: _infrastructure().list_infrastructure_configurations(
+    "ListInfrastructureConfigurations": lambda p, c: infrastructure.list_infrastructure_configurations(
         account=c.account_id, **_list_key(p)
     ),
-    "DeleteInfrastructureConfiguration": lambda p, c: _infrastructure().delete_infrastructure_configuration(
+    "DeleteInfrastructureConfiguration": lambda p, c: infrastructure.delete_infrastructure_configuration(
         p["infrastructureConfigurationArn"]
     ),
-    "CreateDistributionConfiguration": lambda p, c: _distribution().create_distribution_configuration(
+    "CreateDistributionConfiguration": lambda p, c: distribution.create_distribution_configuration(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateDistributionConfiguration": lambda p, c: _distribution().update_distribution_configuration(_body(p)),
-    "GetDistributionConfiguration": lambda p, c: _distribution().get_distribution_configuration(
+    "UpdateDistributionConfiguration": lambda p, c: distribution.update_distribution_configuration(_body(p)),
+    "GetDistributionConfiguration": lambda p, c: distribution.get_distribution_configuration(
         p["distributionConfigurationArn"]
     ),
-    "ListDistributionConfigurations": lambda p, c: _distribution().list_distribution_configurations(
+    "ListDistributionConfigurations": lambda p, c: distribution.list_distribution_configurations(
         account=c.account_id, **_list_key(p)
     ),
-    "DeleteDistributionConfiguration": lambda p, c: _distribution().delete_distribution_configuration(
+    "DeleteDistributionConfiguration": lambda p, c: distribution.delete_distribution_configuration(
         p["distributionConfigurationArn"]
     ),
     # pipelines
-    "CreateImagePipeline": lambda p, c: _pipelines().create_image_pipeline(
+    "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateImagePipeline": lambda p, c: _pipelines().update_image_pipeline(_body(p)),
-    "GetImagePipeline": lambda p, c: _pipelines().get_image_pipeline(p["imagePipelineArn"]),
-    "ListImagePipelines": lambda p, c: _pipelines().list_image_pipelines(
+    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
+    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"]),
+    "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
         account=c.account_id, filters=p.get("filters"), max_results=1000
     ),
-    "DeleteImagePipeline": lambda p, c: _pipelines().delete_image_pipeline(p["imagePipelineArn"]),
-    "ListImagePipelineImages": lambda p, c: _pipelines().list_image_pipeline_images(
+    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
+    "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
         p["imagePipelineArn"], filters=p.get("filters"), max_results=1000
     ),
     # images
-    "GetImage": lambda p, c: _images().get_image(p["imageBuildVersionArn"]),
-    "ListImages": lambda p, c: _images().list_image_versions(
+    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"]),
+    "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
     ),
-    "ListImageBuildVersions": lambda p, c: _images().list_image_build_versions(
+    "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
         p["imageVersionArn"], filters=p.get("filters")
     ),
-    "CancelImageCreation": lambda p, c: _images().cancel_image_creation(
+    "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
         p["imageBuildVersionArn"], p.get("clientToken")
     ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {
-        "clientToken": p.get("clientToken"), "lifecyclePolicyArn": _lifecycle().create_policy(_body(p))
+        "clientToken": p.get("clientToken"), "lifecyclePolicyArn": lifecycle.create_policy(_body(p))
     },
-    "UpdateLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": _lifecycle().update_policy(_body(p))},
+    "UpdateLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": lifecycle.update_policy(_body(p))},
     "GetLifecyclePolicy": lambda p, c: {
-        "lifecyclePolicy": _lifecycle().get_policy(p["lifecyclePolicyArn"]).model_dump(mode="json", exclude_none=True)
+        "lifecyclePolicy": lifecycle.get_policy(p["lifecyclePolicyArn"]).model_dump(mode="json", exclude_none=True)
     },
-    "DeleteLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": _lifecycle().delete_policy(p["lifecyclePolicyArn"])},
+    "DeleteLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"])},
     # tags
-    "TagResource": lambda p, c: _tags().tag_resource(_body(p)),
-    "UntagResource": lambda p, c: _tags().untag_resource(_body(p)),
-    "ListTagsForResource": lambda p, c: _tags().list_tags_for_resource(p["resourceArn"]),
+    "TagResource": lambda p, c: tags.tag_resource(_body(p)),
+    "UntagResource": lambda p, c: tags.untag_resource(_body(p)),
+    "ListTagsForResource": lambda p, c: tags.list_tags_for_resource(p["resourceArn"]),
 }
 
 

@@ -9,16 +9,11 @@ from kiln.api import json_protocol
 from kiln.api.errors import ApiError, Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
-
-
-def _organizations() -> Any:
-    from kiln.services.accounts import organizations
-
-    return organizations
+from kiln.services.accounts import organizations as org_service
 
 
 def _move_account(p: dict[str, Any], caller: str) -> dict[str, Any]:
-    _organizations().move_account(caller, p["AccountId"], p["DestinationParentId"],
+    org_service.move_account(caller, p["AccountId"], p["DestinationParentId"],
                                   source_parent_id=p["SourceParentId"])
     return {}
 
@@ -30,7 +25,7 @@ def _list_accounts(p: dict[str, Any], caller: str) -> dict[str, Any]:
 
 
 def _remove_account(p: dict[str, Any], caller: str) -> dict[str, Any]:
-    _organizations().remove_account(caller, p["AccountId"])
+    org_service.remove_account(caller, p["AccountId"])
     return {}
 
 
@@ -38,17 +33,17 @@ def _create_organization(p: dict[str, Any], caller: str) -> dict[str, Any]:
     if p.get("FeatureSet", "ALL") != "ALL":
         raise ApiError("InvalidInputException", "kiln's organizations have all features (FeatureSet ALL)",
                        fields={"Reason": "INVALID_ENUM"})
-    return dict(_organizations().create_organization(caller))
+    return dict(org_service.create_organization(caller))
 
 
 _BY_ACCOUNT: dict[str, Any] = {
     "CreateOrganization": _create_organization,
-    "DescribeOrganization": lambda p, caller: _organizations().describe_organization(caller),
-    "ListRoots": lambda p, caller: _organizations().list_roots(caller),
-    "CreateOrganizationalUnit": lambda p, caller: _organizations().create_organizational_unit(
+    "DescribeOrganization": lambda p, caller: org_service.describe_organization(caller),
+    "ListRoots": lambda p, caller: org_service.list_roots(caller),
+    "CreateOrganizationalUnit": lambda p, caller: org_service.create_organizational_unit(
         caller, p["ParentId"], p["Name"]
     ),
-    "ListOrganizationalUnitsForParent": lambda p, caller: _organizations().list_organizational_units(
+    "ListOrganizationalUnitsForParent": lambda p, caller: org_service.list_organizational_units(
         caller, p["ParentId"]
     ),
     "MoveAccount": _move_account,
