@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from kiln.db.base import utcnow
 from kiln.db.engine import session
-from kiln.db.tables.accounts import AccessKeyRow, AccountRow
+from kiln.db.tables.accounts import AccessKeyRow, AccountRow, OrganizationRow
 from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.organizations import ACCOUNT_ID, account_arn
@@ -38,21 +38,17 @@ def _check_id(account_id: str, field: str = "AccountId") -> str:
     return account_id
 
 
-def _shape(row: AccountRow) -> dict[str, Any]:
-    from kiln.db.tables.accounts import OrganizationRow
-
+def _shape(row: AccountRow, organization: OrganizationRow | None) -> dict[str, Any]:
+    """The Account shape; ``organization`` is the one ``row`` belongs to (read in the caller's unit of work)."""
     shape: dict[str, Any] = {"Id": row.id, "Name": row.name, "Status": "ACTIVE", "State": "ACTIVE"}
     if row.email:
         shape["Email"] = row.email
     if row.image_owner_alias:
         shape["ImageOwnerAlias"] = row.image_owner_alias
-    if row.organization_id:
-        with session() as db:
-            organization = db.get(OrganizationRow, row.organization_id)
-        if organization is not None:
-            shape["Arn"] = account_arn(organization.management_account_id, organization.id, row.id)
-            shape["JoinedMethod"] = row.joined_method
-            shape["JoinedTimestamp"] = format_date(row.joined_at) if row.joined_at else None
+    if organization is not None:
+        shape["Arn"] = account_arn(organization.management_account_id, organization.id, row.id)
+        shape["JoinedMethod"] = row.joined_method
+        shape["JoinedTimestamp"] = format_date(row.joined_at) if row.joined_at else None
     shape["CreatedTimestamp"] = format_date(row.created_at)
     return {key: value for key, value in shape.items() if value is not None}
 
@@ -88,7 +84,7 @@ def create_account(
             id=account_id, name=name, email=email, image_owner_alias=image_owner_alias, created_at=utcnow()
         )
         db.add(row)
-    return _shape(row)
+    return _shape(row, None)  # a new account belongs to no organization yet
 
 
 def get_account(account_id: str) -> dict[str, Any]:
@@ -98,13 +94,15 @@ def get_account(account_id: str) -> dict[str, Any]:
         if row is None:
             raise AccountNotFound(f"account {account_id} does not exist", location="AccountId",
                                   hint="kiln account list shows the accounts")
-    return _shape(row)
+        organization = db.get(OrganizationRow, row.organization_id) if row.organization_id else None
+    return _shape(row, organization)
 
 
 def list_accounts() -> list[dict[str, Any]]:
     with session() as db:
         rows = list(db.scalars(select(AccountRow).order_by(AccountRow.id)))
-    return [_shape(row) for row in rows]
+        organizations = {o.id: o for o in db.scalars(select(OrganizationRow))}
+    return [_shape(row, organizations.get(row.organization_id or "")) for row in rows]
 
 
 def account_exists(account_id: str) -> bool:
