@@ -100,10 +100,11 @@ def content_identity(layout: Layout, ami_id: str) -> str:
     return ",".join(layer["digest"] for layer in manifest["layers"])
 
 
-def make_raw(tree: Path, dest: Path, *, identity: str) -> None:
+def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int) -> None:
     """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``."""
     size = -(-(int(tree_size(tree) * 1.3) + SLACK) // MIB) * MIB  # whole MiB: whole sectors for any VM
-    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity)
+    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity,
+              epoch=epoch)
 
 
 def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, dest: Path) -> Path:
@@ -122,7 +123,8 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
             return dest
         identity = content_identity(layout, ami_id)
         raw = dest if fmt == "raw" else scratch / "disk.raw"
-        make_raw(tree, raw, identity=identity)
+        epoch = tree_epoch(tree)  # every time the disk carries: one the content itself gives
+        make_raw(tree, raw, identity=identity, epoch=epoch)
         if fmt != "raw":
             # Converted under a fixed name: a VMDK records its own file name in its descriptor.
             converted = scratch / f"disk.{fmt}"
@@ -135,7 +137,7 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
             if fmt == "vmdk":
                 fix_vmdk(converted, identity)
             elif fmt == "vhd":
-                fix_vhd(converted, identity, tree_epoch(tree))
+                fix_vhd(converted, identity, epoch)
             shutil.move(converted, dest)
         return dest
     finally:

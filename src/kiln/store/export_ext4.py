@@ -68,8 +68,7 @@ def _inodes(debugfs: str, image: Path, env: dict[str, str]) -> list[int]:
     return seen
 
 
-def make_ext4(mkfs: str, debugfs: str, tree: Path, dest: Path, size: int, *, identity: str) -> None:
-    epoch = tree_epoch(tree)
+def make_ext4(mkfs: str, debugfs: str, tree: Path, dest: Path, size: int, *, identity: str, epoch: int) -> None:
     env = {**os.environ, "E2FSPROGS_FAKE_TIME": str(epoch)}
     with open(dest, "wb") as handle:
         handle.truncate(size)
