@@ -13,7 +13,7 @@ from kiln.store.access import check_storage_readable, image_for, snapshot_for
 from kiln.store.adopt import adopt
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
-from kiln.store.export import export_layers
+from kiln.store.export import DiskGeometry, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -61,6 +61,7 @@ from kiln.store.unpack import unpack_layer
 __all__ = [
     "CaptureRecord",
     "DeregisterResult",
+    "DiskGeometry",
     "FsckReport",
     "GcResult",
     "ImageInfo",
@@ -102,6 +103,7 @@ __all__ = [
     "pin",
     "pin_holders",
     "pinned",
+    "raw_disk",
     "reset_launch_permission",
     "set_description",
     "set_image_block_public_access",
@@ -375,6 +377,16 @@ def export_image(
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest))
+
+
+def raw_disk(
+    ami_id: str, dest: Path, region: str = "local", caller: Principal | None = None,
+    like: DiskGeometry | None = None,
+) -> DiskGeometry:
+    """The AMI's raw disk (``export_image(fmt="raw")``), or laid out like another disk (``like``)."""
+    with session() as db:
+        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
+    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like)
 
 
 def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:
