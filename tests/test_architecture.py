@@ -41,6 +41,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.lifecycle",
         "kiln.services.ec2",
         "kiln.services.accounts",
+        "kiln.services.publishing",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",

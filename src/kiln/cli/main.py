@@ -71,6 +71,7 @@ def _compose() -> None:
         component_resource,
         distribution_resource,
         image_build,
+        image_publish,
         image_store,
         infrastructure_resource,
         instance_runtime,
@@ -98,7 +99,7 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    _noun("image", image_build.app, image_store.app).add_typer(
+    _noun("image", image_build.app, image_store.app, image_publish.app).add_typer(
         image_store.block_public_access, name="block-public-access"
     )
     _noun("snapshot", snapshot_store.app)
