@@ -1,5 +1,6 @@
 """A real HTTP proxy on loopback in front of moto: counts the EBS PutSnapshotBlock requests that reach
-moto, and can answer the first N with a fault (503, or 400 ThrottlingException) or slow them down."""
+moto, and can answer the first N with a fault (503, or 400 ThrottlingException) or slow them down;
+CompleteSnapshot requests can be faulted too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 PUT_BLOCK = re.compile(r"^/snapshots/[^/]+/blocks/\d+$")
+COMPLETE = re.compile(r"^/snapshots/completion/[^/]+$")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
@@ -19,6 +21,7 @@ class FaultProxy:
         self.upstream = urlsplit(upstream)
         self.lock = threading.Lock()
         self.faults: list[int] = []  # statuses to answer the next PutSnapshotBlock requests with
+        self.complete_faults: list[int] = []  # and the next CompleteSnapshot requests
         self.delay = 0.0  # seconds each PutSnapshotBlock waits before it is forwarded
         self.puts: list[int] = []  # block indexes forwarded to moto
         self.faulted = 0
@@ -32,6 +35,11 @@ class FaultProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and COMPLETE.match(self.path.split("?")[0]):
+                    with proxy.lock:
+                        fault = proxy.complete_faults.pop(0) if proxy.complete_faults else None
+                    if fault is not None:
+                        return self._fault(fault)
                 if self.command == "PUT" and PUT_BLOCK.match(self.path.split("?")[0]):
                     with proxy.lock:
                         fault = proxy.faults.pop(0) if proxy.faults else None

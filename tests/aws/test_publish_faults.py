@@ -102,3 +102,19 @@ def test_a_fault_that_outlasts_the_retries_fails_with_one_error_and_keeps_progre
     again = kiln("image", "publish", base_ami, "--to", "aws", "--region", "us-east-1",
                  "--endpoint-url", proxy.endpoint, "--output", "json")
     assert again.exit_code == 0 and json.loads(again.stdout)["SnapshotId"] == snapshot_id
+
+
+def test_a_publish_that_failed_at_completion_completes_and_registers_without_sending_again(
+    kiln: Kiln, aws: MotoServer, proxy: FaultProxy, base_ami: str
+) -> None:
+    proxy.complete_faults = [503] * 1000
+    args = ("image", "publish", base_ami, "--to", "aws", "--region", "us-east-1", "--endpoint-url", proxy.endpoint)
+    failed = kiln(*args)
+    assert failed.exit_code == 1 and "CompleteSnapshot" in failed.stderr
+    with session() as db:
+        assert db.scalars(select(Publication.state)).one() == "completing"
+    proxy.complete_faults = []
+    proxy.puts.clear()
+    done = kiln(*args, "--output", "json")
+    assert done.exit_code == 0, done.stderr
+    assert proxy.puts == [] and json.loads(done.stdout)["AmiId"].startswith("ami-")

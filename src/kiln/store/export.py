@@ -106,10 +106,18 @@ def disk_size_for(tree: Path) -> int:
 
 
 def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int, size: int | None = None) -> int:
-    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``; its size."""
+    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``; its size.
+
+    ``size`` (another disk's) is kept when the tree fits in it, else the disk grows as an export would."""
+    tools = _tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs")
+    if size and tree_size(tree) + SLACK // 4 <= size:
+        try:
+            make_ext4(*tools, tree, dest, size, identity=identity, epoch=epoch)
+            return size
+        except subprocess.CalledProcessError:
+            pass  # out of blocks or inodes after all
     size = max(size or 0, disk_size_for(tree))
-    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity,
-              epoch=epoch)
+    make_ext4(*tools, tree, dest, size, identity=identity, epoch=epoch)
     return size
 
 

@@ -13,6 +13,7 @@ direct APIs, then an AMI registered from it, with kiln's tags.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -129,6 +130,8 @@ def publish_image(
         run = None
         if pub.state != COMPLETING:
             pub, run = _upload(pub, info, ebs, ec2, disk, workers, progress, say)
+        else:
+            _complete_again(pub, ebs, ec2)
         say(f"waiting for {pub.snapshot_id} to complete ...")
         assert pub.snapshot_id is not None
         amis.wait_completed(ec2, pub.snapshot_id)
@@ -167,10 +170,23 @@ def _upload(pub: PublicationInfo, info: ImageInfo, ebs: EbsDirect, ec2: Any, dis
         say(f"{pub.snapshot_id} refused a block ({error.aws_code}): starting a new snapshot")
         pub, run = _send(records.restart(pub.id), info, ebs, disk, parent_blocks, workers, progress, say)
     assert pub.snapshot_id is not None
-    changed = sorted(run.written)
     records.set_state(pub.id, COMPLETING, blocks_skipped=run.skipped)
-    ebs.complete(pub.snapshot_id, len(changed), linear_checksum(run.written[index] for index in changed))
+    _complete(ebs, pub.snapshot_id, run.written)
     return records.find_by_id(pub.id), run
+
+
+def _complete(ebs: EbsDirect, snapshot_id: str, written: dict[int, bytes]) -> None:
+    changed = sorted(written)
+    ebs.complete(snapshot_id, len(changed), linear_checksum(written[index] for index in changed))
+
+
+def _complete_again(pub: PublicationInfo, ebs: EbsDirect, ec2: Any) -> None:
+    """A run killed around CompleteSnapshot: ask again while the snapshot is still pending (a second
+    request for one AWS already took may be refused; the wait that follows tells)."""
+    assert pub.snapshot_id is not None
+    if amis.snapshot_state(ec2, pub.snapshot_id) == "pending":
+        with contextlib.suppress(AwsError):
+            _complete(ebs, pub.snapshot_id, records.blocks(pub.id, sent_only=True))
 
 
 def _send(pub: PublicationInfo, info: ImageInfo, ebs: EbsDirect, disk: Path, parent_blocks: dict[int, bytes],
