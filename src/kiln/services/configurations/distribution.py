@@ -26,7 +26,17 @@ def _row_class() -> type[DistributionConfigurationRow]:
 MUTABLE_FIELDS = ("description", "distributions")
 
 
+def check_regions(distributions: list[dict[str, Any]]) -> None:
+    """Every region of the configuration exists (one error naming the first that does not)."""
+    from kiln.services.accounts.regions import require_region
+
+    for index, entry in enumerate(distributions):
+        require_region(entry["region"], field=f"distributions[{index}].region")
+
+
 def _normalise(body: dict[str, Any]) -> dict[str, Any]:
+    """Create and update refuse a region that does not exist."""
+    check_regions(list(body.get("distributions") or []))
     return dict(body)
 
 
