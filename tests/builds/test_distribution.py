@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from kiln.services.builds import records as images
 from tests.builds.distribution_helpers import (
     CONSUMER,
     OUTSIDER,
@@ -18,8 +16,9 @@ from tests.builds.distribution_helpers import (
     build,
     make_build_inputs,
     make_world,
-    tagged_amis,
 )
+
+from kiln.services.builds import records as images
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 BUILD_DATE = r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z"

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.builds.distribution_helpers import CONSUMER, REGIONS, build, make_build_inputs, make_world, tagged_amis
 
 from kiln.errors import KilnError
 from kiln.services.builds import records as images
-from tests.builds.distribution_helpers import CONSUMER, REGIONS, build, make_build_inputs, make_world, tagged_amis
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 
@@ -39,7 +39,7 @@ def test_an_unknown_target_account_fails_the_build_and_removes_every_copy(parent
         {"region": "us-east-1", "amiDistributionConfiguration": {"targetAccountIds": [CONSUMER]}},
         {"region": "eu-west-1", "amiDistributionConfiguration": {"targetAccountIds": ["999999999999"]}},
     ])
-    with pytest.raises(KilnError, match="target account 999999999999 does not exist.*eu-west-1"):
+    with pytest.raises(KilnError, match=r"target account 999999999999 does not exist.*eu-west-1"):
         build(arns)
     [image] = images.list_images(name="web")
     assert image["state"]["status"] == "FAILED"
