@@ -90,6 +90,11 @@ def test_a_build_distributes_to_every_region_and_account(kiln, parent_ami: str) 
     east_step = next(r for r in step["outputs"]["regions"] if r["region"] == "us-east-1")
     assert east_step["kmsKeyId"].startswith("arn:aws:kms:us-east-1")
     assert east_step["licenseConfigurationArns"] and east_step["fastLaunchConfigurations"] == [{"enabled": False}]
+    # Copies for other accounts within a region share the region's blobs: nothing moves for them.
+    for region_step in step["outputs"]["regions"]:
+        for copy in region_step.get("accountCopies", []):
+            assert copy["blobsLinked"] == copy["blobsCopied"] == 0 and copy["blobsAlreadyPresent"] > 0
+    assert len([r for r in step["outputs"]["regions"] if r.get("accountCopies")]) == 2
     # The CLI shows every output, in JSON and as a table.
     shown = kiln("image", "get", image["arn"], "--output", "json")
     assert shown.exit_code == 0, shown.stderr

@@ -136,18 +136,20 @@ class Distribution:
             if region == self.build_region:
                 home_ami = self.source_ami
             else:
-                home_ami, moved = self._copy(entry, DEFAULT_ACCOUNT, self.source_ami, self.build_region)
-                transfer = moved
+                home_ami, transfer = self._copy(entry, DEFAULT_ACCOUNT, self.source_ami, self.build_region)
+            copies = []
             for account in config.get("targetAccountIds") or []:
                 if account != DEFAULT_ACCOUNT:
                     self._require_account(account, region, index)
-                    self._copy(entry, account, home_ami, region)
+                    copy, moved = self._copy(entry, account, home_ami, region)
+                    copies.append({"accountId": account, "imageId": copy, **moved})
             recorded = {key: value for key, value in {
                 "kmsKeyId": config.get("kmsKeyId"),
                 "licenseConfigurationArns": entry.get("licenseConfigurationArns"),
                 "fastLaunchConfigurations": entry.get("fastLaunchConfigurations"),
             }.items() if value}
-            regions.append({"region": region, **transfer, **recorded})
+            regions.append({"region": region, **transfer, **({"accountCopies": copies} if copies else {}),
+                            **recorded})
         return {"distributedImages": [{"region": o["region"], "accountId": o["accountId"], "imageId": o["image"]}
                                       for o in self.outputs], "regions": regions}
 
