@@ -160,3 +160,24 @@ def test_s3_export_writes_a_reproducible_disk(parent_ami: str, kiln_home: Path, 
     assert again.read_bytes() == written.read_bytes()
     [step] = [s for s in images.list_steps(image["arn"]) if s["name"] == "ExportImage"]
     assert step["status"] == "COMPLETED" and step["outputs"]["exports"][0]["path"] == str(written)
+
+
+def test_a_build_in_another_region_distributes_back_and_prints_its_outputs(kiln, parent_ami: str) -> None:
+    from kiln.store.api import copy_image
+
+    make_world()
+    east_parent = copy_image(parent_ami, source_region="local", region="us-east-1", name="busybox-east")
+    arns = make_build_inputs(east_parent, [
+        {"region": "us-east-1", "amiDistributionConfiguration": {"targetAccountIds": [CONSUMER]}},
+        {"region": "local"},
+    ])
+    result = kiln("image", "create", "--recipe", arns["recipe"], "--infrastructure", arns["infrastructure"],
+                  "--distribution", arns["distribution"], "--no-tests", "--region", "us-east-1")
+    assert result.exit_code == 0, result.stderr
+    arn, header, *rows = result.stdout.strip().splitlines()
+    assert arn.startswith("arn:aws:imagebuilder:us-east-1:123456789012:image/web/1.0.0/")
+    assert header.split() == ["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"]
+    assert [tuple(row.split()[:2]) for row in rows] == [
+        ("us-east-1", "123456789012"), ("us-east-1", CONSUMER), ("local", "123456789012")]
+    image = images.get_image(arn)
+    assert [row.split()[2] for row in rows] == [a["image"] for a in image["outputResources"]["amis"]]
