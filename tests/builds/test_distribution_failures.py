@@ -44,6 +44,7 @@ def test_an_unknown_target_account_fails_the_build_and_removes_every_copy(parent
     [image] = images.list_images(name="web")
     assert image["state"]["status"] == "FAILED"
     assert "999999999999" in image["state"]["reason"] and "eu-west-1" in image["state"]["reason"]
+    assert "distributions[2].amiDistributionConfiguration.targetAccountIds" in image["state"]["reason"]
     assert tagged_amis(image["arn"]) == []
     assert _snapshots() == before
     assert _made_rows(image["arn"]) == []

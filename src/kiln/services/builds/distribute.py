@@ -129,7 +129,7 @@ class Distribution:
         self._output(self.build_region, DEFAULT_ACCOUNT, self.source_ami, source.name, source.description)
         regions: list[dict[str, Any]] = []
         ordered = [self.entry(self.build_region)] + [e for e in self.distributions if e["region"] != self.build_region]
-        for index, entry in enumerate(ordered):
+        for entry in ordered:
             region = entry["region"]
             config = self._ami_config(entry)
             transfer: dict[str, int] = {}
@@ -140,7 +140,7 @@ class Distribution:
             copies = []
             for account in config.get("targetAccountIds") or []:
                 if account != DEFAULT_ACCOUNT:
-                    self._require_account(account, region, index)
+                    self._require_account(account, region)
                     copy, moved = self._copy(entry, account, home_ami, region)
                     copies.append({"accountId": account, "imageId": copy, **moved})
             recorded = {key: value for key, value in {
@@ -153,9 +153,10 @@ class Distribution:
         return {"distributedImages": [{"region": o["region"], "accountId": o["accountId"], "imageId": o["image"]}
                                       for o in self.outputs], "regions": regions}
 
-    def _require_account(self, account: str, region: str, index: int) -> None:
+    def _require_account(self, account: str, region: str) -> None:
         from kiln.services.accounts.accounts import AccountNotFound, account_exists
 
+        index = next(i for i, entry in enumerate(self.distributions) if entry["region"] == region)
         if not account_exists(account):
             raise AccountNotFound(
                 f"target account {account} does not exist (distribution to region {region})",
