@@ -148,3 +148,4 @@ def test_build_region_must_exist(kiln, parent_ami: str) -> None:
                   "--region", "mars-north-1")
     assert result.exit_code != 0 and "mars-north-1" in result.stderr and "Traceback" not in result.stderr
     assert images.list_images(name="web") == []
+
