@@ -45,7 +45,13 @@ def _instances_table(found: list[dict[str, Any]]) -> None:
 @app.command("run")
 def run(
     ami: str = typer.Argument(..., help="AMI id to launch."),
-    network: str = typer.Option("none", help="none (loopback only) or host."),
+    network: str = typer.Option(
+        "none", help="none (loopback only) or host (outbound through the host, not to its local addresses)."
+    ),
+    host_local_network: bool = typer.Option(
+        False, "--host-local-network", help="With --network host: the host's loopback (as 10.0.2.2) and "
+        "link-local addresses are reachable too."
+    ),
     root_device_type: str | None = typer.Option(
         None, "--root-device-type", help="ebs or instance-store (default: the AMI's)."
     ),
@@ -65,6 +71,7 @@ def run(
         instance_type=instance_type,
         root_device_type=root_device_type,
         network=network,
+        host_local=host_local_network,
         tags=key_values(tag, "--tag"),
         account=account,
     )
