@@ -28,6 +28,7 @@ NOUNS: dict[str, str] = {
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
     "region": "Regions: one image store each.",
+    "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
 }
@@ -76,6 +77,7 @@ def _compose() -> None:
         instance_runtime,
         lifecycle_policy,
         org_resource,
+        parameter_resource,
         pipeline_resource,
         recipe_resource,
         region_resource,
@@ -108,6 +110,7 @@ def _compose() -> None:
     _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
     _noun("org", org_resource.app)
     _noun("region", region_resource.app)
+    _noun("parameter", parameter_resource.app)
 
 
 _compose()

@@ -6,6 +6,7 @@ from kiln.db.tables import (
     instances,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
+    parameters,  # noqa: F401
     pipelines,  # noqa: F401
     resources,  # noqa: F401
     schedule,  # noqa: F401
