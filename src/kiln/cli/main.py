@@ -28,6 +28,7 @@ NOUNS: dict[str, str] = {
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
     "region": "Regions: one image store each.",
+    "launch-template": "Launch templates: versioned launch settings ($Default, $Latest, resolve:ssm:).",
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
@@ -75,6 +76,7 @@ def _compose() -> None:
         image_store,
         infrastructure_resource,
         instance_runtime,
+        launch_template_resource,
         lifecycle_policy,
         org_resource,
         parameter_resource,
@@ -111,6 +113,7 @@ def _compose() -> None:
     _noun("org", org_resource.app)
     _noun("region", region_resource.app)
     _noun("parameter", parameter_resource.app)
+    _noun("launch-template", launch_template_resource.app)
 
 
 _compose()
