@@ -238,7 +238,9 @@ def _killed_launcher(mode: str, layer: Path) -> list[str]:
     return line.split()
 
 
-def test_kill_9_of_kiln_leaves_no_helper_once_recovered(busybox_rootfs: Path, kiln_home: Path) -> None:
+def test_kill_9_of_kiln_hands_the_instance_back_and_terminate_ends_its_helper(
+    busybox_rootfs: Path, kiln_home: Path
+) -> None:
     pid, started, instance_id = _killed_launcher("owned", busybox_rootfs)
     helper = procs.ProcessId(int(pid), int(started))
     assert procs.is_alive(helper.pid, helper.start_time)  # the instance runs on, and its network
