@@ -1,14 +1,14 @@
 """distribution: what a build's distribution made so far (AMI copies, disk exports)
 
 Revision ID: 0012_distribution
-Revises: 0011_sharing
+Revises: 0014_launch_templates
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_distribution"
-down_revision = "0011_sharing"
+down_revision = "0014_launch_templates"
 branch_labels = None
 depends_on = None
 
