@@ -119,13 +119,13 @@ def test_unsupported_fields_are_refused_at_build_start_and_nothing_is_recorded(p
     make_world()
     arns = make_build_inputs(parent_ami, [
         {"region": "local"},
-        {"region": "us-east-1", "ssmParameterConfigurations": [{"parameterName": "/golden/web",
-                                                                 "dataType": "aws:ec2:image"}]},
+        {"region": "us-east-1", "containerDistributionConfiguration": {
+            "targetRepository": {"service": "ECR", "repositoryName": "web"}}},
     ])
     with pytest.raises(KilnError) as refused:
         build(arns)
-    assert "ssmParameterConfigurations is not supported yet" in str(refused.value)
-    assert "distributions[1].ssmParameterConfigurations" in (refused.value.location or "")
+    assert "containerDistributionConfiguration is not supported yet" in str(refused.value)
+    assert "distributions[1].containerDistributionConfiguration" in (refused.value.location or "")
     assert images.list_images(name="web") == []
 
 

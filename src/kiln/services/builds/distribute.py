@@ -16,8 +16,17 @@ Per region entry of the configuration (``distributions[i]``):
 * ``s3ExportConfiguration``: the region's AMI exported (reproducibly) as RAW, VHD or VMDK to
   ``KILN_HOME/s3/<s3Bucket>/<s3Prefix>/<ami-id>.<raw|vhd|vmdk>`` (:func:`export_path`).
 
-``launchTemplateConfigurations``, ``ssmParameterConfigurations`` and ``containerDistributionConfiguration``
-are refused at build start (:func:`check_distribution`), never ignored.
+* ``ssmParameterConfigurations``: the AMI id of ``amiAccountId``'s AMI in that region (default: the
+  build's account; another account must be a target account of the region) written as a new version
+  of the parameter, in that account and region (``dataType`` ``aws:ec2:image`` checked by the store);
+* ``launchTemplateConfigurations``: a new version of the template of ``accountId`` (default: the
+  build's account) in that region, from its default version with the AMI of that account there (or
+  the build account's, which must then be shared with it); the default version unless
+  ``setDefaultVersion`` is false (Image Builder's default is true).
+
+Parameters and launch templates are written in :meth:`Distribution.publish`, in the one transaction
+that also makes the image AVAILABLE: they point at the new AMIs only if the build finished.
+``containerDistributionConfiguration`` is refused at build start (:func:`check_distribution`).
 
 Everything made is recorded first (:mod:`kiln.services.builds.made`); :func:`discard` removes it all
 when the build does not finish, in this process or at the next start.
@@ -40,11 +49,7 @@ from kiln.services.builds import made
 from kiln.services.configurations.distribution import check_regions
 
 EXPORT_EXTENSIONS = {"RAW": "raw", "VHD": "vhd", "VMDK": "vmdk"}
-NOT_YET = {
-    "launchTemplateConfigurations": "launch templates are not part of kiln yet",
-    "ssmParameterConfigurations": "the parameter store is not part of kiln yet",
-    "containerDistributionConfiguration": "kiln builds AMIs, not container images",
-}
+NOT_YET = {"containerDistributionConfiguration": "kiln builds AMIs, not container images"}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Fault injection for the restart test: "<n>:<path>" holds the process (touching <path>) after its
 # n-th AMI copy is registered and before that is recorded — the narrowest window there is.
@@ -70,6 +75,14 @@ def check_distribution(distributions: list[dict[str, Any]], where: str) -> None:
         export = entry.get("s3ExportConfiguration")
         if export:
             export_path(export, "ami-check", location=f"{where}: distributions[{index}].s3ExportConfiguration")
+        accounts = {DEFAULT_ACCOUNT, *((entry.get("amiDistributionConfiguration") or {}).get("targetAccountIds") or [])}
+        for number, parameter in enumerate(entry.get("ssmParameterConfigurations") or []):
+            if parameter.get("amiAccountId", DEFAULT_ACCOUNT) not in accounts:
+                raise InvalidInput(
+                    f"amiAccountId {parameter['amiAccountId']} is not a target account of region {entry['region']}",
+                    location=f"{where}: distributions[{index}].ssmParameterConfigurations[{number}].amiAccountId",
+                    hint="add it to the region's amiDistributionConfiguration.targetAccountIds",
+                )
     check_regions(distributions)
 
 
@@ -247,6 +260,15 @@ class Distribution:
         return {"exports": written}
 
 
+def publish(image_arn: str, distributions: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every ``ssmParameterConfigurations`` and ``launchTemplateConfigurations`` entry, in the caller's
+    unit of work (see the module's docstring); returns what was written."""
+    done: dict[str, list[dict[str, Any]]] = {"parameters": [], "launchTemplates": []}
+    for index, entry in enumerate(distributions):
+        _publish_entry(image_arn, entry, index, outputs, done)
+    return done
+
+
 def launch_permission_entries(permission: dict[str, Any] | None) -> list[dict[str, str]]:
     """An Image Builder LaunchPermissionConfiguration as EC2 launch permission entries."""
     permission = permission or {}
@@ -271,6 +293,56 @@ def _hold(registered: int) -> None:
         Path(path).touch()
         while True:  # until killed
             time.sleep(1)
+
+
+def _ami_of(outputs: list[dict[str, Any]], region: str, account: str) -> str | None:
+    return next((o["image"] for o in outputs if o["region"] == region and o["accountId"] == account), None)
+
+
+def _publish_entry(image_arn: str, entry: dict[str, Any], index: int, outputs: list[dict[str, Any]],
+                   done: dict[str, list[dict[str, Any]]]) -> None:
+    from kiln.services.fleet.launch_templates import (
+        TemplateRef,
+        create_launch_template_version,
+        modify_launch_template,
+    )
+    from kiln.services.parameters.parameter_store import put_parameter
+
+    region = entry["region"]
+    for number, parameter in enumerate(entry.get("ssmParameterConfigurations") or []):
+        account = parameter.get("amiAccountId") or DEFAULT_ACCOUNT
+        field_name = f"distributions[{index}].ssmParameterConfigurations[{number}]"
+        ami = _ami_of(outputs, region, account)
+        with _failing_as(region, account, field_name):
+            version = put_parameter(parameter["parameterName"], str(ami), data_type=parameter.get("dataType"),
+                                    overwrite=True, account=account, region=region)
+        done["parameters"].append({"region": region, "accountId": account, "name": parameter["parameterName"],
+                                   "version": version, "value": ami})
+    for number, template in enumerate(entry.get("launchTemplateConfigurations") or []):
+        account = template.get("accountId") or DEFAULT_ACCOUNT
+        field_name = f"distributions[{index}].launchTemplateConfigurations[{number}]"
+        ami = _ami_of(outputs, region, account) or _ami_of(outputs, region, DEFAULT_ACCOUNT)
+        ref = TemplateRef(launch_template_id=template["launchTemplateId"])
+        with _failing_as(region, account, field_name):
+            made_version = create_launch_template_version(
+                ref, {"ImageId": ami}, source_version="$Default", version_description=image_arn[-255:],
+                account=account, region=region,
+            )["LaunchTemplateVersion"]["VersionNumber"]
+            default = template.get("setDefaultVersion", True) is not False
+            if default:
+                modify_launch_template(ref, default_version=str(made_version), account=account, region=region)
+        done["launchTemplates"].append({"region": region, "accountId": account,
+                                        "launchTemplateId": template["launchTemplateId"],
+                                        "versionNumber": made_version, "imageId": ami, "defaultVersion": default})
+
+
+@contextlib.contextmanager
+def _failing_as(region: str, account: str, field_name: str) -> Any:
+    try:
+        yield
+    except KilnError as error:
+        raise DistributionFailed(f"distribution to region {region}, account {account} failed: {error}",
+                                 location=field_name, hint=error.hint) from error
 
 
 # --- clean-up ----------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ build:        LaunchBuildInstance → ApplyBuildComponents (build, validate phas
 test:         LaunchTestInstance (from the new AMI) → ApplyTestComponents (test phases)
               → TerminateTestInstance
 distribution: DistributeImage (a copy per region and target account: names, descriptions, tags)
-              → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports);
+              → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
+              → UpdateParametersAndLaunchTemplates (with the image becoming AVAILABLE);
               see :mod:`kiln.services.builds.distribute`
 
 The build runs in the region of its image ARN; the distribution configuration is checked (regions,
@@ -216,9 +217,22 @@ class Build:
             step.outputs = self.distribution.export_all()
 
     def _finish_available(self) -> None:
+        from kiln.db.engine import session
+        from kiln.services.builds.distribute import publish
+
         assert self.plan is not None and self.new_ami is not None and self.distribution is not None
         self._check_cancel()
-        images.finish_available(self.arn, self.distribution.outputs)
+        entries, outputs = self.distribution.distributions, self.distribution.outputs
+        references = ("ssmParameterConfigurations", "launchTemplateConfigurations")
+        if not any(entry.get(key) for entry in entries for key in references):
+            images.finish_available(self.arn, outputs)
+        else:
+            # One transaction (opened after the step's row): the parameters and launch templates
+            # point at the new AMIs only if the image becomes AVAILABLE, and the image only with them.
+            with self._step("distribution", "UpdateParametersAndLaunchTemplates", "UpdateReferences") as step, \
+                    session():
+                step.outputs = publish(self.arn, entries, outputs)
+                images.finish_available(self.arn, outputs)
         self.progress(f"{self.arn}: AVAILABLE ({self.new_ami})")
 
     # -- cache -----------------------------------------------------------------------------------
