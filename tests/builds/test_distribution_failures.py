@@ -25,6 +25,12 @@ def _snapshots() -> set[str]:
     return {snap.id for region in ("local", *REGIONS) for snap in list_snapshots(region)}
 
 
+def _blobs(region: str) -> list[str]:
+    from kiln.store.layout import Layout
+
+    return Layout.for_region(region).blobs.all_digests()
+
+
 def _made_rows(arn: str) -> list:
     from kiln.services.builds.made import made_by
 
@@ -49,6 +55,7 @@ def test_an_unknown_target_account_fails_the_build_and_removes_every_copy(parent
     assert _snapshots() == before
     assert _made_rows(image["arn"]) == []
     assert image["outputResources"]["amis"] == []
+    assert all(_blobs(region) == [] for region in REGIONS)  # what was linked into them went with the copies
 
 
 def test_a_name_taken_in_a_target_region_fails_the_build_and_removes_every_copy(parent_ami: str) -> None:
