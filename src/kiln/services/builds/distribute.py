@@ -122,6 +122,11 @@ class Distribution:
                 return entry
         return {"region": region}
 
+    def _where(self, region: str) -> str:
+        """``distributions[i]``: the configuration's entry for ``region``, as errors name it."""
+        index = next((i for i, entry in enumerate(self.distributions) if entry["region"] == region), None)
+        return f"distributions[{index}]" if index is not None else f"region {region}"
+
     def _ami_config(self, entry: dict[str, Any]) -> dict[str, Any]:
         return entry.get("amiDistributionConfiguration") or {}
 
@@ -169,11 +174,10 @@ class Distribution:
     def _require_account(self, account: str, region: str) -> None:
         from kiln.services.accounts.accounts import AccountNotFound, account_exists
 
-        index = next(i for i, entry in enumerate(self.distributions) if entry["region"] == region)
         if not account_exists(account):
             raise AccountNotFound(
                 f"target account {account} does not exist (distribution to region {region})",
-                location=f"distributions[{index}].amiDistributionConfiguration.targetAccountIds",
+                location=f"{self._where(region)}.amiDistributionConfiguration.targetAccountIds",
                 hint="kiln account list shows the accounts",
             )
 
@@ -191,7 +195,7 @@ class Distribution:
             )
         except KilnError as error:
             raise DistributionFailed(f"distribution to region {region}, account {account} failed: {error}",
-                                     location=f"region {region}, account {account}", hint=error.hint) from error
+                                     location=self._where(region), hint=error.hint) from error
         self._registered += 1
         _hold(self._registered)
         made.done(row, outcome.image_id)
@@ -221,7 +225,7 @@ class Distribution:
             except KilnError as error:
                 raise DistributionFailed(
                     f"launch permission of {output['image']} (region {output['region']}, account "
-                    f"{output['accountId']}) failed: {error}", location=f"region {output['region']}",
+                    f"{output['accountId']}) failed: {error}", location=self._where(output["region"]),
                     hint=error.hint) from error
             shared.append({"imageId": output["image"], "region": output["region"], "launchPermissions": permissions})
         return {"shared": shared}
