@@ -181,3 +181,20 @@ def test_a_build_in_another_region_distributes_back_and_prints_its_outputs(kiln,
         ("us-east-1", "123456789012"), ("us-east-1", CONSUMER), ("local", "123456789012")]
     image = images.get_image(arn)
     assert [row.split()[2] for row in rows] == [a["image"] for a in image["outputResources"]["amis"]]
+
+
+def test_lifecycle_sees_only_the_copies_its_policys_account_owns(parent_ami: str) -> None:
+    from types import SimpleNamespace
+
+    from kiln.services.lifecycle.candidates import StoreCandidateSource
+
+    make_world()
+    image = build(make_build_inputs(parent_ami, [
+        {"region": "local", "amiDistributionConfiguration": {"targetAccountIds": [CONSUMER]}},
+        {"region": "us-east-1", "amiDistributionConfiguration": {"targetAccountIds": [CONSUMER]}},
+    ]))
+    policy = SimpleNamespace(arn="arn:aws:imagebuilder:local:123456789012:lifecycle-policy/keep-few")
+    [candidate] = StoreCandidateSource().gather(policy)
+    assert candidate.arn == image["arn"]
+    assert {(ami.region, ami.account) for ami in candidate.amis} == {("local", "123456789012"),
+                                                                     ("us-east-1", "123456789012")}
