@@ -262,6 +262,12 @@ class Engine:
         if action is None:  # validation prevents this; kept for documents built in code
             attempt.ok, attempt.message = False, f"unknown action '{step.action}'"
             return attempt
+        if not action.supports(self._os.platform):
+            running = " ".join(part for part in (self._os.id, self._os.version_id) if part) or "unknown"
+            attempt.ok, attempt.message = False, (
+                f"action {step.action} is {action.only_on()} and this instance runs {self._os.platform} "
+                f"({running})")
+            return attempt
         started = time.monotonic()
         limit = None if step.timeout_seconds == -1 else float(step.timeout_seconds)
         try:

@@ -42,10 +42,12 @@ def _is_int(value: Any) -> bool:
 
 
 class _Checker:
-    def __init__(self, file: str, loaded: Loaded, platform: str) -> None:
+    def __init__(self, file: str, loaded: Loaded, platform: str | None) -> None:
         self.file = file
         self.loaded = loaded
-        self.platform = platform.lower()
+        # None: the document is checked for every platform's actions (its component's platform was
+        # checked when it was created); the run fails a step whose action the instance cannot run.
+        self.platform = platform.lower() if platform else None
         self.issues: list[Issue] = []
         self._names: dict[int, set[str]] = {}
 
@@ -224,8 +226,8 @@ class _Checker:
                 self.error((*path, "if", *rel), message, key=key)
             if not problems:
                 step.condition = raw["if"]
-        if action is not None and (not action.windows_only or self.platform == "windows"):
-            for rel, message, key in input_problems(action, raw.get("inputs")):
+        if action is not None and (self.platform is None or action.supports(self.platform)):
+            for rel, message, key in input_problems(action, raw.get("inputs"), self.platform):
                 self.error((*path, "inputs", *rel), message, key=key)
         if name:
             self._names.setdefault(id(phase), set()).add(name)
@@ -259,8 +261,8 @@ class _Checker:
         if action is None:
             self.error((*path, "action"), f"unknown action '{name}'")
             return None
-        if action.windows_only and self.platform != "windows":
-            message = f"action '{name}' is Windows-only; it cannot run on {self.platform}"
+        if self.platform is not None and not action.supports(self.platform):
+            message = f"action '{name}' is {action.only_on()}; it cannot run on {self.platform}"
             self.error((*path, "action"), message)
         return action
 
@@ -370,10 +372,28 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text or "inputs"
 
 
-def input_problems(action: type[Action], inputs: Any) -> list[tuple[Path, str, bool]]:
+def _unsupported(action: type[Action], data: Any, platform: str | None) -> list[tuple[Path, str, bool]]:
+    """Inputs AWSTOE refuses on ``platform`` (owner/group/permissions of CreateFile on Windows)."""
+    names = action.unsupported_inputs.get(platform or "", ())
+    items = list(enumerate(data)) if isinstance(data, list) else [(None, data)]
+    problems: list[tuple[Path, str, bool]] = []
+    for index, item in items:
+        for name in names:
+            if isinstance(item, dict) and name in item:
+                where: Path = (name,) if index is None else (index, name)
+                problems.append((where, f"{action.name}: input '{_dotted(where)}' is not supported on "
+                                        f"{platform}", True))
+    return problems
+
+
+def input_problems(action: type[Action], inputs: Any,
+                   platform: str | None = None) -> list[tuple[Path, str, bool]]:
     """Static problems with a step's inputs; type errors on ``{{ }}`` values wait for run time."""
     model = action.inputs
     data = _empty_inputs(model) if inputs is None else inputs
+    unsupported = _unsupported(action, data, platform)
+    if unsupported:
+        return unsupported
     try:
         model.model_validate(data)
     except ValidationError as error:
@@ -403,9 +423,10 @@ def model_inputs(action: type[Action], resolved: Any) -> BaseModel:
 
 
 # entry points ------------------------------------------------------------------------------
-def parse(text: str | bytes, file: str = "<document>", *, platform: str = "Linux") -> tuple[Document | None,
-                                                                                             list[Issue]]:
-    """Parse and validate one document; returns the document (None if unusable) and every issue."""
+def parse(text: str | bytes, file: str = "<document>", *,
+          platform: str | None = "Linux") -> tuple[Document | None, list[Issue]]:
+    """Parse and validate one document against ``platform`` (Linux, Windows, macOS; None: any);
+    returns the document (None if unusable) and every issue."""
     try:
         loaded = load(text)
     except YamlError as error:

@@ -29,11 +29,12 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return document
 
 
-def _engine_validate(text: str, where: str) -> None:
-    """Full AWSTOE validation; every problem is reported, each as ``FILE:LINE:COLUMN: message``."""
+def _engine_validate(text: str, where: str, platform: str) -> None:
+    """Full AWSTOE validation against the component's platform; every problem is reported, each as
+    ``FILE:LINE:COLUMN: message``."""
     from kiln.documents.validate import parse
 
-    _, issues = parse(text, where)
+    _, issues = parse(text, where, platform=platform)
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise InvalidInput(
@@ -43,10 +44,10 @@ def _engine_validate(text: str, where: str) -> None:
         )
 
 
-def analyse_document(text: str, *, where: str = "data") -> dict[str, Any]:
-    """Validate the document and return it parsed."""
+def analyse_document(text: str, *, where: str = "data", platform: str = "Linux") -> dict[str, Any]:
+    """Validate the document for ``platform`` (the component's) and return it parsed."""
     document = _parse(text, where)
-    _engine_validate(text, where)
+    _engine_validate(text, where, platform)
     phase_names = {phase.get("name") for phase in document.get("phases") or [] if isinstance(phase, dict)}
     if not phase_names & set(STAGE_PHASES):
         raise InvalidInput(

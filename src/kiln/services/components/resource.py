@@ -123,7 +123,9 @@ def put_component(
         if request.data is not None
         else load_component_data(request.uri or "", base_dir=base_dir)
     )
-    document = analyse_document(data, where=f"{field}{'data' if request.data is not None else 'uri'}")
+    document = analyse_document(
+        data, where=f"{field}{'data' if request.data is not None else 'uri'}", platform=request.platform
+    )
     version = parse_version(request.semanticVersion)
     # Tags are not part of a version's content: they may change on an immutable resource.
     content = content_of(request.dump(), "data", "uri", "tags")
