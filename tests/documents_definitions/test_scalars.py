@@ -117,6 +117,6 @@ def test_number_and_boolean_inputs_keep_their_types(issues: Callable[..., Any]) 
     """
     assert issues(text) == [
         "9:24: CreateFile: input '[0].overwrite': Input should be a valid boolean, unable to interpret input",
-        "13:29: Reboot: input 'delaySeconds': Input should be a valid integer, unable to parse string as an "
+        "13:25: Reboot: input 'delaySeconds': Input should be a valid integer, unable to parse string as an "
         "integer",
     ]
