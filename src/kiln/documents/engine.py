@@ -46,6 +46,7 @@ def bind_parameters(doc: Document, overrides: dict[str, str]) -> dict[str, Any]:
         if parameter.name in overrides:
             try:
                 values[parameter.name] = coerce(parameter.type, overrides[parameter.name])
+                parameter.check_allowed(values[parameter.name])
             except ValueError as error:
                 raise InvalidInput(f"parameter {parameter.name}: {error}", location=doc.file) from None
         elif parameter.has_default:

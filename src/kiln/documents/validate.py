@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, RootModel, ValidationError
 
@@ -30,7 +30,9 @@ from kiln.documents.model import (
 )
 from kiln.documents.yamlload import Loaded, Path, YamlError, load
 
-TOP_KEYS = ("name", "description", "schemaVersion", "parameters", "constants", "phases")
+# ``version``: informational in published documents (the component's version is its semanticVersion)
+TOP_KEYS = ("name", "description", "schemaVersion", "version", "parameters", "constants", "phases")
+PARAMETER_KEYS = ("type", "default", "description", "allowedValues")
 STEP_KEYS = ("name", "action", "inputs", "onFailure", "maxAttempts", "timeoutSeconds", "loop", "if")
 PARAMETER_TYPES = ("string", "integer", "boolean")
 VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_-]{3,128}$")
@@ -62,6 +64,8 @@ class _Checker:
         for key in data:
             if key not in TOP_KEYS:
                 self.error((key,), f"unknown key '{key}'", key=True)
+        if isinstance(data.get("version"), dict | list):
+            self.error(("version",), "'version' must be a string or a number")
         for key in ("name", "description"):
             if key in data:
                 if isinstance(data[key], str):
@@ -114,7 +118,7 @@ class _Checker:
         for index, name, spec in self._declarations(raw, "parameters"):
             path: Path = ("parameters", index, name)
             for key in spec:
-                if key not in ("type", "default", "description"):
+                if key not in PARAMETER_KEYS:
                     self.error((*path, key), f"unknown key '{key}' in parameter '{name}'", key=True)
             kind = str(spec.get("type", "")).lower()
             if "type" not in spec:
@@ -123,14 +127,30 @@ class _Checker:
                 self.error((*path, "type"), f"parameter type must be string, integer or boolean, not "
                                             f"'{spec['type']}'")
             parameter = Parameter(name, kind or "string", description=str(spec.get("description", "")))
+            if "allowedValues" in spec:
+                parameter.allowed_values = self.allowed_values(spec["allowedValues"], kind, (*path, "allowedValues"))
             if "default" in spec:
                 parameter.has_default = True
                 try:
                     parameter.default = coerce(kind, spec["default"]) if kind in PARAMETER_TYPES else None
+                    if not has_expression(parameter.default):
+                        parameter.check_allowed(parameter.default)
                 except ValueError as error:
                     self.error((*path, "default"), f"default of '{name}': {error}")
             result.append(parameter)
         return result
+
+    def allowed_values(self, raw: Any, kind: str, path: Path) -> list[Any] | None:
+        if not isinstance(raw, list) or not raw:
+            self.error(path, "'allowedValues' must be a non-empty list")
+            return None
+        values = []
+        for index, value in enumerate(raw):
+            try:
+                values.append(coerce(kind, value) if kind in PARAMETER_TYPES else value)
+            except ValueError as error:
+                self.error((*path, index), f"allowed value {error}")
+        return values
 
     def constants(self, raw: Any) -> dict[str, Any]:
         result = {}
@@ -386,6 +406,23 @@ def _unsupported(action: type[Action], data: Any, platform: str | None) -> list[
     return problems
 
 
+def _item_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """The input names of a mapping-shaped model, or of the items of a list-shaped one."""
+    if issubclass(model, RootModel):
+        for arg in get_args(model.model_fields["root"].annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return dict(arg.model_fields)
+        return {}
+    return dict(model.model_fields)
+
+
+def _instead(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """A hint for an input AWSTOE documents on other actions: ``force`` where ``overwrite`` is meant."""
+    if loc and loc[-1] == "force" and "overwrite" in _item_fields(model):
+        return " (this action takes 'overwrite'; 'force' belongs to CreateSymlink and DeleteFolder)"
+    return ""
+
+
 def input_problems(action: type[Action], inputs: Any,
                    platform: str | None = None) -> list[tuple[Path, str, bool]]:
     """Static problems with a step's inputs; type errors on ``{{ }}`` values wait for run time."""
@@ -405,7 +442,8 @@ def input_problems(action: type[Action], inputs: Any,
             if kind == "missing":
                 problems.append((real, f"{action.name}: missing required input '{_dotted(loc)}'", False))
             elif kind == "extra_forbidden":
-                problems.append((real, f"{action.name}: unknown input '{_dotted(loc)}'", True))
+                problems.append((real, f"{action.name}: unknown input '{_dotted(loc)}'" + _instead(model, loc),
+                                 True))
             elif not has_expression(node):
                 problems.append((real, f"{action.name}: input '{_dotted(real)}': {item['msg']}", False))
         return problems
