@@ -73,7 +73,7 @@ def test_a_default_outside_allowed_values_is_refused(issues: Callable[..., Any])
         "2:10: 'version' must be a string or a number",
         "6:16: default of 'Environment': 'qa' is not one of the allowed values (staging, production)",
         "10:26: allowed value 'two' is not an integer",
-        "13:26: 'allowedValues' must be a non-empty list",
+        "13:22: 'allowedValues' must be a non-empty list",
     ]
 
 
