@@ -112,6 +112,7 @@ def put_component(
     region: str = DEFAULT_REGION,
     base_dir: Path | None = None,
     where: str | None = None,
+    endpoint_url: str | None = None,
 ) -> tuple[ComponentRow, str]:
     """Create the component unless an identical one exists: (row, "created" | "unchanged" | "updated");
     "updated" means only its tags changed."""
@@ -121,7 +122,7 @@ def put_component(
     data = (
         request.data
         if request.data is not None
-        else load_component_data(request.uri or "", base_dir=base_dir)
+        else load_component_data(request.uri or "", base_dir=base_dir, endpoint_url=endpoint_url)
     )
     document = analyse_document(
         data, where=f"{field}{'data' if request.data is not None else 'uri'}", platform=request.platform
@@ -177,12 +178,16 @@ def create_component(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     base_dir: Path | None = None,
+    endpoint_url: str | None = None,
 ) -> dict[str, Any]:
-    """CreateComponent: the response body (componentBuildVersionArn, latestVersionReferences)."""
+    """CreateComponent: the response body (componentBuildVersionArn, latestVersionReferences);
+    ``endpoint_url``: the S3 endpoint for an ``s3://`` uri (default: from the environment)."""
     request = parse_shape(CreateComponentRequest, body)
     request, token = with_client_token(request)
     with unit_of_work(db) as work:
-        row, _ = put_component(work, request, account=account, region=region, base_dir=base_dir)
+        row, _ = put_component(
+            work, request, account=account, region=region, base_dir=base_dir, endpoint_url=endpoint_url
+        )
         references = latest_references(work, row)
         return {
             "requestId": new_request_id(),
