@@ -18,7 +18,7 @@ from kiln.documents.host import HostExecutor
 from kiln.documents.run import document_from_text, run_documents
 from kiln.errors import InvalidInput
 from kiln.services.builds.steps import run_document
-from kiln.services.components.resource import create_component, get_component
+from kiln.services.components.resource import create_component, get_component, list_components
 
 WINDOWS_DOC = """
 name: InstallNotepadPlusPlus
@@ -195,7 +195,7 @@ def test_create_component_checks_the_declared_platform() -> None:
     component = get_component(arn)["component"]
     assert component["platform"] == "Windows" and component["type"] == "BUILD"
     with pytest.raises(InvalidInput) as caught:
-        create_component({**body, "name": "npp-linux", "platform": "Linux"})
+        create_component({**body, "name": "npp-linux", "platform": "Linux", "supportedOsVersions": None})
     assert "action 'InstallMSI' is Windows-only; it cannot run on linux (and 4 more)" in caught.value.message
     with pytest.raises(InvalidInput) as caught:
         create_component({**body, "name": "npp-bad", "data": INVALID_WINDOWS_DOC})
@@ -238,3 +238,23 @@ def test_windows_document_on_a_linux_instance_fails_at_run_time_naming_the_step(
                                parameters={}, log_dir=tmp_path / "build", working_directory=str(tmp_path))
     assert not ok
     assert message.startswith("step Install failed: action InstallMSI is Windows-only")
+
+
+def test_supported_os_versions_must_belong_to_the_platform() -> None:
+    body = {"name": "npp", "semanticVersion": "1.0.0", "platform": "Windows", "data": WINDOWS_DOC,
+            "supportedOsVersions": ["Microsoft Windows Server 2019", "Amazon Linux 2"]}
+    with pytest.raises(InvalidInput) as caught:
+        create_component(body)
+    assert caught.value.message == ("supportedOsVersions[1] 'Amazon Linux 2' is a Linux operating system, but "
+                                    "the component's platform is Windows")
+    assert caught.value.location == "supportedOsVersions[1]"
+    linux = {"name": "hello", "semanticVersion": "1.0.0", "platform": "Linux",
+             "data": "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n"
+                     "        action: ExecuteBash\n        inputs: {commands: [echo]}\n",
+             "supportedOsVersions": ["Amazon Linux 2023", "Ubuntu 22", "Red Hat Enterprise Linux 9"]}
+    assert create_component(linux)["componentBuildVersionArn"].endswith("component/hello/1.0.0/1")
+    with pytest.raises(InvalidInput, match="'Microsoft Windows Server 2022' is a Windows operating system"):
+        create_component({**linux, "semanticVersion": "1.0.1",
+                          "supportedOsVersions": ["Microsoft Windows Server 2022"]})
+    assert list_components()["componentVersionList"][0]["version"] == "1.0.0"
+    assert len(list_components()["componentVersionList"]) == 1

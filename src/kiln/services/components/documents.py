@@ -59,6 +59,23 @@ def analyse_document(text: str, *, where: str = "data", platform: str = "Linux")
     return document
 
 
+OS_FAMILIES = {"Windows": ("Microsoft Windows",), "macOS": ("macOS",)}
+
+
+def check_supported_os_versions(platform: str, versions: list[str] | None, where: str = "") -> None:
+    """Each of ``supportedOsVersions`` must be an OS of the component's platform ("Microsoft Windows
+    Server 2022" for Windows, "macOS 14" for macOS, any other name such as "Amazon Linux 2" for Linux)."""
+    for index, version in enumerate(versions or []):
+        family = next((name for name, prefixes in OS_FAMILIES.items()
+                       if version.strip().lower().startswith(tuple(p.lower() for p in prefixes))), "Linux")
+        if family != platform:
+            raise InvalidInput(
+                f"supportedOsVersions[{index}] {version!r} is a {family} operating system, but the "
+                f"component's platform is {platform}",
+                location=f"{where}supportedOsVersions[{index}]",
+            )
+
+
 def component_type(document: dict[str, Any]) -> str:
     """TEST when the document has only a test phase, else BUILD."""
     names = {phase.get("name") for phase in document.get("phases") or [] if isinstance(phase, dict)}

@@ -36,7 +36,12 @@ from kiln.services.common.unit import (
     unit_of_work,
     with_client_token,
 )
-from kiln.services.components.documents import analyse_document, component_type, declared_parameters
+from kiln.services.components.documents import (
+    analyse_document,
+    check_supported_os_versions,
+    component_type,
+    declared_parameters,
+)
 from kiln.services.components.sources import load_component_data
 
 if TYPE_CHECKING:
@@ -119,6 +124,7 @@ def put_component(
     from kiln.db.tables.resources import ComponentRow
 
     field = f"{where}: " if where else ""
+    check_supported_os_versions(request.platform, request.supportedOsVersions, field)
     data = (
         request.data
         if request.data is not None
