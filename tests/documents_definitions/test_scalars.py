@@ -120,3 +120,28 @@ def test_number_and_boolean_inputs_keep_their_types(issues: Callable[..., Any]) 
         "13:25: Reboot: input 'delaySeconds': Input should be a valid integer, unable to parse string as an "
         "integer",
     ]
+
+
+def test_numbers_in_string_lists_are_text_booleans_are_not(issues: Callable[..., Any],
+                                                           write_doc: Callable[..., Path]) -> None:
+    text = """
+    schemaVersion: 1.0
+    phases:
+      - name: build
+        steps:
+          - name: Print
+            action: ExecuteBinary
+            inputs:
+              path: /usr/bin/printf
+              arguments: ['%s-%s', 8080, 1.5]
+          - name: Slip
+            action: ExecuteBinary
+            inputs:
+              path: /bin/echo
+              arguments: [on]
+    """
+    assert issues(text) == ["14:23: ExecuteBinary: input 'arguments[0]': Input should be a valid string"]
+    doc = load_document(write_doc(text.replace("arguments: [on]", "arguments: [done]")))
+    execution = Engine(HostExecutor()).run([doc])
+    assert execution.status == "success", execution.failure_message
+    assert execution.documents[0].phases[0].steps[0].outputs == [{"stdout": "8080-1.5"}]

@@ -2,9 +2,10 @@
 
 AWSTOE reads a step's inputs from YAML: a bare number or boolean given for a documented string
 input (AWS's own examples write ``expectedBucketOwner: 123456789022``) is that scalar's text, and so
-is one given as a value of a string map (InstallMSI ``properties``). A list or mapping given for a
-string stays an error, as does a non-string item of a documented string list (``commands: [true]``
-is a mistake, not a command), and inputs documented as numbers or booleans are left to the model.
+is one given as a value of a string map (InstallMSI ``properties``) and a number in a string list
+(``arguments: [--port, 8080]``). A list or mapping given for a string stays an error, as does a
+boolean in a string list (``commands: [true]`` is a slip, not a command), and inputs documented as
+numbers or booleans are left to the model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def scalar_text(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
+
+
+def _number_text(value: Any) -> Any:
+    # a YAML boolean in a string list (``- yes``, ``- on``, ``- true``) is far more often a slip
+    # than a wanted word, so it stays an error; numbers (``arguments: [--port, 8080]``) are text
+    return value if isinstance(value, bool) else scalar_text(value)
 
 
 def _members(annotation: Any) -> tuple[Any, ...]:
@@ -45,6 +52,9 @@ def _coerce(annotation: Any, value: Any) -> Any:
         return scalar_text(value)
     for member in _members(annotation):
         origin = get_origin(member)
+        if origin is list and isinstance(value, list):
+            (item,) = get_args(member) or (Any,)
+            return [_number_text(entry) for entry in value] if _wants_text(item) else value
         if origin is dict and isinstance(value, dict):
             _, item = get_args(member) or (Any, Any)
             return {key: _coerce(item, entry) for key, entry in value.items()} if _wants_text(item) else value
