@@ -258,3 +258,24 @@ def test_supported_os_versions_must_belong_to_the_platform() -> None:
                           "supportedOsVersions": ["Microsoft Windows Server 2022"]})
     assert list_components()["componentVersionList"][0]["version"] == "1.0.0"
     assert len(list_components()["componentVersionList"]) == 1
+
+
+def test_update_os_takes_windows_update_ids_and_titles(issues: Callable[..., Any]) -> None:
+    text = """
+    schemaVersion: 1.0
+    phases:
+      - name: build
+        steps:
+          - name: UpdateWindowsOperatingSystem
+            action: UpdateOS
+            onFailure: Abort
+            maxAttempts: 3
+            inputs:
+              include: [KB1234567, '*Security*', '*Cumulative Update*']
+              exclude: ['']
+    """
+    assert issues(text, "Windows") == ["11:20: UpdateOS: input 'exclude': Value error, '' is not a package name"]
+    assert issues(text, "Linux") == [
+        "10:20: UpdateOS: input 'include': Value error, '*Cumulative Update*' is not a package name",
+        "11:20: UpdateOS: input 'exclude': Value error, '' is not a package name",
+    ]

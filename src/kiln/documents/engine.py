@@ -296,7 +296,7 @@ class Engine:
             try:
                 resolved = resolve(step.inputs, scope)
                 attempt.inputs.extend(resolved if isinstance(resolved, list) else [resolved])
-                result = action().execute(model_inputs(action, resolved), context)
+                result = action().execute(model_inputs(action, resolved, self._os.platform), context)
             except (ActionFailed, ExpressionError) as error:
                 failed.append(str(error) if item is None else f"iteration {item[0]}: {error}")
                 break

@@ -432,7 +432,7 @@ def input_problems(action: type[Action], inputs: Any,
     if unsupported:
         return unsupported
     try:
-        model.model_validate(data)
+        model.model_validate(data, context={"platform": platform})
     except ValidationError as error:
         problems: list[tuple[Path, str, bool]] = []
         for item in error.errors():
@@ -450,11 +450,13 @@ def input_problems(action: type[Action], inputs: Any,
     return []
 
 
-def model_inputs(action: type[Action], resolved: Any) -> BaseModel:
-    """The action's inputs model built from resolved inputs; ActionFailed if they don't fit."""
+def model_inputs(action: type[Action], resolved: Any, platform: str = "linux") -> BaseModel:
+    """The action's inputs model built from resolved inputs for a run on ``platform``; ActionFailed
+    if they don't fit."""
     model = action.inputs
     try:
-        return model.model_validate(_empty_inputs(model) if resolved is None else resolved)
+        return model.model_validate(_empty_inputs(model) if resolved is None else resolved,
+                                    context={"platform": platform.lower()})
     except ValidationError as error:
         parts = [f"{_dotted(tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
         raise ActionFailed(f"invalid inputs for {action.name}: " + "; ".join(parts)) from None
