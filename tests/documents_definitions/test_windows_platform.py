@@ -8,6 +8,7 @@ too, and refuse the same documents for a Linux component, and the invalid varian
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,17 @@ def test_update_os_takes_windows_update_ids_and_titles(issues: Callable[..., Any
         "10:20: UpdateOS: input 'include': Value error, '*Cumulative Update*' is not a package name",
         "11:20: UpdateOS: input 'exclude': Value error, '' is not a package name",
     ]
+
+
+def test_apply_a_windows_component_and_a_recipe_using_it() -> None:
+    from kiln.services.apply import apply_text
+
+    data = textwrap.indent(WINDOWS_DOC.lstrip("\n"), "  ")
+    text = (f"kind: Component\nname: npp\nsemanticVersion: 1.0.0\nplatform: Windows\ndata: |\n{data}"
+            "---\nkind: ImageRecipe\nname: desktop\nsemanticVersion: 1.0.0\nparentImage: debian:bookworm\n"
+            "components:\n  - componentArn: component/npp/x.x.x\n  - componentArn: component/update-windows/x.x.x\n")
+    outcome = apply_text(text)
+    assert [(o.kind, o.status) for o in outcome.outcomes] == [("Component", "created"), ("ImageRecipe", "created")]
+    with pytest.raises(InvalidInput) as caught:
+        apply_text(text.replace("platform: Windows", "platform: Linux").replace("name: npp", "name: npp-linux"))
+    assert "action 'InstallMSI' is Windows-only; it cannot run on linux" in caught.value.message
