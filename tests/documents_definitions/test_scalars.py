@@ -145,3 +145,26 @@ def test_numbers_in_string_lists_are_text_booleans_are_not(issues: Callable[...,
     execution = Engine(HostExecutor()).run([doc])
     assert execution.status == "success", execution.failure_message
     assert execution.documents[0].phases[0].steps[0].outputs == [{"stdout": "8080-1.5"}]
+
+
+def test_execute_document_parameters_and_bucket_owner_take_numbers(issues: Callable[..., Any]) -> None:
+    text = """
+    schemaVersion: 1.0
+    phases:
+      - name: build
+        steps:
+          - name: Nested
+            action: ExecuteDocument
+            timeoutSeconds: -1
+            inputs:
+              document: s3://my-bucket/child.yaml
+              document-s3-bucket-owner: 123456789022
+              parameters:
+                - name: Count
+                  value: 3
+                - name: Enabled
+                  value: true
+                - name: Bad
+                  value: [1]
+    """
+    assert issues(text) == ["17:22: ExecuteDocument: input 'parameters[2].value': Input should be a valid string"]
