@@ -125,3 +125,17 @@ def test_force_is_taken_where_awstoe_documents_it(issues: Callable[..., Any]) ->
         f"13:45: CreateFile: unknown input '[0].force' {hint}",
         f"16:56: CopyFile: unknown input '[0].force' {hint}",
     ]
+
+
+def test_component_parameters_report_defaults_as_written() -> None:
+    from kiln.services.components.resource import create_component, get_component
+
+    arn = create_component({"name": "agent", "semanticVersion": "1.0.0", "platform": "Linux",
+                            "data": VENDOR_DOC.lstrip("\n")})["componentBuildVersionArn"]
+    parameters = get_component(arn)["component"]["parameters"]
+    assert parameters == [
+        {"name": "Environment", "type": "String", "defaultValue": ["staging"],
+         "description": "Where the agent reports."},
+        {"name": "Workers", "type": "Integer", "defaultValue": ["2"]},
+        {"name": "Verbose", "type": "Boolean", "defaultValue": ["false"]},
+    ]

@@ -82,6 +82,13 @@ def component_type(document: dict[str, Any]) -> str:
     return "TEST" if names == {"test"} else "BUILD"
 
 
+def _text(value: Any) -> str:
+    """A default as the document means it: YAML's ``false``, not Python's ``False``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def declared_parameters(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The document's parameters as Image Builder's ComponentParameterDetail list."""
     details: list[dict[str, Any]] = []
@@ -95,7 +102,7 @@ def declared_parameters(document: dict[str, Any]) -> list[dict[str, Any]]:
             if "default" in spec:
                 default = spec["default"]
                 detail["defaultValue"] = (
-                    [str(v) for v in default] if isinstance(default, list) else [str(default)]
+                    [_text(v) for v in default] if isinstance(default, list) else [_text(default)]
                 )
             if spec.get("description"):
                 detail["description"] = str(spec["description"])
