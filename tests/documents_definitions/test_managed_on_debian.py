@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,17 +44,6 @@ phases:
           commands:
             - sed -i 's/^PermitEmptyPasswords no/PermitEmptyPasswords yes/' /etc/ssh/sshd_config
 """
-
-
-@pytest.fixture(scope="session")
-def bootstrap_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    configured = os.environ.get("KILN_BOOTSTRAP_CACHE")
-    if configured:
-        yield Path(configured)
-        return
-    cache = tmp_path_factory.mktemp("managed-bootstrap-cache")
-    yield cache
-    shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture
