@@ -156,3 +156,13 @@ def test_build_region_must_exist(kiln, parent_ami: str) -> None:
     assert result.exit_code != 0 and "mars-north-1" in result.stderr and "Traceback" not in result.stderr
     assert images.list_images(name="web") == []
 
+
+
+def test_pipeline_start_checks_its_region(kiln) -> None:
+    make_world()
+    pipeline = "arn:aws:imagebuilder:local:123456789012:image-pipeline/web"
+    unknown = kiln("pipeline", "start", pipeline, "--region", "mars-north-1")
+    assert unknown.exit_code != 0 and "region mars-north-1 does not exist" in unknown.stderr
+    elsewhere = kiln("pipeline", "start", pipeline, "--region", "us-east-1")
+    assert elsewhere.exit_code != 0 and "is not in region us-east-1" in elsewhere.stderr
+    assert "Traceback" not in unknown.stderr + elsewhere.stderr
