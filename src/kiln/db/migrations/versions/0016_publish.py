@@ -1,14 +1,14 @@
 """publish: images published to AWS as EBS snapshots and AMIs, with per-block digests
 
 Revision ID: 0016_publish
-Revises: 0011_sharing
+Revises: 0012_distribution
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_publish"
-down_revision = "0011_sharing"
+down_revision = "0012_distribution"
 branch_labels = None
 depends_on = None
 
