@@ -43,6 +43,8 @@ def test_publish_writes_the_raw_export_into_a_snapshot_and_registers_a_tagged_am
     assert [snapshot["SnapshotId"] for snapshot in tagged] == [published["SnapshotId"]]
     assert {"Key": "kiln:SourceImageId", "Value": base_ami} in tagged[0]["Tags"]
 
+    text = kiln("image", "publish", base_ami, "--to", "aws", "--region", "us-east-1", "--endpoint-url", aws.endpoint)
+    assert text.exit_code == 0 and text.stdout.startswith(published["AmiId"]) and "already published" in text.stdout
     again = publish(kiln, base_ami, aws.endpoint)
     assert again["AlreadyPublished"] and again["AmiId"] == published["AmiId"] and again["BlocksSent"] == 0
     assert len(ec2.describe_images(Owners=["self"])["Images"]) == 1

@@ -118,3 +118,39 @@ def test_a_publish_that_failed_at_completion_completes_and_registers_without_sen
     done = kiln(*args, "--output", "json")
     assert done.exit_code == 0, done.stderr
     assert proxy.puts == [] and json.loads(done.stdout)["AmiId"].startswith("ami-")
+
+
+def test_a_terminal_gets_a_progress_bar_with_bytes_and_rate(
+    aws: MotoServer, proxy: FaultProxy, base_ami: str, tmp_path: Path
+) -> None:
+    import pty
+
+    size = api.export_image(base_ami, "raw", tmp_path / "disk.raw").stat().st_size
+    proxy.delay = 0.15  # slow enough for the bar to be drawn a few times
+    reset_engines()
+    main, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "COLUMNS": "160", "TERM": "xterm"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kiln", "image", "publish", base_ami, "--to", "aws", "--region", "us-east-1",
+         "--endpoint-url", proxy.endpoint, "--workers", "1", "--output", "json"],
+        env=env, stdout=subprocess.PIPE, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    drawn = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(main)
+        stdout = child.communicate(timeout=120)[0]
+    assert child.returncode == 0
+    assert json.loads(stdout)["BlocksSent"] > 0  # stdout stays machine-readable
+    text = drawn.decode(errors="replace")
+    assert "publishing" in text and "MB/s" in text  # the bar, and the rate
+    assert f"{size / 1e6:.1f}/{size / 1e6:.1f} MB" in text  # bytes done of the whole disk
