@@ -25,7 +25,7 @@ def publish(kiln: Kiln, ami: str, endpoint: str, *extra: str) -> dict:
 def test_publish_writes_the_raw_export_into_a_snapshot_and_registers_a_tagged_ami(
     kiln: Kiln, aws: MotoServer, base_ami: str, tmp_path: Path
 ) -> None:
-    published = publish(kiln, base_ami, aws.endpoint)
+    published = publish(kiln, base_ami, aws.endpoint, "--share", "UserId=111122223333")
 
     raw = disk_blocks(api.export_image(base_ami, "raw", tmp_path / "disk.raw"))
     assert snapshot_blocks(aws, published["SnapshotId"]) == raw  # every non-zero block, no other
@@ -43,8 +43,15 @@ def test_publish_writes_the_raw_export_into_a_snapshot_and_registers_a_tagged_am
     assert [snapshot["SnapshotId"] for snapshot in tagged] == [published["SnapshotId"]]
     assert {"Key": "kiln:SourceImageId", "Value": base_ami} in tagged[0]["Tags"]
 
-    text = kiln("image", "publish", base_ami, "--to", "aws", "--region", "us-east-1", "--endpoint-url", aws.endpoint)
+    def shared() -> list[dict[str, str]]:
+        answer = ec2.describe_image_attribute(ImageId=published["AmiId"], Attribute="launchPermission")
+        return sorted(answer["LaunchPermissions"], key=str)
+
+    assert shared() == [{"UserId": "111122223333"}]
+    text = kiln("image", "publish", base_ami, "--to", "aws", "--region", "us-east-1", "--endpoint-url", aws.endpoint,
+                "--share", "Group=all")  # published already: only the grant is added
     assert text.exit_code == 0 and text.stdout.startswith(published["AmiId"]) and "already published" in text.stdout
+    assert shared() == [{"Group": "all"}, {"UserId": "111122223333"}]
     again = publish(kiln, base_ami, aws.endpoint)
     assert again["AlreadyPublished"] and again["AmiId"] == published["AmiId"] and again["BlocksSent"] == 0
     assert len(ec2.describe_images(Owners=["self"])["Images"]) == 1
@@ -83,6 +90,8 @@ def test_bad_region_profile_or_ami_is_one_clear_error_and_records_nothing(
     cases = [
         (("--region", "moon-base-1"), "--region"),
         (("--region", "us-east-1", "--profile", "nobody"), "--profile"),
+        (("--region", "us-east-1", "--share", "UserId=12"), "--share"),
+        (("--region", "us-east-1", "--share", "Group=friends"), "--share"),
     ]
     for args, place in cases:
         result = kiln("image", "publish", base_ami, "--to", "aws", *args, "--endpoint-url", aws.endpoint)

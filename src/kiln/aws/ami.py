@@ -82,3 +82,12 @@ def register(ec2: Any, snapshot_id: str, spec: AmiSpec, tags: Mapping[str, str],
         _call(ec2, "create_tags", backoff, Resources=[image_id],
               Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
     return image_id
+
+
+LAUNCH_PERMISSION_KINDS = ("UserId", "Group", "OrganizationArn", "OrganizationalUnitArn")
+
+
+def share(ec2: Any, image_id: str, permissions: list[dict[str, str]], backoff: Backoff = Backoff()) -> None:
+    """Add launch permissions (ModifyImageAttribute): accounts, ``Group=all``, organizations, OUs."""
+    if permissions:
+        _call(ec2, "modify_image_attribute", backoff, ImageId=image_id, LaunchPermission={"Add": permissions})

@@ -53,15 +53,21 @@ def publish(
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="Another endpoint for every AWS service."),
     source_region: str = typer.Option(DEFAULT_REGION, "--source-region", help="kiln region holding the AMI."),
     workers: int = typer.Option(8, "--workers", help="Blocks uploaded in parallel (1-64)."),
+    share: list[str] = typer.Option(
+        [], "--share", help="Launch permission KIND=VALUE: UserId, Group (all), OrganizationArn, OrganizationalUnitArn."
+    ),
     account: Account = "",
     output: Output = "text",
 ) -> None:
     """Publish an AMI to AWS: its disk into an EBS snapshot (EBS direct APIs), then RegisterImage."""
+    from kiln.cli.resource_input import launch_permissions
     from kiln.services.publishing import aws
+
+    permissions = launch_permissions(share, "--share")
 
     with _bar(sys.stderr.isatty()) as bar:
         result = aws.publish_image(
             ami_id, to=to, region=region, profile=profile, endpoint_url=endpoint_url, source_region=source_region,
-            account=account, workers=workers, progress=bar, note=progress,
+            account=account, workers=workers, launch_permissions=permissions, progress=bar, note=progress,
         )  # fmt: skip
     emit(output, result, _text(result))

@@ -57,8 +57,24 @@ def _parent(info: ImageInfo, source_region: str, place: Place) -> PublicationInf
     return parent if parent and parent.state == REGISTERED else None
 
 
+def _check_permissions(permissions: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Launch permission entries as EC2 takes them, checked before anything is sent or recorded."""
+    for entry in permissions:
+        (kind, value), = entry.items()
+        if kind not in amis.LAUNCH_PERMISSION_KINDS:
+            raise InvalidInput(f"launch permission kind must be one of {', '.join(amis.LAUNCH_PERMISSION_KINDS)}, "
+                               f"not {kind!r}", location="--share")
+        if kind == "UserId" and not (value.isdigit() and len(value) == 12):
+            raise InvalidInput(f"UserId must be a 12-digit account id, not {value!r}", location="--share")
+        if kind == "Group" and value != "all":
+            raise InvalidInput(f"Group must be 'all', not {value!r}", location="--share")
+        if kind.endswith("Arn") and not value.startswith("arn:aws"):
+            raise InvalidInput(f"{kind} must be an ARN, not {value!r}", location="--share")
+    return permissions
+
+
 def _result(info: ImageInfo, pub: PublicationInfo, place: Place, run: UploadResult | None, retries: int,
-            resumed: bool) -> dict[str, Any]:
+            resumed: bool, permissions: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "ImageId": info.id,
         "Target": place.target,
@@ -79,6 +95,7 @@ def _result(info: ImageInfo, pub: PublicationInfo, place: Place, run: UploadResu
         "Retries": retries,
         "Resumed": resumed,
         "AlreadyPublished": run is None,
+        "LaunchPermissionsAdded": permissions,
     }
 
 
@@ -92,9 +109,13 @@ def publish_image(
     source_region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
     workers: int = 8,
+    launch_permissions: list[dict[str, str]] | None = None,
     progress: Progress | None = None,
     note: Note | None = None,
 ) -> dict[str, Any]:
+    """Publish ``image_id`` (see the module's doc); ``launch_permissions`` (EC2 entries) are added to
+    the AMI, also when it was published before."""
+    permissions = _check_permissions(launch_permissions or [])
     if to not in TARGETS:
         raise InvalidInput(f"publish target must be one of {', '.join(TARGETS)}", location="--to")
     if not 1 <= workers <= 64:
@@ -108,7 +129,9 @@ def publish_image(
 
     pub = records.find(image_id, source_region, place)
     if pub and pub.state == REGISTERED:
-        return _result(info, pub, place, None, 0, False)
+        assert pub.remote_image_id is not None
+        amis.share(ec2, pub.remote_image_id, permissions)
+        return _result(info, pub, place, None, 0, False, permissions)
     parent = None if pub else _parent(info, source_region, place)
 
     scratch = Path(tempfile.mkdtemp(dir=_scratch_root(), prefix="publish-"))
@@ -132,16 +155,21 @@ def publish_image(
             pub, run = _upload(pub, info, ebs, ec2, disk, workers, progress, say)
         else:
             _complete_again(pub, ebs, ec2)
-        say(f"waiting for {pub.snapshot_id} to complete ...")
         assert pub.snapshot_id is not None
-        amis.wait_completed(ec2, pub.snapshot_id)
-        spec = amis.AmiSpec(
-            name=info.name, description=info.description or f"kiln {image_id}", architecture=info.architecture,
-            volume_size=pub.volume_size, boot_mode="uefi" if info.architecture == "arm64" else "uefi-preferred",
-        )  # fmt: skip
-        remote = amis.register(ec2, pub.snapshot_id, spec, _ami_tags(info, source_region))
-        pub = records.set_state(pub.id, REGISTERED, remote_image_id=remote)
-        return _result(info, pub, place, run, ebs.retries, resumed)
+        if pub.remote_image_id is None:  # else registered by a run killed before it finished
+            say(f"waiting for {pub.snapshot_id} to complete ...")
+            amis.wait_completed(ec2, pub.snapshot_id)
+            spec = amis.AmiSpec(
+                name=info.name, description=info.description or f"kiln {image_id}",
+                architecture=info.architecture, volume_size=pub.volume_size,
+                boot_mode="uefi" if info.architecture == "arm64" else "uefi-preferred",
+            )  # fmt: skip
+            remote = amis.register(ec2, pub.snapshot_id, spec, _ami_tags(info, source_region))
+            pub = records.set_state(pub.id, COMPLETING, remote_image_id=remote)
+        assert pub.remote_image_id is not None
+        amis.share(ec2, pub.remote_image_id, permissions)
+        pub = records.set_state(pub.id, REGISTERED)
+        return _result(info, pub, place, run, ebs.retries, resumed, permissions)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
