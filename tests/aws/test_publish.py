@@ -15,9 +15,10 @@ from kiln.db.tables.publishing import Publication, PublishedBlock
 from kiln.store import api
 
 
-def publish(kiln: Kiln, ami: str, endpoint: str, *extra: str) -> dict:
-    result = kiln("image", "publish", ami, "--to", "aws", "--region", "us-east-1", "--endpoint-url", endpoint,
-                  "--output", "json", *extra)
+def publish(kiln: Kiln, ami: str, endpoint: str, *extra: str, region: str | None = "us-east-1") -> dict:
+    where = ("--region", region) if region else ()
+    result = kiln("image", "publish", ami, "--to", "aws", *where, "--endpoint-url", endpoint, "--output", "json",
+                  *extra)
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -66,7 +67,7 @@ def test_a_child_sends_only_the_blocks_that_differ_from_its_published_parent(
     (upper / "etc" / "hostname").write_text("node\n")  # same size as busybox's "kiln\n"
     child_ami = api.create_image_from_upper(base_ami, upper, name="busybox-child")
 
-    child = publish(kiln, child_ami, aws.endpoint)
+    child = publish(kiln, child_ami, aws.endpoint, region=None)  # the chain's region: AWS_DEFAULT_REGION
 
     assert child["ParentSnapshotId"] == parent["SnapshotId"]
     parent_disk = disk_blocks(api.export_image(base_ami, "raw", tmp_path / "parent.raw"))
@@ -100,6 +101,9 @@ def test_bad_region_profile_or_ami_is_one_clear_error_and_records_nothing(
     unknown = kiln("image", "publish", "ami-0123456789abcdef0", "--to", "aws", "--region", "us-east-1",
                    "--endpoint-url", aws.endpoint)
     assert unknown.exit_code != 0 and "ami-0123456789abcdef0" in unknown.stderr and "Traceback" not in unknown.stderr
+    nowhere = kiln("image", "publish", base_ami, "--to", "aws", "--endpoint-url", aws.endpoint,
+                   env={"AWS_DEFAULT_REGION": None})
+    assert nowhere.exit_code == 1 and "--region" in nowhere.stderr
     target = kiln("image", "publish", base_ami, "--to", "gcp", "--region", "us-east-1")
     assert target.exit_code != 0 and "--to" in target.stderr
     with session() as db:

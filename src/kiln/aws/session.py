@@ -13,7 +13,7 @@ from kiln.errors import InvalidInput
 
 @dataclass(frozen=True)
 class Target:
-    region: str
+    region: str | None  # None: the chain's (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)
     profile: str | None = None
     endpoint_url: str | None = None
 
@@ -43,19 +43,24 @@ class Clients:
         import boto3
         from botocore.config import Config
 
-        check_region(target.region)
-        self.target = target
         try:
             self.session = boto3.session.Session(profile_name=target.profile, region_name=target.region)
         except Exception as error:
             raise as_kiln_error(error, "session") from None
+        region = self.session.region_name
+        if not region:
+            raise InvalidInput("no AWS region given (--region, AWS_REGION, or the profile's region)",
+                               location="--region")
+        check_region(region)
+        self.region = region
+        self.target = target
         # kiln retries itself (kiln.aws.retry): one attempt per botocore call
         self.config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=pool,
                              connect_timeout=10, read_timeout=60)
 
     def client(self, service: str) -> Any:
         try:
-            return self.session.client(service, region_name=self.target.region,
+            return self.session.client(service, region_name=self.region,
                                        endpoint_url=self.target.endpoint_url, config=self.config)
         except Exception as error:
             raise as_kiln_error(error, f"{service} client") from None

@@ -48,7 +48,7 @@ def _text(result: dict[str, Any]) -> str:
 def publish(
     ami_id: str = typer.Argument(..., help="The kiln AMI to publish."),
     to: str = typer.Option("aws", "--to", help="Where to: aws."),
-    region: str = typer.Option(..., "--region", help="AWS region to publish to (e.g. us-east-1)."),
+    region: str = typer.Option(None, "--region", help="AWS region (default: the AWS chain's, e.g. AWS_REGION)."),
     profile: str = typer.Option(None, "--profile", help="AWS profile (default: the normal AWS chain)."),
     endpoint_url: str = typer.Option(None, "--endpoint-url", help="Another endpoint for every AWS service."),
     source_region: str = typer.Option(DEFAULT_REGION, "--source-region", help="kiln region holding the AMI."),

@@ -103,7 +103,7 @@ def publish_image(
     image_id: str,
     *,
     to: str = "aws",
-    region: str,
+    region: str | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
     source_region: str = DEFAULT_REGION,
@@ -124,7 +124,7 @@ def publish_image(
     caller = principal(account)
     info = api.get_image(image_id, source_region, caller)
     clients = Clients(Target(region, profile, endpoint_url), pool=workers + 2)
-    place = Place(to, region, clients.account(), endpoint_url or "")
+    place = Place(to, clients.region, clients.account(), endpoint_url or "")
     ebs, ec2 = EbsDirect(clients.client("ebs")), clients.client("ec2")
 
     pub = records.find(image_id, source_region, place)
