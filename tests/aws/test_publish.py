@@ -69,7 +69,7 @@ def test_a_child_sends_only_the_blocks_that_differ_from_its_published_parent(
 
     child = publish(kiln, child_ami, aws.endpoint, region=None)  # the chain's region: AWS_DEFAULT_REGION
 
-    assert child["ParentSnapshotId"] == parent["SnapshotId"]
+    assert child["ParentSnapshotId"] == parent["SnapshotId"] and child["DiskBytes"] == parent["DiskBytes"]
     parent_disk = disk_blocks(api.export_image(base_ami, "raw", tmp_path / "parent.raw"))
     # the child's disk is laid out like its parent's (same identity, times and size)
     api.raw_disk(child_ami, tmp_path / "child.raw", like=api.raw_disk(base_ami, tmp_path / "again.raw"))
