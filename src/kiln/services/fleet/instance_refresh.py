@@ -319,8 +319,10 @@ def advance(
     def replacement(instance: Instance) -> bool:
         return matches(instance) and instance.id not in row.to_replace and instance.launch_time >= row.phase_started_at
 
+    # A launch abandoned by a killed pass is not a failed replacement: the pass terminates it and
+    # launches again. A replacement that was running and whose process ended is.
     failure = next((f"replacement {i.id} stopped running ({i.state_reason or i.state})"
-                    for i in dead if replacement(i)), None)
+                    for i in dead if replacement(i) and not _abandoned_launch(i)), None)
     unhealthy: list[str] = []
     healthy_ids = list(row.healthy)
     warmup = _warmup(row.preferences, group)
@@ -371,6 +373,10 @@ def advance(
     if room <= 0:
         return Step(config, extra=1)
     return Step(config, terminate=[i.id for i in termination_order(old, config.template_id, number, now)[:room]])
+
+
+def _abandoned_launch(instance: Instance) -> bool:
+    return instance.state == "pending" or instance.transition == "launch"
 
 
 def _warmup(preferences: Mapping[str, Any], group: AutoScalingGroupRow) -> int:
