@@ -59,7 +59,8 @@ def test_create_describe_update_and_validation(kiln, template: str) -> None:
 
     taken = kiln("asg", "create", "web-asg", "--launch-template", "web", "--min-size", "0", "--max-size", "1")
     assert taken.exit_code == 1
-    assert taken.stderr.startswith("error: AlreadyExists: AutoScalingGroupName: AutoScalingGroup by this name already exists")
+    assert taken.stderr.startswith(
+        "error: AlreadyExists: AutoScalingGroupName: AutoScalingGroup by this name already exists")
 
     # MinSize above the desired capacity moves it up, as the service does.
     assert _json(kiln, "asg", "update", "web-asg", "--min-size", "2")["DesiredCapacity"] == 2
@@ -70,7 +71,8 @@ def test_create_describe_update_and_validation(kiln, template: str) -> None:
         "AutoScalingGroup.")
     assert _json(kiln, "asg", "describe-auto-scaling-groups", "nope") == {"AutoScalingGroups": []}
     unknown = kiln("asg", "set-desired-capacity", "nope", "--desired-capacity", "1")
-    assert unknown.exit_code == 1 and "AutoScalingGroup name not found - AutoScalingGroup nope not found" in unknown.stderr
+    assert unknown.exit_code == 1
+    assert "AutoScalingGroup name not found - AutoScalingGroup nope not found" in unknown.stderr
 
 
 @pytest.mark.parametrize(("args", "first_line"), [
@@ -169,3 +171,30 @@ def test_groups_keep_their_images_in_use(kiln, template: str, ami: str) -> None:
         users = images_used_by_auto_scaling_groups(db)
     assert list(users) == [ami]
     assert users[ami][0].startswith(f"Auto Scaling group web-asg (launch template {template} version 1)")
+
+
+@needs_root
+def test_the_scheduler_starts_a_worker_only_when_a_group_has_work(kiln, template: str) -> None:
+    from datetime import timedelta
+
+    from kiln.db.base import utcnow
+    from kiln.schedule.scheduler import Scheduler, pool_start
+    from kiln.schedule.workers import WorkerPool
+    from kiln.services.registry import scheduler_jobs
+    from kiln.services.startup import install
+
+    assert [job.key for job in scheduler_jobs()] == []  # no group, no job
+    kiln("asg", "create", "web-asg", "--launch-template", "web", "--min-size", "1", "--max-size", "1")
+    pool = WorkerPool(initializer=install)
+    loop = Scheduler(pool_start(pool), jobs=scheduler_jobs)
+    now = utcnow()
+    loop.tick(now)
+    assert [key for key in loop.entries] == ["autoscaling:reconcile"]
+    assert loop.tick(now + timedelta(minutes=1))  # due: the group has no instance yet, a worker runs the pass
+    pool.wait()
+    assert [f.exitcode for f in pool.finished] == [0]
+    assert len(_running(kiln)) == 1 and _group(kiln)["Instances"][0]["LifecycleState"] == "InService"
+
+    assert loop.tick(now + timedelta(minutes=2))  # due and claimed, but idle: no worker
+    pool.wait()
+    assert len(pool.finished) == 1

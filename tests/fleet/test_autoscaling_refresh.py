@@ -84,7 +84,7 @@ def test_min_healthy_66_replaces_three_keeping_two_healthy_at_every_pass(kiln, t
     percentages = []
     for _ in range(10):
         report = _json(kiln, "asg", "reconcile", "web-asg")["Groups"][0]
-        assert len(report["Terminated"]) <= 1  # ceil(3 × 66 %) = 2 must stay healthy: one at a time
+        assert len(report["Terminated"]) <= 1  # ceil(3 * 66 %) = 2 must stay healthy: one at a time
         assert _healthy_in_service(kiln) >= 2
         percentages.append(_refresh(kiln)["PercentageComplete"])
         if report["InstanceRefreshStatus"] == "Successful":
@@ -222,3 +222,18 @@ def test_refresh_survives_sigkill_of_the_reconcile_process(kiln, template: str, 
     from kiln.runtime import overlay
 
     assert len(overlay.mounts_under(kiln_home)) == 3  # one root volume per running instance, no more
+
+
+def test_a_checkpoint_holds_the_refresh_for_its_delay(kiln, template: str) -> None:
+    _group_of(kiln, 2)
+    kiln("asg", "start-instance-refresh", "web-asg", "--desired-launch-template", "web,2",
+         "--min-healthy-percentage", "50", "--instance-warmup", "0", "--checkpoint-percentages", "50,100",
+         "--checkpoint-delay", "3600")
+    terminated = []
+    for _ in range(4):
+        terminated += _json(kiln, "asg", "reconcile", "web-asg")["Groups"][0]["Terminated"]
+    refresh = _refresh(kiln)
+    assert len(terminated) == 1  # half replaced, then the checkpoint holds for an hour
+    assert (refresh["Status"], refresh["PercentageComplete"]) == ("InProgress", 50)
+    assert refresh["StatusReason"] == "Waiting at checkpoint 50% for 3600 s"
+    assert sorted(i["LaunchTemplate"]["Version"] for i in _instances(kiln)) == ["1", "2"]

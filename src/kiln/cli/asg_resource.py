@@ -37,7 +37,8 @@ def _tags(items: list[str]) -> list[dict[str, Any]]:
 def _groups_table(groups: list[dict[str, Any]]) -> None:
     table(
         ["Name", "LaunchTemplate", "Version", "Min", "Max", "Desired", "InService", "Status"],
-        [(g["AutoScalingGroupName"], g["LaunchTemplate"]["LaunchTemplateName"] or g["LaunchTemplate"]["LaunchTemplateId"],
+        [(g["AutoScalingGroupName"],
+          g["LaunchTemplate"]["LaunchTemplateName"] or g["LaunchTemplate"]["LaunchTemplateId"],
           g["LaunchTemplate"]["Version"], g["MinSize"], g["MaxSize"], g["DesiredCapacity"],
           sum(1 for i in g["Instances"] if i["LifecycleState"] == "InService"), g.get("Status", ""))
          for g in groups],

@@ -10,7 +10,9 @@ Idle cost: one query lists every live instance with its tags; a group whose inst
 running with live processes, exactly at desired capacity, with no refresh and no deletion pending is
 passed over without taking its lease or opening a transaction of its own.
 
-``scheduler_jobs`` gives ``kiln scheduler`` one job, every minute, that runs a pass in a worker.
+``scheduler_jobs`` gives ``kiln scheduler`` one job, every minute: the scheduler process itself checks
+whether any group has work (``pass_needed``, a few milliseconds) and only then starts a worker
+process for the pass, so an idle fleet never pays a worker's start-up (about a second of CPU).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.runtime.records import Instance
 from kiln.services.common.unit import unit_of_work
 from kiln.services.fleet import asg_members, instance_refresh
-from kiln.services.fleet.autoscaling import ACTIVE_REFRESH, DELETING, finish_delete, find_group, lease_name
+from kiln.services.fleet.autoscaling import ACTIVE_REFRESH, DELETING, find_group, finish_delete, lease_name
 from kiln.services.fleet.instance_refresh import Config, Step
 
 log = logging.getLogger("kiln.autoscaling")
@@ -69,14 +71,10 @@ def _idle(group: AutoScalingGroupRow, instances: list[Instance], refreshing: set
             and all(asg_members.healthy(instance) for instance in instances))
 
 
-def reconcile(
-    name: str | None = None, *, account: str | None = DEFAULT_ACCOUNT, region: str | None = DEFAULT_REGION,
-    now: datetime | None = None,
-) -> list[GroupReport]:
-    """One pass over the group ``name`` (which must exist) or every group of ``account`` in
-    ``region`` (None: of every account and region). Reports only the groups it acted on (or tried to)."""
-    from kiln.schedule.leases import new_holder
-
+def _needing_work(
+    name: str | None, account: str | None, region: str | None
+) -> list[AutoScalingGroupRow]:
+    """The groups (``name``, or all of ``account`` in ``region``; None: any) that are not idle."""
     with unit_of_work() as db:
         if name is not None:
             assert account is not None and region is not None
@@ -95,13 +93,26 @@ def reconcile(
     if not groups:
         return []
     by_group = asg_members.members_by_group(account)
+    return [group for group in groups
+            if not _idle(group, by_group.get((group.account_id, group.region, group.name), []), refreshing)]
+
+
+def pass_needed() -> bool:
+    """Whether any group of any account and region has work (what the scheduler asks in its own
+    process each minute before starting a worker)."""
+    return bool(_needing_work(None, None, None))
+
+
+def reconcile(
+    name: str | None = None, *, account: str | None = DEFAULT_ACCOUNT, region: str | None = DEFAULT_REGION,
+    now: datetime | None = None,
+) -> list[GroupReport]:
+    """One pass over the group ``name`` (which must exist) or every group of ``account`` in
+    ``region`` (None: of every account and region). Reports only the groups it acted on (or tried to)."""
+    from kiln.schedule.leases import new_holder
+
     holder = new_holder()
-    reports = []
-    for group in groups:
-        if _idle(group, by_group.get((group.account_id, group.region, group.name), []), refreshing):
-            continue
-        reports.append(_reconcile_group(group.arn, holder, now))
-    return reports
+    return [_reconcile_group(group.arn, holder, now) for group in _needing_work(name, account, region)]
 
 
 def _reconcile_group(arn: str, holder: str, now: datetime | None) -> GroupReport:
@@ -200,7 +211,7 @@ def scheduler_jobs() -> list[Any]:
     with unit_of_work() as db:
         if db.scalars(select(AutoScalingGroupRow.arn).limit(1)).first() is None:
             return []
-    return [Job(key=JOB_KEY, schedule=EVERY_MINUTE, timezone="UTC", target=run_due)]
+    return [Job(key=JOB_KEY, schedule=EVERY_MINUTE, timezone="UTC", target=run_due, needed=pass_needed)]
 
 
 def run_due(key: str, due_iso: str) -> None:

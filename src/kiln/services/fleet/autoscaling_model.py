@@ -63,7 +63,9 @@ def check_value(member_shape: Any, value: Any, field: str) -> Any:
     return value
 
 
-def check_structure(shape_name: str, value: Any, field: str, *, supported: tuple[str, ...] | None = None) -> dict[str, Any]:
+def check_structure(
+    shape_name: str, value: Any, field: str, *, supported: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """A structure's members checked against the model; unknown members (or, with ``supported``,
     members kiln does not act on) refused by name."""
     if not isinstance(value, dict):

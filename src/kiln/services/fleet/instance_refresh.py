@@ -7,7 +7,7 @@ the group's live instances, so a pass killed at any point (even mid-launch) is f
 one with nothing launched twice and nothing left behind.
 
 A step, when no replacement is still warming up: it terminates as many old instances as keep the
-healthy count at or above ``ceil(desired × MinHealthyPercentage / 100)``, and the pass launches their
+healthy count at or above ``ceil(desired * MinHealthyPercentage / 100)``, and the pass launches their
 replacements from the refresh's configuration. When that leaves no room (e.g. 100 %), it launches
 one replacement first (capacity desired + 1) and terminates an old instance once that one is
 healthy. A replacement is healthy once its process is alive, ``InstanceWarmup`` seconds have passed
@@ -36,7 +36,6 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.common.unit import unit_of_work
 from kiln.services.fleet import asg_members, autoscaling_model
 from kiln.services.fleet.autoscaling import (
-    ACTIVE_REFRESH,
     active_refresh,
     find_group,
     lease_name,
@@ -153,8 +152,8 @@ def start_instance_refresh(
         target = desired or previous
         number = version_number_now(target, account, region, db)
         live = [i for i in asg_members.members(account, region, name) if i.state in ("pending", "running")]
-        to_replace = [i.id for i in live
-                      if not (prefs.get("SkipMatching") and asg_members.launched_from(i) == (target.template_id, number))]
+        skip = bool(prefs.get("SkipMatching"))
+        to_replace = [i.id for i in live if not (skip and asg_members.launched_from(i) == (target.template_id, number))]
         now = utcnow()
         refresh = InstanceRefreshRow(
             id=str(uuid.uuid4()), group_arn=group.arn, status="Pending", status_reason=None, strategy=strategy,
@@ -233,7 +232,9 @@ def describe_instance_refreshes(
         return {"InstanceRefreshes": [_shape(row, group.name) for row in rows]}
 
 
-def cancel_instance_refresh(name: str, *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION) -> dict[str, Any]:
+def cancel_instance_refresh(
+    name: str, *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> dict[str, Any]:
     """``CancelInstanceRefresh``: the replacements made so far stay. Cancelled at once when no pass is
     working on the group, else Cancelling until that pass ends."""
     from kiln.schedule.leases import holder_of
@@ -369,7 +370,10 @@ def advance(
     room = len(old) + len(done_new) - minimum
     checkpoints = row.preferences.get("CheckpointPercentages") or []
     if not rolling_back and row.checkpoints_passed < len(checkpoints):
-        room = min(room, math.ceil(checkpoints[row.checkpoints_passed] * total / 100) - replaced)
+        up_to_checkpoint = math.ceil(checkpoints[row.checkpoints_passed] * total / 100) - replaced
+        if up_to_checkpoint <= 0:
+            return Step(config)  # the checkpoint's replacements are still to be counted healthy
+        room = min(room, up_to_checkpoint)
     if room <= 0:
         return Step(config, extra=1)
     return Step(config, terminate=[i.id for i in termination_order(old, config.template_id, number, now)[:room]])
