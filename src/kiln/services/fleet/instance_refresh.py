@@ -214,7 +214,9 @@ def _shape(row: InstanceRefreshRow, group_name: str) -> dict[str, Any]:
     if row.desired_configuration:
         shape["DesiredConfiguration"] = row.desired_configuration
     if row.rollback_details:
-        shape["RollbackDetails"] = row.rollback_details
+        details = dict(row.rollback_details)
+        details["RollbackStartTime"] = datetime.fromisoformat(details["RollbackStartTime"])
+        shape["RollbackDetails"] = details
     return shape
 
 
