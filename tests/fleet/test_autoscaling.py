@@ -106,6 +106,14 @@ def test_latest_of_a_deleted_template_is_refused(kiln, template: str) -> None:
         f"error: ValidationError: LaunchTemplate: You must use a valid fully-formed launch template. "
         f"The specified launch template, with template ID {template}, does not exist.")
     assert _group(kiln)["MaxSize"] == 2  # nothing changed
+    # The group still names the deleted template: a pass cannot launch, says why, and launches nothing.
+    kiln("asg", "set-desired-capacity", "web-asg", "--desired-capacity", "1")
+    failed = kiln("asg", "reconcile", "web-asg")
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[0] == (
+        f"error: web-asg: Launching a new EC2 instance failed: InvalidLaunchTemplateId.NotFound: The specified "
+        f"launch template, with template ID {template}, does not exist.")
+    assert _json(kiln, "instance", "list")["Instances"] == []
 
 
 @needs_root
@@ -161,16 +169,20 @@ def test_delete_refuses_with_instances_unless_forced(kiln, template: str) -> Non
     assert _json(kiln, "asg", "describe") == {"AutoScalingGroups": []}
 
 
-def test_groups_keep_their_images_in_use(kiln, template: str, ami: str) -> None:
-    from kiln.db.engine import session
-    from kiln.services.common.references import images_used_by_auto_scaling_groups
+def test_groups_keep_their_images_in_use(kiln, template: str, ami: str, busybox_dir: Path) -> None:
+    from kiln.services.lifecycle.candidates import _users_by_image
 
+    newer = kiln("image", "import", str(busybox_dir), "--name", "golden-web-2").stdout.strip()
     kiln("asg", "create", "web-asg", "--launch-template", "web,1", "--min-size", "0", "--max-size", "1")
-    kiln("launch-template", "create-version", "web", "--launch-template-data", '{"InstanceType": "t3.small"}')
-    with session() as db:
-        users = images_used_by_auto_scaling_groups(db)
-    assert list(users) == [ami]
-    assert users[ami][0].startswith(f"Auto Scaling group web-asg (launch template {template} version 1)")
+    kiln("launch-template", "create-version", "web", "--launch-template-data", json.dumps({"ImageId": newer}))
+    kiln("launch-template", "modify", "web", "--default-version", "2")
+    # The template's $Default and $Latest are version 2 now: only the group still launches the first AMI.
+    users = _users_by_image()
+    assert users[ami] == [f"Auto Scaling group web-asg (launch template {template} version 1)"]
+    assert users[newer] == [f"launch template {template} (web) version 2 ($Default/$Latest)"]
+
+    kiln("asg", "update", "web-asg", "--launch-template", "web,$Default")
+    assert ami not in _users_by_image()
 
 
 @needs_root

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from kiln.db.base import utcnow
 from kiln.db.tables.autoscaling import AutoScalingGroupRow, InstanceRefreshRow
-from kiln.ec2_errors import Ec2Error
+from kiln.ec2_errors import Ec2Error, InvalidLaunchTemplateIdVersionNotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.schedule.claims import bump_jobs_version
 from kiln.services.common.unit import unit_of_work
@@ -78,8 +78,8 @@ def resolve_template(
         template = find(db, ref, account, region)
         found = version_row(db, template, version)
     except Ec2Error as error:
-        raise ValidationError(f"{FULLY_FORMED} {error.message}", location=f"{field}.Version" if
-                              "Version" in type(error).__name__ else field, hint=error.hint) from None
+        where = f"{field}.Version" if isinstance(error, InvalidLaunchTemplateIdVersionNotFound) else field
+        raise ValidationError(f"{FULLY_FORMED} {error.message}", location=where, hint=error.hint) from None
     if not found.data.get("ImageId"):
         raise ValidationError(f"{FULLY_FORMED} Version {found.version} of {template.id} has no ImageId",
                               location=f"{field}.Version")
