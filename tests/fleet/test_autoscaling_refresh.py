@@ -135,6 +135,7 @@ def test_auto_rollback_on_a_failing_health_check(kiln, template: str) -> None:
     assert "RollbackInProgress" in statuses and statuses[-1] == "RollbackSuccessful"
     refresh = _refresh(kiln)
     assert "exited 3" in refresh["RollbackDetails"]["RollbackReason"]
+    assert refresh["PercentageComplete"] == 0  # counted back down from where the refresh was
     instances = _instances(kiln)
     assert {i["LaunchTemplate"]["Version"] for i in instances} == {"1"} and len(instances) == 2
     assert set(original) - {i["InstanceId"] for i in instances}  # one was replaced, then rolled back

@@ -352,9 +352,10 @@ def advance(
     alive_ids = {i.id for i in alive}
     replaced = sum(1 for i in row.to_replace if i not in alive_ids)
     in_phase = sum(1 for i in done_new if i.launch_time >= row.phase_started_at)
-    percent = 100 if total == 0 else math.floor(100 * min(replaced, in_phase) / total)
-    if rolling_back:
-        percent = 100 - percent  # a rollback's progress counts back toward 0
+    done = 1.0 if total == 0 else min(replaced, in_phase) / total
+    percent = math.floor(100 * done)
+    if rolling_back:  # a rollback's progress counts back from where the refresh was toward 0
+        percent = math.floor((row.rollback_details or {}).get("PercentageCompleteOnRollback", 0) * (1 - done))
     progress = {"healthy": healthy_ids, "percentage_complete": percent, "instances_to_update": len(old)}
     if not old and not pending and len(done_new) >= group.desired_capacity:
         if not rolling_back and row.desired_configuration:
