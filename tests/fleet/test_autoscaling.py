@@ -210,3 +210,31 @@ def test_the_scheduler_starts_a_worker_only_when_a_group_has_work(kiln, template
     assert loop.tick(now + timedelta(minutes=2))  # due and claimed, but idle: no worker
     pool.wait()
     assert len(pool.finished) == 1
+
+
+@needs_root
+def test_force_delete_waits_for_a_live_pass_and_ignores_a_dead_one(kiln, template: str) -> None:
+    import socket
+    import subprocess
+
+    from kiln.schedule.leases import acquire, new_holder, release
+    from kiln.services.fleet.autoscaling import lease_name
+
+    kiln("asg", "create", "web-asg", "--launch-template", "web", "--min-size", "1", "--max-size", "1")
+    kiln("asg", "reconcile")
+    arn = _group(kiln)["AutoScalingGroupARN"]
+    live = new_holder()  # this process: a pass at work on the group
+    assert acquire(lease_name(arn), live, 900)
+    assert kiln("asg", "delete", "web-asg", "--force-delete").exit_code == 0
+    assert _group(kiln)["Status"] == "Delete in progress" and len(_running(kiln)) == 1
+    release(lease_name(arn), live)
+    assert _json(kiln, "asg", "reconcile")["Groups"][0]["Skipped"] == "deleted"
+    assert _running(kiln) == [] and _json(kiln, "asg", "describe") == {"AutoScalingGroups": []}
+
+    # A pass killed -9 leaves its lease behind; it blocks nothing.
+    kiln("asg", "create", "web-asg", "--launch-template", "web", "--min-size", "0", "--max-size", "1")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    arn = _group(kiln)["AutoScalingGroupARN"]
+    assert acquire(lease_name(arn), f"{socket.gethostname()}:{ended.pid}:dead", 900)
+    assert kiln("asg", "delete", "web-asg").exit_code == 0

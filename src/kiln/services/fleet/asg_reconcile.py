@@ -31,14 +31,13 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.runtime.records import Instance
 from kiln.services.common.unit import unit_of_work
 from kiln.services.fleet import asg_members, instance_refresh
-from kiln.services.fleet.autoscaling import ACTIVE_REFRESH, DELETING, find_group, finish_delete, lease_name
+from kiln.services.fleet.autoscaling import ACTIVE_REFRESH, DELETING, LEASE_TTL, find_group, finish_delete, lease_name
 from kiln.services.fleet.instance_refresh import Config, Step
 
 log = logging.getLogger("kiln.autoscaling")
 
 JOB_KEY = "autoscaling:reconcile"
 EVERY_MINUTE = "cron(* * * * ? *)"
-LEASE_TTL = 900.0  # seconds; a pass launching many instances renews nothing, so be generous
 
 
 @dataclass

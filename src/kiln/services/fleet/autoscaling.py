@@ -43,11 +43,20 @@ DELETING = "Delete in progress"
 ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress")
 HEALTH_CHECK_TYPES = ("EC2",)  # kiln has no load balancers; EC2 status checks are the process's life
 LEASE_PREFIX = "asg:"
+LEASE_TTL = 900.0  # seconds a reconcile pass (or a deletion) may hold a group; a dead holder loses it at once
 FULLY_FORMED = "You must use a valid fully-formed launch template."
 
 
 def lease_name(arn: str) -> str:
     return LEASE_PREFIX + arn
+
+
+def pass_running(arn: str) -> bool:
+    """A live reconcile pass holds the group's lease (one killed -9 does not count)."""
+    from kiln.schedule.leases import holder_alive, holder_of
+
+    holder = holder_of(lease_name(arn))
+    return holder is not None and holder_alive(holder)
 
 
 def _check_name(name: Any, field: str = "AutoScalingGroupName") -> str:
@@ -248,7 +257,8 @@ def describe_auto_scaling_groups(
     account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     """``DescribeAutoScalingGroups``: the named groups (an unknown name is simply absent, as the
-    service answers) or all of the account's in the region, with their instances. Filters:
+    service answers) or all of the account's in the region, with their instances; a group being
+    deleted shows ``Status: Delete in progress``. Filters:
     ``tag:<key>``, ``tag-key``, ``tag-value``."""
     for name in filters or {}:
         if name not in ("tag-key", "tag-value") and not name.startswith("tag:"):
@@ -350,14 +360,14 @@ def delete_auto_scaling_group(
     reconcile pass is working on it. With ForceDelete: the group is marked ``Delete in progress``
     (invisible from then on), its instances are terminated, then the group and its refreshes go; a
     crash in between is finished by the next reconcile pass."""
-    from kiln.schedule.leases import holder_of
+    from kiln.schedule.leases import acquire, new_holder, release
 
     with unit_of_work() as db:
         row = find_group(db, name, account, region)
         arn = row.arn
         live = asg_members.members(account, region, name)
         if not force_delete:
-            if active_refresh(db, arn) is not None or holder_of(lease_name(arn)) is not None:
+            if active_refresh(db, arn) is not None or pass_running(arn):
                 raise ScalingActivityInProgress(
                     "You cannot delete an AutoScalingGroup while there are scaling activities in progress for "
                     "that group.", location="AutoScalingGroupName", hint="wait, or use --force-delete")
@@ -368,7 +378,14 @@ def delete_auto_scaling_group(
                     f"{', '.join(i.id for i in live[:5])})", location="AutoScalingGroupName",
                     hint="set its desired capacity to 0 and reconcile, or use --force-delete")
         row.status = DELETING
-    finish_delete(arn, account, region, name)
+    # Under the group's lease, so no pass launches into a group being emptied; while a pass holds it,
+    # the deletion finishes at the next pass (the group shows Status "Delete in progress" till then).
+    holder = new_holder()
+    if acquire(lease_name(arn), holder, LEASE_TTL):
+        try:
+            finish_delete(arn, account, region, name)
+        finally:
+            release(lease_name(arn), holder)
     return {}
 
 

@@ -38,7 +38,7 @@ from kiln.services.fleet import asg_members, autoscaling_model
 from kiln.services.fleet.autoscaling import (
     active_refresh,
     find_group,
-    lease_name,
+    pass_running,
     resolve_template,
 )
 from kiln.services.fleet.autoscaling_errors import (
@@ -239,8 +239,6 @@ def cancel_instance_refresh(
 ) -> dict[str, Any]:
     """``CancelInstanceRefresh``: the replacements made so far stay. Cancelled at once when no pass is
     working on the group, else Cancelling until that pass ends."""
-    from kiln.schedule.leases import holder_of
-
     with unit_of_work() as db:
         group = find_group(db, name, account, region)
         refresh = active_refresh(db, group.arn)
@@ -248,7 +246,7 @@ def cancel_instance_refresh(
             raise ActiveInstanceRefreshNotFound(
                 f"No in progress or pending Instance Refresh found for Auto Scaling group {name}",
                 location="AutoScalingGroupName")
-        busy = holder_of(lease_name(group.arn)) is not None
+        busy = pass_running(group.arn)
         refresh.status = "Cancelling" if busy else "Cancelled"
         if not busy:
             refresh.end_time = utcnow()
