@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from kiln.db.base import utcnow
 from kiln.db.tables.autoscaling import AutoScalingGroupRow, InstanceRefreshRow
+from kiln.errors import KilnError
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.common.unit import unit_of_work
 from kiln.services.fleet import asg_members, autoscaling_model
@@ -269,7 +270,6 @@ def _update(refresh_id: str, expected: str, **values: Any) -> bool:
 
 def health_check(instance: Instance) -> str | None:
     """None when the instance passes its health check, else why not."""
-    from kiln.errors import KilnError
     from kiln.services.ec2.instances import exec_command
 
     if not asg_members.healthy(instance):
@@ -310,7 +310,7 @@ def advance(
         Config.of(row.desired_configuration) if row.desired_configuration else group_config)
     try:
         number = version_number_now(config, group.account_id, group.region)
-    except Exception as error:  # the template or version is gone: nothing left to launch from
+    except KilnError as error:  # the template or version is gone: nothing left to launch from
         return _end(row, "RollbackFailed" if rolling_back else "Failed", f"cannot launch from {config}: {error}",
                     group_config, now)
 
