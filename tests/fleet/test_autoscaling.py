@@ -238,3 +238,12 @@ def test_force_delete_waits_for_a_live_pass_and_ignores_a_dead_one(kiln, templat
     arn = _group(kiln)["AutoScalingGroupARN"]
     assert acquire(lease_name(arn), f"{socket.gethostname()}:{ended.pid}:dead", 900)
     assert kiln("asg", "delete", "web-asg").exit_code == 0
+
+
+def test_a_refresh_whose_template_is_deleted_fails_with_the_reason(kiln, template: str) -> None:
+    kiln("asg", "create", "web-asg", "--launch-template", "web,1", "--min-size", "0", "--max-size", "1")
+    kiln("asg", "start-instance-refresh", "web-asg", "--desired-launch-template", "web,1")
+    kiln("launch-template", "delete", "web")
+    assert _json(kiln, "asg", "reconcile")["Groups"][0]["InstanceRefreshStatus"] == "Failed"
+    [refresh] = _json(kiln, "asg", "describe-instance-refreshes", "web-asg")["InstanceRefreshes"]
+    assert refresh["StatusReason"].startswith(f"cannot launch from {template} version 1: InvalidLaunchTemplateId")

@@ -74,6 +74,9 @@ class Config:
         spec = configuration["LaunchTemplate"]
         return cls(spec["LaunchTemplateId"], str(spec.get("Version") or DEFAULT))
 
+    def __str__(self) -> str:
+        return f"{self.template_id} version {self.version}"
+
     def as_configuration(self) -> dict[str, Any]:
         return {"LaunchTemplate": {"LaunchTemplateId": self.template_id, "Version": self.version}}
 
