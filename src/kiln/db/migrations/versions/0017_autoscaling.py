@@ -1,14 +1,14 @@
 """auto scaling groups and their instance refreshes
 
 Revision ID: 0017_autoscaling
-Revises: 0014_launch_templates
+Revises: 0012_distribution
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_autoscaling"
-down_revision = "0014_launch_templates"
+down_revision = "0012_distribution"
 branch_labels = None
 depends_on = None
 
