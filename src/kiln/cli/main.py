@@ -29,6 +29,7 @@ NOUNS: dict[str, str] = {
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
     "region": "Regions: one image store each.",
     "launch-template": "Launch templates: versioned launch settings ($Default, $Latest, resolve:ssm:).",
+    "asg": "Auto Scaling groups: instances kept at a desired capacity from a launch template; instance refresh.",
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
@@ -69,6 +70,7 @@ def _compose() -> None:
     """Every command, explicitly: top-level verbs first, then the nouns."""
     from kiln.cli import (
         account_resource,
+        asg_resource,
         component_document,
         component_resource,
         distribution_resource,
@@ -115,6 +117,7 @@ def _compose() -> None:
     _noun("region", region_resource.app)
     _noun("parameter", parameter_resource.app)
     _noun("launch-template", launch_template_resource.app)
+    _noun("asg", asg_resource.app)
 
 
 _compose()

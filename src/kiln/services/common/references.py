@@ -8,7 +8,9 @@ families' modules, so any family can ask without importing the families above it
 
 AMIs are used by instances (the runtime knows those) and by launch templates: each template's
 ``$Default`` and ``$Latest`` versions, their ``resolve:ssm:`` image ids resolved through the parameter
-tables as a launch would resolve them now (``images_used_by_launch_templates``).
+tables as a launch would resolve them now (``images_used_by_launch_templates``); and by Auto Scaling
+groups: the template version each group launches from (its alias resolved now) and the one an active
+instance refresh is moving it to (``images_used_by_auto_scaling_groups``).
 """
 
 from __future__ import annotations
@@ -217,4 +219,58 @@ def images_used_by_launch_templates(db: Session, ssm_prefix: str = "resolve:ssm:
             ami, via = image_id, ""
         if ami:
             users.setdefault(ami, []).append(f"launch template {row.id} ({row.name}) version {number} ({which}){via}")
+    return users
+
+
+def images_used_by_auto_scaling_groups(db: Session, ssm_prefix: str = "resolve:ssm:") -> dict[str, list[str]]:
+    """AMI id → the Auto Scaling groups that launch it: ``Auto Scaling group NAME (launch template lt-…
+    version N)`` for the version each group names (``$Default``/``$Latest`` resolved now) and for the
+    desired configuration of the group's active instance refresh."""
+    from sqlalchemy import func, select
+
+    from kiln.db.tables.autoscaling import AutoScalingGroupRow, InstanceRefreshRow
+    from kiln.db.tables.fleet import LaunchTemplateRow, LaunchTemplateVersionRow
+
+    groups = list(db.scalars(select(AutoScalingGroupRow).where(AutoScalingGroupRow.status.is_(None))))
+    if not groups:
+        return {}
+    refreshing = {row.group_arn: row.desired_configuration for row in db.scalars(select(InstanceRefreshRow).where(
+        InstanceRefreshRow.status.in_(("Pending", "InProgress", "Cancelling")),
+        InstanceRefreshRow.desired_configuration.is_not(None)))}
+    uses: list[tuple[AutoScalingGroupRow, str, str]] = []  # group, template id, version as named
+    for group in groups:
+        uses.append((group, group.template_id, group.template_version))
+        desired = (refreshing.get(group.arn) or {}).get("LaunchTemplate")
+        if desired:
+            uses.append((group, desired["LaunchTemplateId"], str(desired.get("Version") or "$Default")))
+    template_ids = {template_id for _, template_id, _ in uses}
+    templates = {row.id: row for row in db.scalars(
+        select(LaunchTemplateRow).where(LaunchTemplateRow.id.in_(template_ids)))}
+    latest = {template_id: number for template_id, number in db.execute(
+        select(LaunchTemplateVersionRow.template_id, func.max(LaunchTemplateVersionRow.version))
+        .where(LaunchTemplateVersionRow.template_id.in_(template_ids)).group_by(LaunchTemplateVersionRow.template_id))}
+    images = {(template_id, number): image_id for template_id, number, image_id in db.execute(select(
+        LaunchTemplateVersionRow.template_id, LaunchTemplateVersionRow.version, LaunchTemplateVersionRow.image_id
+    ).where(LaunchTemplateVersionRow.template_id.in_(template_ids)))}
+    found: list[tuple[AutoScalingGroupRow, str, int, str]] = []
+    for group, template_id, version in uses:
+        template = templates.get(template_id)
+        if template is None:
+            continue
+        number = template.default_version if version == "$Default" else latest.get(template_id) \
+            if version == "$Latest" else int(version) if version.isdigit() else None
+        image_id = images.get((template_id, number)) if number is not None else None
+        if image_id and number is not None:
+            found.append((group, template_id, number, image_id))
+    resolved = _parameter_values(db, {(group.account_id, group.region, image_id[len(ssm_prefix):])
+                                      for group, _, _, image_id in found if image_id.startswith(ssm_prefix)})
+    users: dict[str, list[str]] = {}
+    for group, template_id, number, image_id in found:
+        via = ""
+        if image_id.startswith(ssm_prefix):
+            via = f" through parameter {image_id[len(ssm_prefix):]}"
+            image_id = resolved.get((group.account_id, group.region, image_id[len(ssm_prefix):]), "")
+        label = f"Auto Scaling group {group.name} (launch template {template_id} version {number}){via}"
+        if image_id and label not in users.get(image_id, []):
+            users.setdefault(image_id, []).append(label)
     return users

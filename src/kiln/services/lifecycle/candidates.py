@@ -18,10 +18,11 @@ IN_USE_STATES = LIVE_INSTANCE_STATES
 
 
 def _users_by_image() -> dict[str, list[str]]:
-    """AMI id → what uses it: live instances, and launch templates' default and latest versions."""
+    """AMI id → what uses it: live instances, launch templates' default and latest versions, and the
+    versions Auto Scaling groups launch from."""
     from kiln.db.engine import session
     from kiln.runtime.instances import list_instances
-    from kiln.services.common.references import images_used_by_launch_templates
+    from kiln.services.common.references import images_used_by_auto_scaling_groups, images_used_by_launch_templates
 
     users: dict[str, list[str]] = {}
     for instance in list_instances(states=IN_USE_STATES):
@@ -30,6 +31,8 @@ def _users_by_image() -> dict[str, list[str]]:
     with session() as db:
         for image_id, templates in images_used_by_launch_templates(db).items():
             users.setdefault(image_id, []).extend(templates)
+        for image_id, groups in images_used_by_auto_scaling_groups(db).items():
+            users.setdefault(image_id, []).extend(groups)
     return users
 
 
