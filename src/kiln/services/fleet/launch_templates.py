@@ -142,9 +142,11 @@ def version_row(db: Session, row: LaunchTemplateRow, version: str | int | None) 
 
 def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -> str | None:
     """The AMI the data's ImageId names now, which ``account`` must be able to see in ``region``
-    (``InvalidAMIID.NotFound`` otherwise); None without an ImageId."""
-    from kiln.services.ec2.images import describe_image
+    (``InvalidAMIID.NotFound`` otherwise) and its allowed images settings allow; None without an ImageId."""
+    from kiln.services.ec2.allowed_images import check_use
+    from kiln.services.ec2.callers import principal
     from kiln.services.parameters.resolve import is_reference, resolve_image_parameter
+    from kiln.store import api
 
     image_id = data.get("ImageId")
     if image_id is None:
@@ -152,7 +154,8 @@ def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -
     field = f"{template_data.FIELD}.ImageId"
     ami = resolve_image_parameter(image_id, account=account, region=region, field=field, db=db) \
         if is_reference(image_id) else image_id
-    describe_image(ami, region, account=account)
+    check_use(api.get_image(ami, region, principal(account)), "CreateLaunchTemplateVersion",
+              account=account, region=region)
     return str(ami)
 
 
