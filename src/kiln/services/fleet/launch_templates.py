@@ -437,3 +437,27 @@ def delete_launch_template_versions(
             failed.append(item)
     return {"SuccessfullyDeletedLaunchTemplateVersions": deleted,
             "UnsuccessfullyDeletedLaunchTemplateVersions": failed}
+
+
+def add_image_version(
+    ref: TemplateRef,
+    image_id: str,
+    *,
+    set_default: bool = True,
+    description: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+) -> dict[str, Any]:
+    """What Image Builder's ``launchTemplateConfigurations`` does after a build: a new version made
+    from the default one with ``ImageId`` set to the new AMI, made the default when ``set_default``
+    (its default, as Image Builder's), all in one transaction. Answers like CreateLaunchTemplateVersion."""
+    with unit_of_work():
+        created = create_launch_template_version(
+            ref, {"ImageId": image_id}, source_version=DEFAULT, version_description=description,
+            account=account, region=region,
+        )
+        if set_default:
+            number = str(created["LaunchTemplateVersion"]["VersionNumber"])
+            modify_launch_template(ref, default_version=number, account=account, region=region)
+            created["LaunchTemplateVersion"]["DefaultVersion"] = True
+        return created
