@@ -62,6 +62,11 @@ def test_launch_templates_over_the_wire(server: Server, ami: str) -> None:
     assert _code(ec2.create_launch_template, LaunchTemplateName="db-servers",
                  LaunchTemplateData={"ImageId": "ami-0123456789abcdef0"}) == ("InvalidAMIID.NotFound", 400)
 
+    references = ec2.describe_image_references(ImageIds=[ami], IncludeAllResourceTypes=True)["ImageReferences"]
+    assert references == [{"ImageId": ami, "ResourceType": "ec2:LaunchTemplate",
+                           "Arn": f"arn:aws:ec2:local:123456789012:launch-template/{template_id}"}]
+    assert _code(ec2.describe_image_references, ImageIds=[ami]) == ("MissingParameter", 400)
+
     deleted = ec2.delete_launch_template_versions(LaunchTemplateId=template_id, Versions=["1", "2"])
     assert [v["VersionNumber"] for v in deleted["SuccessfullyDeletedLaunchTemplateVersions"]] == [1]
     assert deleted["UnsuccessfullyDeletedLaunchTemplateVersions"][0]["ResponseError"]["Code"] == "unexpectedError"

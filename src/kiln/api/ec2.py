@@ -28,6 +28,7 @@ from kiln.services.ec2 import instances as ec2_instances
 from kiln.services.ec2 import snapshots as ec2_snapshots
 from kiln.services.fleet import launch as fleet_launch
 from kiln.services.fleet import launch_templates
+from kiln.services.fleet.image_references import describe_image_references
 from kiln.services.fleet.launch_templates import TemplateRef
 
 DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
@@ -373,6 +374,9 @@ OPERATIONS: dict[str, Operation] = {
         _template_ref(p), account=c.account_id, region=c.region)),
     "DeleteLaunchTemplateVersions": Operation(lambda p, c: launch_templates.delete_launch_template_versions(
         _template_ref(p), p["Versions"], account=c.account_id, region=c.region)),
+    "DescribeImageReferences": Operation(lambda p, c: describe_image_references(
+        p["ImageIds"], include_all_resource_types=bool(p.get("IncludeAllResourceTypes")),
+        resource_types=p.get("ResourceTypes"), account=c.account_id, region=c.region)),
     # allowed images
     "GetAllowedImagesSettings": Operation(lambda p, c: {
         key: value for key, value in allowed_images.get_allowed_images_settings(c.region, account=c.account_id)

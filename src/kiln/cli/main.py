@@ -74,6 +74,7 @@ def _compose() -> None:
         distribution_resource,
         image_allowed,
         image_build,
+        image_references,
         image_store,
         infrastructure_resource,
         instance_runtime,
@@ -103,7 +104,7 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    image = _noun("image", image_build.app, image_store.app)
+    image = _noun("image", image_build.app, image_store.app, image_references.app)
     image.add_typer(image_store.block_public_access, name="block-public-access")
     image.add_typer(image_allowed.app, name="allowed")
     _noun("snapshot", snapshot_store.app)
