@@ -48,7 +48,13 @@ def run(
     launch_template: str | None = typer.Option(
         None, "--launch-template", help="ID|NAME[,VERSION]: launch from a launch template version (default $Default)."
     ),
-    network: str = typer.Option("none", help="none (loopback only) or host."),
+    network: str = typer.Option(
+        "none", help="none (loopback only) or host (outbound through the host, not to its local addresses)."
+    ),
+    host_local_network: bool = typer.Option(
+        False, "--host-local-network", help="With --network host: the host's loopback (as 10.0.2.2) and "
+        "link-local addresses are reachable too."
+    ),
     root_device_type: str | None = typer.Option(
         None, "--root-device-type", help="ebs or instance-store (default: the AMI's)."
     ),
@@ -73,7 +79,8 @@ def run(
         template, _, version = launch_template.partition(",")
         instance = run_from_template(
             TemplateRef.parse(template), version or None, image_id=ami, instance_type=instance_type, tags=tags,
-            network=network, root_device_type=root_device_type, account=account, region=region,
+            network=network, host_local=host_local_network, root_device_type=root_device_type, account=account,
+            region=region,
         )
     elif ami is None:
         raise typer.BadParameter("give an AMI id or --launch-template", param_hint="AMI")
@@ -84,6 +91,7 @@ def run(
             instance_type=instance_type or "t3.micro",
             root_device_type=root_device_type,
             network=network,
+            host_local=host_local_network,
             tags=tags,
             account=account,
         )

@@ -53,6 +53,7 @@ def run_from_template(
     instance_type: str | None = None,
     tags: Mapping[str, str] | None = None,
     network: str = "none",
+    host_local: bool = False,
     root_device_type: str | None = None,
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
@@ -80,6 +81,7 @@ def run_from_template(
         instance_type=instance_type or data.get("InstanceType") or DEFAULT_INSTANCE_TYPE,
         root_device_type=root_device_type,
         network=network,
+        host_local=host_local,
         tags=instance_tags,
         account=account,
     )
