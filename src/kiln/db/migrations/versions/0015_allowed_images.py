@@ -1,14 +1,14 @@
 """allowed images: EC2 Allowed AMIs settings per account and region
 
 Revision ID: 0015_allowed_images
-Revises: 0014_launch_templates
+Revises: 0012_distribution
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_allowed_images"
-down_revision = "0014_launch_templates"
+down_revision = "0012_distribution"
 branch_labels = None
 depends_on = None
 
