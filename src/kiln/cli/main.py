@@ -74,8 +74,10 @@ def _compose() -> None:
         component_document,
         component_resource,
         distribution_resource,
+        image_allowed,
         image_build,
         image_publish,
+        image_references,
         image_store,
         infrastructure_resource,
         instance_runtime,
@@ -105,9 +107,9 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    _noun("image", image_build.app, image_store.app, image_publish.app).add_typer(
-        image_store.block_public_access, name="block-public-access"
-    )
+    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app)
+    image.add_typer(image_store.block_public_access, name="block-public-access")
+    image.add_typer(image_allowed.app, name="allowed")
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)

@@ -1,14 +1,14 @@
 """auto scaling groups and their instance refreshes
 
 Revision ID: 0017_autoscaling
-Revises: 0012_distribution
+Revises: 0016_publish
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_autoscaling"
-down_revision = "0012_distribution"
+down_revision = "0016_publish"
 branch_labels = None
 depends_on = None
 
