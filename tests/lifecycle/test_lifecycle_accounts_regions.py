@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from lifecycle_fakes import image, policy, rule
+from lifecycle_fakes import AS_OF, FakeActions, FakeCandidateSource, FakeWorld, ami, body, image, policy, rule
 from tests.builds.conftest import parent_ami  # noqa: F401 (fixture)
 from tests.builds.distribution_helpers import CONSUMER, build, make_build_inputs, make_world
 
@@ -22,7 +22,7 @@ from kiln.services.ec2 import images, instances
 from kiln.services.lifecycle.candidates import _ami_candidate
 from kiln.services.lifecycle.rules import evaluate
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="launches and builds need root (namespaces, overlayfs)")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="launches and builds need root (namespaces, overlayfs)")
 PEER = "210987654321"
 
 
@@ -37,6 +37,7 @@ def _held(ami: str, region: str, amis: dict[str, object]) -> tuple[tuple[str, st
     return decision.exclusion, decision.action
 
 
+@needs_root
 def test_each_ami_exclusion_rule_holds_on_live_data(busybox_dir: Path) -> None:
     accounts.create_account("peer", account_id=PEER)
     create_region("us-east-1")
@@ -89,6 +90,7 @@ def _snapshots(ami: str, region: str, account: str) -> list[str]:
     return [m["Ebs"]["SnapshotId"] for m in found["BlockDeviceMappings"] if "Ebs" in m]
 
 
+@needs_root
 def test_a_policy_acts_on_its_accounts_copies_only(kiln, parent_ami: str) -> None:  # noqa: F811
     from kiln.store.api import describe_images, list_snapshots
 
@@ -186,3 +188,28 @@ def test_the_api_refuses_another_accounts_policy_with_image_builders_code() -> N
     assert refused.value.code == "ResourceNotFoundException"
     assert f"not found in account {PEER}, region local" in str(refused.value)
     assert policies.get_policy(arn, caller=DEFAULT_ACCOUNT).arn == arn
+
+
+def test_a_step_on_another_accounts_ami_is_refused_and_keeps_the_image(tmp_path: Path) -> None:
+    """The store's source never hands a policy another account's copy; should one (here a FAKE source:
+    a fault the real one cannot produce) do so, the run refuses that step and keeps the image."""
+    from kiln.services.lifecycle import policies
+    from kiln.services.lifecycle.runner import run
+
+    world = FakeWorld(tmp_path / "world.json")
+    world.save_images([image(1, days_old=90, amis=[
+        ami("ami-00000000000000011", snapshots={"snap-11": 10}),
+        ami("ami-00000000000000012", region="us-east-1", account=PEER, snapshots={"snap-12": 10}),
+    ])])
+    log = tmp_path / "actions.log"
+    arn = policies.create_policy(body(rule("DELETE", "AGE", 30, "DAYS", snapshots=True)))
+    execution = run(arn, as_of=AS_OF, source=FakeCandidateSource(world), actions=FakeActions(world, log))
+    done = [line for line in log.read_text().splitlines() if not line.startswith("noop")]
+    assert done == ["deregister_ami ami-00000000000000011", "delete_snapshot snap-11"]
+    [top] = policies.list_execution_resources(execution.lifecycleExecutionId)
+    assert top.state.status.value == "SKIPPED" and "ami-00000000000000012" in top.state.reason
+    amis = {a.resourceId: a for a in policies.list_execution_resources(execution.lifecycleExecutionId, top.resourceId)}
+    theirs = amis["ami-00000000000000012"]
+    assert (theirs.accountId, theirs.region, theirs.state.status.value) == (PEER, "us-east-1", "SKIPPED")
+    assert f"account {PEER}, region us-east-1" in theirs.state.reason
+    assert [s.state.status.value for s in theirs.snapshots or []] == ["SKIPPED"]

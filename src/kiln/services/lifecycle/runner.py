@@ -327,7 +327,8 @@ def _guard(
             return "FAILED", f"not {action.lower()}d: step(s) failed for {', '.join(failed)}"
         stayed = [c for c in children if outcome.get(c) == "SKIPPED_ON_RESUME"]
         if stayed and action == "DELETE":
-            return "SKIPPED", f"kept: AMI(s) {', '.join(stayed)} stay (found in use or protected on resume)"
+            why = "found in use or protected on resume, or not the policy account's"
+            return "SKIPPED", f"kept: AMI(s) {', '.join(stayed)} stay ({why})"
     if fresh is not None and kind == "ami" and action in ("DISABLE", "DELETE"):
         ami = fresh.get(resource_id)
         if ami is not None and ami.in_use_by:
