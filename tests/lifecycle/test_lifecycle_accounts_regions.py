@@ -176,6 +176,13 @@ def test_refusals_name_account_region_and_policy_and_change_nothing(kiln) -> Non
     assert code != 0 and f"already exists in account {DEFAULT_ACCOUNT}, region us-east-1" in err
     code, out, err = kiln("lifecycle", "get", "east", "--region", "us-east-1", "--output", "json")
     assert code == 0 and json.loads(out)["lifecyclePolicy"]["arn"] == arn
+    code, out, err = kiln("lifecycle", "run", "east", "--region", "us-east-1", "--output", "json")
+    assert code == 0, err
+    execution = json.loads(out)["lifecycleExecution"]["lifecycleExecutionId"]
+    code, _, err = kiln("lifecycle", "execution-resources", execution, "--account", PEER)
+    assert code != 0 and f"{execution} not found in account {PEER}, region us-east-1" in err
+    code, _, err = kiln("lifecycle", "cancel", execution)
+    assert code != 0 and f"{arn} in account {DEFAULT_ACCOUNT}, region us-east-1 already ended" in err
 
 
 def test_the_api_refuses_another_accounts_policy_with_image_builders_code() -> None:

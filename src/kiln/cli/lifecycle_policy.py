@@ -200,6 +200,7 @@ def execution_resources(
     parent: Annotated[
         str | None, typer.Option("--parent-resource-id", help="An image ARN: list its AMIs.")
     ] = None,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """List what an execution did, per resource (ListLifecycleExecutionResources)."""
@@ -207,8 +208,8 @@ def execution_resources(
     from kiln.services.lifecycle.policies import get_execution, list_execution_resources
 
     check_format(output)
-    state = get_execution(execution_id).state
-    found = list_execution_resources(execution_id, parent)
+    state = get_execution(execution_id, caller=account).state
+    found = list_execution_resources(execution_id, parent, caller=account)
     emit(
         output,
         {
@@ -229,11 +230,12 @@ def execution_resources(
 @app.command("cancel")
 def cancel(
     execution_id: ExecutionId,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Cancel a running execution: it stops before its next step; nothing done is undone."""
     from kiln.services.lifecycle.policies import cancel_execution
 
     check_format(output)
-    found = cancel_execution(execution_id)
+    found = cancel_execution(execution_id, caller=account)
     emit(output, {"lifecycleExecutionId": found}, found)

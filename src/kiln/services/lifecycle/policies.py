@@ -320,17 +320,20 @@ def put_policy(body: Mapping[str, Any]) -> tuple[str, str]:
     return arn, "updated"
 
 
-def cancel_execution(execution_id: str) -> str:
+def cancel_execution(execution_id: str, *, caller: str | None = None) -> str:
     """CancelLifecycleExecution: the run stops before its next step (nothing done is undone)."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
-    get_execution(execution_id)
+    get_execution(execution_id, caller=caller)
     with session() as db:
         row = db.get(LifecycleExecutionRow, execution_id)
         assert row is not None
         if row.status in (ExecutionStatus.SUCCESS.value, ExecutionStatus.FAILED.value):
-            raise Conflict(f"lifecycle execution {execution_id} already ended ({row.status})")
+            raise Conflict(
+                f"lifecycle execution {execution_id} of {row.policy_arn} {where(row.policy_arn)} "
+                f"already ended ({row.status})"
+            )
         if row.status in (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.PENDING.value):
             row.status = ExecutionStatus.CANCELLING.value
             row.reason = "cancellation requested"
@@ -358,7 +361,8 @@ def _execution(row: Any) -> LifecycleExecution:
     )
 
 
-def get_execution(execution_id: str) -> LifecycleExecution:
+def get_execution(execution_id: str, *, caller: str | None = None) -> LifecycleExecution:
+    """GetLifecycleExecution; another account's execution is refused as if it did not exist."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
@@ -369,7 +373,12 @@ def get_execution(execution_id: str) -> LifecycleExecution:
     with session() as db:
         row = db.get(LifecycleExecutionRow, execution_id)
         if row is None:
-            raise NotFound(f"lifecycle execution {execution_id} not found")
+            raise NotFound(
+                f"lifecycle execution {execution_id} not found" + (f" in account {caller}" if caller else "")
+            )
+        if caller is not None and scope(row.policy_arn)[0] != caller:
+            region = scope(row.policy_arn)[1]
+            raise NotFound(f"lifecycle execution {execution_id} not found in account {caller}, region {region}")
         return _execution(row)
 
 
@@ -392,7 +401,7 @@ def list_executions(policy: str) -> list[LifecycleExecution]:
 
 
 def list_execution_resources(
-    execution_id: str, parent_resource_id: str | None = None
+    execution_id: str, parent_resource_id: str | None = None, *, caller: str | None = None
 ) -> list[LifecycleExecutionResource]:
     """ListLifecycleExecutionResources: images without a parent; an image's AMIs (with snapshots) with one."""
     from sqlalchemy import select
@@ -400,7 +409,7 @@ def list_execution_resources(
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionResourceRow as R
 
-    get_execution(execution_id)
+    get_execution(execution_id, caller=caller)
     with session() as db:
         rows = list(db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq)))
     snapshots: dict[str, list[SnapshotResource]] = {}
