@@ -157,9 +157,10 @@ def test_refusals_name_account_region_and_policy_and_change_nothing(kiln) -> Non
     body = _policy_body("east-stays", {"regions": ["us-east-1", "eu-west-9"]})
     code, _, err = kiln("lifecycle", "create", "--cli-input-json", body)
     assert code != 0 and "Traceback" not in err
-    assert "policyDetails[0].exclusionRules.amis.regions[1]" in err and "eu-west-9" in err and "region local" in err
+    assert "policyDetails[0].exclusionRules.amis.regions[1]" in err and "eu-west-9" in err
+    assert f"east-stays in account {DEFAULT_ACCOUNT}, region local" in err
     code, _, err = kiln("lifecycle", "create", "--region", "ap-south-9", "--cli-input-json", _policy_body("south"))
-    assert code != 0 and "region ap-south-9 does not exist" in err
+    assert code != 0 and f"south in account {DEFAULT_ACCOUNT}: region ap-south-9 does not exist" in err
     code, out, _ = kiln("lifecycle", "list", "--output", "json")
     assert json.loads(out)["lifecyclePolicySummaryList"] == []  # nothing was made
 

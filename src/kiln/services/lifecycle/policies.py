@@ -73,21 +73,25 @@ def where(arn: str) -> str:
     return f"in account {account}, region {region}"
 
 
-def _check_regions(request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest, region: str) -> None:
+def _check_regions(
+    request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest, account: str, region: str
+) -> None:
     """The policy's own region, and every region an exclusion rule names, must exist in kiln."""
     from kiln.services.accounts.regions import list_regions
 
     known = {r["RegionName"] for r in list_regions()}
     if region not in known:
         raise InvalidInput(
-            f"region {region} does not exist", location="--region", hint=f"kiln region create {region}"
+            f"lifecycle policy {_request_name(request)} in account {account}: region {region} does not exist",
+            location="--region",
+            hint=f"kiln region create {region}",
         )
     for i, detail in enumerate(request.policyDetails):
         amis = detail.exclusionRules.amis if detail.exclusionRules else None
         for j, name in enumerate((amis.regions or []) if amis else []):
             if name not in known:
                 raise InvalidInput(
-                    f"lifecycle policy {_request_name(request)} in region {region}: "
+                    f"lifecycle policy {_request_name(request)} in account {account}, region {region}: "
                     f"exclusion region {name} does not exist",
                     location=f"policyDetails[{i}].exclusionRules.amis.regions[{j}]",
                     hint=f"kiln region create {name}, or remove it from the exclusion",
@@ -125,7 +129,7 @@ def create_policy(
         if isinstance(body, CreateLifecyclePolicyRequest)
         else parse(CreateLifecyclePolicyRequest, dict(body))
     )
-    _check_regions(request, region)
+    _check_regions(request, account, region)
     arn = policy_arn(request.name, account=account, region=region)
     with session() as db:
         existing = db.scalars(select(LifecyclePolicyRow).where(LifecyclePolicyRow.arn == arn)).first()
@@ -166,7 +170,7 @@ def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest, *, cal
     check_caller(request.lifecyclePolicyArn, caller)
     with session() as db:
         row = _find(db, request.lifecyclePolicyArn)
-        _check_regions(request, scope(row.arn)[1])
+        _check_regions(request, *scope(row.arn))
         if row.resource_type != request.resourceType.value:
             raise InvalidInput(
                 f"lifecycle policy {row.arn} {where(row.arn)}: resourceType cannot change "
