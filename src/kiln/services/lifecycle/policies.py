@@ -214,7 +214,7 @@ def check_caller(arn: str, caller: str | None) -> None:
         _, region = scope(arn)
         raise NotFound(
             f"lifecycle policy {arn} not found in account {caller}, region {region}",
-            hint=f"the policy belongs to account {scope(arn)[0]}; act as that account (--account)",
+            hint="kiln lifecycle list --account ACCOUNT --region REGION shows the policies",
         )
 
 
