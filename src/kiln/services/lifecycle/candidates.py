@@ -78,20 +78,23 @@ def _ami_candidate(
 
 
 class StoreCandidateSource:
-    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now — those the
-    policy's account owns: a distribution's copies in other accounts are theirs, never its to act on."""
+    """The Image Builder images of the policy's account built in the policy's region (Image Builder
+    resources are regional, as the policy is), each with its AMIs in every region they were
+    distributed to, as the store sees them now — only those the policy's account owns: a
+    distribution's copies in other accounts are theirs, never this policy's to act on."""
 
     def gather(self, policy: Any) -> list[ImageCandidate]:
         from kiln.services.accounts.accounts import list_accounts
         from kiln.services.builds import records as images
+        from kiln.services.lifecycle.policies import scope
         from kiln.store import api as store
 
         users = _users_by_image()
         accounts = [account["Id"] for account in list_accounts()]
-        owner = policy.arn.split(":")[4]
+        owner, home = scope(policy.arn)
         unique: dict[str, int] = {}
         regions: set[str] = set()
-        shapes = images.list_images()
+        shapes = [shape for shape in images.list_images() if scope(shape["arn"]) == (owner, home)]
         for shape in shapes:
             regions.update(ami["region"] for ami in shape["outputResources"]["amis"])
         for region in sorted(regions):
