@@ -26,7 +26,9 @@ def _fleet_demo(output: str) -> None:
     if as_json:
         emit(output, stages)
     else:
-        sys.stdout.write("\nthe fleet demo is done: every stage above ran for real on this machine\n")
+        sys.stdout.write("\nthe fleet demo is done: every stage above ran for real on this machine.\n"
+                         "Its group keeps running; to stop it: kiln asg delete web-asg --force-delete "
+                         "--region us-east-1 && kiln asg reconcile --region us-east-1\n")
 
 
 def demo(

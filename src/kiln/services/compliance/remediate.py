@@ -133,17 +133,22 @@ class Planner:
         if entry not in self.plan.unfixable:
             self.plan.unfixable.append(entry)
 
-    def refresh(self, group: Any, active: set[str]) -> None:
+    def refresh(self, group: Any, active: set[str], config_bad: bool) -> None:
+        """A refresh onto the group's (fixed) configuration; none while that is still out of policy."""
         template = self.inventory.templates.get(group.template_id)
         if template is None:
             self._unfixable(group.account_id, group.region, group.name,
                             f"launch template {group.template_id} does not exist")
             return
+        new = self.new_versions.get(template.id)
+        if config_bad and new is None:
+            self._unfixable(group.account_id, group.region, group.name,
+                            f"its launch template {template.id} has no version in policy to refresh onto")
+            return
         if group.arn in active:
             self._unfixable(group.account_id, group.region, group.name,
                             "an instance refresh is already in progress; run remediate again when it ends")
             return
-        new = self.new_versions.get(template.id)
         follows = (group.template_version == "$Latest"
                    or (group.template_version == "$Default" and self.plan.rule.set_default_version))
         params: dict[str, Any] = {"Preferences": {"MinHealthyPercentage": self.plan.rule.min_healthy_percentage}}
@@ -172,7 +177,8 @@ def make_plan(rule: Rule, *, as_of: datetime | None = None, account: str | None 
     inventory = load()
     report = audit(rule, as_of=as_of, account=account, region=region, inventory=inventory)
     planner = Planner(rule, report.as_of, inventory, dry_run)
-    bad_groups = {(f.account, f.region, f.resource) for f in report.violations if f.kind == GROUP}
+    bad_config = {(f.account, f.region, f.resource) for f in report.violations if f.kind == GROUP}
+    bad_groups = set(bad_config)
     for finding in report.violations:
         if finding.kind in (TEMPLATE, GROUP) and finding.template_id in inventory.templates \
                 and finding.template_version is not None:
@@ -183,7 +189,7 @@ def make_plan(rule: Rule, *, as_of: datetime | None = None, account: str | None 
     active = _active_refreshes()
     for group in sorted(inventory.groups, key=lambda g: (g.account_id, g.region, g.name)):
         if (group.account_id, group.region, group.name) in bad_groups:
-            planner.refresh(group, active)
+            planner.refresh(group, active, (group.account_id, group.region, group.name) in bad_config)
     return planner.plan
 
 
