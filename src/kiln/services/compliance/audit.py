@@ -15,7 +15,7 @@ from typing import Any
 
 from kiln.db.base import clock_now
 from kiln.errors import InvalidInput
-from kiln.services.compliance.inventory import GROUP_TAG, ImageFacts, Inventory, Template, load
+from kiln.services.compliance.inventory import ImageFacts, Inventory, Template, load
 from kiln.services.compliance.rules import Rule, describe_age
 from kiln.services.ec2.allowed_criteria import judge
 
@@ -49,6 +49,7 @@ class Finding:
     template_id: str | None = None
     template_version: int | None = None
     image_reference: str | None = None  # the ImageId as the template gives it (resolve:ssm:…)
+    group: str | None = None  # an instance's Auto Scaling group
     extra_reasons: list[str] = field(default_factory=list)
 
     @property
@@ -57,13 +58,14 @@ class Finding:
 
     @property
     def compliant(self) -> bool:
-        return not self.reasons
+        return not self.extra_reasons and not self.verdict.reasons
 
     def shape(self) -> dict[str, Any]:
         verdict = self.verdict
         return {
             "AccountId": self.account, "Region": self.region, "ResourceType": self.kind,
             "ResourceId": self.resource, "Name": self.name, "Detail": self.detail,
+            "AutoScalingGroupName": self.group if self.kind == INSTANCE else None,
             "LaunchTemplateId": self.template_id, "LaunchTemplateVersion": self.template_version,
             "ImageReference": self.image_reference, "ImageId": verdict.image_id, "ImageName": verdict.image_name,
             "ImageCreationDate": verdict.created, "ImageAgeDays": verdict.age_days,
@@ -204,11 +206,18 @@ def _groups(judge_: Judge, groups: list[Any], templates: dict[str, Template]) ->
 def _instances(judge_: Judge, instances: list[Any]) -> list[Finding]:
     found = []
     for row in instances:
-        group = (row.tags or {}).get(GROUP_TAG)
-        found.append(Finding(row.account_id, row.region, INSTANCE, row.id, (row.tags or {}).get("Name", ""),
-                             f"{row.state}" + (f", group {group}" if group else ""),
-                             judge_.image(row.image_id, row.account_id, row.region)))
+        found.append(Finding(row.account_id, row.region, INSTANCE, row.id, row.name or "",
+                             row.state + (f", group {row.group}" if row.group else ""),
+                             judge_.image(row.image_id, row.account_id, row.region), group=row.group))
     return found
+
+
+_KIND_ORDER = {INSTANCE: 2, GROUP: 0, TEMPLATE: 1}
+
+
+def _order(finding: Finding) -> tuple[str, str, int, str, int]:
+    return (finding.account, finding.region, _KIND_ORDER[finding.kind], finding.resource,
+            finding.template_version or 0)
 
 
 def audit(rule: Rule, *, as_of: datetime | None = None, account: str | None = None,
@@ -229,6 +238,5 @@ def audit(rule: Rule, *, as_of: datetime | None = None, account: str | None = No
                  inventory.templates),
         *_templates(judge_, [t for t in inventory.templates.values() if wanted(t.account, t.region)]),
     ]
-    order = {INSTANCE: 2, GROUP: 0, TEMPLATE: 1}
-    findings.sort(key=lambda f: (f.account, f.region, order[f.kind], f.resource, f.template_version or 0))
+    findings.sort(key=_order)
     return Report(moment, rule, findings)

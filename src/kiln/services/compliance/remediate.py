@@ -25,7 +25,7 @@ from kiln.db.tables.images import ImageBuild
 from kiln.db.tables.store import StoreImage, StoreTag
 from kiln.services.common.unit import unit_of_work
 from kiln.services.compliance.audit import GROUP, TEMPLATE, Judge, audit
-from kiln.services.compliance.inventory import GROUP_TAG, Inventory, Template, images_by_id, load
+from kiln.services.compliance.inventory import Inventory, Template, images_by_id, load
 from kiln.services.compliance.rules import Rule
 from kiln.services.fleet.template_data import SSM_PREFIX
 
@@ -183,9 +183,8 @@ def make_plan(rule: Rule, *, as_of: datetime | None = None, account: str | None 
         if finding.kind in (TEMPLATE, GROUP) and finding.template_id in inventory.templates \
                 and finding.template_version is not None:
             planner.fix_template(inventory.templates[finding.template_id], finding.template_version, finding.reasons)
-        elif finding.kind == "instance" and finding.detail.count(", group "):
-            row = next(r for r in inventory.instances if r.id == finding.resource)
-            bad_groups.add((finding.account, finding.region, row.tags[GROUP_TAG]))
+        elif finding.kind == "instance" and finding.group:
+            bad_groups.add((finding.account, finding.region, finding.group))
     active = _active_refreshes()
     for group in sorted(inventory.groups, key=lambda g: (g.account_id, g.region, g.name)):
         if (group.account_id, group.region, group.name) in bad_groups:
