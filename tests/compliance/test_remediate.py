@@ -101,3 +101,19 @@ def test_bad_input_is_one_error_and_nothing_changes(kiln, aged: dict[str, str], 
     assert result.exit_code != 0 and where in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # the error and its hint
     assert _state(kiln, aged["template"]) == before
+
+
+def test_a_group_whose_template_is_already_fixed_only_gets_a_refresh(kiln, aged: dict[str, str]) -> None:
+    kiln("asg", "update", "web-asg", "--desired-capacity", "1", *R)
+    assert kiln("asg", "reconcile", "web-asg", *R).exit_code == 0
+    demo._update_pipeline(aged["pipeline"], demo._recipe(aged["parent"], "1.0.1", "web-2"))
+    new = demo._amis(demo._build(aged["pipeline"], lambda _: None))["123456789012"]
+    demo._use_image(aged["template"], new)  # as a distribution's launchTemplateConfigurations would
+    audit = json.loads(kiln("compliance", "audit", "--output", "json", "--rule", "strict").stdout)
+    [instance] = [r for r in audit["Resources"] if r["ResourceType"] == "instance"]
+    assert instance["AutoScalingGroupName"] == "web-asg" and instance["ImageId"] == aged["old"]
+    [group] = [r for r in audit["Resources"] if r["ResourceType"] == "auto-scaling-group"]
+    assert group["Compliant"] and group["ImageId"] == new
+    plan = json.loads(kiln("compliance", "remediate", "--rule", "strict", "--output", "json").stdout)
+    assert [(a["Action"], a["ResourceId"]) for a in plan["Actions"]] == [("start-instance-refresh", "web-asg")]
+    assert plan["Actions"][0]["Parameters"]["InstanceRefreshId"]

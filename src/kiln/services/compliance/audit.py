@@ -50,6 +50,7 @@ class Finding:
     template_version: int | None = None
     image_reference: str | None = None  # the ImageId as the template gives it (resolve:ssm:…)
     group: str | None = None  # an instance's Auto Scaling group
+    arn: str | None = None  # a group's ARN
     extra_reasons: list[str] = field(default_factory=list)
 
     @property
@@ -187,7 +188,8 @@ def _groups(judge_: Judge, groups: list[Any], templates: dict[str, Template]) ->
         template = templates.get(group.template_id)
         if template is None:
             finding = Finding(group.account_id, group.region, GROUP, group.name, group.name,
-                              f"{group.template_id} {group.template_version}", Verdict(None), group.template_id)
+                              f"{group.template_id} {group.template_version}", Verdict(None), group.template_id,
+                              arn=group.arn)
             finding.extra_reasons.append(f"launch template {group.template_id} does not exist")
             found.append(finding)
             continue
@@ -195,11 +197,13 @@ def _groups(judge_: Judge, groups: list[Any], templates: dict[str, Template]) ->
         detail = f"{template.id} {group.template_version}" + (f" = v{number}" if number else "")
         if number is None or number not in template.versions:
             finding = Finding(group.account_id, group.region, GROUP, group.name, group.name, detail, Verdict(None),
-                              template.id, number)
+                              template.id, number, arn=group.arn)
             finding.extra_reasons.append(f"launch template {template.id} has no version {group.template_version}")
             found.append(finding)
             continue
-        found.append(_template_version(judge_, template, number, GROUP, group.name, group.name, detail))
+        finding = _template_version(judge_, template, number, GROUP, group.name, group.name, detail)
+        finding.arn = group.arn
+        found.append(finding)
     return found
 
 

@@ -14,8 +14,9 @@ VIOLATION_EVENT = "Kiln Compliance Violation"
 
 
 def resource_arn(finding: Any) -> str:
-    kinds = {"instance": "ec2:{r}:{a}:instance/", "launch-template": "ec2:{r}:{a}:launch-template/",
-             "auto-scaling-group": "autoscaling:{r}:{a}:autoScalingGroup:*:autoScalingGroupName/"}
+    if finding.arn:
+        return str(finding.arn)
+    kinds = {"instance": "ec2:{r}:{a}:instance/", "launch-template": "ec2:{r}:{a}:launch-template/"}
     prefix = kinds[finding.kind].format(r=finding.region, a=finding.account)
     return f"arn:aws:{prefix}{finding.resource}"
 
