@@ -98,7 +98,7 @@ def test_a_resolve_ssm_template_relies_on_its_parameter(kiln, aged: dict[str, st
 def test_bad_input_is_one_error_and_nothing_changes(kiln, aged: dict[str, str], args: tuple, where: str) -> None:
     before = _state(kiln, aged["template"])
     result = kiln("compliance", "remediate", *args)
-    assert result.exit_code != 0 and where in result.stderr and "Traceback" not in result.stderr
+    assert result.exit_code == 2 and where in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # the error and its hint
     assert _state(kiln, aged["template"]) == before
 

@@ -19,6 +19,20 @@ ASOF_HELP = "Judge as of this date (YYYY-MM-DD or ISO 8601; default: now, or $KI
 RULE_HELP = "A ComplianceRule applied with `kiln apply` (default: 'default', 30 days, no required tags)."
 
 
+def _inputs(max_age: str | None, as_of: str | None, rule: str | None) -> tuple[Any, Any]:
+    """The rule and the moment; bad input exits 2, so scripts tell it from "out of policy" (1)."""
+    from kiln.errors import KilnError
+    from kiln.services.compliance import rules
+
+    try:
+        age = rules.parse_max_age(max_age) if max_age is not None else None
+        moment = rules.parse_as_of(as_of) if as_of is not None else None
+        return rules.get_rule(rule, max_age=age), moment
+    except KilnError as error:
+        error.exit_code = 2
+        raise
+
+
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -56,13 +70,11 @@ def audit(
     output: Output = "text",
 ) -> None:
     """Every live instance, Auto Scaling group and launch template with its image's age, patched date,
-    approval and allowed status; exit code 1 when anything is out of policy."""
+    approval and allowed status; exit code 1 when anything is out of policy, 2 on bad input."""
     from kiln.services.compliance import audit as audit_service
-    from kiln.services.compliance import rules
 
-    age = rules.parse_max_age(max_age) if max_age is not None else None
-    moment = rules.parse_as_of(as_of) if as_of is not None else None
-    report = audit_service.audit(rules.get_rule(rule, max_age=age), as_of=moment, account=account, region=region)
+    chosen, moment = _inputs(max_age, as_of, rule)
+    report = audit_service.audit(chosen, as_of=moment, account=account, region=region)
     emit(output, report.shape(), lambda: _audit_text(report))
     if not report.compliant:
         raise typer.Exit(1)
@@ -93,12 +105,9 @@ def remediate(
     """New template versions with the newest compliant image of the same pipeline (or the parameter's
     current value), default where the rule says so, and an instance refresh of each affected group."""
     from kiln.services.compliance import remediate as remediate_service
-    from kiln.services.compliance import rules
 
-    age = rules.parse_max_age(max_age) if max_age is not None else None
-    moment = rules.parse_as_of(as_of) if as_of is not None else None
-    plan = remediate_service.remediate(rules.get_rule(rule, max_age=age), as_of=moment, account=account,
-                                       region=region, dry_run=dry_run)
+    chosen, moment = _inputs(max_age, as_of, rule)
+    plan = remediate_service.remediate(chosen, as_of=moment, account=account, region=region, dry_run=dry_run)
     emit(output, plan.shape(), lambda: _plan_text(plan, dry_run))
     if plan.unfixable:
         raise typer.Exit(1)
