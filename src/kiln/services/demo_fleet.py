@@ -276,7 +276,7 @@ def _lifecycle(old_ami: str) -> list[Stage]:
     policy = create_policy({"name": "retire-web", "executionRole": "KilnLifecycleRole", "resourceType": "AMI_IMAGE",
                             "policyDetails": [rule("DEPRECATE", 30, False), rule("DELETE", 45, True)],
                             "resourceSelection": {"recipes": [{"name": "web", "semanticVersion": "x.x.x"}]}})
-    snapshot = store.get_image(old_ami, region=REGION).snapshot_ids
+    snapshots = store.get_image(old_ami, region=REGION).snapshot_ids
     stages = []
     for label, as_of in (("lifecycle now", utcnow()), ("lifecycle 15 days later", utcnow() + timedelta(days=15))):
         run(policy, as_of=as_of)
@@ -286,7 +286,7 @@ def _lifecycle(old_ami: str) -> list[Stage]:
                 "deprecated" if info.deprecation_time is not None else info.state)
         except KilnError:
             state = "deleted"
-        left = [s for s in snapshot if _snapshot_exists(s)]
+        left = [s for s in snapshots if _snapshot_exists(s)]
         stages.append(_stage(label, ("AMI", "STATE", "SNAPSHOTS LEFT"), [(old_ami, state, len(left))], state))
     return stages
 
