@@ -18,7 +18,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from kiln.api import ec2, imagebuilder, organizations, paging, sts
+from kiln.api import ec2, idempotency, imagebuilder, organizations, paging, sts
 from kiln.api.errors import ApiError, from_auth
 from kiln.api.protocol import HttpRequest, HttpResponse, Service
 from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
@@ -77,7 +77,7 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
         handler = service.handlers.get(operation)
         if handler is None:
             raise service.dialect.not_served(operation)
-        result = handler(params, caller)
+        result = idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
         result = paging.page(service.name, operation, params, result, service.dialect, service.limits)
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:

@@ -7,6 +7,7 @@ from kiln.db.tables import (
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
     pipelines,  # noqa: F401
+    requests,  # noqa: F401
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
