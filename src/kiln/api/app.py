@@ -77,8 +77,11 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
         handler = service.handlers.get(operation)
         if handler is None:
             raise service.dialect.not_served(operation)
-        result = idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
-        result = paging.page(service.name, operation, params, result, service.dialect, service.limits)
+        def answer() -> dict[str, Any]:
+            return idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
+
+        result = paging.page(service.name, operation, params, answer, service.dialect, service.limits,
+                             caller.account_id)
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:
         return service.wire.failure(service.name, error, request_id), operation
