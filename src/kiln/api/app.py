@@ -60,6 +60,37 @@ def service_for(headers: dict[str, str], query: str, body: bytes) -> tuple[Servi
     return SERVICES[_VERSIONS.get(form.get("Version", ""), "imagebuilder")], None
 
 
+def _touch(shape: Any, seen: set[str]) -> None:
+    """Resolve a shape and every shape under it (botocore resolves them lazily, on first use)."""
+    if shape is None or shape.name in seen:
+        return
+    seen.add(shape.name)
+    for child in getattr(shape, "members", {}).values():
+        _touch(child, seen)
+    for attribute in ("member", "key", "value"):
+        _touch(getattr(shape, attribute, None), seen)
+
+
+def warm() -> None:
+    """Load now what the first request would otherwise load: each service's botocore model (EC2's alone
+    takes most of a second to read), its paginators, the shapes of the operations kiln serves, the
+    rest-json routes and a database connection."""
+    from kiln.api.model import paginators, service_model
+    from kiln.api.rest_json import routes
+
+    for service in SERVICES.values():
+        model = service_model(service.name)
+        paginators(service.name)
+        seen: set[str] = set()
+        for name in service.handlers:
+            _touch(model.operation_model(name).input_shape, seen)
+            _touch(model.operation_model(name).output_shape, seen)
+        for shape in model.error_shapes:
+            shape.metadata.get("error")
+    routes(imagebuilder.SERVICE.name)
+    _secret("AKIA0000000000000000")
+
+
 def _secret(access_key_id: str) -> tuple[str, str] | None:
     from kiln.services.accounts.accounts import key_secret
 
