@@ -16,17 +16,20 @@ import re
 import time
 import urllib.parse
 import uuid
+from collections.abc import Hashable
 from typing import Any
 
 from kiln.api import ec2, idempotency, imagebuilder, organizations, paging, sts
 from kiln.api.errors import ApiError, from_auth
 from kiln.api.protocol import HttpRequest, HttpResponse, Service
+from kiln.api.recent import Recent
 from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
 from kiln.errors import KilnError
 
 log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
+AUTH_MEMO_SECONDS = 5.0
 SERVICES: dict[str, Service] = {
     service.name: service for service in (imagebuilder.SERVICE, ec2.SERVICE, sts.SERVICE, organizations.SERVICE)
 }
@@ -91,19 +94,28 @@ def warm() -> None:
     _secret("AKIA0000000000000000")
 
 
-def _secret(access_key_id: str) -> tuple[str, str] | None:
+def _key_secret(access_key_id: Hashable) -> tuple[str, str] | None:
     from kiln.services.accounts.accounts import key_secret
 
-    return key_secret(access_key_id)
+    return key_secret(str(access_key_id))
+
+
+def _region(name: Hashable) -> str:
+    from kiln.services.accounts.regions import require_region
+
+    return require_region(str(name), field="credential scope region")
+
+
+# A key made inactive or deleted, or a region deleted, is refused at most this long after.
+_secret: Recent[tuple[str, str] | None] = Recent(AUTH_MEMO_SECONDS, _key_secret)
+_known_region: Recent[str] = Recent(AUTH_MEMO_SECONDS, _region)
 
 
 def _call(service: Service, request: HttpRequest, caller: Caller, request_id: str) -> tuple[HttpResponse, str]:
     operation = "-"
     try:
         if service.regional:
-            from kiln.services.accounts.regions import require_region
-
-            require_region(caller.region, field="credential scope region")
+            _known_region(caller.region)
         operation, params = service.wire.read(service.name, service.dialect, request)
         handler = service.handlers.get(operation)
         if handler is None:
