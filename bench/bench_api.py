@@ -12,6 +12,9 @@ valid for five minutes; the server verifies every request in full). Calls, each 
 - ``describe_images_page``: EC2 DescribeImages ``Owners=self``, ``MaxResults=100`` over the 1,000 AMIs;
 - ``describe_images_all``: the same without MaxResults (all 1,000 AMIs in one answer, about 1 MB of XML).
 
+The same two DescribeImages calls go to moto's server (``python -m moto.server``, 1,000 AMIs registered
+through boto3) in the same run: ``*_vs_moto`` is kiln's rate over moto's.
+
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
 with the API's start-up preloading (``warm``) and without it (``KILN_API_PRELOAD=0``), same run.
@@ -36,6 +39,7 @@ DURATION = 5.0
 PROCESSES, THREADS = 2, 8
 LISTENING = "kiln serve listening on "
 ACCOUNT = "123456789012"
+MOTO_REGION = "us-east-1"
 
 Call = tuple[str, str, bytes, dict[str, str]]  # method, path?query, body, headers
 
@@ -64,19 +68,19 @@ def _setup(home: Path) -> tuple[dict[str, str], str, str]:
 
 
 def _signed(endpoint: str, key: dict[str, str], service: str, method: str, path: str, body: bytes,
-            headers: dict[str, str]) -> Call:
+            headers: dict[str, str], region: str = "local") -> Call:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     request = AWSRequest(method=method, url=endpoint + path, data=body, headers=headers)
-    SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), service, "local").add_auth(request)
+    SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), service, region).add_auth(request)
     prepared = request.prepare()
     target = prepared.url.removeprefix(endpoint)
     return method, target, body, {k: v for k, v in prepared.headers.items() if k.lower() != "host"}
 
 
-def _calls(endpoint: str, key: dict[str, str], arn: str) -> dict[str, Call]:
+def _calls(endpoint: str, key: dict[str, str], arn: str, region: str = "local") -> dict[str, Call]:
     form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     describe = "Action=DescribeImages&Version=2016-11-15&Owner.1=self"
     return {
@@ -84,9 +88,39 @@ def _calls(endpoint: str, key: dict[str, str], arn: str) -> dict[str, Call]:
         "get_image": _signed(endpoint, key, "imagebuilder", "GET",
                              "/GetImage?imageBuildVersionArn=" + urllib.parse.quote(arn, safe=""), b"", {}),
         "describe_images_page": _signed(endpoint, key, "ec2", "POST", "/", f"{describe}&MaxResults=100".encode(),
-                                        form),
-        "describe_images_all": _signed(endpoint, key, "ec2", "POST", "/", describe.encode(), form),
+                                        form, region),
+        "describe_images_all": _signed(endpoint, key, "ec2", "POST", "/", describe.encode(), form, region),
     }
+
+
+def _moto(key: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server with AMIS AMIs of its default account, registered through boto3."""
+    import socket
+    import urllib.request
+
+    import boto3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.1)
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=MOTO_REGION, aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"])
+    for number in range(AMIS):
+        ec2.register_image(Name=f"bench-{number:04d}", RootDeviceName="/dev/xvda", Architecture="x86_64")
+    return process, endpoint
 
 
 def _client(endpoint: str, call: Call, until: float) -> list[float]:
@@ -168,6 +202,17 @@ def _time_one(endpoint: str, call: Call) -> float:
     return elapsed
 
 
+def _items(endpoint: str, call: Call) -> int:
+    """How many images one answer lists (so the figures compare answers of the same size)."""
+    parsed = urllib.parse.urlsplit(endpoint)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    method, target, body, headers = call
+    connection.request(method, target, body=body or None, headers=headers)
+    answer = connection.getresponse().read()
+    connection.close()
+    return answer.count(b"<imageId>")
+
+
 def _first_requests(home: Path, key: dict[str, str], arn: str, preload: bool) -> dict[str, float]:
     process, endpoint, ready = _start(home, preload)
     try:
@@ -206,10 +251,24 @@ def run() -> dict[str, Any]:
             with ProcessPoolExecutor(PROCESSES) as pool:
                 for name, call in calls.items():
                     _time_one(endpoint, call)  # warm, and fail early on a wrong call
+                    if name.startswith("describe"):
+                        result[f"{name}_items"] = _items(endpoint, call)
                     for metric, value in _load(pool, endpoint, call).items():
                         result[f"{name}_{metric}"] = value
         finally:
             _stop(process)
+        moto, moto_endpoint = _moto(key)
+        try:
+            calls = _calls(moto_endpoint, key, arn, MOTO_REGION)
+            with ProcessPoolExecutor(PROCESSES) as pool:
+                for name in ("describe_images_page", "describe_images_all"):
+                    result[f"moto_{name}_items"] = _items(moto_endpoint, calls[name])
+                    for metric, value in _load(pool, moto_endpoint, calls[name]).items():
+                        result[f"moto_{name}_{metric}"] = value
+                    result[f"{name}_vs_moto"] = round(result[f"{name}_rps"] / result[f"moto_{name}_rps"], 3)
+        finally:
+            moto.kill()
+            moto.wait()
         floor = result["health_rps"]
         for name in ("get_image", "describe_images_page", "describe_images_all"):
             result[f"{name}_vs_health"] = round(result[f"{name}_rps"] / floor, 3)
