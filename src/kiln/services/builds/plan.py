@@ -47,7 +47,8 @@ class BuildPlan:
     launch_permission: dict[str, Any] | None
     resource_tags: dict[str, str]
     region: str = DEFAULT_REGION
-    # What the host-side network actions may reach and sign with (kiln.services.configurations.network_policy).
+    # What the instance and the host-side network actions may reach and sign with
+    # (kiln.services.configurations.network_policy).
     host_local_network: bool = False
     aws_profile: str | None = None
 
@@ -123,8 +124,9 @@ NETWORKS = {None: "host", "host": "host", "none": "none", "isolated": "none"}
 
 
 def network_of(infrastructure: dict[str, Any], arn: str) -> str:
-    """kiln's subnets: ``subnetId`` absent or ``host`` shares the host's network; ``none`` (or
-    ``isolated``) gives the build instance only a loopback interface."""
+    """kiln's subnets: ``subnetId`` absent or ``host`` reaches the host's network (through the NAT of
+    the instance's own network namespace, see kiln.runtime.netns); ``none`` (or ``isolated``) gives
+    the build instance only a loopback interface."""
     subnet = infrastructure.get("subnetId")
     if subnet not in NETWORKS:
         raise InvalidInput(

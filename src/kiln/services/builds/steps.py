@@ -47,6 +47,7 @@ def launch(plan: BuildPlan, ami: str, *, purpose: str, image_arn: str) -> str:
         region=plan.region,
         instance_type=plan.instance_type,
         network=plan.network,
+        host_local=plan.host_local_network,
         tags={**plan.resource_tags, "kiln:ImageArn": image_arn, "kiln:Purpose": purpose},
         owned=True,
     )

@@ -16,13 +16,19 @@ from kiln.services.lifecycle.rules import AmiCandidate, ImageCandidate
 IN_USE_STATES = LIVE_INSTANCE_STATES
 
 
-def _instances_by_image() -> dict[str, list[str]]:
+def _users_by_image() -> dict[str, list[str]]:
+    """AMI id → what uses it: live instances, and launch templates' default and latest versions."""
+    from kiln.db.engine import session
     from kiln.runtime.instances import list_instances
+    from kiln.services.common.references import images_used_by_launch_templates
 
     users: dict[str, list[str]] = {}
     for instance in list_instances(states=IN_USE_STATES):
         if instance.image_id:
             users.setdefault(instance.image_id, []).append(f"instance {instance.id} ({instance.state})")
+    with session() as db:
+        for image_id, templates in images_used_by_launch_templates(db).items():
+            users.setdefault(image_id, []).extend(templates)
     return users
 
 
@@ -75,7 +81,7 @@ class StoreCandidateSource:
         from kiln.services.builds import records as images
         from kiln.store import api as store
 
-        users = _instances_by_image()
+        users = _users_by_image()
         accounts = [account["Id"] for account in list_accounts()]
         unique: dict[str, int] = {}
         regions: set[str] = set()
