@@ -1,14 +1,14 @@
 """client tokens: idempotent API requests per account, region and service; the queue of API-started builds
 
 Revision ID: 0015_client_tokens
-Revises: 0011_sharing
+Revises: 0014_launch_templates
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_client_tokens"
-down_revision = "0011_sharing"
+down_revision = "0014_launch_templates"
 branch_labels = None
 depends_on = None
 
