@@ -365,7 +365,9 @@ def describe_images(
     states = filters.get("state", [])
     with session() as db:
         aliases = owner_aliases(db)
-        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date)
+        # Ordered by id too: images created at the same instant keep one order from call to call.
+        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date,
+                                                                               StoreImage.id)
         if image_ids:
             query = query.where(StoreImage.id.in_(image_ids))
         rows = list(db.execute(query).scalars())
