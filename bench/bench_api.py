@@ -15,6 +15,9 @@ valid for five minutes; the server verifies every request in full). Calls, each 
 The same two DescribeImages calls go to moto's server (``python -m moto.server``, 1,000 AMIs registered
 through boto3) in the same run: ``*_vs_moto`` is kiln's rate over moto's.
 
+Each load also records the server's CPU time per request (from /proc): on this shared machine the wall-clock
+figures say how long a request waited, the CPU figure what it cost.
+
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
 with the API's start-up preloading (``warm``) and without it (``KILN_API_PRELOAD=0``), same run.
@@ -155,7 +158,16 @@ def _process(endpoint: str, call: Call, until: float) -> list[float]:
     return [latency for result in results for latency in result]
 
 
-def _load(pool: ProcessPoolExecutor, endpoint: str, call: Call) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load(pool: ProcessPoolExecutor, endpoint: str, call: Call, server_pid: int) -> dict[str, float]:
+    """Rate and latency percentiles, and the server's CPU time per request: on a machine other work
+    shares, the CPU figure says what a request costs where wall-clock figures say what it waited."""
+    cpu = _cpu_seconds(server_pid)
     began = time.monotonic()
     until = began + DURATION
     futures = [pool.submit(_process, endpoint, call, until) for _ in range(PROCESSES)]
@@ -165,8 +177,9 @@ def _load(pool: ProcessPoolExecutor, endpoint: str, call: Call) -> dict[str, flo
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1)
 
+    cpu_ms = (_cpu_seconds(server_pid) - cpu) * 1000 / max(len(latencies), 1)
     return {"rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "requests": len(latencies)}
+            "requests": len(latencies), "server_cpu_ms_per_request": round(cpu_ms, 2)}
 
 
 def _start(home: Path, preload: bool) -> tuple[subprocess.Popen[str], str, float]:
@@ -253,7 +266,7 @@ def run() -> dict[str, Any]:
                     _time_one(endpoint, call)  # warm, and fail early on a wrong call
                     if name.startswith("describe"):
                         result[f"{name}_items"] = _items(endpoint, call)
-                    for metric, value in _load(pool, endpoint, call).items():
+                    for metric, value in _load(pool, endpoint, call, process.pid).items():
                         result[f"{name}_{metric}"] = value
         finally:
             _stop(process)
@@ -263,7 +276,7 @@ def run() -> dict[str, Any]:
             with ProcessPoolExecutor(PROCESSES) as pool:
                 for name in ("describe_images_page", "describe_images_all"):
                     result[f"moto_{name}_items"] = _items(moto_endpoint, calls[name])
-                    for metric, value in _load(pool, moto_endpoint, calls[name]).items():
+                    for metric, value in _load(pool, moto_endpoint, calls[name], moto.pid).items():
                         result[f"moto_{name}_{metric}"] = value
                     result[f"{name}_vs_moto"] = round(result[f"{name}_rps"] / result[f"moto_{name}_rps"], 3)
         finally:
