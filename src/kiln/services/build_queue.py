@@ -64,7 +64,7 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure,
         distribution_arn=distribution, tests_enabled=tests.get("imageTestsEnabled", True),
         tests_timeout_minutes=tests.get("timeoutMinutes", 720),
-        enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"),
+        enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
     )
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),

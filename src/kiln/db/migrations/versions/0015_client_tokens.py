@@ -1,14 +1,14 @@
 """client tokens: idempotent API requests per account, region and service; the queue of API-started builds
 
 Revision ID: 0015_client_tokens
-Revises: 0014_launch_templates
+Revises: 0012_distribution
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_client_tokens"
-down_revision = "0014_launch_templates"
+down_revision = "0012_distribution"
 branch_labels = None
 depends_on = None
 
