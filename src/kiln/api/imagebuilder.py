@@ -12,7 +12,7 @@ from kiln.api import rest_json
 from kiln.api.errors import Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
-from kiln.services import image_versions
+from kiln.services import build_queue, image_versions
 from kiln.services.common import tags
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
@@ -23,14 +23,6 @@ from kiln.services.recipes import resource as recipes
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
-
-
-
-
-
-
-
-
 
 
 def _list_key(params: dict[str, Any]) -> dict[str, Any]:
@@ -88,13 +80,15 @@ HANDLERS: dict[str, Handler] = {
     "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
     "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"]),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
-        account=c.account_id, filters=p.get("filters"), max_results=1000
+        account=c.account_id, filters=p.get("filters")
     ),
     "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
-        p["imagePipelineArn"], filters=p.get("filters"), max_results=1000
+        p["imagePipelineArn"], filters=p.get("filters")
     ),
-    # images
+    # images: a build runs in the scheduler's worker pool; the answer comes at once (the image PENDING)
+    "CreateImage": lambda p, c: build_queue.create_image(_body(p), account=c.account_id, region=c.region),
+    "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(_body(p)),
     "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"]),
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),

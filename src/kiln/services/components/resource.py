@@ -139,7 +139,7 @@ def put_component(
     content["documentHash"] = content_hash(data)
     digest = content_hash(content)
 
-    previous = replayed(db, ComponentRow, request.clientToken, digest)
+    previous = replayed(db, ComponentRow, request.clientToken, digest, account=account)
     if previous is not None:
         return previous, "unchanged"
 

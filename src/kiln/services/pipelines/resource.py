@@ -177,7 +177,8 @@ def put_pipeline(
     given = {key: value for key, value in body.items() if key != "status"}
     given["tags"] = given.get("tags")
     previous = replayed(
-        db, table, token, content_hash(given), lambda row: content_hash({**_config(row), "tags": row.tags})
+        db, table, token, content_hash(given), lambda row: content_hash({**_config(row), "tags": row.tags}),
+        account=account,
     )
     if previous is not None:
         return previous, "unchanged"

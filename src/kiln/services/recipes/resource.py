@@ -134,7 +134,7 @@ def put_recipe(
     # Tags are not part of a version's content: they may change on an immutable resource.
     digest = content_hash(content_of(body, "tags"))
 
-    previous = replayed(db, ImageRecipeRow, request.clientToken, digest)
+    previous = replayed(db, ImageRecipeRow, request.clientToken, digest, account=account)
     if previous is not None:
         return previous, "unchanged"
 
