@@ -159,10 +159,14 @@ def _ustar(
     name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, link: str
 ) -> bytes | None:
     """Header bytes for an entry without xattrs: plain ustar, with a pax record for long or non-ASCII
-    names. None when a number needs pax too (tarfile handles those rare entries)."""
+    names. None when a number needs pax too, or a name is not UTF-8 (tarfile handles those rare
+    entries: it keeps such a name byte-exact, marking the record ``hdrcharset=BINARY``)."""
     if not 0 <= uid < 8**7 or not 0 <= gid < 8**7 or not 0 <= size < 8**11 or not 0 <= mtime < 8**11:
         return None
-    raw_name, raw_link = name.encode(), link.encode()
+    try:
+        raw_name, raw_link = name.encode(), link.encode()
+    except UnicodeEncodeError:
+        return None
     records = {}
     if len(raw_name) > 100 or not raw_name.isascii():
         records["path"] = name
