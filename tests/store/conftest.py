@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -64,3 +65,42 @@ def signature(root: Path) -> dict[str, tuple[Any, ...]]:
                 st.st_mtime_ns, st.st_rdev, content, xattrs(path),
             )  # fmt: skip
     return entries
+
+
+# --- refused imports through the CLI: one line, nothing left, nothing registered ---------------------
+
+
+def _leftovers(home: Path) -> tuple[list[str], list[str]]:
+    """What an import may leave in KILN_HOME's cache: scratch dirs, and unpacked (or half) layers."""
+    scratch = home / "cache" / "tmp"
+    layers = home / "cache" / "layers"
+    return (
+        sorted(p.name for p in scratch.iterdir()) if scratch.is_dir() else [],
+        sorted(p.name for p in layers.iterdir()) if layers.is_dir() else [],
+    )
+
+
+@pytest.fixture
+def refused_import(kiln: Callable[..., Any], kiln_home: Path) -> Callable[..., str]:
+    """``refused_import(source, *options, env=...)`` runs ``kiln image import`` that must fail, asserts
+    it printed one error line (no traceback) with exit code 1, left nothing in the cache and registered
+    nothing, and returns the error line without its ``error: ``."""
+
+    def run(source: Path, *options: str, env: dict[str, str | None] | None = None) -> str:
+        before = _leftovers(kiln_home)
+        index = region_dir() / "index.json"
+        manifests = json.loads(index.read_text())["manifests"] if index.exists() else []
+        snapshots = api.list_snapshots()
+        result = kiln("image", "import", str(source), "--name", "refused-import", *options, env=env)
+        assert result.exit_code == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if not line.startswith("importing ")]
+        assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
+        assert _leftovers(kiln_home) == before
+        assert (json.loads(index.read_text())["manifests"] if index.exists() else []) == manifests
+        assert api.list_snapshots() == snapshots
+        listed = kiln("image", "list", "--output", "json", "--include-deprecated", "--include-disabled")
+        assert "refused-import" not in listed.stdout
+        return errors[0].removeprefix("error: ")
+
+    return run

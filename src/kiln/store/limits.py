@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 
 from kiln.errors import InvalidInput
-from kiln.home import kiln_home
+from kiln.home import cache_dir
 
 GIB = 1 << 30
 DEFAULT_VOLUME_GIB = 8  # EC2's default root VolumeSize
@@ -40,7 +40,9 @@ def _human(size: int) -> str:
 
 
 def free_space_limit() -> SizeLimit:
-    free = shutil.disk_usage(kiln_home()).free
+    where = cache_dir()  # layers and import scratch dirs are written there, inside KILN_HOME
+    where.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(where).free
     reason = f"the free space of KILN_HOME less a {_human(FREE_SPACE_RESERVE)} reserve"
     return SizeLimit(max(0, free - FREE_SPACE_RESERVE), reason)
 
