@@ -5,6 +5,7 @@ import json
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,59 @@ def refused_import(kiln: Callable[..., Any], kiln_home: Path) -> Callable[..., s
         return errors[0].removeprefix("error: ")
 
     return run
+
+
+# --- hand-made OCI image layouts ------------------------------------------------------------------
+
+
+@dataclass
+class OciLayout:
+    root: Path
+    manifest: str
+    config: str
+    layer: str
+
+    def blob(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+
+def oci_layout(
+    root: Path,
+    layer: bytes,
+    media_type: str,
+    diff_id: str,
+    *,
+    config_edit: Callable[[dict[str, Any]], None] = lambda config: None,
+    manifest_edit: Callable[[dict[str, Any]], None] = lambda manifest: None,
+    index_edit: Callable[[dict[str, Any]], None] = lambda index: None,
+) -> OciLayout:
+    """A one-layer OCI image layout; each ``*_edit`` changes its document before it is stored (and
+    digested, so the descriptors above it name what was stored)."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    config: dict[str, Any] = {"architecture": "amd64", "os": "linux",
+                              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}  # fmt: skip
+    config_edit(config)
+    layer_desc = {"mediaType": media_type, **put(layer)}
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
+        "layers": [layer_desc],
+    }
+    config_digest = manifest["config"]["digest"]
+    manifest_edit(manifest)
+    index: dict[str, Any] = {
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": manifest["mediaType"], **put(json.dumps(manifest).encode())}],
+    }
+    index_edit(index)
+    (root / "index.json").write_text(json.dumps(index))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return OciLayout(root, index["manifests"][0]["digest"], config_digest, layer_desc["digest"])

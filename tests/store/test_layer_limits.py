@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import subprocess
 import tarfile
@@ -20,9 +19,11 @@ from typing import Any
 import pytest
 import zstandard
 from tests.conftest import needs_root
+from tests.store.conftest import oci_layout
 
 from kiln.home import cache_dir
 from kiln.store import api
+from kiln.store.layout import LAYER_ZSTD
 from kiln.store.limits import DEFAULT_VOLUME_GIB, FREE_SPACE_RESERVE, GIB, free_space_limit, import_limit
 
 MIB = 1 << 20
@@ -73,39 +74,12 @@ def test_a_compression_bomb_tarball_is_refused_at_its_entry(
     )
 
 
-def _oci_layout(root: Path, layer: bytes, media_type: str, diff_id: str) -> Path:
-    """A one-layer OCI image layout, every descriptor right."""
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> dict[str, Any]:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return {"digest": f"sha256:{digest}", "size": len(data)}
-
-    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
-        "layers": [{"mediaType": media_type, **put(layer)}],
-    }
-    index = {
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": manifest["mediaType"], **put(json.dumps(manifest).encode())}],
-    }
-    (root / "index.json").write_text(json.dumps(index))
-    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    return root
-
-
 def test_a_compression_bomb_layer_of_an_oci_layout_is_refused(
     tmp_path: Path, refused_import: Callable[..., str]
 ) -> None:
     bomb = _zstd_bomb(tmp_path / "layer.tar.zst", 256 * MIB)
     digest = "sha256:" + hashlib.sha256(bomb.read_bytes()).hexdigest()
-    layout = _oci_layout(tmp_path / "oci", bomb.read_bytes(), "application/vnd.oci.image.layer.v1.tar+zstd",
-                         "sha256:" + "0" * 64)
+    layout = oci_layout(tmp_path / "oci", bomb.read_bytes(), LAYER_ZSTD, "sha256:" + "0" * 64).root
     blobs_before = sorted((cache_dir().parent / "regions").rglob("blobs/sha256/*"))
     error = refused_import(layout, env=LIMIT)
     assert error == (
