@@ -19,6 +19,7 @@ from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, COPY_BUFSIZE, LayerInfo, capture, open_compressed_sink
 from kiln.store.layout import LAYER_TYPES, REF_NAME, Descriptor, Layout
 from kiln.store.limits import SizeLimit, import_limit
+from kiln.store.tarheaders import members, open_stream
 from kiln.store.trailing import TrailingCapture
 from kiln.store.unpack import (
     TAR_ERRORS,
@@ -69,10 +70,8 @@ def _convert_layer(
         budget = SizeBudget(limit)
         label = f"layer {desc.digest}"
         try:
-            with tarfile.open(
-                fileobj=plain, mode="r|", encoding="utf-8", errors="surrogateescape", bufsize=COPY_BUFSIZE
-            ) as tar:  # type: ignore[call-overload]
-                for member in tar:
+            with open_stream(plain, bufsize=COPY_BUFSIZE) as tar:
+                for member in members(tar):
                     try:
                         budget.charge(member, member.name)
                     except InvalidInput as error:

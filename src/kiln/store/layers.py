@@ -299,7 +299,8 @@ class TreeWriter:
                 dropped = self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
                 self._note_dropped(name, dropped)
                 return False
-            self.links.setdefault(key, name)  # also at nlink 1: a trailing capture sees links made later
+            if st.st_nlink > 1:  # (a trailing capture notes the files that get links later itself)
+                self.links.setdefault(key, name)
             dropped = self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
             self._note_dropped(name, dropped)
             self._data(path, st)

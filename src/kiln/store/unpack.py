@@ -34,6 +34,7 @@ from kiln.store.fidelity import symlink_escapes
 from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
 from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
 from kiln.store.limits import SizeLimit, stored_limit
+from kiln.store.tarheaders import members, open_stream
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 NAME_MAX = 255  # bytes in one path component
@@ -135,7 +136,9 @@ class Extractor:
     """Extracts one tar stream into ``root`` with the hostile-input checks.
 
     Paths are plain strings and a directory found (or made) real is remembered: the extractor only
-    ever adds entries, so it stays one, and an entry's parents are not looked up again.
+    ever adds entries, so it stays one, and an entry's parents are not looked up again. Nothing else is
+    kept per entry (a layer may have millions): ``root`` starts empty, so what is on disk below it is
+    what this layer added, and a repeated entry finds its earlier self there.
     """
 
     def __init__(
@@ -146,7 +149,6 @@ class Extractor:
         self.oci = oci
         self.allow_devices = allow_devices
         self.budget = SizeBudget(limit)
-        self.seen: set[str] = set()
         self.dir_meta: dict[str, tuple[object, ...]] = {}  # a directory's metadata, to accept identical repeats
         self.dirs: set[str] = {""}  # relative paths known to be real directories
         self.dir_times: list[tuple[str, int | float]] = []
@@ -198,26 +200,42 @@ class Extractor:
         else:
             os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def _collides(self, rel: str) -> InvalidInput:
-        return InvalidInput("entry collides with an existing path", location=rel)
+    def _is_file_here(self, rel: str) -> bool:
+        """Whether this layer added a regular file at ``rel`` (its parents are known real dirs)."""
+        if rel.rpartition("/")[0] not in self.dirs:
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(f"{self._root}/{rel}").st_mode)
+        except OSError:
+            return False
+
+    @staticmethod
+    def _collides(path: str, rel: str) -> InvalidInput:
+        """An entry where this layer already put one: a whiteout, or an earlier entry of that name."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return InvalidInput("entry collides with an existing path", location=rel)
+        return InvalidInput("duplicate entry in layer", location=rel)
 
     def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
         """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
         rel = _clean_name(member.name)
         if not rel:
             return rel  # the root itself ("./")
-        if rel in self.seen:
-            # Tools repeat entries that change nothing: a directory listed again with the same metadata,
-            # or (GNU tar with overlapping operands) a file again as a hard link to itself. They are
-            # skipped ("" like the root); anything else at the same path conflicts.
-            same_dir = member.isdir() and self.dir_meta.get(rel) == _dir_signature(member)
-            self_link = member.islnk() and _clean_name(member.linkname) == rel and rel not in self.dir_meta
-            if same_dir or self_link:
-                return ""
-            raise InvalidInput("duplicate entry in layer", location=rel)
-        self.seen.add(rel)
+        # Tools repeat entries that change nothing: a directory listed again with the same metadata,
+        # or (GNU tar with overlapping operands) a file again as a hard link to itself. They are
+        # skipped ("" like the root); anything else at the same path conflicts.
         if member.isdir():
+            if rel in self.dir_meta:
+                if self.dir_meta[rel] == _dir_signature(member):
+                    return ""
+                raise InvalidInput("duplicate entry in layer", location=rel)
             self.dir_meta[rel] = _dir_signature(member)
+        elif member.islnk() and _clean_name(member.linkname) == rel and self._is_file_here(rel):
+            return ""
         self.budget.charge(member, rel)
         path = self._parent_ok(rel)
         base = rel.rpartition("/")[2]
@@ -235,11 +253,11 @@ class Extractor:
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
             return rel
         if not (member.isdir() or member.isreg()) and os.path.lexists(path):
-            raise self._collides(rel)  # before this entry's own checks, as always
+            raise self._collides(path, rel)  # before this entry's own checks, as always
         try:
             self._create(member, tar, rel, path)
         except FileExistsError:  # directories and files find out by trying (one lookup less)
-            raise self._collides(rel) from None
+            raise self._collides(path, rel) from None
         return rel
 
     def _create(self, member: tarfile.TarInfo, tar: tarfile.TarFile, rel: str, path: str) -> None:
@@ -256,8 +274,14 @@ class Extractor:
             os.chmod(path, member.mode)
             self.dir_times.append((path, member.mtime))
         elif member.isreg():
-            source = tar.extractfile(member)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            if member.size == 0:  # many are: no file object for them
+                try:
+                    self._meta(fd, member)
+                finally:
+                    os.close(fd)
+                return
+            source = tar.extractfile(member)
             with os.fdopen(fd, "wb") as out:
                 assert source is not None
                 shutil.copyfileobj(source, out, CHUNK)
@@ -273,12 +297,11 @@ class Extractor:
             if member.linkname.startswith("/") or ".." in PurePosixPath(member.linkname).parts:
                 raise InvalidInput(f"hardlink target {member.linkname!r} escapes the root", location=rel)
             target_rel = _clean_name(member.linkname)
-            if target_rel not in self.seen or target_rel == rel:
-                raise InvalidInput(f"hardlink target {member.linkname!r} is not in this layer", location=rel)
-            target = self._parent_ok(target_rel)
-            if os.path.islink(target) or not os.path.isfile(target):
-                raise InvalidInput(f"hardlink target {member.linkname!r} is not a regular file", location=rel)
-            os.link(target, path, follow_symlinks=False)
+            if target_rel == rel or not self._is_file_here(target_rel):
+                raise InvalidInput(
+                    f"hardlink target {member.linkname!r} is not a regular file of this layer", location=rel
+                )
+            os.link(f"{self._root}/{target_rel}", path, follow_symlinks=False)
         elif member.isfifo():
             os.mkfifo(path, 0o600)
             self._meta(path, member)
@@ -320,8 +343,8 @@ def extract_stream(
     """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place.
     Refusals name the layer by ``label``."""
     extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
-    with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-        for member in tar:
+    with open_stream(stream) as tar:
+        for member in members(tar):
             try:
                 rel = extractor.add(member, tar)
             except (InvalidInput, OSError) as error:
