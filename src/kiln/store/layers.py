@@ -241,17 +241,20 @@ class TreeWriter:
     def _data(self, path: str, st: os.stat_result) -> None:
         size = st.st_size
         written = 0
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a bare descriptor: most files are small
+        try:
             while written < size:
-                chunk = handle.read(min(COPY_BUFSIZE, size - written))
+                chunk = os.read(fd, min(COPY_BUFSIZE, size - written))
                 if not chunk:
                     raise InvalidInput(f"{path} shrank while being captured")
                 self.sink.write(chunk)
                 written += len(chunk)
             if self.record is not None:
-                after = os.fstat(handle.fileno())
+                after = os.fstat(fd)
                 if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
                     self.record.refuse(f"{path} changed while being captured")
+        finally:
+            os.close(fd)
         remainder = size % tarfile.BLOCKSIZE
         if remainder:
             self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
