@@ -3,6 +3,9 @@
 - launch to first exec: ``instances.launch`` (database row, overlay mount, cgroups, sandbox, ready)
   plus ``exec_in(["true"])``, median of 10 — against ``bwrap --bind ROOT / ... true`` over the same
   busybox tree, interleaved in the same run. Goal: < 250 ms.
+- the same for an instance on the network (``network="host"``: its own network namespace, slirp4netns
+  started and configured, the prohibit route set), interleaved with the others; the difference of
+  the medians is what a network costs at launch.
 - disk: bytes added under ``KILN_HOME/instances`` by 20 running instances of one layer set
   (goal: < 1 MB), and the database growth for them.
 """
@@ -77,13 +80,14 @@ def run() -> dict[str, object]:
         layer = _busybox_tree(workdir / "layer")
         instances.terminate(instances.launch([layer]).id, force=True)  # warm caches and the database
 
-        kiln_launch, bare = [], []
+        kiln_launch, networked, bare = [], [], []
         for _ in range(RUNS):
-            started = time.perf_counter()
-            instance = instances.launch([layer])
-            exec_in(instance.id, ["true"])
-            kiln_launch.append(time.perf_counter() - started)
-            instances.terminate(instance.id, force=True)
+            for network, samples in (("none", kiln_launch), ("host", networked)):
+                started = time.perf_counter()
+                instance = instances.launch([layer], network=network)
+                exec_in(instance.id, ["true"])
+                samples.append(time.perf_counter() - started)
+                instances.terminate(instance.id, force=True)
             bare.append(_bare_bwrap(layer))
 
         database = kiln_home() / "kiln.db"
@@ -98,9 +102,12 @@ def run() -> dict[str, object]:
         terminate_each = (time.perf_counter() - started) / FLEET
 
         launch_ms = statistics.median(kiln_launch) * 1000
+        networked_ms = statistics.median(networked) * 1000
         bare_ms = statistics.median(bare) * 1000
         return {
             "launch_to_first_exec_ms_median": round(launch_ms, 1),
+            "networked_launch_to_first_exec_ms_median": round(networked_ms, 1),
+            "network_extra_ms": round(networked_ms - launch_ms, 1),
             "bare_bwrap_true_ms_median": round(bare_ms, 1),
             "launch_vs_bare_bwrap_ratio": round(launch_ms / bare_ms, 2),
             "launch_goal_ms": 250,

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3 python3-venv bubblewrap mmdebstrap busybox-static qemu-utils e2fsprogs
+DEB_PACKAGES=(python3 python3-venv bubblewrap slirp4netns mmdebstrap busybox-static qemu-utils e2fsprogs
               skopeo zstd tar util-linux ca-certificates debian-archive-keyring iproute2
               postgresql)
 

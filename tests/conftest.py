@@ -202,6 +202,18 @@ def kiln() -> Kiln:
 
 
 @pytest.fixture(scope="session")
+def bootstrap_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The mmdebstrap tarball cache, one per test process (``KILN_BOOTSTRAP_CACHE`` names a lasting one)."""
+    configured = os.environ.get("KILN_BOOTSTRAP_CACHE")
+    if configured:
+        yield Path(configured)
+        return
+    cache = tmp_path_factory.mktemp("bootstrap-cache")
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)  # a 170 MB tarball, in RAM when the tests' tmp is
+
+
+@pytest.fixture(scope="session")
 def busybox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A busybox root file system built once per session by kiln's own builder. Read-only: a test that
     changes files takes ``busybox_copy``."""

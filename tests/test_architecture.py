@@ -41,6 +41,8 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.lifecycle",
         "kiln.services.ec2",
         "kiln.services.accounts",
+        "kiln.services.parameters",
+        "kiln.services.fleet",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",

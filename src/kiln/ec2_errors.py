@@ -194,6 +194,53 @@ class UnsupportedOperation(Ec2Error, InvalidRequest):
     code = "UnsupportedOperation"
 
 
+# --- requests and launch templates --------------------------------------------------------------
+
+
+class InvalidParameterCombination(Ec2Error, InvalidInput):
+    """Parameters that exclude each other given together (a launch template's id and its name)."""
+
+    code = "InvalidParameterCombination"
+
+
+class MissingParameter(Ec2Error, InvalidInput):
+    """A parameter the request needs is absent (no launch template id or name; no ImageId to launch)."""
+
+    code = "MissingParameter"
+
+
+class InvalidLaunchTemplateIdMalformed(Ec2Error, InvalidInput):
+    code = "InvalidLaunchTemplateId.Malformed"
+
+
+class InvalidLaunchTemplateIdNotFound(Ec2Error, NotFound):
+    code = "InvalidLaunchTemplateId.NotFound"
+
+
+class InvalidLaunchTemplateIdVersionNotFound(Ec2Error, NotFound):
+    """A version (number, ``$Default``, ``$Latest``) the template does not have."""
+
+    code = "InvalidLaunchTemplateId.VersionNotFound"
+
+
+class InvalidLaunchTemplateNameMalformed(Ec2Error, InvalidInput):
+    code = "InvalidLaunchTemplateName.MalformedException"
+
+
+class InvalidLaunchTemplateNameNotFound(Ec2Error, NotFound):
+    code = "InvalidLaunchTemplateName.NotFoundException"
+
+
+class InvalidLaunchTemplateNameAlreadyExists(Ec2Error, AlreadyExists):
+    code = "InvalidLaunchTemplateName.AlreadyExistsException"
+
+
+class IdempotentParameterMismatch(Ec2Error, InvalidInput):
+    """A client token used before with a different request."""
+
+    code = "IdempotentParameterMismatch"
+
+
 def error_classes() -> dict[str, type[Ec2Error]]:
     """Every EC2 error code with its most general class (what a front end answering EC2 requests
     maps a code to); a refinement that keeps its parent's code is not listed."""

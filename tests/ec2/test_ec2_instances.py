@@ -58,3 +58,20 @@ def test_an_ami_with_a_quarantined_blob_is_not_launched(kiln, busybox_ami: str) 
     assert refused.exit_code == 1
     assert "quarantined" in refused.stderr
     assert [i["State"]["Name"] for i in service.describe_instances()["Instances"]] == ["terminated"]
+
+
+def test_cli_run_on_the_network_with_and_without_host_local_addresses(kiln, busybox_ami: str) -> None:
+    refused = kiln("instance", "run", busybox_ami, "--host-local-network")  # the default network is none
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: ") and "HostLocalNetwork" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert service.describe_instances()["Instances"] == []
+
+    for flags, host_local in (([], False), (["--host-local-network"], True)):
+        launched = kiln("instance", "run", busybox_ami, "--network", "host", *flags, "--output", "json")
+        assert launched.exit_code == 0, launched.stderr
+        described = json.loads(launched.stdout)
+        assert (described["Kiln"]["Network"], described["Kiln"]["HostLocalNetwork"]) == ("host", host_local)
+        routes = kiln("instance", "exec", described["InstanceId"], "--", "ip", "route")
+        assert ("prohibit 169.254.0.0/16" in routes.stdout) is not host_local
+        assert kiln("instance", "terminate", described["InstanceId"]).exit_code == 0

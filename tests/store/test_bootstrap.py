@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +9,6 @@ import pytest
 from kiln.errors import InvalidInput
 from kiln.store import api
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
-
-
-@pytest.fixture(scope="session")
-def bootstrap_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    configured = os.environ.get("KILN_BOOTSTRAP_CACHE")
-    if configured:
-        yield Path(configured)
-        return
-    cache = tmp_path_factory.mktemp("bootstrap-cache")
-    yield cache
-    shutil.rmtree(cache, ignore_errors=True)  # a 170 MB tarball, in RAM when the tests' tmp is (conftest.py)
 
 
 def test_parse_source() -> None:

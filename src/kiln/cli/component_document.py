@@ -29,14 +29,18 @@ def parse_parameters(text: str | None) -> dict[str, str]:
 
 def validate(
     documents: str = typer.Option(..., "--documents", "-d", help="Comma-separated document files."),
+    platform: str = typer.Option("Linux", "--platform", help="The components' platform: Linux, Windows "
+                                                             "or macOS (any host validates any platform)."),
     output: Output = "text",
 ) -> None:
     """Check documents without running anything; print every error as FILE:LINE:COLUMN: message."""
     from kiln.documents.validate import validate_files
 
     check_format(output)
+    if platform.lower() not in ("linux", "windows", "macos"):
+        raise InvalidInput(f"unknown platform {platform!r}", location="--platform", hint="use Linux, Windows or macOS")
     paths = _split(documents)
-    issues = validate_files(paths)
+    issues = validate_files(paths, platform=platform)
     data = {"valid": not issues, "documents": paths,
             "errors": [{"file": i.file, "line": i.line, "column": i.column, "message": i.message}
                        for i in issues]}

@@ -30,6 +30,10 @@ def create(
         Path | None, typer.Option("--data-file", help="AWSTOE YAML document file.")
     ] = None,
     uri: Annotated[str | None, typer.Option("--uri", help="file://PATH or s3://BUCKET/KEY.")] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="S3 endpoint for an s3:// uri (default: AWS_ENDPOINT_URL)."),
+    ] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     change_description: Annotated[str | None, typer.Option("--change-description")] = None,
     supported_os_versions: Annotated[
@@ -60,7 +64,7 @@ def create(
         "tags": resource_tags(tags),
     }
     body.update({key: value for key, value in optional.items() if value is not None})
-    result = create_component(body, base_dir=Path.cwd())
+    result = create_component(body, base_dir=Path.cwd(), endpoint_url=endpoint_url)
     emit(output, result, result["componentBuildVersionArn"])
 
 

@@ -44,30 +44,57 @@ def _instances_table(found: list[dict[str, Any]]) -> None:
 
 @app.command("run")
 def run(
-    ami: str = typer.Argument(..., help="AMI id to launch."),
-    network: str = typer.Option("none", help="none (loopback only) or host."),
+    ami: str | None = typer.Argument(None, help="AMI id to launch (with --launch-template: overrides its ImageId)."),
+    launch_template: str | None = typer.Option(
+        None, "--launch-template", help="ID|NAME[,VERSION]: launch from a launch template version (default $Default)."
+    ),
+    network: str = typer.Option(
+        "none", help="none (loopback only) or host (outbound through the host, not to its local addresses)."
+    ),
+    host_local_network: bool = typer.Option(
+        False, "--host-local-network", help="With --network host: the host's loopback (as 10.0.2.2) and "
+        "link-local addresses are reachable too."
+    ),
     root_device_type: str | None = typer.Option(
         None, "--root-device-type", help="ebs or instance-store (default: the AMI's)."
     ),
-    instance_type: str = typer.Option("t3.micro", "--instance-type", help="EC2 instance type."),
+    instance_type: str | None = typer.Option(
+        None, "--instance-type", help="EC2 instance type (default: the template's, else t3.micro)."
+    ),
     region: Region = DEFAULT_REGION,
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag, repeatable."),
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Launch an instance from an AMI the account may launch (its own, public or shared); prints its id."""
+    """Launch an instance from an AMI the account may launch (its own, public or shared), or from a
+    launch template; prints its id."""
     from kiln.cli.resource_input import key_values
     from kiln.services.ec2 import instances
 
-    instance = instances.run_instance(
-        ami,
-        region=region,
-        instance_type=instance_type,
-        root_device_type=root_device_type,
-        network=network,
-        tags=key_values(tag, "--tag"),
-        account=account,
-    )
+    tags = key_values(tag, "--tag")
+    if launch_template is not None:
+        from kiln.services.fleet.launch import run_from_template
+        from kiln.services.fleet.launch_templates import TemplateRef
+
+        template, _, version = launch_template.partition(",")
+        instance = run_from_template(
+            TemplateRef.parse(template), version or None, image_id=ami, instance_type=instance_type, tags=tags,
+            network=network, host_local=host_local_network, root_device_type=root_device_type, account=account,
+            region=region,
+        )
+    elif ami is None:
+        raise typer.BadParameter("give an AMI id or --launch-template", param_hint="AMI")
+    else:
+        instance = instances.run_instance(
+            ami,
+            region=region,
+            instance_type=instance_type or "t3.micro",
+            root_device_type=root_device_type,
+            network=network,
+            host_local=host_local_network,
+            tags=tags,
+            account=account,
+        )
     emit(output, instances.describe_instance(instance.id, account=account), instance.id)
 
 

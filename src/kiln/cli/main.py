@@ -28,6 +28,8 @@ NOUNS: dict[str, str] = {
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
     "region": "Regions: one image store each.",
+    "launch-template": "Launch templates: versioned launch settings ($Default, $Latest, resolve:ssm:).",
+    "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
 }
@@ -74,8 +76,10 @@ def _compose() -> None:
         image_store,
         infrastructure_resource,
         instance_runtime,
+        launch_template_resource,
         lifecycle_policy,
         org_resource,
+        parameter_resource,
         pipeline_resource,
         recipe_resource,
         region_resource,
@@ -108,6 +112,8 @@ def _compose() -> None:
     _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
     _noun("org", org_resource.app)
     _noun("region", region_resource.app)
+    _noun("parameter", parameter_resource.app)
+    _noun("launch-template", launch_template_resource.app)
 
 
 _compose()

@@ -120,3 +120,19 @@ def parse_age(text: str, option: str = "--older-than") -> timedelta:
     if unit not in units or not number.isdigit():
         raise InvalidInput(f"{text!r} is not an age", location=option, hint="e.g. 30d, 12h, 90m, 2w")
     return timedelta(**{units[unit]: int(number)})
+
+
+def document(value: str, option: str) -> Any:
+    """A JSON or YAML value given inline, as ``file://PATH``, a path, or ``-`` for stdin (what the AWS
+    CLI takes for structured options such as ``--launch-template-data``)."""
+    import yaml
+
+    text, where = _read(value, option, inline=True)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"neither JSON nor YAML: {error}", location=where) from None

@@ -46,6 +46,7 @@ def bind_parameters(doc: Document, overrides: dict[str, str]) -> dict[str, Any]:
         if parameter.name in overrides:
             try:
                 values[parameter.name] = coerce(parameter.type, overrides[parameter.name])
+                parameter.check_allowed(values[parameter.name])
             except ValueError as error:
                 raise InvalidInput(f"parameter {parameter.name}: {error}", location=doc.file) from None
         elif parameter.has_default:
@@ -262,6 +263,12 @@ class Engine:
         if action is None:  # validation prevents this; kept for documents built in code
             attempt.ok, attempt.message = False, f"unknown action '{step.action}'"
             return attempt
+        if not action.supports(self._os.platform):
+            running = " ".join(part for part in (self._os.id, self._os.version_id) if part) or "unknown"
+            attempt.ok, attempt.message = False, (
+                f"action {step.action} is {action.only_on()} and this instance runs {self._os.platform} "
+                f"({running})")
+            return attempt
         started = time.monotonic()
         limit = None if step.timeout_seconds == -1 else float(step.timeout_seconds)
         try:
@@ -289,7 +296,7 @@ class Engine:
             try:
                 resolved = resolve(step.inputs, scope)
                 attempt.inputs.extend(resolved if isinstance(resolved, list) else [resolved])
-                result = action().execute(model_inputs(action, resolved), context)
+                result = action().execute(model_inputs(action, resolved, self._os.platform), context)
             except (ActionFailed, ExpressionError) as error:
                 failed.append(str(error) if item is None else f"iteration {item[0]}: {error}")
                 break

@@ -32,6 +32,20 @@ class Parameter:
     default: Any = None
     has_default: bool = False
     description: str = ""
+    # allowedValues: the values a caller may give (each of the parameter's type); None: any
+    allowed_values: list[Any] | None = None
+
+    def check_allowed(self, value: Any) -> None:
+        """ValueError if ``value`` is not one of ``allowedValues``."""
+        if self.allowed_values is not None and value not in self.allowed_values:
+            shown = ", ".join(_shown(v) for v in self.allowed_values)
+            raise ValueError(f"'{_shown(value)}' is not one of the allowed values ({shown})")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass

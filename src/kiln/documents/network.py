@@ -4,7 +4,9 @@ These actions run on the host side of an instance, so the host enforces the inst
 them: an instance without a network reaches nothing; an instance with one never reaches the host's
 own loopback, link-local addresses (``169.254.0.0/16``, ``fe80::/10``) or the instance metadata
 addresses unless its configuration allows host-local addresses. Every address a name resolves to is
-checked, and the connection goes to the checked address (no second lookup to rebind).
+checked, and the connection goes to the checked address (no second lookup to rebind). Commands
+inside the instance meet the same policy in the instance's own network namespace
+(``kiln.runtime.netns``).
 
 Credentials follow the same rule: the host executor (``kiln component run``, as ``awstoe run``) uses
 the host's AWS credential chain; an instance uses only the named profile its instance profile maps
@@ -18,6 +20,10 @@ import socket
 from dataclasses import dataclass
 
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+# What an instance's own network namespace refuses by route unless the policy allows host-local
+# addresses (kiln.runtime.netns): its loopback is its own, the NAT refuses the host's, and it has no
+# IPv6 route, so IPv4 link-local (with the metadata address 169.254.169.254) is what is left.
+INSTANCE_REFUSED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"),)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,13 @@ from kiln.documents.validate import parse
 Progress = Callable[[str], None]
 
 
-def document_from_text(text: str, name: str) -> Document:
-    """Parse and validate one document held in memory; :class:`DocumentInvalid` lists every error."""
-    document, issues = parse(text, name)
+def document_from_text(text: str, name: str, *, platform: str | None = None) -> Document:
+    """Parse and validate one document held in memory; :class:`DocumentInvalid` lists every error.
+
+    With no ``platform`` the actions are not checked against one: a component's platform was checked
+    when it was created, and a step whose action the instance cannot run fails when it runs.
+    """
+    document, issues = parse(text, name, platform=platform)
     if document is None or issues:
         raise DocumentInvalid(issues)
     return document

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, RootModel, ValidationError
 
@@ -30,7 +30,9 @@ from kiln.documents.model import (
 )
 from kiln.documents.yamlload import Loaded, Path, YamlError, load
 
-TOP_KEYS = ("name", "description", "schemaVersion", "parameters", "constants", "phases")
+# ``version``: informational in published documents (the component's version is its semanticVersion)
+TOP_KEYS = ("name", "description", "schemaVersion", "version", "parameters", "constants", "phases")
+PARAMETER_KEYS = ("type", "default", "description", "allowedValues")
 STEP_KEYS = ("name", "action", "inputs", "onFailure", "maxAttempts", "timeoutSeconds", "loop", "if")
 PARAMETER_TYPES = ("string", "integer", "boolean")
 VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_-]{3,128}$")
@@ -42,10 +44,12 @@ def _is_int(value: Any) -> bool:
 
 
 class _Checker:
-    def __init__(self, file: str, loaded: Loaded, platform: str) -> None:
+    def __init__(self, file: str, loaded: Loaded, platform: str | None) -> None:
         self.file = file
         self.loaded = loaded
-        self.platform = platform.lower()
+        # None: the document is checked for every platform's actions (its component's platform was
+        # checked when it was created); the run fails a step whose action the instance cannot run.
+        self.platform = platform.lower() if platform else None
         self.issues: list[Issue] = []
         self._names: dict[int, set[str]] = {}
 
@@ -60,6 +64,8 @@ class _Checker:
         for key in data:
             if key not in TOP_KEYS:
                 self.error((key,), f"unknown key '{key}'", key=True)
+        if isinstance(data.get("version"), dict | list):
+            self.error(("version",), "'version' must be a string or a number")
         for key in ("name", "description"):
             if key in data:
                 if isinstance(data[key], str):
@@ -112,7 +118,7 @@ class _Checker:
         for index, name, spec in self._declarations(raw, "parameters"):
             path: Path = ("parameters", index, name)
             for key in spec:
-                if key not in ("type", "default", "description"):
+                if key not in PARAMETER_KEYS:
                     self.error((*path, key), f"unknown key '{key}' in parameter '{name}'", key=True)
             kind = str(spec.get("type", "")).lower()
             if "type" not in spec:
@@ -121,14 +127,30 @@ class _Checker:
                 self.error((*path, "type"), f"parameter type must be string, integer or boolean, not "
                                             f"'{spec['type']}'")
             parameter = Parameter(name, kind or "string", description=str(spec.get("description", "")))
+            if "allowedValues" in spec:
+                parameter.allowed_values = self.allowed_values(spec["allowedValues"], kind, (*path, "allowedValues"))
             if "default" in spec:
                 parameter.has_default = True
                 try:
                     parameter.default = coerce(kind, spec["default"]) if kind in PARAMETER_TYPES else None
+                    if not has_expression(parameter.default):
+                        parameter.check_allowed(parameter.default)
                 except ValueError as error:
                     self.error((*path, "default"), f"default of '{name}': {error}")
             result.append(parameter)
         return result
+
+    def allowed_values(self, raw: Any, kind: str, path: Path) -> list[Any] | None:
+        if not isinstance(raw, list) or not raw:
+            self.error(path, "'allowedValues' must be a non-empty list")
+            return None
+        values = []
+        for index, value in enumerate(raw):
+            try:
+                values.append(coerce(kind, value) if kind in PARAMETER_TYPES else value)
+            except ValueError as error:
+                self.error((*path, index), f"allowed value {error}")
+        return values
 
     def constants(self, raw: Any) -> dict[str, Any]:
         result = {}
@@ -224,8 +246,8 @@ class _Checker:
                 self.error((*path, "if", *rel), message, key=key)
             if not problems:
                 step.condition = raw["if"]
-        if action is not None and (not action.windows_only or self.platform == "windows"):
-            for rel, message, key in input_problems(action, raw.get("inputs")):
+        if action is not None and (self.platform is None or action.supports(self.platform)):
+            for rel, message, key in input_problems(action, raw.get("inputs"), self.platform):
                 self.error((*path, "inputs", *rel), message, key=key)
         if name:
             self._names.setdefault(id(phase), set()).add(name)
@@ -259,8 +281,8 @@ class _Checker:
         if action is None:
             self.error((*path, "action"), f"unknown action '{name}'")
             return None
-        if action.windows_only and self.platform != "windows":
-            message = f"action '{name}' is Windows-only; it cannot run on {self.platform}"
+        if self.platform is not None and not action.supports(self.platform):
+            message = f"action '{name}' is {action.only_on()}; it cannot run on {self.platform}"
             self.error((*path, "action"), message)
         return action
 
@@ -370,12 +392,47 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return text or "inputs"
 
 
-def input_problems(action: type[Action], inputs: Any) -> list[tuple[Path, str, bool]]:
+def _unsupported(action: type[Action], data: Any, platform: str | None) -> list[tuple[Path, str, bool]]:
+    """Inputs AWSTOE refuses on ``platform`` (owner/group/permissions of CreateFile on Windows)."""
+    names = action.unsupported_inputs.get(platform or "", ())
+    items = list(enumerate(data)) if isinstance(data, list) else [(None, data)]
+    problems: list[tuple[Path, str, bool]] = []
+    for index, item in items:
+        for name in names:
+            if isinstance(item, dict) and name in item:
+                where: Path = (name,) if index is None else (index, name)
+                problems.append((where, f"{action.name}: input '{_dotted(where)}' is not supported on "
+                                        f"{platform}", True))
+    return problems
+
+
+def _item_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """The input names of a mapping-shaped model, or of the items of a list-shaped one."""
+    if issubclass(model, RootModel):
+        for arg in get_args(model.model_fields["root"].annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return dict(arg.model_fields)
+        return {}
+    return dict(model.model_fields)
+
+
+def _instead(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """A hint for an input AWSTOE documents on other actions: ``force`` where ``overwrite`` is meant."""
+    if loc and loc[-1] == "force" and "overwrite" in _item_fields(model):
+        return " (this action takes 'overwrite'; 'force' belongs to CreateSymlink and DeleteFolder)"
+    return ""
+
+
+def input_problems(action: type[Action], inputs: Any,
+                   platform: str | None = None) -> list[tuple[Path, str, bool]]:
     """Static problems with a step's inputs; type errors on ``{{ }}`` values wait for run time."""
     model = action.inputs
     data = _empty_inputs(model) if inputs is None else inputs
+    unsupported = _unsupported(action, data, platform)
+    if unsupported:
+        return unsupported
     try:
-        model.model_validate(data)
+        model.model_validate(data, context={"platform": platform})
     except ValidationError as error:
         problems: list[tuple[Path, str, bool]] = []
         for item in error.errors():
@@ -385,27 +442,31 @@ def input_problems(action: type[Action], inputs: Any) -> list[tuple[Path, str, b
             if kind == "missing":
                 problems.append((real, f"{action.name}: missing required input '{_dotted(loc)}'", False))
             elif kind == "extra_forbidden":
-                problems.append((real, f"{action.name}: unknown input '{_dotted(loc)}'", True))
+                problems.append((real, f"{action.name}: unknown input '{_dotted(loc)}'" + _instead(model, loc),
+                                 True))
             elif not has_expression(node):
                 problems.append((real, f"{action.name}: input '{_dotted(real)}': {item['msg']}", False))
         return problems
     return []
 
 
-def model_inputs(action: type[Action], resolved: Any) -> BaseModel:
-    """The action's inputs model built from resolved inputs; ActionFailed if they don't fit."""
+def model_inputs(action: type[Action], resolved: Any, platform: str = "linux") -> BaseModel:
+    """The action's inputs model built from resolved inputs for a run on ``platform``; ActionFailed
+    if they don't fit."""
     model = action.inputs
     try:
-        return model.model_validate(_empty_inputs(model) if resolved is None else resolved)
+        return model.model_validate(_empty_inputs(model) if resolved is None else resolved,
+                                    context={"platform": platform.lower()})
     except ValidationError as error:
         parts = [f"{_dotted(tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
         raise ActionFailed(f"invalid inputs for {action.name}: " + "; ".join(parts)) from None
 
 
 # entry points ------------------------------------------------------------------------------
-def parse(text: str | bytes, file: str = "<document>", *, platform: str = "Linux") -> tuple[Document | None,
-                                                                                             list[Issue]]:
-    """Parse and validate one document; returns the document (None if unusable) and every issue."""
+def parse(text: str | bytes, file: str = "<document>", *,
+          platform: str | None = "Linux") -> tuple[Document | None, list[Issue]]:
+    """Parse and validate one document against ``platform`` (Linux, Windows, macOS; None: any);
+    returns the document (None if unusable) and every issue."""
     try:
         loaded = load(text)
     except YamlError as error:

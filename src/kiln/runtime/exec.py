@@ -1,7 +1,8 @@
 """Run a command inside a running instance: util-linux ``nsenter`` into its namespaces and root.
 
 The command runs as root in the instance's mount, uts, ipc, net and pid namespaces, with the
-instance's root, a clean environment and the sandbox's capabilities (the same bounding set), and
+instance's root, a clean environment and the sandbox's capabilities (the same bounding set, less
+what the instance's network withholds: see ``kiln.runtime.netns``), and
 joins the instance's cgroups. ``nsenter`` is started
 in a new session on the host, so it and everything the command forks (down to a backgrounded
 grandchild) share one process group: a timeout kills that group from the host. A service that
@@ -16,41 +17,32 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import IO
 
 from kiln.documents.executor import OutputSink, ProcessResult
 from kiln.documents.process_output import OutputCapture, pump
 from kiln.ec2_errors import IncorrectInstanceState
-from kiln.errors import SystemRequirement
-from kiln.runtime import cgroups, procs, records
-from kiln.runtime.sandbox import DEFAULT_PATH, without_host_capabilities
+from kiln.runtime import cgroups, netns, procs, records
+from kiln.runtime.sandbox import DEFAULT_PATH, nsenter_path, without_host_capabilities
 
 TIMEOUT_EXIT_CODE = 124  # as timeout(1)
 DRAIN_AFTER_EXIT = 0.2  # seconds to wait for EOF once the command exited (a daemon may hold the pipe)
 
 
-@lru_cache(maxsize=1)
-def nsenter_path() -> str:
-    found = shutil.which("nsenter")
-    if not found:
-        raise SystemRequirement("util-linux nsenter is not installed", hint="apt-get install util-linux")
-    return found
-
-
-def nsenter_argv(init_pid: int, argv: Sequence[str], *, cwd: str | None = None) -> list[str]:
+def nsenter_argv(
+    init_pid: int, argv: Sequence[str], *, cwd: str | None = None, withheld: Sequence[str] = ()
+) -> list[str]:
     """``nsenter`` into the instance, without the capabilities the sandbox lacks either."""
     return without_host_capabilities([
         nsenter_path(), "--target", str(init_pid),
         "--mount", "--uts", "--ipc", "--net", "--pid", "--root", f"--wdns={cwd or '/'}",
         "--", *argv,
-    ])  # fmt: skip
+    ], withheld)  # fmt: skip
 
 
 def _feed_stdin(pipe: IO[bytes], data: bytes) -> None:
@@ -68,6 +60,7 @@ def run_in_namespaces(
     argv: Sequence[str],
     *,
     groups: Sequence[object] = (),
+    withheld: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     timeout: float | None = None,
@@ -79,7 +72,7 @@ def run_in_namespaces(
     if not argv:
         raise ValueError("empty command")
     environment = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb", **(env or {})}
-    command = cgroups.join_argv([str(g) for g in groups], nsenter_argv(init_pid, argv, cwd=cwd))
+    command = cgroups.join_argv([str(g) for g in groups], nsenter_argv(init_pid, argv, cwd=cwd, withheld=withheld))
     process = subprocess.Popen(
         command,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -137,6 +130,7 @@ def exec_in(
         init.pid,
         argv,
         groups=instance.cgroups,
+        withheld=netns.withheld_capabilities(instance.network, instance.host_local_network),
         env=env,
         cwd=cwd,
         timeout=timeout,

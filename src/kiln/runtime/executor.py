@@ -18,7 +18,7 @@ class InstanceExecutor:
     """Runs document steps in instance ``instance_id`` (which must be running).
 
     ``network`` governs the network actions, which run on the host side: by default it follows the
-    instance's own network (none: nothing; host: the network, but no host-local address), with no
+    instance's own network (none: nothing; host: the network, host-local addresses as launched), with no
     AWS credentials; the build passes the policy its infrastructure configuration asks for."""
 
     def __init__(self, instance_id: str, *, network: NetworkPolicy | None = None) -> None:
@@ -28,7 +28,8 @@ class InstanceExecutor:
     @property
     def network(self) -> NetworkPolicy:
         if self._network is None:
-            self._network = NetworkPolicy(reachable=records.get(self.instance_id).network != "none")
+            instance = records.get(self.instance_id)
+            self._network = NetworkPolicy(reachable=instance.network != "none", host_local=instance.host_local_network)
         return self._network
 
     def run(

@@ -15,7 +15,7 @@ from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
-from kiln.runtime import cgroups, overlay, records, sandbox
+from kiln.runtime import cgroups, netns, overlay, records, sandbox
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import (
     PENDING,
@@ -32,13 +32,17 @@ from kiln.runtime.teardown import NO_PROCESS, STOP_GRACE, Salvage, release, sett
 USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")
 
 
-def _validate(root_device_type: str, network: str, lower_dirs: Sequence[Path | str]) -> list[Path]:
+def _validate(
+    root_device_type: str, network: str, host_local: bool, lower_dirs: Sequence[Path | str]
+) -> list[Path]:
     if root_device_type not in ROOT_DEVICE_TYPES:
         raise InvalidInput(
             f"root device type must be one of {', '.join(ROOT_DEVICE_TYPES)}", location="RootDeviceType"
         )
     if network not in records.NETWORKS:
         raise InvalidInput(f"network must be one of {', '.join(records.NETWORKS)}", location="Network")
+    if host_local and network == "none":
+        raise InvalidInput("host-local addresses need a network (network host)", location="HostLocalNetwork")
     if not lower_dirs:
         raise InvalidInput("an instance needs at least one layer directory", location="LowerDirs")
     lowers = [Path(path).resolve() for path in lower_dirs]
@@ -56,17 +60,21 @@ def launch(
     instance_type_name: str = DEFAULT_INSTANCE_TYPE,
     root_device_type: str = "ebs",
     network: str = "none",
+    host_local: bool = False,
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
     account: str = DEFAULT_ACCOUNT,
 ) -> Instance:
     """Launch an instance of ``account`` over ``lower_dirs`` (base layer first) and return it running.
 
-    ``owned`` ties the instance to this process (build and test instances): if the process dies,
-    :func:`kiln.runtime.recovery.recover` reports the instance so its owner's layer can clean up.
+    ``network``: ``none`` (loopback only) or ``host`` (a namespace of its own with outbound access
+    through the host; the host's loopback and link-local addresses only with ``host_local``: see
+    :mod:`kiln.runtime.netns`). ``owned`` ties the instance to this process (build and test
+    instances): if the process dies, :func:`kiln.runtime.recovery.recover` reports the instance so
+    its owner's layer can clean up.
     """
     kind = instance_type(instance_type_name)
-    lowers = _validate(root_device_type, network, lower_dirs)
+    lowers = _validate(root_device_type, network, host_local, lower_dirs)
     instance_id = new_id("i")
     base = instances_dir() / instance_id
     paths = {
@@ -76,6 +84,8 @@ def launch(
         "merged": str(base / "merged"),
         "console": str(base / "console.log"),
         "cgroups": [],
+        "host_local_network": host_local,
+        "network_helper": None,
     }
     instance = records.insert(
         id=instance_id,
@@ -104,12 +114,16 @@ def launch(
 
 
 def _boot(instance: Instance, **extra: object) -> Instance:
-    """Mount the root volume, create the cgroups, start the sandbox; the instance ends running."""
+    """Mount the root volume, create the cgroups, start the sandbox and its network; the instance
+    ends running."""
     overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir)
     groups: list[Path] = []
+    networked = instance.network != "none"
+    link = netns.Link() if networked else None
+    started: sandbox.Sandbox | None = None
     try:
         groups = cgroups.create(instance.id, cgroups.Limits(instance.vcpus, instance.memory_mib << 20))
-        paths = {**instance.paths, "cgroups": [str(g) for g in groups]}
+        paths = {**instance.paths, "cgroups": [str(g) for g in groups], "network_helper": None}
         records.update(instance.id, paths=paths, transition=instance.transition)
         spec = sandbox.SandboxSpec(
             root=instance.merged_dir,
@@ -117,14 +131,27 @@ def _boot(instance: Instance, **extra: object) -> Instance:
             network=instance.network,
             console=instance.console_log,
             cgroups=groups,
+            resolv_conf=netns.resolv_conf(instance.dir) if networked else None,
+            withheld=netns.withheld_capabilities(instance.network, instance.host_local_network),
+            hold_fds=(link.sandbox_fd,) if link else (),
         )
         started = sandbox.spawn(spec)
+        if link is not None:
+            link.sandbox_started()
+            helper = netns.start(link, started.init.pid, instance.dir, host_local=instance.host_local_network)
+            paths["network_helper"] = [helper.pid, helper.start_time]
     except BaseException:
+        if started is not None:
+            sandbox.kill(started.monitor)
         cgroups.remove(groups)
         overlay.unmount(instance.merged_dir)
         raise
+    finally:
+        if link is not None:
+            link.close()
     return records.update(
         instance.id,
+        paths=paths,
         state=RUNNING,
         state_reason_code=None,
         state_reason=None,

@@ -78,6 +78,17 @@ class Instance:
     def cgroups(self) -> list[Path]:
         return [Path(p) for p in self.paths.get("cgroups", [])]
 
+    @property
+    def host_local_network(self) -> bool:
+        """On the network, the host's loopback and link-local addresses are reachable too."""
+        return bool(self.paths.get("host_local_network", False))
+
+    @property
+    def network_helper(self) -> procs.ProcessId | None:
+        """The slirp4netns process that connects the instance's network namespace (kiln.runtime.netns)."""
+        helper = self.paths.get("network_helper")
+        return procs.ProcessId(int(helper[0]), int(helper[1])) if helper else None
+
     def describe(self) -> dict[str, Any]:
         """EC2 ``DescribeInstances``-style fields, plus kiln's own under ``Kiln``."""
         data: dict[str, Any] = {
@@ -96,6 +107,7 @@ class Instance:
                 "Region": self.region,
                 "AccountId": self.account_id,
                 "Network": self.network,
+                "HostLocalNetwork": self.host_local_network,
                 "MemoryMiB": self.memory_mib,
                 "LimitsEnforced": bool(self.cgroups),
                 "LowerDirs": [str(p) for p in self.lower_dirs],

@@ -1,8 +1,11 @@
 """The long-lived bubblewrap process that holds an instance's namespaces.
 
 ``bwrap`` binds the mounted overlay as ``/`` with fresh ``/proc`` and ``/dev``, new pid,
-ipc, uts (and, unless the network is ``host``, net) namespaces, and keeps the capabilities of root
-(build steps install packages) except those that reach the host (see ``DROPPED_CAPABILITIES``).
+ipc, uts and net namespaces, and keeps the capabilities of root (build steps install packages)
+except those that reach the host (see ``DROPPED_CAPABILITIES``) and those the instance's network
+withholds. Without a network bwrap makes the net namespace (loopback only); with one (``host``)
+``unshare --net`` makes it before bwrap starts, so bwrap needs no CAP_NET_ADMIN, and
+``kiln.runtime.netns`` connects it; the sandbox's processes hold ``SandboxSpec.hold_fds`` for life.
 ``/tmp`` is the root volume's own, as on an EC2 instance: files an executor writes there from the
 host (AWSTOE scripts) are the files the instance sees.
 bwrap's own pid 1 reaps orphans inside the instance.
@@ -38,7 +41,6 @@ from kiln.runtime import cgroups, procs
 
 INIT_BUSYBOX = "/dev/.kiln/busybox"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 READY_TIMEOUT = 15.0
 # Root in an instance keeps every capability (package installs need them) except the few that
 # reach past the namespaces into the shared host: kernel modules, the clock, kexec, raw I/O,
@@ -58,6 +60,9 @@ class SandboxSpec:
     network: str  # "none" or "host"
     console: Path
     cgroups: Sequence[Path] = ()
+    resolv_conf: Path | None = None  # bound read-only at /etc/resolv.conf (with a network)
+    withheld: Sequence[str] = ()  # capabilities dropped on top of DROPPED_CAPABILITIES
+    hold_fds: Sequence[int] = ()  # inherited by the sandbox's processes (see kiln.runtime.netns)
 
 
 @dataclass(frozen=True)
@@ -99,14 +104,31 @@ def setpriv_path() -> str:
     return found
 
 
-def without_host_capabilities(argv: Sequence[str]) -> list[str]:
-    """``argv`` run with ``DROPPED_CAPABILITIES`` out of its bounding set (for it and all it starts).
+def without_host_capabilities(argv: Sequence[str], withheld: Sequence[str] = ()) -> list[str]:
+    """``argv`` run with ``DROPPED_CAPABILITIES`` (and ``withheld``) out of its bounding set (for it
+    and all it starts).
 
     bwrap 0.8 ignores ``--cap-drop`` after ``--cap-add ALL`` when run as root, so the bounding set
     is cut before bwrap (and before nsenter, for exec) with util-linux ``setpriv``.
     """
-    bounding = ",".join(f"-{cap.lower()}" for cap in DROPPED_CAPABILITIES)
+    bounding = ",".join(f"-{cap.lower()}" for cap in (*DROPPED_CAPABILITIES, *withheld))
     return [setpriv_path(), f"--bounding-set={bounding}", "--", *argv]
+
+
+@lru_cache(maxsize=1)
+def nsenter_path() -> str:
+    found = shutil.which("nsenter")
+    if not found:
+        raise SystemRequirement("util-linux nsenter is not installed", hint="apt-get install util-linux")
+    return found
+
+
+@lru_cache(maxsize=1)
+def unshare_path() -> str:
+    found = shutil.which("unshare")
+    if not found:
+        raise SystemRequirement("util-linux unshare is not installed", hint="apt-get install util-linux")
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -118,17 +140,17 @@ def bwrap_path() -> str:
 
 
 def _resolv_conf_args(spec: SandboxSpec) -> list[str]:
-    """With the host's network, the host's resolver config, bound read-only.
+    """With a network, the instance's resolver config (``spec.resolv_conf``), bound read-only.
 
     Only over a regular file (or a missing one, which bwrap creates as an empty mount point): a
     symlink (e.g. into /run) would be followed inside the instance, so it is left alone.
     """
-    if spec.network != "host" or not HOST_RESOLV_CONF.is_file():
+    if spec.network != "host" or spec.resolv_conf is None or not spec.resolv_conf.is_file():
         return []
     target = spec.root / "etc" / "resolv.conf"
     if target.is_symlink() or not target.parent.is_dir() or target.parent.is_symlink():
         return []
-    return ["--ro-bind", str(HOST_RESOLV_CONF), "/etc/resolv.conf"]
+    return ["--ro-bind", str(spec.resolv_conf), "/etc/resolv.conf"]
 
 
 def bwrap_argv(spec: SandboxSpec, *, info_fd: int, ready_fd: int) -> list[str]:
@@ -140,7 +162,7 @@ def bwrap_argv(spec: SandboxSpec, *, info_fd: int, ready_fd: int) -> list[str]:
         "--perms", "1777", "--tmpfs", "/dev/shm",
         "--ro-bind", str(host_busybox()), INIT_BUSYBOX,
         "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-        *(["--unshare-net"] if spec.network != "host" else []),
+        *(["--unshare-net"] if spec.network == "none" else []),
         "--hostname", spec.hostname,
         "--cap-add", "ALL",
         "--chdir", "/",
@@ -209,7 +231,10 @@ def spawn(spec: SandboxSpec) -> Sandbox:
     reap_finished()
     info_r, info_w = os.pipe()
     ready_r, ready_w = os.pipe()
-    bwrap = without_host_capabilities(bwrap_argv(spec, info_fd=info_w, ready_fd=ready_w))
+    bwrap = bwrap_argv(spec, info_fd=info_w, ready_fd=ready_w)
+    if spec.network != "none":
+        bwrap = [unshare_path(), "--net", "--", *bwrap]  # exec's bwrap: the pid stays the monitor's
+    bwrap = without_host_capabilities(bwrap, spec.withheld)
     argv = cgroups.join_argv(spec.cgroups, bwrap)
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb"}
     try:
@@ -221,7 +246,7 @@ def spawn(spec: SandboxSpec) -> Sandbox:
                 stdout=console,
                 stderr=console,
                 env=env,
-                pass_fds=(info_w, ready_w),
+                pass_fds=(info_w, ready_w, *spec.hold_fds),
                 start_new_session=True,
             )
         os.close(info_w)

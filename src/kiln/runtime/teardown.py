@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiln.ec2_errors import IncorrectInstanceState
-from kiln.runtime import cgroups, overlay, procs, records, sandbox
+from kiln.runtime import cgroups, netns, overlay, procs, records, sandbox
 from kiln.runtime.records import PENDING, RUNNING, SHUTTING_DOWN, STOPPED, STOPPING, TERMINATED, Instance
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
@@ -45,6 +45,7 @@ def halt(instance: Instance, grace: float = STOP_GRACE) -> None:
         monitors.append(instance.monitor)
     for monitor in monitors:
         sandbox.kill(monitor)
+    netns.stop(instance.network_helper)
     # Left in the cgroups: host-side nsenter parents of commands that just died.
     for pid in cgroups.members(instance.cgroups):
         identity = procs.identify(pid)
@@ -77,7 +78,7 @@ def release(
 
 
 def _remove_mount_stubs(instance: Instance) -> None:
-    """Drop the empty mount point bwrap created for the host's resolv.conf in an image without one.
+    """Drop the empty mount point bwrap created for the instance's resolv.conf in an image without one.
 
     It is not the instance's data and must not end up in its root volume or a captured image.
     """

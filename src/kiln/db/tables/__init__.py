@@ -2,10 +2,13 @@
 
 from kiln.db.tables import (
     accounts,  # noqa: F401
+    distribution,  # noqa: F401
+    fleet,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
+    parameters,  # noqa: F401
     pipelines,  # noqa: F401
     resources,  # noqa: F401
     schedule,  # noqa: F401

@@ -26,12 +26,14 @@ class InstanceRecord(Base):
     state_reason: Mapped[str | None] = mapped_column(String(512))
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     root_device_type: Mapped[str] = mapped_column(String(16))  # ebs | instance-store
-    network: Mapped[str] = mapped_column(String(8))  # none | host
+    network: Mapped[str] = mapped_column(String(8))  # none | host (its own namespace, NAT to the host's)
     hostname: Mapped[str] = mapped_column(String(255))
     vcpus: Mapped[int] = mapped_column(Integer)
     memory_mib: Mapped[int] = mapped_column(Integer)
     lower_dirs: Mapped[list[str]] = mapped_column(JSON)  # base layer first
-    paths: Mapped[dict[str, Any]] = mapped_column(JSON)  # dir, upper, work, merged, console, cgroups
+    # dir, upper, work, merged, console, cgroups; host_local_network and network_helper ([pid, start
+    # time] of the instance's slirp4netns) for an instance on the network.
+    paths: Mapped[dict[str, Any]] = mapped_column(JSON)
     tags: Mapped[dict[str, str]] = mapped_column(JSON)
     launch_time: Mapped[datetime] = mapped_column(UTCDateTime())
     # bwrap's pid 1 inside the instance (holds the namespaces) and the outer bwrap on the host;

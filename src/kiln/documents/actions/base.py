@@ -12,15 +12,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from kiln.documents.actions.scalars import coerce_fields
 from kiln.documents.executor import Executor
+
+LINUX, WINDOWS, MACOS = "linux", "windows", "macos"
+POSIX = frozenset({LINUX, MACOS})
 
 
 class Inputs(BaseModel):
-    """Base for mapping-shaped inputs. List-shaped inputs use ``pydantic.RootModel``."""
+    """Base for mapping-shaped inputs. List-shaped inputs use ``pydantic.RootModel``.
+
+    Scalars given where AWSTOE documents a string are read as AWSTOE reads them (see
+    :mod:`kiln.documents.actions.scalars`): ``expectedBucketOwner: 123456789022`` is the string
+    ``"123456789022"``; a list or mapping where a string is documented is still refused.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strings_as_awstoe_reads_them(cls, data: Any) -> Any:
+        return coerce_fields(cls, data)
 
 
 class ActionFailed(Exception):
@@ -50,8 +64,20 @@ class ActionResult:
 class Action:
     name: ClassVar[str]
     inputs: ClassVar[type[BaseModel]]
-    # Windows-only actions are known (so validation names them) but refused on Linux.
-    windows_only: ClassVar[bool] = False
+    # The platforms AWSTOE runs the action on (lower case). A document is validated against the
+    # platform its component declares; running an action elsewhere fails its step at run time.
+    platforms: ClassVar[frozenset[str]] = frozenset({LINUX, WINDOWS, MACOS})
+    # Inputs AWSTOE refuses on some platform: {platform: {input name: why}} (checked per item).
+    unsupported_inputs: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def supports(cls, platform: str) -> bool:
+        return platform.lower() in cls.platforms
+
+    @classmethod
+    def only_on(cls) -> str:
+        """'Windows-only' / 'Linux-only' for messages."""
+        return "Windows-only" if cls.platforms == {WINDOWS} else "Linux-only"
 
     def execute(self, inputs: Any, context: StepContext) -> ActionResult:
         raise NotImplementedError

@@ -13,6 +13,7 @@ from kiln.documents.actions import (  # noqa: F401  (each module's @register fil
     files_read_list,
     reboot,
     s3,
+    unavailable,
     update_os,
     web_download,
     windows,

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from kiln.documents.actions.base import Action, ActionFailed, ActionResult, Inputs, StepContext, register
+from kiln.documents.actions.base import POSIX, Action, ActionFailed, ActionResult, Inputs, StepContext, register
 from kiln.documents.executor import ProcessResult
 
 REBOOT_EXIT_CODE = 194
@@ -42,6 +42,7 @@ def finish(result: ProcessResult, context: StepContext) -> ActionResult:
 @register
 class ExecuteBash(Action):
     name = "ExecuteBash"
+    platforms = POSIX
     inputs = BashInputs
     outputs: ClassVar[tuple[str, ...]] = ("stdout",)
 

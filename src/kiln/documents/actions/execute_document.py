@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from kiln.documents.actions.base import Action, ActionFailed, ActionResult, Inputs, StepContext, register
 
 
-class DocumentParameter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DocumentParameter(Inputs):
     name: str
     value: str
 

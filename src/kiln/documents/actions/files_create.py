@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, RootModel
 
-from kiln.documents.actions.base import Action, ActionFailed, ActionResult, StepContext, register
+from kiln.documents.actions.base import POSIX, WINDOWS, Action, ActionFailed, ActionResult, StepContext, register
 from kiln.documents.actions.files_support import (
     EncodingInput,
     ModeInput,
@@ -81,6 +81,7 @@ def apply_owner_and_mode(context: StepContext, host: os.PathLike[str], item: Own
 @register
 class CreateFile(Action):
     name = "CreateFile"
+    unsupported_inputs: ClassVar[dict[str, tuple[str, ...]]] = {WINDOWS: ("owner", "group", "permissions")}
     inputs = CreateFileInputs
 
     def execute(self, inputs: CreateFileInputs, context: StepContext) -> ActionResult:
@@ -117,6 +118,7 @@ class AppendFile(Action):
 @register
 class CreateFolder(Action):
     name = "CreateFolder"
+    unsupported_inputs: ClassVar[dict[str, tuple[str, ...]]] = {WINDOWS: ("owner", "group", "permissions")}
     inputs = CreateFolderInputs
 
     def execute(self, inputs: CreateFolderInputs, context: StepContext) -> ActionResult:
@@ -140,6 +142,7 @@ class CreateFolder(Action):
 @register
 class CreateSymlink(Action):
     name = "CreateSymlink"
+    platforms = POSIX
     inputs = SymlinkInputs
 
     def execute(self, inputs: SymlinkInputs, context: StepContext) -> ActionResult:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field, RootModel
 
-from kiln.documents.actions.base import Action, ActionFailed, ActionResult, StepContext, register
+from kiln.documents.actions.base import POSIX, Action, ActionFailed, ActionResult, StepContext, register
 from kiln.documents.actions.files_support import (
     ModeInput,
     PathInput,
@@ -80,6 +80,7 @@ def below(folder: Path) -> Iterator[Path]:
 @register
 class SetFileOwner(Action):
     name = "SetFileOwner"
+    platforms = POSIX
     inputs = OwnerInputs
 
     def execute(self, inputs: OwnerInputs, context: StepContext) -> ActionResult:
@@ -96,6 +97,7 @@ class SetFileOwner(Action):
 @register
 class SetFolderOwner(Action):
     name = "SetFolderOwner"
+    platforms = POSIX
     inputs = FolderOwnerInputs
 
     def execute(self, inputs: FolderOwnerInputs, context: StepContext) -> ActionResult:
@@ -115,6 +117,7 @@ class SetFolderOwner(Action):
 @register
 class SetFilePermissions(Action):
     name = "SetFilePermissions"
+    platforms = POSIX
     inputs = PermissionsInputs
 
     def execute(self, inputs: PermissionsInputs, context: StepContext) -> ActionResult:
@@ -130,6 +133,7 @@ class SetFilePermissions(Action):
 @register
 class SetFolderPermissions(Action):
     name = "SetFolderPermissions"
+    platforms = POSIX
     inputs = FolderPermissionsInputs
 
     def execute(self, inputs: FolderPermissionsInputs, context: StepContext) -> ActionResult:

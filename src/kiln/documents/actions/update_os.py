@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from kiln.documents.actions.base import Action, ActionFailed, ActionResult, Inputs, StepContext, register
 from kiln.documents.executor import ProcessResult
@@ -42,8 +42,13 @@ class UpdateOSInputs(Inputs):
 
     @field_validator("include", "exclude")
     @classmethod
-    def _package_names(cls, values: list[str]) -> list[str]:
+    def _package_names(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        # Windows takes update ids (KB1234567) and title patterns ('*Security Update*'); a document
+        # checked for any platform (None) gets the Windows rule, its run the instance's
+        windows = (info.context or {}).get("platform", "linux") in ("windows", None)
         for value in values:
+            if windows and value.strip() and value.isprintable():
+                continue
             if not PACKAGE.fullmatch(value):
                 raise ValueError(f"'{value}' is not a package name")
         return values

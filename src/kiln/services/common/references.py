@@ -5,6 +5,10 @@ the database tables: recipes use components; pipelines use recipes, infrastructu
 configurations; a pipeline is in use while one of its builds runs. They read tables, never the
 families' modules, so any family can ask without importing the families above it.
 ``register_reference_finder`` adds a finder for a new resource type.
+
+AMIs are used by instances (the runtime knows those) and by launch templates: each template's
+``$Default`` and ``$Latest`` versions, their ``resolve:ssm:`` image ids resolved through the parameter
+tables as a launch would resolve them now (``images_used_by_launch_templates``).
 """
 
 from __future__ import annotations
@@ -147,3 +151,70 @@ def refuse_if_in_use(db: Session, arn: Arn) -> None:
             f"{arn} is in use by {shown}",
             hint="delete or change the resources that use it first",
         )
+
+
+def _parameter_values(db: Session, wanted: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """``(account, region, "name[:version|:label]")`` → the value a launch would read now."""
+    from sqlalchemy import select
+
+    from kiln.db.tables.parameters import ParameterLabelRow, ParameterRow, ParameterVersionRow
+
+    if not wanted:
+        return {}
+    accounts = {account for account, _, _ in wanted}
+    rows = {(row.account_id, row.region, row.name): row
+            for row in db.scalars(select(ParameterRow).where(ParameterRow.account_id.in_(accounts)))}
+    ids = [row.id for row in rows.values()]
+    labels = {(label.parameter_id, label.label): label.version
+              for label in db.scalars(select(ParameterLabelRow).where(ParameterLabelRow.parameter_id.in_(ids)))}
+    values = {(version.parameter_id, version.version): version.value
+              for version in db.scalars(select(ParameterVersionRow).where(ParameterVersionRow.parameter_id.in_(ids)))}
+    found = {}
+    for account, region, selector in wanted:
+        name, _, tail = selector.partition(":")
+        row = rows.get((account, region, name))
+        if row is None:
+            continue
+        number = int(tail) if tail.isdigit() else labels.get((row.id, tail)) if tail else row.latest_version
+        value = values.get((row.id, number)) if number is not None else None
+        if value is not None:
+            found[(account, region, selector)] = value
+    return found
+
+
+def images_used_by_launch_templates(db: Session, ssm_prefix: str = "resolve:ssm:") -> dict[str, list[str]]:
+    """AMI id → who uses it among launch templates: ``launch template lt-… (name) version N ($Default)``
+    for each template's default and latest versions (EC2's "in use" for DescribeImageReferences)."""
+    from sqlalchemy import func, select
+
+    from kiln.db.tables.fleet import LaunchTemplateRow, LaunchTemplateVersionRow
+
+    latest = {template_id: number for template_id, number in db.execute(
+        select(LaunchTemplateVersionRow.template_id, func.max(LaunchTemplateVersionRow.version))
+        .group_by(LaunchTemplateVersionRow.template_id))}
+    templates = {row.id: row for row in db.scalars(select(LaunchTemplateRow))}
+    uses: list[tuple[LaunchTemplateRow, int, str, str]] = []  # template, version, which, image id as given
+    for template_id, number, image_id in db.execute(select(
+        LaunchTemplateVersionRow.template_id, LaunchTemplateVersionRow.version, LaunchTemplateVersionRow.image_id
+    ).where(LaunchTemplateVersionRow.image_id.is_not(None))):
+        row = templates.get(template_id)
+        if row is None:
+            continue
+        which = [alias for alias, wanted in (("$Default", row.default_version), ("$Latest", latest.get(template_id)))
+                 if number == wanted]
+        if which:
+            uses.append((row, number, "/".join(which), image_id))
+    wanted = {(row.account_id, row.region, image_id[len(ssm_prefix):])
+              for row, _, _, image_id in uses if image_id.startswith(ssm_prefix)}
+    resolved = _parameter_values(db, wanted)
+    users: dict[str, list[str]] = {}
+    for row, number, which, image_id in uses:
+        if image_id.startswith(ssm_prefix):
+            selector = image_id[len(ssm_prefix):]
+            ami = resolved.get((row.account_id, row.region, selector))
+            via = f" through parameter {selector}"
+        else:
+            ami, via = image_id, ""
+        if ami:
+            users.setdefault(ami, []).append(f"launch template {row.id} ({row.name}) version {number} ({which}){via}")
+    return users

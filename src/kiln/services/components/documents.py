@@ -29,11 +29,12 @@ def _parse(text: str, where: str) -> dict[str, Any]:
     return document
 
 
-def _engine_validate(text: str, where: str) -> None:
-    """Full AWSTOE validation; every problem is reported, each as ``FILE:LINE:COLUMN: message``."""
+def _engine_validate(text: str, where: str, platform: str) -> None:
+    """Full AWSTOE validation against the component's platform; every problem is reported, each as
+    ``FILE:LINE:COLUMN: message``."""
     from kiln.documents.validate import parse
 
-    _, issues = parse(text, where)
+    _, issues = parse(text, where, platform=platform)
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         raise InvalidInput(
@@ -43,10 +44,10 @@ def _engine_validate(text: str, where: str) -> None:
         )
 
 
-def analyse_document(text: str, *, where: str = "data") -> dict[str, Any]:
-    """Validate the document and return it parsed."""
+def analyse_document(text: str, *, where: str = "data", platform: str = "Linux") -> dict[str, Any]:
+    """Validate the document for ``platform`` (the component's) and return it parsed."""
     document = _parse(text, where)
-    _engine_validate(text, where)
+    _engine_validate(text, where, platform)
     phase_names = {phase.get("name") for phase in document.get("phases") or [] if isinstance(phase, dict)}
     if not phase_names & set(STAGE_PHASES):
         raise InvalidInput(
@@ -58,10 +59,34 @@ def analyse_document(text: str, *, where: str = "data") -> dict[str, Any]:
     return document
 
 
+OS_FAMILIES = {"Windows": ("Microsoft Windows",), "macOS": ("macOS",)}
+
+
+def check_supported_os_versions(platform: str, versions: list[str] | None, where: str = "") -> None:
+    """Each of ``supportedOsVersions`` must be an OS of the component's platform ("Microsoft Windows
+    Server 2022" for Windows, "macOS 14" for macOS, any other name such as "Amazon Linux 2" for Linux)."""
+    for index, version in enumerate(versions or []):
+        family = next((name for name, prefixes in OS_FAMILIES.items()
+                       if version.strip().lower().startswith(tuple(p.lower() for p in prefixes))), "Linux")
+        if family != platform:
+            raise InvalidInput(
+                f"supportedOsVersions[{index}] {version!r} is a {family} operating system, but the "
+                f"component's platform is {platform}",
+                location=f"{where}supportedOsVersions[{index}]",
+            )
+
+
 def component_type(document: dict[str, Any]) -> str:
     """TEST when the document has only a test phase, else BUILD."""
     names = {phase.get("name") for phase in document.get("phases") or [] if isinstance(phase, dict)}
     return "TEST" if names == {"test"} else "BUILD"
+
+
+def _text(value: Any) -> str:
+    """A default as the document means it: YAML's ``false``, not Python's ``False``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def declared_parameters(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,7 +102,7 @@ def declared_parameters(document: dict[str, Any]) -> list[dict[str, Any]]:
             if "default" in spec:
                 default = spec["default"]
                 detail["defaultValue"] = (
-                    [str(v) for v in default] if isinstance(default, list) else [str(default)]
+                    [_text(v) for v in default] if isinstance(default, list) else [_text(default)]
                 )
             if spec.get("description"):
                 detail["description"] = str(spec["description"])

@@ -36,7 +36,12 @@ from kiln.services.common.unit import (
     unit_of_work,
     with_client_token,
 )
-from kiln.services.components.documents import analyse_document, component_type, declared_parameters
+from kiln.services.components.documents import (
+    analyse_document,
+    check_supported_os_versions,
+    component_type,
+    declared_parameters,
+)
 from kiln.services.components.sources import load_component_data
 
 if TYPE_CHECKING:
@@ -112,18 +117,22 @@ def put_component(
     region: str = DEFAULT_REGION,
     base_dir: Path | None = None,
     where: str | None = None,
+    endpoint_url: str | None = None,
 ) -> tuple[ComponentRow, str]:
     """Create the component unless an identical one exists: (row, "created" | "unchanged" | "updated");
     "updated" means only its tags changed."""
     from kiln.db.tables.resources import ComponentRow
 
     field = f"{where}: " if where else ""
+    check_supported_os_versions(request.platform, request.supportedOsVersions, field)
     data = (
         request.data
         if request.data is not None
-        else load_component_data(request.uri or "", base_dir=base_dir)
+        else load_component_data(request.uri or "", base_dir=base_dir, endpoint_url=endpoint_url)
     )
-    document = analyse_document(data, where=f"{field}{'data' if request.data is not None else 'uri'}")
+    document = analyse_document(
+        data, where=f"{field}{'data' if request.data is not None else 'uri'}", platform=request.platform
+    )
     version = parse_version(request.semanticVersion)
     # Tags are not part of a version's content: they may change on an immutable resource.
     content = content_of(request.dump(), "data", "uri", "tags")
@@ -175,12 +184,16 @@ def create_component(
     account: str = DEFAULT_ACCOUNT,
     region: str = DEFAULT_REGION,
     base_dir: Path | None = None,
+    endpoint_url: str | None = None,
 ) -> dict[str, Any]:
-    """CreateComponent: the response body (componentBuildVersionArn, latestVersionReferences)."""
+    """CreateComponent: the response body (componentBuildVersionArn, latestVersionReferences);
+    ``endpoint_url``: the S3 endpoint for an ``s3://`` uri (default: from the environment)."""
     request = parse_shape(CreateComponentRequest, body)
     request, token = with_client_token(request)
     with unit_of_work(db) as work:
-        row, _ = put_component(work, request, account=account, region=region, base_dir=base_dir)
+        row, _ = put_component(
+            work, request, account=account, region=region, base_dir=base_dir, endpoint_url=endpoint_url
+        )
         references = latest_references(work, row)
         return {
             "requestId": new_request_id(),

@@ -2,7 +2,8 @@
 
 - ``subnetId: none`` → no network at all (also for the host-side WebDownload and S3 actions).
 - otherwise the network, but not the host's loopback, link-local or metadata addresses, unless the
-  configuration's tags say ``kiln:HostLocalNetwork: allow``.
+  configuration's tags say ``kiln:HostLocalNetwork: allow``: for the host-side actions and for the
+  commands in the instance alike (its network namespace is set up so: kiln.runtime.netns).
 - ``instanceProfileName`` → the AWS named profile the operator maps it to in
   ``$KILN_HOME/instance-profiles.yaml`` (``NAME: PROFILE`` lines), which the S3 actions use; an
   unmapped or absent instance profile gives unsigned requests, never the host's credentials.

@@ -10,19 +10,26 @@ from datetime import datetime
 from typing import Any
 
 from kiln.errors import NotFound
+from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.states import LIVE_INSTANCE_STATES
 from kiln.services.lifecycle.rules import AmiCandidate, ImageCandidate
 
 IN_USE_STATES = LIVE_INSTANCE_STATES
 
 
-def _instances_by_image() -> dict[str, list[str]]:
+def _users_by_image() -> dict[str, list[str]]:
+    """AMI id → what uses it: live instances, and launch templates' default and latest versions."""
+    from kiln.db.engine import session
     from kiln.runtime.instances import list_instances
+    from kiln.services.common.references import images_used_by_launch_templates
 
     users: dict[str, list[str]] = {}
     for instance in list_instances(states=IN_USE_STATES):
         if instance.image_id:
             users.setdefault(instance.image_id, []).append(f"instance {instance.id} ({instance.state})")
+    with session() as db:
+        for image_id, templates in images_used_by_launch_templates(db).items():
+            users.setdefault(image_id, []).extend(templates)
     return users
 
 
@@ -68,15 +75,17 @@ def _ami_candidate(
 
 
 class StoreCandidateSource:
-    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now."""
+    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now — those the
+    policy's account owns: a distribution's copies in other accounts are theirs, never its to act on."""
 
     def gather(self, policy: Any) -> list[ImageCandidate]:
         from kiln.services.accounts.accounts import list_accounts
         from kiln.services.builds import records as images
         from kiln.store import api as store
 
-        users = _instances_by_image()
+        users = _users_by_image()
         accounts = [account["Id"] for account in list_accounts()]
+        owner = policy.arn.split(":")[4]
         unique: dict[str, int] = {}
         regions: set[str] = set()
         shapes = images.list_images()
@@ -92,7 +101,8 @@ class StoreCandidateSource:
             amis = [
                 candidate
                 for ami in shape["outputResources"]["amis"]
-                if (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
+                if ami.get("accountId", DEFAULT_ACCOUNT) == owner
+                and (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
             ]
             candidates.append(
                 ImageCandidate(
