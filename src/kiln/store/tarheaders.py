@@ -18,10 +18,17 @@ from collections.abc import Iterator
 _HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8x32s32s8s8s155s12x")
 _NUMBERS = (1, 2, 3, 4, 5, 11, 12)  # mode, uid, gid, size, mtime, devmajor, devminor
 _NUL = b"\0"
+_ENDS = (0, 0x20)  # NUL or space after the digits
 
 
 def _octal(field: bytes) -> int | None:
     """A plain octal number field; None for anything else (tarfile's parser then decides)."""
+    body = field[:-1]
+    if field[-1] in _ENDS and body.isdigit():  # what tar writes: "0000644\0"
+        try:
+            return int(body, 8)
+        except ValueError:  # an 8 or a 9
+            return None
     if field[:1] in (b"\x80", b"\xff"):
         return None
     digits = field.split(_NUL, 1)[0].strip()
