@@ -187,9 +187,13 @@ def layers_from_oci_layout(
     source = _OciSource(root)
     index_where = "index.json"
     try:
-        index = _json_object((root / "index.json").read_bytes(), index_where)
+        with open(root / "index.json", "rb") as handle:
+            data = handle.read(JSON_MAX + 1)
     except OSError as error:
         raise InvalidInput(f"cannot read: {error.strerror}", location=index_where) from None
+    if len(data) > JSON_MAX:
+        raise InvalidInput(f"more than an index may have ({JSON_MAX} bytes)", location=index_where)
+    index = _json_object(data, index_where)
     entries = list(enumerate(_list(index, "manifests", index_where)))
     if ref:
         entries = [(i, m) for i, m in entries if isinstance(m, dict) and m.get("annotations", {}).get(REF_NAME) == ref]

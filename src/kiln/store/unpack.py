@@ -200,6 +200,12 @@ class Extractor:
         else:
             os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
 
+    def _links_to_itself(self, member: tarfile.TarInfo, rel: str) -> bool:
+        try:
+            return _clean_name(member.linkname) == rel and self._is_file_here(rel)
+        except InvalidInput:
+            return False  # a bad target: refused as such further on
+
     def _is_file_here(self, rel: str) -> bool:
         """Whether this layer added a regular file at ``rel`` (its parents are known real dirs)."""
         if rel.rpartition("/")[0] not in self.dirs:
@@ -234,7 +240,7 @@ class Extractor:
                     return ""
                 raise InvalidInput("duplicate entry in layer", location=rel)
             self.dir_meta[rel] = _dir_signature(member)
-        elif member.islnk() and _clean_name(member.linkname) == rel and self._is_file_here(rel):
+        elif member.islnk() and self._links_to_itself(member, rel):
             return ""
         self.budget.charge(member, rel)
         path = self._parent_ok(rel)
