@@ -24,7 +24,14 @@ from tests.store.conftest import oci_layout
 from kiln.home import cache_dir
 from kiln.store import api
 from kiln.store.layout import LAYER_ZSTD
-from kiln.store.limits import DEFAULT_VOLUME_GIB, FREE_SPACE_RESERVE, GIB, free_space_limit, import_limit
+from kiln.store.limits import (
+    DEFAULT_VOLUME_GIB,
+    FREE_SPACE_RESERVE,
+    GIB,
+    free_space_limit,
+    import_limit,
+    root_volume_gib,
+)
 
 MIB = 1 << 20
 
@@ -170,3 +177,16 @@ def test_the_free_space_of_kiln_home_bounds_the_limit(
         assert error == f"layer {archive}, entry disk.img: layer expands past the size limit of {limit}"
     finally:
         subprocess.run(["umount", str(cache)], check=True)
+
+
+def test_the_volume_size_comes_from_the_recipes_root_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KILN_LAYER_SIZE_LIMIT", raising=False)
+    mappings = [
+        {"deviceName": "/dev/sdb", "ebs": {"volumeSize": 500}},
+        {"deviceName": "/dev/xvda", "ebs": {"volumeSize": 2, "volumeType": "gp3"}},
+    ]
+    assert root_volume_gib(mappings) == 2
+    assert root_volume_gib([{"deviceName": "/dev/sdb", "ebs": {"volumeSize": 500}}]) is None
+    assert root_volume_gib(None) is None
+    limit = import_limit(root_volume_gib(mappings))
+    assert limit.bytes == min(2 * GIB, free_space_limit().bytes)

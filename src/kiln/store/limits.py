@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Any
 
 from kiln.errors import InvalidInput
 from kiln.home import cache_dir
@@ -22,6 +23,7 @@ GIB = 1 << 30
 DEFAULT_VOLUME_GIB = 8  # EC2's default root VolumeSize
 FREE_SPACE_RESERVE = 1 * GIB  # left free in KILN_HOME by any unpack
 LIMIT_ENV = "KILN_LAYER_SIZE_LIMIT"
+ROOT_DEVICE = "/dev/xvda"  # the root device name of kiln's AMIs
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,15 @@ def _explicit() -> SizeLimit | None:
 
 def _smaller(first: SizeLimit, second: SizeLimit) -> SizeLimit:
     return first if first.bytes <= second.bytes else second
+
+
+def root_volume_gib(block_device_mappings: list[dict[str, Any]] | None, root_device: str = ROOT_DEVICE) -> int | None:
+    """The root volume's size (GiB) in an image recipe's ``blockDeviceMappings``, if it gives one."""
+    for mapping in block_device_mappings or []:
+        ebs = mapping.get("ebs") or {}
+        if mapping.get("deviceName") == root_device and isinstance(ebs.get("volumeSize"), int):
+            return int(ebs["volumeSize"])
+    return None
 
 
 def import_limit(volume_size_gib: int | None = None) -> SizeLimit:
