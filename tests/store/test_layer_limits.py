@@ -190,3 +190,11 @@ def test_the_volume_size_comes_from_the_recipes_root_mapping(monkeypatch: pytest
     assert root_volume_gib(None) is None
     limit = import_limit(root_volume_gib(mappings))
     assert limit.bytes == min(2 * GIB, free_space_limit().bytes)
+
+
+def test_a_directory_larger_than_the_limit_is_refused(tmp_path: Path, refused_import: Callable[..., str]) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big").write_bytes(b"\0" * (5 * MIB))
+    error = refused_import(tree, env=LIMIT)
+    assert error == f"{tree}: directory expands past the size limit of 4194304 bytes (KILN_LAYER_SIZE_LIMIT)"
