@@ -70,7 +70,7 @@ def _convert_layer(
         budget = SizeBudget(limit)
         label = f"layer {desc.digest}"
         try:
-            with open_stream(plain, bufsize=COPY_BUFSIZE) as tar:
+            with open_stream(plain) as tar:
                 for member in members(tar):
                     try:
                         budget.charge(member, member.name)

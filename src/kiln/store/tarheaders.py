@@ -73,10 +73,13 @@ class FastTarInfo(tarfile.TarInfo):
         return obj
 
 
-def open_stream(fileobj: object, bufsize: int = tarfile.RECORDSIZE) -> tarfile.TarFile:
-    """A tar stream read with :class:`FastTarInfo`, names decoded as UTF-8 with ``surrogateescape``."""
+def open_stream(fileobj: object) -> tarfile.TarFile:
+    """A tar stream read with :class:`FastTarInfo`, names decoded as UTF-8 with ``surrogateescape``.
+
+    tarfile's default buffer (10 KiB) is kept: its stream copies what is left of the buffer on each
+    read, so a bigger one would cost more per header than it saves in reads."""
     return tarfile.open(  # type: ignore[call-overload, no-any-return]
-        fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=FastTarInfo, bufsize=bufsize
+        fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=FastTarInfo
     )
 
 
