@@ -38,7 +38,9 @@ def tree_epoch(tree: Path) -> int:
 def _debugfs(debugfs: str, image: Path, commands: Iterable[str], env: dict[str, str], *, write: bool) -> str:
     text = "".join(f"{command}\n" for command in commands)
     argv = [debugfs, *(["-w"] if write else []), "-f", "-", str(image)]
-    result = subprocess.run(argv, input=text, capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(  # names need not be UTF-8: kept as they are
+        argv, input=text, capture_output=True, encoding="utf-8", errors="surrogateescape", env=env, check=True
+    )
     return result.stdout
 
 
