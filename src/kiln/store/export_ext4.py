@@ -27,8 +27,10 @@ def derived_uuid(identity: str, purpose: str) -> str:
 
 
 def tree_epoch(tree: Path) -> int:
-    """The newest modification time in the tree (whole seconds): a time the content itself carries."""
-    newest = 0
+    """The newest modification time in the tree (whole seconds): a time the content itself carries.
+
+    At least 1: e2fsprogs reads ``E2FSPROGS_FAKE_TIME=0`` as unset and stamps the clock's time instead."""
+    newest = 1
     for directory, names, files in os.walk(tree):
         for name in (*names, *files):
             newest = max(newest, int(os.lstat(os.path.join(directory, name)).st_mtime))
