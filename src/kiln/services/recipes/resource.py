@@ -83,7 +83,8 @@ def _check_parameters(component: ComponentRow, given: list[dict[str, Any]], fiel
 
 
 def resolve_components(
-    db: Session, request: CreateImageRecipeRequest, where: str = ""
+    db: Session, request: CreateImageRecipeRequest, where: str = "", *, account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> list[dict[str, Any]]:
     """The recipe's component list with full ARNs, each checked to resolve and take its parameters."""
     prefix = f"{where}: " if where else ""
@@ -91,7 +92,9 @@ def resolve_components(
     has_build = False
     for index, configuration in enumerate(request.components or []):
         field = f"{prefix}components[{index}]"
-        full = expand_component_reference(db, configuration.componentArn, field=f"{field}.componentArn")
+        full = expand_component_reference(
+            db, configuration.componentArn, field=f"{field}.componentArn", account=account, region=region
+        )
         try:
             component = resolve_component(full, db=db, field=f"{field}.componentArn")
         except NotFound as error:
@@ -127,7 +130,7 @@ def put_recipe(
 
     prefix = f"{where}: " if where else ""
     parse_parent_image(request.parentImage, field=f"{prefix}parentImage")
-    components = resolve_components(db, request, where or "")
+    components = resolve_components(db, request, where or "", account=account)
     version = parse_version(request.semanticVersion)
     body = content_of(request.dump())
     body["components"] = components
