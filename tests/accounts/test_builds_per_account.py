@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.builds.conftest import component_doc
 
 from kiln.db.base import utcnow
 from kiln.home import DEFAULT_ACCOUNT
-from tests.builds.conftest import component_doc
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 

@@ -86,25 +86,25 @@ HANDLERS: dict[str, Handler] = {
         _body(p), account=c.account_id, region=c.region
     ),
     "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
-    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"]),
+    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
         account=c.account_id, filters=p.get("filters"), max_results=1000
     ),
     "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
-        p["imagePipelineArn"], filters=p.get("filters"), max_results=1000
+        p["imagePipelineArn"], filters=p.get("filters"), max_results=1000, caller=c.account_id
     ),
     # images
-    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"]),
+    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"], caller=c.account_id),
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
     ),
     "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
-        p["imageVersionArn"], filters=p.get("filters")
+        p["imageVersionArn"], filters=p.get("filters"), caller=c.account_id
     ),
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
-        p["imageBuildVersionArn"], p.get("clientToken")
+        p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {

@@ -57,17 +57,16 @@ def create_image(
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
 ) -> str:
-    """Record a new PENDING image of ``account`` with the account's next build number of the version,
-    built in ``region`` (its ARN's region); the caller process owns it."""
+    """Record a new PENDING image of ``account`` with the next build number of the version, built in
+    ``region`` (its ARN's region); the caller process owns it."""
     from kiln.runtime import procs
 
     owner = procs.current()
     now = utcnow()
     with session() as db:
         last = db.scalar(
-            select(func.max(ImageBuild.build_number)).where(
-                ImageBuild.name == name, ImageBuild.version == version, _of_account(account)
-            )
+            # Numbered across accounts and regions: the table keeps (name, version, build) unique.
+            select(func.max(ImageBuild.build_number)).where(ImageBuild.name == name, ImageBuild.version == version)
         )
         build = (last or 0) + 1
         arn = image_arn(name, version, build, region, account)
