@@ -113,8 +113,11 @@ def test_an_account_applies_builds_and_sees_only_its_own(kiln, builder: str, par
     assert all(f":{builder}:" in arn for arn in arns.values()), arns
     assert get_policy(arns["LifecyclePolicy"], caller=builder).name == "b-keep-newest"
     # The pipeline names B's recipe (the short form is the caller's), not one of the default account.
-    pipeline = _json(kiln, "pipeline", "get", arns["ImagePipeline"])["imagePipeline"]
+    pipeline = _json(kiln, "pipeline", "get", "image-pipeline/b-nightly", "--account", builder)["imagePipeline"]
     assert pipeline["imageRecipeArn"] == arns["ImageRecipe"]
+    hidden_pipeline = kiln("pipeline", "get", arns["ImagePipeline"])
+    assert hidden_pipeline.exit_code == 1 and f"image pipeline {arns['ImagePipeline']} does not exist" in \
+        hidden_pipeline.stderr
 
     created = _json(kiln, "image", "create", "--recipe", "image-recipe/b-web/1.0.0",
                     "--infrastructure", "infrastructure-configuration/b-infra", "--no-tests", "--account", builder)
@@ -171,6 +174,8 @@ def test_a_pipeline_builds_as_its_account_and_its_lifecycle_policy_acts_on_it(
     assert all(b["state"]["status"] == "AVAILABLE" for b in built)
     for build in built:
         assert [a["accountId"] for a in build["outputResources"]["amis"]] == [builder]
+    executions = _json(kiln, "pipeline", "executions", arns["ImagePipeline"], "--account", builder)["executions"]
+    assert [(e["trigger"], e["imageArn"]) for e in executions] == [("MANUAL", first), ("SCHEDULE", built[1]["arn"])]
     old_ami = built[0]["outputResources"]["amis"][0]["image"]
     old_snapshots = _snapshots_of(old_ami, builder)
     assert old_snapshots
@@ -211,6 +216,16 @@ def test_another_accounts_resources_are_not_found(kiln, builder: str, parent_ami
     assert "Traceback" not in result.stderr
     assert _json(kiln, "image", "builds", "--account", "666677778888")["imageSummaryList"] == []
     assert _json(kiln, "image", "builds", "--account", builder)["imageSummaryList"] == []
+    # Nor may its recipe name B's component: Image Builder refuses it as not found, nothing is made.
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"kind: ImageRecipe\nname: other\nsemanticVersion: 1.0.0\nparentImage: {parent_ami}\n"
+                      f"components:\n  - componentArn: {arns['Component']}\n")
+    refused = kiln("apply", "-f", str(recipe), "--account", "666677778888")
+    assert refused.exit_code == 1 and f"no component matches {arns['Component']}" in refused.stderr
+    assert f"{recipe}: document 1" in refused.stderr
+    from kiln.services.recipes.resource import list_image_recipes
+
+    assert list_image_recipes(account="666677778888")["imageRecipeSummaryList"] == []
 
 
 @pytest.mark.parametrize("command", [("apply", "-f", "stack.yaml"), ("image", "builds"),

@@ -31,7 +31,16 @@ verbs.body_command(
     "update_image_pipeline",
     "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
 )
-verbs.get("get_image_pipeline", "imagePipeline", "Show a pipeline, with its next run and failure count.")
+
+
+@app.command("get")
+def get(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "", output: Output = "text") -> None:
+    """Show one of the account's pipelines, with its next run and failure count."""
+    from kiln.cli.output import print_yaml
+    from kiln.services.pipelines.resource import get_image_pipeline
+
+    result = get_image_pipeline(arn, caller=account)
+    emit(output, result, lambda: print_yaml(result["imagePipeline"]))
 
 
 @app.command("list")
@@ -114,11 +123,12 @@ def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account
 
 
 @app.command("executions")
-def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output = "text") -> None:
+def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "",
+               output: Output = "text") -> None:
     """Every run decision of a pipeline: started, skipped (and why), failed to start."""
     from kiln.services.pipelines.runs import list_pipeline_executions
 
-    entries = list_pipeline_executions(arn)
+    entries = list_pipeline_executions(arn, caller=account)
     emit(
         output,
         {"executions": entries},
@@ -134,10 +144,11 @@ def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Outpu
 def schedule(
     arn: Annotated[str, typer.Argument(help=ARN_HELP)],
     next_: Annotated[int, typer.Option("--next", min=1, max=1000, help="How many run times.")] = 5,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """The pipeline's next scheduled run times, in its timezone."""
     from kiln.services.pipelines.jobs import next_runs
 
-    times = [moment.isoformat() for moment in next_runs(arn, next_)]
+    times = [moment.isoformat() for moment in next_runs(arn, next_, caller=account)]
     emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")

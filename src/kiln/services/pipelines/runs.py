@@ -448,8 +448,8 @@ def _latest(pipeline_arn: str) -> Execution:
 # --- listing -------------------------------------------------------------------------------------
 
 
-def list_pipeline_executions(pipeline_arn: str) -> list[dict[str, Any]]:
-    """Every recorded decision for the pipeline, oldest first."""
+def list_pipeline_executions(pipeline_arn: str, *, caller: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded decision for the pipeline (``caller``'s when given), oldest first."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -457,6 +457,8 @@ def list_pipeline_executions(pipeline_arn: str) -> list[dict[str, Any]]:
     from kiln.model.shapes import format_date
     from kiln.services.pipelines.resource import find_pipeline
 
+    with session() as db:
+        pipeline_arn = find_pipeline(db, pipeline_arn, caller=caller).arn
     sync_outcomes(pipeline_arn)
     with session() as db:
         arn = find_pipeline(db, pipeline_arn).arn

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.db.base import utcnow
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
-from kiln.model.arn import arn_name, make_arn, parse_arn
+from kiln.model.arn import MANAGED_ACCOUNT, arn_name, make_arn, parse_arn
 from kiln.model.parent import ParentImage, parse_parent_image
 from kiln.model.recipe import CreateImageRecipeRequest, ImageRecipe, ImageRecipeSummary
 from kiln.model.shapes import (
@@ -96,6 +96,9 @@ def resolve_components(
             db, configuration.componentArn, field=f"{field}.componentArn", account=account, region=region
         )
         try:
+            if parse_arn(full, resource_type="component").account not in (account, MANAGED_ACCOUNT):
+                # Image Builder shares no components across accounts here: another's is not found.
+                raise NotFound(f"no component matches {full}", location=f"{field}.componentArn")
             component = resolve_component(full, db=db, field=f"{field}.componentArn")
         except NotFound as error:
             raise InvalidInput(error.message, location=error.location, hint=error.hint) from None
