@@ -241,3 +241,33 @@ def test_an_unknown_account_is_one_clear_error(kiln, tmp_path: Path, command: tu
     from kiln.services.configurations.infrastructure import list_infrastructure_configurations
 
     assert list_infrastructure_configurations()["infrastructureConfigurationSummaryList"] == []
+
+
+def test_a_distribution_of_an_accounts_build_is_owned_by_that_account(
+    kiln, builder: str, parent_ami: str, tmp_path: Path
+) -> None:
+    from kiln.services.builds.workflow import create_and_build
+    from kiln.services.configurations.distribution import create_distribution_configuration
+    from kiln.services.ec2.images import describe_image
+    from kiln.services.parameters.parameter_store import get_parameter
+
+    applied = _json(kiln, "apply", "-f", str(_stack(parent_ami, tmp_path)), "--account", builder)["resources"]
+    arns = {resource["kind"]: resource["arn"] for resource in applied}
+    distribution = create_distribution_configuration({
+        "name": "b-dist",
+        "distributions": [{
+            "region": "local",
+            "amiDistributionConfiguration": {"name": "b-web-{{ imagebuilder:buildVersion }}",
+                                             "targetAccountIds": [DEFAULT_ACCOUNT]},
+            "ssmParameterConfigurations": [{"parameterName": "/b/web/latest", "dataType": "aws:ec2:image"}],
+        }],
+    }, account=builder)["distributionConfigurationArn"]
+    image = create_and_build(recipe_arn=arns["ImageRecipe"], infrastructure_arn=arns["InfrastructureConfiguration"],
+                             distribution_arn=distribution, tests_enabled=False, account=builder)
+    assert image["state"]["status"] == "AVAILABLE"
+    amis = {(a["region"], a["accountId"]): a["image"] for a in image["outputResources"]["amis"]}
+    assert set(amis) == {("local", builder), ("local", DEFAULT_ACCOUNT)}
+    assert describe_image(amis["local", builder], account=builder)["OwnerId"] == builder
+    assert describe_image(amis["local", DEFAULT_ACCOUNT])["OwnerId"] == DEFAULT_ACCOUNT
+    # The parameter with no amiAccountId is the building account's, naming its own AMI.
+    assert get_parameter("/b/web/latest", account=builder)["Value"] == amis["local", builder]
