@@ -45,3 +45,31 @@ def test_another_accounts_image_is_not_found(server) -> None:  # type: ignore[no
     assert [i["arn"] for i in records.list_images(account=DEFAULT_ACCOUNT)] == [mine_arn]
     assert [b["arn"] for b in theirs.list_image_build_versions(
         imageVersionArn=arn.rsplit("/", 1)[0])["imageSummaryList"]] == [arn]
+
+
+def test_another_accounts_pipeline_is_not_found(server) -> None:  # type: ignore[no-untyped-def]
+    from kiln.services.accounts.accounts import create_access_key, create_account
+    from kiln.services.components.resource import create_component
+    from kiln.services.configurations.infrastructure import create_infrastructure_configuration
+    from kiln.services.recipes.resource import create_image_recipe
+
+    peer = create_account("peer")["Id"]
+    component = create_component({"name": "comp", "semanticVersion": "1.0.0", "platform": "Linux", "data": (
+        "name: comp\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: S\n"
+        "        action: ExecuteBash\n        inputs:\n          commands: [echo hi]\n")}, account=peer)
+    recipe = create_image_recipe({"name": "recipe", "semanticVersion": "1.0.0", "parentImage": "ami-0123456789abcdef0",
+                                  "components": [{"componentArn": component["componentBuildVersionArn"]}]},
+                                 account=peer)["imageRecipeArn"]
+    infra = create_infrastructure_configuration({"name": "infra"}, account=peer)["infrastructureConfigurationArn"]
+    theirs = server.client(key=create_access_key(peer))
+    arn = theirs.create_image_pipeline(name="pipe", imageRecipeArn=recipe, infrastructureConfigurationArn=infra,
+                                       clientToken="p-1")["imagePipelineArn"]
+    assert f":{peer}:image-pipeline/pipe" in arn
+    mine = server.client()
+    update = {"imageRecipeArn": recipe, "infrastructureConfigurationArn": infra, "clientToken": "u-1"}
+    for call, kwargs in ((mine.get_image_pipeline, {}), (mine.delete_image_pipeline, {}),
+                         (mine.list_image_pipeline_images, {}), (mine.update_image_pipeline, update)):
+        with pytest.raises(ClientError) as refused:
+            call(imagePipelineArn=arn, **kwargs)
+        assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert theirs.get_image_pipeline(imagePipelineArn=arn)["imagePipeline"]["arn"] == arn  # untouched

@@ -85,12 +85,12 @@ HANDLERS: dict[str, Handler] = {
     "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
+    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
     "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
         account=c.account_id, filters=p.get("filters"), max_results=1000
     ),
-    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
+    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
         p["imagePipelineArn"], filters=p.get("filters"), max_results=1000, caller=c.account_id
     ),

@@ -256,13 +256,13 @@ def create_image_pipeline(
 
 
 def update_image_pipeline(
-    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None
+    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None, caller: str | None = None
 ) -> dict[str, Any]:
     """UpdateImagePipeline: replaces every mutable field (PUT semantics); name and tags stay."""
     request = parse_shape(UpdateImagePipelineRequest, body)
     token = request.clientToken or new_client_token()
     with unit_of_work(db) as work:
-        row = _find(work, request.imagePipelineArn)
+        row = _find(work, request.imagePipelineArn, caller=caller)
         given = content_of(request.dump(), "imagePipelineArn")
         body_in = {key: value for key, value in given.items() if key in MUTABLE_FIELDS}
         _apply_update(row, _normalise(work, body_in, None, row.account))
@@ -364,14 +364,14 @@ def list_image_pipelines(
         return {"requestId": new_request_id(), **page(entries, max_results, next_token, "imagePipelineList")}
 
 
-def delete_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def delete_image_pipeline(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
     """DeleteImagePipeline; refused while one of its builds runs. Its execution records go with it."""
     from sqlalchemy import delete
 
     from kiln.db.tables.pipelines import PipelineExecutionRow
 
     with unit_of_work(db) as work:
-        row = _find(work, arn)
+        row = _find(work, arn, caller=caller)
         refuse_if_in_use(work, parse_arn(row.arn))
         work.execute(delete(PipelineExecutionRow).where(PipelineExecutionRow.pipeline_arn == row.arn))
         work.delete(row)
