@@ -77,28 +77,30 @@ HANDLERS: dict[str, Handler] = {
     "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
-    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"]),
+    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
+    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
         account=c.account_id, filters=p.get("filters")
     ),
-    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
+    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
-        p["imagePipelineArn"], filters=p.get("filters")
+        p["imagePipelineArn"], filters=p.get("filters"), caller=c.account_id
     ),
     # images: a build runs in the scheduler's worker pool; the answer comes at once (the image PENDING)
     "CreateImage": lambda p, c: build_queue.create_image(_body(p), account=c.account_id, region=c.region),
-    "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(_body(p)),
-    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"]),
+    "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
+        _body(p), account=c.account_id
+    ),
+    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"], caller=c.account_id),
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
     ),
     "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
-        p["imageVersionArn"], filters=p.get("filters")
+        p["imageVersionArn"], filters=p.get("filters"), caller=c.account_id
     ),
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
-        p["imageBuildVersionArn"], p.get("clientToken")
+        p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {

@@ -38,13 +38,9 @@ def queue(image_arn: str) -> None:
 
 def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str, Any]:
     """CreateImage: the image of a recipe on an infrastructure configuration, built by a worker."""
-    from kiln.db.engine import session
     from kiln.errors import InvalidInput, InvalidRequest
     from kiln.model.shapes import new_client_token, new_request_id
-    from kiln.services.builds import records
-    from kiln.services.configurations.distribution import find_distribution_configuration
-    from kiln.services.configurations.infrastructure import find_infrastructure_configuration
-    from kiln.services.recipes.resource import find_recipe
+    from kiln.services.builds.workflow import record_image
 
     if body.get("containerRecipeArn"):
         raise InvalidRequest("kiln builds AMIs only: containerRecipeArn is not supported",
@@ -52,30 +48,25 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     for field in ("imageRecipeArn", "infrastructureConfigurationArn"):
         if not body.get(field):
             raise InvalidInput(f"{field} is required", location=field)
-    with session() as db:
-        recipe = find_recipe(db, body["imageRecipeArn"])
-        recipe_arn, name, version = recipe.arn, recipe.name, recipe.version
-        infrastructure = find_infrastructure_configuration(db, body["infrastructureConfigurationArn"]).arn
-        distribution = body.get("distributionConfigurationArn")
-        if distribution:
-            distribution = find_distribution_configuration(db, distribution).arn
     tests = body.get("imageTestsConfiguration") or {}
-    arn = records.create_image(
-        name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure,
-        distribution_arn=distribution, tests_enabled=tests.get("imageTestsEnabled", True),
-        tests_timeout_minutes=tests.get("timeoutMinutes", 720),
+    arn = record_image(
+        recipe_arn=body["imageRecipeArn"], infrastructure_arn=body["infrastructureConfigurationArn"],
+        distribution_arn=body.get("distributionConfigurationArn"),
+        tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
+        account=account,
     )
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
             "imageBuildVersionArn": arn}
 
 
-def start_pipeline_execution(body: dict[str, Any]) -> dict[str, Any]:
-    """StartImagePipelineExecution: the execution is recorded and its image queued for a worker."""
+def start_pipeline_execution(body: dict[str, Any], *, account: str) -> dict[str, Any]:
+    """StartImagePipelineExecution of ``account``'s pipeline: the execution is recorded and its image
+    queued for a worker."""
     from kiln.services.pipelines.runs import start_image_pipeline_execution
 
-    answer = start_image_pipeline_execution(body, wait=False)
+    answer = start_image_pipeline_execution(body, wait=False, caller=account)
     queue(answer["imageBuildVersionArn"])
     return answer
 
