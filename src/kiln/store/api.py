@@ -48,7 +48,7 @@ from kiln.store.images import ImageInfo, describe_images, get_image
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
 from kiln.store.layout import EC2_ARCH, Layout
-from kiln.store.limits import import_limit
+from kiln.store.limits import import_limit, root_volume_gib
 from kiln.store.pins import holders as pin_holders
 from kiln.store.pins import pin, pinned, unpin, unpin_holder
 from kiln.store.snapshots import (
@@ -111,6 +111,7 @@ __all__ = [
     "pinned",
     "raw_disk",
     "reset_launch_permission",
+    "root_volume_gib",
     "set_description",
     "set_image_block_public_access",
     "set_last_launched",

@@ -85,8 +85,11 @@ class BuildPlan:
 DEFAULT_INSTANCE_TYPE = "m5.large"
 
 
-def resolve_parent_ami(parent_value: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
-    """The parent AMI ``account`` builds from: one it may launch (its own, shared with it, public)."""
+def resolve_parent_ami(
+    parent_value: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, volume_size: int | None = None
+) -> str:
+    """The parent AMI ``account`` builds from: one it may launch (its own, shared with it, public).
+    A bootstrapped parent's layer is bounded by the recipe's root ``volume_size`` (GiB)."""
     from kiln.services.ec2.callers import principal
     from kiln.services.recipes.resource import resolve_parent
     from kiln.store import api as store
@@ -96,7 +99,7 @@ def resolve_parent_ami(parent_value: str, *, region: str = DEFAULT_REGION, accou
         store.assert_launchable(parent.value, region, principal(account))
         return parent.value
     if parent.kind == "bootstrap":
-        return store.bootstrap_image(parent.value, region=region, owner=account)
+        return store.bootstrap_image(parent.value, region=region, owner=account, volume_size=volume_size)
     return newest_available_image_ami(parent.value, region=region, account=account)
 
 
@@ -221,8 +224,9 @@ def plan_build(
         recipe_name, recipe_version = recipe.name, recipe.version
         parent_value, working_directory = recipe.parent_image, recipe.working_directory or "/tmp"
         recipe_ami_tags = dict(recipe.ami_tags or {})
+        volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
-    parent_ami = resolve_parent_ami(parent_value, region=region, account=account)
+    parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
         if entry.get("region") == region:
