@@ -16,7 +16,7 @@ def test_lines_cross_chunks_and_multibyte_characters() -> None:
     for index in range(len(data)):  # one byte at a time: characters and lines split anywhere
         capture.feed(data[index : index + 1])
     capture.feed(b"", final=True)
-    assert lines == ["héllo", "wörld", "last"]
+    assert "\n".join(lines).split("\n") == ["héllo", "wörld", "last"]
     assert capture.text() == "héllo\nwörld\nlast"
 
 
@@ -24,8 +24,18 @@ def test_line_endings_kept_when_asked() -> None:
     lines: list[str] = []
     capture = OutputCapture(lines.append, line_endings=True)
     capture.feed(b"a\nb\n")
+    capture.feed(b"c\nd")
     capture.feed(b"", final=True)
-    assert lines == ["a\n", "b\n"]
+    assert lines == ["a\nb\n", "c\n", "d"]  # the lines one read completed, in one block
+
+
+def test_a_block_holds_every_line_a_read_completed() -> None:
+    blocks: list[str] = []
+    capture = OutputCapture(blocks.append)
+    capture.feed(b"one\ntw")
+    capture.feed(b"o\nthree\nfo")
+    capture.feed(b"", final=True)
+    assert blocks == ["one", "two\nthree", "fo"]
 
 
 def test_keep_holds_only_the_last_characters() -> None:

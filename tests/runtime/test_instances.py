@@ -62,7 +62,7 @@ def test_exec_gets_env_cwd_stdin_and_a_clean_environment(busybox_rootfs: Path, c
     )
     assert result.exit_code == 0
     assert result.stdout.splitlines()[:3] == ["hi there", "/etc", "from stdin"]
-    assert lines[:3] == ["hi there\n", "/etc\n", "from stdin\n"]
+    assert "".join(lines).splitlines(keepends=True)[:3] == ["hi there\n", "/etc\n", "from stdin\n"]
     assert "KILN_HOME" not in result.stdout and "HOME=/root" in result.stdout
 
 

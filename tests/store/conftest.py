@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +66,98 @@ def signature(root: Path) -> dict[str, tuple[Any, ...]]:
                 st.st_mtime_ns, st.st_rdev, content, xattrs(path),
             )  # fmt: skip
     return entries
+
+
+# --- refused imports through the CLI: one line, nothing left, nothing registered ---------------------
+
+
+def _leftovers(home: Path) -> tuple[list[str], list[str]]:
+    """What an import may leave in KILN_HOME's cache: scratch dirs, and unpacked (or half) layers."""
+    scratch = home / "cache" / "tmp"
+    layers = home / "cache" / "layers"
+    return (
+        sorted(p.name for p in scratch.iterdir()) if scratch.is_dir() else [],
+        sorted(p.name for p in layers.iterdir()) if layers.is_dir() else [],
+    )
+
+
+@pytest.fixture
+def refused_import(kiln: Callable[..., Any], kiln_home: Path) -> Callable[..., str]:
+    """``refused_import(source, *options, env=...)`` runs ``kiln image import`` that must fail, asserts
+    it printed one error line (no traceback) with exit code 1, left nothing in the cache and registered
+    nothing, and returns the error line without its ``error: ``."""
+
+    def run(source: Path, *options: str, env: dict[str, str | None] | None = None) -> str:
+        before = _leftovers(kiln_home)
+        index = region_dir() / "index.json"
+        manifests = json.loads(index.read_text())["manifests"] if index.exists() else []
+        snapshots = api.list_snapshots()
+        result = kiln("image", "import", str(source), "--name", "refused-import", *options, env=env)
+        assert result.exit_code == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if not line.startswith("importing ")]
+        assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
+        assert _leftovers(kiln_home) == before
+        assert (json.loads(index.read_text())["manifests"] if index.exists() else []) == manifests
+        assert api.list_snapshots() == snapshots
+        listed = kiln("image", "list", "--output", "json", "--include-deprecated", "--include-disabled")
+        assert "refused-import" not in listed.stdout
+        return errors[0].removeprefix("error: ")
+
+    return run
+
+
+# --- hand-made OCI image layouts ------------------------------------------------------------------
+
+
+@dataclass
+class OciLayout:
+    root: Path
+    manifest: str
+    config: str
+    layer: str
+
+    def blob(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+
+def oci_layout(
+    root: Path,
+    layer: bytes,
+    media_type: str,
+    diff_id: str,
+    *,
+    config_edit: Callable[[dict[str, Any]], None] = lambda config: None,
+    manifest_edit: Callable[[dict[str, Any]], None] = lambda manifest: None,
+    index_edit: Callable[[dict[str, Any]], None] = lambda index: None,
+) -> OciLayout:
+    """A one-layer OCI image layout; each ``*_edit`` changes its document before it is stored (and
+    digested, so the descriptors above it name what was stored)."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    config: dict[str, Any] = {"architecture": "amd64", "os": "linux",
+                              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}  # fmt: skip
+    config_edit(config)
+    layer_desc = {"mediaType": media_type, **put(layer)}
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
+        "layers": [layer_desc],
+    }
+    config_digest = manifest["config"]["digest"]
+    manifest_edit(manifest)
+    index: dict[str, Any] = {
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": manifest["mediaType"], **put(json.dumps(manifest).encode())}],
+    }
+    index_edit(index)
+    (root / "index.json").write_text(json.dumps(index))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return OciLayout(root, index["manifests"][0]["digest"], config_digest, layer_desc["digest"])

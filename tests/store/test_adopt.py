@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import stat
@@ -200,7 +201,9 @@ def test_tampered_parent_tarball_is_refused_as_before(
                 _add(tar, name, data=data)
     with pytest.raises(InvalidInput) as error:
         api.bootstrap_image("debian:bookworm")
-    assert str(error.value) == message
+    # named by the tarball, or by the layer blob where whiteouts are read (unpacking it)
+    assert re.fullmatch(rf"layer ({re.escape(str(cache / 'bookworm.tar'))}|sha256:[0-9a-f]{{64}}), entry "
+                        + re.escape(message), str(error.value))
     assert api.describe_images(filters={"state": ["available", "deregistered", "failed"]}) == []
     assert api.list_snapshots() == []
     assert [p for p in unpack.layer_cache_root().iterdir() if not p.name.startswith(".")] == []

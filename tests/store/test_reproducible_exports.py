@@ -70,3 +70,16 @@ def test_the_vmdk_cid_is_derived_whatever_qemu_drew(tmp_path: Path, random_cid: 
         subprocess.run(["qemu-img", "check", str(disk)], check=True, capture_output=True)
         disks.append(disk.read_bytes())
     assert disks[0] == disks[1]
+
+
+def test_a_tree_dated_at_the_epoch_gives_the_same_disk(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "hostname").write_text("epoch\n")
+    for path in (tree / "etc" / "hostname", tree / "etc"):
+        os.utime(path, (0, 0))  # e2fsprogs takes a fake time of 0 for none and would stamp the clock's
+    ami = api.import_rootfs(tree, name="at-the-epoch")
+    first = api.export_image(ami, "raw", tmp_path / "first.raw")
+    time.sleep(1.1)
+    second = api.export_image(ami, "raw", tmp_path / "second.raw")
+    assert digest(first) == digest(second)

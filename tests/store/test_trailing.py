@@ -41,6 +41,7 @@ def sorted_tarball(path: Path) -> Path:
         _add(tar, "etc/future", data=b"later\n", mtime=1_900_000_000)
         _add(tar, "etc/passwd", data=b"root:x:0:0::/root:/bin/sh\n", pax_headers={"SCHILY.xattr.user.k": "v"})
         _add(tar, "etc/passwd-", tarfile.LNKTYPE, linkname="etc/passwd")
+        _add(tar, "etc/passwd.bak", tarfile.LNKTYPE, linkname="etc/passwd-")  # a link to a link's name
         _add(tar, "run/", tarfile.DIRTYPE, mode=0o755, mtime=1_900_000_000)
         _add(tar, "run/fifo", tarfile.FIFOTYPE, mode=0o600)
         _add(tar, "usr/", tarfile.DIRTYPE, mode=0o755)
@@ -48,6 +49,9 @@ def sorted_tarball(path: Path) -> Path:
         _add(tar, "usr/bin/tool", data=os.urandom(200_000), mode=0o4755, uid=1000, gid=1000)
         _add(tar, "usr/share/", tarfile.DIRTYPE, mode=0o755)
         _add(tar, LONG, data=b"long\n")
+        _add(tar, "var/", tarfile.DIRTYPE, mode=0o755)
+        for n in range(2 * trailing.BATCH + 7):  # several hand-overs to the capture thread
+            _add(tar, f"var/{n:05d}", data=b"x" * (n % 3))
     return path
 
 
@@ -81,6 +85,8 @@ def test_trailing_capture_matches_a_capture_of_the_tree(
     layer = api.image_layers(ami)[0]
     layer_dir = api.layer_dirs(ami)[0]
     assert (layer_dir / "etc" / "passwd-").stat().st_ino == (layer_dir / "etc" / "passwd").stat().st_ino
+    assert (layer_dir / "etc" / "passwd.bak").stat().st_nlink == 3
+    assert len(os.listdir(layer_dir / "var")) == 2 * trailing.BATCH + 7
     assert _recaptured(layer_dir, tmp_path) == layer.digest
 
 

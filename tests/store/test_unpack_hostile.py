@@ -88,7 +88,7 @@ def test_hostile_layer_rejected(tmp_path: Path, case: str) -> None:
     outside = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(InvalidInput) as error:
         unpack_layer(store, digest, LAYER_TAR)
-    assert named in str(error.value)
+    assert f", entry {named}: " in str(error.value)
     # nothing was left in the cache (no partial dir) nor written next to it
     assert list(layer_cache_root().iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == outside

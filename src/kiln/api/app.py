@@ -16,17 +16,20 @@ import re
 import time
 import urllib.parse
 import uuid
+from collections.abc import Hashable
 from typing import Any
 
-from kiln.api import autoscaling, ec2, imagebuilder, organizations, paging, ssm, sts
+from kiln.api import autoscaling, ec2, idempotency, imagebuilder, organizations, paging, ssm, sts
 from kiln.api.errors import ApiError, from_auth
 from kiln.api.protocol import HttpRequest, HttpResponse, Service
+from kiln.api.recent import Recent
 from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
 from kiln.errors import KilnError
 
 log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
+AUTH_MEMO_SECONDS = 5.0
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
@@ -63,25 +66,68 @@ def service_for(headers: dict[str, str], query: str, body: bytes) -> tuple[Servi
     return SERVICES[_VERSIONS.get(form.get("Version", ""), "imagebuilder")], None
 
 
-def _secret(access_key_id: str) -> tuple[str, str] | None:
+def _touch(shape: Any, seen: set[str]) -> None:
+    """Resolve a shape and every shape under it (botocore resolves them lazily, on first use)."""
+    if shape is None or shape.name in seen:
+        return
+    seen.add(shape.name)
+    for child in getattr(shape, "members", {}).values():
+        _touch(child, seen)
+    for attribute in ("member", "key", "value"):
+        _touch(getattr(shape, attribute, None), seen)
+
+
+def warm() -> None:
+    """Load now what the first request would otherwise load: each service's botocore model (EC2's alone
+    takes most of a second to read), its paginators, the shapes of the operations kiln serves, the
+    rest-json routes and a database connection."""
+    from kiln.api.model import paginators, service_model
+    from kiln.api.rest_json import routes
+
+    for service in SERVICES.values():
+        model = service_model(service.name)
+        paginators(service.name)
+        seen: set[str] = set()
+        for name in service.handlers:
+            _touch(model.operation_model(name).input_shape, seen)
+            _touch(model.operation_model(name).output_shape, seen)
+        for shape in model.error_shapes:
+            shape.metadata.get("error")
+    routes(imagebuilder.SERVICE.name)
+    _secret("AKIA0000000000000000")
+
+
+def _key_secret(access_key_id: Hashable) -> tuple[str, str] | None:
     from kiln.services.accounts.accounts import key_secret
 
-    return key_secret(access_key_id)
+    return key_secret(str(access_key_id))
+
+
+def _region(name: Hashable) -> str:
+    from kiln.services.accounts.regions import require_region
+
+    return require_region(str(name), field="credential scope region")
+
+
+# A key made inactive or deleted, or a region deleted, is refused at most this long after.
+_secret: Recent[tuple[str, str] | None] = Recent(AUTH_MEMO_SECONDS, _key_secret)
+_known_region: Recent[str] = Recent(AUTH_MEMO_SECONDS, _region)
 
 
 def _call(service: Service, request: HttpRequest, caller: Caller, request_id: str) -> tuple[HttpResponse, str]:
     operation = "-"
     try:
         if service.regional:
-            from kiln.services.accounts.regions import require_region
-
-            require_region(caller.region, field="credential scope region")
+            _known_region(caller.region)
         operation, params = service.wire.read(service.name, service.dialect, request)
         handler = service.handlers.get(operation)
         if handler is None:
             raise service.dialect.not_served(operation)
-        result = handler(params, caller)
-        result = paging.page(service.name, operation, params, result, service.dialect, service.limits)
+        def answer() -> dict[str, Any]:
+            return idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
+
+        result = paging.page(service.name, operation, params, answer, service.dialect, service.limits,
+                             caller.account_id)
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:
         return service.wire.failure(service.name, error, request_id), operation

@@ -415,6 +415,7 @@ DIALECT = Dialect(
               "Unavailable": 503},
     kiln_codes={
         "InvalidParameterValueException": "InvalidParameterValue",
+        "IdempotentParameterMismatchException": "IdempotentParameterMismatch",
         "InvalidRequestException": "InvalidRequest",
         "ResourceNotFoundException": "InvalidParameterValue",
         "ResourceAlreadyExistsException": "InvalidParameterValue",

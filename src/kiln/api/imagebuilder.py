@@ -12,7 +12,7 @@ from kiln.api import rest_json
 from kiln.api.errors import Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
-from kiln.services import image_versions
+from kiln.services import build_queue, image_versions
 from kiln.services.common import tags
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
@@ -23,14 +23,6 @@ from kiln.services.recipes import resource as recipes
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
-
-
-
-
-
-
-
-
 
 
 def _list_key(params: dict[str, Any]) -> dict[str, Any]:
@@ -85,26 +77,30 @@ HANDLERS: dict[str, Handler] = {
     "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p)),
-    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"]),
+    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
+    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
-        account=c.account_id, filters=p.get("filters"), max_results=1000
+        account=c.account_id, filters=p.get("filters")
     ),
-    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"]),
+    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
-        p["imagePipelineArn"], filters=p.get("filters"), max_results=1000
+        p["imagePipelineArn"], filters=p.get("filters"), caller=c.account_id
     ),
-    # images
-    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"]),
+    # images: a build runs in the scheduler's worker pool; the answer comes at once (the image PENDING)
+    "CreateImage": lambda p, c: build_queue.create_image(_body(p), account=c.account_id, region=c.region),
+    "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
+        _body(p), account=c.account_id
+    ),
+    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"], caller=c.account_id),
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
     ),
     "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
-        p["imageVersionArn"], filters=p.get("filters")
+        p["imageVersionArn"], filters=p.get("filters"), caller=c.account_id
     ),
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
-        p["imageBuildVersionArn"], p.get("clientToken")
+        p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {

@@ -1,10 +1,14 @@
 """Paging of whole-list answers, for every protocol, by the service's paginator model.
 
 A handler answers the whole list; this cuts the page the request asks for, with an opaque token that
-carries the offset and a fingerprint of the rest of the request (a token is refused for another
-request). The page size's range is the model's (``min``/``max`` of the limit member) or the service's
-``Limits``; a request without a size gets ``Limits.default`` items, or all of them when that is None
-(EC2's describe calls).
+carries the offset, a fingerprint of the operation, the caller's account and the rest of the request (a
+token is refused for another request, another operation or another account) and the id of a snapshot:
+the whole list the first page was cut from, kept in this process for ``SNAPSHOT_SECONDS``, so a walk
+through the pages sees every item exactly once even while items come and go, and a page costs no more
+than cutting it. A token whose snapshot is gone (expired, or another ``kiln serve`` process) pages the
+list as it is now. The page size's range is the model's (``min``/``max`` of the limit member) or the
+service's ``Limits``; a request without a size gets ``Limits.default`` items, or all of them when that
+is None (EC2's describe calls).
 """
 
 from __future__ import annotations
@@ -12,11 +16,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kiln.api.errors import Dialect
 from kiln.api.model import operation, paginators
+
+TOKEN_MARKER = "kiln1"
+SNAPSHOT_SECONDS = 300.0
+SNAPSHOTS_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -26,9 +39,35 @@ class Limits:
     default: int | None = 25
 
 
-def _fingerprint(params: dict[str, Any], token_key: str, limit_key: str) -> str:
+class _Snapshots:
+    """The whole answers pages were cut from, by id: at most ``SNAPSHOTS_KEPT``, each for ``SNAPSHOT_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[str, tuple[float, str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, fingerprint: str, result: dict[str, Any]) -> str:
+        snapshot = secrets.token_hex(8)
+        with self._lock:
+            self._kept[snapshot] = (time.monotonic() + SNAPSHOT_SECONDS, fingerprint, result)
+            while len(self._kept) > SNAPSHOTS_KEPT:
+                self._kept.popitem(last=False)
+        return snapshot
+
+    def get(self, snapshot: str, fingerprint: str) -> dict[str, Any] | None:
+        with self._lock:
+            kept = self._kept.get(snapshot)
+            if kept is None or kept[0] < time.monotonic() or kept[1] != fingerprint:
+                return None
+            return kept[2]
+
+
+SNAPSHOTS = _Snapshots()
+
+
+def _fingerprint(scope: list[str], params: dict[str, Any], token_key: str, limit_key: str) -> str:
     rest = {k: v for k, v in params.items() if k not in (token_key, limit_key)}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([scope, rest], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _range(service: str, name: str, limit_key: str, limits: Limits) -> tuple[int, int]:
@@ -38,35 +77,45 @@ def _range(service: str, name: str, limit_key: str, limits: Limits) -> tuple[int
     return int(metadata.get("min", limits.low)), int(metadata.get("max", limits.high))
 
 
-def _start(encoded: str, token_key: str, fingerprint: str, dialect: Dialect) -> int:
+def _start(encoded: str, token_key: str, fingerprint: str, dialect: Dialect) -> tuple[int, str]:
+    """(offset, snapshot id) of a token kiln gave for this request."""
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(encoded.encode()))
-        start, theirs = int(decoded["offset"]), decoded["for"]
-    except (ValueError, KeyError, TypeError):
+        marker, offset, theirs, snapshot = base64.urlsafe_b64decode(encoded.encode()).decode().split(":")
+        start = int(offset)
+    except (ValueError, UnicodeError):
         raise dialect.token(token_key, "is not a token kiln gave") from None
-    if theirs != fingerprint or start < 0:
+    if marker != TOKEN_MARKER or theirs != fingerprint or start < 0:
         raise dialect.token(token_key, "belongs to a different request")
-    return start
+    return start, snapshot
 
 
-def page(service: str, name: str, params: dict[str, Any], result: dict[str, Any], dialect: Dialect,
-         limits: Limits) -> dict[str, Any]:
-    """The page of ``result`` that ``params`` ask for (``result`` itself for an operation without paging)."""
+def _token(offset: int, fingerprint: str, snapshot: str) -> str:
+    # Not base64 of a JSON object: botocore's paginators would take such a StartingToken for their own.
+    return base64.urlsafe_b64encode(f"{TOKEN_MARKER}:{offset}:{fingerprint}:{snapshot}".encode()).decode()
+
+
+def page(service: str, name: str, params: dict[str, Any], answer: Callable[[], dict[str, Any]], dialect: Dialect,
+         limits: Limits, account: str = "") -> dict[str, Any]:
+    """The page of ``answer()`` that ``params`` ask for (the whole answer for an operation without paging)."""
     config = paginators(service).get(name)
     if not config or not isinstance(config.get("result_key"), str) or "limit_key" not in config:
-        return result
+        return answer()
     token_key, limit_key, key = config["input_token"], config["limit_key"], config["result_key"]
     low, high = _range(service, name, limit_key, limits)
     limit = params.get(limit_key)
     if limit is not None and (not isinstance(limit, int) or not low <= limit <= high):
         raise dialect.limit(limit_key, low, high)
-    fingerprint = _fingerprint(params, token_key, limit_key)
-    start = _start(params[token_key], token_key, fingerprint, dialect) if params.get(token_key) else 0
+    fingerprint = _fingerprint([service, name, account], params, token_key, limit_key)
+    start, snapshot = _start(params[token_key], token_key, fingerprint, dialect) if params.get(token_key) else (0, "")
+    result = SNAPSHOTS.get(snapshot, fingerprint) if snapshot else None
+    if result is None:
+        result = answer()
+        snapshot = ""
     items = result.get(key) or []
     size = limit if limit is not None else (limits.default or max(len(items), 1))
     paged = {**result, key: items[start : start + size]}
     paged.pop(config["output_token"], None)
     if start + size < len(items):
-        token = json.dumps({"offset": start + size, "for": fingerprint}).encode()
-        paged[config["output_token"]] = base64.urlsafe_b64encode(token).decode()
+        snapshot = snapshot or SNAPSHOTS.put(fingerprint, result)
+        paged[config["output_token"]] = _token(start + size, fingerprint, snapshot)
     return paged

@@ -18,8 +18,9 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from kiln.api.errors import ApiError, Dialect
-from kiln.api.model import as_datetime, blob_text, error_status, iso8601, service_model
+from kiln.api.model import as_datetime, error_status, service_model
 from kiln.api.protocol import HttpRequest, HttpResponse
+from kiln.api.xml_render import to_xml
 
 _FORM_KEYS = ("Action", "Version")
 XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -168,51 +169,6 @@ def read(service: str, dialect: Dialect, request: HttpRequest) -> tuple[str, dic
 
 
 # --- output --------------------------------------------------------------------------------------
-
-
-def _text(shape: Any, value: Any) -> str:
-    kind = shape.type_name
-    if kind == "boolean":
-        return "true" if value else "false"
-    if kind == "timestamp":
-        return iso8601(value)
-    if kind == "blob":
-        return blob_text(value)
-    return escape(str(value))
-
-
-def _member_xml(name: str, shape: Any, value: Any) -> str:
-    if shape.type_name == "list" and shape.serialization.get("flattened"):
-        tag = shape.member.serialization.get("name", name)
-        return "".join(f"<{tag}>{to_xml(shape.member, item)}</{tag}>" for item in value)
-    return f"<{name}>{to_xml(shape, value)}</{name}>"
-
-
-def to_xml(shape: Any, value: Any) -> str:
-    """The content of one element holding ``value`` as ``shape`` says (members not in the shape are
-    left out: kiln's own fields never reach an XML client)."""
-    kind = shape.type_name
-    if kind == "structure":
-        if not isinstance(value, dict):
-            return ""
-        parts = []
-        for member, member_shape in shape.members.items():
-            if value.get(member) is None:
-                continue
-            parts.append(_member_xml(member_shape.serialization.get("name", member), member_shape, value[member]))
-        return "".join(parts)
-    if kind == "list":
-        tag = shape.member.serialization.get("name", "member")
-        return "".join(f"<{tag}>{to_xml(shape.member, item)}</{tag}>" for item in value or [])
-    if kind == "map":
-        key_name = shape.key.serialization.get("name", "key")
-        value_name = shape.value.serialization.get("name", "value")
-        return "".join(
-            f"<entry><{key_name}>{_text(shape.key, k)}</{key_name}><{value_name}>{to_xml(shape.value, v)}"
-            f"</{value_name}></entry>"
-            for k, v in (value or {}).items()
-        )
-    return _text(shape, value)
 
 
 def namespace(service: str) -> str:

@@ -6,6 +6,7 @@ and returns."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -61,9 +62,11 @@ def serve(sock: socket.socket, *, tls_cert: str | None = None, tls_key: str | No
           say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
     import uvicorn
 
-    from kiln.api.app import app
+    from kiln.api.app import app, warm
 
     _access_log()
+    if os.environ.get("KILN_API_PRELOAD", "1") != "0":  # 0: only to measure what preloading saves
+        warm()
     config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
                             ssl_certfile=tls_cert, ssl_keyfile=tls_key, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)

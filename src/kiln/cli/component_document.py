@@ -84,7 +84,7 @@ def run(
     execution, detailed = run_documents(
         [load_document(path) for path in paths], executor=HostExecutor(), log_directory=log_directory,
         execution_id=execution_id or str(uuid.uuid4()), phases=_split(phases) or None, parameters=overrides,
-        progress=progress, console=lambda line: progress(f"    | {line}"),
+        progress=progress, console=lambda lines: progress("\n".join(f"    | {line}" for line in lines.split("\n"))),
     )
     counts = execution.counts()
 

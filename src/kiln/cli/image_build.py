@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Output, Region
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, progress, table
 
 app = typer.Typer()
@@ -32,9 +32,10 @@ def create(
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Build an image from a recipe in --region (its distribution configuration says where else it
+    """Build an image as the account from a recipe in --region (its distribution configuration says where else it
     goes), or create an AMI from an instance's root volume."""
     from kiln.errors import InvalidInput
 
@@ -45,7 +46,7 @@ def create(
             raise InvalidInput("--name is required with --instance", location="--name")
         from kiln.services.ec2.instances import create_image
 
-        ami = create_image(instance, name=name, description=description or None)
+        ami = create_image(instance, name=name, description=description or None, account=account)
         emit(output, {"ImageId": ami}, ami)
         return
     if not recipe or not infrastructure:
@@ -59,6 +60,7 @@ def create(
         tests_enabled=not no_tests,
         use_cache=not no_cache,
         region=region,
+        account=account,
         progress=progress,
     )
 
@@ -70,11 +72,12 @@ def create(
 
 
 @app.command("cancel")
-def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
+def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+           output: Output = "text") -> None:
     """Cancel an image that is being built (CancelImageCreation)."""
     from kiln.services.builds.records import request_cancel
 
-    request_cancel(arn)
+    request_cancel(arn, caller=account)
     emit(output, {"imageBuildVersionArn": arn}, arn)
 
 
@@ -82,12 +85,13 @@ def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), outp
 def builds(
     name: str = typer.Option(None, "--name", help="Only images of this recipe name."),
     status: str = typer.Option(None, "--status", help="Only images in this state."),
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List Image Builder images (every build of every recipe)."""
+    """List the account's Image Builder images (every build of every recipe)."""
     from kiln.services.builds.records import list_images
 
-    found = list_images(name=name, status=status)
+    found = list_images(name=name, status=status, account=account)
 
     def text() -> None:
         table(
@@ -107,12 +111,13 @@ def builds(
 
 
 @app.command("logs")
-def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
+def logs(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+         output: Output = "text") -> None:
     """The workflow steps of a build with their status, times, messages and logs."""
     from kiln.services.builds.records import get_image, list_steps
 
-    image = get_image(arn)
-    steps = list_steps(arn)
+    image = get_image(arn, caller=account)
+    steps = list_steps(arn, caller=account)
 
     def text() -> None:
         typer.echo(f"{arn}: {image['state']['status']} {image['state'].get('reason', '')}".rstrip())
@@ -126,28 +131,29 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), output
 
 
 @app.command("packages")
-def packages(arn: str = typer.Argument(..., help="Image build version ARN."), output: Output = "text") -> None:
+def packages(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+             output: Output = "text") -> None:
     """Packages installed in the image (ListImagePackages)."""
     from kiln.services.builds.records import packages as image_packages
 
-    found = image_packages(arn)
+    found = image_packages(arn, caller=account)
     emit(output, {"imagePackageList": found},
          lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
 
 
 @app.command("get")
 def get(resource: str = typer.Argument(..., help="An image build version ARN, or an AMI id."),
-        output: Output = "text") -> None:
-    """Show an Image Builder image (by ARN) or an AMI (by id)."""
+        account: Account = "", output: Output = "text") -> None:
+    """Show an Image Builder image (by ARN) or an AMI (by id) the account may see."""
     if resource.startswith("ami-"):
         from kiln.services.ec2.images import describe_image
 
-        emit(output, describe_image(resource))
+        emit(output, describe_image(resource, account=account))
         return
     from kiln.cli.output import to_json
     from kiln.services.builds.records import get_image
 
-    image = get_image(resource)
+    image = get_image(resource, caller=account)
 
     def text() -> None:
         typer.echo(to_json({"image": image}))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Output, Region
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
 from kiln.cli.resource_verbs import ResourceVerbs
 
@@ -31,20 +31,30 @@ verbs.body_command(
     "update_image_pipeline",
     "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
 )
-verbs.get("get_image_pipeline", "imagePipeline", "Show a pipeline, with its next run and failure count.")
+
+
+@app.command("get")
+def get(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "", output: Output = "text") -> None:
+    """Show one of the account's pipelines, with its next run and failure count."""
+    from kiln.cli.output import print_yaml
+    from kiln.services.pipelines.resource import get_image_pipeline
+
+    result = get_image_pipeline(arn, caller=account)
+    emit(output, result, lambda: print_yaml(result["imagePipeline"]))
 
 
 @app.command("list")
 def list_(
     name: Annotated[str | None, typer.Option("--name")] = None,
     status: Annotated[str | None, typer.Option("--status", help="ENABLED or DISABLED.")] = None,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List image pipelines."""
+    """List the account's image pipelines."""
     from kiln.services.pipelines.resource import list_image_pipelines
 
     filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
-    result = list_image_pipelines(filters=filters or None)
+    result = list_image_pipelines(filters=filters or None, account=account)
     rows = result["imagePipelineList"]
     emit(
         output,
@@ -63,9 +73,11 @@ def start(
     tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE tags for the image.")] = None,
     client_token: Annotated[str | None, typer.Option("--client-token")] = None,
     region: Region = DEFAULT_REGION,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Build the pipeline now (StartImagePipelineExecution), in its region; prints the image ARN."""
+    """Build the pipeline now (StartImagePipelineExecution), in its region, as its account (the
+    caller's); prints the image ARN."""
     from kiln.cli.output import progress
     from kiln.cli.resource_input import tags as resource_tags
     from kiln.errors import KilnError, NotFound
@@ -84,7 +96,7 @@ def start(
         body["tags"] = resource_tags(tags)
     if client_token:
         body["clientToken"] = client_token
-    result = start_image_pipeline_execution(body, progress=progress)
+    result = start_image_pipeline_execution(body, progress=progress, caller=account)
     image_arn = result["imageBuildVersionArn"]
     row = images.get_row(image_arn)
     emit(output, {**result, "status": row.status}, image_arn)
@@ -94,11 +106,12 @@ def start(
 
 
 @app.command("images")
-def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output = "text") -> None:
+def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "",
+            output: Output = "text") -> None:
     """The images a pipeline built (ListImagePipelineImages)."""
     from kiln.services.pipelines.resource import list_image_pipeline_images
 
-    result = list_image_pipeline_images(arn)
+    result = list_image_pipeline_images(arn, caller=account)
     rows = result["imageSummaryList"]
     emit(
         output,
@@ -110,11 +123,12 @@ def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output =
 
 
 @app.command("executions")
-def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Output = "text") -> None:
+def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "",
+               output: Output = "text") -> None:
     """Every run decision of a pipeline: started, skipped (and why), failed to start."""
     from kiln.services.pipelines.runs import list_pipeline_executions
 
-    entries = list_pipeline_executions(arn)
+    entries = list_pipeline_executions(arn, caller=account)
     emit(
         output,
         {"executions": entries},
@@ -130,10 +144,11 @@ def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], output: Outpu
 def schedule(
     arn: Annotated[str, typer.Argument(help=ARN_HELP)],
     next_: Annotated[int, typer.Option("--next", min=1, max=1000, help="How many run times.")] = 5,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """The pipeline's next scheduled run times, in its timezone."""
     from kiln.services.pipelines.jobs import next_runs
 
-    times = [moment.isoformat() for moment in next_runs(arn, next_)]
+    times = [moment.isoformat() for moment in next_runs(arn, next_, caller=account)]
     emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")

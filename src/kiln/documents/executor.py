@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+# Takes a block of one or more complete lines, ``\n``-separated (a line longer than the pump's limit may
+# arrive in pieces); the block ends with ``\n`` when the pump keeps line endings.
 OutputSink = Callable[[str], None]
 
 

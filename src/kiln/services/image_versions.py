@@ -88,15 +88,18 @@ def list_image_versions(
             "imageVersionList": [{k: v[k] for k in _VERSION_FIELDS if v.get(k) is not None} for v in listed]}
 
 
-def list_image_build_versions(image_version_arn: str, *, filters: Iterable[dict[str, Any]] | None = None
-                              ) -> dict[str, Any]:
-    """ListImageBuildVersions: every build of one image version, oldest first."""
+def list_image_build_versions(image_version_arn: str, *, filters: Iterable[dict[str, Any]] | None = None,
+                              caller: str | None = None) -> dict[str, Any]:
+    """ListImageBuildVersions: every build of one image version, oldest first (none of another
+    account's: ``caller`` sees its own)."""
     version = parse_arn(image_version_arn, field="imageVersionArn", resource_type="image")
     if version.build is not None or version.exact_version is None:
         raise InvalidInput(f"{image_version_arn!r} is not an image version ARN (name/x.y.z)",
                            location="imageVersionArn")
     wanted = _filters(filters)
     summaries = []
+    if caller is not None and version.account != caller:
+        return {"requestId": new_request_id(), "imageSummaryList": []}
     for build in _builds(account=version.account, region=version.region):
         if build["arn"].rsplit("/", 1)[0] != image_version_arn:
             continue
@@ -106,17 +109,18 @@ def list_image_build_versions(image_version_arn: str, *, filters: Iterable[dict[
     return {"requestId": new_request_id(), "imageSummaryList": summaries}
 
 
-def get_image(arn: str) -> dict[str, Any]:
-    """GetImage of one build (``…/image/<name>/<x.y.z>/<build>``)."""
+def get_image(arn: str, *, caller: str | None = None) -> dict[str, Any]:
+    """GetImage of one build (``…/image/<name>/<x.y.z>/<build>``); another account's is not found."""
     parse_arn(arn, field="imageBuildVersionArn", resource_type="image")
-    return {"requestId": new_request_id(), "image": records.get_image(arn)}
+    return {"requestId": new_request_id(), "image": records.get_image(arn, caller=caller)}
 
 
-def cancel_image_creation(arn: str, client_token: str | None = None) -> dict[str, Any]:
+def cancel_image_creation(arn: str, client_token: str | None = None, *, caller: str | None = None
+                          ) -> dict[str, Any]:
     """CancelImageCreation; asking again for a build whose cancellation is under way answers the same."""
     parse_arn(arn, field="imageBuildVersionArn", resource_type="image")
     try:
-        records.request_cancel(arn)
+        records.request_cancel(arn, caller=caller)
     except Conflict:
         if not records.get_row(arn).cancel_requested:
             raise

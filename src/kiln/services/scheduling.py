@@ -1,5 +1,6 @@
-"""The scheduler as ``kiln scheduler`` runs it: the registry's jobs, started in worker processes,
-with webhook delivery on every tick."""
+"""The scheduler as ``kiln scheduler`` and ``kiln serve`` run it: the registry's jobs, started in worker
+processes, with webhook delivery and the queued builds (``build_queue``: images started over the API) on
+every tick. While nothing is due the loop still looks at the queue every ``QUEUE_POLL`` seconds."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from datetime import datetime
 
 from kiln.schedule.scheduler import Scheduler, pool_start
 from kiln.schedule.workers import WorkerPool
+from kiln.services import build_queue
 from kiln.services.common.events import BackgroundDelivery
 from kiln.services.registry import scheduler_jobs
 from kiln.services.startup import install
+
+QUEUE_POLL = 1.0
 
 
 def _scheduler() -> tuple[Scheduler, WorkerPool, BackgroundDelivery]:
@@ -20,6 +24,7 @@ def _scheduler() -> tuple[Scheduler, WorkerPool, BackgroundDelivery]:
     pool = WorkerPool(initializer=install)
     delivery = BackgroundDelivery()
     loop = Scheduler(pool_start(pool), jobs=scheduler_jobs, on_tick=[pool.poll, delivery])
+    loop.on_tick.append(lambda: build_queue.start_queued(pool.submit, loop.holder))
     return loop, pool, delivery
 
 
@@ -38,7 +43,7 @@ def run_until(stop: threading.Event, say: Callable[[str], None]) -> None:
     remain, so they are not started twice)."""
     loop, pool, _delivery = _scheduler()
     say(f"scheduler {loop.holder} running; Ctrl-C to stop")
-    loop.run(stop, idle=lambda: 1.0 if pool.busy else None)
+    loop.run(stop, idle=lambda: QUEUE_POLL)
     if pool.busy:
         say(f"waiting for {len(pool.running)} running worker(s)")
         pool.queued.clear()

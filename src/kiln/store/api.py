@@ -48,6 +48,7 @@ from kiln.store.images import ImageInfo, describe_images, get_image
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
 from kiln.store.layout import EC2_ARCH, Layout
+from kiln.store.limits import import_limit, root_volume_gib
 from kiln.store.pins import holders as pin_holders
 from kiln.store.pins import pin, pinned, unpin, unpin_holder
 from kiln.store.snapshots import (
@@ -110,6 +111,7 @@ __all__ = [
     "pinned",
     "raw_disk",
     "reset_launch_permission",
+    "root_volume_gib",
     "set_description",
     "set_image_block_public_access",
     "set_last_launched",
@@ -130,19 +132,22 @@ def import_rootfs(
     allow_devices: bool = False,
     compression: str = "zstd",
     owner: str = images.DEFAULT_ACCOUNT,
+    volume_size: int | None = None,
 ) -> str:
     """Import a rootfs tarball (tar, tar.gz, tar.zst), a directory, an OCI layout or oci-archive, as
-    an AMI of account ``owner``."""
+    an AMI of account ``owner``. No layer may unpack past the root volume (``volume_size`` GiB, EC2's
+    8 by default) nor past the free space of KILN_HOME (``kiln.store.limits``)."""
     images.validate_name(name)
     with session() as db:
         images.check_name_free(db, region, owner, name)
     layout = Layout.for_region(region)
+    limit = import_limit(volume_size)
     layers, oci_arch = import_layers(
-        Path(source), layout, allow_devices=allow_devices, compression=compression
+        Path(source), layout, allow_devices=allow_devices, compression=compression, limit=limit
     )
     with pinned(region, [layer.digest for layer in layers], f"import {name}"):
         for layer in layers:  # validates every layer (hostile input) before the AMI exists
-            unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
+            unpack_layer(layout.blobs, layer.digest, layer.media_type, limit=limit, allow_devices=allow_devices)
         return images.register_image(
             region,
             layers,
@@ -162,11 +167,12 @@ def bootstrap_image(
     region: str = "local",
     include: list[str] | tuple[str, ...] = (),
     owner: str = images.DEFAULT_ACCOUNT,
+    volume_size: int | None = None,
 ) -> str:
     """A parent image from mmdebstrap minbase ("debian:bookworm", "ubuntu:noble").
 
     Idempotent: while the AMI ``owner`` bootstrapped from the cached tarball is registered, it is the
-    answer.
+    answer. ``volume_size`` (GiB): the root volume of the recipe asking for it, bounding its layer.
     """
     distro, suite = parse_source(source)
     name = name or f"{distro}-{suite}-minbase"
@@ -188,6 +194,7 @@ def bootstrap_image(
         description=f"{distro} {suite} minbase (mmdebstrap)",
         tags={"kiln:source": source},
         owner=owner,
+        volume_size=volume_size,
     )
 
 

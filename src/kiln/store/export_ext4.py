@@ -27,8 +27,10 @@ def derived_uuid(identity: str, purpose: str) -> str:
 
 
 def tree_epoch(tree: Path) -> int:
-    """The newest modification time in the tree (whole seconds): a time the content itself carries."""
-    newest = 0
+    """The newest modification time in the tree (whole seconds): a time the content itself carries.
+
+    At least 1: e2fsprogs reads ``E2FSPROGS_FAKE_TIME=0`` as unset and stamps the clock's time instead."""
+    newest = 1
     for directory, names, files in os.walk(tree):
         for name in (*names, *files):
             newest = max(newest, int(os.lstat(os.path.join(directory, name)).st_mtime))
@@ -38,7 +40,9 @@ def tree_epoch(tree: Path) -> int:
 def _debugfs(debugfs: str, image: Path, commands: Iterable[str], env: dict[str, str], *, write: bool) -> str:
     text = "".join(f"{command}\n" for command in commands)
     argv = [debugfs, *(["-w"] if write else []), "-f", "-", str(image)]
-    result = subprocess.run(argv, input=text, capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(  # names need not be UTF-8: kept as they are
+        argv, input=text, capture_output=True, encoding="utf-8", errors="surrogateescape", env=env, check=True
+    )
     return result.stdout
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from kiln.db.base import utcnow
 from kiln.db.engine import session
 from kiln.db.tables.accounts import AccountRow
-from kiln.db.tables.store import StoreImage, StoreTag
+from kiln.db.tables.store import StoreImage, StoreLaunchPermission, StoreTag
 from kiln.ec2_errors import (
     InvalidAMIIDNotFound,
     InvalidAMINameDuplicate,
@@ -164,8 +164,15 @@ def owner_aliases(db: Session) -> dict[str, str]:
     return {account: alias for account, alias in db.execute(query)}
 
 
-def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None) -> ImageInfo:
-    tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
+def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None,
+            preloaded: tuple[dict[str, str], list[dict[str, str]]] | None = None) -> ImageInfo:
+    """The image as EC2 describes it; ``preloaded`` is its (tags, launch permissions) when the caller
+    read those for many images at once (``_tags_and_permissions``)."""
+    if preloaded is None:
+        tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
+        permissions = launch_permissions(db, row.id)
+    else:
+        tags, permissions = preloaded
     if aliases is None:
         aliases = owner_aliases(db)
     return ImageInfo(
@@ -183,13 +190,34 @@ def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None)
         state_reason=row.state_reason,
         tags=tags,
         snapshot_ids=[row.snapshot_id] if row.snapshot_id else [],
-        launch_permissions=launch_permissions(db, row.id),
+        launch_permissions=permissions,
         deregistration_protection=_protection(row),
         manifest_digest=row.manifest_digest,
         source_image_id=row.source_image_id,
         source_region=row.source_region,
         owner_alias=aliases.get(row.owner_id),
     )
+
+
+def _tags_and_permissions(db: Session, image_ids: list[str] | None,
+                          region: str) -> dict[str, tuple[dict[str, str], list[dict[str, str]]]]:
+    """(tags, launch permissions) of the given images, or of every image of ``region``: two queries
+    instead of two per image."""
+    found: dict[str, tuple[dict[str, str], list[dict[str, str]]]] = {}
+    ids = select(StoreImage.id).where(StoreImage.region == region)
+    if image_ids is not None:
+        ids = ids.where(StoreImage.id.in_(image_ids))
+    for resource, key, value in db.execute(
+        select(StoreTag.resource_id, StoreTag.key, StoreTag.value).where(StoreTag.resource_id.in_(ids))
+    ):
+        found.setdefault(resource, ({}, []))[0][key] = value
+    for image, kind, value in db.execute(
+        select(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
+        .where(StoreLaunchPermission.image_id.in_(ids))
+        .order_by(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
+    ):
+        found.setdefault(image, ({}, []))[1].append({kind: value})
+    return found
 
 
 def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
@@ -337,10 +365,14 @@ def describe_images(
     states = filters.get("state", [])
     with session() as db:
         aliases = owner_aliases(db)
-        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date)
+        # Ordered by id too: images created at the same instant keep one order from call to call.
+        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date,
+                                                                               StoreImage.id)
         if image_ids:
             query = query.where(StoreImage.id.in_(image_ids))
-        infos = [to_info(db, row, aliases) for row in db.execute(query).scalars()]
+        rows = list(db.execute(query).scalars())
+        extras = _tags_and_permissions(db, [row.id for row in rows] if image_ids else None, region)
+        infos = [to_info(db, row, aliases, extras.get(row.id, ({}, []))) for row in rows]
     if caller is not None:
         infos = [
             info.seen_by(caller.account)

@@ -159,10 +159,14 @@ def _ustar(
     name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, link: str
 ) -> bytes | None:
     """Header bytes for an entry without xattrs: plain ustar, with a pax record for long or non-ASCII
-    names. None when a number needs pax too (tarfile handles those rare entries)."""
+    names. None when a number needs pax too, or a name is not UTF-8 (tarfile handles those rare
+    entries: it keeps such a name byte-exact, marking the record ``hdrcharset=BINARY``)."""
     if not 0 <= uid < 8**7 or not 0 <= gid < 8**7 or not 0 <= size < 8**11 or not 0 <= mtime < 8**11:
         return None
-    raw_name, raw_link = name.encode(), link.encode()
+    try:
+        raw_name, raw_link = name.encode(), link.encode()
+    except UnicodeEncodeError:
+        return None
     records = {}
     if len(raw_name) > 100 or not raw_name.isascii():
         records["path"] = name
@@ -237,17 +241,20 @@ class TreeWriter:
     def _data(self, path: str, st: os.stat_result) -> None:
         size = st.st_size
         written = 0
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a bare descriptor: most files are small
+        try:
             while written < size:
-                chunk = handle.read(min(COPY_BUFSIZE, size - written))
+                chunk = os.read(fd, min(COPY_BUFSIZE, size - written))
                 if not chunk:
                     raise InvalidInput(f"{path} shrank while being captured")
                 self.sink.write(chunk)
                 written += len(chunk)
             if self.record is not None:
-                after = os.fstat(handle.fileno())
+                after = os.fstat(fd)
                 if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
                     self.record.refuse(f"{path} changed while being captured")
+        finally:
+            os.close(fd)
         remainder = size % tarfile.BLOCKSIZE
         if remainder:
             self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
@@ -295,7 +302,8 @@ class TreeWriter:
                 dropped = self._header(name, perm, st, tarfile.LNKTYPE, link=self.links[key], path=path)
                 self._note_dropped(name, dropped)
                 return False
-            self.links.setdefault(key, name)  # also at nlink 1: a trailing capture sees links made later
+            if st.st_nlink > 1:  # (a trailing capture notes the files that get links later itself)
+                self.links.setdefault(key, name)
             dropped = self._header(name, perm, st, tarfile.REGTYPE, size=st.st_size, path=path)
             self._note_dropped(name, dropped)
             self._data(path, st)

@@ -8,6 +8,11 @@ created. The bytes are those a capture of the finished tree gives: entries are r
 the same way, and a directory's header takes the mtime the extractor will set when it finishes. As
 soon as the tarball turns out not to be in that order (or an entry's parent was not in it), the
 trailing capture gives up and the tree is captured afterwards, as any directory.
+
+Entries are handed to the thread in batches through a bounded queue: a tarball of a million entries
+costs neither a million hand-overs between the threads nor a backlog in memory. A hard link is
+captured as a link to the first name of its file, which the tarball names (the file itself had one
+link when it was captured, so the capture did not note its inode).
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, HashingSink, LayerInfo, TreeWriter, open_compressed_sink, source_date_epoch
 
 _DONE = None
+BATCH = 512  # entries per hand-over to the capture thread
+BACKLOG = 64  # batches queued at most (the extractor waits beyond)
+
+# (relative path, a directory's final mtime, the first name of a hard link's file)
+Item = tuple[str, int | None, str | None]
 
 
 class TrailingCapture:
@@ -36,9 +46,11 @@ class TrailingCapture:
         self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
         self._hashing = HashingSink(self._compressed)
         self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
-        self._queue: queue.SimpleQueue[tuple[str, int | None] | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[list[Item] | None] = queue.Queue(BACKLOG)
+        self._batch: list[Item] = []
         self._last: list[str] = []
         self._dirs: set[str] = {""}
+        self._link_groups: dict[str, str] = {}  # a hard-linked name -> the first name of its file
         self.given_up = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="trailing-capture", daemon=True)
@@ -62,21 +74,36 @@ class TrailingCapture:
             self.given_up = True
             return
         self._last = parts
-        self._queue.put((rel, final_mtime))
+        first = None
+        if member.islnk():  # the extractor checked the target: a regular file of this tarball, before it
+            target = "/".join(p for p in member.linkname.split("/") if p not in ("", "."))
+            first = self._link_groups.get(target, target)
+            self._link_groups[rel] = first
+        self._batch.append((rel, final_mtime, first))
+        if len(self._batch) >= BATCH:
+            self._queue.put(self._batch)
+            self._batch = []
 
     def _work(self) -> None:
-        while (item := self._queue.get()) is not _DONE:
+        while (batch := self._queue.get()) is not _DONE:
             if self._error is not None:
                 continue
-            rel, final_mtime = item
-            path = f"{self.root}/{rel}"
-            try:
-                self._tree.entry(rel, path, os.lstat(path), final_mtime=final_mtime)
-            except BaseException as error:  # handed to result()
-                self._error = error
+            for rel, final_mtime, first in batch:
+                path = f"{self.root}/{rel}"
+                try:
+                    st = os.lstat(path)
+                    if first is not None:
+                        self._tree.links.setdefault((st.st_dev, st.st_ino), first)
+                    self._tree.entry(rel, path, st, final_mtime=final_mtime)
+                except BaseException as error:  # handed to result()
+                    self._error = error
+                    break
 
     def _stop(self) -> None:
         if self._thread.is_alive():
+            if self._batch and not self.given_up:
+                self._queue.put(self._batch)
+            self._batch = []
             self._queue.put(_DONE)
             self._thread.join()
 

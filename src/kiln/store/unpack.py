@@ -4,7 +4,11 @@ Each layer is unpacked once into ``KILN_HOME/cache/layers/<digest-hex>/`` via a 
 OCI whiteouts become overlay whiteouts (char device 0/0) and ``.wh..wh..opq`` becomes the xattr
 ``trusted.overlay.opaque=y``. Rejected, naming the entry, with nothing written outside the target:
 absolute paths, ``..``, links leaving the root, entries below a symlinked dir, device nodes (unless
-allowed), duplicate entries, and layers expanding past the size limit.
+allowed), conflicting repeats of an entry, names Linux cannot hold (a component over 255 bytes, a path
+over 4095), and layers expanding past their size limit (``kiln.store.limits``), refused at the entry
+that crosses it, before its data is written. Every refusal is one line naming the layer and the entry.
+Names are kept byte-exact: one that is not UTF-8 is written as its bytes (tar's ``surrogateescape``)
+and shown with backslash escapes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -28,14 +33,47 @@ from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore, hex_of
 from kiln.store.fidelity import symlink_escapes
 from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
 from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
+from kiln.store.limits import SizeLimit, stored_limit
+from kiln.store.tarheaders import members, open_stream
 
-DEFAULT_SIZE_LIMIT = 64 << 30
 OPAQUE_XATTR = "trusted.overlay.opaque"
+NAME_MAX = 255  # bytes in one path component
+PATH_MAX = 4096  # bytes in a path, with its terminating NUL
+TAR_ERRORS = (zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 def size_limit() -> int:
-    value = os.environ.get("KILN_LAYER_SIZE_LIMIT")
-    return int(value) if value else DEFAULT_SIZE_LIMIT
+    """The limit of a layer already in the store (see ``kiln.store.limits``)."""
+    return stored_limit().bytes
+
+
+def shown(name: str, keep: int = 120) -> str:
+    """A tar name for a one-line message: bytes that are not UTF-8 as backslash escapes (``bad\\xff``),
+    a very long one cut in the middle."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if len(text) <= 2 * keep:
+        return text
+    return f"{text[:keep]}...({len(text) - 2 * keep} more characters)...{text[-keep:]}"
+
+
+def _as_limit(limit: SizeLimit | int | None) -> SizeLimit:
+    if limit is None:
+        return stored_limit()
+    return limit if isinstance(limit, SizeLimit) else SizeLimit(limit, "the limit given")
+
+
+class SizeBudget:
+    """Counts a layer's entries as unpacking writes them and refuses the one that crosses the limit."""
+
+    def __init__(self, limit: SizeLimit | int | None) -> None:
+        self.limit = _as_limit(limit)
+        self.total = 0
+
+    def charge(self, member: tarfile.TarInfo, rel: str) -> None:
+        # a sparse member's size is its apparent size; a hard link has no data of its own
+        self.total += (max(member.size, 0) if member.isreg() else 0) + tarfile.BLOCKSIZE
+        if self.total > self.limit.bytes:
+            raise InvalidInput(f"layer expands past the size limit of {self.limit}", location=rel)
 
 
 def _dir_signature(member: tarfile.TarInfo) -> tuple[object, ...]:
@@ -84,28 +122,35 @@ def _clean_name(name: str) -> str:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise InvalidInput("'..' in layer path", location=name)
-    return "/".join(parts)
+    clean = "/".join(parts)
+    if len(clean) > NAME_MAX // 4:  # a shorter one cannot be too long, even in 4-byte characters
+        raw = clean.encode("utf-8", "surrogateescape")
+        if any(len(part) > NAME_MAX for part in raw.split(b"/")):
+            raise InvalidInput(f"a name in the path is longer than {NAME_MAX} bytes", location=name)
+        if len(raw) + 2 > PATH_MAX:  # with the leading "/" and the NUL
+            raise InvalidInput(f"path is longer than {PATH_MAX - 1} bytes", location=name)
+    return clean
 
 
 class Extractor:
     """Extracts one tar stream into ``root`` with the hostile-input checks.
 
     Paths are plain strings and a directory found (or made) real is remembered: the extractor only
-    ever adds entries, so it stays one, and an entry's parents are not looked up again.
+    ever adds entries, so it stays one, and an entry's parents are not looked up again. Nothing else is
+    kept per entry (a layer may have millions): ``root`` starts empty, so what is on disk below it is
+    what this layer added, and a repeated entry finds its earlier self there.
     """
 
     def __init__(
-        self, root: Path, *, oci: bool, allow_devices: bool = False, limit: int | None = None
+        self, root: Path, *, oci: bool, allow_devices: bool = False, limit: SizeLimit | int | None = None
     ) -> None:
         self.root = Path(root)
         self._root = str(root)
         self.oci = oci
         self.allow_devices = allow_devices
-        self.limit = size_limit() if limit is None else limit
-        self.seen: set[str] = set()
+        self.budget = SizeBudget(limit)
         self.dir_meta: dict[str, tuple[object, ...]] = {}  # a directory's metadata, to accept identical repeats
         self.dirs: set[str] = {""}  # relative paths known to be real directories
-        self.total = 0
         self.dir_times: list[tuple[str, int | float]] = []
 
     def _parent_ok(self, rel: str) -> str:
@@ -155,29 +200,49 @@ class Extractor:
         else:
             os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def _collides(self, rel: str) -> InvalidInput:
-        return InvalidInput("entry collides with an existing path", location=rel)
+    def _links_to_itself(self, member: tarfile.TarInfo, rel: str) -> bool:
+        try:
+            return _clean_name(member.linkname) == rel and self._is_file_here(rel)
+        except InvalidInput:
+            return False  # a bad target: refused as such further on
+
+    def _is_file_here(self, rel: str) -> bool:
+        """Whether this layer added a regular file at ``rel`` (its parents are known real dirs)."""
+        if rel.rpartition("/")[0] not in self.dirs:
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(f"{self._root}/{rel}").st_mode)
+        except OSError:
+            return False
+
+    @staticmethod
+    def _collides(path: str, rel: str) -> InvalidInput:
+        """An entry where this layer already put one: a whiteout, or an earlier entry of that name."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return InvalidInput("entry collides with an existing path", location=rel)
+        return InvalidInput("duplicate entry in layer", location=rel)
 
     def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
         """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
         rel = _clean_name(member.name)
         if not rel:
             return rel  # the root itself ("./")
-        if rel in self.seen:
-            # Tools repeat entries that change nothing: a directory listed again with the same metadata,
-            # or (GNU tar with overlapping operands) a file again as a hard link to itself. They are
-            # skipped ("" like the root); anything else at the same path conflicts.
-            same_dir = member.isdir() and self.dir_meta.get(rel) == _dir_signature(member)
-            self_link = member.islnk() and _clean_name(member.linkname) == rel and rel not in self.dir_meta
-            if same_dir or self_link:
-                return ""
-            raise InvalidInput("duplicate entry in layer", location=rel)
-        self.seen.add(rel)
+        # Tools repeat entries that change nothing: a directory listed again with the same metadata,
+        # or (GNU tar with overlapping operands) a file again as a hard link to itself. They are
+        # skipped ("" like the root); anything else at the same path conflicts.
         if member.isdir():
+            if rel in self.dir_meta:
+                if self.dir_meta[rel] == _dir_signature(member):
+                    return ""
+                raise InvalidInput("duplicate entry in layer", location=rel)
             self.dir_meta[rel] = _dir_signature(member)
-        self.total += max(member.size, 0) + 512
-        if self.total > self.limit:
-            raise InvalidInput(f"layer expands past the size limit of {self.limit} bytes", location=rel)
+        elif member.islnk() and self._links_to_itself(member, rel):
+            return ""
+        self.budget.charge(member, rel)
         path = self._parent_ok(rel)
         base = rel.rpartition("/")[2]
         if self.oci and base.startswith(WHITEOUT_PREFIX):
@@ -194,11 +259,11 @@ class Extractor:
                 os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
             return rel
         if not (member.isdir() or member.isreg()) and os.path.lexists(path):
-            raise self._collides(rel)  # before this entry's own checks, as always
+            raise self._collides(path, rel)  # before this entry's own checks, as always
         try:
             self._create(member, tar, rel, path)
         except FileExistsError:  # directories and files find out by trying (one lookup less)
-            raise self._collides(rel) from None
+            raise self._collides(path, rel) from None
         return rel
 
     def _create(self, member: tarfile.TarInfo, tar: tarfile.TarFile, rel: str, path: str) -> None:
@@ -215,8 +280,14 @@ class Extractor:
             os.chmod(path, member.mode)
             self.dir_times.append((path, member.mtime))
         elif member.isreg():
-            source = tar.extractfile(member)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            if member.size == 0:  # many are: no file object for them
+                try:
+                    self._meta(fd, member)
+                finally:
+                    os.close(fd)
+                return
+            source = tar.extractfile(member)
             with os.fdopen(fd, "wb") as out:
                 assert source is not None
                 shutil.copyfileobj(source, out, CHUNK)
@@ -232,12 +303,11 @@ class Extractor:
             if member.linkname.startswith("/") or ".." in PurePosixPath(member.linkname).parts:
                 raise InvalidInput(f"hardlink target {member.linkname!r} escapes the root", location=rel)
             target_rel = _clean_name(member.linkname)
-            if target_rel not in self.seen or target_rel == rel:
-                raise InvalidInput(f"hardlink target {member.linkname!r} is not in this layer", location=rel)
-            target = self._parent_ok(target_rel)
-            if os.path.islink(target) or not os.path.isfile(target):
-                raise InvalidInput(f"hardlink target {member.linkname!r} is not a regular file", location=rel)
-            os.link(target, path, follow_symlinks=False)
+            if target_rel == rel or not self._is_file_here(target_rel):
+                raise InvalidInput(
+                    f"hardlink target {member.linkname!r} is not a regular file of this layer", location=rel
+                )
+            os.link(f"{self._root}/{target_rel}", path, follow_symlinks=False)
         elif member.isfifo():
             os.mkfifo(path, 0o600)
             self._meta(path, member)
@@ -258,20 +328,33 @@ class Extractor:
 EntryDone = Callable[[str, tarfile.TarInfo], None]
 
 
+def entry_error(label: str, name: str, error: InvalidInput | OSError) -> InvalidInput:
+    """One line naming the layer (``label``, e.g. "layer sha256:...") and the entry, never a path of
+    kiln's own (the scratch dir)."""
+    if isinstance(error, InvalidInput):
+        return InvalidInput(error.message, location=f"{label}, entry {shown(error.location or name)}")
+    return InvalidInput(f"cannot create the entry: {error.strerror or error}", location=f"{label}, entry {shown(name)}")
+
+
 def extract_stream(
     stream: BinaryIO,
     dest: Path,
     *,
     oci: bool,
+    label: str = "layer",
     allow_devices: bool = False,
-    limit: int | None = None,
+    limit: SizeLimit | int | None = None,
     on_entry: EntryDone | None = None,
 ) -> None:
-    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place."""
+    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place.
+    Refusals name the layer by ``label``."""
     extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
-    with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8") as tar:
-        for member in tar:
-            rel = extractor.add(member, tar)
+    with open_stream(stream) as tar:
+        for member in members(tar):
+            try:
+                rel = extractor.add(member, tar)
+            except (InvalidInput, OSError) as error:
+                raise entry_error(label, member.name, error) from None
             if on_entry is not None and rel:
                 on_entry(rel, member)
     extractor.finish()
@@ -282,20 +365,27 @@ def extract_file(
     dest: Path,
     *,
     oci: bool = False,
+    kind: str = "layer",
     allow_devices: bool = False,
-    limit: int | None = None,
+    limit: SizeLimit | int | None = None,
     on_entry: EntryDone | None = None,
 ) -> None:
-    """Extract a (possibly compressed) tar file; used for rootfs tarballs."""
-    with open(path, "rb") as raw:
-        extract_stream(
-            open_decompressed(raw, sniff_compression(path)),
-            dest,
-            oci=oci,
-            allow_devices=allow_devices,
-            limit=limit,
-            on_entry=on_entry,
-        )
+    """Extract a (possibly compressed) tar file; used for rootfs tarballs and (``kind`` "archive")
+    oci-archives."""
+    label = f"{kind} {path}"
+    try:
+        with open(path, "rb") as raw:
+            extract_stream(
+                open_decompressed(raw, sniff_compression(path)),
+                dest,
+                oci=oci,
+                label=label,
+                allow_devices=allow_devices,
+                limit=limit,
+                on_entry=on_entry,
+            )
+    except TAR_ERRORS as error:
+        raise InvalidInput(f"not a valid tar: {error}", location=label) from None
 
 
 def layer_cache_root() -> Path:
@@ -305,7 +395,12 @@ def layer_cache_root() -> Path:
 
 
 def unpack_layer(
-    blobs: BlobStore, digest: str, media_type: str, *, limit: int | None = None, allow_devices: bool = False
+    blobs: BlobStore,
+    digest: str,
+    media_type: str,
+    *,
+    limit: SizeLimit | int | None = None,
+    allow_devices: bool = False,
 ) -> Path:
     """The unpacked dir of a layer blob, unpacking (and verifying the digest) on first use.
 
@@ -322,10 +417,10 @@ def unpack_layer(
             with open(source, "rb") as raw:
                 reader = _HashingReader(raw)  # type: ignore[arg-type]
                 stream = open_decompressed(reader, media_type)  # type: ignore[arg-type]
-                extract_stream(stream, tmp, oci=True, limit=limit, allow_devices=allow_devices)
+                extract_stream(stream, tmp, oci=True, label=f"layer {digest}", limit=limit, allow_devices=allow_devices)
                 reader.drain()
             actual = "sha256:" + reader.hash.hexdigest()
-        except (zstandard.ZstdError, tarfile.TarError, EOFError, gzip.BadGzipFile) as error:
+        except TAR_ERRORS as error:
             if blobs.hash_file(digest) == digest:
                 raise InvalidInput(f"layer blob {digest} is not a valid tar: {error}") from error
             actual = "corrupt"

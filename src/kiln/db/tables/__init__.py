@@ -13,6 +13,7 @@ from kiln.db.tables import (
     parameters,  # noqa: F401
     pipelines,  # noqa: F401
     publishing,  # noqa: F401
+    requests,  # noqa: F401
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401

@@ -46,6 +46,7 @@ from typing import Any
 from kiln.errors import InvalidInput, KilnError
 from kiln.home import DEFAULT_ACCOUNT, s3_dir
 from kiln.services.builds import made
+from kiln.services.builds.records import account_of
 from kiln.services.configurations.distribution import check_regions
 
 EXPORT_EXTENSIONS = {"RAW": "raw", "VHD": "vhd", "VMDK": "vmdk"}
@@ -63,9 +64,9 @@ class DistributionFailed(KilnError):
 # --- checks at configuration create/update and build start ---------------------------------------
 
 
-def check_distribution(distributions: list[dict[str, Any]], where: str) -> None:
-    """What a build checks before it starts: regions exist, every field is one kiln carries out, S3
-    exports name a bucket and a prefix that stay inside ``KILN_HOME/s3``."""
+def check_distribution(distributions: list[dict[str, Any]], where: str, *, account: str = DEFAULT_ACCOUNT) -> None:
+    """What a build of ``account`` checks before it starts: regions exist, every field is one kiln
+    carries out, S3 exports name a bucket and a prefix that stay inside ``KILN_HOME/s3``."""
     for index, entry in enumerate(distributions):
         for name, why in NOT_YET.items():
             if entry.get(name):
@@ -75,9 +76,9 @@ def check_distribution(distributions: list[dict[str, Any]], where: str) -> None:
         export = entry.get("s3ExportConfiguration")
         if export:
             export_path(export, "ami-check", location=f"{where}: distributions[{index}].s3ExportConfiguration")
-        accounts = {DEFAULT_ACCOUNT, *((entry.get("amiDistributionConfiguration") or {}).get("targetAccountIds") or [])}
+        accounts = {account, *((entry.get("amiDistributionConfiguration") or {}).get("targetAccountIds") or [])}
         for number, parameter in enumerate(entry.get("ssmParameterConfigurations") or []):
-            if parameter.get("amiAccountId", DEFAULT_ACCOUNT) not in accounts:
+            if parameter.get("amiAccountId", account) not in accounts:
                 raise InvalidInput(
                     f"amiAccountId {parameter['amiAccountId']} is not a target account of region {entry['region']}",
                     location=f"{where}: distributions[{index}].ssmParameterConfigurations[{number}].amiAccountId",
@@ -116,6 +117,11 @@ class Distribution:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     _registered: int = 0
 
+    @property
+    def account(self) -> str:
+        """The building account: it owns the output AMI and each region's "own" copy."""
+        return account_of(self.image_arn)
+
     def entry(self, region: str) -> dict[str, Any]:
         for entry in self.distributions:
             if entry["region"] == region:
@@ -144,7 +150,7 @@ class Distribution:
         from kiln.store import api as store
 
         source = store.get_image(self.source_ami, self.build_region)
-        self._output(self.build_region, DEFAULT_ACCOUNT, self.source_ami, source.name, source.description)
+        self._output(self.build_region, self.account, self.source_ami, source.name, source.description)
         regions: list[dict[str, Any]] = []
         ordered = [self.entry(self.build_region)] + [e for e in self.distributions if e["region"] != self.build_region]
         for entry in ordered:
@@ -154,10 +160,10 @@ class Distribution:
             if region == self.build_region:
                 home_ami = self.source_ami
             else:
-                home_ami, transfer = self._copy(entry, DEFAULT_ACCOUNT, self.source_ami, self.build_region)
+                home_ami, transfer = self._copy(entry, self.account, self.source_ami, self.build_region)
             copies = []
             for account in config.get("targetAccountIds") or []:
-                if account != DEFAULT_ACCOUNT:
+                if account != self.account:
                     self._require_account(account, region)
                     copy, moved = self._copy(entry, account, home_ami, region)
                     copies.append({"accountId": account, "imageId": copy, **moved})
@@ -238,7 +244,7 @@ class Distribution:
             export = entry.get("s3ExportConfiguration")
             if export:
                 own = next(o for o in self.outputs
-                           if o["region"] == entry["region"] and o["accountId"] == DEFAULT_ACCOUNT)
+                           if o["region"] == entry["region"] and o["accountId"] == self.account)
                 found.append((own, export))
         return found
 
@@ -312,9 +318,9 @@ def _publish_entry(image_arn: str, entry: dict[str, Any], index: int, outputs: l
     )
     from kiln.services.parameters.parameter_store import put_parameter
 
-    region = entry["region"]
+    region, builder = entry["region"], account_of(image_arn)
     for number, parameter in enumerate(entry.get("ssmParameterConfigurations") or []):
-        account = parameter.get("amiAccountId") or DEFAULT_ACCOUNT
+        account = parameter.get("amiAccountId") or builder
         field_name = f"distributions[{index}].ssmParameterConfigurations[{number}]"
         ami = _ami_of(outputs, region, account)
         with _failing_as(region, account, field_name):
@@ -323,9 +329,9 @@ def _publish_entry(image_arn: str, entry: dict[str, Any], index: int, outputs: l
         done["parameters"].append({"region": region, "accountId": account, "name": parameter["parameterName"],
                                    "version": version, "value": ami})
     for number, template in enumerate(entry.get("launchTemplateConfigurations") or []):
-        account = template.get("accountId") or DEFAULT_ACCOUNT
+        account = template.get("accountId") or builder
         field_name = f"distributions[{index}].launchTemplateConfigurations[{number}]"
-        ami = _ami_of(outputs, region, account) or _ami_of(outputs, region, DEFAULT_ACCOUNT)
+        ami = _ami_of(outputs, region, account) or _ami_of(outputs, region, builder)
         ref = TemplateRef(launch_template_id=template["launchTemplateId"])
         with _failing_as(region, account, field_name):
             made_version = create_launch_template_version(
@@ -364,7 +370,7 @@ def discard(image_arn: str, build_region: str) -> list[str]:
         tagged = store.describe_images(region, filters={"tag:Ec2ImageBuilderArn": [image_arn]},
                                        include_deprecated=True, include_disabled=True)
         for info in tagged:
-            if region == build_region and info.owner_id == DEFAULT_ACCOUNT:
+            if region == build_region and info.owner_id == account_of(image_arn):
                 continue  # the build's output AMI: the workflow removes it (or keeps it, finished)
             with contextlib.suppress(Exception):
                 discard_ami(info.id, region=region)

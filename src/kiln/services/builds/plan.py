@@ -47,6 +47,8 @@ class BuildPlan:
     launch_permission: dict[str, Any] | None
     resource_tags: dict[str, str]
     region: str = DEFAULT_REGION
+    # The building account: it launches the instances and owns the output AMI and its snapshots.
+    account: str = DEFAULT_ACCOUNT
     # What the instance and the host-side network actions may reach and sign with
     # (kiln.services.configurations.network_policy).
     host_local_network: bool = False
@@ -83,28 +85,36 @@ class BuildPlan:
 DEFAULT_INSTANCE_TYPE = "m5.large"
 
 
-def resolve_parent_ami(parent_value: str, *, region: str = DEFAULT_REGION) -> str:
+def resolve_parent_ami(
+    parent_value: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, volume_size: int | None = None
+) -> str:
+    """The parent AMI ``account`` builds from: one it may launch (its own, shared with it, public).
+    A bootstrapped parent's layer is bounded by the recipe's root ``volume_size`` (GiB)."""
+    from kiln.services.ec2.callers import principal
     from kiln.services.recipes.resource import resolve_parent
     from kiln.store import api as store
 
     parent = resolve_parent(parent_value)
     if parent.kind == "ami":
-        store.assert_launchable(parent.value, region=region)
+        store.assert_launchable(parent.value, region, principal(account))
         return parent.value
     if parent.kind == "bootstrap":
-        return store.bootstrap_image(parent.value, region=region)
-    return newest_available_image_ami(parent.value, region=region)
+        return store.bootstrap_image(parent.value, region=region, owner=account, volume_size=volume_size)
+    return newest_available_image_ami(parent.value, region=region, account=account)
 
 
-def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION) -> str:
-    """The AMI (in ``region``) of the newest AVAILABLE image matching an image ARN with x wildcards."""
+def newest_available_image_ami(
+    arn_filter: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
+) -> str:
+    """The AMI (in ``region``) of ``account``'s newest AVAILABLE image matching an image ARN with x
+    wildcards."""
     from kiln.model.arn import parse_arn
     from kiln.model.versions import VersionFilter
     from kiln.services.builds import records as images
     wanted = parse_arn(arn_filter, field="parentImage", resource_type="image", allow_short=True)
     version_filter = wanted.version or VersionFilter((None, None, None))
     candidates = []
-    for image in images.list_images(status="AVAILABLE"):
+    for image in images.list_images(status="AVAILABLE", account=account):
         arn = parse_arn(image["arn"], resource_type="image")
         version = arn.exact_version
         if arn.name != wanted.name or version is None or not version_filter.matches(version):
@@ -112,7 +122,7 @@ def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION)
         if wanted.build is not None and arn.build != wanted.build:
             continue
         amis = [ami for ami in image["outputResources"]["amis"]
-                if ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == DEFAULT_ACCOUNT]
+                if ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == account]
         if amis:
             candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
     if not candidates:
@@ -150,8 +160,33 @@ def _parameters(entry: dict[str, Any]) -> dict[str, str]:
     return values
 
 
+def own_arn(text: str, resource_type: str, account: str) -> str:
+    """A full ARN: a short form (``image-recipe/NAME/VERSION``) names ``account``'s resource; a full
+    ARN stays as given."""
+    from dataclasses import replace
+
+    from kiln.model.arn import parse_arn
+
+    if text.strip().startswith("arn:"):
+        return text.strip()
+    parsed = parse_arn(text, resource_type=resource_type, allow_short=True)
+    return str(replace(parsed, account=account))
+
+
+def check_usable(arn: str, account: str, field: str, what: str) -> None:
+    """An Image Builder resource ``account`` may build with: its own or an Amazon-managed one (kiln
+    shares no recipes, components or configurations across accounts); another account's is not
+    found, its owner never named."""
+    from kiln.model.arn import MANAGED_ACCOUNT
+
+    owner = arn.split(":")[4] if arn.startswith("arn:") and arn.count(":") >= 5 else account
+    if owner not in (account, MANAGED_ACCOUNT):
+        raise NotFound(f"{what} {arn} does not exist", location=field)
+
+
 def plan_build(
-    recipe_arn: str, infrastructure_arn: str, distribution_arn: str | None, *, region: str = DEFAULT_REGION
+    recipe_arn: str, infrastructure_arn: str, distribution_arn: str | None, *, region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
 ) -> BuildPlan:
     from kiln.db.engine import session
     from kiln.services.components.resource import resolve_component
@@ -161,6 +196,10 @@ def plan_build(
     from kiln.services.recipes.resource import find_recipe
     from kiln.store import api as store
 
+    check_usable(recipe_arn, account, "imageRecipeArn", "image recipe")
+    check_usable(infrastructure_arn, account, "infrastructureConfigurationArn", "infrastructure configuration")
+    if distribution_arn:
+        check_usable(distribution_arn, account, "distributionConfigurationArn", "distribution configuration")
     with session() as db:
         recipe = find_recipe(db, recipe_arn)
         infrastructure = find_infrastructure_configuration(db, infrastructure_arn).body
@@ -169,7 +208,9 @@ def plan_build(
         )
         components = []
         for index, entry in enumerate(recipe.components):
-            row = resolve_component(entry["componentArn"], db=db, field=f"components[{index}].componentArn")
+            field_name = f"components[{index}].componentArn"
+            row = resolve_component(entry["componentArn"], db=db, field=field_name)
+            check_usable(row.arn, account, field_name, "component")
             components.append(
                 ResolvedComponent(
                     arn=row.arn,
@@ -183,8 +224,9 @@ def plan_build(
         recipe_name, recipe_version = recipe.name, recipe.version
         parent_value, working_directory = recipe.parent_image, recipe.working_directory or "/tmp"
         recipe_ami_tags = dict(recipe.ami_tags or {})
+        volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
-    parent_ami = resolve_parent_ami(parent_value, region=region)
+    parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
         if entry.get("region") == region:
@@ -214,6 +256,7 @@ def plan_build(
         launch_permission=ami_config.get("launchPermission"),
         resource_tags=dict(infrastructure.get("resourceTags") or {}),
         region=region,
+        account=account,
         distributions=tuple((distribution or {}).get("distributions") or ()),
         recipe_ami_tags=recipe_ami_tags,
     )

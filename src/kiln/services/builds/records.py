@@ -25,8 +25,21 @@ ACTIVE = ACTIVE_BUILD_STATES
 FINAL = FINAL_BUILD_STATES
 
 
-def image_arn(name: str, version: str, build: int, region: str = DEFAULT_REGION) -> str:
-    return f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/{name}/{version}/{build}"
+def image_arn(
+    name: str, version: str, build: int, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
+) -> str:
+    return f"arn:aws:imagebuilder:{region}:{account}:image/{name}/{version}/{build}"
+
+
+def account_of(arn: str) -> str:
+    """The account of an Image Builder ARN: who built the image (and owns its output AMIs)."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else DEFAULT_ACCOUNT
+
+
+def _of_account(account: str) -> Any:
+    """Image rows whose ARN names ``account`` (the ARN is the record's only account)."""
+    return ImageBuild.arn.like(f"arn:aws:imagebuilder:%:{account}:image/%")
 
 
 def create_image(
@@ -42,19 +55,21 @@ def create_image(
     enhanced_metadata: bool = True,
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
 ) -> str:
-    """Record a new PENDING image with the next build number, built in ``region`` (its ARN's region);
-    the caller process owns it."""
+    """Record a new PENDING image of ``account`` with the next build number of the version, built in
+    ``region`` (its ARN's region); the caller process owns it."""
     from kiln.runtime import procs
 
     owner = procs.current()
     now = utcnow()
     with session() as db:
         last = db.scalar(
+            # Numbered across accounts and regions: the table keeps (name, version, build) unique.
             select(func.max(ImageBuild.build_number)).where(ImageBuild.name == name, ImageBuild.version == version)
         )
         build = (last or 0) + 1
-        arn = image_arn(name, version, build, region)
+        arn = image_arn(name, version, build, region, account)
         db.add(
             ImageBuild(
                 arn=arn,
@@ -82,11 +97,20 @@ def create_image(
     return arn
 
 
-def _row(db: Any, arn: str) -> ImageBuild:
+def _row(db: Any, arn: str, caller: str | None = None) -> ImageBuild:
+    """The image ``arn`` names; with ``caller``, only one of the caller's account (another account's
+    image is not found, as Image Builder answers: its owner is never told)."""
     row = db.get(ImageBuild, arn)
-    if row is None:
-        raise NotFound(f"image {arn} not found", hint="list images with `kiln image list`")
+    if row is None or (caller is not None and account_of(row.arn) != caller):
+        raise NotFound(f"image {arn} not found", hint="list images with `kiln image builds`")
     return row
+
+
+def check_caller(arn: str, caller: str | None) -> None:
+    """Refuse (not found) an image that is not ``caller``'s."""
+    if caller is not None:
+        with session() as db:
+            _row(db, arn, caller)
 
 
 def update(arn: str, **fields: Any) -> None:
@@ -124,10 +148,10 @@ def cancel_requested(arn: str) -> bool:
         return bool(_row(db, arn).cancel_requested)
 
 
-def request_cancel(arn: str) -> str:
+def request_cancel(arn: str, *, caller: str | None = None) -> str:
     """CancelImageCreation: only an image still being built can be cancelled."""
     with session() as db:
-        row = _row(db, arn)
+        row = _row(db, arn, caller)
         if row.status not in ACTIVE:
             raise Conflict(f"image {arn} is {row.status}; only an image being built can be cancelled")
         row.cancel_requested = True
@@ -173,15 +197,19 @@ def to_image_shape(row: ImageBuild) -> dict[str, Any]:
     return image
 
 
-def get_image(arn: str) -> dict[str, Any]:
+def get_image(arn: str, *, caller: str | None = None) -> dict[str, Any]:
     with session() as db:
-        return to_image_shape(_row(db, arn))
+        return to_image_shape(_row(db, arn, caller))
 
 
 def list_images(
-    *, name: str | None = None, status: str | None = None, pipeline_arn: str | None = None
+    *, name: str | None = None, status: str | None = None, pipeline_arn: str | None = None,
+    account: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The images (builds), of ``account`` only when given."""
     query = select(ImageBuild).order_by(ImageBuild.date_created, ImageBuild.arn)
+    if account:
+        query = query.where(_of_account(account))
     if name:
         query = query.where(ImageBuild.name == name)
     if status:
@@ -192,9 +220,9 @@ def list_images(
         return [to_image_shape(row) for row in db.scalars(query)]
 
 
-def packages(arn: str) -> list[dict[str, str]]:
+def packages(arn: str, *, caller: str | None = None) -> list[dict[str, str]]:
     with session() as db:
-        row = _row(db, arn)
+        row = _row(db, arn, caller)
         if row.packages is None:
             raise InvalidInput(f"image {arn} has no package list (status {row.status})")
         return list(row.packages)
@@ -203,9 +231,9 @@ def packages(arn: str) -> list[dict[str, str]]:
 # --- workflow steps -------------------------------------------------------------------------
 
 
-def list_steps(arn: str) -> list[dict[str, Any]]:
+def list_steps(arn: str, *, caller: str | None = None) -> list[dict[str, Any]]:
     with session() as db:
-        _row(db, arn)
+        _row(db, arn, caller)
         steps = db.scalars(
             select(WorkflowStep).where(WorkflowStep.image_arn == arn).order_by(WorkflowStep.position)
         )
@@ -306,21 +334,24 @@ def finish_available(arn: str, output_amis: list[dict[str, Any]]) -> None:
 
 def own_ami(image: dict[str, Any], region: str) -> dict[str, Any] | None:
     """The image's output AMI of the building account in ``region``, if it has one."""
+    owner = account_of(image["arn"])
     for ami in image["outputResources"]["amis"]:
-        if ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == DEFAULT_ACCOUNT:
+        if ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == owner:
             return ami
     return None
 
 
 def find_cached(cache_key: str, *, exclude: str, region: str = DEFAULT_REGION) -> dict[str, Any] | None:
-    """The newest AVAILABLE image built from the same inputs whose AMI in ``region`` is still registered."""
+    """The newest AVAILABLE image of the same account built from the same inputs whose AMI in
+    ``region`` is still registered."""
     from kiln.store import api as store
 
     with session() as db:
         rows = list(
             db.scalars(
                 select(ImageBuild)
-                .where(ImageBuild.cache_key == cache_key, ImageBuild.status == "AVAILABLE", ImageBuild.arn != exclude)
+                .where(ImageBuild.cache_key == cache_key, ImageBuild.status == "AVAILABLE", ImageBuild.arn != exclude,
+                       _of_account(account_of(exclude)))
                 .order_by(ImageBuild.date_created.desc())
             )
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kiln.errors import KilnError
+from kiln.home import DEFAULT_ACCOUNT
 from kiln.services.builds.plan import BuildPlan
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def launch(plan: BuildPlan, ami: str, *, purpose: str, image_arn: str) -> str:
         host_local=plan.host_local_network,
         tags={**plan.resource_tags, "kiln:ImageArn": image_arn, "kiln:Purpose": purpose},
         owned=True,
+        account=plan.account,
     )
     working = InstanceExecutor(instance.id).host_path(plan.working_directory)
     working.mkdir(parents=True, exist_ok=True)
@@ -217,7 +219,9 @@ class CapturedVolume:
     stopped_at: datetime  # the instance's state_changed_at then: a later start/stop changes it
 
 
-def create_ami(instance_id: str, *, name: str, description: str | None, tags: dict[str, str]) -> CapturedVolume:
+def create_ami(
+    instance_id: str, *, name: str, description: str | None, tags: dict[str, str], owner: str = DEFAULT_ACCOUNT
+) -> CapturedVolume:
     """Stop the build instance and capture its root volume as the new AMI (EC2 CreateImage of a
     stopped instance), noting what lets the volume become the new layer's unpacked dir later."""
     from kiln.runtime import instances
@@ -229,7 +233,7 @@ def create_ami(instance_id: str, *, name: str, description: str | None, tags: di
     record = store.CaptureRecord()
     ami = store.create_image_from_upper(
         stopped.image_id, stopped.upper_dir, region=stopped.region, name=name,
-        description=description, tags=dict(tags), record=record,
+        description=description, tags=dict(tags), record=record, owner=owner,
     )
     return CapturedVolume(ami, record, stopped.state_changed_at)
 
@@ -260,7 +264,7 @@ def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str
 
     return store.copy_image(
         source_ami, source_region=plan.region, region=plan.region, name=name,
-        description=plan.ami_description or "", tags=tags,
+        description=plan.ami_description or "", tags=tags, owner=plan.account,
     )
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.home import DEFAULT_REGION, logs_dir
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, logs_dir
 from kiln.services.builds import records as images
 from kiln.services.builds.distribute import Distribution, check_distribution
 from kiln.services.builds.plan import BuildPlan, plan_build
@@ -93,6 +93,7 @@ class Build:
         self.new_ami: str | None = None
         self.plan: BuildPlan | None = None
         self.region = region_of(arn)
+        self.account = images.account_of(arn)
         self.distribution: Distribution | None = None
 
     # -- helpers -------------------------------------------------------------------------------
@@ -119,8 +120,8 @@ class Build:
         try:
             self._status("PENDING")
             self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn,
-                                   region=self.region)
-            check_distribution(list(self.plan.distributions), self.row.distribution_arn or "")
+                                   region=self.region, account=self.account)
+            check_distribution(list(self.plan.distributions), self.row.distribution_arn or "", account=self.account)
             cache_key = self.plan.cache_key(self.row.tests_enabled)
             images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
             cached = self._cached_build(cache_key) if self.use_cache else None
@@ -168,6 +169,7 @@ class Build:
                 self.build_instance,
                 name=ami_name(self.plan, self.arn, created), description=self.plan.ami_description,
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
+                owner=self.account,
             )
             self.new_ami = captured.ami
             images.update(self.arn, intermediate_ami_id=self.new_ami)
@@ -314,26 +316,60 @@ def create_and_build(
     use_cache: bool = True,
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
     progress: Progress = lambda message: None,
 ) -> dict[str, Any]:
-    """CreateImage in ``region``, run in the calling process: returns the final Image shape. The
-    region and the distribution configuration are checked before the image is recorded."""
+    """CreateImage of ``account`` in ``region``, run in the calling process: returns the final Image
+    shape (what is checked first: ``record_image``)."""
+    arn = record_image(
+        recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn, distribution_arn=distribution_arn,
+        tests_enabled=tests_enabled, tests_timeout_minutes=tests_timeout_minutes, tags=tags, region=region,
+        account=account,
+    )
+    progress(arn)
+    return Build(arn, progress=progress, use_cache=use_cache).run()
+
+
+def record_image(
+    *,
+    recipe_arn: str,
+    infrastructure_arn: str,
+    distribution_arn: str | None = None,
+    tests_enabled: bool = True,
+    tests_timeout_minutes: int = 720,
+    enhanced_metadata: bool = True,
+    tags: dict[str, str] | None = None,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> str:
+    """Record a PENDING image of ``account`` in ``region`` and return its ARN, once the region, the
+    resources' owners (``account``'s own or Amazon-managed; short forms name the account's) and the
+    distribution configuration are checked."""
     from kiln.db.engine import session
     from kiln.services.accounts.regions import require_region
+    from kiln.services.builds.plan import check_usable, own_arn
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.recipes.resource import find_recipe
 
     require_region(region)
+    recipe_arn = own_arn(recipe_arn, "image-recipe", account)
+    infrastructure_arn = own_arn(infrastructure_arn, "infrastructure-configuration", account)
+    distribution_arn = own_arn(distribution_arn, "distribution-configuration", account) \
+        if distribution_arn else None
+    check_usable(recipe_arn, account, "imageRecipeArn", "image recipe")
+    check_usable(infrastructure_arn, account, "infrastructureConfigurationArn", "infrastructure configuration")
+    if distribution_arn:
+        check_usable(distribution_arn, account, "distributionConfigurationArn", "distribution configuration")
     with session() as db:
         recipe = find_recipe(db, recipe_arn)
         name, version = recipe.name, recipe.version
         if distribution_arn:
             body = find_distribution_configuration(db, distribution_arn).body
-            check_distribution(list(body.get("distributions") or []), distribution_arn)
+            check_distribution(list(body.get("distributions") or []), distribution_arn, account=account)
     arn = images.create_image(
         name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
         distribution_arn=distribution_arn, tests_enabled=tests_enabled,
-        tests_timeout_minutes=tests_timeout_minutes, tags=tags, region=region,
+        tests_timeout_minutes=tests_timeout_minutes, enhanced_metadata=enhanced_metadata, tags=tags,
+        region=region, account=account,
     )
-    progress(arn)
-    return Build(arn, progress=progress, use_cache=use_cache).run()
+    return arn

@@ -69,7 +69,8 @@ def with_client_token(request: ShapeT) -> tuple[ShapeT, str]:
 
 
 def replayed(
-    db: Session, table: type[Any], token: str | None, digest: str, stored_hash: Callable[[Any], str] | None = None
+    db: Session, table: type[Any], token: str | None, digest: str, stored_hash: Callable[[Any], str] | None = None,
+    *, account: str | None = None,
 ) -> Any:
     """The row an earlier request with this clientToken made (None for no or a new token); refused when
     that request differed. ``stored_hash`` gives a row's content hash where the row keeps none."""
@@ -77,7 +78,10 @@ def replayed(
         return None
     from sqlalchemy import select
 
-    previous = db.scalars(select(table).where(table.client_token == token)).first()
+    query = select(table).where(table.client_token == token)
+    if account is not None:  # a token is its account's: another account's token of the same name is another
+        query = query.where(table.account == account)
+    previous = db.scalars(query).first()
     if previous is not None:
         from types import SimpleNamespace
 

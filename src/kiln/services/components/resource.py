@@ -139,7 +139,7 @@ def put_component(
     content["documentHash"] = content_hash(data)
     digest = content_hash(content)
 
-    previous = replayed(db, ComponentRow, request.clientToken, digest)
+    previous = replayed(db, ComponentRow, request.clientToken, digest, account=account)
     if previous is not None:
         return previous, "unchanged"
 
@@ -203,12 +203,16 @@ def create_component(
         }
 
 
-def expand_component_reference(db: Session, reference: str, *, field: str = "componentArn") -> str:
+def expand_component_reference(
+    db: Session, reference: str, *, field: str = "componentArn", account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
+) -> str:
     """A full ARN for ``reference``; the short form ``component/NAME/VERSION`` means the caller's own
-    component of that name when one exists, else the Amazon-managed one."""
+    component of that name (``account``, ``region``) when one exists, else the Amazon-managed one."""
     arn = parse_arn(reference, resource_type="component", field=field, allow_short=True)
     if reference.strip().startswith("arn:"):
         return str(arn)
+    arn = Arn(arn.resource_type, arn.name, arn.version, arn.build, region=region or arn.region, account=account)
     if not _rows(db, arn.account, arn.name) and _rows(db, MANAGED_ACCOUNT, arn.name):
         arn = Arn(
             arn.resource_type, arn.name, arn.version, arn.build, region=arn.region, account=MANAGED_ACCOUNT

@@ -92,7 +92,7 @@ def put(
     body = family.normalise(content_of(request.dump()))
     digest = content_hash(body)
     token = getattr(request, "clientToken", None)
-    previous = replayed(db, table, token, digest, lambda row: content_hash(row.body))
+    previous = replayed(db, table, token, digest, lambda row: content_hash(row.body), account=account)
     if previous is not None:
         return previous, "unchanged"
     arn = make_arn(family.resource_type, body["name"], region=region, account=account)

@@ -290,17 +290,20 @@ def delete_policy(arn: str, *, caller: str | None = None) -> str:
     return arn
 
 
-def put_policy(body: Mapping[str, Any]) -> tuple[str, str]:
-    """For ``kiln apply``: create the policy, or update it when its definition changed.
+def put_policy(
+    body: Mapping[str, Any], *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> tuple[str, str]:
+    """For ``kiln apply``: create the policy in ``account`` and ``region``, or update it when its
+    definition changed.
 
     Returns the ARN and what happened: ``created``, ``updated`` or ``unchanged``.
     """
     request = parse(CreateLifecyclePolicyRequest, dict(body))
-    arn = policy_arn(request.name)
+    arn = policy_arn(request.name, account=account, region=region)
     try:
         current = get_policy(arn)
     except NotFound:
-        return create_policy(request), "created"
+        return create_policy(request, account=account, region=region), "created"
     wanted = {
         **_body(request),
         "description": request.description,
@@ -450,7 +453,8 @@ def list_execution_resources(
 
 def _apply(db: Any, request: CreateLifecyclePolicyRequest, context: Any, where: str) -> tuple[str, str]:
     # put_policy opens its own unit of work, which joins apply's transaction (kiln.db.engine.session).
-    return put_policy(request.model_dump(mode="json", exclude_none=True))
+    return put_policy(request.model_dump(mode="json", exclude_none=True), account=context.account,
+                      region=context.region)
 
 
 APPLY_KIND = KindHandler(

@@ -60,14 +60,17 @@ def start(job: PipelineJob, due_time: datetime, *, runner: Any = None) -> Any:
     return run_scheduled(job.pipeline_arn, due_time, runner=runner, wait=True)
 
 
-def next_runs(pipeline_arn: str, count: int, *, after: datetime | None = None) -> list[datetime]:
-    """The pipeline's next ``count`` scheduled times (in its timezone); [] without a schedule."""
+def next_runs(
+    pipeline_arn: str, count: int, *, after: datetime | None = None, caller: str | None = None
+) -> list[datetime]:
+    """The pipeline's (``caller``'s when given) next ``count`` scheduled times (in its timezone); []
+    without a schedule."""
     from kiln.db.engine import session
     from kiln.services.pipelines import cron as pipeline_cron
     from kiln.services.pipelines.resource import find_pipeline
 
     with session() as db:
-        schedule = find_pipeline(db, pipeline_arn).body.get("schedule") or {}
+        schedule = find_pipeline(db, pipeline_arn, caller=caller).body.get("schedule") or {}
     if not schedule.get("scheduleExpression"):
         return []
     return pipeline_cron.next_times(schedule["scheduleExpression"], schedule.get("timezone"), after or utcnow(), count)

@@ -64,8 +64,12 @@ def _table() -> type[ImagePipelineRow]:
 # --- stored configuration ------------------------------------------------------------------------
 
 
-def _normalise(db: Session, body: dict[str, Any], where: str | None) -> dict[str, Any]:
-    """Full ARNs, referenced resources checked, schedule checked, Image Builder's defaults filled in."""
+def _normalise(
+    db: Session, body: dict[str, Any], where: str | None, account: str = DEFAULT_ACCOUNT
+) -> dict[str, Any]:
+    """Full ARNs (a short form names ``account``'s resource), referenced resources checked (the
+    account's own or Amazon-managed), schedule checked, Image Builder's defaults filled in."""
+    from kiln.services.builds.plan import check_usable, own_arn
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.configurations.infrastructure import find_infrastructure_configuration
     from kiln.services.pipelines import cron as pipeline_cron
@@ -80,6 +84,13 @@ def _normalise(db: Session, body: dict[str, Any], where: str | None) -> dict[str
             hint="build AMIs with imageRecipeArn",
         )
     body = dict(body)
+    kinds = {"imageRecipeArn": ("image-recipe", "image recipe"),
+             "infrastructureConfigurationArn": ("infrastructure-configuration", "infrastructure configuration"),
+             "distributionConfigurationArn": ("distribution-configuration", "distribution configuration")}
+    for key, (resource_type, what) in kinds.items():
+        if body.get(key):
+            body[key] = own_arn(body[key], resource_type, account)
+            check_usable(body[key], account, at(key), what)
     body["imageRecipeArn"] = str(parse_arn(body["imageRecipeArn"], resource_type="image-recipe", allow_short=True))
     find_recipe(db, body["imageRecipeArn"], field=at("imageRecipeArn"))
     body["infrastructureConfigurationArn"] = str(
@@ -106,21 +117,30 @@ def _normalise(db: Session, body: dict[str, Any], where: str | None) -> dict[str
     return body
 
 
-def _find(db: Session, arn: str, field: str = "imagePipelineArn") -> ImagePipelineRow:
+def _find(
+    db: Session, arn: str, field: str = "imagePipelineArn", caller: str | None = None
+) -> ImagePipelineRow:
+    """The pipeline ``arn`` names; with ``caller``, only one of that account (a short form names the
+    caller's; another account's is not found, its owner never told)."""
+    from dataclasses import replace
+
     from sqlalchemy import select
 
     parsed = parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True)
+    if caller is not None and not arn.strip().startswith("arn:"):
+        parsed = replace(parsed, account=caller)
     table = _table()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
-    if row is None:
+    if row is None or (caller is not None and row.account != caller):
         raise NotFound(f"image pipeline {parsed} does not exist", location=field,
                        hint="list pipelines with `kiln pipeline list`")
     return row
 
 
-def find_pipeline(db: Session, arn: str) -> ImagePipelineRow:
-    """The pipeline row an ARN (or ``image-pipeline/NAME``) names; NotFound otherwise."""
-    return _find(db, arn)
+def find_pipeline(db: Session, arn: str, *, caller: str | None = None) -> ImagePipelineRow:
+    """The pipeline row an ARN (or ``image-pipeline/NAME``) names (of ``caller`` when given);
+    NotFound otherwise."""
+    return _find(db, arn, caller=caller)
 
 
 def _config(row: ImagePipelineRow) -> dict[str, Any]:
@@ -172,12 +192,13 @@ def put_pipeline(
     from sqlalchemy import select
 
     table = _table()
-    body = _normalise(db, content_of(request.dump()), where)
+    body = _normalise(db, content_of(request.dump()), where, account)
     token = request.clientToken
     given = {key: value for key, value in body.items() if key != "status"}
     given["tags"] = given.get("tags")
     previous = replayed(
-        db, table, token, content_hash(given), lambda row: content_hash({**_config(row), "tags": row.tags})
+        db, table, token, content_hash(given), lambda row: content_hash({**_config(row), "tags": row.tags}),
+        account=account,
     )
     if previous is not None:
         return previous, "unchanged"
@@ -236,16 +257,16 @@ def create_image_pipeline(
 
 
 def update_image_pipeline(
-    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None
+    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None, caller: str | None = None
 ) -> dict[str, Any]:
     """UpdateImagePipeline: replaces every mutable field (PUT semantics); name and tags stay."""
     request = parse_shape(UpdateImagePipelineRequest, body)
     token = request.clientToken or new_client_token()
     with unit_of_work(db) as work:
-        row = _find(work, request.imagePipelineArn)
+        row = _find(work, request.imagePipelineArn, caller=caller)
         given = content_of(request.dump(), "imagePipelineArn")
         body_in = {key: value for key, value in given.items() if key in MUTABLE_FIELDS}
-        _apply_update(row, _normalise(work, body_in, None))
+        _apply_update(row, _normalise(work, body_in, None, row.account))
         work.flush()
         return {"requestId": new_request_id(), "clientToken": token, "imagePipelineArn": row.arn}
 
@@ -299,9 +320,9 @@ def next_run_time(row: ImagePipelineRow) -> Any:
     return pipeline_cron.next_after(schedule["scheduleExpression"], schedule.get("timezone"), utcnow())
 
 
-def get_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def get_image_pipeline(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        row = _find(work, arn)
+        row = _find(work, arn, caller=caller)
         return {"requestId": new_request_id(), "imagePipeline": {**to_shape(work, row), **extra_fields(row)}}
 
 
@@ -344,14 +365,14 @@ def list_image_pipelines(
         return {"requestId": new_request_id(), **page(entries, max_results, next_token, "imagePipelineList")}
 
 
-def delete_image_pipeline(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def delete_image_pipeline(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
     """DeleteImagePipeline; refused while one of its builds runs. Its execution records go with it."""
     from sqlalchemy import delete
 
     from kiln.db.tables.pipelines import PipelineExecutionRow
 
     with unit_of_work(db) as work:
-        row = _find(work, arn)
+        row = _find(work, arn, caller=caller)
         refuse_if_in_use(work, parse_arn(row.arn))
         work.execute(delete(PipelineExecutionRow).where(PipelineExecutionRow.pipeline_arn == row.arn))
         work.delete(row)
@@ -364,12 +385,13 @@ def list_image_pipeline_images(
     filters: list[dict[str, Any]] | None = None,
     max_results: int | None = None,
     next_token: str | None = None,
+    caller: str | None = None,
 ) -> dict[str, Any]:
     """ListImagePipelineImages: the images the pipeline built, oldest first; filters on name, version."""
     from kiln.db.engine import session
     from kiln.services.builds import records as images
     with session() as db:
-        pipeline_arn = _find(db, arn).arn
+        pipeline_arn = _find(db, arn, caller=caller).arn
     summaries = []
     for image in images.list_images(pipeline_arn=pipeline_arn):
         summary = {key: image[key] for key in (

@@ -207,6 +207,7 @@ def launch(
         claim = _record(db, pipeline, trigger=trigger, decision="STARTED", reason=reason, due_time=due_time,
                         client_token=client_token, os_marker=os_marker)
         body, version, claim_id, full_arn = dict(pipeline.body), pipeline.version, claim.id, pipeline.arn
+        pipeline_account = pipeline.account
         try:
             recipe = find_recipe(db, body["imageRecipeArn"])
             recipe_arn, name, recipe_version = recipe.arn, recipe.name, recipe.version
@@ -228,7 +229,8 @@ def launch(
             tests_timeout_minutes=tests.get("timeoutMinutes", 720),
             enhanced_metadata=body.get("enhancedImageMetadataEnabled", True),
             tags={**(body.get("imageTags") or {}), **(tags or {})},
-            region=full_arn.split(":")[3],  # a pipeline builds in its own region
+            region=full_arn.split(":")[3],  # a pipeline builds in its own region, as its own account
+            account=pipeline_account,
         )
     except BaseException as error:
         _fail_claim(claim_id, str(error) or type(error).__name__)
@@ -294,6 +296,7 @@ def start_image_pipeline_execution(
     runner: Runner | None = None,
     progress: Progress = _quiet,
     wait: bool = True,
+    caller: str | None = None,
 ) -> dict[str, Any]:
     """StartImagePipelineExecution: a manual start always builds (no dependency condition).
 
@@ -309,7 +312,7 @@ def start_image_pipeline_execution(
     request = parse_shape(StartImagePipelineExecutionRequest, body)
     token = request.clientToken or new_client_token()
     with session() as db:
-        pipeline_arn = find_pipeline(db, request.imagePipelineArn).arn
+        pipeline_arn = find_pipeline(db, request.imagePipelineArn, caller=caller).arn
         if request.clientToken:
             previous = db.scalars(
                 select(PipelineExecutionRow).where(PipelineExecutionRow.client_token == request.clientToken)
@@ -445,8 +448,8 @@ def _latest(pipeline_arn: str) -> Execution:
 # --- listing -------------------------------------------------------------------------------------
 
 
-def list_pipeline_executions(pipeline_arn: str) -> list[dict[str, Any]]:
-    """Every recorded decision for the pipeline, oldest first."""
+def list_pipeline_executions(pipeline_arn: str, *, caller: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded decision for the pipeline (``caller``'s when given), oldest first."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -454,6 +457,8 @@ def list_pipeline_executions(pipeline_arn: str) -> list[dict[str, Any]]:
     from kiln.model.shapes import format_date
     from kiln.services.pipelines.resource import find_pipeline
 
+    with session() as db:
+        pipeline_arn = find_pipeline(db, pipeline_arn, caller=caller).arn
     sync_outcomes(pipeline_arn)
     with session() as db:
         arn = find_pipeline(db, pipeline_arn).arn

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.db.base import utcnow
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
-from kiln.model.arn import arn_name, make_arn, parse_arn
+from kiln.model.arn import MANAGED_ACCOUNT, arn_name, make_arn, parse_arn
 from kiln.model.parent import ParentImage, parse_parent_image
 from kiln.model.recipe import CreateImageRecipeRequest, ImageRecipe, ImageRecipeSummary
 from kiln.model.shapes import (
@@ -83,7 +83,8 @@ def _check_parameters(component: ComponentRow, given: list[dict[str, Any]], fiel
 
 
 def resolve_components(
-    db: Session, request: CreateImageRecipeRequest, where: str = ""
+    db: Session, request: CreateImageRecipeRequest, where: str = "", *, account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> list[dict[str, Any]]:
     """The recipe's component list with full ARNs, each checked to resolve and take its parameters."""
     prefix = f"{where}: " if where else ""
@@ -91,8 +92,13 @@ def resolve_components(
     has_build = False
     for index, configuration in enumerate(request.components or []):
         field = f"{prefix}components[{index}]"
-        full = expand_component_reference(db, configuration.componentArn, field=f"{field}.componentArn")
+        full = expand_component_reference(
+            db, configuration.componentArn, field=f"{field}.componentArn", account=account, region=region
+        )
         try:
+            if parse_arn(full, resource_type="component").account not in (account, MANAGED_ACCOUNT):
+                # Image Builder shares no components across accounts here: another's is not found.
+                raise NotFound(f"no component matches {full}", location=f"{field}.componentArn")
             component = resolve_component(full, db=db, field=f"{field}.componentArn")
         except NotFound as error:
             raise InvalidInput(error.message, location=error.location, hint=error.hint) from None
@@ -127,14 +133,14 @@ def put_recipe(
 
     prefix = f"{where}: " if where else ""
     parse_parent_image(request.parentImage, field=f"{prefix}parentImage")
-    components = resolve_components(db, request, where or "")
+    components = resolve_components(db, request, where or "", account=account)
     version = parse_version(request.semanticVersion)
     body = content_of(request.dump())
     body["components"] = components
     # Tags are not part of a version's content: they may change on an immutable resource.
     digest = content_hash(content_of(body, "tags"))
 
-    previous = replayed(db, ImageRecipeRow, request.clientToken, digest)
+    previous = replayed(db, ImageRecipeRow, request.clientToken, digest, account=account)
     if previous is not None:
         return previous, "unchanged"
 

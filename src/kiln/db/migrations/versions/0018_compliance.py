@@ -1,14 +1,14 @@
 """compliance: rules the fleet's images are audited against
 
 Revision ID: 0018_compliance
-Revises: 0015_allowed_images
+Revises: 0015_client_tokens
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_compliance"
-down_revision = "0015_allowed_images"
+down_revision = "0015_client_tokens"
 branch_labels = None
 depends_on = None
 
