@@ -190,3 +190,20 @@ def test_bad_input_is_one_clear_error_and_touches_nothing(kiln: Kiln, aws: MotoS
     result = kiln("lifecycle", "run", "by-recipe", *aws_args(aws))
     assert result.exit_code != 0 and "resourceSelection.recipes" in result.stderr
     assert account_state(aws) == before
+
+
+def test_an_ami_shared_with_an_excluded_account_is_kept(kiln: Kiln, aws: MotoServer, tmp_path: Path) -> None:
+    body = policy_body()
+    body["policyDetails"][0]["exclusionRules"] = {"amis": {"sharedAccounts": ["111122223333"]}}
+    create_policy(kiln, tmp_path, body)
+    ec2 = client(aws, "ec2")
+    shared, alone = (ec2.register_image(Name=f"web-{n}", RootDeviceName="/dev/xvda")["ImageId"]
+                     for n in ("shared", "alone"))
+    ec2.create_tags(Resources=[shared, alone], Tags=[{"Key": "team", "Value": "web"}])
+    ec2.modify_image_attribute(ImageId=shared, LaunchPermission={"Add": [{"UserId": "111122223333"}]})
+    result = kiln("lifecycle", "preview", "retire-web", *aws_args(aws))
+    assert result.exit_code == 0, result.stderr
+    amis = {r["resourceId"]: r for r in json.loads(result.stdout)["resources"] if r["kind"] == "ami"}
+    assert amis[alone]["action"] == "delete"
+    assert (amis[shared]["action"], amis[shared]["exclusion"]) == (
+        "none", {"rule": "exclusionRules.amis.sharedAccounts", "value": "111122223333"})

@@ -28,6 +28,7 @@ class Ami:
     public: bool
     deprecation_time: datetime | None
     deregistration_protected: bool
+    last_launched: datetime | None = None
 
 
 def _when(text: str | None) -> datetime | None:
@@ -52,8 +53,15 @@ def own_amis(ec2: Api) -> list[Ami]:
             public=bool(image.get("Public")),
             deprecation_time=_when(image.get("DeprecationTime")),
             deregistration_protected=(image.get("DeregistrationProtection") or "disabled") != "disabled",
+            last_launched=_when(image.get("LastLaunchedTime")),
         ))  # fmt: skip
     return found
+
+
+def shared_accounts(ec2: Api, image_id: str) -> tuple[str, ...]:
+    """The accounts the AMI is shared with (DescribeImageAttribute launchPermission)."""
+    answer = ec2.call("describe_image_attribute", image_id, ImageId=image_id, Attribute="launchPermission")
+    return tuple(sorted(p["UserId"] for p in answer.get("LaunchPermissions") or [] if p.get("UserId")))
 
 
 def own_snapshots(ec2: Api, account: str) -> list[dict[str, Any]]:

@@ -56,7 +56,8 @@ def adapt(policy: LifecyclePolicy) -> AwsPolicy:
     return AwsPolicy(details, policy.resourceSelection)
 
 
-def _candidate(ami: inventory.Ami, account: Account, users: list[str], as_of: datetime) -> ImageCandidate:
+def _candidate(ami: inventory.Ami, account: Account, users: list[str], as_of: datetime,
+               shared: tuple[str, ...] = ()) -> ImageCandidate:
     status = _STATES.get(ami.state, "FAILED")
     if status == "AVAILABLE" and ami.deprecation_time is not None and ami.deprecation_time <= as_of:
         status = "DEPRECATED"
@@ -71,6 +72,7 @@ def _candidate(ami: inventory.Ami, account: Account, users: list[str], as_of: da
             image_id=ami.image_id, region=account.region, account=account.account_id,
             creation_date=ami.creation_date, deprecation_time=ami.deprecation_time, state=state,
             public=ami.public, tags=ami.tags, snapshot_ids=ami.snapshot_ids, in_use_by=tuple(users),
+            last_launched=ami.last_launched, shared_accounts=shared,
             deregistration_protected=ami.deregistration_protected,
         ),),
     )  # fmt: skip
@@ -91,6 +93,11 @@ def _keep_shared_snapshots(plan: Plan, amis: Sequence[inventory.Ami]) -> None:
                     snap.action, snap.reason = "none", f"kept: also used by {', '.join(others)}"
 
 
+def _excludes_shared(rules: AwsPolicy) -> bool:
+    return any(d.exclusionRules and d.exclusionRules.amis and d.exclusionRules.amis.sharedAccounts
+               for d in rules.policyDetails)
+
+
 @dataclass
 class AwsPlan:
     account: Account
@@ -107,6 +114,10 @@ def plan(account: Account, policy: LifecyclePolicy, *, name_glob: str | None = N
     candidates = [_candidate(ami, account, users.by_image.get(ami.image_id, []), as_of) for ami in amis]
     chosen = [c for c in candidates if selected(rules.resourceSelection, c)
               and (name_glob is None or fnmatch.fnmatchcase(c.name, name_glob))]
+    if _excludes_shared(rules):  # one DescribeImageAttribute per selected AMI: only when a rule asks
+        by_id = {ami.image_id: ami for ami in amis}
+        chosen = [_candidate(by_id[c.amis[0].image_id], account, list(c.amis[0].in_use_by), as_of,
+                             inventory.shared_accounts(account.ec2, c.amis[0].image_id)) for c in chosen]
     found = evaluate(rules, chosen, as_of=as_of)
     _keep_shared_snapshots(found, amis)
     return AwsPlan(account, found, sorted(users.unresolved))
