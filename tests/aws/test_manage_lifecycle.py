@@ -207,3 +207,21 @@ def test_an_ami_shared_with_an_excluded_account_is_kept(kiln: Kiln, aws: MotoSer
     assert amis[alone]["action"] == "delete"
     assert (amis[shared]["action"], amis[shared]["exclusion"]) == (
         "none", {"rule": "exclusionRules.amis.sharedAccounts", "value": "111122223333"})
+
+
+def test_an_unresolvable_ssm_reference_is_reported_not_guessed(kiln: Kiln, aws: MotoServer, tmp_path: Path) -> None:
+    create_policy(kiln, tmp_path, policy_body())
+    ec2 = client(aws, "ec2")
+    image_id = ec2.register_image(Name="web-lonely", RootDeviceName="/dev/xvda")["ImageId"]
+    ec2.create_tags(Resources=[image_id], Tags=[{"Key": "team", "Value": "web"}])
+    template = ec2.create_launch_template(LaunchTemplateName="broken",
+                                          LaunchTemplateData={"ImageId": "resolve:ssm:/nowhere"})["LaunchTemplate"]
+    result = kiln("lifecycle", "preview", "retire-web", *aws_args(aws))
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    where = f"launch template {template['LaunchTemplateId']} version 1 ($Default, $Latest)"
+    assert plan["unresolvedReferences"] == [f"{where}: SSM parameter /nowhere not found"]
+    assert f"warning: {where}" in result.stderr
+    assert [r["action"] for r in plan["resources"] if r["resourceId"] == image_id] == ["delete"]
+    text = kiln("lifecycle", "preview", "retire-web", *aws_args(aws)[:-2])
+    assert text.exit_code == 0 and image_id in text.stdout and "summary:" in text.stdout
