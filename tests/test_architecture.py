@@ -42,6 +42,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.ec2",
         "kiln.services.accounts",
         "kiln.services.publishing",
+        "kiln.services.aws_accounts",
         "kiln.services.parameters",
         "kiln.services.fleet",
         "kiln.services.compliance",
