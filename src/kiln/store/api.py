@@ -13,7 +13,7 @@ from kiln.store.access import check_storage_readable, image_for, snapshot_for
 from kiln.store.adopt import adopt
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
-from kiln.store.export import export_layers
+from kiln.store.export import Exported, export_layers
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -61,6 +61,7 @@ from kiln.store.unpack import unpack_layer
 __all__ = [
     "CaptureRecord",
     "DeregisterResult",
+    "Exported",
     "FsckReport",
     "GcResult",
     "ImageInfo",
@@ -86,6 +87,7 @@ __all__ = [
     "enable_image",
     "enable_image_deprecation",
     "export_image",
+    "export_image_detailed",
     "flatten",
     "fsck",
     "gc",
@@ -370,11 +372,20 @@ def export_image(
     ami_id: str, fmt: str, dest: Path, region: str = "local", caller: Principal | None = None
 ) -> Path:
     """The AMI as a file; another account's AMI needs what CopyImage needs (it reads the storage)."""
+    return export_image_detailed(ami_id, fmt, dest, region, caller).path
+
+
+def export_image_detailed(
+    ami_id: str, fmt: str, dest: Path, region: str = "local", caller: Principal | None = None, *,
+    size: int | None = None, boot_mode: str | None = None,
+) -> Exported:
+    """``export_image`` saying what it wrote: a disk's size (``size`` bytes, default 8 GiB) and boot mode
+    (``boot_mode``, default what the image's kiln-bootable-linux component chose), or why it won't boot."""
     with session() as db:
         check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
-    return export_layers(layout, ami_id, dirs, fmt, Path(dest))
+    return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)
 
 
 def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:
