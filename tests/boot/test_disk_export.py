@@ -171,3 +171,30 @@ def test_disk_smaller_than_the_file_system_is_refused(kiln, busybox_copy: Callab
     assert "Traceback" not in result.stderr and not dest.exists()
     bad = kiln("image", "export", ami, "--format", "qcow2", "-o", str(dest), "--volume-size", "0")
     assert bad.exit_code in (1, 2) and "VolumeSize" in bad.stderr and not dest.exists()
+
+
+def test_the_ami_records_boot_attributes_as_ec2_does(kernel_ami: str, busybox_copy: Callable[[str], Path],
+                                                     tmp_path: Path) -> None:
+    shape = api.get_image(kernel_ami).to_ec2()
+    assert (shape["BootMode"], shape["EnaSupport"]) == ("uefi-preferred", True)
+    assert "ImdsSupport" not in shape and "TpmSupport" not in shape, "no cloud-init, no TPM: not claimed"
+    upper = tmp_path / "upper"
+    (upper / "etc").mkdir(parents=True)
+    (upper / "etc" / "motd").write_text("child\n")
+    child = api.create_image_from_upper(kernel_ami, upper, name="child")
+    assert api.get_image(child).to_ec2()["BootMode"] == "uefi-preferred", "a child keeps its parent's"
+    assert api.get_image(api.copy_image(kernel_ami, region="eu-west-1", name="copied"), "eu-west-1").boot.boot_mode
+
+    root = busybox_copy("bios-only")
+    (root / "boot").mkdir(exist_ok=True)
+    (root / "boot" / KERNEL).write_bytes(b"k\n")
+    (root / "etc" / "kiln").mkdir(parents=True)
+    (root / "etc" / "kiln" / "boot-mode").write_text("legacy-bios\n")
+    (root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "usr" / "bin" / "cloud-init").write_text("#!/bin/sh\n")
+    bios = api.get_image(api.import_rootfs(root, name="bios-only")).to_ec2()
+    assert (bios["BootMode"], bios["ImdsSupport"]) == ("legacy-bios", "v2.0")
+
+
+def test_an_image_without_a_kernel_has_no_boot_mode(busybox_dir: Path) -> None:
+    assert "BootMode" not in api.get_image(api.import_rootfs(busybox_dir, name="plain")).to_ec2()

@@ -11,6 +11,7 @@ from kiln.model.sharing import Principal
 from kiln.store import images
 from kiln.store.access import check_storage_readable, image_for, snapshot_for
 from kiln.store.adopt import adopt
+from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.export import Exported, export_layers
@@ -136,8 +137,10 @@ def import_rootfs(
         Path(source), layout, allow_devices=allow_devices, compression=compression
     )
     with pinned(region, [layer.digest for layer in layers], f"import {name}"):
+        boot = None
         for layer in layers:  # validates every layer (hostile input) before the AMI exists
-            unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
+            unpacked = unpack_layer(layout.blobs, layer.digest, layer.media_type, allow_devices=allow_devices)
+            boot = boot_attributes_of(unpacked) or boot
         return images.register_image(
             region,
             layers,
@@ -147,6 +150,7 @@ def import_rootfs(
             root_device_type=root_device_type,
             tags=tags,
             owner=owner,
+            boot=boot,
         )
 
 
@@ -249,6 +253,7 @@ def create_image_from_upper(
                 parent_snapshot_id=parent.snapshot_ids[0] if parent.snapshot_ids else None,
                 source_image_id=parent_ami_id,
                 owner=owner,
+                boot=boot_attributes_of(Path(upper_dir)) or parent.boot,
             )
         finally:
             unpin(pins[len(parent_layers) :])
@@ -305,6 +310,7 @@ def copy_image(
             source_image_id=source_ami_id,
             source_region=source_region,
             owner=caller.account if caller else images.DEFAULT_ACCOUNT,
+            boot=source.boot,
         )
 
 

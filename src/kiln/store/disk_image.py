@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kiln.errors import InvalidInput
+from kiln.model.ec2_model import enum
 from kiln.store.disk_esp import make_esp
 from kiln.store.disk_gpt import BIOS_BOOT, ESP, ROOT_X86_64, SECTOR, Partition, last_usable, write_gpt
 from kiln.store.disk_grub import bios_loader, efi_loader, grub_config
 
-BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
 DEFAULT_BOOT_MODE = "uefi-preferred"
 BOOT_MODE_FILE = "etc/kiln/boot-mode"  # written by the kiln-bootable-linux component
 GIB = 1 << 30
@@ -57,8 +57,9 @@ def _version_key(name: str) -> list[object]:
 
 
 def check_boot_mode(mode: str, where: str) -> str:
-    if mode not in BOOT_MODES:
-        raise InvalidInput(f"unknown boot mode {mode!r}: one of {', '.join(BOOT_MODES)}", location=where)
+    modes = enum("BootModeValues")  # legacy-bios, uefi, uefi-preferred
+    if mode not in modes:
+        raise InvalidInput(f"unknown boot mode {mode!r}: one of {', '.join(modes)}", location=where)
     return mode
 
 
