@@ -143,6 +143,9 @@ def probe_accel(disk: Path, scratch: Path, *, uefi: bool = False, timeout: float
         return Accel("kvm", f"a probe boot under KVM reached {reached!r} in {time.monotonic() - started:.1f} s")
     console = [line for line in guest.console().splitlines() if line.strip()]
     errors = guest.errors().splitlines()
-    last = (errors[-1] if errors else "") or (console[-1] if console else "no console output")
+    last = ((errors[-1] if errors else "") or (console[-1] if console else "no console output")).strip()[:160]
+    if guest.process.returncode not in (None, -9):  # it ended on its own, not by our kill
+        return Accel("tcg", f"{KVM_DEVICE} exists but QEMU under KVM exited (status {guest.process.returncode}) "
+                            f"before the kernel's init: {last}")
     return Accel("tcg", f"{KVM_DEVICE} exists but a probe boot under KVM did not start the kernel's init "
-                        f"within {timeout:g} s (last: {last.strip()[:160]})")
+                        f"within {timeout:g} s (last: {last})")
