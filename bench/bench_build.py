@@ -80,7 +80,9 @@ def _set_home(path: Path) -> None:
 
 def apply_demo(path: Path) -> tuple[float, dict[str, str]]:
     from kiln.services.apply import apply_file
+    from kiln.services.demo import prepare_demo_world
 
+    prepare_demo_world()  # the regions and the account the demo's distribution names
     started = time.perf_counter()
     arns = {outcome.kind: outcome.arn for outcome in apply_file(path).outcomes}
     return time.perf_counter() - started, arns

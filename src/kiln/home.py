@@ -33,6 +33,11 @@ def logs_dir() -> Path:
     return kiln_home() / "logs"
 
 
+def s3_dir() -> Path:
+    """Where a distribution's ``s3ExportConfiguration`` writes disk images: ``s3/<bucket>/<prefix>/``."""
+    return kiln_home() / "s3"
+
+
 def cache_dir() -> Path:
     return kiln_home() / "cache"
 

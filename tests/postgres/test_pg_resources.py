@@ -42,6 +42,9 @@ def recipe(name: str, components: list[str], version: str = "1.0.0") -> str:
 
 
 def test_apply_demo_twice_creates_then_changes_nothing(kiln, kiln_on_postgres: str) -> None:
+    from kiln.services.demo import prepare_demo_world
+
+    prepare_demo_world()  # the regions and the account the demo's distribution names
     first = kiln("apply", "-f", str(EXAMPLES / "demo.yaml"))
     assert first.exit_code == 0, first.stderr
     lines = first.stdout.strip().splitlines()

@@ -66,6 +66,9 @@ RECIPE = textwrap.dedent(
 
 
 def test_demo_applies_and_reapplies_unchanged() -> None:
+    from kiln.services.demo import prepare_demo_world
+
+    prepare_demo_world()  # the regions and the account the demo's distribution names
     first = apply_file(EXAMPLES / "demo.yaml")
     assert [outcome.status for outcome in first.outcomes] == ["created"] * 5
     kinds_applied = [outcome.kind for outcome in first.outcomes]

@@ -67,6 +67,9 @@ def test_infrastructure_life_cycle() -> None:
 
 
 def test_distribution_life_cycle() -> None:
+    from kiln.services.accounts.regions import create_region
+
+    create_region("eu-west-1")  # a configuration names only regions that exist
     body = {
         "name": "ship",
         "distributions": [
@@ -89,10 +92,10 @@ def test_distribution_life_cycle() -> None:
     assert got["distributions"] == body["distributions"]
     assert got["timeoutMinutes"] == 720
     update_distribution_configuration(
-        {"distributionConfigurationArn": arn, "distributions": [{"region": "local"}, {"region": "backup"}]}
+        {"distributionConfigurationArn": arn, "distributions": [{"region": "local"}, {"region": "eu-west-1"}]}
     )
     summaries = list_distribution_configurations()["distributionConfigurationSummaryList"]
-    assert summaries[0]["regions"] == ["local", "backup"]
+    assert summaries[0]["regions"] == ["local", "eu-west-1"]
     delete_distribution_configuration(arn)
     assert list_distribution_configurations()["distributionConfigurationSummaryList"] == []
 

@@ -69,6 +69,9 @@ def test_component_create_errors_exit_non_zero(kiln, tmp_path: Path) -> None:
 
 
 def test_apply_text_and_json_output(kiln) -> None:
+    from kiln.services.demo import prepare_demo_world
+
+    prepare_demo_world()  # the regions and the account the demo's distribution names
     first = kiln("apply", "-f", str(EXAMPLES / "demo.yaml"))
     assert first.exit_code == 0, first.stderr
     lines = first.stdout.strip().splitlines()

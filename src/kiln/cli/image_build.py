@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from kiln.cli.options import Output
+from kiln.cli.options import DEFAULT_REGION, Output, Region
 from kiln.cli.output import emit, progress, table
 
 app = typer.Typer()
+
+
+def outputs_table(image: dict[str, Any]) -> None:
+    """The image's outputResources.amis: one row per (region, account, AMI)."""
+    amis = image["outputResources"]["amis"]
+    table(["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"],
+          [(a["region"], a.get("accountId", ""), a["image"], a.get("name", ""), a.get("description", ""))
+           for a in amis])
 
 
 @app.command("create")
@@ -22,9 +31,11 @@ def create(
     instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """Build an image from a recipe, or create an AMI from an instance's root volume."""
+    """Build an image from a recipe in --region (its distribution configuration says where else it
+    goes), or create an AMI from an instance's root volume."""
     from kiln.errors import InvalidInput
 
     if instance:
@@ -47,10 +58,15 @@ def create(
         distribution_arn=distribution,
         tests_enabled=not no_tests,
         use_cache=not no_cache,
+        region=region,
         progress=progress,
     )
-    amis = ", ".join(ami["image"] for ami in image["outputResources"]["amis"])
-    emit(output, {"imageBuildVersionArn": image["arn"], "image": image}, f"{image['arn']}\n{amis}")
+
+    def text() -> None:
+        typer.echo(image["arn"])
+        outputs_table(image)
+
+    emit(output, {"imageBuildVersionArn": image["arn"], "image": image}, text)
 
 
 @app.command("cancel")
@@ -128,6 +144,13 @@ def get(resource: str = typer.Argument(..., help="An image build version ARN, or
 
         emit(output, describe_image(resource))
         return
+    from kiln.cli.output import to_json
     from kiln.services.builds.records import get_image
 
-    emit(output, {"image": get_image(resource)})
+    image = get_image(resource)
+
+    def text() -> None:
+        typer.echo(to_json({"image": image}))
+        outputs_table(image)
+
+    emit(output, {"image": image}, text)

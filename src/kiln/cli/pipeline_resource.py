@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.options import Output
+from kiln.cli.options import DEFAULT_REGION, Output, Region
 from kiln.cli.output import emit, table
 from kiln.cli.resource_verbs import ResourceVerbs
 
@@ -62,14 +62,22 @@ def start(
     arn: Annotated[str, typer.Argument(help=ARN_HELP)],
     tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE tags for the image.")] = None,
     client_token: Annotated[str | None, typer.Option("--client-token")] = None,
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """Build the pipeline now (StartImagePipelineExecution); prints the image ARN."""
+    """Build the pipeline now (StartImagePipelineExecution), in its region; prints the image ARN."""
     from kiln.cli.output import progress
     from kiln.cli.resource_input import tags as resource_tags
-    from kiln.errors import KilnError
+    from kiln.errors import KilnError, NotFound
+    from kiln.services.accounts.regions import require_region
     from kiln.services.builds import records as images
     from kiln.services.pipelines.runs import start_image_pipeline_execution
+
+    require_region(region)
+    parts = arn.split(":")
+    if len(parts) > 4 and parts[0] == "arn" and parts[3] != region:
+        raise NotFound(f"image pipeline {arn} is not in region {region}", location="--region",
+                       hint=f"--region {parts[3]}")
 
     body: dict[str, object] = {"imagePipelineArn": arn}
     if tags:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from kiln.store.adopt import adopt
 from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
+from kiln.store.copying import BlobTransfer, transfer_blobs
 from kiln.store.export import Exported, export_layers
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
@@ -60,7 +62,9 @@ from kiln.store.snapshots import (
 from kiln.store.unpack import unpack_layer
 
 __all__ = [
+    "BlobTransfer",
     "CaptureRecord",
+    "CopyOutcome",
     "DeregisterResult",
     "Exported",
     "FsckReport",
@@ -73,6 +77,7 @@ __all__ = [
     "busybox_rootfs",
     "check_copyable",
     "copy_image",
+    "copy_image_outcome",
     "create_image_from_upper",
     "create_tags",
     "create_volume_permissions",
@@ -276,6 +281,14 @@ def check_copyable(source_ami_id: str, source_region: str = "local", caller: Pri
     return assert_launchable(source_ami_id, source_region, caller)
 
 
+@dataclass(frozen=True)
+class CopyOutcome:
+    """A CopyImage's new AMI and what moving its blobs into the target region took."""
+
+    image_id: str
+    transfer: BlobTransfer
+
+
 def copy_image(
     source_ami_id: str,
     *,
@@ -285,21 +298,45 @@ def copy_image(
     description: str | None = None,
     tags: dict[str, str] | None = None,
     caller: Principal | None = None,
+    owner: str | None = None,
 ) -> str:
-    """EC2 CopyImage: the AMI's layers copied (digest-verified) into another region's store and
-    registered there as a new AMI with its own snapshot, owned by the caller.
+    """EC2 CopyImage (see :func:`copy_image_outcome`); returns the new AMI's id."""
+    return copy_image_outcome(
+        source_ami_id, source_region=source_region, region=region, name=name, description=description,
+        tags=tags, caller=caller, owner=owner,
+    ).image_id
 
-    Another account's AMI must be visible to the caller (else ``InvalidAMIID.NotFound``) and its
-    snapshot readable (``createVolumePermission``, else ``InvalidRequest``)."""
+
+def copy_image_outcome(
+    source_ami_id: str,
+    *,
+    source_region: str = "local",
+    region: str,
+    name: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+    caller: Principal | None = None,
+    owner: str | None = None,
+) -> CopyOutcome:
+    """EC2 CopyImage: the AMI's layers brought (digest-verified) into ``region``'s store and
+    registered there as a new AMI with its own snapshot, owned by the caller — or, for kiln's own
+    work without a caller (a build's distribution), by ``owner``.
+
+    Blobs go once per region store: the ones the target already holds are reused (a copy within a
+    region or to a region holding an earlier build moves only what is new), the others hard-linked
+    where the filesystem allows, else copied. Another account's AMI must be visible to the caller
+    (else ``InvalidAMIID.NotFound``) and its snapshot readable (``createVolumePermission``, else
+    ``InvalidRequest``)."""
     source = check_copyable(source_ami_id, source_region, caller)
     layers = image_layers(source_ami_id, source_region)
     src, dest = Layout.for_region(source_region), Layout.for_region(region)
+    account = caller.account if caller else owner or images.DEFAULT_ACCOUNT
+    images.validate_name(name or source.name)
+    with session() as db:  # before any blob moves: a bad or taken name costs nothing
+        images.check_name_free(db, region, account, name or source.name)
     with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):
-        for layer in layers:
-            if not dest.blobs.exists(layer.digest):
-                with open(src.blobs.path(layer.digest), "rb") as handle:
-                    dest.blobs.put_file(handle, expected=layer.digest)
-        return images.register_image(
+        transfer = transfer_blobs(src.blobs, dest.blobs, [layer.digest for layer in layers])
+        image_id = images.register_image(
             region,
             layers,
             name=name or source.name,
@@ -309,9 +346,10 @@ def copy_image(
             tags=tags,
             source_image_id=source_ami_id,
             source_region=source_region,
-            owner=caller.account if caller else images.DEFAULT_ACCOUNT,
+            owner=account,
             boot=source.boot,
         )
+    return CopyOutcome(image_id, transfer)
 
 
 def delete_snapshot(

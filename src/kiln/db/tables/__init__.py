@@ -2,6 +2,7 @@
 
 from kiln.db.tables import (
     accounts,  # noqa: F401
+    distribution,  # noqa: F401
     fleet,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401

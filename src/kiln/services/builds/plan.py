@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kiln.errors import InvalidInput, NotFound
-from kiln.home import DEFAULT_REGION
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.builds.bootable import BOOTABLE_COMPONENT, check_bootable_parent
 
 
@@ -52,6 +52,10 @@ class BuildPlan:
     # (kiln.services.configurations.network_policy).
     host_local_network: bool = False
     aws_profile: str | None = None
+    # The distribution configuration's region entries (kiln.services.builds.distribute carries them out)
+    # and the recipe's own AMI tags (on every copy; ``ami_tags`` adds the build region's amiTags).
+    distributions: tuple[dict[str, Any], ...] = ()
+    recipe_ami_tags: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,7 +112,8 @@ def newest_available_image_ami(arn_filter: str, *, region: str = DEFAULT_REGION)
             continue
         if wanted.build is not None and arn.build != wanted.build:
             continue
-        amis = [ami for ami in image["outputResources"]["amis"] if ami.get("region") == region]
+        amis = [ami for ami in image["outputResources"]["amis"]
+                if ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == DEFAULT_ACCOUNT]
         if amis:
             candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
     if not candidates:
@@ -186,7 +191,7 @@ def plan_build(
         check_bootable_parent(names, parent_ami, store.layer_dirs(parent_ami, region=region))
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
-        if entry.get("region") in (region, None):
+        if entry.get("region") == region:
             ami_config = entry.get("amiDistributionConfiguration") or {}
     instance_types = infrastructure.get("instanceTypes") or [DEFAULT_INSTANCE_TYPE]
     network = network_of(infrastructure, infrastructure_arn)
@@ -213,4 +218,6 @@ def plan_build(
         launch_permission=ami_config.get("launchPermission"),
         resource_tags=dict(infrastructure.get("resourceTags") or {}),
         region=region,
+        distributions=tuple((distribution or {}).get("distributions") or ()),
+        recipe_ami_tags=recipe_ami_tags,
     )

@@ -41,8 +41,10 @@ def create_image(
     tests_timeout_minutes: int = 720,
     enhanced_metadata: bool = True,
     tags: dict[str, str] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> str:
-    """Record a new PENDING image with the next build number; the caller process owns it."""
+    """Record a new PENDING image with the next build number, built in ``region`` (its ARN's region);
+    the caller process owns it."""
     from kiln.runtime import procs
 
     owner = procs.current()
@@ -52,7 +54,7 @@ def create_image(
             select(func.max(ImageBuild.build_number)).where(ImageBuild.name == name, ImageBuild.version == version)
         )
         build = (last or 0) + 1
-        arn = image_arn(name, version, build)
+        arn = image_arn(name, version, build, region)
         db.add(
             ImageBuild(
                 arn=arn,
@@ -302,8 +304,16 @@ def finish_available(arn: str, output_amis: list[dict[str, Any]]) -> None:
         _record_event(db, row)
 
 
-def find_cached(cache_key: str, *, exclude: str) -> dict[str, Any] | None:
-    """The newest AVAILABLE image built from the same inputs whose AMI is still registered."""
+def own_ami(image: dict[str, Any], region: str) -> dict[str, Any] | None:
+    """The image's output AMI of the building account in ``region``, if it has one."""
+    for ami in image["outputResources"]["amis"]:
+        if ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == DEFAULT_ACCOUNT:
+            return ami
+    return None
+
+
+def find_cached(cache_key: str, *, exclude: str, region: str = DEFAULT_REGION) -> dict[str, Any] | None:
+    """The newest AVAILABLE image built from the same inputs whose AMI in ``region`` is still registered."""
     from kiln.store import api as store
 
     with session() as db:
@@ -316,11 +326,11 @@ def find_cached(cache_key: str, *, exclude: str) -> dict[str, Any] | None:
         )
         shapes = [to_image_shape(row) for row in rows]
     for shape in shapes:
-        amis = shape["outputResources"]["amis"]
-        if not amis:
+        ami = own_ami(shape, region)
+        if ami is None:
             continue
         try:
-            info = store.get_image(amis[0]["image"], region=amis[0]["region"])
+            info = store.get_image(ami["image"], region=region)
         except NotFound:
             continue
         if info.state == "available":

@@ -3,7 +3,8 @@
 Runs once per process when the database is first opened (``kiln.services.startup``):
 an image in a building state whose owner process is gone — or whose pid now belongs to another
 process — is interrupted. Its instances are terminated, unless the infrastructure configuration asks
-to keep the build instance on failure, and its intermediate AMI is deregistered with its snapshots.
+to keep the build instance on failure; the copies and exports a distribution in progress made are
+removed, and its intermediate AMI is deregistered with its snapshots.
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ def _keep_build_instance(row: ImageBuild) -> bool:
 
 
 def _clean(row: ImageBuild) -> None:
-    from kiln.services.builds.workflow import abandon
+    """Everything the build made goes: instances, the AMI copies and exports its distribution made
+    (recorded in ``distribution_outputs``, or found by the build's tag), the intermediate AMI."""
+    from kiln.services.builds.workflow import abandon, region_of
 
     abandon(
         row.arn, "FAILED", REASON,
         build_instance=row.build_instance_id, test_instance=row.test_instance_id, ami=row.intermediate_ami_id,
-        keep_build_instance=_keep_build_instance(row),
+        keep_build_instance=_keep_build_instance(row), region=region_of(row.arn),
     )

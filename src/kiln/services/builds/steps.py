@@ -277,18 +277,3 @@ def discard_ami(ami: str, *, region: str) -> None:
     with contextlib.suppress(Exception):
         store.disable_deregistration_protection(ami, region=region)
     store.deregister_image(ami, region=region, delete_snapshots=True)
-
-
-def share(plan: BuildPlan, ami: str) -> dict[str, list[str]]:
-    """Apply the distribution's launch permission (accounts, groups, organizations, OUs)."""
-    from kiln.store import api as store
-
-    permission = plan.launch_permission or {}
-    entries: list[dict[str, str]] = []
-    entries += [{"UserId": account} for account in permission.get("userIds") or []]
-    entries += [{"Group": group} for group in permission.get("userGroups") or []]
-    entries += [{"OrganizationArn": arn} for arn in permission.get("organizationArns") or []]
-    entries += [{"OrganizationalUnitArn": arn} for arn in permission.get("organizationalUnitArns") or []]
-    if entries:
-        store.modify_launch_permission(ami, add=entries, region=plan.region)
-    return {key: list(value) for key, value in permission.items() if isinstance(value, list)}

@@ -5,24 +5,33 @@ build:        LaunchBuildInstance → ApplyBuildComponents (build, validate phas
               → TerminateBuildInstance
 test:         LaunchTestInstance (from the new AMI) → ApplyTestComponents (test phases)
               → TerminateTestInstance
-distribution: DistributeImage (name, description, tags) → ModifyImageAttributes (launch permissions)
+distribution: DistributeImage (a copy per region and target account: names, descriptions, tags)
+              → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
+              → UpdateParametersAndLaunchTemplates (with the image becoming AVAILABLE);
+              see :mod:`kiln.services.builds.distribute`
+
+The build runs in the region of its image ARN; the distribution configuration is checked (regions,
+fields kiln carries out) before anything is made.
 
 Each step is recorded (status, times, message, log). On failure or cancellation nothing is left
-behind: the intermediate AMI is deregistered with its snapshots, and instances are terminated — the
-build instance is kept when the infrastructure says ``terminateInstanceOnFailure: false``.
+behind: every copy the distribution made and the intermediate AMI are deregistered with their
+snapshots, exports deleted, and instances terminated — the build instance is kept when the
+infrastructure says ``terminateInstanceOnFailure: false``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.home import DEFAULT_ACCOUNT, logs_dir
+from kiln.home import DEFAULT_REGION, logs_dir
 from kiln.services.builds import records as images
+from kiln.services.builds.distribute import Distribution, check_distribution
 from kiln.services.builds.plan import BuildPlan, plan_build
 
 Progress = Callable[[str], None]
@@ -36,9 +45,15 @@ class BuildCancelled(KilnError):
     """The image was cancelled (CancelImageCreation) between steps."""
 
 
+def region_of(arn: str) -> str:
+    """The region of an image ARN: where the build runs."""
+    return arn.split(":")[3]
+
+
 def build_tags(plan: BuildPlan, arn: str, created: datetime, pipeline_arn: str | None,
-               pipeline_version: str | None) -> dict[str, str]:
-    """Tags on every AMI kiln builds: creation date, recipe, image and (for pipelines) pipeline version."""
+               pipeline_version: str | None, ami_tags: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags on every AMI kiln builds: creation date, recipe, image and (for pipelines) pipeline version,
+    then ``ami_tags`` (default: the recipe's and the build region's distribution amiTags)."""
     tags = {
         "CreatedBy": "EC2 Image Builder",
         "Ec2ImageBuilderArn": arn,
@@ -50,7 +65,7 @@ def build_tags(plan: BuildPlan, arn: str, created: datetime, pipeline_arn: str |
         tags["kiln:PipelineArn"] = pipeline_arn
     if pipeline_version:
         tags["kiln:PipelineVersion"] = pipeline_version
-    return {**tags, **plan.ami_tags}
+    return {**tags, **(plan.ami_tags if ami_tags is None else ami_tags)}
 
 
 def ami_name(plan: BuildPlan, arn: str, created: datetime) -> str:
@@ -77,6 +92,8 @@ class Build:
         self.test_instance: str | None = None
         self.new_ami: str | None = None
         self.plan: BuildPlan | None = None
+        self.region = region_of(arn)
+        self.distribution: Distribution | None = None
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_cancel(self) -> None:
@@ -101,7 +118,9 @@ class Build:
         images.update(self.arn, log_directory=str(self.log_dir))
         try:
             self._status("PENDING")
-            self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn)
+            self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn,
+                                   region=self.region)
+            check_distribution(list(self.plan.distributions), self.row.distribution_arn or "")
             cache_key = self.plan.cache_key(self.row.tests_enabled)
             images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
             cached = self._cached_build(cache_key) if self.use_cache else None
@@ -177,38 +196,55 @@ class Build:
             self.test_instance = None
 
     def _distribution_workflow(self) -> None:
-        from kiln.services.builds import steps
         assert self.plan is not None and self.new_ami is not None
+        created = self.row.date_created
+        self.distribution = Distribution(
+            image_arn=self.arn, build_region=self.plan.region, source_ami=self.new_ami,
+            distributions=[dict(entry) for entry in self.plan.distributions],
+            base_tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version,
+                                 ami_tags=self.plan.recipe_ami_tags),
+            build_date=created, build_version=int(self.arn.rsplit("/", 1)[1]),
+            default_name=ami_name(replace(self.plan, ami_name_template=None), self.arn, created),
+        )
         with self._step("distribution", "DistributeImage", "DistributeImage") as step:
-            step.outputs = {"distributedImages": [{"region": self.plan.region, "imageId": self.new_ami}]}
+            step.outputs = self.distribution.copy_all()
         with self._step("distribution", "ModifyImageAttributes", "ModifyImageAttributes") as step:
-            step.outputs = {"launchPermission": steps.share(self.plan, self.new_ami)}
+            step.outputs = self.distribution.share_all()
+        if not self.distribution.exports():
+            images.skip_step(self.arn, "distribution", "ExportImage", "ExportImage", "no s3ExportConfiguration")
+            return
+        with self._step("distribution", "ExportImage", "ExportImage") as step:
+            step.outputs = self.distribution.export_all()
 
     def _finish_available(self) -> None:
-        from kiln.store import api as store
+        from kiln.db.engine import session
+        from kiln.services.builds.distribute import publish
 
-        assert self.plan is not None and self.new_ami is not None
-        info = store.get_image(self.new_ami, region=self.plan.region)
-        output = [{
-            "region": self.plan.region,
-            "image": self.new_ami,
-            "name": info.name,
-            **({"description": info.description} if getattr(info, "description", None) else {}),
-            "state": {"status": "AVAILABLE"},
-            "accountId": DEFAULT_ACCOUNT,
-        }]
+        assert self.plan is not None and self.new_ami is not None and self.distribution is not None
         self._check_cancel()
-        images.finish_available(self.arn, output)
+        entries, outputs = self.distribution.distributions, self.distribution.outputs
+        references = ("ssmParameterConfigurations", "launchTemplateConfigurations")
+        if not any(entry.get(key) for entry in entries for key in references):
+            images.finish_available(self.arn, outputs)
+        else:
+            # One transaction (opened after the step's row): the parameters and launch templates
+            # point at the new AMIs only if the image becomes AVAILABLE, and the image only with them.
+            with self._step("distribution", "UpdateParametersAndLaunchTemplates", "UpdateReferences") as step, \
+                    session():
+                step.outputs = publish(self.arn, entries, outputs)
+                images.finish_available(self.arn, outputs)
         self.progress(f"{self.arn}: AVAILABLE ({self.new_ami})")
 
     # -- cache -----------------------------------------------------------------------------------
     def _cached_build(self, cache_key: str) -> dict[str, Any] | None:
-        return images.find_cached(cache_key, exclude=self.arn)
+        return images.find_cached(cache_key, exclude=self.arn, region=self.region)
 
     def _reuse(self, cached: dict[str, Any]) -> dict[str, Any]:
         from kiln.services.builds import steps
         assert self.plan is not None
-        source_ami = cached["outputResources"]["amis"][0]["image"]
+        own = images.own_ami(cached, self.region)
+        assert own is not None  # find_cached answers only images with one
+        source_ami = own["image"]
         with self._step("build", "ReuseCachedImage", "CreateImage") as step:
             created = self.row.date_created
             self.new_ami = steps.copy_ami(
@@ -230,7 +266,7 @@ class Build:
         final = abandon(
             self.arn, status, reason,
             build_instance=self.build_instance, test_instance=self.test_instance, ami=self.new_ami,
-            keep_build_instance=keep, region=self.plan.region if self.plan else "local",
+            keep_build_instance=keep, region=self.region,
         )
         self.progress(f"{self.arn}: {status}: {final}")
 
@@ -249,12 +285,15 @@ def abandon(
     """End a build that cannot finish: nothing left behind but, when asked, the build instance for
     debugging. Returns the reason recorded on the image."""
     from kiln.services.builds import steps
+    from kiln.services.builds.distribute import discard
     if build_instance and not keep_build_instance:
         with contextlib.suppress(Exception):
             steps.terminate(build_instance)
     if test_instance:
         with contextlib.suppress(Exception):
             steps.terminate(test_instance)
+    with contextlib.suppress(Exception):
+        discard(arn, region)  # every copy and export the distribution made, before their source
     if ami:
         with contextlib.suppress(Exception):
             steps.discard_ami(ami, region=region)
@@ -274,19 +313,27 @@ def create_and_build(
     tests_timeout_minutes: int = 720,
     use_cache: bool = True,
     tags: dict[str, str] | None = None,
+    region: str = DEFAULT_REGION,
     progress: Progress = lambda message: None,
 ) -> dict[str, Any]:
-    """CreateImage, run in the calling process: returns the final Image shape."""
+    """CreateImage in ``region``, run in the calling process: returns the final Image shape. The
+    region and the distribution configuration are checked before the image is recorded."""
     from kiln.db.engine import session
+    from kiln.services.accounts.regions import require_region
+    from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.recipes.resource import find_recipe
 
+    require_region(region)
     with session() as db:
         recipe = find_recipe(db, recipe_arn)
         name, version = recipe.name, recipe.version
+        if distribution_arn:
+            body = find_distribution_configuration(db, distribution_arn).body
+            check_distribution(list(body.get("distributions") or []), distribution_arn)
     arn = images.create_image(
         name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
         distribution_arn=distribution_arn, tests_enabled=tests_enabled,
-        tests_timeout_minutes=tests_timeout_minutes, tags=tags,
+        tests_timeout_minutes=tests_timeout_minutes, tags=tags, region=region,
     )
     progress(arn)
     return Build(arn, progress=progress, use_cache=use_cache).run()

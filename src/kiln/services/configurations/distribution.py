@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kiln.errors import InvalidInput
 from kiln.model.distribution import (
     DEFAULT_TIMEOUT_MINUTES,
     CreateDistributionConfigurationRequest,
@@ -26,7 +27,21 @@ def _row_class() -> type[DistributionConfigurationRow]:
 MUTABLE_FIELDS = ("description", "distributions")
 
 
+def check_regions(distributions: list[dict[str, Any]]) -> None:
+    """Every region of the configuration exists: else Image Builder's InvalidParameterValueException
+    naming the first that does not."""
+    from kiln.services.accounts.regions import RegionNotFound, require_region
+
+    for index, entry in enumerate(distributions):
+        try:
+            require_region(entry["region"], field=f"distributions[{index}].region")
+        except RegionNotFound as error:
+            raise InvalidInput(error.message, location=error.location, hint=error.hint) from None
+
+
 def _normalise(body: dict[str, Any]) -> dict[str, Any]:
+    """Create and update refuse a region that does not exist."""
+    check_regions(list(body.get("distributions") or []))
     return dict(body)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kiln.errors import NotFound
+from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.states import LIVE_INSTANCE_STATES
 from kiln.services.lifecycle.rules import AmiCandidate, ImageCandidate
 
@@ -74,7 +75,8 @@ def _ami_candidate(
 
 
 class StoreCandidateSource:
-    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now."""
+    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now — those the
+    policy's account owns: a distribution's copies in other accounts are theirs, never its to act on."""
 
     def gather(self, policy: Any) -> list[ImageCandidate]:
         from kiln.services.accounts.accounts import list_accounts
@@ -83,6 +85,7 @@ class StoreCandidateSource:
 
         users = _users_by_image()
         accounts = [account["Id"] for account in list_accounts()]
+        owner = policy.arn.split(":")[4]
         unique: dict[str, int] = {}
         regions: set[str] = set()
         shapes = images.list_images()
@@ -98,7 +101,8 @@ class StoreCandidateSource:
             amis = [
                 candidate
                 for ami in shape["outputResources"]["amis"]
-                if (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
+                if ami.get("accountId", DEFAULT_ACCOUNT) == owner
+                and (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
             ]
             candidates.append(
                 ImageCandidate(

@@ -228,6 +228,7 @@ def launch(
             tests_timeout_minutes=tests.get("timeoutMinutes", 720),
             enhanced_metadata=body.get("enhancedImageMetadataEnabled", True),
             tags={**(body.get("imageTags") or {}), **(tags or {})},
+            region=full_arn.split(":")[3],  # a pipeline builds in its own region
         )
     except BaseException as error:
         _fail_claim(claim_id, str(error) or type(error).__name__)

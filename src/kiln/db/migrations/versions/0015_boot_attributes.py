@@ -1,14 +1,14 @@
 """store images: EC2's boot attributes (BootMode, EnaSupport, ImdsSupport, TpmSupport)
 
 Revision ID: 0015_boot_attributes
-Revises: 0014_launch_templates
+Revises: 0012_distribution
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_boot_attributes"
-down_revision = "0014_launch_templates"
+down_revision = "0012_distribution"
 branch_labels = None
 depends_on = None
 
