@@ -99,7 +99,7 @@ def test_exports_are_byte_reproducible(kernel_ami: str, tmp_path: Path) -> None:
         second = api.export_image(kernel_ami, fmt, tmp_path / f"two.{fmt}")
         assert subprocess.run(["cmp", str(first), str(second)]).returncode == 0, f"{fmt} exports differ"
     disk_guid, _ = _gpt(tmp_path / "one.raw")
-    copy = api.copy_image(kernel_ami, region="eu-west-1", name="same-content").image_id
+    copy = api.copy_image(kernel_ami, region="eu-west-1", name="same-content")
     again = api.export_image(copy, "raw", tmp_path / "copy.raw", region="eu-west-1")
     assert _gpt(again)[0] == disk_guid, "GUIDs derive from the image's content, not from chance"
 
@@ -183,7 +183,7 @@ def test_the_ami_records_boot_attributes_as_ec2_does(kernel_ami: str, busybox_co
     (upper / "etc" / "motd").write_text("child\n")
     child = api.create_image_from_upper(kernel_ami, upper, name="child")
     assert api.get_image(child).to_ec2()["BootMode"] == "uefi-preferred", "a child keeps its parent's"
-    copied = api.copy_image(kernel_ami, region="eu-west-1", name="copied").image_id
+    copied = api.copy_image(kernel_ami, region="eu-west-1", name="copied")
     assert api.get_image(copied, "eu-west-1").to_ec2()["BootMode"] == "uefi-preferred", "CopyImage keeps it"
 
     root = busybox_copy("bios-only")
