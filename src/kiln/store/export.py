@@ -109,14 +109,16 @@ def content_identity(layout: Layout, ami_id: str) -> str:
     return ",".join(layer["digest"] for layer in manifest["layers"])
 
 
-def ext4_size(tree: Path) -> int:
+def disk_size_for(tree: Path) -> int:
     return -(-(int(tree_size(tree) * 1.3) + SLACK) // MIB) * MIB  # whole MiB: whole sectors for any VM
 
 
-def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int) -> None:
-    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``."""
-    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, ext4_size(tree),
-              identity=identity, epoch=epoch)
+def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int, size: int | None = None) -> int:
+    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``; its size."""
+    size = max(size or 0, disk_size_for(tree))
+    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity,
+              epoch=epoch)
+    return size
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,10 @@ def _disk(tree: Path, raw: Path, scratch: Path, fmt: str, *, identity: str, epoc
         note = NO_KERNEL_NOTE if fmt != "rootfs-ext4" else None
         return Exported(raw, bootable=False, virtual_size=raw.stat().st_size, note=note)
     size = DEFAULT_SIZE if size is None else size
-    check_size(size, ext4_size(tree))  # before anything is written
+    rootfs_size = disk_size_for(tree)
+    check_size(size, rootfs_size)  # before anything is written
     rootfs = scratch / "root.ext4"
-    make_raw(tree, rootfs, identity=identity, epoch=epoch)
+    make_raw(tree, rootfs, identity=identity, epoch=epoch, size=rootfs_size)
     write_boot_disk(rootfs, raw, boot=boot, fs_uuid=derived_uuid(identity, "fs-uuid"), identity=identity,
                     epoch=epoch, size=size, scratch=scratch)
     rootfs.unlink()
