@@ -31,8 +31,10 @@ pytestmark = [
 BOOTABLE = "arn:aws:imagebuilder:local:aws:component/kiln-bootable-linux/x.x.x"
 USER_DATA = """#cloud-config
 runcmd:
-  - echo "kiln-marker-$(cat /etc/hostname)" > /dev/ttyS0
-  - for i in $(seq 60); do curl -fsS http://127.0.0.1/ && break; sleep 2; done | sed 's/^/nginx-page: /' > /dev/ttyS0
+  - |
+    echo "kiln-marker-$(cat /etc/hostname)" > /dev/ttyS0
+  - |
+    for i in $(seq 60); do curl -fsS http://127.0.0.1/ && break; sleep 2; done | sed 's/^/nginx-page: /' > /dev/ttyS0
 """
 BOOT_SECONDS = 1200  # TCG on a busy two-core machine: minutes
 LOGIN = re.compile(r"^\S+ login: ", re.MULTILINE)
