@@ -41,6 +41,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.lifecycle",
         "kiln.services.ec2",
         "kiln.services.accounts",
+        "kiln.services.publishing",
         "kiln.services.parameters",
         "kiln.services.fleet",
     },

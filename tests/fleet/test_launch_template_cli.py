@@ -89,3 +89,26 @@ def test_instances_launch_from_a_template_version_resolving_its_parameter(kiln, 
     assert unknown.exit_code == 1 and unknown.stderr.startswith("error: InvalidLaunchTemplateId.VersionNotFound:")
     listed = _json(kiln, "instance", "list")
     assert [i["InstanceId"] for i in listed["Instances"] if i["State"]["Name"] != "terminated"] == []
+
+
+@needs_root
+def test_user_data_is_handed_to_the_instance_and_a_script_runs_once(kiln, ami: str) -> None:
+    import base64
+    import time
+
+    script = b"#!/bin/sh\necho ran >> /var/lib/cloud/instance/ran\necho to the log\n"
+    data = {"ImageId": ami, "UserData": base64.b64encode(script).decode()}
+    kiln("launch-template", "create", "web", "--launch-template-data", json.dumps(data))
+    instance_id = kiln("instance", "run", "--launch-template", "web").stdout.strip()
+    try:
+        kept = kiln("instance", "exec", instance_id, "--", "cat", "/var/lib/cloud/instance/user-data.txt")
+        assert kept.stdout.encode() == script
+        deadline = time.monotonic() + 30  # the script runs detached; wait for it, not for a time
+        while kiln("instance", "exec", instance_id, "--", "test", "-s", "/var/log/cloud-init-output.log").exit_code:
+            assert time.monotonic() < deadline, "the user data script did not run"
+            time.sleep(0.1)
+        assert kiln("instance", "exec", instance_id, "--", "cat", "/var/lib/cloud/instance/ran").stdout == "ran\n"
+        assert kiln("instance", "exec", instance_id, "--", "cat", "/var/log/cloud-init-output.log").stdout == (
+            "to the log\n")
+    finally:
+        kiln("instance", "terminate", instance_id, "--force")

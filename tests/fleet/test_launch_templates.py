@@ -209,3 +209,19 @@ def test_user_data_and_tag_specifications_are_kept(amis: list[str]) -> None:
     created = lt.create_launch_template("web", data)["LaunchTemplate"]
     assert lt.describe_launch_template_versions(_ref(created))["LaunchTemplateVersions"][0][
         "LaunchTemplateData"] == data
+
+
+def test_a_build_adds_an_image_version_from_the_default_and_makes_it_the_default(amis: list[str]) -> None:
+    web1, web2 = amis
+    created = lt.create_launch_template("web", {"ImageId": web1, "InstanceType": "t3.small"})["LaunchTemplate"]
+    lt.create_launch_template_version(_ref(created), {"ImageId": web1, "InstanceType": "t3.large"})  # not default
+    added = lt.add_image_version(_ref(created), web2, description="web-2 build")["LaunchTemplateVersion"]
+    assert (added["VersionNumber"], added["DefaultVersion"]) == (3, True)
+    assert added["LaunchTemplateData"] == {"ImageId": web2, "InstanceType": "t3.small"}  # from $Default
+    assert lt.describe_launch_templates()["LaunchTemplates"][0]["DefaultVersionNumber"] == 3
+    kept = lt.add_image_version(_ref(created), web1, set_default=False)["LaunchTemplateVersion"]
+    assert (kept["VersionNumber"], kept["DefaultVersion"]) == (4, False)
+    with pytest.raises(InvalidAMIIDNotFound):
+        lt.add_image_version(_ref(created), "ami-0123456789abcdef0")
+    template = lt.describe_launch_templates()["LaunchTemplates"][0]
+    assert (template["DefaultVersionNumber"], template["LatestVersionNumber"]) == (3, 4)

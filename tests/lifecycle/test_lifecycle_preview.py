@@ -65,15 +65,15 @@ def test_text_lists_every_resource_with_action_reason_and_bytes() -> None:
     text = lifecycle_preview.to_text(evaluate(POLICY, scenario(), as_of=AS_OF))
     lines = text.splitlines()
     assert lines[0] == f"lifecycle preview as of {AS_OF.isoformat()}"
-    assert lines[1].split() == ["RESOURCE", "KIND", "REGION", "ACTION", "BYTES", "REASON"]
+    assert lines[1].split() == ["RESOURCE", "KIND", "ACCOUNT", "REGION", "ACTION", "BYTES", "EXCLUSION", "REASON"]
     row = next(line for line in lines if line.strip().startswith("snap-2a"))
-    assert row.split()[:4] == ["snap-2a", "snapshot", "local", "delete"] and " 200 " in row
+    assert row.split()[:7] == ["snap-2a", "snapshot", "123456789012", "local", "delete", "200", "-"]
     kept = next(line for line in lines if line.strip().startswith("ami-0000000000000001a"))
     assert "excluded: in use by instance i-0aaaaaaaaaaaaaaaa (stopped)" in kept
     # image 2's snapshots and image 1's deregistered AMI's; image 1's record stays with its in-use AMI
     assert "bytes freed: 320" in text
     launched = next(line for line in lines if line.strip().startswith("ami-00000000000000004"))
-    assert "excluded: launched" in launched
+    assert "excluded: launched" in launched and " exclusionRules.amis.lastLaunched=7 days " in launched
 
 
 def test_json_has_stable_sorted_keys_and_summary() -> None:
@@ -90,3 +90,7 @@ def test_json_has_stable_sorted_keys_and_summary() -> None:
     by_id = {r["resourceId"]: r for r in data["resources"]}
     assert by_id["snap-2a"]["parent"] == "ami-00000000000000002"
     assert by_id["ami-00000000000000002"]["parent"] == image(2).arn
+    held = {"rule": "exclusionRules.amis.lastLaunched", "value": "7 days"}
+    assert by_id["ami-00000000000000004"]["exclusion"] == held
+    assert by_id["ami-00000000000000002"]["exclusion"] is None
+    assert (by_id[image(2).arn]["account"], by_id[image(2).arn]["region"]) == ("123456789012", "local")

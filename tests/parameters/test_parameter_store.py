@@ -200,3 +200,19 @@ def test_listing_by_path_and_deleting() -> None:
     assert ssm.put_parameter("/golden/db", "again") == 1  # a deleted name starts over
     with pytest.raises(ParameterVersionNotFound):
         ssm.get_parameter("/golden/db:keep")
+
+
+def test_a_parameter_is_read_by_its_arn_too(ami: str) -> None:
+    ssm.put_parameter("/golden/web/latest", ami, data_type="aws:ec2:image")
+    ssm.put_parameter("flat", "v")
+    ssm.label_parameter_version("/golden/web/latest", ["good"])
+    arn = ssm.get_parameter("/golden/web/latest")["ARN"]
+    assert ssm.get_parameter(arn)["Name"] == "/golden/web/latest"
+    assert ssm.get_parameter(f"{arn}:good")["Version"] == 1
+    assert resolve_image_parameter(f"resolve:ssm:{arn}:1") == ami
+    assert ssm.get_parameter(ssm.get_parameter("flat")["ARN"])["Value"] == "v"
+    accounts.create_account("peer", account_id=PEER)
+    with pytest.raises(ParameterNotFound, match="not one of account"):
+        ssm.get_parameter(arn, account=PEER)
+    with pytest.raises(ValidationException, match="not a parameter ARN"):
+        ssm.get_parameter("arn:aws:ssm:local:123:parameter/x")

@@ -18,7 +18,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from kiln.api import ec2, imagebuilder, organizations, paging, sts
+from kiln.api import autoscaling, ec2, imagebuilder, organizations, paging, ssm, sts
 from kiln.api.errors import ApiError, from_auth
 from kiln.api.protocol import HttpRequest, HttpResponse, Service
 from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
@@ -28,11 +28,14 @@ log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 SERVICES: dict[str, Service] = {
-    service.name: service for service in (imagebuilder.SERVICE, ec2.SERVICE, sts.SERVICE, organizations.SERVICE)
+    service.name: service
+    for service in (
+        imagebuilder.SERVICE, ec2.SERVICE, sts.SERVICE, organizations.SERVICE, autoscaling.SERVICE, ssm.SERVICE
+    )
 }
 _SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/(?P<service>[^/,]+)/aws4_request")
-_TARGETS = {"AWSOrganizationsV20161128": "organizations"}
-_VERSIONS = {"2016-11-15": "ec2", "2011-06-15": "sts"}
+_TARGETS = {"AWSOrganizationsV20161128": "organizations", "AmazonSSM": "ssm"}
+_VERSIONS = {"2016-11-15": "ec2", "2011-06-15": "sts", "2011-01-01": "autoscaling"}
 
 
 def _scope_service(headers: dict[str, str], query: str) -> str | None:

@@ -22,9 +22,14 @@ from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
 from kiln.services import ec2_queries
+from kiln.services.ec2 import allowed_images
 from kiln.services.ec2 import images as ec2_images
 from kiln.services.ec2 import instances as ec2_instances
 from kiln.services.ec2 import snapshots as ec2_snapshots
+from kiln.services.fleet import launch as fleet_launch
+from kiln.services.fleet import launch_templates
+from kiln.services.fleet.image_references import describe_image_references
+from kiln.services.fleet.launch_templates import TemplateRef
 
 DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many sandboxes in one call
@@ -87,6 +92,19 @@ def _launch_permission_changes(p: dict[str, Any]) -> tuple[list[dict[str, str]],
     return add, remove
 
 
+def _template_ref(p: dict[str, Any]) -> TemplateRef:
+    return TemplateRef(p.get("LaunchTemplateId"), p.get("LaunchTemplateName"))
+
+
+def _version_bound(p: dict[str, Any], member: str) -> int | None:
+    value = p.get(member)
+    if value is None:
+        return None
+    if not str(value).isdigit():
+        raise ApiError("InvalidParameterValue", f"{member} must be a version number")
+    return int(value)
+
+
 # --- operations ----------------------------------------------------------------------------------
 
 
@@ -133,7 +151,8 @@ def _check_copy(p: dict[str, Any], c: Caller) -> None:
 
 
 def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
-    if not p.get("ImageId"):
+    template = p.get("LaunchTemplate")
+    if not p.get("ImageId") and not template:
         raise ApiError("MissingParameter", "The request must contain the parameter ImageId")
     low, high = p["MinCount"], p["MaxCount"]
     if not 1 <= low <= high:
@@ -148,13 +167,30 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
     launched: list[Any] = []
     try:
         for _ in range(high):
-            launched.append(ec2_instances.run_instance(p["ImageId"], **kwargs))
+            if template:
+                launched.append(fleet_launch.run_from_template(
+                    _template_ref(template), template.get("Version"), image_id=p.get("ImageId"), **kwargs))
+            else:
+                launched.append(ec2_instances.run_instance(p["ImageId"], **kwargs))
     except Exception:
         if len(launched) < low:
             for instance in launched:
                 ec2_instances.terminate_instance(instance.id, account=c.account_id)
             raise
     return _reservation(c, [instance.describe() for instance in launched])
+
+
+def _check_run(p: dict[str, Any], c: Caller) -> None:
+    """RunInstances' DryRun: the template version (if any) exists, and the AMI it or the request names
+    may be launched by the caller."""
+    image_id = p.get("ImageId")
+    template = p.get("LaunchTemplate")
+    if template:
+        _, _, data = fleet_launch.launch_settings(_template_ref(template), template.get("Version"),
+                                                  account=c.account_id, region=c.region)
+        image_id = fleet_launch.resolve_image(image_id or data.get("ImageId") or "", account=c.account_id,
+                                              region=c.region)
+    ec2_images.check_launchable(image_id or "", c.region, account=c.account_id)
 
 
 def _describe_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
@@ -296,10 +332,7 @@ OPERATIONS: dict[str, Operation] = {
                                                   account=c.account_id),
     ),
     # instances
-    "RunInstances": Operation(
-        _run_instances,
-        lambda p, c: ec2_images.check_launchable(p.get("ImageId") or "", c.region, account=c.account_id),
-    ),
+    "RunInstances": Operation(_run_instances, _check_run),
     "DescribeInstances": Operation(_describe_instances),
     "StopInstances": _change("stop_instances", "StoppingInstances"),
     "StartInstances": _change("start_instances", "StartingInstances"),
@@ -313,6 +346,47 @@ OPERATIONS: dict[str, Operation] = {
                                                                          account=c.account_id))),
     # regions
     "DescribeRegions": Operation(_describe_regions),
+    # launch templates
+    "CreateLaunchTemplate": Operation(lambda p, c: launch_templates.create_launch_template(
+        p["LaunchTemplateName"], p["LaunchTemplateData"], version_description=p.get("VersionDescription"),
+        tags=_tags(p, "launch-template"), client_token=p.get("ClientToken"), account=c.account_id, region=c.region,
+    )),
+    "CreateLaunchTemplateVersion": Operation(lambda p, c: launch_templates.create_launch_template_version(
+        _template_ref(p), p["LaunchTemplateData"], source_version=p.get("SourceVersion"),
+        version_description=p.get("VersionDescription"), resolve_alias=bool(p.get("ResolveAlias")),
+        client_token=p.get("ClientToken"), account=c.account_id, region=c.region,
+    )),
+    "ModifyLaunchTemplate": Operation(lambda p, c: launch_templates.modify_launch_template(
+        _template_ref(p), default_version=p.get("DefaultVersion") or "$Default", account=c.account_id,
+        region=c.region,
+    )),
+    "DescribeLaunchTemplates": Operation(lambda p, c: launch_templates.describe_launch_templates(
+        launch_template_ids=p.get("LaunchTemplateIds") or [], launch_template_names=p.get("LaunchTemplateNames") or [],
+        filters=_filters(p), account=c.account_id, region=c.region,
+    )),
+    "DescribeLaunchTemplateVersions": Operation(lambda p, c: launch_templates.describe_launch_template_versions(
+        _template_ref(p) if p.get("LaunchTemplateId") or p.get("LaunchTemplateName") else None,
+        versions=p.get("Versions") or [], min_version=_version_bound(p, "MinVersion"),
+        max_version=_version_bound(p, "MaxVersion"), filters=_filters(p), resolve_alias=bool(p.get("ResolveAlias")),
+        account=c.account_id, region=c.region,
+    )),
+    "DeleteLaunchTemplate": Operation(lambda p, c: launch_templates.delete_launch_template(
+        _template_ref(p), account=c.account_id, region=c.region)),
+    "DeleteLaunchTemplateVersions": Operation(lambda p, c: launch_templates.delete_launch_template_versions(
+        _template_ref(p), p["Versions"], account=c.account_id, region=c.region)),
+    "DescribeImageReferences": Operation(lambda p, c: describe_image_references(
+        p["ImageIds"], include_all_resource_types=bool(p.get("IncludeAllResourceTypes")),
+        resource_types=p.get("ResourceTypes"), account=c.account_id, region=c.region)),
+    # allowed images
+    "GetAllowedImagesSettings": Operation(lambda p, c: {
+        key: value for key, value in allowed_images.get_allowed_images_settings(c.region, account=c.account_id)
+        .items() if key != "Kiln"}),
+    "EnableAllowedImagesSettings": Operation(lambda p, c: allowed_images.enable_allowed_images_settings(
+        p["AllowedImagesSettingsState"], c.region, account=c.account_id)),
+    "DisableAllowedImagesSettings": Operation(lambda p, c: allowed_images.disable_allowed_images_settings(
+        c.region, account=c.account_id)),
+    "ReplaceImageCriteriaInAllowedImagesSettings": Operation(lambda p, c: allowed_images.replace_image_criteria(
+        p.get("ImageCriteria") or [], c.region, account=c.account_id)),
 }
 
 

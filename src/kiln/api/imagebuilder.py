@@ -108,13 +108,20 @@ HANDLERS: dict[str, Handler] = {
     ),
     # lifecycle policies
     "CreateLifecyclePolicy": lambda p, c: {
-        "clientToken": p.get("clientToken"), "lifecyclePolicyArn": lifecycle.create_policy(_body(p))
+        "clientToken": p.get("clientToken"),
+        "lifecyclePolicyArn": lifecycle.create_policy(_body(p), account=c.account_id, region=c.region),
     },
-    "UpdateLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": lifecycle.update_policy(_body(p))},
+    "UpdateLifecyclePolicy": lambda p, c: {
+        "lifecyclePolicyArn": lifecycle.update_policy(_body(p), caller=c.account_id)
+    },
     "GetLifecyclePolicy": lambda p, c: {
-        "lifecyclePolicy": lifecycle.get_policy(p["lifecyclePolicyArn"]).model_dump(mode="json", exclude_none=True)
+        "lifecyclePolicy": lifecycle.get_policy(p["lifecyclePolicyArn"], caller=c.account_id).model_dump(
+            mode="json", exclude_none=True
+        )
     },
-    "DeleteLifecyclePolicy": lambda p, c: {"lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"])},
+    "DeleteLifecyclePolicy": lambda p, c: {
+        "lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"], caller=c.account_id)
+    },
     # tags
     "TagResource": lambda p, c: tags.tag_resource(_body(p)),
     "UntagResource": lambda p, c: tags.untag_resource(_body(p)),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kiln.cli.options import CliInputJson, CliInputYaml, Output
+from kiln.cli.options import DEFAULT_REGION, Account, CliInputJson, CliInputYaml, Output, Region
 from kiln.cli.output import check_format, emit
 
 app = typer.Typer()
@@ -25,22 +25,31 @@ def _dump(model: Any) -> Any:
 
 @app.command("create")
 def create(
-    cli_input_yaml: CliInputYaml = None, cli_input_json: CliInputJson = None, output: Output = "text"
+    cli_input_yaml: CliInputYaml = None,
+    cli_input_json: CliInputJson = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
+    output: Output = "text",
 ) -> None:
-    """Create a lifecycle policy from a CreateLifecyclePolicy request body; prints its ARN."""
+    """Create a lifecycle policy from a CreateLifecyclePolicy request body; prints its ARN.
+
+    The policy acts on the account's images built in the region (and their AMIs the account owns)."""
     from kiln.cli.resource_input import cli_input
     from kiln.model.lifecycle import CreateLifecyclePolicyRequest, parse
     from kiln.services.lifecycle.policies import create_policy
 
     check_format(output)
     request = parse(CreateLifecyclePolicyRequest, cli_input(cli_input_json, cli_input_yaml))
-    arn = create_policy(request)
+    arn = create_policy(request, account=account, region=region)
     emit(output, {"clientToken": request.clientToken, "lifecyclePolicyArn": arn}, arn)
 
 
 @app.command("update")
 def update(
-    cli_input_yaml: CliInputYaml = None, cli_input_json: CliInputJson = None, output: Output = "text"
+    cli_input_yaml: CliInputYaml = None,
+    cli_input_json: CliInputJson = None,
+    account: Account = "",
+    output: Output = "text",
 ) -> None:
     """Replace a lifecycle policy from an UpdateLifecyclePolicy request body; prints its ARN."""
     from kiln.cli.resource_input import cli_input
@@ -48,20 +57,21 @@ def update(
     from kiln.services.lifecycle.policies import update_policy
 
     check_format(output)
-    arn = update_policy(parse(UpdateLifecyclePolicyRequest, cli_input(cli_input_json, cli_input_yaml)))
+    request = parse(UpdateLifecyclePolicyRequest, cli_input(cli_input_json, cli_input_yaml))
+    arn = update_policy(request, caller=account)
     emit(output, {"lifecyclePolicyArn": arn}, arn)
 
 
 @app.command("get")
 def get(
-    policy: Policy, output: Output = "text"
+    policy: Policy, account: Account = "", region: Region = DEFAULT_REGION, output: Output = "text"
 ) -> None:
     """Show a lifecycle policy (GetLifecyclePolicy)."""
     from kiln.cli.output import print_yaml
-    from kiln.services.lifecycle.policies import get_policy
+    from kiln.services.lifecycle.policies import get_policy, resolve_arn
 
     check_format(output)
-    data = _dump(get_policy(policy))
+    data = _dump(get_policy(resolve_arn(policy, account=account, region=region), caller=account))
     emit(
         output, {"lifecyclePolicy": data}, lambda: print_yaml(data)
     )
@@ -74,14 +84,18 @@ def list_(
     resource_type: Annotated[
         str | None, typer.Option("--resource-type", help="AMI_IMAGE or CONTAINER_IMAGE.")
     ] = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """List lifecycle policies (ListLifecyclePolicies)."""
+    """List the account's lifecycle policies in the region (ListLifecyclePolicies)."""
     from kiln.cli.output import table
     from kiln.services.lifecycle.policies import list_policies
 
     check_format(output)
-    policies = list_policies(name=name, status=status, resource_type=resource_type)
+    policies = list_policies(
+        name=name, status=status, resource_type=resource_type, account=account, region=region
+    )
     emit(
         output,
         {"lifecyclePolicySummaryList": [_dump(p) for p in policies]},
@@ -94,13 +108,13 @@ def list_(
 
 @app.command("delete")
 def delete(
-    policy: Policy, output: Output = "text"
+    policy: Policy, account: Account = "", region: Region = DEFAULT_REGION, output: Output = "text"
 ) -> None:
     """Delete a lifecycle policy (its images are untouched)."""
-    from kiln.services.lifecycle.policies import delete_policy
+    from kiln.services.lifecycle.policies import delete_policy, resolve_arn
 
     check_format(output)
-    arn = delete_policy(policy)
+    arn = delete_policy(resolve_arn(policy, account=account, region=region), caller=account)
     emit(output, {"lifecyclePolicyArn": arn}, arn)
 
 
@@ -108,15 +122,21 @@ def delete(
 def preview(
     policy: Policy,
     as_of: AsOf = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """Show what the policy would do now (or --as-of), for every image, AMI and snapshot, and why."""
+    """Show what the policy would do now (or --as-of), for every image, AMI and snapshot: the account
+    and region it is in, the action, the exclusion rule that held, and why."""
     from kiln.cli.resource_input import parse_time
     from kiln.services.lifecycle import preview as lifecycle_preview
+    from kiln.services.lifecycle.policies import check_caller, resolve_arn
     from kiln.services.lifecycle.runner import preview as evaluate_now
 
     fmt = check_format(output)
-    found, plan = evaluate_now(policy, as_of=parse_time(as_of))
+    arn = resolve_arn(policy, account=account, region=region)
+    check_caller(arn, account)
+    found, plan = evaluate_now(arn, as_of=parse_time(as_of))
     render = lifecycle_preview.to_json if fmt == "json" else lifecycle_preview.to_text
     sys.stdout.write(render(plan, policy=found.arn))
 
@@ -125,15 +145,19 @@ def preview(
 def apply(
     policy: Policy,
     as_of: AsOf = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """Run the policy once now: deprecate, disable, deregister and delete as it says."""
     from kiln.cli.resource_input import parse_time
-    from kiln.services.lifecycle.policies import resolve_arn
+    from kiln.services.lifecycle.policies import check_caller, resolve_arn
     from kiln.services.lifecycle.runner import run
 
     check_format(output)
-    execution = run(resolve_arn(policy), as_of=parse_time(as_of))
+    arn = resolve_arn(policy, account=account, region=region)
+    check_caller(arn, account)
+    execution = run(arn, as_of=parse_time(as_of))
     emit(
         output,
         {"lifecycleExecution": _dump(execution)},
@@ -147,14 +171,16 @@ app.command("apply", hidden=True, help="Same as run.")(apply)
 
 @app.command("executions")
 def executions(
-    policy: Policy, output: Output = "text"
+    policy: Policy, account: Account = "", region: Region = DEFAULT_REGION, output: Output = "text"
 ) -> None:
     """List the policy's executions, newest first (ListLifecycleExecutions)."""
     from kiln.cli.output import table
-    from kiln.services.lifecycle.policies import list_executions
+    from kiln.services.lifecycle.policies import check_caller, list_executions, resolve_arn
 
     check_format(output)
-    found = list_executions(policy)
+    arn = resolve_arn(policy, account=account, region=region)
+    check_caller(arn, account)
+    found = list_executions(arn)
     emit(
         output,
         {"lifecycleExecutions": [_dump(e) for e in found]},
@@ -174,6 +200,7 @@ def execution_resources(
     parent: Annotated[
         str | None, typer.Option("--parent-resource-id", help="An image ARN: list its AMIs.")
     ] = None,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """List what an execution did, per resource (ListLifecycleExecutionResources)."""
@@ -181,8 +208,8 @@ def execution_resources(
     from kiln.services.lifecycle.policies import get_execution, list_execution_resources
 
     check_format(output)
-    state = get_execution(execution_id).state
-    found = list_execution_resources(execution_id, parent)
+    state = get_execution(execution_id, caller=account).state
+    found = list_execution_resources(execution_id, parent, caller=account)
     emit(
         output,
         {
@@ -191,9 +218,9 @@ def execution_resources(
             "resources": [_dump(r) for r in found],
         },
         lambda: table(
-            ("RESOURCE", "REGION", "ACTION", "STATUS", "REASON"),
+            ("RESOURCE", "ACCOUNT", "REGION", "ACTION", "STATUS", "REASON"),
             [
-                (r.resourceId, r.region, r.action.name.value, r.state.status.value, r.state.reason)
+                (r.resourceId, r.accountId, r.region, r.action.name.value, r.state.status.value, r.state.reason)
                 for r in found
             ],
         ),
@@ -203,11 +230,12 @@ def execution_resources(
 @app.command("cancel")
 def cancel(
     execution_id: ExecutionId,
+    account: Account = "",
     output: Output = "text",
 ) -> None:
     """Cancel a running execution: it stops before its next step; nothing done is undone."""
     from kiln.services.lifecycle.policies import cancel_execution
 
     check_format(output)
-    found = cancel_execution(execution_id)
+    found = cancel_execution(execution_id, caller=account)
     emit(output, {"lifecycleExecutionId": found}, found)

@@ -29,6 +29,7 @@ NOUNS: dict[str, str] = {
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
     "region": "Regions: one image store each.",
     "launch-template": "Launch templates: versioned launch settings ($Default, $Latest, resolve:ssm:).",
+    "asg": "Auto Scaling groups: instances kept at a desired capacity from a launch template; instance refresh.",
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Compliance: which images fleets may launch.",
@@ -69,10 +70,14 @@ def _compose() -> None:
     """Every command, explicitly: top-level verbs first, then the nouns."""
     from kiln.cli import (
         account_resource,
+        asg_resource,
         component_document,
         component_resource,
         distribution_resource,
+        image_allowed,
         image_build,
+        image_publish,
+        image_references,
         image_store,
         infrastructure_resource,
         instance_runtime,
@@ -102,9 +107,9 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    _noun("image", image_build.app, image_store.app).add_typer(
-        image_store.block_public_access, name="block-public-access"
-    )
+    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app)
+    image.add_typer(image_store.block_public_access, name="block-public-access")
+    image.add_typer(image_allowed.app, name="allowed")
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)
@@ -114,6 +119,7 @@ def _compose() -> None:
     _noun("region", region_resource.app)
     _noun("parameter", parameter_resource.app)
     _noun("launch-template", launch_template_resource.app)
+    _noun("asg", asg_resource.app)
 
 
 _compose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+import re
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -39,4 +41,32 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
+    """The real time: when things happen (records, leases, events)."""
     return datetime.now(UTC)
+
+
+CLOCK_ENV = "KILN_CLOCK"
+_OFFSET = re.compile(r"^([+-])(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def clock_now() -> datetime:
+    """The one clock policies judge ages against (allowed images, audits): the real time, unless
+    ``KILN_CLOCK`` says "as of" — an ISO 8601 time (``2027-01-31T00:00:00Z``) or an offset from the real
+    time (``+31d``, ``-12h``, ``+2w``, ``+90m``), so tests and demos can move time without waiting."""
+    setting = os.environ.get(CLOCK_ENV, "").strip()
+    if not setting:
+        return utcnow()
+    offset = _OFFSET.match(setting)
+    if offset:
+        sign, number, unit = offset.groups()
+        delta = timedelta(**{_UNITS[unit]: int(number)})
+        return utcnow() + (delta if sign == "+" else -delta)
+    try:
+        moment = datetime.fromisoformat(setting.replace("Z", "+00:00"))
+    except ValueError:
+        from kiln.errors import InvalidInput
+
+        raise InvalidInput(f"{setting!r} is neither an ISO 8601 time nor an offset like +31d", location=CLOCK_ENV,
+                           hint="e.g. KILN_CLOCK=2027-01-31T00:00:00Z or KILN_CLOCK=+31d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -54,6 +54,10 @@ class Job:
     not_before: datetime | None = None
     # A module-level function run in a worker process as target(key, due_time_iso) by the default start.
     target: Callable[[str, str], object] | None = None
+    # Asked in the scheduler's own process before a worker is started for a due run: False skips the
+    # run (it stays claimed). For frequent jobs that are usually idle, so an idle run costs a query
+    # instead of a worker process.
+    needed: Callable[[], bool] | None = None
 
 
 StartFn = Callable[[Job, datetime], None]
@@ -189,11 +193,14 @@ class Scheduler:
 
 
 def pool_start(pool: object) -> StartFn:
-    """The default start: run the job's ``target`` in a worker process as target(key, due_iso)."""
+    """The default start: run the job's ``target`` in a worker process as target(key, due_iso), unless
+    its ``needed`` says there is nothing to do."""
 
     def start(job: Job, due: datetime) -> None:
         if not job.target:
             log.warning("job %s has no target; nothing to start", job.key)
+            return
+        if job.needed is not None and not job.needed():
             return
         pool.submit(job.target, job.key, due.isoformat())  # type: ignore[attr-defined]
 

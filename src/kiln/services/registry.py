@@ -1,7 +1,8 @@
 """The one wiring point of kiln's services: every resource family once, and what each plugs in.
 
 - ``APPLY_KINDS``: the ``kind`` of each family that ``kiln apply`` accepts.
-- ``scheduler_jobs``: the jobs ``kiln scheduler`` runs (pipeline schedules, daily lifecycle runs),
+- ``scheduler_jobs``: the jobs ``kiln scheduler`` runs (pipeline schedules, daily lifecycle runs, the
+  Auto Scaling reconcile pass every minute),
   plus any ``KILN_JOB_SOURCES`` (comma-separated ``module:function``) an operator names.
 
 Start-up (recovery, managed components) is ``kiln.services.startup``; who references whom is
@@ -39,10 +40,12 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
 
 def scheduler_jobs() -> list[Job]:
     """Every job of every source; a failing source is logged and skipped."""
+    from kiln.services.fleet import asg_reconcile
     from kiln.services.lifecycle import jobs as lifecycle_jobs
     from kiln.services.pipelines import jobs as pipeline_jobs
 
-    sources = [pipeline_jobs.scheduler_jobs, lifecycle_jobs.scheduler_jobs, *_operator_sources()]
+    sources = [pipeline_jobs.scheduler_jobs, lifecycle_jobs.scheduler_jobs, asg_reconcile.scheduler_jobs,
+               *_operator_sources()]
     jobs: list[Job] = []
     for source in sources:
         try:

@@ -16,7 +16,7 @@ from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.copying import BlobTransfer, transfer_blobs
-from kiln.store.export import Exported, export_layers
+from kiln.store.export import DiskGeometry, Exported, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -66,6 +66,7 @@ __all__ = [
     "CaptureRecord",
     "CopyOutcome",
     "DeregisterResult",
+    "DiskGeometry",
     "Exported",
     "FsckReport",
     "GcResult",
@@ -110,6 +111,7 @@ __all__ = [
     "pin",
     "pin_holders",
     "pinned",
+    "raw_disk",
     "reset_launch_permission",
     "set_description",
     "set_image_block_public_access",
@@ -430,6 +432,16 @@ def export_image_detailed(
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)
+
+
+def raw_disk(
+    ami_id: str, dest: Path, region: str = "local", caller: Principal | None = None,
+    like: DiskGeometry | None = None,
+) -> DiskGeometry:
+    """The AMI's raw disk (``export_image(fmt="raw")``), or laid out like another disk (``like``)."""
+    with session() as db:
+        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
+    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like)
 
 
 def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:

@@ -114,11 +114,45 @@ def disk_size_for(tree: Path) -> int:
 
 
 def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int, size: int | None = None) -> int:
-    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``; its size."""
+    """A raw ext4 image of ``tree``, the same bytes for the same tree and ``identity``; its size.
+
+    ``size`` (another disk's) is kept when the tree fits in it, else the disk grows as an export would."""
+    tools = _tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs")
+    if size and tree_size(tree) + SLACK // 4 <= size:
+        try:
+            make_ext4(*tools, tree, dest, size, identity=identity, epoch=epoch)
+            return size
+        except subprocess.CalledProcessError:
+            pass  # out of blocks or inodes after all
     size = max(size or 0, disk_size_for(tree))
-    make_ext4(_tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs"), tree, dest, size, identity=identity,
-              epoch=epoch)
+    make_ext4(*tools, tree, dest, size, identity=identity, epoch=epoch)
     return size
+
+
+@dataclass(frozen=True)
+class DiskGeometry:
+    """What a raw disk export is made from besides the files: the UUIDs' source, the times, the size."""
+
+    identity: str
+    epoch: int
+    size: int
+
+
+def export_raw_disk(
+    layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None = None
+) -> DiskGeometry:
+    """The raw disk export; with ``like`` (another image's geometry), laid out as that disk was: its
+    identity and epoch, and at least its size, so an image that changed a few files differs from it
+    in a few blocks (a publish to EBS sends only those)."""
+    scratch = _scratch()
+    try:
+        tree = flatten_dirs(layers, scratch / "root")
+        identity = like.identity if like else content_identity(layout, ami_id)
+        epoch = like.epoch if like else tree_epoch(tree)
+        size = make_raw(tree, Path(dest), identity=identity, epoch=epoch, size=like.size if like else None)
+        return DiskGeometry(identity, epoch, size)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from kiln.db.tables import (
     accounts,  # noqa: F401
+    autoscaling,  # noqa: F401
     distribution,  # noqa: F401
     fleet,  # noqa: F401
     images,  # noqa: F401
@@ -10,6 +11,7 @@ from kiln.db.tables import (
     lifecycle,  # noqa: F401
     parameters,  # noqa: F401
     pipelines,  # noqa: F401
+    publishing,  # noqa: F401
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401

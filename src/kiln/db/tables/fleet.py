@@ -1,11 +1,11 @@
-"""The fleet: launch templates (per account and region) and their versions."""
+"""The fleet: launch templates (per account and region) and their versions; allowed images settings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiln.db.base import Base, UTCDateTime
@@ -42,3 +42,17 @@ class LaunchTemplateVersionRow(Base):
     client_token: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(256))
+
+
+class AllowedImagesSettingsRow(Base):
+    """EC2 Allowed AMIs of an account in a region: the state and the criteria (ImageCriterion list)."""
+
+    __tablename__ = "allowed_images_settings"
+
+    account_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # enabled | audit-mode | disabled
+    criteria: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # kiln's stricter mode: the criteria also judge the account's own AMIs (EC2 never restricts them).
+    include_own_images: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,7 +8,9 @@ families' modules, so any family can ask without importing the families above it
 
 AMIs are used by instances (the runtime knows those) and by launch templates: each template's
 ``$Default`` and ``$Latest`` versions, their ``resolve:ssm:`` image ids resolved through the parameter
-tables as a launch would resolve them now (``images_used_by_launch_templates``).
+tables as a launch would resolve them now (``images_used_by_launch_templates``); and by Auto Scaling
+groups: the template version each group launches from (its alias resolved now) and the one an active
+instance refresh is moving it to (``images_used_by_auto_scaling_groups``).
 """
 
 from __future__ import annotations
@@ -162,21 +164,25 @@ def _parameter_values(db: Session, wanted: set[tuple[str, str, str]]) -> dict[tu
     if not wanted:
         return {}
     accounts = {account for account, _, _ in wanted}
-    rows = {(row.account_id, row.region, row.name): row
-            for row in db.scalars(select(ParameterRow).where(ParameterRow.account_id.in_(accounts)))}
-    ids = [row.id for row in rows.values()]
-    labels = {(label.parameter_id, label.label): label.version
-              for label in db.scalars(select(ParameterLabelRow).where(ParameterLabelRow.parameter_id.in_(ids)))}
-    values = {(version.parameter_id, version.version): version.value
-              for version in db.scalars(select(ParameterVersionRow).where(ParameterVersionRow.parameter_id.in_(ids)))}
+    rows = {(account, region, name): (parameter_id, latest) for parameter_id, account, region, name, latest in
+            db.execute(select(ParameterRow.id, ParameterRow.account_id, ParameterRow.region, ParameterRow.name,
+                              ParameterRow.latest_version).where(ParameterRow.account_id.in_(accounts)))}
+    ids = [parameter_id for parameter_id, _ in rows.values()]
+    labels = {(parameter_id, label): version for parameter_id, label, version in db.execute(
+        select(ParameterLabelRow.parameter_id, ParameterLabelRow.label, ParameterLabelRow.version)
+        .where(ParameterLabelRow.parameter_id.in_(ids)))}
+    values = {(parameter_id, version): value for parameter_id, version, value in db.execute(
+        select(ParameterVersionRow.parameter_id, ParameterVersionRow.version, ParameterVersionRow.value)
+        .where(ParameterVersionRow.parameter_id.in_(ids)))}
     found = {}
     for account, region, selector in wanted:
         name, _, tail = selector.partition(":")
         row = rows.get((account, region, name))
         if row is None:
             continue
-        number = int(tail) if tail.isdigit() else labels.get((row.id, tail)) if tail else row.latest_version
-        value = values.get((row.id, number)) if number is not None else None
+        parameter_id, latest = row
+        number = int(tail) if tail.isdigit() else labels.get((parameter_id, tail)) if tail else latest
+        value = values.get((parameter_id, number)) if number is not None else None
         if value is not None:
             found[(account, region, selector)] = value
     return found
@@ -192,29 +198,86 @@ def images_used_by_launch_templates(db: Session, ssm_prefix: str = "resolve:ssm:
     latest = {template_id: number for template_id, number in db.execute(
         select(LaunchTemplateVersionRow.template_id, func.max(LaunchTemplateVersionRow.version))
         .group_by(LaunchTemplateVersionRow.template_id))}
-    templates = {row.id: row for row in db.scalars(select(LaunchTemplateRow))}
-    uses: list[tuple[LaunchTemplateRow, int, str, str]] = []  # template, version, which, image id as given
+    templates = {template_id: (account, region, name, default) for template_id, account, region, name, default in
+                 db.execute(select(LaunchTemplateRow.id, LaunchTemplateRow.account_id, LaunchTemplateRow.region,
+                                   LaunchTemplateRow.name, LaunchTemplateRow.default_version))}
+    uses: list[tuple[str, int, str, str]] = []  # template id, version, which, image id as given
     for template_id, number, image_id in db.execute(select(
         LaunchTemplateVersionRow.template_id, LaunchTemplateVersionRow.version, LaunchTemplateVersionRow.image_id
     ).where(LaunchTemplateVersionRow.image_id.is_not(None))):
-        row = templates.get(template_id)
-        if row is None:
+        template = templates.get(template_id)
+        if template is None:
             continue
-        which = [alias for alias, wanted in (("$Default", row.default_version), ("$Latest", latest.get(template_id)))
+        which = [alias for alias, wanted in (("$Default", template[3]), ("$Latest", latest.get(template_id)))
                  if number == wanted]
         if which:
-            uses.append((row, number, "/".join(which), image_id))
-    wanted = {(row.account_id, row.region, image_id[len(ssm_prefix):])
-              for row, _, _, image_id in uses if image_id.startswith(ssm_prefix)}
+            uses.append((template_id, number, "/".join(which), image_id))
+    wanted = {(templates[template_id][0], templates[template_id][1], image_id[len(ssm_prefix):])
+              for template_id, _, _, image_id in uses if image_id.startswith(ssm_prefix)}
     resolved = _parameter_values(db, wanted)
     users: dict[str, list[str]] = {}
-    for row, number, which, image_id in uses:
+    for template_id, number, which, image_id in uses:
+        account, region, name, _ = templates[template_id]
         if image_id.startswith(ssm_prefix):
             selector = image_id[len(ssm_prefix):]
-            ami = resolved.get((row.account_id, row.region, selector))
+            ami = resolved.get((account, region, selector))
             via = f" through parameter {selector}"
         else:
             ami, via = image_id, ""
         if ami:
-            users.setdefault(ami, []).append(f"launch template {row.id} ({row.name}) version {number} ({which}){via}")
+            users.setdefault(ami, []).append(f"launch template {template_id} ({name}) version {number} ({which}){via}")
+    return users
+
+
+def images_used_by_auto_scaling_groups(db: Session, ssm_prefix: str = "resolve:ssm:") -> dict[str, list[str]]:
+    """AMI id → the Auto Scaling groups that launch it: ``Auto Scaling group NAME (launch template lt-…
+    version N)`` for the version each group names (``$Default``/``$Latest`` resolved now) and for the
+    desired configuration of the group's active instance refresh."""
+    from sqlalchemy import func, select
+
+    from kiln.db.tables.autoscaling import AutoScalingGroupRow, InstanceRefreshRow
+    from kiln.db.tables.fleet import LaunchTemplateRow, LaunchTemplateVersionRow
+
+    groups = list(db.scalars(select(AutoScalingGroupRow).where(AutoScalingGroupRow.status.is_(None))))
+    if not groups:
+        return {}
+    refreshing = {row.group_arn: row.desired_configuration for row in db.scalars(select(InstanceRefreshRow).where(
+        InstanceRefreshRow.status.in_(("Pending", "InProgress", "Cancelling")),
+        InstanceRefreshRow.desired_configuration.is_not(None)))}
+    uses: list[tuple[AutoScalingGroupRow, str, str]] = []  # group, template id, version as named
+    for group in groups:
+        uses.append((group, group.template_id, group.template_version))
+        desired = (refreshing.get(group.arn) or {}).get("LaunchTemplate")
+        if desired:
+            uses.append((group, desired["LaunchTemplateId"], str(desired.get("Version") or "$Default")))
+    template_ids = {template_id for _, template_id, _ in uses}
+    templates = {row.id: row for row in db.scalars(
+        select(LaunchTemplateRow).where(LaunchTemplateRow.id.in_(template_ids)))}
+    latest = {template_id: number for template_id, number in db.execute(
+        select(LaunchTemplateVersionRow.template_id, func.max(LaunchTemplateVersionRow.version))
+        .where(LaunchTemplateVersionRow.template_id.in_(template_ids)).group_by(LaunchTemplateVersionRow.template_id))}
+    images = {(template_id, number): image_id for template_id, number, image_id in db.execute(select(
+        LaunchTemplateVersionRow.template_id, LaunchTemplateVersionRow.version, LaunchTemplateVersionRow.image_id
+    ).where(LaunchTemplateVersionRow.template_id.in_(template_ids)))}
+    found: list[tuple[AutoScalingGroupRow, str, int, str]] = []
+    for group, template_id, version in uses:
+        template = templates.get(template_id)
+        if template is None:
+            continue
+        number = template.default_version if version == "$Default" else latest.get(template_id) \
+            if version == "$Latest" else int(version) if version.isdigit() else None
+        image_id = images.get((template_id, number)) if number is not None else None
+        if image_id and number is not None:
+            found.append((group, template_id, number, image_id))
+    resolved = _parameter_values(db, {(group.account_id, group.region, image_id[len(ssm_prefix):])
+                                      for group, _, _, image_id in found if image_id.startswith(ssm_prefix)})
+    users: dict[str, list[str]] = {}
+    for group, template_id, number, image_id in found:
+        via = ""
+        if image_id.startswith(ssm_prefix):
+            via = f" through parameter {image_id[len(ssm_prefix):]}"
+            image_id = resolved.get((group.account_id, group.region, image_id[len(ssm_prefix):]), "")
+        label = f"Auto Scaling group {group.name} (launch template {template_id} version {number}){via}"
+        if image_id and label not in users.get(image_id, []):
+            users.setdefault(image_id, []).append(label)
     return users

@@ -86,25 +86,39 @@ def describe_images(
     (directly, through its organization or an OU it is in). ``Owners``: account ids, ``self``,
     ``amazon`` / ``aws-marketplace`` / ``aws-backup-vault``; ``ExecutableUsers``: ``self``, account
     ids (explicit grants only), ``all``. Deregistered, deprecated (except the caller's own) and
-    disabled AMIs are hidden unless asked for; grantees see only ``ec2:SharedTag/`` tags."""
+    disabled AMIs are hidden unless asked for; grantees see only ``ec2:SharedTag/`` tags. Under allowed
+    images settings each shows ``ImageAllowed`` (filter ``image-allowed``: true | false), and in
+    ``enabled`` mode other accounts' disallowed AMIs are left out."""
+    from kiln.services.ec2 import allowed_images
+
+    filters = dict(filters or {})
+    allowed_filter = filters.pop("image-allowed", None)
     found = api.describe_images(
         region,
         image_ids=image_ids,
         names=names,
         owners=owners,
         executable_users=executable_users,
-        filters=dict(filters or {}),
+        filters=filters,
         include_deprecated=include_deprecated,
         include_disabled=include_disabled,
         caller=principal(account),
     )
-    return {"Images": [image.to_ec2() for image in found]}
+    shapes = allowed_images.annotate([image.to_ec2() for image in found], found, account=account, region=region)
+    if allowed_filter is not None:
+        shapes = [shape for shape in shapes if str(shape.get("ImageAllowed")).lower() in allowed_filter]
+    return {"Images": shapes}
 
 
 def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
     """One AMI's ``Image`` shape, whatever its state (also deprecated, disabled, deregistered), as
-    ``account`` sees it."""
-    return api.get_image(image_id, region, principal(account)).to_ec2()
+    ``account`` sees it (with ``ImageAllowed`` while allowed images settings are on)."""
+    from kiln.services.ec2 import allowed_images
+
+    info = api.get_image(image_id, region, principal(account))
+    shape = info.to_ec2()
+    allowed = allowed_images.image_allowed(info, account=account, region=region)
+    return shape if allowed is None else {**shape, "ImageAllowed": allowed}
 
 
 def check_launchable(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> None:

@@ -43,12 +43,14 @@ def run_instance(
     """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance).
 
     Refused as EC2 refuses it (``AuthFailure`` without launch permission, ``InvalidAMIID.Disabled``,
-    ``InvalidAMIID.Unavailable``) and when one of the AMI's blobs is quarantined or missing;
-    deprecated AMIs may be launched.
+    ``InvalidAMIID.Unavailable``, an AMI the account's allowed images settings do not allow) and when
+    one of the AMI's blobs is quarantined or missing; deprecated AMIs may be launched.
     """
     from kiln.db.base import utcnow
+    from kiln.services.ec2.allowed_images import check_use
 
     image = api.assert_launchable(image_id, region, principal(account))
+    check_use(image.seen_by(account), "RunInstances", account=account, region=region)
     instance = instances.launch(
         api.layer_dirs(image_id, region),
         image_id=image_id,

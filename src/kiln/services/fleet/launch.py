@@ -16,6 +16,16 @@ from kiln.services.fleet.launch_templates import TemplateRef, find, version_row
 
 TEMPLATE_ID_TAG = "aws:ec2launchtemplate:id"
 TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:version"
+USER_DATA_PATH = "/var/lib/cloud/instance/user-data.txt"  # where cloud-init keeps it
+USER_DATA_LOG = "/var/log/cloud-init-output.log"
+# Run inside the instance with the user data on stdin: keep it where cloud-init does and, if it is a
+# script (#!), start it detached from this exec, as cloud-init runs it once at first boot.
+HAND_OVER = (
+    f"mkdir -p {USER_DATA_PATH.rsplit('/', 1)[0]} {USER_DATA_LOG.rsplit('/', 1)[0]} && cat > {USER_DATA_PATH} && "
+    f"if [ \"$(head -c 2 {USER_DATA_PATH})\" = '#!' ]; then chmod 700 {USER_DATA_PATH} && "
+    f"setsid {USER_DATA_PATH} > {USER_DATA_LOG} 2>&1 < /dev/null & fi"
+)
+HAND_OVER_TIMEOUT = 60.0
 
 
 def launch_settings(
@@ -49,8 +59,9 @@ def run_from_template(
     region: str = DEFAULT_REGION,
 ) -> Instance:
     """Launch one instance from a launch template version; the arguments given override the
-    template's (as RunInstances' parameters do). ``UserData`` is kept in the template but not yet
-    handed to the instance."""
+    template's (as RunInstances' parameters do). ``UserData`` is handed to the instance as cloud-init
+    would: kept at ``/var/lib/cloud/instance/user-data.txt`` and, when it is a ``#!`` script, run
+    once, its output in ``/var/log/cloud-init-output.log``."""
     from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE
     from kiln.services.ec2.instances import run_instance
 
@@ -64,7 +75,7 @@ def run_from_template(
     ami = resolve_image(chosen, account=account, region=region)
     instance_tags = {**template_data.instance_tags(data), **dict(tags or {}),
                      TEMPLATE_ID_TAG: template_id, TEMPLATE_VERSION_TAG: str(number)}
-    return run_instance(
+    instance = run_instance(
         ami,
         region=region,
         instance_type=instance_type or data.get("InstanceType") or DEFAULT_INSTANCE_TYPE,
@@ -74,3 +85,23 @@ def run_from_template(
         tags=instance_tags,
         account=account,
     )
+    user_data = template_data.user_data(data)
+    if user_data is not None:
+        _hand_over(instance, user_data)
+    return instance
+
+
+def _hand_over(instance: Instance, user_data: bytes) -> None:
+    """Give the instance its user data; a failure is written to its console, as cloud-init's would be
+    (EC2 never fails a launch over user data)."""
+    from kiln.errors import KilnError
+    from kiln.runtime.exec import exec_in
+
+    try:
+        result = exec_in(instance.id, ["/bin/sh", "-c", HAND_OVER], stdin=user_data, timeout=HAND_OVER_TIMEOUT)
+        problem = None if result.exit_code == 0 else f"exit {result.exit_code}: {result.stderr.strip()[:500]}"
+    except KilnError as error:
+        problem = str(error)
+    if problem is not None:
+        with instance.console_log.open("a") as console:
+            console.write(f"kiln: user data was not handed to the instance ({problem})\n")

@@ -115,6 +115,15 @@ def _latest(db: Session, row: LaunchTemplateRow) -> int:
                          .where(LaunchTemplateVersionRow.template_id == row.id)) or 0)
 
 
+def _latest_numbers(db: Session, account: str, region: str) -> dict[str, int]:
+    """Every template's ``$Latest`` of the account in the region, in one query."""
+    query = (select(LaunchTemplateVersionRow.template_id, func.max(LaunchTemplateVersionRow.version))
+             .join(LaunchTemplateRow, LaunchTemplateRow.id == LaunchTemplateVersionRow.template_id)
+             .where(LaunchTemplateRow.account_id == account, LaunchTemplateRow.region == region)
+             .group_by(LaunchTemplateVersionRow.template_id))
+    return {template_id: int(number) for template_id, number in db.execute(query)}
+
+
 def version_number(db: Session, row: LaunchTemplateRow, version: str | int | None, *, field: str = "Version") -> int:
     """The number ``version`` (``$Default`` when None, ``$Latest``, or a number) names; it must exist."""
     text = DEFAULT if version is None else str(version)
@@ -142,9 +151,11 @@ def version_row(db: Session, row: LaunchTemplateRow, version: str | int | None) 
 
 def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -> str | None:
     """The AMI the data's ImageId names now, which ``account`` must be able to see in ``region``
-    (``InvalidAMIID.NotFound`` otherwise); None without an ImageId."""
-    from kiln.services.ec2.images import describe_image
+    (``InvalidAMIID.NotFound`` otherwise) and its allowed images settings allow; None without an ImageId."""
+    from kiln.services.ec2.allowed_images import check_use
+    from kiln.services.ec2.callers import principal
     from kiln.services.parameters.resolve import is_reference, resolve_image_parameter
+    from kiln.store import api
 
     image_id = data.get("ImageId")
     if image_id is None:
@@ -152,18 +163,19 @@ def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -
     field = f"{template_data.FIELD}.ImageId"
     ami = resolve_image_parameter(image_id, account=account, region=region, field=field, db=db) \
         if is_reference(image_id) else image_id
-    describe_image(ami, region, account=account)
+    check_use(api.get_image(ami, region, principal(account)), "CreateLaunchTemplateVersion",
+              account=account, region=region)
     return str(ami)
 
 
-def _template_shape(db: Session, row: LaunchTemplateRow) -> dict[str, Any]:
+def _template_shape(db: Session, row: LaunchTemplateRow, latest: int | None = None) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "LaunchTemplateId": row.id,
         "LaunchTemplateName": row.name,
         "CreateTime": row.created_at,
         "CreatedBy": row.created_by,
         "DefaultVersionNumber": row.default_version,
-        "LatestVersionNumber": _latest(db, row),
+        "LatestVersionNumber": _latest(db, row) if latest is None else latest,
     }
     if row.tags:
         shape["Tags"] = [{"Key": key, "Value": value} for key, value in sorted(row.tags.items())]
@@ -330,7 +342,8 @@ def describe_launch_templates(
                 rows = [row for row in rows if row.name in values]
             else:
                 rows = [row for row in rows if _tag_filter(row.tags, name, list(values))]
-        return {"LaunchTemplates": [_template_shape(db, row) for row in rows]}
+        latest = _latest_numbers(db, account, region)
+        return {"LaunchTemplates": [_template_shape(db, row, latest.get(row.id, 0)) for row in rows]}
 
 
 def describe_launch_template_versions(
@@ -364,22 +377,63 @@ def describe_launch_template_versions(
             ).order_by(LaunchTemplateRow.name)))
         else:
             templates = [find(db, ref, account, region)]
+        latest = _latest_numbers(db, account, region)
+        wanted = {row.id: _numbers(row, versions, latest.get(row.id, 0)) for row in templates}
+        rows = _version_rows(db, [row.id for row in templates] if ref is not None else None, wanted, account, region)
+        kept: dict[str, list[int]] = {}
+        for template_id, number in sorted(rows):
+            kept.setdefault(template_id, []).append(number)
         found = []
         for row in templates:
-            if versions:
-                numbers = sorted({version_number(db, row, version, field="Versions") for version in versions})
-            else:
-                numbers = list(db.scalars(select(LaunchTemplateVersionRow.version).where(
-                    LaunchTemplateVersionRow.template_id == row.id).order_by(LaunchTemplateVersionRow.version)))
-            numbers = [n for n in numbers if (min_version is None or n >= min_version)
-                       and (max_version is None or n <= max_version)]
-            for number in numbers:
-                version = db.get(LaunchTemplateVersionRow, (row.id, number))
-                assert version is not None
-                shape = _version_shape(db, row, version, resolve_alias=resolve_alias)
+            numbers = wanted[row.id]
+            for number in kept.get(row.id, []) if numbers is None else numbers:
+                if (row.id, number) not in rows:
+                    raise InvalidLaunchTemplateIdVersionNotFound(
+                        f"Could not find launch template version {number} of {row.id} ({row.name})",
+                        hint=f"`kiln launch-template describe-versions {row.id}` lists its versions",
+                    ).at(account=account, region=region)
+                if (min_version is not None and number < min_version) or (max_version is not None
+                                                                          and number > max_version):
+                    continue
+                shape = _version_shape(db, row, rows[(row.id, number)], resolve_alias=resolve_alias)
                 if _version_matches(shape, filters or {}):
                     found.append(shape)
         return {"LaunchTemplateVersions": found}
+
+
+def _numbers(row: LaunchTemplateRow, versions: Sequence[str], latest: int) -> list[int] | None:
+    """The version numbers ``versions`` name for ``row`` (None: all of them), not yet checked to exist."""
+    if not versions:
+        return None
+    numbers = set()
+    for text in versions:
+        if text == DEFAULT:
+            numbers.add(row.default_version)
+        elif text == LATEST:
+            numbers.add(latest)
+        elif str(text).isdigit():
+            numbers.add(int(text))
+        else:
+            raise InvalidParameterValue(f"version {text!r} is not a number, $Default or $Latest", location="Versions")
+    return sorted(numbers)
+
+
+def _version_rows(
+    db: Session, template_ids: list[str] | None, wanted: dict[str, list[int] | None], account: str, region: str
+) -> dict[tuple[str, int], LaunchTemplateVersionRow]:
+    """The versions asked for, in one query: of the given templates, or of all the account's in the region."""
+    query = select(LaunchTemplateVersionRow)
+    if template_ids is not None:
+        query = query.where(LaunchTemplateVersionRow.template_id.in_(template_ids))
+    else:
+        query = query.join(LaunchTemplateRow, LaunchTemplateRow.id == LaunchTemplateVersionRow.template_id).where(
+            LaunchTemplateRow.account_id == account, LaunchTemplateRow.region == region)
+    if wanted and all(numbers is not None for numbers in wanted.values()):
+        query = query.where(LaunchTemplateVersionRow.version.in_(
+            {number for numbers in wanted.values() for number in numbers or ()}))
+    rows = {(version.template_id, version.version): version for version in db.scalars(query)}
+    return {key: version for key, version in rows.items()
+            if wanted.get(key[0]) is None or key[1] in (wanted[key[0]] or ())}
 
 
 def _version_matches(shape: dict[str, Any], filters: Mapping[str, Sequence[str]]) -> bool:
@@ -434,3 +488,27 @@ def delete_launch_template_versions(
             failed.append(item)
     return {"SuccessfullyDeletedLaunchTemplateVersions": deleted,
             "UnsuccessfullyDeletedLaunchTemplateVersions": failed}
+
+
+def add_image_version(
+    ref: TemplateRef,
+    image_id: str,
+    *,
+    set_default: bool = True,
+    description: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+) -> dict[str, Any]:
+    """What Image Builder's ``launchTemplateConfigurations`` does after a build: a new version made
+    from the default one with ``ImageId`` set to the new AMI, made the default when ``set_default``
+    (its default, as Image Builder's), all in one transaction. Answers like CreateLaunchTemplateVersion."""
+    with unit_of_work():
+        created = create_launch_template_version(
+            ref, {"ImageId": image_id}, source_version=DEFAULT, version_description=description,
+            account=account, region=region,
+        )
+        if set_default:
+            number = str(created["LaunchTemplateVersion"]["VersionNumber"])
+            modify_launch_template(ref, default_version=number, account=account, region=region)
+            created["LaunchTemplateVersion"]["DefaultVersion"] = True
+        return created

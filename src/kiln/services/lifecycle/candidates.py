@@ -18,10 +18,11 @@ IN_USE_STATES = LIVE_INSTANCE_STATES
 
 
 def _users_by_image() -> dict[str, list[str]]:
-    """AMI id → what uses it: live instances, and launch templates' default and latest versions."""
+    """AMI id → what uses it: live instances, launch templates' default and latest versions, and the
+    versions Auto Scaling groups launch from."""
     from kiln.db.engine import session
     from kiln.runtime.instances import list_instances
-    from kiln.services.common.references import images_used_by_launch_templates
+    from kiln.services.common.references import images_used_by_auto_scaling_groups, images_used_by_launch_templates
 
     users: dict[str, list[str]] = {}
     for instance in list_instances(states=IN_USE_STATES):
@@ -30,6 +31,8 @@ def _users_by_image() -> dict[str, list[str]]:
     with session() as db:
         for image_id, templates in images_used_by_launch_templates(db).items():
             users.setdefault(image_id, []).extend(templates)
+        for image_id, groups in images_used_by_auto_scaling_groups(db).items():
+            users.setdefault(image_id, []).extend(groups)
     return users
 
 
@@ -75,20 +78,23 @@ def _ami_candidate(
 
 
 class StoreCandidateSource:
-    """Every Image Builder image kiln recorded, with its AMIs as the store sees them now — those the
-    policy's account owns: a distribution's copies in other accounts are theirs, never its to act on."""
+    """The Image Builder images of the policy's account built in the policy's region (Image Builder
+    resources are regional, as the policy is), each with its AMIs in every region they were
+    distributed to, as the store sees them now — only those the policy's account owns: a
+    distribution's copies in other accounts are theirs, never this policy's to act on."""
 
     def gather(self, policy: Any) -> list[ImageCandidate]:
         from kiln.services.accounts.accounts import list_accounts
         from kiln.services.builds import records as images
+        from kiln.services.lifecycle.policies import scope
         from kiln.store import api as store
 
         users = _users_by_image()
         accounts = [account["Id"] for account in list_accounts()]
-        owner = policy.arn.split(":")[4]
+        owner, home = scope(policy.arn)
         unique: dict[str, int] = {}
         regions: set[str] = set()
-        shapes = images.list_images()
+        shapes = [shape for shape in images.list_images() if scope(shape["arn"]) == (owner, home)]
         for shape in shapes:
             regions.update(ami["region"] for ami in shape["outputResources"]["amis"])
         for region in sorted(regions):

@@ -9,6 +9,7 @@ from typing import Any
 
 from kiln.db.base import utcnow
 from kiln.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.lifecycle import (
     EXECUTION_ID,
     LIFECYCLE_POLICY_ARN,
@@ -60,6 +61,47 @@ def _body(request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest) 
     return {k: data[k] for k in _BODY_FIELDS}
 
 
+def scope(arn: str) -> tuple[str, str]:
+    """(account, region) of a lifecycle policy (or image) ARN: where it lives and whose it is."""
+    parts = arn.split(":", 5)
+    return parts[4], parts[3]
+
+
+def where(arn: str) -> str:
+    """``in account A, region R``: how every refusal about a policy names its place."""
+    account, region = scope(arn)
+    return f"in account {account}, region {region}"
+
+
+def _check_regions(
+    request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest, account: str, region: str
+) -> None:
+    """The policy's own region, and every region an exclusion rule names, must exist in kiln."""
+    from kiln.services.accounts.regions import list_regions
+
+    known = {r["RegionName"] for r in list_regions()}
+    if region not in known:
+        raise InvalidInput(
+            f"lifecycle policy {_request_name(request)} in account {account}: region {region} does not exist",
+            location="--region",
+            hint=f"kiln region create {region}",
+        )
+    for i, detail in enumerate(request.policyDetails):
+        amis = detail.exclusionRules.amis if detail.exclusionRules else None
+        for j, name in enumerate((amis.regions or []) if amis else []):
+            if name not in known:
+                raise InvalidInput(
+                    f"lifecycle policy {_request_name(request)} in account {account}, region {region}: "
+                    f"exclusion region {name} does not exist",
+                    location=f"policyDetails[{i}].exclusionRules.amis.regions[{j}]",
+                    hint=f"kiln region create {name}, or remove it from the exclusion",
+                )
+
+
+def _request_name(request: CreateLifecyclePolicyRequest | UpdateLifecyclePolicyRequest) -> str:
+    return getattr(request, "name", None) or getattr(request, "lifecyclePolicyArn", "")
+
+
 def _check_arn(arn: str) -> None:
     if not LIFECYCLE_POLICY_ARN.match(arn):
         raise InvalidInput(
@@ -69,8 +111,14 @@ def _check_arn(arn: str) -> None:
         )
 
 
-def create_policy(body: Mapping[str, Any] | CreateLifecyclePolicyRequest) -> str:
-    """CreateLifecyclePolicy: returns the new ARN (the same ARN again for a repeated clientToken)."""
+def create_policy(
+    body: Mapping[str, Any] | CreateLifecyclePolicyRequest,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+) -> str:
+    """CreateLifecyclePolicy in ``account`` and ``region``: returns the new ARN (the same ARN again for a
+    repeated clientToken). The policy acts on that account's images built in that region."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -81,14 +129,15 @@ def create_policy(body: Mapping[str, Any] | CreateLifecyclePolicyRequest) -> str
         if isinstance(body, CreateLifecyclePolicyRequest)
         else parse(CreateLifecyclePolicyRequest, dict(body))
     )
-    arn = policy_arn(request.name)
+    _check_regions(request, account, region)
+    arn = policy_arn(request.name, account=account, region=region)
     with session() as db:
         existing = db.scalars(select(LifecyclePolicyRow).where(LifecyclePolicyRow.arn == arn)).first()
         if existing is not None:
             if existing.client_token == request.clientToken:
                 return arn
             raise AlreadyExists(
-                f"lifecycle policy {arn} already exists",
+                f"lifecycle policy {arn} already exists {where(arn)}",
                 hint="names differing only in case, spaces or underscores are the same name; use update",
             )
         if request.dryRun:
@@ -109,7 +158,7 @@ def create_policy(body: Mapping[str, Any] | CreateLifecyclePolicyRequest) -> str
     return arn
 
 
-def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest) -> str:
+def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest, *, caller: str | None = None) -> str:
     """UpdateLifecyclePolicy: a full replacement; the name and resource type cannot change."""
     from kiln.db.engine import session
 
@@ -118,11 +167,15 @@ def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest) -> str
         if isinstance(body, UpdateLifecyclePolicyRequest)
         else parse(UpdateLifecyclePolicyRequest, dict(body))
     )
+    check_caller(request.lifecyclePolicyArn, caller)
     with session() as db:
         row = _find(db, request.lifecyclePolicyArn)
+        _check_regions(request, *scope(row.arn))
         if row.resource_type != request.resourceType.value:
             raise InvalidInput(
-                f"resourceType cannot change (policy is {row.resource_type})", location="resourceType"
+                f"lifecycle policy {row.arn} {where(row.arn)}: resourceType cannot change "
+                f"(policy is {row.resource_type})",
+                location="resourceType",
             )
         row.description = request.description
         row.status = (request.status or PolicyStatus.ENABLED).value
@@ -140,26 +193,50 @@ def _find(db: Any, arn: str) -> Any:
     _check_arn(arn)
     row = db.scalars(select(LifecyclePolicyRow).where(LifecyclePolicyRow.arn == arn)).first()
     if row is None:
-        raise NotFound(f"lifecycle policy {arn} not found", hint="kiln lifecycle list shows the policies")
+        raise NotFound(
+            f"lifecycle policy {arn} not found {where(arn)}",
+            hint="kiln lifecycle list --account ACCOUNT --region REGION shows the policies",
+        )
     return row
 
 
-def resolve_arn(name_or_arn: str) -> str:
-    """Accept a policy's ARN or its name (the CLI's convenience)."""
-    return name_or_arn if name_or_arn.startswith("arn:") else policy_arn(name_or_arn)
+def resolve_arn(name_or_arn: str, *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION) -> str:
+    """Accept a policy's ARN or its name in ``account`` and ``region`` (the CLI's convenience)."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    return policy_arn(name_or_arn, account=account, region=region)
 
 
-def get_policy(arn: str) -> LifecyclePolicy:
+def check_caller(arn: str, caller: str | None) -> None:
+    """Another account's policy is refused in the very words of one that does not exist."""
+    _check_arn(arn)
+    if caller is not None and scope(arn)[0] != caller:
+        _, region = scope(arn)
+        raise NotFound(
+            f"lifecycle policy {arn} not found in account {caller}, region {region}",
+            hint="kiln lifecycle list --account ACCOUNT --region REGION shows the policies",
+        )
+
+
+def get_policy(arn: str, *, caller: str | None = None) -> LifecyclePolicy:
     from kiln.db.engine import session
 
+    arn = resolve_arn(arn)
+    check_caller(arn, caller)
     with session() as db:
-        return _row_to_policy(_find(db, resolve_arn(arn)))
+        return _row_to_policy(_find(db, arn))
 
 
 def list_policies(
-    *, name: str | None = None, status: str | None = None, resource_type: str | None = None
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    resource_type: str | None = None,
+    account: str | None = None,
+    region: str | None = None,
 ) -> list[LifecyclePolicySummary]:
-    """ListLifecyclePolicies with its ``name`` / ``status`` / ``resourceType`` filters, ordered by ARN."""
+    """ListLifecyclePolicies with its ``name`` / ``status`` / ``resourceType`` filters, ordered by ARN;
+    with ``account`` and ``region``, only the policies there (None: every account's, every region's)."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -175,6 +252,9 @@ def list_policies(
     with session() as db:
         out = []
         for row in db.scalars(query):
+            owner, home = scope(row.arn)
+            if (account is not None and owner != account) or (region is not None and home != region):
+                continue
             policy = _row_to_policy(row)
             out.append(
                 LifecyclePolicySummary.model_validate(
@@ -184,7 +264,7 @@ def list_policies(
         return out
 
 
-def delete_policy(arn: str) -> str:
+def delete_policy(arn: str, *, caller: str | None = None) -> str:
     """DeleteLifecyclePolicy; refused while an execution of it is in progress."""
     from sqlalchemy import select
 
@@ -192,6 +272,7 @@ def delete_policy(arn: str) -> str:
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
     arn = resolve_arn(arn)
+    check_caller(arn, caller)
     with session() as db:
         row = _find(db, arn)
         running = db.scalars(
@@ -202,7 +283,8 @@ def delete_policy(arn: str) -> str:
         ).first()
         if running is not None:
             raise Conflict(
-                f"lifecycle policy {arn} has execution {running} in progress", hint="wait or cancel it"
+                f"lifecycle policy {arn} {where(arn)} has execution {running} in progress",
+                hint="wait or cancel it",
             )
         db.delete(row)
     return arn
@@ -233,24 +315,29 @@ def put_policy(body: Mapping[str, Any]) -> tuple[str, str]:
         return arn, "unchanged"
     if request.resourceType is not current.resourceType:
         raise InvalidInput(
-            f"resourceType cannot change (policy is {current.resourceType.value})", location="resourceType"
+            f"lifecycle policy {arn} {where(arn)}: resourceType cannot change "
+            f"(policy is {current.resourceType.value})",
+            location="resourceType",
         )
     update = request.model_dump(mode="json", exclude_none=True, exclude={"name", "tags", "dryRun"})
     update_policy({**update, "lifecyclePolicyArn": arn})
     return arn, "updated"
 
 
-def cancel_execution(execution_id: str) -> str:
+def cancel_execution(execution_id: str, *, caller: str | None = None) -> str:
     """CancelLifecycleExecution: the run stops before its next step (nothing done is undone)."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
-    get_execution(execution_id)
+    get_execution(execution_id, caller=caller)
     with session() as db:
         row = db.get(LifecycleExecutionRow, execution_id)
         assert row is not None
         if row.status in (ExecutionStatus.SUCCESS.value, ExecutionStatus.FAILED.value):
-            raise Conflict(f"lifecycle execution {execution_id} already ended ({row.status})")
+            raise Conflict(
+                f"lifecycle execution {execution_id} of {row.policy_arn} {where(row.policy_arn)} "
+                f"already ended ({row.status})"
+            )
         if row.status in (ExecutionStatus.IN_PROGRESS.value, ExecutionStatus.PENDING.value):
             row.status = ExecutionStatus.CANCELLING.value
             row.reason = "cancellation requested"
@@ -278,7 +365,8 @@ def _execution(row: Any) -> LifecycleExecution:
     )
 
 
-def get_execution(execution_id: str) -> LifecycleExecution:
+def get_execution(execution_id: str, *, caller: str | None = None) -> LifecycleExecution:
+    """GetLifecycleExecution; another account's execution is refused as if it did not exist."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
@@ -289,7 +377,12 @@ def get_execution(execution_id: str) -> LifecycleExecution:
     with session() as db:
         row = db.get(LifecycleExecutionRow, execution_id)
         if row is None:
-            raise NotFound(f"lifecycle execution {execution_id} not found")
+            raise NotFound(
+                f"lifecycle execution {execution_id} not found" + (f" in account {caller}" if caller else "")
+            )
+        if caller is not None and scope(row.policy_arn)[0] != caller:
+            region = scope(row.policy_arn)[1]
+            raise NotFound(f"lifecycle execution {execution_id} not found in account {caller}, region {region}")
         return _execution(row)
 
 
@@ -312,7 +405,7 @@ def list_executions(policy: str) -> list[LifecycleExecution]:
 
 
 def list_execution_resources(
-    execution_id: str, parent_resource_id: str | None = None
+    execution_id: str, parent_resource_id: str | None = None, *, caller: str | None = None
 ) -> list[LifecycleExecutionResource]:
     """ListLifecycleExecutionResources: images without a parent; an image's AMIs (with snapshots) with one."""
     from sqlalchemy import select
@@ -320,7 +413,7 @@ def list_execution_resources(
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionResourceRow as R
 
-    get_execution(execution_id)
+    get_execution(execution_id, caller=caller)
     with session() as db:
         rows = list(db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq)))
     snapshots: dict[str, list[SnapshotResource]] = {}

@@ -7,16 +7,27 @@ from typing import Any
 
 from kiln.services.lifecycle.rules import Decision, Plan
 
-COLUMNS = ("RESOURCE", "KIND", "REGION", "ACTION", "BYTES", "REASON")
+COLUMNS = ("RESOURCE", "KIND", "ACCOUNT", "REGION", "ACTION", "BYTES", "EXCLUSION", "REASON")
+_BYTES = COLUMNS.index("BYTES")
+
+
+def _exclusion(decision: Decision) -> str:
+    """The exclusion rule that held, as ``name=value`` (``-`` when none did)."""
+    if decision.exclusion is None:
+        return "-"
+    name, value = decision.exclusion
+    return f"{name}={value}"
 
 
 def _row(decision: Decision, depth: int) -> tuple[str, ...]:
     return (
         "  " * depth + decision.resource_id,
         decision.kind,
+        decision.account or "",
         decision.region or "",
         decision.action,
         str(decision.bytes) if decision.kind == "snapshot" else "",
+        _exclusion(decision),
         decision.reason,
     )
 
@@ -35,7 +46,7 @@ def to_text(plan: Plan, *, policy: str | None = None) -> str:
     lines.append(title + (f" for {policy}" if policy else ""))
     for row in [COLUMNS, *body]:
         cells = [
-            cell.ljust(widths[i]) if i != 4 else cell.rjust(widths[i]) for i, cell in enumerate(row[:-1])
+            cell.ljust(widths[i]) if i != _BYTES else cell.rjust(widths[i]) for i, cell in enumerate(row[:-1])
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     summary = plan.summary()
@@ -55,6 +66,11 @@ def _decision_json(decision: Decision, parent: str | None) -> dict[str, Any]:
         "action": decision.action,
         "account": decision.account,
         "bytes": decision.bytes,
+        "exclusion": (
+            None
+            if decision.exclusion is None
+            else {"rule": decision.exclusion[0], "value": decision.exclusion[1]}
+        ),
         "kind": decision.kind,
         "parent": parent,
         "reason": decision.reason,

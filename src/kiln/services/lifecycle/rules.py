@@ -121,6 +121,8 @@ class Decision:
     reason: str
     rule: int | None = None  # index into policyDetails of the rule behind the action
     bytes: int = 0  # snapshots: bytes freed when deleted, bytes kept otherwise
+    # the exclusion rule that kept the resource: (its name in the policy, the value that held)
+    exclusion: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -251,27 +253,29 @@ class _Rule:
         rules = detail.exclusionRules
         self.excluded_tags = sorted((rules.tagMap or {}).items()) if rules else []
 
-    def judge(self, image: ImageCandidate, rank: int | None, size: int, as_of: datetime) -> tuple[bool, str]:
-        """(matches, why) for one image."""
+    def judge(
+        self, image: ImageCandidate, rank: int | None, size: int, as_of: datetime
+    ) -> tuple[bool, str, tuple[str, str] | None]:
+        """(matches, why, the exclusion that kept it if one did) for one image."""
         verb, status = self.verb, image.status
         if status in self.skip:
-            return False, f"{verb}: skipped, image already {status.lower()}"
+            return False, f"{verb}: skipped, image already {status.lower()}", None
         if self.is_delete and status in NO_SLOT:
             head = f"{verb} rule {self.index}: {status.lower()} images always qualify and hold no slot"
         elif self.is_count:
             if rank is not None and rank <= self.keep:
-                return False, f"{verb}: kept, newest {rank} of {size} (COUNT keeps {self.keep})"
+                return False, f"{verb}: kept, newest {rank} of {size} (COUNT keeps {self.keep})", None
             head = f"{verb} rule {self.index}: rank {rank} of {size}, COUNT keeps the newest {self.keep}"
         else:
             assert self.threshold is not None
             created = image.date_created
             if created >= self.threshold:
-                return False, f"{verb}: age {(as_of - created).days}d is within {self.span}"
+                return False, f"{verb}: age {(as_of - created).days}d is within {self.span}", None
             if rank is not None and rank <= self.retain:
                 return False, (
                     f"{verb}: retainAtLeast {self.retain} keeps it (newest {rank} of {size}, "
                     f"age {(as_of - created).days}d)"
-                )
+                ), None
             head = (
                 f"{verb} rule {self.index}: age {(as_of - created).days}d, older than {self.span} "
                 f"(created before {self.threshold_day})"
@@ -280,8 +284,9 @@ class _Rule:
             tags = image.tags
             for key, value in self.excluded_tags:
                 if tags.get(key) == value:
-                    return False, f"{verb}: excluded by image tag {key}={value}"
-        return True, head
+                    held = ("exclusionRules.tagMap", f"{key}={value}")
+                    return False, f"{verb}: excluded by image tag {key}={value}", held
+        return True, head, None
 
 
 def _groups(
@@ -347,22 +352,28 @@ class _AmiRules:
         self.launched_after = subtract(as_of, last.value, last.unit) if last else None
         self.launched = _span(last.value, last.unit) if last else ""
 
-    def exclusion(self, ami: AmiCandidate) -> str | None:
+    def exclusion(self, ami: AmiCandidate) -> tuple[str, str, str] | None:
+        """(rule name, the value that held, why) of the first exclusion that keeps the AMI."""
         if ami.region in self.regions:
-            return f"excluded: region {ami.region}"
+            return "amis.regions", ami.region, f"excluded: region {ami.region}"
         if self.public and ami.public:
-            return "excluded: AMI is public"
+            return "amis.isPublic", "true", "excluded: AMI is public"
         for key, value in self.tags:
             if ami.tags.get(key) == value:
-                return f"excluded: AMI tag {key}={value}"
+                return "amis.tagMap", f"{key}={value}", f"excluded: AMI tag {key}={value}"
         if self.shared and ami.shared_accounts:
             shared = sorted(self.shared.intersection(ami.shared_accounts))
             if shared:
-                return f"excluded: shared with account {', '.join(shared)}"
+                why = f"excluded: shared with account {', '.join(shared)}"
+                return "amis.sharedAccounts", ",".join(shared), why
         # an AMI never launched has no last-launched time, and so is not protected by this rule
         launched = ami.last_launched
         if self.launched_after is not None and launched is not None and launched >= self.launched_after:
-            return f"excluded: launched {ami.last_launched:%Y-%m-%d}, within {self.launched}"
+            return (
+                "amis.lastLaunched",
+                self.launched,
+                f"excluded: launched {launched:%Y-%m-%d}, within {self.launched}",
+            )
         return None
 
     def decide(self, ami: AmiCandidate, as_of: datetime) -> tuple[Decision, bool]:
@@ -377,7 +388,8 @@ class _AmiRules:
         elif self.is_disable and ami.state == "disabled":
             out.reason = "already disabled"
         elif (excluded := self.exclusion(ami)) is not None:
-            out.reason = excluded
+            name, value, out.reason = excluded
+            out.exclusion = (f"exclusionRules.{name}", value)
             return out, True
         elif not self.is_deprecate and ami.in_use_by:
             out.reason = f"excluded: in use by {'; '.join(sorted(ami.in_use_by))}"
@@ -442,7 +454,10 @@ def _plan_image(
     ranks: Mapping[str, tuple[int | None, int]],
     as_of: datetime,
 ) -> ImagePlan:
-    decision = Decision("image", image.arn, None, None, "none", "")
+    # an Image Builder image lives in the region and account its ARN names
+    parts = image.arn.split(":", 5)
+    region, account = (parts[3] or None, parts[4] or None) if len(parts) == 6 else (None, None)
+    decision = Decision("image", image.arn, region, account, "none", "")
     plan = ImagePlan(decision, f"{image.recipe_name}/{image.recipe_version}", [])
     amis = plan.amis
     status = image.status
@@ -456,15 +471,18 @@ def _plan_image(
         why = ""
         reasons: list[str] = []
         later: list[str] = []
+        held: tuple[str, str] | None = None
         for rule in rules:
-            ok, reason = rule.judge(image, rank, size, as_of)
+            ok, reason, excluded = rule.judge(image, rank, size, as_of)
             if ok and winner is None:
                 winner, why = rule, reason
             elif ok:
                 later.append(rule.verb)
+            held = held or excluded
             reasons.append(reason)
         if winner is None:
             decision.reason = "; ".join(reasons)
+            decision.exclusion = held
         else:
             on_amis = ami_rules[winner.index]
             decision.action = on_amis.action

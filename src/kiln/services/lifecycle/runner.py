@@ -116,10 +116,13 @@ def preview(
 def _acquire_lease(name: str, holder: str, ttl: timedelta = LEASE_TTL) -> None:
     """Take (or renew) the named lease; Conflict while another live holder has it."""
     from kiln.schedule import leases
+    from kiln.services.lifecycle.policies import where
 
     if not leases.acquire(name, holder, ttl.total_seconds()):
+        arn = name.removeprefix("lifecycle:")
         raise Conflict(
-            f"{name} is held by {leases.holder_of(name) or 'another process'}",
+            f"lifecycle policy {arn} {where(arn)}: lease {name} is held by "
+            f"{leases.holder_of(name) or 'another process'}",
             hint="another run of this lifecycle policy is in progress; it continues, this one stops",
         )
 
@@ -132,13 +135,15 @@ def run(
 ) -> LifecycleExecution:
     """Run the policy once: finish an interrupted execution, then evaluate and act. Returns the execution."""
     from kiln.schedule import leases
-    from kiln.services.lifecycle.policies import get_execution, get_policy, mark_last_run
+    from kiln.services.lifecycle.policies import get_execution, get_policy, mark_last_run, scope, where
 
     policy = get_policy(policy_arn)
     if policy.status is not PolicyStatus.ENABLED:
         raise InvalidRequest(
-            f"lifecycle policy {policy.arn} is DISABLED", hint="enable it with kiln lifecycle update"
+            f"lifecycle policy {policy.arn} {where(policy.arn)} is DISABLED",
+            hint="enable it with kiln lifecycle update",
         )
+    owner = scope(policy.arn)[0]
     source = source or candidate_source()
     actions = actions or registered_actions()
     lease, holder = f"lifecycle:{policy.arn}", leases.new_holder()
@@ -148,12 +153,12 @@ def run(
         execution_id = new_execution_id()
         candidates = source.gather(policy)
         for stale in _unfinished(policy.arn):
-            _finish(stale, actions, _fresh_index(candidates), renew)
+            _finish(stale, actions, _fresh_index(candidates), renew, owner)
             _close(stale, reason=f"interrupted; completed by {execution_id}")
         candidates = source.gather(policy)
         plan = evaluate(policy, candidates, as_of=as_of)
         _record(execution_id, policy, as_of, plan)
-        _finish(execution_id, actions, None, renew)
+        _finish(execution_id, actions, None, renew, owner)
         _close(execution_id, reason=None)
         mark_last_run(policy.arn, utcnow())
         return get_execution(execution_id)
@@ -242,9 +247,14 @@ def _row(decision: Any, parent: str | None, names: dict[int, str]) -> dict[str, 
 
 
 def _finish(
-    execution_id: str, actions: Actions, fresh: dict[str, AmiCandidate] | None, renew: Callable[[], None]
+    execution_id: str,
+    actions: Actions,
+    fresh: dict[str, AmiCandidate] | None,
+    renew: Callable[[], None],
+    owner: str,
 ) -> None:
-    """Do every pending step of the execution in order, committing each result on its own."""
+    """Do every pending step of the execution in order, committing each result on its own; a step on
+    an AMI or snapshot that ``owner`` (the policy's account) does not own is refused, never done."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -252,18 +262,23 @@ def _finish(
 
     with session() as db:
         steps = [
-            (r.id, r.kind, r.resource_id, r.region, r.action, r.parent_resource_id, r.status)
+            (r.id, r.kind, r.resource_id, r.region, r.action, r.parent_resource_id, r.status, r.account_id)
             for r in db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq))
         ]
     outcome: dict[str, str] = {}  # resource id -> final status, for children/parents checks
     cancelled = False
-    for row_id, kind, resource_id, region, action, parent, status in steps:
+    for row_id, kind, resource_id, region, action, parent, status, account in steps:
         if status != "IN_PROGRESS":
             outcome[resource_id] = status
             continue
         cancelled = cancelled or _cancel_requested(execution_id)
         if cancelled:
             result, reason = "SKIPPED", "execution cancelled before this step"
+        elif kind != "image" and account and account != owner:
+            result, reason = "SKIPPED", (
+                f"kept on ownership check: {kind} {resource_id} in account {account}, region {region} "
+                f"is not the policy's account {owner}'s"
+            )
         else:
             result, reason = _guard(kind, resource_id, action, parent, outcome, fresh, steps)
         if result is None:
@@ -312,7 +327,8 @@ def _guard(
             return "FAILED", f"not {action.lower()}d: step(s) failed for {', '.join(failed)}"
         stayed = [c for c in children if outcome.get(c) == "SKIPPED_ON_RESUME"]
         if stayed and action == "DELETE":
-            return "SKIPPED", f"kept: AMI(s) {', '.join(stayed)} stay (found in use or protected on resume)"
+            why = "found in use or protected on resume, or not the policy account's"
+            return "SKIPPED", f"kept: AMI(s) {', '.join(stayed)} stay ({why})"
     if fresh is not None and kind == "ami" and action in ("DISABLE", "DELETE"):
         ami = fresh.get(resource_id)
         if ami is not None and ami.in_use_by:

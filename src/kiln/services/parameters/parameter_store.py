@@ -39,6 +39,7 @@ MAX_DESCRIPTION = 1024
 TIER = "Standard"
 CHANGE_EVENT = "Parameter Store Change"
 AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+PARAMETER_ARN = re.compile(r"^arn:aws:ssm:(?P<region>[^:]+):(?P<account>\d{12}):parameter/(?P<rest>.+)$")
 
 
 def parameter_arn(name: str, account: str, region: str) -> str:
@@ -222,10 +223,13 @@ def _shape(row: ParameterRow, version: ParameterVersionRow, selector: str | None
 def get_parameter(
     selector: str, *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION, db: Session | None = None
 ) -> dict[str, Any]:
-    """SSM ``GetParameter``: ``name`` (the latest version), ``name:3`` or ``name:label``; an unknown
-    version or label is ``ParameterVersionNotFound``, never the latest instead."""
-    name, number, label = names.split_selector(selector)
+    """SSM ``GetParameter``: ``name`` (the latest version), ``name:3`` or ``name:label``, or the same
+    after the parameter's ARN; an unknown version or label is ``ParameterVersionNotFound``, never the
+    latest instead."""
     with unit_of_work(db) as session:
+        if selector.startswith("arn:"):
+            selector = _from_arn(session, selector, account, region)
+        name, number, label = names.split_selector(selector)
         row = _existing(session, name, account, region)
         if label is not None:
             found = session.get(ParameterLabelRow, (row.id, label))
@@ -236,6 +240,23 @@ def get_parameter(
         version = _version(session, row, row.latest_version if number is None else number)
         suffix = selector.strip()[len(name):] if ":" in selector else None
         return _shape(row, version, suffix)
+
+
+def _from_arn(db: Session, arn: str, account: str, region: str) -> str:
+    """``arn:aws:ssm:<region>:<account>:parameter/<name>[:selector]`` → ``name[:selector]``, for the
+    caller's own parameters (kiln shares none across accounts or regions)."""
+    found = PARAMETER_ARN.match(arn)
+    if found is None:
+        raise ValidationException(f"{arn!r} is not a parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)",
+                                  location="Name")
+    if (found["account"], found["region"]) != (account, region):
+        raise ParameterNotFound(f"parameter {arn} is not one of account {account} in region {region}",
+                                hint="kiln does not share parameters across accounts or regions")
+    name, sep, tail = found["rest"].partition(":")
+    # The ARN drops a hierarchical name's leading '/': /golden/web and golden/web share an ARN form.
+    if _row(db, "/" + name, account, region) is not None or "/" in name:
+        name = "/" + name
+    return name + sep + tail
 
 
 def get_parameter_history(

@@ -1,6 +1,7 @@
 """``resolve:ssm:`` image ids, as EC2 resolves them at launch: ``resolve:ssm:<name>``,
-``resolve:ssm:<name>:<version>`` or ``resolve:ssm:<name>:<label>``, naming a ``String`` parameter of
-data type ``aws:ec2:image`` of the launching account in the launch's region."""
+``resolve:ssm:<name>:<version>`` or ``resolve:ssm:<name>:<label>`` (or the parameter's ARN in place of
+its name), naming a ``String`` parameter of data type ``aws:ec2:image`` of the launching account in the
+launch's region."""
 
 from __future__ import annotations
 
@@ -35,11 +36,6 @@ def resolve_image_parameter(
     if not is_reference(reference):
         raise InvalidParameterValue(f"{reference!r} does not begin with {PREFIX}", location=field)
     selector = reference[len(PREFIX):]
-    if selector.startswith("arn:"):
-        raise InvalidParameterValue(
-            f"{reference}: kiln resolves the account's own parameters by name, not shared ones by ARN",
-            location=field,
-        )
     parameter = get_parameter(selector, account=account, region=region, db=db)
     if parameter["Type"] != "String" or parameter["DataType"] != IMAGE_DATA_TYPE:
         raise InvalidParameterValue(

@@ -1,14 +1,14 @@
 """store images: EC2's boot attributes (BootMode, EnaSupport, ImdsSupport, TpmSupport)
 
-Revision ID: 0015_boot_attributes
-Revises: 0012_distribution
+Revision ID: 0018_boot_attributes
+Revises: 0015_allowed_images
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_boot_attributes"
-down_revision = "0012_distribution"
+revision = "0018_boot_attributes"
+down_revision = "0015_allowed_images"
 branch_labels = None
 depends_on = None
 
