@@ -127,7 +127,9 @@ def run() -> dict[str, Any]:
         os.environ["KILN_HOME"] = str(work / "home")
         os.environ["KILN_BOOTSTRAP_CACHE"] = str(CACHE)
         from kiln.db.engine import reset_engines
+        from kiln.services.startup import install
 
+        install()  # managed components seeded on first database use, as the kiln command does
         reset_engines()
         ami, build_seconds = _build(work)
         result: dict[str, Any] = {"build_bootable_debian_s": round(build_seconds, 1)}
