@@ -188,17 +188,27 @@ def deregister(
 @app.command("export")
 def export(
     ami_id: str,
-    fmt: str = typer.Option("tar", "--format", help="tar, oci-archive, raw, qcow2, vmdk or vhd."),
+    fmt: str = typer.Option("tar", "--format", help="tar, oci-archive, raw, qcow2, vmdk, vhd or rootfs-ext4."),
     dest: Path = typer.Option(..., "-o", "--output-file", help="File to write."),
+    volume_size: int = typer.Option(None, "--volume-size", help="A bootable disk's size in GiB (default 8)."),
+    boot_mode: str = typer.Option(
+        None, "--boot-mode", help="legacy-bios, uefi or uefi-preferred (default: what the image was built for)."
+    ),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Export an AMI as a flattened tar, an OCI archive or a disk image."""
+    """Export an AMI as a flattened tar, an OCI archive, a disk image (bootable when the image has a
+    kernel) or its bare root file system (rootfs-ext4)."""
     from kiln.services.ec2 import images
 
     progress(f"exporting {ami_id} as {fmt} ...")
-    result = images.export_image(ami_id, fmt, dest, region, account=account)
+    result = images.export_image(ami_id, fmt, dest, region, account=account, volume_size=volume_size,
+                                 boot_mode=boot_mode)
+    if result.get("Note"):
+        progress(f"note: {result['Note']}")
+    elif result.get("Bootable"):
+        progress(f"bootable disk: {result['BootMode']}, {result['VirtualSize'] >> 30} GiB")
     emit(output, result, result["Path"])
 
 

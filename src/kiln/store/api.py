@@ -12,10 +12,11 @@ from kiln.model.sharing import Principal
 from kiln.store import images
 from kiln.store.access import check_storage_readable, image_for, snapshot_for
 from kiln.store.adopt import adopt
+from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.copying import BlobTransfer, transfer_blobs
-from kiln.store.export import DiskGeometry, export_layers, export_raw_disk
+from kiln.store.export import DiskGeometry, Exported, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -67,6 +68,7 @@ __all__ = [
     "CopyOutcome",
     "DeregisterResult",
     "DiskGeometry",
+    "Exported",
     "FsckReport",
     "GcResult",
     "ImageInfo",
@@ -93,6 +95,7 @@ __all__ = [
     "enable_image",
     "enable_image_deprecation",
     "export_image",
+    "export_image_detailed",
     "flatten",
     "fsck",
     "gc",
@@ -146,8 +149,11 @@ def import_rootfs(
         Path(source), layout, allow_devices=allow_devices, compression=compression, limit=limit
     )
     with pinned(region, [layer.digest for layer in layers], f"import {name}"):
+        boot = None
         for layer in layers:  # validates every layer (hostile input) before the AMI exists
-            unpack_layer(layout.blobs, layer.digest, layer.media_type, limit=limit, allow_devices=allow_devices)
+            unpacked = unpack_layer(layout.blobs, layer.digest, layer.media_type, limit=limit,
+                                    allow_devices=allow_devices)
+            boot = boot_attributes_of(unpacked) or boot
         return images.register_image(
             region,
             layers,
@@ -157,6 +163,7 @@ def import_rootfs(
             root_device_type=root_device_type,
             tags=tags,
             owner=owner,
+            boot=boot,
         )
 
 
@@ -261,6 +268,7 @@ def create_image_from_upper(
                 parent_snapshot_id=parent.snapshot_ids[0] if parent.snapshot_ids else None,
                 source_image_id=parent_ami_id,
                 owner=owner,
+                boot=boot_attributes_of(Path(upper_dir)) or parent.boot,
             )
         finally:
             unpin(pins[len(parent_layers) :])
@@ -349,6 +357,7 @@ def copy_image_outcome(
             source_image_id=source_ami_id,
             source_region=source_region,
             owner=account,
+            boot=source.boot,
         )
     return CopyOutcome(image_id, transfer)
 
@@ -417,11 +426,20 @@ def export_image(
     ami_id: str, fmt: str, dest: Path, region: str = "local", caller: Principal | None = None
 ) -> Path:
     """The AMI as a file; another account's AMI needs what CopyImage needs (it reads the storage)."""
+    return export_image_detailed(ami_id, fmt, dest, region, caller).path
+
+
+def export_image_detailed(
+    ami_id: str, fmt: str, dest: Path, region: str = "local", caller: Principal | None = None, *,
+    size: int | None = None, boot_mode: str | None = None,
+) -> Exported:
+    """``export_image`` saying what it wrote: a disk's size (``size`` bytes, default 8 GiB) and boot mode
+    (``boot_mode``, default what the image's kiln-bootable-linux component chose), or why it won't boot."""
     with session() as db:
         check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
-    return export_layers(layout, ami_id, dirs, fmt, Path(dest))
+    return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)
 
 
 def raw_disk(

@@ -1,4 +1,8 @@
-"""Exports: flattened tar, single-image OCI archive, and disk images (raw ext4, qcow2, vmdk, vhd)."""
+"""Exports: flattened tar, single-image OCI archive, and disk images (raw, qcow2, vmdk, vhd).
+
+An image with a kernel under /boot exports as a bootable GPT disk (``kiln.store.disk_image``); one
+without a kernel (busybox, a minbase parent) as its bare ext4 file system, as ``rootfs-ext4`` always
+does, and the result says so."""
 
 from __future__ import annotations
 
@@ -14,13 +18,17 @@ from pathlib import Path
 from kiln.errors import InvalidInput, SystemRequirement
 from kiln.home import cache_dir
 from kiln.store.blobs import BlobQuarantined
+from kiln.store.disk_image import DEFAULT_SIZE, check_size, find_boot_files, write_boot_disk
 from kiln.store.export_disk import fix_vhd, fix_vmdk
-from kiln.store.export_ext4 import make_ext4, tree_epoch
+from kiln.store.export_ext4 import derived_uuid, make_ext4, tree_epoch
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.layers import write_tar
 from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
 
-FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd")
+FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd", "rootfs-ext4")
+DISK_FORMATS = ("raw", "qcow2", "vmdk", "vhd")
+NO_KERNEL_NOTE = ("the image has no kernel (/boot/vmlinuz-*): written as its bare ext4 file system, not bootable "
+                  "(build it with the kiln-bootable-linux component for a bootable disk)")
 QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc"}
 SLACK = 64 << 20
 MIB = 1 << 20
@@ -147,25 +155,57 @@ def export_raw_disk(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, dest: Path) -> Path:
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote: for a disk, whether it boots, how, and its virtual size."""
+
+    path: Path
+    bootable: bool | None = None  # None: not a disk format
+    boot_mode: str | None = None
+    virtual_size: int | None = None
+    note: str | None = None
+
+
+def _disk(tree: Path, raw: Path, scratch: Path, fmt: str, *, identity: str, epoch: int, size: int | None,
+          boot_mode: str | None) -> Exported:
+    """The raw disk at ``raw``: bootable when the tree has a kernel (and ``fmt`` is not rootfs-ext4)."""
+    boot = find_boot_files(tree, boot_mode) if fmt != "rootfs-ext4" else None
+    if boot is None:
+        make_raw(tree, raw, identity=identity, epoch=epoch)
+        note = NO_KERNEL_NOTE if fmt != "rootfs-ext4" else None
+        return Exported(raw, bootable=False, virtual_size=raw.stat().st_size, note=note)
+    size = DEFAULT_SIZE if size is None else size
+    rootfs_size = disk_size_for(tree)
+    check_size(size, rootfs_size)  # before anything is written
+    rootfs = scratch / "root.ext4"
+    make_raw(tree, rootfs, identity=identity, epoch=epoch, size=rootfs_size)
+    write_boot_disk(rootfs, raw, boot=boot, fs_uuid=derived_uuid(identity, "fs-uuid"), identity=identity,
+                    epoch=epoch, size=size, scratch=scratch)
+    rootfs.unlink()
+    return Exported(raw, bootable=True, boot_mode=boot.boot_mode, virtual_size=size)
+
+
+def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, dest: Path, *,
+                  size: int | None = None, boot_mode: str | None = None) -> Exported:
+    """Write the image as ``fmt``; ``size`` (bytes) and ``boot_mode`` apply to a bootable disk."""
     if fmt not in FORMATS:
         raise InvalidInput(f"export format must be one of {', '.join(FORMATS)}", location=fmt)
     dest = Path(dest)
     if fmt == "oci-archive":
         write_oci_archive(layout, ami_id, dest)
-        return dest
+        return Exported(dest)
     scratch = _scratch()
     try:
         tree = flatten_dirs(layers, scratch / "root")
         if fmt == "tar":
             with open(dest, "wb") as handle:
                 write_tar(tree, handle)
-            return dest
+            return Exported(dest)
         identity = content_identity(layout, ami_id)
-        raw = dest if fmt == "raw" else scratch / "disk.raw"
+        raw = dest if fmt in ("raw", "rootfs-ext4") else scratch / "disk.raw"
         epoch = tree_epoch(tree)  # every time the disk carries: one the content itself gives
-        make_raw(tree, raw, identity=identity, epoch=epoch)
-        if fmt != "raw":
+        disk = _disk(tree, raw, scratch, fmt, identity=identity, epoch=epoch, size=size, boot_mode=boot_mode)
+        if fmt in QEMU_FORMAT:
             # Converted under a fixed name: a VMDK records its own file name in its descriptor.
             converted = scratch / f"disk.{fmt}"
             qemu = _tool("qemu-img", "qemu-utils")
@@ -179,6 +219,6 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
             elif fmt == "vhd":
                 fix_vhd(converted, identity, epoch)
             shutil.move(converted, dest)
-        return dest
+        return Exported(dest, disk.bootable, disk.boot_mode, disk.virtual_size, disk.note)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

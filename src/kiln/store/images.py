@@ -28,6 +28,7 @@ from kiln.home import DEFAULT_ACCOUNT
 from kiln.model.ids import new_id
 from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public, visible_tags
 from kiln.store.access import image_for, launch_permissions
+from kiln.store.boot_attributes import BootAttributes
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
@@ -80,6 +81,7 @@ class ImageInfo:
     source_image_id: str | None = None
     source_region: str | None = None
     owner_alias: str | None = None
+    boot: BootAttributes = field(default_factory=BootAttributes)
 
     @property
     def public(self) -> bool:
@@ -129,13 +131,16 @@ class ImageInfo:
             ],
             "VirtualizationType": "hvm",
             "Hypervisor": "xen",
-            "EnaSupport": True,
+            "EnaSupport": self.boot.ena_support is not False,
             "PlatformDetails": "Linux/UNIX",
             "UsageOperation": "RunInstances",
-            "BootMode": "uefi-preferred",
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.tags.items())],
             "DeregistrationProtection": self.deregistration_protection,
         }
+        for key, value in (("BootMode", self.boot.boot_mode), ("ImdsSupport", self.boot.imds_support),
+                           ("TpmSupport", self.boot.tpm_support)):
+            if value is not None:
+                data[key] = value
         if self.deprecation_time is not None:
             data["DeprecationTime"] = ec2_time(self.deprecation_time)
         if self.last_launched_time is not None:
@@ -196,6 +201,7 @@ def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None,
         source_image_id=row.source_image_id,
         source_region=row.source_region,
         owner_alias=aliases.get(row.owner_id),
+        boot=BootAttributes(row.boot_mode, row.ena_support, row.imds_support, row.tpm_support),
     )
 
 
@@ -246,6 +252,7 @@ def register_image(
     source_image_id: str | None = None,
     source_region: str | None = None,
     owner: str = DEFAULT_ACCOUNT,
+    boot: BootAttributes | None = None,
 ) -> str:
     """Write the OCI manifest for durable ``layers`` and register the AMI in one transaction."""
     validate_name(name)
@@ -297,6 +304,10 @@ def register_image(
                     creation_date=created,
                     protection=False,
                     protection_cooldown=False,
+                    boot_mode=boot.boot_mode if boot else None,
+                    ena_support=boot.ena_support if boot else None,
+                    imds_support=boot.imds_support if boot else None,
+                    tpm_support=boot.tpm_support if boot else None,
                 )
             )
             for key, value in (tags or {}).items():

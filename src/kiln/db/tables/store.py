@@ -67,6 +67,11 @@ class StoreImage(Base):
     protection: Mapped[bool] = mapped_column(Boolean, default=False)
     protection_cooldown: Mapped[bool] = mapped_column(Boolean, default=False)
     protection_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # EC2's boot attributes; None: not set (an image without a kernel has no boot mode)
+    boot_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ena_support: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    imds_support: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    tpm_support: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class StoreTag(Base):

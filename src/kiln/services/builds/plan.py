@@ -14,6 +14,7 @@ from typing import Any
 
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
+from kiln.services.builds.bootable import BOOTABLE_COMPONENT, check_bootable_parent
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,9 @@ def plan_build(
         parent_ami, parent_value = ssm_parent(parent_value.strip()[len("ssm:"):], region=region, account=account)
     else:
         parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
+    names = [c.name for c in components]
+    if BOOTABLE_COMPONENT in names:
+        check_bootable_parent(names, parent_ami, store.layer_dirs(parent_ami, region=region))
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
         if entry.get("region") == region:

@@ -60,6 +60,10 @@ IMPLEMENTED: tuple[ManagedComponent, ...] = (
         "chrony-time-configuration-test", "1.0.0",
         "Tests that chrony is installed and uses the Amazon Time Sync Service (169.254.169.123).",
     ),
+    ManagedComponent(
+        "kiln-bootable-linux", "1.0.0",
+        "Kernel, initramfs, cloud-init (NoCloud, Ec2) and a serial console: a disk export boots.",
+    ),
     ManagedComponent("reboot-test-linux", "1.0.0", "Tests that the instance reboots and keeps its files."),
     ManagedComponent("stig-build-linux-low", "1.0.0", "A small subset of STIG category III settings."),
     ManagedComponent("stig-build-linux-medium", "1.0.0", "A small subset of STIG category II and III settings."),

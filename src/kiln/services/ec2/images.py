@@ -24,6 +24,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model import ec2_model
 from kiln.services.ec2.callers import principal
 from kiln.store import api
+from kiln.store.disk_image import check_boot_mode
 
 
 def import_image(
@@ -165,12 +166,30 @@ def copy_image(
 
 
 def export_image(
-    image_id: str, fmt: str, dest: Path, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT
+    image_id: str, fmt: str, dest: Path, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT,
+    volume_size: int | None = None, boot_mode: str | None = None,
 ) -> dict[str, Any]:
-    """A flattened tar, an OCI archive or a disk image (raw, qcow2, vmdk, vhd) of the AMI; another
-    account's AMI needs what CopyImage needs."""
-    path = api.export_image(image_id, fmt, dest, region, principal(account))
-    return {"ImageId": image_id, "Format": fmt, "Path": str(path), "Size": path.stat().st_size}
+    """A flattened tar, an OCI archive or a disk image (raw, qcow2, vmdk, vhd; bootable when the image
+    has a kernel) or the bare root file system (rootfs-ext4) of the AMI; another account's AMI needs
+    what CopyImage needs. ``volume_size`` (GiB, EC2's ``VolumeSize``) sizes a bootable disk."""
+    if volume_size is not None and volume_size < 1:
+        raise InvalidParameterValue(
+            "VolumeSize is a whole number of GiB, 1 or more", location=f"VolumeSize={volume_size}"
+        )
+    if boot_mode is not None:
+        check_boot_mode(boot_mode, "BootMode")
+    exported = api.export_image_detailed(image_id, fmt, dest, region, principal(account),
+                                         size=None if volume_size is None else volume_size << 30, boot_mode=boot_mode)
+    path = exported.path
+    result: dict[str, Any] = {"ImageId": image_id, "Format": fmt, "Path": str(path), "Size": path.stat().st_size}
+    if exported.bootable is not None:
+        result["Bootable"] = exported.bootable
+        result["VirtualSize"] = exported.virtual_size
+    if exported.boot_mode:
+        result["BootMode"] = exported.boot_mode
+    if exported.note:
+        result["Note"] = exported.note
+    return result
 
 
 def deregister_image(
