@@ -190,8 +190,8 @@ def owner_aliases(db: Session) -> dict[str, str]:
 def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
             preloaded: tuple[dict[str, str], list[dict[str, str]]] | None = None) -> ImageInfo:
     """The image as EC2 describes it (``row`` a ``StoreImage`` or a row of its columns); ``preloaded`` is
-    its (tags, launch permissions) when the caller
-    read those for many images at once (``_tags_and_permissions``)."""
+    its (tags, launch permissions) when the caller read those for many images at once
+    (``_tags_and_permissions``)."""
     if preloaded is None:
         tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
         permissions = launch_permissions(db, row.id)
