@@ -67,10 +67,14 @@ class Ec2Shape(dict[str, object]):
     own choice; a renderer may reuse a memo only while the shape still equals ``source``."""
 
     __slots__ = ("memo", "source")
+    memo: dict[Any, Any]
+    source: dict[str, object]
 
-    def __init__(self, source: dict[str, object], memo: dict[Any, Any]) -> None:
-        super().__init__(source)
-        self.source, self.memo = source, memo
+    @classmethod
+    def of(cls, source: dict[str, object], memo: dict[Any, Any]) -> Ec2Shape:
+        shape = cls(source)
+        shape.source, shape.memo = source, memo
+        return shape
 
 
 @dataclass
@@ -98,6 +102,7 @@ class ImageInfo:
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
     _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _views: dict[str, ImageInfo] = field(default_factory=dict, init=False, repr=False, compare=False)  # seen_by's
 
     @property
     def public(self) -> bool:
@@ -116,13 +121,17 @@ class ImageInfo:
         when it was last launched (both the owner's business)."""
         if account is None or account == self.owner_id:
             return self
-        return replace(self, tags=visible_tags(self.tags, self.owner_id, account), last_launched_time=None)
+        seen = self._views.get(account)
+        if seen is None:
+            seen = replace(self, tags=visible_tags(self.tags, self.owner_id, account), last_launched_time=None)
+            self._views[account] = seen
+        return seen
 
     def to_ec2(self) -> dict[str, object]:
         """The EC2 ``Image`` shape (DescribeImages field names): a dict of its own (its lists shared)."""
         if self._ec2 is None:
             self._ec2 = self._shape()
-        return Ec2Shape(self._ec2, self._rendered)
+        return Ec2Shape.of(self._ec2, self._rendered)
 
     def _shape(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -426,8 +435,8 @@ def describe_images(
     if image_ids:
         wanted = set(image_ids)
         infos = [info for info in infos if info.id in wanted]
+    mine = caller.account if caller is not None else None
     if caller is not None:
-        mine = caller.account
         infos = [
             info if info.owner_id == mine else info.seen_by(mine)
             for info in infos
@@ -436,15 +445,18 @@ def describe_images(
     if image_ids:
         missing = sorted(set(image_ids) - {i.id for i in infos if i.state != "deregistered" or states})
         if missing:
-            raise InvalidAMIIDNotFound(*missing).at(account=caller and caller.account, region=region)
+            raise InvalidAMIIDNotFound(*missing).at(account=mine, region=region)
+    show_deregistered = _match("deregistered", states)
+    show_disabled = include_disabled or _match("disabled", states)
+    show_deprecated = include_deprecated or bool(image_ids)
+    now = utcnow()
     result = []
     for info in infos:
-        if info.state == "deregistered" and not _match("deregistered", states):
+        state = info.state
+        if (state == "deregistered" and not show_deregistered) or (state == "disabled" and not show_disabled):
             continue
-        own = caller is not None and info.owner_id == caller.account
-        if info.deprecated and not (include_deprecated or image_ids or own):
-            continue
-        if info.disabled and not (include_disabled or _match("disabled", states)):
+        deprecated_at = info.deprecation_time
+        if deprecated_at is not None and deprecated_at <= now and not (show_deprecated or info.owner_id == mine):
             continue
         if owner_scope is not None and not owner_scope.matches(info.owner_id, info.owner_alias):
             continue
