@@ -242,6 +242,15 @@ def _first_requests(home: Path, key: dict[str, str], arn: str, preload: bool) ->
             f"second_describe_images_ms_{label}": round(second * 1000, 1)}
 
 
+def _uvicorn_http() -> str:
+    """What uvicorn's "auto" picks in the server (the same interpreter and path): its C parser and
+    uvloop when installed, else the pure-Python h11 and asyncio's loop."""
+    from importlib.util import find_spec
+
+    parser = "httptools" if find_spec("httptools") else "h11"
+    return parser + ("+uvloop" if find_spec("uvloop") else "+asyncio")
+
+
 def run() -> dict[str, Any]:
     previous = os.environ.get("KILN_HOME")
     with tempfile.TemporaryDirectory(prefix="kiln-bench-api-") as work:
@@ -255,7 +264,7 @@ def run() -> dict[str, Any]:
             else:
                 os.environ["KILN_HOME"] = previous
         result: dict[str, Any] = {"amis": AMIS, "clients": PROCESSES * THREADS, "duration_s": DURATION,
-                                  "cpus": os.cpu_count()}
+                                  "cpus": os.cpu_count(), "uvicorn_http": _uvicorn_http()}
         for preload in (False, True):
             result.update(_first_requests(home, key, arn, preload))
         process, endpoint, _ = _start(home, preload=True)

@@ -52,8 +52,17 @@ def _build(shape: Any, building: dict[int, tuple[Any, Render]]) -> Render:
         def structure(value: Any) -> str:
             if not isinstance(value, dict):
                 return ""
-            return "".join([wrap(item) for member, wrap in members if (item := value.get(member)) is not None])
+            memo = getattr(value, "memo", None)
+            if memo is not None:  # a value that says what it was rendered to (the store's AMI shapes)
+                known = memo.get(key)
+                if known is not None and value == value.source:
+                    return str(known)
+            text = "".join([wrap(item) for member, wrap in members if (item := value.get(member)) is not None])
+            if memo is not None and value == value.source:
+                memo[key] = text
+            return text
 
+        key = ("xml", id(shape))  # the shape is held in _DONE: its id is never reused
         building[id(shape)] = (shape, structure)  # before its members: a shape may contain itself
         for member, member_shape in shape.members.items():
             members.append((member, _member(member_shape.serialization.get("name", member), member_shape, building)))

@@ -126,6 +126,11 @@ def get_engine(url: str | None = None) -> Engine:
 _active = threading.local()
 
 
+def in_unit_of_work(url: str | None = None) -> bool:
+    """Whether this thread is inside :func:`session` for ``url`` (its writes not yet committed)."""
+    return (url or database_url()) in _active.__dict__.get("sessions", {})
+
+
 @contextmanager
 def session(url: str | None = None) -> Iterator[Session]:
     """A unit of work: one transaction, committed on success, rolled back on error.

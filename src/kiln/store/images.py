@@ -6,9 +6,11 @@ from __future__ import annotations
 import fnmatch
 import platform
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,11 +26,12 @@ from kiln.ec2_errors import (
     InvalidParameterValue,
 )
 from kiln.errors import InvalidInput
-from kiln.home import DEFAULT_ACCOUNT
+from kiln.home import DEFAULT_ACCOUNT, database_url
 from kiln.model.ids import new_id
 from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public, visible_tags
 from kiln.store.access import image_for, launch_permissions
 from kiln.store.boot_attributes import BootAttributes
+from kiln.store.generation import Generation, generation
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
@@ -59,6 +62,22 @@ def validate_name(name: str) -> None:
         )
 
 
+class Ec2Shape(dict[str, object]):
+    """An ``Image`` shape that remembers what it was rendered to. ``source`` is the shape it was copied
+    from (never handed out, so never changed) and ``memo`` what the wire made of it, keyed by the wire's
+    own choice; a renderer may reuse a memo only while the shape still equals ``source``."""
+
+    __slots__ = ("memo", "source")
+    memo: dict[Any, Any]
+    source: dict[str, object]
+
+    @classmethod
+    def of(cls, source: dict[str, object], memo: dict[Any, Any]) -> Ec2Shape:
+        shape = cls(source)
+        shape.source, shape.memo = source, memo
+        return shape
+
+
 @dataclass
 class ImageInfo:
     id: str
@@ -82,6 +101,10 @@ class ImageInfo:
     source_region: str | None = None
     owner_alias: str | None = None
     boot: BootAttributes = field(default_factory=BootAttributes)
+    # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
+    _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
+    _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _views: dict[str, ImageInfo] = field(default_factory=dict, init=False, repr=False, compare=False)  # seen_by's
 
     @property
     def public(self) -> bool:
@@ -100,10 +123,19 @@ class ImageInfo:
         when it was last launched (both the owner's business)."""
         if account is None or account == self.owner_id:
             return self
-        return replace(self, tags=visible_tags(self.tags, self.owner_id, account), last_launched_time=None)
+        seen = self._views.get(account)
+        if seen is None:
+            seen = replace(self, tags=visible_tags(self.tags, self.owner_id, account), last_launched_time=None)
+            self._views[account] = seen
+        return seen
 
     def to_ec2(self) -> dict[str, object]:
-        """The EC2 ``Image`` shape (DescribeImages field names)."""
+        """The EC2 ``Image`` shape (DescribeImages field names): a dict of its own (its lists shared)."""
+        if self._ec2 is None:
+            self._ec2 = self._shape()
+        return Ec2Shape.of(self._ec2, self._rendered)
+
+    def _shape(self) -> dict[str, object]:
         data: dict[str, object] = {
             "ImageId": self.id,
             "ImageLocation": f"{self.owner_id}/{self.name}",
@@ -155,7 +187,7 @@ class ImageInfo:
         return data
 
 
-def _protection(row: StoreImage) -> str:
+def _protection(row: Any) -> str:
     if row.protection:
         return "enabled-with-cooldown" if row.protection_cooldown else "enabled"
     if row.protection_until is not None and row.protection_until > utcnow():
@@ -169,10 +201,11 @@ def owner_aliases(db: Session) -> dict[str, str]:
     return {account: alias for account, alias in db.execute(query)}
 
 
-def to_info(db: Session, row: StoreImage, aliases: dict[str, str] | None = None,
+def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
             preloaded: tuple[dict[str, str], list[dict[str, str]]] | None = None) -> ImageInfo:
-    """The image as EC2 describes it; ``preloaded`` is its (tags, launch permissions) when the caller
-    read those for many images at once (``_tags_and_permissions``)."""
+    """The image as EC2 describes it (``row`` a ``StoreImage`` or a row of its columns); ``preloaded`` is
+    its (tags, launch permissions) when the caller read those for many images at once
+    (``_tags_and_permissions``)."""
     if preloaded is None:
         tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
         permissions = launch_permissions(db, row.id)
@@ -224,6 +257,41 @@ def _tags_and_permissions(db: Session, image_ids: list[str] | None,
     ):
         found.setdefault(image, ({}, []))[1].append({kind: value})
     return found
+
+
+# (database url, region) -> the region's images at one store generation, each as its owner sees it, and
+# the instant a "disabled-until" deregistration protection in them runs out (the answer changes then).
+_described: dict[tuple[str, str], tuple[Generation, datetime | None, list[ImageInfo]]] = {}
+_described_lock = threading.Lock()
+
+
+def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | None]:
+    """Every image of ``region`` in four queries (images, owner aliases, tags, launch permissions),
+    ordered by creation and id, so images created at the same instant keep one order from call to call."""
+    aliases = owner_aliases(db)
+    columns = select(*StoreImage.__table__.columns).where(StoreImage.region == region)
+    rows = list(db.execute(columns.order_by(StoreImage.creation_date, StoreImage.id)))
+    extras = _tags_and_permissions(db, None, region)
+    now = utcnow()
+    ends = [row.protection_until for row in rows
+            if not row.protection and row.protection_until is not None and row.protection_until > now]
+    return [to_info(db, row, aliases, extras.get(row.id, ({}, []))) for row in rows], min(ends, default=None)
+
+
+def _region_images(region: str) -> list[ImageInfo]:
+    """The images of ``region``, from memory while the store has not changed since they were read."""
+    url = database_url()
+    now_generation = generation(url)  # read before the data: a commit in between makes the next call re-read
+    if now_generation is not None:
+        cached = _described.get((url, region))
+        if cached is not None and cached[0] == now_generation and (cached[1] is None or utcnow() < cached[1]):
+            return cached[2]
+    with session(url) as db:
+        infos, expires = _read_region(db, region)
+    if now_generation is not None:
+        with _described_lock:
+            _described[(url, region)] = (now_generation, expires, infos)
+    return infos
 
 
 def check_name_free(db: Session, region: str, owner: str, name: str) -> None:
@@ -374,40 +442,38 @@ def describe_images(
     owner_scope = OwnerScope.parse(owners, me.account) if owners else None
     executable = ExecutableScope.parse(executable_users, me.account) if executable_users else None
     states = filters.get("state", [])
-    with session() as db:
-        aliases = owner_aliases(db)
-        # Ordered by id too: images created at the same instant keep one order from call to call.
-        query = select(StoreImage).where(StoreImage.region == region).order_by(StoreImage.creation_date,
-                                                                               StoreImage.id)
-        if image_ids:
-            query = query.where(StoreImage.id.in_(image_ids))
-        rows = list(db.execute(query).scalars())
-        extras = _tags_and_permissions(db, [row.id for row in rows] if image_ids else None, region)
-        infos = [to_info(db, row, aliases, extras.get(row.id, ({}, []))) for row in rows]
+    infos = _region_images(region)
+    if image_ids:
+        wanted = set(image_ids)
+        infos = [info for info in infos if info.id in wanted]
+    mine = caller.account if caller is not None else None
     if caller is not None:
         infos = [
-            info.seen_by(caller.account)
+            info if info.owner_id == mine else info.seen_by(mine)
             for info in infos
-            if caller.may_launch(info.owner_id, info.launch_permissions)
+            if info.owner_id == mine or caller.may_launch(info.owner_id, info.launch_permissions)
         ]
     if image_ids:
         missing = sorted(set(image_ids) - {i.id for i in infos if i.state != "deregistered" or states})
         if missing:
-            raise InvalidAMIIDNotFound(*missing).at(account=caller and caller.account, region=region)
+            raise InvalidAMIIDNotFound(*missing).at(account=mine, region=region)
+    show_deregistered = _match("deregistered", states)
+    show_disabled = include_disabled or _match("disabled", states)
+    show_deprecated = include_deprecated or bool(image_ids)
+    now = utcnow()
     result = []
     for info in infos:
-        if info.state == "deregistered" and not _match("deregistered", states):
+        state = info.state
+        if (state == "deregistered" and not show_deregistered) or (state == "disabled" and not show_disabled):
             continue
-        own = caller is not None and info.owner_id == caller.account
-        if info.deprecated and not (include_deprecated or image_ids or own):
-            continue
-        if info.disabled and not (include_disabled or _match("disabled", states)):
+        deprecated_at = info.deprecation_time
+        if deprecated_at is not None and deprecated_at <= now and not (show_deprecated or info.owner_id == mine):
             continue
         if owner_scope is not None and not owner_scope.matches(info.owner_id, info.owner_alias):
             continue
         if executable is not None and not executable.matches(info.launch_permissions, me):
             continue
-        if all(_matches(info, key, values) for key, values in filters.items()):
+        if not filters or all(_matches(info, key, values) for key, values in filters.items()):
             result.append(info)
     return result
 
