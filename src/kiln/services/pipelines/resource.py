@@ -28,6 +28,7 @@ from kiln.model.pipeline import (
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
+from kiln.services.common.owners import as_caller, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -122,18 +123,16 @@ def _find(
 ) -> ImagePipelineRow:
     """The pipeline ``arn`` names; with ``caller``, only one of that account (a short form names the
     caller's; another account's is not found, its owner never told)."""
-    from dataclasses import replace
-
     from sqlalchemy import select
 
-    parsed = parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True)
-    if caller is not None and not arn.strip().startswith("arn:"):
-        parsed = replace(parsed, account=caller)
+    parsed = as_caller(arn, parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True), caller)
     table = _table()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
-    if row is None or (caller is not None and row.account != caller):
+    if row is None:
         raise NotFound(f"image pipeline {parsed} does not exist", location=field,
                        hint="list pipelines with `kiln pipeline list`")
+    require_visible(row.account, caller, "image pipeline", str(parsed), field,
+                    hint="list pipelines with `kiln pipeline list`")
     return row
 
 

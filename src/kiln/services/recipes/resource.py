@@ -25,6 +25,7 @@ from kiln.model.shapes import (
 from kiln.model.versions import Version, VersionFilter, newest, parse_version
 from kiln.services.common import versioned
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
+from kiln.services.common.owners import as_caller, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -232,9 +233,11 @@ def create_image_recipe(
         }
 
 
-def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn") -> ImageRecipeRow:
-    """The recipe an ARN names; a version filter picks the newest matching version."""
-    parsed = parse_arn(arn, resource_type="image-recipe", field=field, allow_short=True)
+def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn", caller: str | None = None) -> ImageRecipeRow:
+    """The recipe an ARN names; a version filter picks the newest matching version. With ``caller``,
+    only that account's (a short form names the caller's; another account's is not found)."""
+    parsed = as_caller(arn, parse_arn(arn, resource_type="image-recipe", field=field, allow_short=True), caller)
+    require_visible(parsed.account, caller, "image recipe", str(parsed), field)
     found = newest(
         _rows(db, parsed.account, parsed.name),
         parsed.version or VersionFilter((None, None, None)),
@@ -245,9 +248,9 @@ def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn") -> ImageRe
     return found
 
 
-def get_image_recipe(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def get_image_recipe(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        row = find_recipe(work, arn)
+        row = find_recipe(work, arn, caller=caller)
         return {
             "requestId": new_request_id(),
             "imageRecipe": to_image_recipe(row).dump(),
@@ -278,15 +281,16 @@ def list_image_recipes(
         }
 
 
-def delete_image_recipe(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def delete_image_recipe(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
     parsed = parse_arn(arn, resource_type="image-recipe", field="imageRecipeArn", allow_short=True)
+    parsed = as_caller(arn, parsed, caller)
     if parsed.exact_version is None:
         raise InvalidInput(
             "DeleteImageRecipe needs a concrete version (…/image-recipe/NAME/1.0.0)",
             location="imageRecipeArn",
         )
     with unit_of_work(db) as work:
-        row = find_recipe(work, str(parsed))
+        row = find_recipe(work, str(parsed), caller=caller)
         refuse_if_in_use(work, parse_arn(row.arn))
         work.delete(row)
         return {"requestId": new_request_id(), "imageRecipeArn": row.arn}
