@@ -134,6 +134,9 @@ def test_region_option(kiln, peer: str) -> None:
     _ok(kiln("region", "create", "eu-west-1"))
     arn = _ok(kiln("infrastructure", "create", *_body({"name": "far"}), "--region", "eu-west-1", "--account", peer))
     assert arn == f"arn:aws:imagebuilder:eu-west-1:{peer}:infrastructure-configuration/far"
+    # Lists are regional: the region's own only.
+    assert _listed(kiln, "infrastructure", "--account", peer, "--region", "eu-west-1") == [arn]
+    assert _listed(kiln, "infrastructure", "--account", peer) == []
 
 
 def test_build_numbers_count_per_account(peer: str) -> None:

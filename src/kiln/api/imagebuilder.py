@@ -35,7 +35,8 @@ HANDLERS: dict[str, Handler] = {
     "CreateComponent": lambda p, c: components.create_component(_body(p), account=c.account_id, region=c.region),
     "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"], caller=c.account_id),
     "ListComponents": lambda p, c: components.list_components(
-        owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, **_list_key(p)
+        owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, region=c.region,
+        **_list_key(p)
     ),
     "ListComponentBuildVersions": lambda p, c: components.list_component_build_versions(
         p["componentVersionArn"], caller=c.account_id
@@ -47,7 +48,7 @@ HANDLERS: dict[str, Handler] = {
     "CreateImageRecipe": lambda p, c: recipes.create_image_recipe(_body(p), account=c.account_id, region=c.region),
     "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"], caller=c.account_id),
     "ListImageRecipes": lambda p, c: recipes.list_image_recipes(
-        owner=p.get("owner") or "Self", account=c.account_id, **_list_key(p)
+        owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id),
     # infrastructure and distribution configurations
@@ -61,7 +62,7 @@ HANDLERS: dict[str, Handler] = {
         p["infrastructureConfigurationArn"], caller=c.account_id
     ),
     "ListInfrastructureConfigurations": lambda p, c: infrastructure.list_infrastructure_configurations(
-        account=c.account_id, **_list_key(p)
+        account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteInfrastructureConfiguration": lambda p, c: infrastructure.delete_infrastructure_configuration(
         p["infrastructureConfigurationArn"], caller=c.account_id
@@ -76,7 +77,7 @@ HANDLERS: dict[str, Handler] = {
         p["distributionConfigurationArn"], caller=c.account_id
     ),
     "ListDistributionConfigurations": lambda p, c: distribution.list_distribution_configurations(
-        account=c.account_id, **_list_key(p)
+        account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteDistributionConfiguration": lambda p, c: distribution.delete_distribution_configuration(
         p["distributionConfigurationArn"], caller=c.account_id
@@ -88,7 +89,7 @@ HANDLERS: dict[str, Handler] = {
     "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
     "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
-        account=c.account_id, filters=p.get("filters")
+        account=c.account_id, region=c.region, filters=p.get("filters")
     ),
     "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(

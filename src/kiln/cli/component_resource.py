@@ -83,8 +83,7 @@ def list_(
     """List component versions (the account's, or with --owner Amazon the managed ones)."""
     from kiln.services.components.resource import list_components
 
-    in_region(region)
-    result = list_components(owner=owner, name=name, by_name=by_name, account=account)
+    result = list_components(owner=owner, name=name, by_name=by_name, account=account, region=in_region(region))
     rows = result["componentVersionList"]
     emit(
         output,

@@ -48,9 +48,8 @@ def list_(
     """List the account's image pipelines."""
     from kiln.services.pipelines.resource import list_image_pipelines
 
-    in_region(region)
     filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
-    result = list_image_pipelines(filters=filters or None, account=account)
+    result = list_image_pipelines(filters=filters or None, account=account, region=in_region(region))
     rows = result["imagePipelineList"]
     emit(
         output,

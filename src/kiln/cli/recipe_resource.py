@@ -37,8 +37,7 @@ def list_(
     """List the account's image recipes."""
     from kiln.services.recipes.resource import list_image_recipes
 
-    in_region(region)
-    result = list_image_recipes(owner=owner, name=name, account=account)
+    result = list_image_recipes(owner=owner, name=name, account=account, region=in_region(region))
     rows = result["imageRecipeSummaryList"]
     emit(
         output,

@@ -107,8 +107,7 @@ class ResourceVerbs:
             region: Region = DEFAULT_REGION,
             output: Output = "text",
         ) -> None:
-            in_region(region)
-            result = self.call(function, name=name, account=account)
+            result = self.call(function, name=name, account=account, region=in_region(region))
             rows = result[list_key]
             emit(output, result, lambda: table(columns, [row(entry) for entry in rows]))
 

@@ -21,6 +21,12 @@ def as_caller(text: str, parsed: Arn, caller: str | None) -> Arn:
     return replace(parsed, account=caller)
 
 
+def in_region(arn: str, region: str | None) -> bool:
+    """Whether the resource ``arn`` names lives in ``region`` (``None``: any region). List calls are
+    regional, as on AWS: a region's list shows only what was made there."""
+    return region is None or arn.split(":")[3] == region
+
+
 def visible(owner: str, caller: str | None, readable: Iterable[str] = ()) -> bool:
     """Whether ``caller`` may see a resource of ``owner``: its own, or one ``readable`` by all
     (no ``caller``: kiln itself, which sees everything)."""

@@ -25,7 +25,7 @@ from kiln.model.shapes import (
 from kiln.model.versions import Version, VersionFilter, parse_version
 from kiln.services.common import versioned
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references
-from kiln.services.common.owners import as_caller, require_visible, visible
+from kiln.services.common.owners import as_caller, in_region, require_visible, visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -270,14 +270,17 @@ def list_components(
     filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListComponents: one entry per version (``byName``: only the newest version of each name);
-    ``filters`` on description, name, platform, supportedOsVersion, type, version."""
+    """ListComponents: one entry per version (``byName``: only the newest version of each name), the
+    account's in ``region`` (or every region; managed ones are in all); ``filters`` on description,
+    name, platform, supportedOsVersion, type, version."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
         scope = {"Self": account, "Amazon": MANAGED_ACCOUNT}.get(owner)
         rows = _rows(work, scope) if scope else []
+        rows = [row for row in rows if row.account == MANAGED_ACCOUNT or in_region(row.arn, region)]
         if name:
             rows = [row for row in rows if row.name == name]
         newest_build: dict[tuple[str, str, str], ComponentRow] = {}

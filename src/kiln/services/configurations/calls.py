@@ -17,7 +17,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import make_arn, parse_arn
 from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references
-from kiln.services.common.owners import as_caller, require_visible
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -239,10 +239,12 @@ class Calls:
         filters: list[dict[str, Any]] | None = None,
         db: Session | None = None,
         account: str = DEFAULT_ACCOUNT,
+        region: str | None = None,
     ) -> dict[str, Any]:
-        """The List call; ``filters`` on name."""
+        """The List call (the account's in ``region``, or in every region); ``filters`` on name."""
         with unit_of_work(db) as work:
-            found = [row for row in rows(work, self.family, account) if name is None or row.name == name]
+            found = [row for row in rows(work, self.family, account)
+                     if (name is None or row.name == name) and in_region(row.arn, region)]
             entries = filter_entries([self.to_summary(row).dump() for row in found], filters, ("name",))
             return {"requestId": new_request_id(), self.family.list_key: entries}
 

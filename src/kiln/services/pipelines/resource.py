@@ -28,7 +28,7 @@ from kiln.model.pipeline import (
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
-from kiln.services.common.owners import as_caller, require_visible
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -353,14 +353,17 @@ def list_image_pipelines(
     next_token: str | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListImagePipelines; ``filters`` on description, the three configuration ARNs, name, status."""
+    """ListImagePipelines (the account's in ``region``, or in every region); ``filters`` on description,
+    the three configuration ARNs, name, status."""
     from sqlalchemy import select
 
     table = _table()
     with unit_of_work(db) as work:
         rows = work.scalars(select(table).where(table.account == account).order_by(table.name))
-        entries = filter_entries([to_shape(work, row) for row in rows], filters, PIPELINE_FILTERS)
+        entries = filter_entries([to_shape(work, row) for row in rows if in_region(row.arn, region)], filters,
+                                 PIPELINE_FILTERS)
         return {"requestId": new_request_id(), **page(entries, max_results, next_token, "imagePipelineList")}
 
 

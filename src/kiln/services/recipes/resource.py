@@ -25,7 +25,7 @@ from kiln.model.shapes import (
 from kiln.model.versions import Version, VersionFilter, newest, parse_version
 from kiln.services.common import versioned
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
-from kiln.services.common.owners import as_caller, require_visible
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -265,13 +265,15 @@ def list_image_recipes(
     filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListImageRecipes; ``filters`` on name, parentImage, platform."""
+    """ListImageRecipes (the account's in ``region``, or in every region); ``filters`` on name,
+    parentImage, platform."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
         rows = _rows(work, account) if owner == "Self" else []
-        rows = [row for row in rows if name is None or row.name == name]
+        rows = [row for row in rows if (name is None or row.name == name) and in_region(row.arn, region)]
         rows.sort(key=lambda row: (row.arn_name, _version_of(row)))
         entries = [to_summary(row).dump() for row in rows]
         allowed = ("name", "parentImage", "platform")
