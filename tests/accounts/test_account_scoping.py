@@ -137,6 +137,12 @@ def test_region_option(kiln, peer: str) -> None:
     # Lists are regional: the region's own only.
     assert _listed(kiln, "infrastructure", "--account", peer, "--region", "eu-west-1") == [arn]
     assert _listed(kiln, "infrastructure", "--account", peer) == []
+    # A short form names the caller's resource in --region.
+    short = "infrastructure-configuration/far"
+    got = json.loads(_ok(kiln("infrastructure", "get", short, "--account", peer, "--region", "eu-west-1",
+                              "--output", "json")))
+    assert got["infrastructureConfiguration"]["arn"] == arn
+    assert kiln("infrastructure", "get", short, "--account", peer).exit_code == 1  # not in region local
 
 
 def test_build_numbers_count_per_account(peer: str) -> None:

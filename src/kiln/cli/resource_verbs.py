@@ -34,8 +34,9 @@ class ResourceVerbs:
     Create/Update/Delete answers, ``arn_help`` is the help of the ARN argument.
 
     Every verb takes ``--account`` and ``--region``: create makes the resource there (``account=``,
-    ``region=``), list lists the account's (``account=``), and update/get/delete act as that account
-    (``caller=``: another account's ARN is not found).
+    ``region=``), list lists the account's there (``account=``, ``region=``), and update/get/delete act
+    as that account (``caller=``: another account's ARN is not found; ``region=``: where a short form
+    such as ``image-recipe/NAME/1.0.0`` points).
     """
 
     app: typer.Typer
@@ -58,8 +59,8 @@ class ResourceVerbs:
         ) -> None:
             body = cli_input(cli_input_json, cli_input_yaml)
             where = in_region(region)
-            scope = {"account": account, "region": where} if verb == "create" else {"caller": account}
-            result = self.call(function, body, **scope)
+            scope = {"account": account} if verb == "create" else {"caller": account}
+            result = self.call(function, body, **scope, region=where)
             emit(output, result, result[self.arn_key])
 
         self.app.command(verb, help=doc)(command)
@@ -74,8 +75,7 @@ class ResourceVerbs:
             region: Region = DEFAULT_REGION,
             output: Output = "text",
         ) -> None:
-            in_region(region)
-            result = self.call(function, arn, caller=account)
+            result = self.call(function, arn, caller=account, region=in_region(region))
             emit(output, result, lambda: print_yaml(result[shape_key]))
 
         self.app.command("get", help=doc)(get)
@@ -90,8 +90,7 @@ class ResourceVerbs:
             region: Region = DEFAULT_REGION,
             output: Output = "text",
         ) -> None:
-            in_region(region)
-            result = self.call(function, arn, caller=account)
+            result = self.call(function, arn, caller=account, region=in_region(region))
             emit(output, result, f"deleted {result[self.arn_key]}")
 
         self.app.command("delete", help=doc)(delete)

@@ -13,12 +13,14 @@ from kiln.errors import NotFound
 from kiln.model.arn import Arn
 
 
-def as_caller(text: str, parsed: Arn, caller: str | None) -> Arn:
+def as_caller(text: str, parsed: Arn, caller: str | None, region: str | None = None) -> Arn:
     """``parsed`` as the caller means it: a short form (``image-recipe/NAME/…``) names the caller's
-    own resource; a full ARN names its own account."""
-    if caller is None or str(text).strip().startswith("arn:"):
+    own resource (in ``region``, when given); a full ARN names its own account and region."""
+    if str(text).strip().startswith("arn:"):
         return parsed
-    return replace(parsed, account=caller)
+    if caller is not None:
+        parsed = replace(parsed, account=caller)
+    return replace(parsed, region=region) if region is not None else parsed
 
 
 def in_region(arn: str, region: str | None) -> bool:

@@ -222,7 +222,8 @@ def expand_component_reference(
 
 
 def resolve_component(
-    arn_or_filter: str, *, db: Session | None = None, field: str = "componentArn", caller: str | None = None
+    arn_or_filter: str, *, db: Session | None = None, field: str = "componentArn", caller: str | None = None,
+    region: str | None = None,
 ) -> ComponentRow:
     """The component build a reference means now: exact build ARN, or the newest version (and newest
     build) matching a version ARN with right-aligned ``x`` wildcards. With ``caller``, only that
@@ -233,7 +234,7 @@ def resolve_component(
         if caller is None:
             full = expand_component_reference(work, arn_or_filter, field=field)
         else:
-            full = expand_component_reference(work, arn_or_filter, field=field, account=caller)
+            full = expand_component_reference(work, arn_or_filter, field=field, account=caller, region=region)
         arn = parse_arn(full, resource_type="component", field=field)
         # Another account's answers as a missing one does: nothing matches.
         candidates = _rows(work, arn.account, arn.name) if visible(arn.account, caller, (MANAGED_ACCOUNT,)) else []
@@ -250,11 +251,13 @@ def resolve_component(
         return found
 
 
-def get_component(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def get_component(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     """GetComponent: a build ARN, or a version ARN (wildcards allowed) resolved to the newest build
     (the caller's own or an Amazon-managed one, when ``caller`` is given)."""
     with unit_of_work(db) as work:
-        row = resolve_component(arn, db=work, field="componentBuildVersionArn", caller=caller)
+        row = resolve_component(arn, db=work, field="componentBuildVersionArn", caller=caller, region=region)
         return {
             "requestId": new_request_id(),
             "component": to_component(row).dump(),
@@ -302,7 +305,9 @@ def list_components(
         }
 
 
-def delete_component(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def delete_component(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     """DeleteComponent (build ARN): refused for managed components and for components in use; with
     ``caller``, another account's is not found."""
     from sqlalchemy import select
@@ -310,7 +315,7 @@ def delete_component(arn: str, *, db: Session | None = None, caller: str | None 
     from kiln.db.tables.resources import ComponentRow
 
     parsed = parse_arn(arn, resource_type="component", field="componentBuildVersionArn", allow_short=True)
-    parsed = as_caller(arn, parsed, caller)
+    parsed = as_caller(arn, parsed, caller, region)
     if parsed.build is None:
         raise InvalidInput(
             "DeleteComponent needs a build version ARN (…/component/NAME/1.0.0/1)",

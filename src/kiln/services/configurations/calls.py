@@ -62,13 +62,13 @@ def rows(db: Session, family: Family, account: str | None = None) -> list[Any]:
     return list(db.scalars(query.order_by(table.name)))
 
 
-def find(db: Session, family: Family, arn: str, caller: str | None = None) -> Any:
+def find(db: Session, family: Family, arn: str, caller: str | None = None, region: str | None = None) -> Any:
     """The configuration ``arn`` names; with ``caller``, only one of that account (a short form names
     the caller's; another account's is not found)."""
     from sqlalchemy import select
 
     parsed = parse_arn(arn, resource_type=family.resource_type, field=family.arn_field, allow_short=True)
-    parsed = as_caller(arn, parsed, caller)
+    parsed = as_caller(arn, parsed, caller, region)
     table = family.row_class()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
     if row is None:
@@ -135,10 +135,11 @@ def put(
 
 
 def update(
-    db: Session, family: Family, request: Shape, mutable: tuple[str, ...], caller: str | None = None
+    db: Session, family: Family, request: Shape, mutable: tuple[str, ...], caller: str | None = None,
+    region: str | None = None,
 ) -> Any:
     """Replace the mutable fields of an existing configuration (of ``caller``, when given)."""
-    row = find(db, family, getattr(request, family.arn_field), caller)
+    row = find(db, family, getattr(request, family.arn_field), caller, region)
     given = content_of(request.dump(), family.arn_field)
     body = {key: value for key, value in row.body.items() if key not in mutable}
     body.update({key: value for key, value in given.items() if key in mutable})
@@ -150,8 +151,8 @@ def update(
     return row
 
 
-def delete(db: Session, family: Family, arn: str, caller: str | None = None) -> Any:
-    row = find(db, family, arn, caller)
+def delete(db: Session, family: Family, arn: str, caller: str | None = None, region: str | None = None) -> Any:
+    row = find(db, family, arn, caller, region)
     refuse_if_in_use(db, parse_arn(row.arn))
     db.delete(row)
     return row
@@ -216,17 +217,20 @@ class Calls:
             return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
     def update(
-        self, body: dict[str, Any] | Shape, *, db: Session | None = None, caller: str | None = None
+        self, body: dict[str, Any] | Shape, *, db: Session | None = None, caller: str | None = None,
+        region: str | None = None,
     ) -> dict[str, Any]:
         request = parse_shape(self.update_request, body)
         token = getattr(request, "clientToken", None) or new_client_token()
         with unit_of_work(db) as work:
-            row = update(work, self.family, request, self.mutable, caller)
+            row = update(work, self.family, request, self.mutable, caller, region)
             return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
-    def get(self, arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+    def get(
+        self, arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
         with unit_of_work(db) as work:
-            row = find(work, self.family, arn, caller)
+            row = find(work, self.family, arn, caller, region)
             return {"requestId": new_request_id(), self.family.shape_key: self.to_shape(row).dump()}
 
     def find(self, db: Session, arn: str) -> Any:
@@ -248,7 +252,9 @@ class Calls:
             entries = filter_entries([self.to_summary(row).dump() for row in found], filters, ("name",))
             return {"requestId": new_request_id(), self.family.list_key: entries}
 
-    def delete(self, arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+    def delete(
+        self, arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
         with unit_of_work(db) as work:
-            row = delete(work, self.family, arn, caller)
+            row = delete(work, self.family, arn, caller, region)
             return {"requestId": new_request_id(), self.family.arn_field: row.arn}

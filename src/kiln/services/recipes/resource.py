@@ -233,10 +233,13 @@ def create_image_recipe(
         }
 
 
-def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn", caller: str | None = None) -> ImageRecipeRow:
+def find_recipe(
+    db: Session, arn: str, field: str = "imageRecipeArn", caller: str | None = None, region: str | None = None
+) -> ImageRecipeRow:
     """The recipe an ARN names; a version filter picks the newest matching version. With ``caller``,
     only that account's (a short form names the caller's; another account's is not found)."""
-    parsed = as_caller(arn, parse_arn(arn, resource_type="image-recipe", field=field, allow_short=True), caller)
+    parsed = parse_arn(arn, resource_type="image-recipe", field=field, allow_short=True)
+    parsed = as_caller(arn, parsed, caller, region)
     require_visible(parsed.account, caller, "image recipe", str(parsed), field)
     found = newest(
         _rows(db, parsed.account, parsed.name),
@@ -248,9 +251,11 @@ def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn", caller: st
     return found
 
 
-def get_image_recipe(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def get_image_recipe(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        row = find_recipe(work, arn, caller=caller)
+        row = find_recipe(work, arn, caller=caller, region=region)
         return {
             "requestId": new_request_id(),
             "imageRecipe": to_image_recipe(row).dump(),
@@ -283,9 +288,11 @@ def list_image_recipes(
         }
 
 
-def delete_image_recipe(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def delete_image_recipe(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     parsed = parse_arn(arn, resource_type="image-recipe", field="imageRecipeArn", allow_short=True)
-    parsed = as_caller(arn, parsed, caller)
+    parsed = as_caller(arn, parsed, caller, region)
     if parsed.exact_version is None:
         raise InvalidInput(
             "DeleteImageRecipe needs a concrete version (…/image-recipe/NAME/1.0.0)",
