@@ -1,7 +1,7 @@
 VENV ?= .venv
 STAMP := $(VENV)/.kiln-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo demo-fleet test lint bench clean
 
 setup: $(STAMP)
 
@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 demo: setup
 	$(VENV)/bin/kiln demo
+
+demo-fleet: setup
+	$(VENV)/bin/kiln demo fleet
 
 test: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -273,20 +273,26 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def s3(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    """Dummy credentials and ``AWS_ENDPOINT_URL_S3`` in the environment; a fresh moto; a test client."""
-    import boto3
-
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoServer:
+    """A fresh moto (the session's server) and dummy credentials in the environment, no AWS config."""
     request = urllib.request.Request(f"{moto_server.endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE"):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.endpoint)
+    return moto_server
+
+
+@pytest.fixture
+def s3(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``aws``, with ``AWS_ENDPOINT_URL_S3`` in the environment; a test client."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", aws.endpoint)
     # the test's own client names the endpoint explicitly; the actions must find it from the env
-    return boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="us-east-1",
+    return boto3.client("s3", endpoint_url=aws.endpoint, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")

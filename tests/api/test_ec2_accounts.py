@@ -136,3 +136,27 @@ def test_instances_belong_to_the_account_that_launched_them(server: Server, ami:
         b.terminate_instances(InstanceIds=[theirs])
         a.terminate_instances(InstanceIds=[mine])
     assert a.describe_instances(InstanceIds=[mine])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+
+
+def test_snapshot_permissions_over_the_wire(server: Server, ami: str, other: tuple[str, Any]) -> None:
+    b_id, b_ec2 = other
+    ec2 = server.client("ec2")
+    snapshot = ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert _error(b_ec2.describe_snapshot_attribute, SnapshotId=snapshot,
+                  Attribute="createVolumePermission")[0] == "InvalidSnapshot.NotFound"
+    code, _, _ = _error(ec2.modify_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission",
+                        OperationType="add", UserIds=[b_id], DryRun=True)
+    assert code == "DryRunOperation"
+    assert ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")[
+        "CreateVolumePermissions"] == []  # the dry run changed nothing
+    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
+                                  CreateVolumePermission={"Add": [{"UserId": b_id}]})
+    assert ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")[
+        "CreateVolumePermissions"] == [{"UserId": b_id}]
+    assert [s["SnapshotId"] for s in b_ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]] == [snapshot]
+    code, _, _ = _error(b_ec2.modify_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission",
+                        OperationType="add", GroupNames=["all"])
+    assert code == "AuthFailure"  # B sees the snapshot now, but only its owner changes who may
+    ec2.reset_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")
+    assert ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")[
+        "CreateVolumePermissions"] == []

@@ -19,7 +19,9 @@ from kiln.services.accounts import accounts
 from kiln.services.common.events import list_events
 from kiln.services.ec2 import allowed_images as allowed
 from kiln.services.ec2 import images, instances
+from kiln.services.ec2.allowed_criteria import judge
 from kiln.services.fleet import launch_templates as lt
+from kiln.store import api as store
 
 PEER = "210987654321"
 PUBLISHER = "137112412989"
@@ -131,6 +133,17 @@ def test_ages_are_judged_against_the_one_clock(world: dict[str, str], monkeypatc
     assert _allowed_ids(include_deprecated=True)[world["shared"]] is True
     monkeypatch.setenv("KILN_CLOCK", "+3d")
     assert _allowed_ids(include_deprecated=True)[world["shared"]] is False
+
+
+def test_patched_within_days_judges_the_build_date(world: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    allowed.replace_image_criteria([{"PatchedWithinDays": 30}], account=PEER)
+    allowed.enable_allowed_images_settings("audit-mode", account=PEER)
+    assert _allowed_ids()[world["shared"]] is True
+    monkeypatch.setenv("KILN_CLOCK", "+31d")
+    assert _allowed_ids()[world["shared"]] is False
+    image = store.get_image(world["shared"])
+    assert "patched 31 days ago (its build date), more than 30" in judge(
+        [{"PatchedWithinDays": 30}], image, PEER, clock_now())[1]
 
 
 def test_own_images_are_exempt_unless_the_stricter_mode_is_chosen(world: dict[str, str]) -> None:

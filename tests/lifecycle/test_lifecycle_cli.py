@@ -126,6 +126,10 @@ def test_preview_text_and_json(kiln, policy_file: Path, fake_source: FakeWorld) 
     code, _, err = kiln("lifecycle", "preview", ARN, "--as-of", "yesterday")
     assert code != 0 and "--as-of" in err
 
+    # without --as-of: now, by the one clock KILN_CLOCK moves
+    code, out, _ = kiln("lifecycle", "preview", ARN, env={"KILN_CLOCK": AS_OF.isoformat()})
+    assert code == 0 and out.splitlines()[0] == f"lifecycle preview as of {AS_OF.isoformat()} for {ARN}"
+
 
 def test_preview_without_a_candidate_source_is_a_clear_error(kiln, tmp_path: Path, policy_file: Path) -> None:
     """No candidate source registered (as in a fresh ``kiln`` process): preview reads kiln's own records."""

@@ -87,9 +87,15 @@ class StandInRunner:
             found = find_recipe(db, row.recipe_arn)
             parent, entries = found.parent_image, list(found.components)
             components = [{"arn": resolve_component(e["componentArn"], db=db).arn} for e in entries]
-        kind = parse_parent_image(parent).kind
-        parent_ami = newest_parent_ami(parent) if kind == "image" else (parent if kind == "ami" else
-                                                                               "ami-00000000000000b00")
+        parsed = parse_parent_image(parent)
+        kind = parsed.kind
+        if kind == "ssm":
+            from kiln.services.builds.plan import ssm_parent
+
+            parent_ami = ssm_parent(parsed.value, region="local", account=row.arn.split(":")[4])[0]
+        else:
+            parent_ami = newest_parent_ami(parent) if kind == "image" else (parent if kind == "ami" else
+                                                                                   "ami-00000000000000b00")
         images.update(image_arn, resolved_inputs={
             "recipe_arn": row.recipe_arn, "parent_source": parent, "parent_ami": parent_ami,
             "components": components, "region": "local",

@@ -85,6 +85,22 @@ def test_parent_image_wildcard_newer_image_runs(runner: StandInRunner) -> None:
     assert [d for d, _ in runs(arn, runner, 1)] == ["SKIPPED"]
 
 
+def test_ssm_parent_runs_when_the_parameter_holds_another_ami(runner: StandInRunner, busybox_dir) -> None:
+    from kiln.services.parameters.parameter_store import put_parameter
+    from kiln.store.api import import_rootfs
+
+    first, second = (import_rootfs(busybox_dir, name=f"base-{n}") for n in (1, 2))
+    put_parameter("/golden/base", first, data_type="aws:ec2:image")
+    component("app", "1.0.0")
+    arn = pipeline("pipe", recipe("web", "1.0.0", "ssm:/golden/base", ["component/app/1.0.0"]), infrastructure(),
+                   schedule=SCHEDULE)
+    assert [d for d, _ in runs(arn, runner, 2)] == ["STARTED", "SKIPPED"]
+    put_parameter("/golden/base", second, data_type="aws:ec2:image", overwrite=True)
+    [(decision, reason)] = runs(arn, runner, 1)
+    assert decision == "STARTED"
+    assert reason == f"parent parameter ssm:/golden/base now holds {second} (the last image used {first})"
+
+
 def test_ami_parent_never_changes(runner: StandInRunner) -> None:
     component("app", "1.0.0")
     arn = pipeline("pipe", recipe("web", "1.0.0", AMI, ["component/app/1.0.0"]), infrastructure(), schedule=SCHEDULE)

@@ -168,7 +168,7 @@ def test_parent_image_kinds(value: str, kind: str) -> None:
         "ami-123",
         "centos:7",
         "arn:aws:imagebuilder:local:123456789012:image/base/x.1.x",
-        "ssm:/aws/x",
+        "ssm:",
         "bookworm",
     ],
 )

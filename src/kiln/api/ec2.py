@@ -331,6 +331,29 @@ OPERATIONS: dict[str, Operation] = {
         lambda p, c: ec2_snapshots.delete_snapshot(p["SnapshotId"], region=c.region, dry_run=True,
                                                   account=c.account_id),
     ),
+    "ModifySnapshotAttribute": Operation(
+        lambda p, c: _done(ec2_snapshots.modify_snapshot_attribute(
+            p["SnapshotId"], attribute=p.get("Attribute"), operation_type=p.get("OperationType"),
+            create_volume_permission=p.get("CreateVolumePermission"), user_ids=p.get("UserIds"),
+            group_names=p.get("GroupNames"), region=c.region, account=c.account_id,
+        )),
+        lambda p, c: ec2_snapshots.describe_snapshot_attribute(p["SnapshotId"], region=c.region,
+                                                              account=c.account_id),
+    ),
+    "DescribeSnapshotAttribute": Operation(
+        lambda p, c: dict(ec2_snapshots.describe_snapshot_attribute(
+            p["SnapshotId"], p["Attribute"], c.region, account=c.account_id
+        )),
+        lambda p, c: ec2_snapshots.describe_snapshot_attribute(p["SnapshotId"], p["Attribute"], c.region,
+                                                              account=c.account_id),
+    ),
+    "ResetSnapshotAttribute": Operation(
+        lambda p, c: _done(ec2_snapshots.reset_snapshot_attribute(
+            p["SnapshotId"], p["Attribute"], c.region, account=c.account_id
+        )),
+        lambda p, c: ec2_snapshots.describe_snapshot_attribute(p["SnapshotId"], p["Attribute"], c.region,
+                                                              account=c.account_id),
+    ),
     # instances
     "RunInstances": Operation(_run_instances, _check_run),
     "DescribeInstances": Operation(_describe_instances),

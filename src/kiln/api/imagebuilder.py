@@ -30,6 +30,17 @@ def _list_key(params: dict[str, Any]) -> dict[str, Any]:
     return {"filters": params.get("filters")}
 
 
+def _execution_resources(params: dict[str, Any], caller: str) -> dict[str, Any]:
+    execution_id = params["lifecycleExecutionId"]
+    execution = lifecycle.get_execution(execution_id, caller=caller)
+    resources = lifecycle.list_execution_resources(execution_id, params.get("parentResourceId"), caller=caller)
+    return {
+        "lifecycleExecutionId": execution_id,
+        "lifecycleExecutionState": execution.state.model_dump(mode="json", exclude_none=True),
+        "resources": [resource.model_dump(mode="json", exclude_none=True) for resource in resources],
+    }
+
+
 HANDLERS: dict[str, Handler] = {
     # components
     "CreateComponent": lambda p, c: components.create_component(_body(p), account=c.account_id, region=c.region),
@@ -126,6 +137,26 @@ HANDLERS: dict[str, Handler] = {
     },
     "DeleteLifecyclePolicy": lambda p, c: {
         "lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"], caller=c.account_id)
+    },
+    "ListLifecyclePolicies": lambda p, c: {
+        "lifecyclePolicySummaryList": lifecycle.list_policy_summaries(
+            account=c.account_id, region=c.region, filters=p.get("filters")
+        )
+    },
+    "ListLifecycleExecutions": lambda p, c: {
+        "lifecycleExecutions": [
+            execution.model_dump(mode="json", exclude_none=True)
+            for execution in lifecycle.list_executions(p["resourceArn"], caller=c.account_id)
+        ]
+    },
+    "GetLifecycleExecution": lambda p, c: {
+        "lifecycleExecution": lifecycle.get_execution(p["lifecycleExecutionId"], caller=c.account_id).model_dump(
+            mode="json", exclude_none=True
+        )
+    },
+    "ListLifecycleExecutionResources": lambda p, c: _execution_resources(p, c.account_id),
+    "CancelLifecycleExecution": lambda p, c: {
+        "lifecycleExecutionId": lifecycle.cancel_execution(p["lifecycleExecutionId"], caller=c.account_id)
     },
     # tags
     "TagResource": lambda p, c: tags.tag_resource(_body(p)),

@@ -7,13 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, is_aws
 from kiln.cli.options import DEFAULT_REGION, Account, CliInputJson, CliInputYaml, Output, Region
 from kiln.cli.output import check_format, emit
+from kiln.errors import InvalidInput
 
 app = typer.Typer()
 
 Policy = Annotated[str, typer.Argument(help="Policy ARN or name.")]
 ExecutionId = Annotated[str, typer.Argument(help="Lifecycle execution id (lce-…).")]
+AmiName = Annotated[
+    str | None, typer.Option("--name", help="With --backend aws: only AMIs whose name matches this glob.")
+]
 AsOf = Annotated[
     str | None, typer.Option("--as-of", help="Evaluate as of this time (ISO 8601; default now, UTC).")
 ]
@@ -118,6 +123,28 @@ def delete(
     emit(output, {"lifecyclePolicyArn": arn}, arn)
 
 
+def _aws_plan(policy: str, account: str, region: str, as_of: str | None, name: str | None, profile: str | None,
+              endpoint_url: str | None, rate: float) -> Any:
+    """The kiln policy (its ARN, or its name in kiln's account and default region) planned over the AWS
+    account's AMIs in --region (the AWS chain's region when not given)."""
+    from kiln.cli.resource_input import parse_time
+    from kiln.services.aws_accounts import account as aws_account
+    from kiln.services.aws_accounts import lifecycle as aws_lifecycle
+    from kiln.services.lifecycle.policies import check_caller, get_policy, resolve_arn
+
+    arn = resolve_arn(policy, account=account, region=DEFAULT_REGION)
+    check_caller(arn, account)
+    found = get_policy(arn, caller=account)
+    aws_lifecycle.adapt(found)  # refuse an unusable policy before any AWS call
+    target = aws_account.connect(aws_region(region), profile, endpoint_url, rate)
+    return found.arn, aws_lifecycle.plan(target, found, name_glob=name, as_of=parse_time(as_of))
+
+
+def _warn_unresolved(unresolved: list[str]) -> None:
+    for line in unresolved:
+        typer.echo(f"warning: {line}", err=True)
+
+
 @app.command("preview")
 def preview(
     policy: Policy,
@@ -125,15 +152,34 @@ def preview(
     account: Account = "",
     region: Region = DEFAULT_REGION,
     output: Output = "text",
+    backend: Backend = "local",
+    name: AmiName = None,
+    profile: Profile = None,
+    endpoint_url: EndpointUrl = None,
+    rate: Rate = DEFAULT_RATE,
 ) -> None:
     """Show what the policy would do now (or --as-of), for every image, AMI and snapshot: the account
-    and region it is in, the action, the exclusion rule that held, and why."""
+    and region it is in, the action, the exclusion rule that held, and why. With --backend aws: over
+    the AWS account's own AMIs in --region."""
     from kiln.cli.resource_input import parse_time
     from kiln.services.lifecycle import preview as lifecycle_preview
     from kiln.services.lifecycle.policies import check_caller, resolve_arn
     from kiln.services.lifecycle.runner import preview as evaluate_now
 
     fmt = check_format(output)
+    if is_aws(backend, profile, endpoint_url):
+        policy_arn, planned = _aws_plan(policy, account, region, as_of, name, profile, endpoint_url, rate)
+        _warn_unresolved(planned.unresolved)
+        if fmt == "json":
+            data = lifecycle_preview.to_data(planned.plan, policy=policy_arn)
+            data.update(backend="aws", accountId=planned.account.account_id, region=planned.account.region,
+                        unresolvedReferences=planned.unresolved)
+            emit(output, data)
+        else:
+            sys.stdout.write(lifecycle_preview.to_text(planned.plan, policy=policy_arn))
+        return
+    if name:
+        raise InvalidInput("--name goes with --backend aws", location="--name")
     arn = resolve_arn(policy, account=account, region=region)
     check_caller(arn, account)
     found, plan = evaluate_now(arn, as_of=parse_time(as_of))
@@ -148,13 +194,32 @@ def apply(
     account: Account = "",
     region: Region = DEFAULT_REGION,
     output: Output = "text",
+    backend: Backend = "local",
+    name: AmiName = None,
+    profile: Profile = None,
+    endpoint_url: EndpointUrl = None,
+    rate: Rate = DEFAULT_RATE,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --backend aws: every call with DryRun.")] = False,
 ) -> None:
-    """Run the policy once now: deprecate, disable, deregister and delete as it says."""
+    """Run the policy once now: deprecate, disable, deregister and delete as it says. With --backend
+    aws: on the AWS account's own AMIs in --region (exit 1 when a step failed)."""
     from kiln.cli.resource_input import parse_time
+    from kiln.services.aws_accounts import lifecycle as aws_lifecycle
     from kiln.services.lifecycle.policies import check_caller, resolve_arn
     from kiln.services.lifecycle.runner import run
 
     check_format(output)
+    if is_aws(backend, profile, endpoint_url):
+        _, planned = _aws_plan(policy, account, region, as_of, name, profile, endpoint_url, rate)
+        _warn_unresolved(planned.unresolved)
+        result = aws_lifecycle.run(planned, dry_run=dry_run)
+        emit(output, result, lambda: _aws_steps(result))
+        if result["Failed"]:
+            raise typer.Exit(1)
+        return
+    if name or dry_run:
+        raise InvalidInput("--name and --dry-run go with --backend aws (locally, see `kiln lifecycle preview`)",
+                           location="--backend")
     arn = resolve_arn(policy, account=account, region=region)
     check_caller(arn, account)
     execution = run(arn, as_of=parse_time(as_of))
@@ -164,6 +229,15 @@ def apply(
         f"{execution.lifecycleExecutionId} {execution.state.status.value}"
         + (f" ({execution.state.reason})" if execution.state.reason else ""),
     )
+
+
+def _aws_steps(result: dict[str, Any]) -> None:
+    from kiln.cli.output import table
+
+    table(("KIND", "RESOURCE", "ACTION", "STATUS", "REASON"),
+          [(s["Kind"], s["ResourceId"], s["Action"], s["Status"], s["Reason"]) for s in result["Steps"]])
+    typer.echo(f"{len(result['Steps'])} step(s), {result['Failed']} failed"
+               + (" (dry run: nothing changed)" if result["DryRun"] else ""))
 
 
 app.command("apply", hidden=True, help="Same as run.")(apply)

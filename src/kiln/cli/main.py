@@ -32,7 +32,7 @@ NOUNS: dict[str, str] = {
     "asg": "Auto Scaling groups: instances kept at a desired capacity from a launch template; instance refresh.",
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
-    "compliance": "Compliance: which images fleets may launch.",
+    "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
 }
 
 app = typer.Typer(
@@ -71,6 +71,7 @@ def _compose() -> None:
     from kiln.cli import (
         account_resource,
         asg_resource,
+        compliance_resource,
         component_document,
         component_resource,
         distribution_resource,
@@ -120,6 +121,7 @@ def _compose() -> None:
     _noun("parameter", parameter_resource.app)
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
+    _noun("compliance", compliance_resource.app)
 
 
 _compose()

@@ -103,9 +103,12 @@ def launch_permissions(items: Iterable[str] | None, option: str) -> list[dict[st
 
 
 def parse_time(value: str | None, option: str = "--as-of") -> datetime:
-    """An ISO 8601 time (``Z`` allowed; UTC when it names no zone); None: now."""
+    """An ISO 8601 time (``Z`` allowed; UTC when it names no zone); None: now, by kiln's one clock
+    (``KILN_CLOCK`` moves it)."""
     if value is None:
-        return datetime.now(UTC)
+        from kiln.services.common import clock
+
+        return clock.now()
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -7,8 +7,9 @@ from typing import Any
 
 import typer
 
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, is_aws
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
-from kiln.cli.output import emit, human_bytes, permissions_text, table
+from kiln.cli.output import check_format, emit, human_bytes, permissions_text, table
 
 app = typer.Typer()
 
@@ -32,17 +33,40 @@ def _snapshots_table(snapshots: list[dict[str, Any]]) -> None:
     )
 
 
+def _aws_orphans_table(snapshots: list[dict[str, Any]]) -> None:
+    table(
+        ["SnapshotId", "Size", "State", "Started", "Description"],
+        [(s["SnapshotId"], f"{s['VolumeSize']} GiB", s["State"], s["StartTime"], s["Description"]) for s in snapshots],
+    )
+
+
 @app.command("list")
 def list_(
     orphaned: bool = typer.Option(False, "--orphaned", help="Only snapshots no registered AMI uses."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
+    backend: Backend = "local",
+    profile: Profile = None,
+    endpoint_url: EndpointUrl = None,
+    rate: Rate = DEFAULT_RATE,
 ) -> None:
     """List the account's snapshots (and those it may read) with their size and unique bytes (what
-    deleting each frees)."""
+    deleting each frees). With --backend aws (and --orphaned): the AWS account's snapshots that none of
+    its AMIs uses."""
+    from kiln.errors import InvalidInput
     from kiln.services.ec2 import snapshots
 
+    check_format(output)
+    if is_aws(backend, profile, endpoint_url):
+        from kiln.services.aws_accounts import account as aws_account
+        from kiln.services.aws_accounts import snapshots as aws_snapshots
+
+        if not orphaned:
+            raise InvalidInput("with --backend aws, snapshot list takes --orphaned", location="--orphaned")
+        found = aws_snapshots.orphaned_snapshots(aws_account.connect(aws_region(region), profile, endpoint_url, rate))
+        emit(output, found, lambda: _aws_orphans_table(found["Snapshots"]))
+        return
     result = snapshots.describe_snapshots(region=region, orphaned=orphaned, account=account)
     emit(output, result, lambda: _snapshots_table(result["Snapshots"]))
 

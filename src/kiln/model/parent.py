@@ -1,6 +1,7 @@
-"""A recipe's ``parentImage``: an AMI id, an Image Builder image ARN (``x`` wildcards allowed), or a
-bootstrap source ``<distribution>:<suite>`` (``debian:bookworm``, ``ubuntu:noble``) that kiln builds
-from the distribution's own packages. Image ARN filters are resolved at build time, not here.
+"""A recipe's ``parentImage``: an AMI id, an Image Builder image ARN (``x`` wildcards allowed), an SSM
+parameter (``ssm:<name>``, ``ssm:<name>:<version|label>`` or ``ssm:<parameter ARN>``) holding an AMI
+id, or a bootstrap source ``<distribution>:<suite>`` (``debian:bookworm``, ``ubuntu:noble``) that kiln
+builds from the distribution's own packages. ARN filters and parameters are resolved at build time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _BOOTSTRAP = re.compile(r"^(?P<distribution>[a-z][a-z0-9-]*):(?P<suite>[a-z0-9][
 
 @dataclass(frozen=True)
 class ParentImage:
-    kind: Literal["ami", "image", "bootstrap"]
+    kind: Literal["ami", "image", "ssm", "bootstrap"]
     value: str
     image_arn: Arn | None = None
     distribution: str | None = None
@@ -40,11 +41,11 @@ def parse_parent_image(value: str, *, field: str = "parentImage") -> ParentImage
             )
         return ParentImage("image", str(arn), image_arn=arn)
     if text.startswith("ssm:"):
-        raise InvalidInput(
-            "SSM parameter parents are not supported by kiln",
-            location=field,
-            hint="use an AMI id, an image ARN or a bootstrap source such as debian:bookworm",
-        )
+        selector = text[len("ssm:"):]
+        if not selector.strip():
+            raise InvalidInput(f"parentImage {text!r} names no SSM parameter", location=field,
+                               hint="ssm:/golden/base or ssm:/golden/base:3")
+        return ParentImage("ssm", selector)
     match = _BOOTSTRAP.match(text)
     if match and match.group("distribution") in BOOTSTRAP_DISTRIBUTIONS:
         return ParentImage(

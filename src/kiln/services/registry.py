@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING
 
 from kiln.services.common.kinds import KindHandler
+from kiln.services.compliance import rules as compliance_rules
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
 from kiln.services.lifecycle import policies as lifecycle_policies
@@ -35,16 +36,19 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
     distribution.APPLY_KIND,
     pipelines.APPLY_KIND,
     lifecycle_policies.APPLY_KIND,
+    compliance_rules.APPLY_KIND,
 )
 
 
 def scheduler_jobs() -> list[Job]:
     """Every job of every source; a failing source is logged and skipped."""
+    from kiln.services.compliance import jobs as compliance_jobs
     from kiln.services.fleet import asg_reconcile
     from kiln.services.lifecycle import jobs as lifecycle_jobs
     from kiln.services.pipelines import jobs as pipeline_jobs
 
     sources = [pipeline_jobs.scheduler_jobs, lifecycle_jobs.scheduler_jobs, asg_reconcile.scheduler_jobs,
+               compliance_jobs.scheduler_jobs,
                *_operator_sources()]
     jobs: list[Job] = []
     for source in sources:

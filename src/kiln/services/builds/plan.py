@@ -95,12 +95,27 @@ def resolve_parent_ami(
     from kiln.store import api as store
 
     parent = resolve_parent(parent_value)
+    if parent.kind == "ssm":
+        return ssm_parent(parent.value, region=region, account=account)[0]
     if parent.kind == "ami":
         store.assert_launchable(parent.value, region, principal(account))
         return parent.value
     if parent.kind == "bootstrap":
         return store.bootstrap_image(parent.value, region=region, owner=account, volume_size=volume_size)
     return newest_available_image_ami(parent.value, region=region, account=account)
+
+
+def ssm_parent(selector: str, *, region: str, account: str) -> tuple[str, str]:
+    """A ``parentImage: ssm:<selector>``: the AMI the parameter holds now (one ``account`` may launch)
+    and the exact version it came from (``ssm:<name>:<version>``), which the image records."""
+    from kiln.services.ec2.callers import principal
+    from kiln.services.parameters.resolve import PREFIX, image_parameter
+    from kiln.store import api as store
+
+    parameter = image_parameter(PREFIX + selector, account=account, region=region, field="parentImage")
+    ami = str(parameter["Value"])
+    store.assert_launchable(ami, region, principal(account))
+    return ami, f"ssm:{parameter['Name']}:{parameter['Version']}"
 
 
 def newest_available_image_ami(
@@ -226,7 +241,10 @@ def plan_build(
         recipe_ami_tags = dict(recipe.ami_tags or {})
         volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
-    parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
+    if parent_value.strip().startswith("ssm:"):  # recorded as the version it resolved to
+        parent_ami, parent_value = ssm_parent(parent_value.strip()[len("ssm:"):], region=region, account=account)
+    else:
+        parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
     ami_config: dict[str, Any] = {}
     for entry in (distribution or {}).get("distributions", []):
         if entry.get("region") == region:

@@ -61,6 +61,8 @@ def build_tags(plan: BuildPlan, arn: str, created: datetime, pipeline_arn: str |
         "kiln:RecipeArn": plan.recipe_arn,
         "kiln:ParentImage": plan.parent_ami,
     }
+    if plan.parent_source.startswith("ssm:"):
+        tags["kiln:ParentImageParameter"] = plan.parent_source  # the parameter version it resolved
     if pipeline_arn:
         tags["kiln:PipelineArn"] = pipeline_arn
     if pipeline_version:

@@ -2,9 +2,10 @@
 
 An AMI is allowed when it matches any criterion; it matches a criterion when every member given holds
 (inside a list member, any value may match). Members as botocore's ``ec2`` model names them, plus
-kiln's ``RequiredTags`` (``[{Key, Value}]``, all present on the AMI) and ``PatchedWithinDays`` (kept,
-judged by later work). Ages are judged against the caller's clock: an AMI fails ``N`` days when
-``now - t > N * 24 h``.
+kiln's ``RequiredTags`` (``[{Key, Value}]``, all present on the AMI) and ``PatchedWithinDays`` (the
+AMI's patched date within that many days; kiln records no package updates after a build, so the
+patched date is the build's: the AMI's creation date, as ``kiln compliance audit`` reports it).
+Ages are judged against the caller's clock: an AMI fails ``N`` days when ``now - t > N * 24 h``.
 """
 
 from __future__ import annotations
@@ -156,6 +157,10 @@ def mismatch(criterion: dict[str, Any], image: Any, caller: str, now: datetime) 
         limit = deprecated["MaximumDaysSinceDeprecated"]
         if limit == 0 or _older(image.deprecation_time, limit, now):
             return f"deprecated since {image.deprecation_time:%Y-%m-%d}, more than {limit} days"
+    patched = criterion.get("PatchedWithinDays")
+    if patched is not None and _older(image.creation_date, patched, now):
+        age = (now - image.creation_date).days
+        return f"patched {age} days ago (its build date), more than {patched}"
     for tag in criterion.get("RequiredTags") or []:
         if image.tags.get(tag["Key"]) != tag["Value"]:
             return f"tag {tag['Key']}={tag['Value']} is missing"

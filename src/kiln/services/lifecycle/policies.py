@@ -354,6 +354,23 @@ def mark_last_run(arn: str, when: datetime) -> None:
         _find(db, arn).date_last_run = when
 
 
+POLICY_FILTERS = ("name", "resourceType", "status")
+
+
+def list_policy_summaries(
+    *, account: str, region: str, filters: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """ListLifecyclePolicies of ``account`` in ``region`` with Image Builder's ``filters`` (name,
+    resourceType, status), as JSON-ready summaries."""
+    from kiln.services.common.unit import filter_entries
+
+    entries = [
+        summary.model_dump(mode="json", exclude_none=True)
+        for summary in list_policies(account=account, region=region)
+    ]
+    return filter_entries(entries, filters, POLICY_FILTERS)
+
+
 # ------------------------------------------------------------------------------------------ executions
 
 
@@ -389,14 +406,15 @@ def get_execution(execution_id: str, *, caller: str | None = None) -> LifecycleE
         return _execution(row)
 
 
-def list_executions(policy: str) -> list[LifecycleExecution]:
-    """ListLifecycleExecutions for a policy, newest first."""
+def list_executions(policy: str, *, caller: str | None = None) -> list[LifecycleExecution]:
+    """ListLifecycleExecutions for a policy, newest first; another account's policy is not found."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
     arn = resolve_arn(policy)
+    check_caller(arn, caller)
     with session() as db:
         _find(db, arn)
         rows = db.scalars(

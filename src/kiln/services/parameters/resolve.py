@@ -5,7 +5,7 @@ launch's region."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kiln.ec2_errors import InvalidParameterValue
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
@@ -33,6 +33,19 @@ def resolve_image_parameter(
     """The AMI id ``reference`` names now. A missing parameter, version or label is SSM's
     ``ParameterNotFound`` / ``ParameterVersionNotFound``; a parameter that is not an image one is
     EC2's ``InvalidParameterValue``."""
+    return image_parameter(reference, account=account, region=region, field=field, db=db)["Value"]
+
+
+def image_parameter(
+    reference: str,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = DEFAULT_REGION,
+    field: str = "ImageId",
+    db: Session | None = None,
+) -> dict[str, Any]:
+    """The parameter version ``reference`` names now (``Name``, ``Version``, ``Value`` …), checked to be
+    an image id one (see :func:`resolve_image_parameter`)."""
     if not is_reference(reference):
         raise InvalidParameterValue(f"{reference!r} does not begin with {PREFIX}", location=field)
     selector = reference[len(PREFIX):]
@@ -44,4 +57,4 @@ def resolve_image_parameter(
             location=field,
             hint=f"kiln parameter put {parameter['Name']} AMI_ID --data-type {IMAGE_DATA_TYPE} --overwrite",
         )
-    return str(parameter["Value"])
+    return parameter

@@ -215,6 +215,18 @@ def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
         return DependencyCheck(
             True, f"the recipe now resolves to {snap.recipe_arn} (the last image used {snap.last_recipe})", marker
         )
+    if parent.kind == "ssm":
+        from kiln.services.builds.plan import ssm_parent
+
+        account = pipeline_arn.split(":")[4]
+        newest = ssm_parent(parent.value, region=snap.resolved.get("region") or "local", account=account)[0]
+        if newest != snap.resolved.get("parent_ami"):
+            return DependencyCheck(
+                True,
+                f"parent parameter ssm:{parent.value} now holds {newest} "
+                f"(the last image used {snap.resolved.get('parent_ami')})",
+                marker,
+            )
     if parent.kind == "image":
         newest = newest_parent_ami(parent.value, region=snap.resolved.get("region") or "local")
         if newest != snap.resolved.get("parent_ami"):
