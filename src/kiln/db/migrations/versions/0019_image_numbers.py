@@ -2,7 +2,7 @@
 (account, name, version, build_number) unique instead of (name, version, build_number)
 
 Revision ID: 0019_image_numbers
-Revises: 0015_client_tokens
+Revises: 0018_compliance
 """
 
 from collections.abc import Callable
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_image_numbers"
-down_revision = "0015_client_tokens"
+down_revision = "0018_compliance"
 branch_labels = None
 depends_on = None
 
