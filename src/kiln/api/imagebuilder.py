@@ -44,45 +44,54 @@ def _execution_resources(params: dict[str, Any], caller: str) -> dict[str, Any]:
 HANDLERS: dict[str, Handler] = {
     # components
     "CreateComponent": lambda p, c: components.create_component(_body(p), account=c.account_id, region=c.region),
-    "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"]),
+    "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"], caller=c.account_id),
     "ListComponents": lambda p, c: components.list_components(
-        owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, **_list_key(p)
+        owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, region=c.region,
+        **_list_key(p)
     ),
-    "ListComponentBuildVersions": lambda p, c: components.list_component_build_versions(p["componentVersionArn"]),
-    "DeleteComponent": lambda p, c: components.delete_component(p["componentBuildVersionArn"]),
+    "ListComponentBuildVersions": lambda p, c: components.list_component_build_versions(
+        p["componentVersionArn"], caller=c.account_id
+    ),
+    "DeleteComponent": lambda p, c: components.delete_component(
+        p["componentBuildVersionArn"], caller=c.account_id
+    ),
     # recipes
     "CreateImageRecipe": lambda p, c: recipes.create_image_recipe(_body(p), account=c.account_id, region=c.region),
-    "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"]),
+    "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"], caller=c.account_id),
     "ListImageRecipes": lambda p, c: recipes.list_image_recipes(
-        owner=p.get("owner") or "Self", account=c.account_id, **_list_key(p)
+        owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
     ),
-    "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"]),
+    "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id),
     # infrastructure and distribution configurations
     "CreateInfrastructureConfiguration": lambda p, c: infrastructure.create_infrastructure_configuration(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateInfrastructureConfiguration": lambda p, c: infrastructure.update_infrastructure_configuration(_body(p)),
+    "UpdateInfrastructureConfiguration": lambda p, c: infrastructure.update_infrastructure_configuration(
+        _body(p), caller=c.account_id
+    ),
     "GetInfrastructureConfiguration": lambda p, c: infrastructure.get_infrastructure_configuration(
-        p["infrastructureConfigurationArn"]
+        p["infrastructureConfigurationArn"], caller=c.account_id
     ),
     "ListInfrastructureConfigurations": lambda p, c: infrastructure.list_infrastructure_configurations(
-        account=c.account_id, **_list_key(p)
+        account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteInfrastructureConfiguration": lambda p, c: infrastructure.delete_infrastructure_configuration(
-        p["infrastructureConfigurationArn"]
+        p["infrastructureConfigurationArn"], caller=c.account_id
     ),
     "CreateDistributionConfiguration": lambda p, c: distribution.create_distribution_configuration(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateDistributionConfiguration": lambda p, c: distribution.update_distribution_configuration(_body(p)),
+    "UpdateDistributionConfiguration": lambda p, c: distribution.update_distribution_configuration(
+        _body(p), caller=c.account_id
+    ),
     "GetDistributionConfiguration": lambda p, c: distribution.get_distribution_configuration(
-        p["distributionConfigurationArn"]
+        p["distributionConfigurationArn"], caller=c.account_id
     ),
     "ListDistributionConfigurations": lambda p, c: distribution.list_distribution_configurations(
-        account=c.account_id, **_list_key(p)
+        account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteDistributionConfiguration": lambda p, c: distribution.delete_distribution_configuration(
-        p["distributionConfigurationArn"]
+        p["distributionConfigurationArn"], caller=c.account_id
     ),
     # pipelines
     "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
@@ -91,7 +100,7 @@ HANDLERS: dict[str, Handler] = {
     "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
     "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
-        account=c.account_id, filters=p.get("filters")
+        account=c.account_id, region=c.region, filters=p.get("filters")
     ),
     "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.options import Output
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
-from kiln.cli.resource_verbs import ResourceVerbs
+from kiln.cli.resource_verbs import ResourceVerbs, in_region
 
 app = typer.Typer()
 
@@ -40,6 +40,8 @@ def create(
         list[str] | None, typer.Option("--supported-os-version", help="Repeatable.")
     ] = None,
     tags: Annotated[list[str] | None, typer.Option("--tags", help="KEY=VALUE, repeatable.")] = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """Create a component version from a document file or URI; prints its build ARN."""
@@ -64,7 +66,8 @@ def create(
         "tags": resource_tags(tags),
     }
     body.update({key: value for key, value in optional.items() if value is not None})
-    result = create_component(body, base_dir=Path.cwd(), endpoint_url=endpoint_url)
+    result = create_component(body, base_dir=Path.cwd(), endpoint_url=endpoint_url, account=account,
+                              region=in_region(region))
     emit(output, result, result["componentBuildVersionArn"])
 
 
@@ -73,12 +76,14 @@ def list_(
     owner: Annotated[str, typer.Option("--owner", help="Self or Amazon.")] = "Self",
     name: Annotated[str | None, typer.Option("--name", help="Only this name.")] = None,
     by_name: Annotated[bool, typer.Option("--by-name", help="Only the newest version per name.")] = False,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """List component versions."""
+    """List component versions (the account's, or with --owner Amazon the managed ones)."""
     from kiln.services.components.resource import list_components
 
-    result = list_components(owner=owner, name=name, by_name=by_name)
+    result = list_components(owner=owner, name=name, by_name=by_name, account=account, region=in_region(region))
     rows = result["componentVersionList"]
     emit(
         output,

@@ -9,7 +9,7 @@ import typer
 
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
-from kiln.cli.resource_verbs import ResourceVerbs
+from kiln.cli.resource_verbs import ResourceVerbs, in_region
 
 ARN_HELP = "Image pipeline ARN (or image-pipeline/NAME)."
 
@@ -33,14 +33,8 @@ verbs.body_command(
 )
 
 
-@app.command("get")
-def get(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "", output: Output = "text") -> None:
-    """Show one of the account's pipelines, with its next run and failure count."""
-    from kiln.cli.output import print_yaml
-    from kiln.services.pipelines.resource import get_image_pipeline
-
-    result = get_image_pipeline(arn, caller=account)
-    emit(output, result, lambda: print_yaml(result["imagePipeline"]))
+verbs.get("get_image_pipeline", "imagePipeline",
+          "Show one of the account's pipelines, with its next run and failure count.")
 
 
 @app.command("list")
@@ -48,13 +42,14 @@ def list_(
     name: Annotated[str | None, typer.Option("--name")] = None,
     status: Annotated[str | None, typer.Option("--status", help="ENABLED or DISABLED.")] = None,
     account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """List the account's image pipelines."""
     from kiln.services.pipelines.resource import list_image_pipelines
 
     filters = [{"name": key, "values": [value]} for key, value in (("name", name), ("status", status)) if value]
-    result = list_image_pipelines(filters=filters or None, account=account)
+    result = list_image_pipelines(filters=filters or None, account=account, region=in_region(region))
     rows = result["imagePipelineList"]
     emit(
         output,

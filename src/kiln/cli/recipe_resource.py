@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from kiln.cli.options import Output
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
-from kiln.cli.resource_verbs import ResourceVerbs
+from kiln.cli.resource_verbs import ResourceVerbs, in_region
 
 app = typer.Typer()
 
@@ -30,12 +30,14 @@ verbs.body_command(
 def list_(
     owner: Annotated[str, typer.Option("--owner", help="Self or Amazon.")] = "Self",
     name: Annotated[str | None, typer.Option("--name")] = None,
+    account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
-    """List image recipes."""
+    """List the account's image recipes."""
     from kiln.services.recipes.resource import list_image_recipes
 
-    result = list_image_recipes(owner=owner, name=name)
+    result = list_image_recipes(owner=owner, name=name, account=account, region=in_region(region))
     rows = result["imageRecipeSummaryList"]
     emit(
         output,

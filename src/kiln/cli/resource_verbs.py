@@ -13,9 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-from kiln.cli.options import CliInputJson, CliInputYaml, Output
+from kiln.cli.options import DEFAULT_REGION, Account, CliInputJson, CliInputYaml, Output, Region
 from kiln.cli.output import emit, print_yaml, table
 from kiln.cli.resource_input import cli_input
+
+
+def in_region(region: str) -> str:
+    """``--region`` if that region exists, else one clear error naming it."""
+    from kiln.services.accounts.regions import require_region
+
+    return require_region(region)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,11 @@ class ResourceVerbs:
     ``service`` returns the family's service module; it is called when a command runs (not when the
     command is made, so ``kiln --help`` imports no service), ``arn_key`` names the ARN in
     Create/Update/Delete answers, ``arn_help`` is the help of the ARN argument.
+
+    Every verb takes ``--account`` and ``--region``: create makes the resource there (``account=``,
+    ``region=``), list lists the account's there (``account=``, ``region=``), and update/get/delete act
+    as that account (``caller=``: another account's ARN is not found; ``region=``: where a short form
+    such as ``image-recipe/NAME/1.0.0`` points).
     """
 
     app: typer.Typer
@@ -39,9 +51,16 @@ class ResourceVerbs:
         """A verb that sends a ``--cli-input-json/--cli-input-yaml`` body and prints the ARN (create, update)."""
 
         def command(
-            cli_input_json: CliInputJson = None, cli_input_yaml: CliInputYaml = None, output: Output = "text"
+            cli_input_json: CliInputJson = None,
+            cli_input_yaml: CliInputYaml = None,
+            account: Account = "",
+            region: Region = DEFAULT_REGION,
+            output: Output = "text",
         ) -> None:
-            result = self.call(function, cli_input(cli_input_json, cli_input_yaml))
+            body = cli_input(cli_input_json, cli_input_yaml)
+            where = in_region(region)
+            scope = {"account": account} if verb == "create" else {"caller": account}
+            result = self.call(function, body, **scope, region=where)
             emit(output, result, result[self.arn_key])
 
         self.app.command(verb, help=doc)(command)
@@ -50,8 +69,13 @@ class ResourceVerbs:
         """``get ARN``: the Get answer, its ``shape_key`` part as YAML."""
         arn_help = arn_help or self.arn_help
 
-        def get(arn: Annotated[str, typer.Argument(help=arn_help)], output: Output = "text") -> None:
-            result = self.call(function, arn)
+        def get(
+            arn: Annotated[str, typer.Argument(help=arn_help)],
+            account: Account = "",
+            region: Region = DEFAULT_REGION,
+            output: Output = "text",
+        ) -> None:
+            result = self.call(function, arn, caller=account, region=in_region(region))
             emit(output, result, lambda: print_yaml(result[shape_key]))
 
         self.app.command("get", help=doc)(get)
@@ -60,8 +84,13 @@ class ResourceVerbs:
         """``delete ARN``: prints ``deleted ARN``."""
         arn_help = arn_help or self.arn_help
 
-        def delete(arn: Annotated[str, typer.Argument(help=arn_help)], output: Output = "text") -> None:
-            result = self.call(function, arn)
+        def delete(
+            arn: Annotated[str, typer.Argument(help=arn_help)],
+            account: Account = "",
+            region: Region = DEFAULT_REGION,
+            output: Output = "text",
+        ) -> None:
+            result = self.call(function, arn, caller=account, region=in_region(region))
             emit(output, result, f"deleted {result[self.arn_key]}")
 
         self.app.command("delete", help=doc)(delete)
@@ -71,8 +100,13 @@ class ResourceVerbs:
     ) -> None:
         """``list [--name NAME]``: the List answer's ``list_key`` entries as a table."""
 
-        def list_(name: Annotated[str | None, typer.Option("--name")] = None, output: Output = "text") -> None:
-            result = self.call(function, name=name)
+        def list_(
+            name: Annotated[str | None, typer.Option("--name")] = None,
+            account: Account = "",
+            region: Region = DEFAULT_REGION,
+            output: Output = "text",
+        ) -> None:
+            result = self.call(function, name=name, account=account, region=in_region(region))
             rows = result[list_key]
             emit(output, result, lambda: table(columns, [row(entry) for entry in rows]))
 

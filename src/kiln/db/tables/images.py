@@ -13,9 +13,11 @@ from kiln.db.base import Base, UTCDateTime
 
 class ImageBuild(Base):
     __tablename__ = "images"
-    __table_args__ = (UniqueConstraint("name", "version", "build_number"),)
+    # Build numbers count per account: another account's builds of the name and version are not seen.
+    __table_args__ = (UniqueConstraint("account", "name", "version", "build_number"),)
 
     arn: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    account: Mapped[str] = mapped_column(String(12))
     name: Mapped[str] = mapped_column(String(128), index=True)
     version: Mapped[str] = mapped_column(String(64))
     build_number: Mapped[int] = mapped_column(Integer)

@@ -65,14 +65,17 @@ def create_image(
     now = utcnow()
     with session() as db:
         last = db.scalar(
-            # Numbered across accounts and regions: the table keeps (name, version, build) unique.
-            select(func.max(ImageBuild.build_number)).where(ImageBuild.name == name, ImageBuild.version == version)
+            # Numbered per account (across its regions): another account's builds are never counted.
+            select(func.max(ImageBuild.build_number)).where(
+                ImageBuild.account == account, ImageBuild.name == name, ImageBuild.version == version
+            )
         )
         build = (last or 0) + 1
         arn = image_arn(name, version, build, region, account)
         db.add(
             ImageBuild(
                 arn=arn,
+                account=account,
                 name=name,
                 version=version,
                 build_number=build,

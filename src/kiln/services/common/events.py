@@ -32,7 +32,7 @@ MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
 IN_FLIGHT = timedelta(minutes=5)  # a row being sent is hidden this long from other deliverers
-TOPIC_ARN = f"arn:aws:sns:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:kiln-events"
+TOPIC_NAME = "kiln-events"
 SIGNATURE_HEADER = "X-Kiln-Signature"
 
 
@@ -115,6 +115,15 @@ def remove_webhook(webhook_id: int) -> None:
         db.delete(hook)
 
 
+def topic_arn(resource_arn: str) -> str:
+    """The event's topic: ``kiln-events`` of the account and region its resource ARN names (the
+    default account's for an event about no ARN), so no event is published as another account's."""
+    parts = resource_arn.split(":")
+    if len(parts) > 5 and parts[0] == "arn" and parts[4]:
+        return f"arn:aws:sns:{parts[3] or DEFAULT_REGION}:{parts[4]}:{TOPIC_NAME}"
+    return f"arn:aws:sns:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:{TOPIC_NAME}"
+
+
 def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -126,7 +135,7 @@ def payload(event: dict[str, Any], webhook_id: int) -> bytes:
     body = {
         "Type": "Notification",
         "MessageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kiln-event/{event['id']}/{webhook_id}")),
-        "TopicArn": TOPIC_ARN,
+        "TopicArn": topic_arn(event["arn"] or ""),
         "Subject": event["kind"],
         "Message": json.dumps(message, default=str),
         "Timestamp": time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -134,14 +143,14 @@ def payload(event: dict[str, Any], webhook_id: int) -> bytes:
     return json.dumps(body).encode()
 
 
-def _send(url: str, body: bytes, secret: str | None, message_id: str, timeout: float) -> None:
+def _send(url: str, body: bytes, secret: str | None, message_id: str, topic: str, timeout: float) -> None:
     import urllib.request
 
     headers = {
         "Content-Type": "text/plain; charset=UTF-8",
         "x-amz-sns-message-type": "Notification",
         "x-amz-sns-message-id": message_id,
-        "x-amz-sns-topic-arn": TOPIC_ARN,
+        "x-amz-sns-topic-arn": topic,
         "User-Agent": "kiln-webhooks",
     }
     if secret:
@@ -185,9 +194,9 @@ def deliver_pending(now: datetime | None = None, limit: int = 50, timeout: float
             error = "webhook disabled"
         else:
             body = payload(event, hook_id)
-            message_id = json.loads(body)["MessageId"]
+            sent = json.loads(body)
             try:
-                _send(url, body, secret, message_id, timeout)
+                _send(url, body, secret, sent["MessageId"], sent["TopicArn"], timeout)
             except Exception as failure:  # any network or HTTP error is retried later
                 error = f"{type(failure).__name__}: {failure}"[:1000]
         with session() as db:

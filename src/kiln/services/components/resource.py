@@ -25,6 +25,7 @@ from kiln.model.shapes import (
 from kiln.model.versions import Version, VersionFilter, parse_version
 from kiln.services.common import versioned
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references
+from kiln.services.common.owners import as_caller, in_region, require_visible, visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -221,16 +222,22 @@ def expand_component_reference(
 
 
 def resolve_component(
-    arn_or_filter: str, *, db: Session | None = None, field: str = "componentArn"
+    arn_or_filter: str, *, db: Session | None = None, field: str = "componentArn", caller: str | None = None,
+    region: str | None = None,
 ) -> ComponentRow:
     """The component build a reference means now: exact build ARN, or the newest version (and newest
-    build) matching a version ARN with right-aligned ``x`` wildcards."""
+    build) matching a version ARN with right-aligned ``x`` wildcards. With ``caller``, only that
+    account's or an Amazon-managed one (another account's is not found)."""
     from kiln.model.versions import newest
 
     with unit_of_work(db) as work:
-        full = expand_component_reference(work, arn_or_filter, field=field)
+        if caller is None:
+            full = expand_component_reference(work, arn_or_filter, field=field)
+        else:
+            full = expand_component_reference(work, arn_or_filter, field=field, account=caller, region=region)
         arn = parse_arn(full, resource_type="component", field=field)
-        candidates = _rows(work, arn.account, arn.name)
+        # Another account's answers as a missing one does: nothing matches.
+        candidates = _rows(work, arn.account, arn.name) if visible(arn.account, caller, (MANAGED_ACCOUNT,)) else []
         version_filter = arn.version or VersionFilter((None, None, None))
         if arn.build is not None:
             candidates = [row for row in candidates if row.build == arn.build]
@@ -244,10 +251,13 @@ def resolve_component(
         return found
 
 
-def get_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    """GetComponent: a build ARN, or a version ARN (wildcards allowed) resolved to the newest build."""
+def get_component(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
+    """GetComponent: a build ARN, or a version ARN (wildcards allowed) resolved to the newest build
+    (the caller's own or an Amazon-managed one, when ``caller`` is given)."""
     with unit_of_work(db) as work:
-        row = resolve_component(arn, db=work, field="componentBuildVersionArn")
+        row = resolve_component(arn, db=work, field="componentBuildVersionArn", caller=caller, region=region)
         return {
             "requestId": new_request_id(),
             "component": to_component(row).dump(),
@@ -263,14 +273,17 @@ def list_components(
     filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListComponents: one entry per version (``byName``: only the newest version of each name);
-    ``filters`` on description, name, platform, supportedOsVersion, type, version."""
+    """ListComponents: one entry per version (``byName``: only the newest version of each name), the
+    account's in ``region`` (or every region; managed ones are in all); ``filters`` on description,
+    name, platform, supportedOsVersion, type, version."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
         scope = {"Self": account, "Amazon": MANAGED_ACCOUNT}.get(owner)
         rows = _rows(work, scope) if scope else []
+        rows = [row for row in rows if row.account == MANAGED_ACCOUNT or in_region(row.arn, region)]
         if name:
             rows = [row for row in rows if row.name == name]
         newest_build: dict[tuple[str, str, str], ComponentRow] = {}
@@ -292,13 +305,17 @@ def list_components(
         }
 
 
-def delete_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    """DeleteComponent (build ARN): refused for managed components and for components in use."""
+def delete_component(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
+    """DeleteComponent (build ARN): refused for managed components and for components in use; with
+    ``caller``, another account's is not found."""
     from sqlalchemy import select
 
     from kiln.db.tables.resources import ComponentRow
 
     parsed = parse_arn(arn, resource_type="component", field="componentBuildVersionArn", allow_short=True)
+    parsed = as_caller(arn, parsed, caller, region)
     if parsed.build is None:
         raise InvalidInput(
             "DeleteComponent needs a build version ARN (…/component/NAME/1.0.0/1)",
@@ -306,6 +323,7 @@ def delete_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
         )
     if parsed.account == MANAGED_ACCOUNT:
         raise Forbidden(f"{parsed} is an Amazon-managed component and cannot be deleted")
+    require_visible(parsed.account, caller, "component", str(parsed), "componentBuildVersionArn")
     with unit_of_work(db) as work:
         row = work.scalars(select(ComponentRow).where(ComponentRow.arn == str(parsed))).first()
         if row is None:
@@ -315,18 +333,24 @@ def delete_component(arn: str, *, db: Session | None = None) -> dict[str, Any]:
         return {"requestId": new_request_id(), "componentBuildVersionArn": row.arn}
 
 
-def list_component_build_versions(component_version_arn: str, *, db: Session | None = None) -> dict[str, Any]:
-    """ListComponentBuildVersions: every build of one version (``…/component/NAME/1.0.0``)."""
+def list_component_build_versions(
+    component_version_arn: str, *, db: Session | None = None, caller: str | None = None
+) -> dict[str, Any]:
+    """ListComponentBuildVersions: every build of one version (``…/component/NAME/1.0.0``); with
+    ``caller``, of the caller's or an Amazon-managed component only."""
     parsed = parse_arn(
         component_version_arn, resource_type="component", field="componentVersionArn", allow_short=True
     )
+    parsed = as_caller(component_version_arn, parsed, caller)
     version = parsed.exact_version
     if version is None or parsed.build is not None:
         raise InvalidInput(
             "give a component version ARN (…/component/NAME/1.0.0)", location="componentVersionArn"
         )
     with unit_of_work(db) as work:
-        rows = [row for row in _rows(work, parsed.account, parsed.name) if _version_of(row)[0] == version]
+        # Another account's answers as a version without builds does: empty.
+        owned = _rows(work, parsed.account, parsed.name) if visible(parsed.account, caller, (MANAGED_ACCOUNT,)) else []
+        rows = [row for row in owned if _version_of(row)[0] == version]
         summaries = [
             ComponentSummary.model_validate(
                 {

@@ -17,6 +17,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import make_arn, parse_arn
 from kiln.model.shapes import Shape, format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -61,14 +62,18 @@ def rows(db: Session, family: Family, account: str | None = None) -> list[Any]:
     return list(db.scalars(query.order_by(table.name)))
 
 
-def find(db: Session, family: Family, arn: str) -> Any:
+def find(db: Session, family: Family, arn: str, caller: str | None = None, region: str | None = None) -> Any:
+    """The configuration ``arn`` names; with ``caller``, only one of that account (a short form names
+    the caller's; another account's is not found)."""
     from sqlalchemy import select
 
     parsed = parse_arn(arn, resource_type=family.resource_type, field=family.arn_field, allow_short=True)
+    parsed = as_caller(arn, parsed, caller, region)
     table = family.row_class()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
     if row is None:
         raise NotFound(f"{family.label} {parsed} does not exist", location=family.arn_field)
+    require_visible(row.account, caller, family.label, str(parsed), family.arn_field)
     return row
 
 
@@ -129,9 +134,12 @@ def put(
     return row, "created"
 
 
-def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]) -> Any:
-    """Replace the mutable fields of an existing configuration."""
-    row = find(db, family, getattr(request, family.arn_field))
+def update(
+    db: Session, family: Family, request: Shape, mutable: tuple[str, ...], caller: str | None = None,
+    region: str | None = None,
+) -> Any:
+    """Replace the mutable fields of an existing configuration (of ``caller``, when given)."""
+    row = find(db, family, getattr(request, family.arn_field), caller, region)
     given = content_of(request.dump(), family.arn_field)
     body = {key: value for key, value in row.body.items() if key not in mutable}
     body.update({key: value for key, value in given.items() if key in mutable})
@@ -143,8 +151,8 @@ def update(db: Session, family: Family, request: Shape, mutable: tuple[str, ...]
     return row
 
 
-def delete(db: Session, family: Family, arn: str) -> Any:
-    row = find(db, family, arn)
+def delete(db: Session, family: Family, arn: str, caller: str | None = None, region: str | None = None) -> Any:
+    row = find(db, family, arn, caller, region)
     refuse_if_in_use(db, parse_arn(row.arn))
     db.delete(row)
     return row
@@ -208,16 +216,21 @@ class Calls:
             row, _ = self.put(work, request, account=account, region=region)
             return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
-    def update(self, body: dict[str, Any] | Shape, *, db: Session | None = None) -> dict[str, Any]:
+    def update(
+        self, body: dict[str, Any] | Shape, *, db: Session | None = None, caller: str | None = None,
+        region: str | None = None,
+    ) -> dict[str, Any]:
         request = parse_shape(self.update_request, body)
         token = getattr(request, "clientToken", None) or new_client_token()
         with unit_of_work(db) as work:
-            row = update(work, self.family, request, self.mutable)
+            row = update(work, self.family, request, self.mutable, caller, region)
             return {"requestId": new_request_id(), "clientToken": token, self.family.arn_field: row.arn}
 
-    def get(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+    def get(
+        self, arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
         with unit_of_work(db) as work:
-            row = find(work, self.family, arn)
+            row = find(work, self.family, arn, caller, region)
             return {"requestId": new_request_id(), self.family.shape_key: self.to_shape(row).dump()}
 
     def find(self, db: Session, arn: str) -> Any:
@@ -230,14 +243,18 @@ class Calls:
         filters: list[dict[str, Any]] | None = None,
         db: Session | None = None,
         account: str = DEFAULT_ACCOUNT,
+        region: str | None = None,
     ) -> dict[str, Any]:
-        """The List call; ``filters`` on name."""
+        """The List call (the account's in ``region``, or in every region); ``filters`` on name."""
         with unit_of_work(db) as work:
-            found = [row for row in rows(work, self.family, account) if name is None or row.name == name]
+            found = [row for row in rows(work, self.family, account)
+                     if (name is None or row.name == name) and in_region(row.arn, region)]
             entries = filter_entries([self.to_summary(row).dump() for row in found], filters, ("name",))
             return {"requestId": new_request_id(), self.family.list_key: entries}
 
-    def delete(self, arn: str, *, db: Session | None = None) -> dict[str, Any]:
+    def delete(
+        self, arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
         with unit_of_work(db) as work:
-            row = delete(work, self.family, arn)
+            row = delete(work, self.family, arn, caller, region)
             return {"requestId": new_request_id(), self.family.arn_field: row.arn}

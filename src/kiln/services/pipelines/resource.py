@@ -28,6 +28,7 @@ from kiln.model.pipeline import (
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -118,22 +119,21 @@ def _normalise(
 
 
 def _find(
-    db: Session, arn: str, field: str = "imagePipelineArn", caller: str | None = None
+    db: Session, arn: str, field: str = "imagePipelineArn", caller: str | None = None, region: str | None = None
 ) -> ImagePipelineRow:
     """The pipeline ``arn`` names; with ``caller``, only one of that account (a short form names the
     caller's; another account's is not found, its owner never told)."""
-    from dataclasses import replace
-
     from sqlalchemy import select
 
     parsed = parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True)
-    if caller is not None and not arn.strip().startswith("arn:"):
-        parsed = replace(parsed, account=caller)
+    parsed = as_caller(arn, parsed, caller, region)
     table = _table()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
-    if row is None or (caller is not None and row.account != caller):
+    if row is None:
         raise NotFound(f"image pipeline {parsed} does not exist", location=field,
                        hint="list pipelines with `kiln pipeline list`")
+    require_visible(row.account, caller, "image pipeline", str(parsed), field,
+                    hint="list pipelines with `kiln pipeline list`")
     return row
 
 
@@ -257,13 +257,14 @@ def create_image_pipeline(
 
 
 def update_image_pipeline(
-    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None, caller: str | None = None
+    body: dict[str, Any] | UpdateImagePipelineRequest, *, db: Session | None = None, caller: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """UpdateImagePipeline: replaces every mutable field (PUT semantics); name and tags stay."""
     request = parse_shape(UpdateImagePipelineRequest, body)
     token = request.clientToken or new_client_token()
     with unit_of_work(db) as work:
-        row = _find(work, request.imagePipelineArn, caller=caller)
+        row = _find(work, request.imagePipelineArn, caller=caller, region=region)
         given = content_of(request.dump(), "imagePipelineArn")
         body_in = {key: value for key, value in given.items() if key in MUTABLE_FIELDS}
         _apply_update(row, _normalise(work, body_in, None, row.account))
@@ -320,9 +321,11 @@ def next_run_time(row: ImagePipelineRow) -> Any:
     return pipeline_cron.next_after(schedule["scheduleExpression"], schedule.get("timezone"), utcnow())
 
 
-def get_image_pipeline(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def get_image_pipeline(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        row = _find(work, arn, caller=caller)
+        row = _find(work, arn, caller=caller, region=region)
         return {"requestId": new_request_id(), "imagePipeline": {**to_shape(work, row), **extra_fields(row)}}
 
 
@@ -354,25 +357,30 @@ def list_image_pipelines(
     next_token: str | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListImagePipelines; ``filters`` on description, the three configuration ARNs, name, status."""
+    """ListImagePipelines (the account's in ``region``, or in every region); ``filters`` on description,
+    the three configuration ARNs, name, status."""
     from sqlalchemy import select
 
     table = _table()
     with unit_of_work(db) as work:
         rows = work.scalars(select(table).where(table.account == account).order_by(table.name))
-        entries = filter_entries([to_shape(work, row) for row in rows], filters, PIPELINE_FILTERS)
+        entries = filter_entries([to_shape(work, row) for row in rows if in_region(row.arn, region)], filters,
+                                 PIPELINE_FILTERS)
         return {"requestId": new_request_id(), **page(entries, max_results, next_token, "imagePipelineList")}
 
 
-def delete_image_pipeline(arn: str, *, db: Session | None = None, caller: str | None = None) -> dict[str, Any]:
+def delete_image_pipeline(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     """DeleteImagePipeline; refused while one of its builds runs. Its execution records go with it."""
     from sqlalchemy import delete
 
     from kiln.db.tables.pipelines import PipelineExecutionRow
 
     with unit_of_work(db) as work:
-        row = _find(work, arn, caller=caller)
+        row = _find(work, arn, caller=caller, region=region)
         refuse_if_in_use(work, parse_arn(row.arn))
         work.execute(delete(PipelineExecutionRow).where(PipelineExecutionRow.pipeline_arn == row.arn))
         work.delete(row)

@@ -25,6 +25,7 @@ from kiln.model.shapes import (
 from kiln.model.versions import Version, VersionFilter, newest, parse_version
 from kiln.services.common import versioned
 from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_arn
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
     DryRunOperation,
@@ -232,9 +233,14 @@ def create_image_recipe(
         }
 
 
-def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn") -> ImageRecipeRow:
-    """The recipe an ARN names; a version filter picks the newest matching version."""
+def find_recipe(
+    db: Session, arn: str, field: str = "imageRecipeArn", caller: str | None = None, region: str | None = None
+) -> ImageRecipeRow:
+    """The recipe an ARN names; a version filter picks the newest matching version. With ``caller``,
+    only that account's (a short form names the caller's; another account's is not found)."""
     parsed = parse_arn(arn, resource_type="image-recipe", field=field, allow_short=True)
+    parsed = as_caller(arn, parsed, caller, region)
+    require_visible(parsed.account, caller, "image recipe", str(parsed), field)
     found = newest(
         _rows(db, parsed.account, parsed.name),
         parsed.version or VersionFilter((None, None, None)),
@@ -245,9 +251,11 @@ def find_recipe(db: Session, arn: str, field: str = "imageRecipeArn") -> ImageRe
     return found
 
 
-def get_image_recipe(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def get_image_recipe(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        row = find_recipe(work, arn)
+        row = find_recipe(work, arn, caller=caller, region=region)
         return {
             "requestId": new_request_id(),
             "imageRecipe": to_image_recipe(row).dump(),
@@ -262,13 +270,15 @@ def list_image_recipes(
     filters: list[dict[str, Any]] | None = None,
     db: Session | None = None,
     account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """ListImageRecipes; ``filters`` on name, parentImage, platform."""
+    """ListImageRecipes (the account's in ``region``, or in every region); ``filters`` on name,
+    parentImage, platform."""
     if owner not in ("Self", "Amazon", "Shared", "ThirdParty", "AWSMarketplace"):
         raise InvalidInput(f"unknown owner {owner!r}", location="owner", hint="use Self or Amazon")
     with unit_of_work(db) as work:
         rows = _rows(work, account) if owner == "Self" else []
-        rows = [row for row in rows if name is None or row.name == name]
+        rows = [row for row in rows if (name is None or row.name == name) and in_region(row.arn, region)]
         rows.sort(key=lambda row: (row.arn_name, _version_of(row)))
         entries = [to_summary(row).dump() for row in rows]
         allowed = ("name", "parentImage", "platform")
@@ -278,15 +288,18 @@ def list_image_recipes(
         }
 
 
-def delete_image_recipe(arn: str, *, db: Session | None = None) -> dict[str, Any]:
+def delete_image_recipe(
+    arn: str, *, db: Session | None = None, caller: str | None = None, region: str | None = None
+) -> dict[str, Any]:
     parsed = parse_arn(arn, resource_type="image-recipe", field="imageRecipeArn", allow_short=True)
+    parsed = as_caller(arn, parsed, caller, region)
     if parsed.exact_version is None:
         raise InvalidInput(
             "DeleteImageRecipe needs a concrete version (…/image-recipe/NAME/1.0.0)",
             location="imageRecipeArn",
         )
     with unit_of_work(db) as work:
-        row = find_recipe(work, str(parsed))
+        row = find_recipe(work, str(parsed), caller=caller)
         refuse_if_in_use(work, parse_arn(row.arn))
         work.delete(row)
         return {"requestId": new_request_id(), "imageRecipeArn": row.arn}
