@@ -2,7 +2,7 @@
 (account, name, version, build_number) unique instead of (name, version, build_number)
 
 Revision ID: 0019_image_numbers
-Revises: 0018_compliance
+Revises: 0018_boot_attributes
 """
 
 from collections.abc import Callable
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_image_numbers"
-down_revision = "0018_compliance"
+down_revision = "0018_boot_attributes"
 branch_labels = None
 depends_on = None
 
