@@ -50,6 +50,11 @@ def test_another_accounts_resources_are_not_found(server) -> None:  # type: igno
                                                                    {"name": "taken-{{ imagebuilder:buildDate }}"}}],
           "clientToken": "u-2"}, dist),
     ]
+    calls += [
+        (mine.tag_resource, {"resourceArn": infra, "tags": {"owner": "me"}}, infra),
+        (mine.untag_resource, {"resourceArn": recipe, "tagKeys": ["team"]}, recipe),
+        (mine.list_tags_for_resource, {"resourceArn": dist}, dist),
+    ]
     for call, kwargs, arn in calls:
         error = _refused(call, **kwargs)
         assert error["Code"] == "ResourceNotFoundException", (call, error)
@@ -64,6 +69,7 @@ def test_another_accounts_resources_are_not_found(server) -> None:  # type: igno
     assert got_infra["infrastructureConfiguration"]["instanceProfileName"] == "kiln"
     got_dist = theirs.get_distribution_configuration(distributionConfigurationArn=dist)
     assert got_dist["distributionConfiguration"]["distributions"] == [{"region": "local"}]
+    assert theirs.list_tags_for_resource(resourceArn=infra)["tags"] == {}  # the refused TagResource left none
     assert [b["arn"] for b in theirs.list_component_build_versions(
         componentVersionArn=component.rsplit("/", 1)[0])["componentSummaryList"]] == [component]
 
@@ -76,3 +82,6 @@ def test_managed_components_are_readable_by_every_account(server) -> None:  # ty
     managed = theirs.list_components(owner="Amazon")["componentVersionList"][0]["arn"]
     assert theirs.get_component(componentBuildVersionArn=managed + "/1")["component"]["owner"] != peer
     assert theirs.list_component_build_versions(componentVersionArn=managed)["componentSummaryList"]
+    assert theirs.list_tags_for_resource(resourceArn=managed + "/1")["tags"] == {}
+    error = _refused(theirs.tag_resource, resourceArn=managed + "/1", tags={"mine": "yes"})
+    assert error["Code"] == "ResourceNotFoundException"  # readable by all, changed by none

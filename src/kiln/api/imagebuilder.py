@@ -159,9 +159,9 @@ HANDLERS: dict[str, Handler] = {
         "lifecycleExecutionId": lifecycle.cancel_execution(p["lifecycleExecutionId"], caller=c.account_id)
     },
     # tags
-    "TagResource": lambda p, c: tags.tag_resource(_body(p)),
-    "UntagResource": lambda p, c: tags.untag_resource(_body(p)),
-    "ListTagsForResource": lambda p, c: tags.list_tags_for_resource(p["resourceArn"]),
+    "TagResource": lambda p, c: tags.tag_resource(_body(p), caller=c.account_id),
+    "UntagResource": lambda p, c: tags.untag_resource(_body(p), caller=c.account_id),
+    "ListTagsForResource": lambda p, c: tags.list_tags_for_resource(p["resourceArn"], caller=c.account_id),
 }
 
 
