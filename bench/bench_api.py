@@ -98,27 +98,11 @@ def _calls(endpoint: str, key: dict[str, str], arn: str, region: str = "local") 
 
 def _moto(key: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     """moto's server with AMIS AMIs of its default account, registered through boto3."""
-    import socket
-    import urllib.request
-
     import boto3
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
+    from bench.moto_server import start_moto
+
+    process, endpoint = start_moto()
     ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=MOTO_REGION, aws_access_key_id=key["AccessKeyId"],
                        aws_secret_access_key=key["SecretAccessKey"])
     for number in range(AMIS):

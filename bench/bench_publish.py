@@ -11,36 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.moto_server import start_moto
+
 REAL_FILES = 200 << 20
 TREE = 600 << 20  # with the export's slack (and 4 KiB a file): a disk just under 1 GiB
 CHUNK = 4 << 20
 MIB = 1 << 20
-
-
-def _moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
-            return process, endpoint
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto did not start")
 
 
 def _reset(endpoint: str) -> None:
@@ -122,7 +104,7 @@ def run() -> dict[str, Any]:
 
     install()
     reset_engines()
-    moto, endpoint = _moto()
+    moto, endpoint = start_moto()
     try:
         tree = _tree(work / "tree")
         base = api.import_rootfs(tree, name="bench-base")
