@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+
+from bench.timing import best_of
 
 INSTANCES = int(os.environ.get("KILN_BENCH_COMPLIANCE_INSTANCES", "10000"))
 GROUPS = 1000
@@ -27,15 +27,6 @@ VERSIONS = 3
 PARAMETERS = 1000
 AMIS = 500
 GOAL_SECONDS = 1.0
-
-
-def _best(call: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(3):
-        started = time.perf_counter()
-        result = call()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def _ami(n: int) -> str:
@@ -104,8 +95,8 @@ def run() -> dict[str, object]:
         started = time.perf_counter()
         _populate()
         setup_seconds = time.perf_counter() - started
-        audit_seconds, report = _best(lambda: audit(rule))
-        shaped_seconds, shape = _best(lambda: audit(rule).shape())
+        audit_seconds, report = best_of(lambda: audit(rule))
+        shaped_seconds, shape = best_of(lambda: audit(rule).shape())
         return {
             "instances": INSTANCES, "groups": GROUPS, "templates": TEMPLATES, "versions": TEMPLATES * VERSIONS,
             "parameters": PARAMETERS, "amis": AMIS,

@@ -11,23 +11,14 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from bench.timing import best_of
 
 TEMPLATES = int(os.environ.get("KILN_BENCH_FLEET_TEMPLATES", "5000"))
 VERSIONS = 3
 PARAMETERS = 1000
 GOAL_SECONDS = 0.5
-
-
-def _best(call: Callable[[], Any]) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(3):
-        started = time.perf_counter()
-        result = call()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def _populate() -> None:
@@ -78,9 +69,9 @@ def run() -> dict[str, object]:
             with session() as db:
                 return images_used_by_launch_templates(db)
 
-        in_use_seconds, users = _best(in_use)
-        templates_seconds, templates = _best(launch_templates.describe_launch_templates)
-        versions_seconds, versions = _best(
+        in_use_seconds, users = best_of(in_use)
+        templates_seconds, templates = best_of(launch_templates.describe_launch_templates)
+        versions_seconds, versions = best_of(
             lambda: launch_templates.describe_launch_template_versions(versions=["$Default", "$Latest"]))
         return {
             "templates": TEMPLATES,

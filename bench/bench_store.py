@@ -11,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.timing import best_of
 
 TARGET_TREE = 70 << 20
 
@@ -40,15 +41,6 @@ def _build_tree(dest: Path, limit: int) -> int:
     return total
 
 
-def _best(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench_capture(work: Path) -> dict[str, float]:
     from kiln.store.blobs import BlobStore
     from kiln.store.layers import capture
@@ -56,10 +48,10 @@ def bench_capture(work: Path) -> dict[str, float]:
     tree = work / "tree"
     size = _build_tree(tree, TARGET_TREE)
     store = BlobStore(work / "store")
-    ours = _best(lambda: capture(tree, store))
+    ours = best_of(lambda: capture(tree, store))[0]
     ref_out = work / "ref.tar.zst"
-    reference = _best(lambda: subprocess.run(
-        f"tar -C {tree} -c . | zstd -q -T2 -3 -c > {ref_out}", shell=True, check=True))
+    reference = best_of(lambda: subprocess.run(
+        f"tar -C {tree} -c . | zstd -q -T2 -3 -c > {ref_out}", shell=True, check=True))[0]
     layer = capture(tree, store)
     return {
         "capture_tree_mb": round(size / 1e6, 1),
