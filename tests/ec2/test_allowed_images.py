@@ -160,6 +160,21 @@ def test_own_images_are_exempt_unless_the_stricter_mode_is_chosen(world: dict[st
     lt.create_launch_template("owner-web", {"ImageId": world["shared"]}, account=DEFAULT_ACCOUNT)
 
 
+def test_enabled_mode_refuses_a_group_of_a_disallowed_image(world: dict[str, str]) -> None:
+    from kiln.services.fleet import autoscaling
+    from kiln.services.fleet.autoscaling_errors import ValidationError
+
+    template = lt.create_launch_template("web", {"ImageId": world["shared"]}, account=PEER)["LaunchTemplate"]
+    allowed.replace_image_criteria([{"ImageProviders": ["amazon"]}], account=PEER)
+    allowed.enable_allowed_images_settings("enabled", account=PEER)
+    spec = {"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"}
+    with pytest.raises(ValidationError) as refused:
+        autoscaling.create_auto_scaling_group("web-asg", launch_template=spec, min_size=1, max_size=1,
+                                              account=PEER)
+    assert world["shared"] in str(refused.value) and "allowed images" in (refused.value.hint or "")
+    assert autoscaling.describe_auto_scaling_groups(account=PEER)["AutoScalingGroups"] == []  # nothing made
+
+
 @needs_root
 def test_enabled_mode_refuses_a_launch_and_audit_mode_records_it(world: dict[str, str]) -> None:
     allowed.replace_image_criteria([{"ImageProviders": ["amazon"]}], account=PEER)

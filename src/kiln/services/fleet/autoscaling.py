@@ -31,7 +31,7 @@ from kiln.services.fleet.autoscaling_errors import (
     ScalingActivityInProgress,
     ValidationError,
 )
-from kiln.services.fleet.launch_templates import DEFAULT, TemplateRef, find, version_row
+from kiln.services.fleet.launch_templates import DEFAULT, TemplateRef, check_image, find, version_row
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,11 +75,12 @@ def find_group(db: Session, name: str, account: str, region: str, *, deleting_ok
 
 
 def resolve_template(
-    db: Session, spec: Any, account: str, region: str, field: str = "LaunchTemplate"
+    db: Session, spec: Any, account: str, region: str, field: str = "LaunchTemplate", *, action: str | None = None
 ) -> tuple[LaunchTemplateRow, str, int]:
     """``LaunchTemplateSpecification`` → (template, version as given, the number it names now). A
-    template or version that does not exist, or a version without an ImageId, is the service's
-    ``ValidationError`` around EC2's words."""
+    template or version that does not exist, a version without an ImageId, or (with ``action``: a
+    group being created or changed) an image the account's allowed images settings refuse, is the
+    service's ``ValidationError`` around EC2's words."""
     autoscaling_model.check_structure("LaunchTemplateSpecification", spec, field)
     version = spec.get("Version") or DEFAULT
     ref = TemplateRef(spec.get("LaunchTemplateId"), spec.get("LaunchTemplateName"))
@@ -92,6 +93,11 @@ def resolve_template(
     if not found.data.get("ImageId"):
         raise ValidationError(f"{FULLY_FORMED} Version {found.version} of {template.id} has no ImageId",
                               location=f"{field}.Version")
+    if action is not None:
+        try:
+            check_image(found.data, account, region, db, action)
+        except Ec2Error as error:
+            raise ValidationError(f"{FULLY_FORMED} {error.message}", location=field, hint=error.hint) from None
     return template, str(version), found.version
 
 
@@ -173,7 +179,8 @@ def create_auto_scaling_group(
             raise GroupAlreadyExists(
                 f"AutoScalingGroup by this name already exists - A group with the name {name} already exists",
                 location="AutoScalingGroupName")
-        template, version, _ = resolve_template(db, dict(launch_template), account, region)
+        template, version, _ = resolve_template(db, dict(launch_template), account, region,
+                                                action="CreateAutoScalingGroup")
         row = AutoScalingGroupRow(
             arn=_arn(account, region, name), account_id=account, region=region, name=name,
             template_id=template.id, template_version=version, min_size=min_size, max_size=max_size,
@@ -223,7 +230,8 @@ def update_auto_scaling_group(
                 desired = max_size
         _check_sizes(new_min, new_max, desired)
         if launch_template is not None:
-            template, version, _ = resolve_template(db, dict(launch_template), account, region)
+            template, version, _ = resolve_template(db, dict(launch_template), account, region,
+                                                    action="UpdateAutoScalingGroup")
             row.template_id, row.template_version = template.id, version
         row.min_size, row.max_size, row.desired_capacity = new_min, new_max, desired
         if health_check_grace_period is not None:

@@ -149,9 +149,11 @@ def version_row(db: Session, row: LaunchTemplateRow, version: str | int | None) 
     return found
 
 
-def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -> str | None:
+def _check_image(data: dict[str, Any], account: str, region: str, db: Session,
+                 action: str = "CreateLaunchTemplateVersion") -> str | None:
     """The AMI the data's ImageId names now, which ``account`` must be able to see in ``region``
-    (``InvalidAMIID.NotFound`` otherwise) and its allowed images settings allow; None without an ImageId."""
+    (``InvalidAMIID.NotFound`` otherwise) and its allowed images settings allow for ``action``; None
+    without an ImageId."""
     from kiln.services.ec2.allowed_images import check_use
     from kiln.services.ec2.callers import principal
     from kiln.services.parameters.resolve import is_reference, resolve_image_parameter
@@ -163,9 +165,11 @@ def _check_image(data: dict[str, Any], account: str, region: str, db: Session) -
     field = f"{template_data.FIELD}.ImageId"
     ami = resolve_image_parameter(image_id, account=account, region=region, field=field, db=db) \
         if is_reference(image_id) else image_id
-    check_use(api.get_image(ami, region, principal(account)), "CreateLaunchTemplateVersion",
-              account=account, region=region)
+    check_use(api.get_image(ami, region, principal(account)), action, account=account, region=region)
     return str(ami)
+
+
+check_image = _check_image
 
 
 def _template_shape(db: Session, row: LaunchTemplateRow, latest: int | None = None) -> dict[str, Any]:
