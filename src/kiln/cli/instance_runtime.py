@@ -105,6 +105,7 @@ def exec_(
     timeout: float | None = typer.Option(None, help="Kill the command after this many seconds."),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE environment variable, repeatable."),
     cwd: str | None = typer.Option(None, "--cwd", help="Working directory inside the instance."),
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
@@ -134,6 +135,7 @@ def exec_(
         on_stdout=write(sys.stdout),
         on_stderr=write(sys.stderr),
         account=account,
+        region=region,
     )
     if as_json:
         emit(output, result)
@@ -144,73 +146,88 @@ def exec_(
 
 
 @app.command("stop")
-def stop(instance_ids: InstanceIds, force: Force = False, account: Account = "", output: Output = "text") -> None:
+def stop(
+    instance_ids: InstanceIds, force: Force = False, region: Region = DEFAULT_REGION, account: Account = "",
+    output: Output = "text",
+) -> None:
     """Stop EBS-backed instances (the root volume is kept)."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.stop_instances(instance_ids, force=force, account=account))
+    _changed(output, instances.stop_instances(instance_ids, force=force, account=account, region=region))
 
 
 @app.command("start")
-def start(instance_ids: InstanceIds, account: Account = "", output: Output = "text") -> None:
+def start(
+    instance_ids: InstanceIds, region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text"
+) -> None:
     """Start stopped instances."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.start_instances(instance_ids, account=account))
+    _changed(output, instances.start_instances(instance_ids, account=account, region=region))
 
 
 @app.command("reboot")
-def reboot(instance_ids: InstanceIds, account: Account = "", output: Output = "text") -> None:
+def reboot(
+    instance_ids: InstanceIds, region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text"
+) -> None:
     """Restart instances' processes (root volume kept)."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.reboot_instances(instance_ids, account=account))
+    _changed(output, instances.reboot_instances(instance_ids, account=account, region=region))
 
 
 @app.command("terminate")
 def terminate(
-    instance_ids: InstanceIds, force: Force = False, account: Account = "", output: Output = "text"
+    instance_ids: InstanceIds, force: Force = False, region: Region = DEFAULT_REGION, account: Account = "",
+    output: Output = "text",
 ) -> None:
     """Terminate instances: processes end and the root volume is deleted."""
     from kiln.services.ec2 import instances
 
-    _changed(output, instances.terminate_instances(instance_ids, force=force, account=account))
+    _changed(output, instances.terminate_instances(instance_ids, force=force, account=account, region=region))
 
 
 @app.command("list")
 def list_(
     state: list[str] = typer.Option([], "--state", help="Only instances in this state, repeatable."),
     image_id: str | None = typer.Option(None, "--image-id", help="Only instances of this AMI."),
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
     """List the account's instances."""
     from kiln.services.ec2 import instances
 
-    result = instances.describe_instances(states=state, image_id=image_id, account=account)
+    result = instances.describe_instances(states=state, image_id=image_id, account=account, region=region)
     emit(output, result, lambda: _instances_table(result["Instances"]))
 
 
 @app.command("describe")
 def describe(
-    instance_id: str = typer.Argument(..., help="Instance id."), account: Account = "", output: Output = "text"
+    instance_id: str = typer.Argument(..., help="Instance id."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
 ) -> None:
     """Show one instance."""
     from kiln.cli.output import to_json
     from kiln.services.ec2 import instances
 
-    data = instances.describe_instance(instance_id, account=account)
+    data = instances.describe_instance(instance_id, account=account, region=region)
     emit(output, data, to_json(data))
 
 
 @app.command("console")
 def console(
-    instance_id: str = typer.Argument(..., help="Instance id."), account: Account = "", output: Output = "text"
+    instance_id: str = typer.Argument(..., help="Instance id."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
 ) -> None:
     """Print the instance's console output (its init's stdout and stderr)."""
     from kiln.services.ec2 import instances
 
-    result = instances.get_console_output(instance_id, account=account)
+    result = instances.get_console_output(instance_id, account=account, region=region)
     emit(output, result, result["Output"].rstrip("\n"))
 
 
@@ -221,6 +238,7 @@ def create_image(
     description: str | None = typer.Option(None, help="Description of the new AMI."),
     no_reboot: bool = typer.Option(False, "--no-reboot", help="Capture without stopping."),
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag, repeatable."),
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
@@ -235,5 +253,6 @@ def create_image(
         tags=key_values(tag, "--tag"),
         no_reboot=no_reboot,
         account=account,
+        region=region,
     )
     emit(output, {"ImageId": image_id}, image_id)

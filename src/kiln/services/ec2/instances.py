@@ -75,21 +75,24 @@ def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
     api.pin(region, digests, PIN_PREFIX + instance_id, PIN_TTL)
 
 
-def _get(instance_id: str, account: str | None) -> Instance:
-    """The instance, if ``account`` launched it (None: kiln's own work, any instance); another
-    account's is refused in the very words of one that does not exist."""
+def _get(instance_id: str, account: str | None, region: str | None = None) -> Instance:
+    """The instance, if ``account`` launched it in ``region`` (None: kiln's own work, any instance, any
+    region); another account's, or one in another region, is refused in the very words of one that
+    does not exist."""
     try:
         instance = instances.get(instance_id)
     except InvalidInstanceIDNotFound as error:
-        raise error.at(account=account) from None
-    if account is not None and instance.account_id != account:
-        raise InvalidInstanceIDNotFound(instance_id).at(account=account)
+        raise error.at(account=account, region=region) from None
+    if (account is not None and instance.account_id != account) or (region is not None and instance.region != region):
+        raise InvalidInstanceIDNotFound(instance_id).at(account=account, region=region)
     return instance
 
 
-def terminate_instance(instance_id: str, *, force: bool = True, account: str | None = None) -> Instance:
+def terminate_instance(
+    instance_id: str, *, force: bool = True, account: str | None = None, region: str | None = None
+) -> Instance:
     """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
-    _get(instance_id, account)
+    _get(instance_id, account, region)
     terminated = instances.terminate(instance_id, force=force)
     api.unpin_holder(PIN_PREFIX + instance_id)
     return terminated
@@ -118,6 +121,7 @@ def create_image(
     tags: Mapping[str, str] | None = None,
     no_reboot: bool = False,
     account: str | None = None,
+    region: str | None = None,
 ) -> str:
     """Capture the instance's root volume as a new AMI (EC2 ``CreateImage``); returns the AMI id.
     The AMI belongs to the instance's account, whoever owns the AMI it was launched from.
@@ -125,7 +129,7 @@ def create_image(
     As on EC2, a running EBS-backed instance is stopped for the capture and started again, so the
     file system is consistent, unless ``no_reboot``.
     """
-    instance = _get(instance_id, account)
+    instance = _get(instance_id, account, region)
     if instance.image_id is None:
         raise InvalidInput(f"instance {instance_id} was not launched from an image", location="InstanceId")
     if instance.state not in (RUNNING, STOPPED):
@@ -154,25 +158,31 @@ def create_image(
 
 
 def describe_instances(
-    *, states: Sequence[str] | None = None, image_id: str | None = None, account: str | None = DEFAULT_ACCOUNT
+    *,
+    states: Sequence[str] | None = None,
+    image_id: str | None = None,
+    account: str | None = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """EC2 ``DescribeInstances`` of ``account`` (flattened: no reservations), with kiln's own fields
-    under ``Kiln``; ``account=None``: every account's."""
+    """EC2 ``DescribeInstances`` of ``account`` in ``region`` (flattened: no reservations), with kiln's
+    own fields under ``Kiln``; ``account=None``: every account's, ``region=None``: every region's."""
     found = instances.list_instances(states=states or None, image_id=image_id, account=account)
-    return {"Instances": [instance.describe() for instance in found]}
+    return {"Instances": [i.describe() for i in found if region is None or i.region == region]}
 
 
-def describe_instance(instance_id: str, *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
-    return _get(instance_id, account).describe()
+def describe_instance(
+    instance_id: str, *, account: str | None = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, Any]:
+    return _get(instance_id, account, region).describe()
 
 
 def _change(
-    instance_ids: Sequence[str], action: Callable[[str], Instance], account: str | None
+    instance_ids: Sequence[str], action: Callable[[str], Instance], account: str | None, region: str | None
 ) -> dict[str, Any]:
     """Each instance's previous and current state, as EC2's Start/Stop/TerminateInstances answer;
-    every instance must be ``account``'s before any is changed."""
+    every instance must be ``account``'s and in ``region`` before any is changed."""
     for instance_id in instance_ids:
-        _get(instance_id, account)
+        _get(instance_id, account, region)
     changes = []
     for instance_id in instance_ids:
         previous = instances.get(instance_id).describe()["State"]
@@ -182,26 +192,34 @@ def _change(
 
 
 def stop_instances(
-    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT
+    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Stop EBS-backed instances: processes end, the root volume stays."""
-    return _change(instance_ids, lambda instance_id: instances.stop(instance_id, force=force), account)
+    return _change(instance_ids, lambda instance_id: instances.stop(instance_id, force=force), account, region)
 
 
-def start_instances(instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
-    return _change(instance_ids, instances.start, account)
+def start_instances(
+    instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, Any]:
+    return _change(instance_ids, instances.start, account, region)
 
 
-def reboot_instances(instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+def reboot_instances(
+    instance_ids: Sequence[str], *, account: str | None = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, Any]:
     """Restart the instances' processes; root volumes (also instance store) are kept."""
-    return _change(instance_ids, instances.reboot, account)
+    return _change(instance_ids, instances.reboot, account, region)
 
 
 def terminate_instances(
-    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT
+    instance_ids: Sequence[str], *, force: bool = False, account: str | None = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Terminate: processes end, root volumes are deleted, the AMI layers' pins are released."""
-    return _change(instance_ids, lambda instance_id: terminate_instance(instance_id, force=force), account)
+    return _change(
+        instance_ids, lambda instance_id: terminate_instance(instance_id, force=force), account, region
+    )
 
 
 def exec_command(
@@ -214,11 +232,12 @@ def exec_command(
     on_stdout: Callable[[str], None] | None = None,
     on_stderr: Callable[[str], None] | None = None,
     account: str | None = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
     from kiln.runtime.exec import exec_in
 
-    _get(instance_id, account)
+    _get(instance_id, account, region)
     result = exec_in(
         instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
     )
@@ -231,7 +250,9 @@ def exec_command(
     }
 
 
-def get_console_output(instance_id: str, *, account: str | None = DEFAULT_ACCOUNT) -> dict[str, Any]:
+def get_console_output(
+    instance_id: str, *, account: str | None = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, Any]:
     """EC2 ``GetConsoleOutput``: what the instance's init wrote (not base64 encoded)."""
-    path = _get(instance_id, account).console_log
+    path = _get(instance_id, account, region).console_log
     return {"InstanceId": instance_id, "Output": path.read_text(errors="replace") if path.exists() else ""}
