@@ -31,11 +31,12 @@ def test_apply_creates_updates_and_lists_a_rule(kiln, tmp_path: Path) -> None:
     assert _apply(kiln, tmp_path, RULE % 30).exit_code == 0
     assert "unchanged" in _apply(kiln, tmp_path, RULE % 30).stdout
     assert "updated" in _apply(kiln, tmp_path, RULE % 14).stdout
-    [rule] = json.loads(kiln("compliance", "rules", "--output", "json").stdout)
+    [rule] = json.loads(kiln("compliance", "rules", "--region", "us-east-1", "--output", "json").stdout)
     assert rule == {"Name": "golden-30", "MaxAge": "14d", "RequiredTags": {"kiln:Approved": "true"},
                     "Accounts": ["123456789012"], "Regions": ["us-east-1"], "MinHealthyPercentage": 66,
                     "SetDefaultVersion": True, "Schedule": "cron(0 6 * * ? *)"}
-    table = kiln("compliance", "rules").stdout
+    table = kiln("compliance", "rules", "--region", "us-east-1").stdout
+    assert json.loads(kiln("compliance", "rules", "--output", "json").stdout) == []  # not local's rule
     assert "golden-30" in table and "kiln:Approved=true" in table and "cron(0 6 * * ? *)" in table
 
 
@@ -52,7 +53,7 @@ def test_a_bad_rule_is_one_error_naming_the_field_and_nothing_is_stored(
     text = RULE.replace(*change)
     result = _apply(kiln, tmp_path, text % 30 if "%d" in text else text)
     assert result.exit_code != 0 and field in result.stderr and "Traceback" not in result.stderr
-    assert json.loads(kiln("compliance", "rules", "--output", "json").stdout) == []
+    assert json.loads(kiln("compliance", "rules", "--region", "us-east-1", "--output", "json").stdout) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="images need root to import")
@@ -75,7 +76,7 @@ def test_the_scheduler_audits_on_the_rule_schedule_and_records_one_event_per_vio
     assert [e["arn"] for e in events] == [f"arn:aws:ec2:us-east-1:123456789012:launch-template/{template}"]
     assert events[0]["detail"]["Reasons"] == ["not approved: tag kiln:Approved=true missing"]
     assert events[0]["detail"]["Rule"] == "golden-30"
-    tagged = kiln("image", "tag", ami, "kiln:Approved=true")
+    tagged = kiln("image", "tag", ami, "kiln:Approved=true", "--region", "us-east-1")
     assert tagged.exit_code == 0, tagged.stderr
     run_due(job.key, "2026-12-08T06:00:00+00:00")
     assert len([e for e in list_events() if e["kind"] == VIOLATION_EVENT]) == 1

@@ -180,9 +180,11 @@ def test_refusals_name_account_region_and_policy_and_change_nothing(kiln) -> Non
     code, out, err = kiln("lifecycle", "run", "east", "--region", "us-east-1", "--output", "json")
     assert code == 0, err
     execution = json.loads(out)["lifecycleExecution"]["lifecycleExecutionId"]
-    code, _, err = kiln("lifecycle", "execution-resources", execution, "--account", PEER)
+    code, _, err = kiln("lifecycle", "execution-resources", execution, "--account", PEER, "--region", "us-east-1")
     assert code != 0 and f"{execution} not found in account {PEER}, region us-east-1" in err
-    code, _, err = kiln("lifecycle", "cancel", execution)
+    code, _, err = kiln("lifecycle", "cancel", execution)  # not in the default region
+    assert code == 1 and f"{execution} not found in account {DEFAULT_ACCOUNT}, region local" in err
+    code, _, err = kiln("lifecycle", "cancel", execution, "--region", "us-east-1")
     assert code != 0 and f"{arn} in account {DEFAULT_ACCOUNT}, region us-east-1 already ended" in err
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from kiln.cli.options import Output
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
 
 app = typer.Typer(no_args_is_help=True,
@@ -114,11 +114,12 @@ def remediate(
 
 
 @app.command("rules")
-def list_rules(output: Output = "text") -> None:
-    """The compliance rules applied with `kiln apply` (kind ComplianceRule)."""
+def list_rules(region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text") -> None:
+    """The compliance rules applied with `kiln apply` (kind ComplianceRule) that cover the account in
+    the region."""
     from kiln.services.compliance import rules
 
-    shapes = [rule.shape() for rule in rules.list_rules()]
+    shapes = [rule.shape() for rule in rules.list_rules(account=account, region=region)]
     emit(output, shapes, lambda: table(
         ("NAME", "MAX AGE", "REQUIRED TAGS", "ACCOUNTS", "REGIONS", "MIN HEALTHY", "SCHEDULE"),
         [(s["Name"], s["MaxAge"], ", ".join(f"{k}={v}" for k, v in s["RequiredTags"].items()) or "-",

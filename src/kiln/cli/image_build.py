@@ -72,12 +72,13 @@ def create(
 
 
 @app.command("cancel")
-def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), region: Region = DEFAULT_REGION,
+           account: Account = "",
            output: Output = "text") -> None:
     """Cancel an image that is being built (CancelImageCreation)."""
     from kiln.services.builds.records import request_cancel
 
-    request_cancel(arn, caller=account)
+    request_cancel(arn, caller=account, region=region)
     emit(output, {"imageBuildVersionArn": arn}, arn)
 
 
@@ -85,13 +86,14 @@ def cancel(arn: str = typer.Argument(..., help="Image build version ARN."), acco
 def builds(
     name: str = typer.Option(None, "--name", help="Only images of this recipe name."),
     status: str = typer.Option(None, "--status", help="Only images in this state."),
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """List the account's Image Builder images (every build of every recipe)."""
+    """List the account's Image Builder images in the region (every build of every recipe)."""
     from kiln.services.builds.records import list_images
 
-    found = list_images(name=name, status=status, account=account)
+    found = list_images(name=name, status=status, account=account, region=region)
 
     def text() -> None:
         table(
@@ -111,13 +113,14 @@ def builds(
 
 
 @app.command("logs")
-def logs(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+def logs(arn: str = typer.Argument(..., help="Image build version ARN."), region: Region = DEFAULT_REGION,
+         account: Account = "",
          output: Output = "text") -> None:
     """The workflow steps of a build with their status, times, messages and logs."""
     from kiln.services.builds.records import get_image, list_steps
 
-    image = get_image(arn, caller=account)
-    steps = list_steps(arn, caller=account)
+    image = get_image(arn, caller=account, region=region)
+    steps = list_steps(arn, caller=account, region=region)
 
     def text() -> None:
         typer.echo(f"{arn}: {image['state']['status']} {image['state'].get('reason', '')}".rstrip())
@@ -131,29 +134,30 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), accoun
 
 
 @app.command("packages")
-def packages(arn: str = typer.Argument(..., help="Image build version ARN."), account: Account = "",
+def packages(arn: str = typer.Argument(..., help="Image build version ARN."), region: Region = DEFAULT_REGION,
+             account: Account = "",
              output: Output = "text") -> None:
     """Packages installed in the image (ListImagePackages)."""
     from kiln.services.builds.records import packages as image_packages
 
-    found = image_packages(arn, caller=account)
+    found = image_packages(arn, caller=account, region=region)
     emit(output, {"imagePackageList": found},
          lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
 
 
 @app.command("get")
 def get(resource: str = typer.Argument(..., help="An image build version ARN, or an AMI id."),
-        account: Account = "", output: Output = "text") -> None:
-    """Show an Image Builder image (by ARN) or an AMI (by id) the account may see."""
+        region: Region = DEFAULT_REGION, account: Account = "", output: Output = "text") -> None:
+    """Show an Image Builder image (by ARN) or an AMI (by id) the account may see in the region."""
     if resource.startswith("ami-"):
         from kiln.services.ec2.images import describe_image
 
-        emit(output, describe_image(resource, account=account))
+        emit(output, describe_image(resource, region, account=account))
         return
     from kiln.cli.output import to_json
     from kiln.services.builds.records import get_image
 
-    image = get_image(resource, caller=account)
+    image = get_image(resource, caller=account, region=region)
 
     def text() -> None:
         typer.echo(to_json({"image": image}))

@@ -216,6 +216,7 @@ def export(
 def tag(
     resource_id: str,
     tags: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
@@ -223,18 +224,22 @@ def tag(
     from kiln.cli.resource_input import key_values
     from kiln.services.ec2 import images
 
-    result = images.create_tags(resource_id, key_values(tags, "TAGS"), account=account)
+    result = images.create_tags(resource_id, key_values(tags, "TAGS"), account=account, region=region)
     emit(output, result, f"tagged {resource_id}")
 
 
 @app.command("untag")
 def untag(
-    resource_id: str, keys: list[str] = typer.Argument(...), account: Account = "", output: Output = "text"
+    resource_id: str,
+    keys: list[str] = typer.Argument(...),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
 ) -> None:
     """Remove tags from an AMI or snapshot (EC2 DeleteTags)."""
     from kiln.services.ec2 import images
 
-    result = images.delete_tags(resource_id, keys, account=account)
+    result = images.delete_tags(resource_id, keys, account=account, region=region)
     emit(output, result, f"untagged {resource_id}")
 
 

@@ -54,6 +54,7 @@ def update(
     cli_input_yaml: CliInputYaml = None,
     cli_input_json: CliInputJson = None,
     account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """Replace a lifecycle policy from an UpdateLifecyclePolicy request body; prints its ARN."""
@@ -63,7 +64,7 @@ def update(
 
     check_format(output)
     request = parse(UpdateLifecyclePolicyRequest, cli_input(cli_input_json, cli_input_yaml))
-    arn = update_policy(request, caller=account)
+    arn = update_policy(request, caller=account, region=region)
     emit(output, {"lifecyclePolicyArn": arn}, arn)
 
 
@@ -275,6 +276,7 @@ def execution_resources(
         str | None, typer.Option("--parent-resource-id", help="An image ARN: list its AMIs.")
     ] = None,
     account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """List what an execution did, per resource (ListLifecycleExecutionResources)."""
@@ -282,8 +284,8 @@ def execution_resources(
     from kiln.services.lifecycle.policies import get_execution, list_execution_resources
 
     check_format(output)
-    state = get_execution(execution_id, caller=account).state
-    found = list_execution_resources(execution_id, parent, caller=account)
+    state = get_execution(execution_id, caller=account, region=region).state
+    found = list_execution_resources(execution_id, parent, caller=account, region=region)
     emit(
         output,
         {
@@ -305,11 +307,12 @@ def execution_resources(
 def cancel(
     execution_id: ExecutionId,
     account: Account = "",
+    region: Region = DEFAULT_REGION,
     output: Output = "text",
 ) -> None:
     """Cancel a running execution: it stops before its next step; nothing done is undone."""
     from kiln.services.lifecycle.policies import cancel_execution
 
     check_format(output)
-    found = cancel_execution(execution_id, caller=account)
+    found = cancel_execution(execution_id, caller=account, region=region)
     emit(output, {"lifecycleExecutionId": found}, found)

@@ -101,12 +101,12 @@ def start(
 
 
 @app.command("images")
-def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "",
-            output: Output = "text") -> None:
+def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], region: Region = DEFAULT_REGION,
+            account: Account = "", output: Output = "text") -> None:
     """The images a pipeline built (ListImagePipelineImages)."""
     from kiln.services.pipelines.resource import list_image_pipeline_images
 
-    result = list_image_pipeline_images(arn, caller=account)
+    result = list_image_pipeline_images(arn, caller=account, region=in_region(region))
     rows = result["imageSummaryList"]
     emit(
         output,
@@ -118,12 +118,12 @@ def images_(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account
 
 
 @app.command("executions")
-def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Account = "",
-               output: Output = "text") -> None:
+def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], region: Region = DEFAULT_REGION,
+               account: Account = "", output: Output = "text") -> None:
     """Every run decision of a pipeline: started, skipped (and why), failed to start."""
     from kiln.services.pipelines.runs import list_pipeline_executions
 
-    entries = list_pipeline_executions(arn, caller=account)
+    entries = list_pipeline_executions(arn, caller=account, region=in_region(region))
     emit(
         output,
         {"executions": entries},
@@ -139,11 +139,12 @@ def executions(arn: Annotated[str, typer.Argument(help=ARN_HELP)], account: Acco
 def schedule(
     arn: Annotated[str, typer.Argument(help=ARN_HELP)],
     next_: Annotated[int, typer.Option("--next", min=1, max=1000, help="How many run times.")] = 5,
+    region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
     """The pipeline's next scheduled run times, in its timezone."""
     from kiln.services.pipelines.jobs import next_runs
 
-    times = [moment.isoformat() for moment in next_runs(arn, next_, caller=account)]
+    times = [moment.isoformat() for moment in next_runs(arn, next_, caller=account, region=in_region(region))]
     emit(output, {"imagePipelineArn": arn, "nextRuns": times}, "\n".join(times) or "no schedule")

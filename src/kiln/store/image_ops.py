@@ -67,13 +67,14 @@ def _context(caller: Principal | None, region: str) -> dict[str, str | None]:
     return {"account": caller.account if caller else None, "region": region}
 
 
-def _owned_resource(db: Session, resource_id: str, caller: Principal | None) -> None:
-    """An AMI or snapshot the caller owns (CreateTags, DeleteTags); an id it cannot see is InvalidID."""
+def _owned_resource(db: Session, resource_id: str, caller: Principal | None, region: str | None = None) -> None:
+    """An AMI or snapshot the caller owns in ``region`` (None: any) (CreateTags, DeleteTags); an id it
+    cannot see, or one in another region, is InvalidID."""
     table = StoreImage if resource_id.startswith("ami-") else StoreSnapshot
     row = db.get(table, resource_id) if is_id(resource_id, "ami") or is_id(resource_id, "snap") else None
     account = caller.account if caller else None
-    if row is None:
-        raise InvalidID(resource_id).at(account=account)
+    if row is None or (region is not None and row.region != region):
+        raise InvalidID(resource_id).at(account=account, region=region)
     try:
         if table is StoreImage:
             image_for(db, resource_id, row.region, caller, "own")
@@ -83,12 +84,14 @@ def _owned_resource(db: Session, resource_id: str, caller: Principal | None) -> 
         raise InvalidID(resource_id).at(account=account, region=row.region) from None
 
 
-def create_tags(resource_id: str, tags: dict[str, str], caller: Principal | None = None) -> None:
+def create_tags(
+    resource_id: str, tags: dict[str, str], caller: Principal | None = None, region: str | None = None
+) -> None:
     for key in tags:
         if not key or len(key) > 128 or key.lower().startswith("aws:"):
             raise InvalidInput("tag keys are 1-128 characters and may not start with 'aws:'", location=key)
     with session() as db:
-        _owned_resource(db, resource_id, caller)
+        _owned_resource(db, resource_id, caller, region)
         for key, value in tags.items():
             row = db.get(StoreTag, (resource_id, key))
             if row is None:
@@ -98,13 +101,14 @@ def create_tags(resource_id: str, tags: dict[str, str], caller: Principal | None
 
 
 def delete_tags(
-    resource_id: str, keys: list[str] | dict[str, str | None], caller: Principal | None = None
+    resource_id: str, keys: list[str] | dict[str, str | None], caller: Principal | None = None,
+    region: str | None = None,
 ) -> None:
     """EC2 DeleteTags: a key alone deletes it; a key with a value deletes it only if the value matches."""
     pairs = keys.items() if isinstance(keys, dict) else ((k, None) for k in keys)
     with session() as db:
-        if caller is not None:
-            _owned_resource(db, resource_id, caller)
+        if caller is not None or region is not None:
+            _owned_resource(db, resource_id, caller, region)
         for key, value in pairs:
             row = db.get(StoreTag, (resource_id, key))
             if row is not None and (value is None or row.value == value):

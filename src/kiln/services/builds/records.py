@@ -20,6 +20,7 @@ from kiln.db.tables.images import ImageBuild, WorkflowStep
 from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.states import ACTIVE_BUILD_STATES, FINAL_BUILD_STATES
+from kiln.services.common.owners import in_region
 
 ACTIVE = ACTIVE_BUILD_STATES
 FINAL = FINAL_BUILD_STATES
@@ -100,12 +101,14 @@ def create_image(
     return arn
 
 
-def _row(db: Any, arn: str, caller: str | None = None) -> ImageBuild:
+def _row(db: Any, arn: str, caller: str | None = None, region: str | None = None) -> ImageBuild:
     """The image ``arn`` names; with ``caller``, only one of the caller's account (another account's
-    image is not found, as Image Builder answers: its owner is never told)."""
+    image is not found, as Image Builder answers: its owner is never told); with ``region``, only one
+    made there (the ARN's region must agree, as a regional endpoint answers)."""
     row = db.get(ImageBuild, arn)
-    if row is None or (caller is not None and account_of(row.arn) != caller):
-        raise NotFound(f"image {arn} not found", hint="list images with `kiln image builds`")
+    if row is None or (caller is not None and account_of(row.arn) != caller) or not in_region(row.arn, region):
+        where = f" in region {region}" if region else ""
+        raise NotFound(f"image {arn} not found{where}", hint="list images with `kiln image builds`")
     return row
 
 
@@ -151,10 +154,10 @@ def cancel_requested(arn: str) -> bool:
         return bool(_row(db, arn).cancel_requested)
 
 
-def request_cancel(arn: str, *, caller: str | None = None) -> str:
+def request_cancel(arn: str, *, caller: str | None = None, region: str | None = None) -> str:
     """CancelImageCreation: only an image still being built can be cancelled."""
     with session() as db:
-        row = _row(db, arn, caller)
+        row = _row(db, arn, caller, region)
         if row.status not in ACTIVE:
             raise Conflict(f"image {arn} is {row.status}; only an image being built can be cancelled")
         row.cancel_requested = True
@@ -200,16 +203,16 @@ def to_image_shape(row: ImageBuild) -> dict[str, Any]:
     return image
 
 
-def get_image(arn: str, *, caller: str | None = None) -> dict[str, Any]:
+def get_image(arn: str, *, caller: str | None = None, region: str | None = None) -> dict[str, Any]:
     with session() as db:
-        return to_image_shape(_row(db, arn, caller))
+        return to_image_shape(_row(db, arn, caller, region))
 
 
 def list_images(
     *, name: str | None = None, status: str | None = None, pipeline_arn: str | None = None,
-    account: str | None = None,
+    account: str | None = None, region: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The images (builds), of ``account`` only when given."""
+    """The images (builds), of ``account`` and made in ``region`` only when given."""
     query = select(ImageBuild).order_by(ImageBuild.date_created, ImageBuild.arn)
     if account:
         query = query.where(_of_account(account))
@@ -220,12 +223,12 @@ def list_images(
     if pipeline_arn:
         query = query.where(ImageBuild.pipeline_arn == pipeline_arn)
     with session() as db:
-        return [to_image_shape(row) for row in db.scalars(query)]
+        return [to_image_shape(row) for row in db.scalars(query) if in_region(row.arn, region)]
 
 
-def packages(arn: str, *, caller: str | None = None) -> list[dict[str, str]]:
+def packages(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, str]]:
     with session() as db:
-        row = _row(db, arn, caller)
+        row = _row(db, arn, caller, region)
         if row.packages is None:
             raise InvalidInput(f"image {arn} has no package list (status {row.status})")
         return list(row.packages)
@@ -234,9 +237,9 @@ def packages(arn: str, *, caller: str | None = None) -> list[dict[str, str]]:
 # --- workflow steps -------------------------------------------------------------------------
 
 
-def list_steps(arn: str, *, caller: str | None = None) -> list[dict[str, Any]]:
+def list_steps(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, Any]]:
     with session() as db:
-        _row(db, arn, caller)
+        _row(db, arn, caller, region)
         steps = db.scalars(
             select(WorkflowStep).where(WorkflowStep.image_arn == arn).order_by(WorkflowStep.position)
         )

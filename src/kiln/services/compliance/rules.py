@@ -129,9 +129,15 @@ def get_rule(name: str | None, *, max_age: timedelta | None = None) -> Rule:
     return rule if max_age is None else replace(rule, max_age=max_age)
 
 
-def list_rules() -> list[Rule]:
+def list_rules(*, account: str | None = None, region: str | None = None) -> list[Rule]:
+    """The rules, only those covering ``account`` in ``region`` when given."""
     with unit_of_work() as db:
-        return [_from_row(row) for row in db.scalars(select(ComplianceRuleRow).order_by(ComplianceRuleRow.name))]
+        found = [_from_row(row) for row in db.scalars(select(ComplianceRuleRow).order_by(ComplianceRuleRow.name))]
+    return [
+        rule for rule in found
+        if (account is None or not rule.accounts or account in rule.accounts)
+        and (region is None or not rule.regions or region in rule.regions)
+    ]
 
 
 def put_rule(db: Any, request: ComplianceRuleRequest) -> str:

@@ -225,18 +225,21 @@ def deregister_image(
     }
 
 
-def create_tags(resource_id: str, tags: Mapping[str, str], *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
-    """EC2 ``CreateTags`` on an AMI or a snapshot of ``account``: add or overwrite."""
-    api.create_tags(resource_id, dict(tags), principal(account))
+def create_tags(
+    resource_id: str, tags: Mapping[str, str], *, account: str = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, Any]:
+    """EC2 ``CreateTags`` on an AMI or a snapshot of ``account`` in ``region`` (None: any): add or overwrite."""
+    api.create_tags(resource_id, dict(tags), principal(account), region)
     return {"ResourceId": resource_id, "Tags": dict(tags)}
 
 
 def delete_tags(
-    resource_id: str, keys: list[str] | Mapping[str, str | None], *, account: str = DEFAULT_ACCOUNT
+    resource_id: str, keys: list[str] | Mapping[str, str | None], *, account: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """EC2 ``DeleteTags`` on an AMI or a snapshot of ``account``: by key, or by key and value (a
     ``None`` value: whatever it is; a value: only if it matches)."""
-    api.delete_tags(resource_id, keys if isinstance(keys, list) else dict(keys), principal(account))
+    api.delete_tags(resource_id, keys if isinstance(keys, list) else dict(keys), principal(account), region)
     return {"ResourceId": resource_id, "Keys": list(keys)}
 
 

@@ -158,7 +158,9 @@ def create_policy(
     return arn
 
 
-def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest, *, caller: str | None = None) -> str:
+def update_policy(
+    body: Mapping[str, Any] | UpdateLifecyclePolicyRequest, *, caller: str | None = None, region: str | None = None
+) -> str:
     """UpdateLifecyclePolicy: a full replacement; the name and resource type cannot change."""
     from kiln.db.engine import session
 
@@ -167,7 +169,7 @@ def update_policy(body: Mapping[str, Any] | UpdateLifecyclePolicyRequest, *, cal
         if isinstance(body, UpdateLifecyclePolicyRequest)
         else parse(UpdateLifecyclePolicyRequest, dict(body))
     )
-    check_caller(request.lifecyclePolicyArn, caller)
+    check_caller(request.lifecyclePolicyArn, caller, region)
     with session() as db:
         row = _find(db, request.lifecyclePolicyArn)
         _check_regions(request, *scope(row.arn))
@@ -207,13 +209,14 @@ def resolve_arn(name_or_arn: str, *, account: str = DEFAULT_ACCOUNT, region: str
     return policy_arn(name_or_arn, account=account, region=region)
 
 
-def check_caller(arn: str, caller: str | None) -> None:
-    """Another account's policy is refused in the very words of one that does not exist."""
+def check_caller(arn: str, caller: str | None, region: str | None = None) -> None:
+    """Another account's policy, or (with ``region``) one whose ARN is of another region, is refused
+    in the very words of one that does not exist."""
     _check_arn(arn)
-    if caller is not None and scope(arn)[0] != caller:
-        _, region = scope(arn)
+    owner, home = scope(arn)
+    if (caller is not None and owner != caller) or (region is not None and home != region):
         raise NotFound(
-            f"lifecycle policy {arn} not found in account {caller}, region {region}",
+            f"lifecycle policy {arn} not found in account {caller or owner}, region {region or home}",
             hint="kiln lifecycle list --account ACCOUNT --region REGION shows the policies",
         )
 
@@ -327,12 +330,12 @@ def put_policy(
     return arn, "updated"
 
 
-def cancel_execution(execution_id: str, *, caller: str | None = None) -> str:
+def cancel_execution(execution_id: str, *, caller: str | None = None, region: str | None = None) -> str:
     """CancelLifecycleExecution: the run stops before its next step (nothing done is undone)."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
-    get_execution(execution_id, caller=caller)
+    get_execution(execution_id, caller=caller, region=region)
     with session() as db:
         row = db.get(LifecycleExecutionRow, execution_id)
         assert row is not None
@@ -385,8 +388,11 @@ def _execution(row: Any) -> LifecycleExecution:
     )
 
 
-def get_execution(execution_id: str, *, caller: str | None = None) -> LifecycleExecution:
-    """GetLifecycleExecution; another account's execution is refused as if it did not exist."""
+def get_execution(
+    execution_id: str, *, caller: str | None = None, region: str | None = None
+) -> LifecycleExecution:
+    """GetLifecycleExecution; another account's execution, or (with ``region``) one of a policy in
+    another region, is refused as if it did not exist."""
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
@@ -400,9 +406,11 @@ def get_execution(execution_id: str, *, caller: str | None = None) -> LifecycleE
             raise NotFound(
                 f"lifecycle execution {execution_id} not found" + (f" in account {caller}" if caller else "")
             )
-        if caller is not None and scope(row.policy_arn)[0] != caller:
-            region = scope(row.policy_arn)[1]
-            raise NotFound(f"lifecycle execution {execution_id} not found in account {caller}, region {region}")
+        owner, home = scope(row.policy_arn)
+        if (caller is not None and owner != caller) or (region is not None and home != region):
+            raise NotFound(
+                f"lifecycle execution {execution_id} not found in account {caller or owner}, region {region or home}"
+            )
         return _execution(row)
 
 
@@ -426,7 +434,8 @@ def list_executions(policy: str, *, caller: str | None = None) -> list[Lifecycle
 
 
 def list_execution_resources(
-    execution_id: str, parent_resource_id: str | None = None, *, caller: str | None = None
+    execution_id: str, parent_resource_id: str | None = None, *, caller: str | None = None,
+    region: str | None = None,
 ) -> list[LifecycleExecutionResource]:
     """ListLifecycleExecutionResources: images without a parent; an image's AMIs (with snapshots) with one."""
     from sqlalchemy import select
@@ -434,7 +443,7 @@ def list_execution_resources(
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionResourceRow as R
 
-    get_execution(execution_id, caller=caller)
+    get_execution(execution_id, caller=caller, region=region)
     with session() as db:
         rows = list(db.scalars(select(R).where(R.execution_id == execution_id).order_by(R.seq)))
     snapshots: dict[str, list[SnapshotResource]] = {}

@@ -61,7 +61,8 @@ def start(job: PipelineJob, due_time: datetime, *, runner: Any = None) -> Any:
 
 
 def next_runs(
-    pipeline_arn: str, count: int, *, after: datetime | None = None, caller: str | None = None
+    pipeline_arn: str, count: int, *, after: datetime | None = None, caller: str | None = None,
+    region: str | None = None,
 ) -> list[datetime]:
     """The pipeline's (``caller``'s when given) next ``count`` scheduled times (in its timezone); []
     without a schedule."""
@@ -70,7 +71,7 @@ def next_runs(
     from kiln.services.pipelines.resource import find_pipeline
 
     with session() as db:
-        schedule = find_pipeline(db, pipeline_arn, caller=caller).body.get("schedule") or {}
+        schedule = find_pipeline(db, pipeline_arn, caller=caller, region=region).body.get("schedule") or {}
     if not schedule.get("scheduleExpression"):
         return []
     return pipeline_cron.next_times(schedule["scheduleExpression"], schedule.get("timezone"), after or utcnow(), count)

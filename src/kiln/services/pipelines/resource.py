@@ -122,25 +122,29 @@ def _find(
     db: Session, arn: str, field: str = "imagePipelineArn", caller: str | None = None, region: str | None = None
 ) -> ImagePipelineRow:
     """The pipeline ``arn`` names; with ``caller``, only one of that account (a short form names the
-    caller's; another account's is not found, its owner never told)."""
+    caller's; another account's is not found, its owner never told); with ``region``, only one there
+    (a full ARN's own region must agree)."""
     from sqlalchemy import select
 
     parsed = parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True)
     parsed = as_caller(arn, parsed, caller, region)
     table = _table()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
-    if row is None:
-        raise NotFound(f"image pipeline {parsed} does not exist", location=field,
+    if row is None or not in_region(str(parsed), region):
+        where = f" in region {region}" if region else ""
+        raise NotFound(f"image pipeline {parsed} does not exist{where}", location=field,
                        hint="list pipelines with `kiln pipeline list`")
     require_visible(row.account, caller, "image pipeline", str(parsed), field,
                     hint="list pipelines with `kiln pipeline list`")
     return row
 
 
-def find_pipeline(db: Session, arn: str, *, caller: str | None = None) -> ImagePipelineRow:
-    """The pipeline row an ARN (or ``image-pipeline/NAME``) names (of ``caller`` when given);
-    NotFound otherwise."""
-    return _find(db, arn, caller=caller)
+def find_pipeline(
+    db: Session, arn: str, *, caller: str | None = None, region: str | None = None
+) -> ImagePipelineRow:
+    """The pipeline row an ARN (or ``image-pipeline/NAME``) names (of ``caller`` and in ``region``
+    when given); NotFound otherwise."""
+    return _find(db, arn, caller=caller, region=region)
 
 
 def _config(row: ImagePipelineRow) -> dict[str, Any]:
@@ -394,12 +398,13 @@ def list_image_pipeline_images(
     max_results: int | None = None,
     next_token: str | None = None,
     caller: str | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """ListImagePipelineImages: the images the pipeline built, oldest first; filters on name, version."""
     from kiln.db.engine import session
     from kiln.services.builds import records as images
     with session() as db:
-        pipeline_arn = _find(db, arn, caller=caller).arn
+        pipeline_arn = _find(db, arn, caller=caller, region=region).arn
     summaries = []
     for image in images.list_images(pipeline_arn=pipeline_arn):
         summary = {key: image[key] for key in (

@@ -448,8 +448,10 @@ def _latest(pipeline_arn: str) -> Execution:
 # --- listing -------------------------------------------------------------------------------------
 
 
-def list_pipeline_executions(pipeline_arn: str, *, caller: str | None = None) -> list[dict[str, Any]]:
-    """Every recorded decision for the pipeline (``caller``'s when given), oldest first."""
+def list_pipeline_executions(
+    pipeline_arn: str, *, caller: str | None = None, region: str | None = None
+) -> list[dict[str, Any]]:
+    """Every recorded decision for the pipeline (``caller``'s and in ``region`` when given), oldest first."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
@@ -458,7 +460,7 @@ def list_pipeline_executions(pipeline_arn: str, *, caller: str | None = None) ->
     from kiln.services.pipelines.resource import find_pipeline
 
     with session() as db:
-        pipeline_arn = find_pipeline(db, pipeline_arn, caller=caller).arn
+        pipeline_arn = find_pipeline(db, pipeline_arn, caller=caller, region=region).arn
     sync_outcomes(pipeline_arn)
     with session() as db:
         arn = find_pipeline(db, pipeline_arn).arn
