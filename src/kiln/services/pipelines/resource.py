@@ -128,11 +128,13 @@ def _find(
 
     parsed = parse_arn(arn, resource_type="image-pipeline", field=field, allow_short=True)
     parsed = as_caller(arn, parsed, caller, region)
+    if not in_region(str(parsed), region):  # told from the ARN alone, whether or not it exists elsewhere
+        raise NotFound(f"image pipeline {parsed} does not exist in region {region}", location=field,
+                       hint="list pipelines with `kiln pipeline list`")
     table = _table()
     row = db.scalars(select(table).where(table.arn == str(parsed))).first()
-    if row is None or not in_region(str(parsed), region):
-        where = f" in region {region}" if region else ""
-        raise NotFound(f"image pipeline {parsed} does not exist{where}", location=field,
+    if row is None:
+        raise NotFound(f"image pipeline {parsed} does not exist", location=field,
                        hint="list pipelines with `kiln pipeline list`")
     require_visible(row.account, caller, "image pipeline", str(parsed), field,
                     hint="list pipelines with `kiln pipeline list`")
