@@ -88,22 +88,24 @@ DEFAULT_INSTANCE_TYPE = "m5.large"
 
 def resolve_parent_ami(
     parent_value: str, *, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT, volume_size: int | None = None
-) -> str:
-    """The parent AMI ``account`` builds from: one it may launch (its own, shared with it, public).
-    A bootstrapped parent's layer is bounded by the recipe's root ``volume_size`` (GiB)."""
+) -> tuple[str, str]:
+    """(the parent AMI ``account`` builds from, its source as the image records it). The AMI is one
+    the account may launch (its own, shared with it, public); the source is ``parent_value``, except
+    for an SSM parent, recorded as the exact parameter version it resolved to. A bootstrapped parent's
+    layer is bounded by the recipe's root ``volume_size`` (GiB)."""
     from kiln.services.ec2.callers import principal
     from kiln.services.recipes.resource import resolve_parent
     from kiln.store import api as store
 
     parent = resolve_parent(parent_value)
     if parent.kind == "ssm":
-        return ssm_parent(parent.value, region=region, account=account)[0]
+        return ssm_parent(parent.value, region=region, account=account)
     if parent.kind == "ami":
         store.assert_launchable(parent.value, region, principal(account))
-        return parent.value
+        return parent.value, parent_value
     if parent.kind == "bootstrap":
-        return store.bootstrap_image(parent.value, region=region, owner=account, volume_size=volume_size)
-    return newest_available_image_ami(parent.value, region=region, account=account)
+        return store.bootstrap_image(parent.value, region=region, owner=account, volume_size=volume_size), parent_value
+    return newest_available_image_ami(parent.value, region=region, account=account), parent_value
 
 
 def ssm_parent(selector: str, *, region: str, account: str) -> tuple[str, str]:
@@ -242,10 +244,8 @@ def plan_build(
         recipe_ami_tags = dict(recipe.ami_tags or {})
         volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
-    if parent_value.strip().startswith("ssm:"):  # recorded as the version it resolved to
-        parent_ami, parent_value = ssm_parent(parent_value.strip()[len("ssm:"):], region=region, account=account)
-    else:
-        parent_ami = resolve_parent_ami(parent_value, region=region, account=account, volume_size=volume_size)
+    parent_ami, parent_value = resolve_parent_ami(parent_value, region=region, account=account,
+                                                  volume_size=volume_size)
     names = [c.name for c in components]
     if BOOTABLE_COMPONENT in names:
         check_bootable_parent(names, parent_ami, store.layer_dirs(parent_ami, region=region))

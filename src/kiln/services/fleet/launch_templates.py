@@ -149,7 +149,7 @@ def version_row(db: Session, row: LaunchTemplateRow, version: str | int | None) 
     return found
 
 
-def _check_image(data: dict[str, Any], account: str, region: str, db: Session,
+def check_image(data: dict[str, Any], account: str, region: str, db: Session,
                  action: str = "CreateLaunchTemplateVersion") -> str | None:
     """The AMI the data's ImageId names now, which ``account`` must be able to see in ``region``
     (``InvalidAMIID.NotFound`` otherwise) and its allowed images settings allow for ``action``; None
@@ -167,9 +167,6 @@ def _check_image(data: dict[str, Any], account: str, region: str, db: Session,
         if is_reference(image_id) else image_id
     check_use(api.get_image(ami, region, principal(account)), action, account=account, region=region)
     return str(ami)
-
-
-check_image = _check_image
 
 
 def _template_shape(db: Session, row: LaunchTemplateRow, latest: int | None = None) -> dict[str, Any]:
@@ -260,7 +257,7 @@ def create_launch_template(
                 f"Launch template name already in use: {name} is {taken}", location="LaunchTemplateName",
                 hint="create a new version of it instead: kiln launch-template create-version",
             ).at(account=account, region=region)
-        _check_image(data, account, region, db)
+        check_image(data, account, region, db)
         row = LaunchTemplateRow(
             id=new_id("lt"), account_id=account, region=region, name=name, default_version=1, last_number=0,
             tags=dict(tags or {}), client_token=client_token, created_at=utcnow(), created_by=_user(account),
@@ -297,7 +294,7 @@ def create_launch_template_version(
         if source_version is not None:
             source = version_row(db, row, source_version)
             given = template_data.check(template_data.inherit(source.data, given))
-        _check_image(given, account, region, db)
+        check_image(given, account, region, db)
         version = _add_version(db, row, given, version_description, client_token, account)
         return {"LaunchTemplateVersion": _version_shape(db, row, version, resolve_alias=resolve_alias)}
 
