@@ -40,17 +40,19 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     """CreateImage: the image of a recipe on an infrastructure configuration, built by a worker."""
     from kiln.errors import InvalidInput, InvalidRequest
     from kiln.model.shapes import new_client_token, new_request_id
+    from kiln.services.builds.container import record_container_image
     from kiln.services.builds.workflow import record_image
 
-    if body.get("containerRecipeArn"):
-        raise InvalidRequest("kiln builds AMIs only: containerRecipeArn is not supported",
-                             location="containerRecipeArn")
-    for field in ("imageRecipeArn", "infrastructureConfigurationArn"):
+    if body.get("containerRecipeArn") and body.get("imageRecipeArn"):
+        raise InvalidRequest("give imageRecipeArn or containerRecipeArn, not both", location="containerRecipeArn")
+    recipe_field = "containerRecipeArn" if body.get("containerRecipeArn") else "imageRecipeArn"
+    for field in (recipe_field, "infrastructureConfigurationArn"):
         if not body.get(field):
             raise InvalidInput(f"{field} is required", location=field)
     tests = body.get("imageTestsConfiguration") or {}
-    arn = record_image(
-        recipe_arn=body["imageRecipeArn"], infrastructure_arn=body["infrastructureConfigurationArn"],
+    record = record_container_image if recipe_field == "containerRecipeArn" else record_image
+    arn = record(
+        recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
         distribution_arn=body.get("distributionConfigurationArn"),
         tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
@@ -108,6 +110,7 @@ def run_queued(key: str, due_iso: str) -> None:
     from kiln.errors import KilnError
     from kiln.runtime import procs
     from kiln.services.builds import records
+    from kiln.services.builds.container import is_container_image
 
     arn = key.removeprefix(KEY_PREFIX)
     me = procs.current()
@@ -118,6 +121,10 @@ def run_queued(key: str, due_iso: str) -> None:
     try:
         if row.pipeline_arn:
             _run_pipeline_image(arn)
+        elif is_container_image(row.recipe_arn):
+            from kiln.services.builds.container import ContainerBuild
+
+            ContainerBuild(arn, progress=_say).run()
         else:
             from kiln.services.builds.workflow import Build
 

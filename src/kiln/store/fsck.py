@@ -9,6 +9,7 @@ from sqlalchemy import select
 from kiln.db.engine import session
 from kiln.db.tables.store import StoreImage, StoreSnapshot, StoreSnapshotLayer
 from kiln.errors import NotFound
+from kiln.store.containers import is_container_ref
 from kiln.store.layout import Descriptor, Layout
 
 
@@ -64,7 +65,7 @@ def fsck(region: str = "local") -> FsckReport:
         images = list(db.execute(select(StoreImage).where(StoreImage.region == region)).scalars())
     registered = {i.id: i for i in images if i.state != "deregistered"}
     for ref in refs:
-        if ref not in registered:
+        if ref not in registered and not is_container_ref(ref):
             report.problems.append(f"index.json ref {ref} is not a registered AMI")
     for ami_id, image in registered.items():
         if ami_id not in refs and image.manifest_digest and need(image.manifest_digest, f"AMI {ami_id}"):
