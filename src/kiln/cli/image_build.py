@@ -23,7 +23,7 @@ def outputs_table(image: dict[str, Any]) -> None:
 
 @app.command("create")
 def create(
-    recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
+    recipe: str = typer.Option(None, "--recipe", help="Image or container recipe ARN (CreateImage)."),
     infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
     distribution: str = typer.Option(None, "--distribution", help="Distribution configuration ARN."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Skip the test workflow."),
@@ -51,8 +51,18 @@ def create(
         return
     if not recipe or not infrastructure:
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
+    from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
+    if is_container_image(recipe):
+        container = create_and_build_container(
+            recipe_arn=recipe, infrastructure_arn=infrastructure, distribution_arn=distribution,
+            tests_enabled=not no_tests, region=region, account=account, progress=progress,
+        )
+        emit(output, {"imageBuildVersionArn": container["arn"], "image": container},
+             lambda: typer.echo("\n".join([container["arn"], *(
+                 uri for entry in container["outputResources"]["containers"] for uri in entry["imageUris"])])))
+        return
     image = create_and_build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,

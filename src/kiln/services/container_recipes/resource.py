@@ -184,7 +184,8 @@ def _latest(db: Session, row: ContainerRecipeRow) -> dict[str, Any]:
 
 
 def to_container_recipe(row: ContainerRecipeRow) -> dict[str, Any]:
-    body = {key: value for key, value in row.body.items() if key not in ("semanticVersion",)}
+    # The request's overrides are not part of the ContainerRecipe shape (platformOverride is its platform).
+    body = {key: value for key, value in row.body.items() if key in ContainerRecipe.model_fields}
     return ContainerRecipe.model_validate({
         **body, "arn": row.arn, "platform": row.platform, "owner": row.owner, "version": row.version,
         "encrypted": False, "dateCreated": format_date(row.date_created),
