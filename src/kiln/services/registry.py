@@ -16,6 +16,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from kiln.services.builds import image_kind
 from kiln.services.common.kinds import KindHandler
 from kiln.services.compliance import rules as compliance_rules
 from kiln.services.components import resource as components
@@ -39,6 +40,7 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
     lifecycle_policies.APPLY_KIND,
     compliance_rules.APPLY_KIND,
     container_recipes.APPLY_KIND,
+    image_kind.APPLY_KIND,
 )
 
 

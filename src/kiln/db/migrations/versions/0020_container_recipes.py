@@ -1,4 +1,5 @@
-"""container recipes, and the container outputs of images built from them
+"""container recipes, the container outputs of images built from them, and the kiln apply document an
+image was started by
 
 Revision ID: 0020_container_recipes
 Revises: 0019_image_numbers
@@ -46,8 +47,12 @@ def upgrade() -> None:
     op.create_index(op.f("ix_container_recipes_client_token"), "container_recipes", ["client_token"])
     op.create_index("ix_container_recipes_lookup", "container_recipes", ["account", "arn_name"])
     op.add_column("images", sa.Column("output_containers", sa.JSON(), nullable=True))
+    op.add_column("images", sa.Column("apply_hash", sa.String(64), nullable=True))
+    op.create_index(op.f("ix_images_apply_hash"), "images", ["apply_hash"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_images_apply_hash"), table_name="images")
+    op.drop_column("images", "apply_hash")
     op.drop_column("images", "output_containers")
     op.drop_table("container_recipes")
