@@ -35,6 +35,7 @@ SERVICE_FLOORS: list[set[str]] = [
     {
         "kiln.services.components",
         "kiln.services.recipes",
+        "kiln.services.container_recipes",
         "kiln.services.configurations",
         "kiln.services.builds",
         "kiln.services.pipelines",

@@ -119,3 +119,55 @@ def test_the_same_recipe_built_twice_gives_the_same_manifest(container_recipe) -
     uris = [image["outputResources"]["containers"][0]["imageUris"][0] for image in (first, second)]
     first_digest, second_digest = (_skopeo("inspect", "--format", "{{.Digest}}", uri) for uri in uris)
     assert first_digest.startswith("sha256:") and first_digest == second_digest
+
+
+def _child_recipe(name: str, parent: str, template: str, component: str) -> str:
+    from kiln.services.container_recipes.resource import create_container_recipe
+
+    return create_container_recipe({
+        "containerType": "DOCKER", "name": name, "semanticVersion": "1.0.0", "parentImage": parent,
+        "components": [{"componentArn": component}], "dockerfileTemplateData": template,
+        "targetRepository": {"service": "ECR", "repositoryName": name},
+    })["containerRecipeArn"]
+
+
+def test_parents_by_oci_ref_and_by_image_arn_pass_on_their_config(container_recipe, kiln) -> None:
+    from kiln.services.components.resource import create_component
+
+    first = _build(container_recipe)
+    component = create_component({"name": "noop", "semanticVersion": "1.0.0", "platform": "Linux",
+                                  "data": component_doc("noop", "true")})["componentBuildVersionArn"]
+    template = ("FROM {{{ imagebuilder:parentImage }}}\nRUN test -f /srv/app/component.txt\n"
+                "{{{ imagebuilder:components }}}\nENV EXTRA=1\n")
+    by_ref = _child_recipe("by-ref", "oci:team/web:1.0.0-1", template, component)
+    by_arn = _child_recipe("by-arn", first["arn"].rsplit("/", 2)[0] + "/x.x.x", template, component)
+    for recipe in (by_ref, by_arn):
+        done = kiln("image", "create", "--recipe", recipe, "--infrastructure", container_recipe["infrastructure"])
+        assert done.exit_code == 0, done.stderr
+        arn, uri = done.stdout.split()
+        assert arn.endswith("/1.0.0/1") and uri.startswith("oci:")
+        config = json.loads(_skopeo("inspect", "--config", uri))["config"]
+        assert "APP_HOME=/srv/app" in config["Env"] and "EXTRA=1" in config["Env"]
+        assert config["Cmd"] == ["cat /srv/app/greeting.txt"] and config["User"] == "nobody"
+
+
+def test_a_failing_run_fails_the_image_and_leaves_nothing(container_recipe) -> None:
+    from kiln.runtime.instances import list_instances
+    from kiln.services.builds import records
+    from kiln.services.builds.container import ContainerBuildFailed, create_and_build_container
+    from kiln.services.components.resource import create_component
+    from kiln.store.layout import Layout
+
+    component = create_component({"name": "noop", "semanticVersion": "1.0.0", "platform": "Linux",
+                                  "data": component_doc("noop", "true")})["componentBuildVersionArn"]
+    template = "FROM {{{ imagebuilder:parentImage }}}\n{{{ imagebuilder:components }}}\nRUN echo no; exit 4\n"
+    parent = records.get_image(_build(container_recipe)["arn"])["outputResources"]["containers"][0]["imageUris"][0]
+    recipe = _child_recipe("broken", "oci:" + parent.rsplit(":", 2)[-2] + ":" + parent.rsplit(":", 1)[-1],
+                           template, component)
+    with pytest.raises(ContainerBuildFailed) as failed:
+        create_and_build_container(recipe_arn=recipe, infrastructure_arn=container_recipe["infrastructure"])
+    assert "dockerfileTemplateData:3: RUN echo no; exit 4 exited with code 4" in failed.value.message
+    [image] = [i for i in records.list_images() if ":image/broken/" in i["arn"]]
+    assert image["state"]["status"] == "FAILED" and image["outputResources"]["containers"] == []
+    assert not any(ref.startswith("broken:") for ref in Layout.for_region("local").refs())
+    assert not list_instances(states=("pending", "running", "stopping", "stopped"))
