@@ -132,8 +132,11 @@ class ContainerBuild:
         try:
             self.plan = plan_container(self.row.recipe_arn, self.row.infrastructure_arn,
                                        region=self.region, account=self.account)
-            images.update(self.arn, resolved_inputs={"parentImage": self.plan.parent.source,
-                                                     "components": [c.arn for c in self.plan.components]})
+            # as the AMI build records them (pipelines' dependency checks compare parent_ami and components)
+            images.update(self.arn, resolved_inputs={
+                "parent_source": self.plan.parent.source, "parent_ami": self.plan.parent.ami, "region": self.region,
+                "components": [{"arn": c.arn, "name": c.name, "version": c.version} for c in self.plan.components],
+            })
             digests = [layer.digest for layer in self.plan.parent.layers]
             store.pin(self.region, digests, PIN_PREFIX + self.arn)
             self._status("BUILDING")

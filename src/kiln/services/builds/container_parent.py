@@ -23,6 +23,7 @@ class ContainerParent:
     config: dict[str, Any] | None  # the parent image config's ``config`` (None for an AMI)
     architecture: str  # OCI name (amd64, arm64)
     history: list[dict[str, Any]]
+    ami: str | None = None  # the parent AMI, when the parent is one
 
 
 def resolve_container_parent(value: str, *, region: str, account: str) -> ContainerParent:
@@ -65,7 +66,7 @@ def _from_ami(ami: str, source: str, region: str) -> ContainerParent:
     layers = store.image_layers(ami, region)
     history = [{"created_by": f"kiln: layer {index + 1} of {ami}"} for index in range(len(layers))]
     return ContainerParent(ami if source == ami else f"{source} ({ami})", layers, None,
-                           OCI_ARCH.get(info.architecture, info.architecture), history)
+                           OCI_ARCH.get(info.architecture, info.architecture), history, ami)
 
 
 def _newest_image(arn_filter: str, *, region: str, account: str) -> dict[str, Any]:
