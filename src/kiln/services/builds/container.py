@@ -303,8 +303,11 @@ class ContainerBuild:
             uri = f"oci:{containers.layout_dir(self.region)}:{ref}"
             outputs = [{"region": self.region, "imageUris": [uri]}]
             step.outputs = {"ref": ref, "manifestDigest": manifest.digest, "imageUri": uri}
-        images.update(self.arn, output_containers=outputs)
-        images.finish_available(self.arn, [])
+        from kiln.db.engine import session
+
+        with session():  # one transaction: the image is AVAILABLE with its container output, or neither
+            images.update(self.arn, output_containers=outputs)
+            images.finish_available(self.arn, [])
         self.progress(f"{self.arn}: AVAILABLE ({uri})")
 
     # -- failure ---------------------------------------------------------------------------------------
