@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,7 @@ from typing import Any
 from kiln.errors import KilnError
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, logs_dir
 from kiln.services.builds import records as images
-from kiln.services.builds.container_parent import ContainerParent, resolve_container_parent
-from kiln.services.builds.plan import ResolvedComponent
+from kiln.services.builds.container_plan import ContainerPlan, plan_container
 
 Progress = Callable[[str], None]
 PIN_PREFIX = "container-build:"
@@ -41,54 +39,6 @@ class ContainerBuildFailed(KilnError):
 def is_container_image(recipe_arn: str | None) -> bool:
     """Whether an image's recipe is a container recipe (its build is this module's)."""
     return bool(recipe_arn) and ":container-recipe/" in f":{recipe_arn}"
-
-
-@dataclass(frozen=True)
-class ContainerPlan:
-    recipe_arn: str
-    repository: str
-    template: str
-    working_directory: str
-    epoch: int  # the recipe's creation time: every mtime and the config's ``created``
-    parent: ContainerParent
-    components: tuple[ResolvedComponent, ...]
-    instance_type: str
-    network: str
-    host_local: bool
-    aws_profile: str | None
-    terminate_on_failure: bool
-
-
-def plan_container(recipe_arn: str, infrastructure_arn: str, *, region: str, account: str) -> ContainerPlan:
-    from kiln.db.engine import session
-    from kiln.services.builds.plan import DEFAULT_INSTANCE_TYPE, check_usable, keeps_instance_on_failure, network_of
-    from kiln.services.components.resource import resolve_component
-    from kiln.services.configurations.infrastructure import find_infrastructure_configuration
-    from kiln.services.configurations.network_policy import network_policy
-    from kiln.services.container_recipes.resource import find_container_recipe
-
-    with session() as db:
-        recipe = find_container_recipe(db, recipe_arn)
-        infrastructure = find_infrastructure_configuration(db, infrastructure_arn).body
-        components = []
-        for index, entry in enumerate(recipe.components):
-            field = f"components[{index}].componentArn"
-            row = resolve_component(entry["componentArn"], db=db, field=field)
-            check_usable(row.arn, account, field, "component")
-            values = {p["name"]: ",".join(p.get("value") or []) for p in entry.get("parameters") or []}
-            components.append(ResolvedComponent(row.arn, row.name, row.version, row.data, row.data_hash, values))
-        recipe_fields = (recipe.arn, recipe.repository_name, recipe.dockerfile, recipe.working_directory or "/tmp",
-                         int(recipe.date_created.timestamp()), recipe.parent_image)
-    arn, repository, template, working, epoch, parent_value = recipe_fields
-    network = network_of(infrastructure, infrastructure_arn)
-    policy = network_policy(infrastructure, network)
-    return ContainerPlan(
-        recipe_arn=arn, repository=repository, template=template, working_directory=working, epoch=epoch,
-        parent=resolve_container_parent(parent_value, region=region, account=account),
-        components=tuple(components), instance_type=(infrastructure.get("instanceTypes") or [DEFAULT_INSTANCE_TYPE])[0],
-        network=network, host_local=policy.host_local, aws_profile=policy.aws_profile,
-        terminate_on_failure=not keeps_instance_on_failure(infrastructure),
-    )
 
 
 def _created(epoch: int) -> str:

@@ -7,7 +7,8 @@ of an Image resource requires replacement, so a changed document (any field, tag
 build; so is the same document once its image FAILED or was CANCELLED (a failed create leaves nothing
 to keep). ``imageScanningConfiguration``, ``workflows``, ``executionRole`` and ``loggingConfiguration`` are
 accepted and part of the document's identity; the build runs kiln's own build, test and distribution
-steps. The build itself starts once the apply has committed (``kiln.services.build_queue.start_applied``).
+steps. The build itself starts once the apply has committed (``kiln apply``: ``build_queue.build_here`` with
+``--wait``, else ``build_queue.build_detached``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What a container build starts from: the parent's layers, its image config and architecture.
+"""What a container build works from: the recipe, its components and infrastructure resolved, and the
+parent's layers, image config and architecture.
 
 ``oci:<ref>`` names an image of the region's OCI layout; an Image Builder image ARN (``x`` wildcards
 allowed) names the account's newest AVAILABLE matching image, whose container output in the region is
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kiln.errors import NotFound
+from kiln.services.builds.plan import ResolvedComponent
 from kiln.store.layers import LayerInfo
 
 OCI_PREFIX = "oci:"
@@ -88,3 +90,51 @@ def _newest_image(arn_filter: str, *, region: str, account: str) -> dict[str, An
     if not found:
         raise NotFound(f"no AVAILABLE image matches parentImage {arn_filter}", location="parentImage")
     return max(found, key=lambda pair: pair[0])[1]
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    recipe_arn: str
+    repository: str
+    template: str
+    working_directory: str
+    epoch: int  # the recipe's creation time: every mtime and the config's ``created``
+    parent: ContainerParent
+    components: tuple[ResolvedComponent, ...]
+    instance_type: str
+    network: str
+    host_local: bool
+    aws_profile: str | None
+    terminate_on_failure: bool
+
+
+def plan_container(recipe_arn: str, infrastructure_arn: str, *, region: str, account: str) -> ContainerPlan:
+    from kiln.db.engine import session
+    from kiln.services.builds.plan import DEFAULT_INSTANCE_TYPE, check_usable, keeps_instance_on_failure, network_of
+    from kiln.services.components.resource import resolve_component
+    from kiln.services.configurations.infrastructure import find_infrastructure_configuration
+    from kiln.services.configurations.network_policy import network_policy
+    from kiln.services.container_recipes.resource import find_container_recipe
+
+    with session() as db:
+        recipe = find_container_recipe(db, recipe_arn)
+        infrastructure = find_infrastructure_configuration(db, infrastructure_arn).body
+        components = []
+        for index, entry in enumerate(recipe.components):
+            field = f"components[{index}].componentArn"
+            row = resolve_component(entry["componentArn"], db=db, field=field)
+            check_usable(row.arn, account, field, "component")
+            values = {p["name"]: ",".join(p.get("value") or []) for p in entry.get("parameters") or []}
+            components.append(ResolvedComponent(row.arn, row.name, row.version, row.data, row.data_hash, values))
+        recipe_fields = (recipe.arn, recipe.repository_name, recipe.dockerfile, recipe.working_directory or "/tmp",
+                         int(recipe.date_created.timestamp()), recipe.parent_image)
+    arn, repository, template, working, epoch, parent_value = recipe_fields
+    network = network_of(infrastructure, infrastructure_arn)
+    policy = network_policy(infrastructure, network)
+    return ContainerPlan(
+        recipe_arn=arn, repository=repository, template=template, working_directory=working, epoch=epoch,
+        parent=resolve_container_parent(parent_value, region=region, account=account),
+        components=tuple(components), instance_type=(infrastructure.get("instanceTypes") or [DEFAULT_INSTANCE_TYPE])[0],
+        network=network, host_local=policy.host_local, aws_profile=policy.aws_profile,
+        terminate_on_failure=not keeps_instance_on_failure(infrastructure),
+    )
