@@ -144,8 +144,9 @@ def test_parents_by_oci_ref_and_by_image_arn_pass_on_their_config(container_reci
     for recipe in (by_ref, by_arn):
         done = kiln("image", "create", "--recipe", recipe, "--infrastructure", container_recipe["infrastructure"])
         assert done.exit_code == 0, done.stderr
-        arn, uri = done.stdout.split()
-        assert arn.endswith("/1.0.0/1") and uri.startswith("oci:")
+        arn, _, table = done.stdout.partition("\n")
+        [uri] = [word for word in table.split() if word.startswith("oci:")]
+        assert arn.endswith("/1.0.0/1") and uri.endswith(":1.0.0-1")
         config = json.loads(_skopeo("inspect", "--config", uri))["config"]
         assert "APP_HOME=/srv/app" in config["Env"] and "EXTRA=1" in config["Env"]
         assert config["Cmd"] == ["cat /srv/app/greeting.txt"] and config["User"] == "nobody"

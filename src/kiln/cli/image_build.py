@@ -14,7 +14,11 @@ app = typer.Typer()
 
 
 def outputs_table(image: dict[str, Any]) -> None:
-    """The image's outputResources.amis: one row per (region, account, AMI)."""
+    """The image's outputResources: one row per (region, account, AMI); a container image's URIs."""
+    containers = image["outputResources"].get("containers")
+    if image.get("type") == "DOCKER":
+        table(["REGION", "IMAGE URI"], [(c["region"], uri) for c in containers or [] for uri in c["imageUris"]])
+        return
     amis = image["outputResources"]["amis"]
     table(["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"],
           [(a["region"], a.get("accountId", ""), a["image"], a.get("name", ""), a.get("description", ""))
@@ -54,16 +58,8 @@ def create(
     from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
-    if is_container_image(recipe):
-        container = create_and_build_container(
-            recipe_arn=recipe, infrastructure_arn=infrastructure, distribution_arn=distribution,
-            tests_enabled=not no_tests, region=region, account=account, progress=progress,
-        )
-        emit(output, {"imageBuildVersionArn": container["arn"], "image": container},
-             lambda: typer.echo("\n".join([container["arn"], *(
-                 uri for entry in container["outputResources"]["containers"] for uri in entry["imageUris"])])))
-        return
-    image = create_and_build(
+    build = create_and_build_container if is_container_image(recipe) else create_and_build
+    image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
         distribution_arn=distribution,

@@ -331,8 +331,11 @@ def record_container_image(
     )
 
 
-def create_and_build_container(*, progress: Progress = lambda message: None, **request: Any) -> dict[str, Any]:
-    """CreateImage of a container recipe, built in the calling process: the final Image shape."""
+def create_and_build_container(
+    *, progress: Progress = lambda message: None, use_cache: bool = True, **request: Any
+) -> dict[str, Any]:
+    """CreateImage of a container recipe, built in the calling process: the final Image shape. (A
+    container build is never taken from an earlier one: ``use_cache`` is accepted and has no effect.)"""
     arn = record_container_image(**request)
     progress(arn)
     return ContainerBuild(arn, progress=progress).run()
