@@ -83,3 +83,38 @@ def test_bad_input_and_missing_credentials_are_one_error(kiln, server: Server, t
     denied = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=anonymous)
     assert denied.exit_code != 0 and "no AWS credentials" in denied.stderr
     assert "Traceback" not in denied.stderr
+
+
+POLICY = """
+kind: LifecyclePolicy
+name: keep-five
+description: delete all but the newest images
+executionRole: arn:aws:iam::123456789012:role/lifecycle
+resourceType: AMI_IMAGE
+policyDetails:
+  - action: {type: DELETE, includeResources: {amis: true, snapshots: true}}
+    filter: {type: COUNT, value: %d}
+resourceSelection:
+  recipes:
+    - {name: web, semanticVersion: 1.x.x}
+---
+kind: DistributionConfiguration
+name: everywhere
+distributions:
+  - region: local
+    amiDistributionConfiguration: {name: "web-{{ imagebuilder:buildDate }}"}
+"""
+
+
+def test_lifecycle_policies_and_distributions_update_in_place(kiln, server: Server, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY % 5)
+    first = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
+    assert first.exit_code == 0, first.stderr
+    assert [line.rsplit(" ", 1)[1] for line in first.stdout.splitlines()] == ["created", "created"]
+    again = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
+    assert [line.rsplit(" ", 1)[1] for line in again.stdout.splitlines()] == ["unchanged", "unchanged"]
+    path.write_text(POLICY % 3)
+    changed = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
+    assert [line.rsplit(" ", 1)[1] for line in changed.stdout.splitlines()] == ["updated", "unchanged"]
+    assert changed.stdout.split()[0] == f"{SELF}:lifecycle-policy/keep-five"

@@ -81,7 +81,7 @@ def _send(imagebuilder: Any, document: Document) -> tuple[str, str]:
     create = f"Create{document.kind}"
     if create not in model.operation_names:
         raise InvalidInput(f"kind {document.kind} has no Image Builder operation; apply it without --endpoint-url")
-    body = document.request.dump()
+    body = document.request.model_dump(mode="json", exclude_none=True)
     if document.kind == "Image":
         return _create_image(imagebuilder, body)
     existing = _existing(imagebuilder, document.kind, body)
@@ -114,16 +114,25 @@ def _existing(imagebuilder: Any, kind: str, body: dict[str, Any]) -> dict[str, A
         return None
     shape = model.operation_model(listing)
     key = next(name for name, member in shape.output_shape.members.items() if member.type_name == "list")
-    field = "Name" if kind == "LifecyclePolicy" else "name"
-    params: dict[str, Any] = {"filters": [{"name": field, "values": [body["name"]]}]}
-    entries = _call(imagebuilder, listing, params).get(key) or []
-    for entry in entries:
+    for entry in _pages(imagebuilder, listing, key):
         if entry.get("name") != body["name"]:
             continue
         version = entry.get("version") or entry["arn"].split("/")[-1]
         if kind not in VERSIONED or version == body.get("semanticVersion"):
             return dict(entry)
     return None
+
+
+def _pages(imagebuilder: Any, listing: str, key: str) -> list[dict[str, Any]]:
+    """Every entry of a List call, page by page (no filters: their names differ between services)."""
+    entries: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        answer = _call(imagebuilder, listing, params)
+        entries.extend(answer.get(key) or [])
+        if not answer.get("nextToken"):
+            return entries
+        params = {"nextToken": answer["nextToken"]}
 
 
 def _get(imagebuilder: Any, kind: str, arn_member: str, arn: str) -> dict[str, Any]:
