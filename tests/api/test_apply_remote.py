@@ -30,6 +30,9 @@ def _write(path: Path, description: str = "build hosts", *, image: bool = False)
         {"kind": "InfrastructureConfiguration", "name": "build", "description": description, "subnetId": "none",
          "instanceProfileName": "builder"},
     ]
+    documents.append({"kind": "ImagePipeline", "name": "web-pipeline", "imageRecipeArn": "image-recipe/web/1.0.0",
+                      "infrastructureConfigurationArn": "infrastructure-configuration/build",
+                      "schedule": {"scheduleExpression": "cron(0 4 * * ? *)"}})
     if image:
         documents.append({"kind": "Image", "imageRecipeArn": "image-recipe/web/1.0.0",
                           "infrastructureConfigurationArn": "infrastructure-configuration/build"})
@@ -51,13 +54,15 @@ def test_apply_through_the_api_reports_as_a_local_apply(kiln, server: Server, tm
         f"{SELF}:component/hello/1.0.0/1 created",
         f"{SELF}:image-recipe/web/1.0.0 created",
         f"{SELF}:infrastructure-configuration/build created",
+        f"{SELF}:image-pipeline/web-pipeline created",
     ]
     again = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
     assert again.stdout == first.stdout.replace("created", "unchanged")
     local = kiln("apply", "-f", str(path))  # the same file applied here says the same
     assert local.stdout == again.stdout
     changed = kiln("apply", "-f", str(_write(path, "new hosts")), "--endpoint-url", server.endpoint, env=_env(server))
-    assert changed.stdout.splitlines()[-1] == f"{SELF}:infrastructure-configuration/build updated"
+    assert changed.stdout.splitlines()[-2:] == [f"{SELF}:infrastructure-configuration/build updated",
+                                                f"{SELF}:image-pipeline/web-pipeline unchanged"]
     assert server.client().get_infrastructure_configuration(
         infrastructureConfigurationArn=f"{SELF}:infrastructure-configuration/build",
     )["infrastructureConfiguration"]["description"] == "new hosts"
