@@ -15,9 +15,22 @@ from typing import Any
 import zstandard
 
 from kiln.errors import InvalidInput, NotFound
+from kiln.store.blobs import hex_of
 from kiln.store.layers import LayerInfo, capture, open_compressed_sink
-from kiln.store.layout import CONFIG_TYPE, LAYER_GZIP, LAYER_ZSTD, MANIFEST_TYPE, Descriptor, Layout, canonical_json
+from kiln.store.layout import (
+    CONFIG_TYPE,
+    LAYER_GZIP,
+    LAYER_ZSTD,
+    MANIFEST_TYPE,
+    Descriptor,
+    Layout,
+    canonical_json,
+    write_file_atomic,
+)
 from kiln.store.unpack import unpack_layer
+
+# zstd layer digest -> the digest of its gzip form, one small file each (a memo: checked against the blobs)
+PORTABLE_MEMO = "kiln-gzip-forms"
 
 
 def is_container_ref(ref: str) -> bool:
@@ -64,13 +77,22 @@ def capture_layer(upper_dir: Path, region: str, clamp: int) -> LayerInfo:
 
 def portable_layers(layers: list[LayerInfo], region: str = "local") -> list[LayerInfo]:
     """``layers`` as every image tool reads them: zstd layers (an AMI's) recompressed with gzip, the
-    same tar (diff_id) in a deterministic gzip stream; others as they are. Same input, same blob."""
-    blobs = Layout.for_region(region).blobs
+    same tar (diff_id) in a deterministic gzip stream; others as they are. Same input, same blob; a layer
+    converted before (and whose gzip blob gc has not taken) is not converted again."""
+    layout = Layout.for_region(region)
+    blobs = layout.blobs
+    memo = layout.root / PORTABLE_MEMO
     portable = []
     for layer in layers:
         if layer.media_type != LAYER_ZSTD:
             portable.append(layer)
             continue
+        known = memo / hex_of(layer.digest)
+        if known.is_file():  # converted before: the gzip blob, while it is still there
+            digest = known.read_text().strip()
+            if blobs.exists(digest):
+                portable.append(LayerInfo(digest, layer.diff_id, blobs.size(digest), LAYER_GZIP))
+                continue
         with open(blobs.path(layer.digest), "rb") as source, blobs.writer() as writer:
             compressed = open_compressed_sink(writer, "gzip")  # type: ignore[arg-type]
             with zstandard.ZstdDecompressor().stream_reader(source) as tar:
@@ -79,6 +101,8 @@ def portable_layers(layers: list[LayerInfo], region: str = "local") -> list[Laye
             compressed.close()
             digest = writer.commit()
             portable.append(LayerInfo(digest, layer.diff_id, writer.size, LAYER_GZIP))
+        memo.mkdir(exist_ok=True)
+        write_file_atomic(known, digest.encode())
     return portable
 
 
