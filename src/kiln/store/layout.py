@@ -107,10 +107,13 @@ class Layout:
         write_file_atomic(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
     def refs(self) -> dict[str, str]:
-        """ref name (AMI id) -> manifest digest."""
+        """ref name (AMI id) -> manifest digest; artifacts and referrers tags (``kiln.store.referrers``)
+        are not AMI refs."""
         return {
-            m.get("annotations", {}).get(REF_NAME, ""): m["digest"]
+            m["annotations"][REF_NAME]: m["digest"]
             for m in self.read_index().get("manifests", [])
+            if m.get("annotations", {}).get(REF_NAME) and m.get("mediaType", MANIFEST_TYPE) == MANIFEST_TYPE
+            and "artifactType" not in m
         }
 
     def add_ref(self, ref: str, manifest: Descriptor) -> None:
