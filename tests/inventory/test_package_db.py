@@ -4,6 +4,8 @@ release to OSV ecosystem; purls; whiteouts and opaque dirs hiding a database; on
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,49 @@ def test_symlinks_stay_inside_the_image(tmp_path: Path) -> None:
 ])
 def test_osv_ecosystems(release: OsRelease, ecosystem: str) -> None:
     assert osv_ecosystem(release) == ecosystem
+
+
+def test_rpm_database_still_in_its_write_ahead_log(tmp_path: Path) -> None:
+    import sqlite3
+
+    scratch = tmp_path / "writer"
+    scratch.mkdir()
+    db = sqlite3.connect(scratch / "rpmdb.sqlite")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+    db.execute("INSERT INTO Packages (blob) VALUES (?)",
+               (rpm_header(name="zlib", version="1.2.11", release="40.el9", arch="x86_64"),))
+    db.commit()
+    image = tmp_path / "image"
+    (image / "var/lib/rpm").mkdir(parents=True)
+    for name in ("rpmdb.sqlite", "rpmdb.sqlite-wal"):  # copied while the writer is open: pages only in the WAL
+        shutil.copyfile(scratch / name, image / "var/lib/rpm" / name)
+    db.close()
+    assert (image / "var/lib/rpm/rpmdb.sqlite-wal").stat().st_size > 0
+    before = sorted(p.name for p in (image / "var/lib/rpm").iterdir())
+    assert [p.name for p in read_inventory([image]).packages] == ["zlib"]
+    assert sorted(p.name for p in (image / "var/lib/rpm").iterdir()) == before  # nothing written in the layer
+
+
+@pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="the rpm Debian package (scripts/setup.sh) is missing")
+def test_a_database_rpm_itself_wrote(tmp_path: Path) -> None:
+    spec = tmp_path / "hello.spec"
+    spec.write_text("Name: hello-kiln\nVersion: 1.2.3\nRelease: 4.el9\nEpoch: 2\nSummary: t\nLicense: MIT\n"
+                    "BuildArch: noarch\n%description\nt\n%files\n")
+    subprocess.run(["rpmbuild", "-bb", "--define", f"_topdir {tmp_path / 'top'}", str(spec)], check=True,
+                   capture_output=True)
+    [package] = (tmp_path / "top/RPMS/noarch").iterdir()
+    image = tmp_path / "image"
+    dbpath = image / "usr/lib/sysimage/rpm"
+    dbpath.mkdir(parents=True)
+    subprocess.run(["rpm", "--dbpath", str(dbpath), "--initdb"], check=True, capture_output=True)
+    subprocess.run(["rpm", "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", str(package)], check=True,
+                   capture_output=True)
+    os_release(image, 'ID="almalinux"\nVERSION_ID="9.4"\n')
+    [found] = read_inventory([image]).packages
+    assert (found.name, found.version, found.architecture, found.source_name, found.source_version) == (
+        "hello-kiln", "2:1.2.3-4.el9", "noarch", "hello-kiln", "2:1.2.3-4.el9")
+    assert found.ecosystem == "AlmaLinux:9"
+    assert found.purl == ("pkg:rpm/almalinux/hello-kiln@1.2.3-4.el9?arch=noarch&distro=almalinux-9.4&epoch=2"
+                          "&upstream=hello-kiln-1.2.3-4.el9.src.rpm")

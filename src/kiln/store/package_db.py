@@ -172,7 +172,8 @@ def _rpm(view: LayerView) -> tuple[list[str], list[RawPackage]]:
     for path in RPM_SQLITE:
         real = view.file(path)
         if real is not None:
-            return [path], rpm.parse_sqlite(real, path)
+            wal = view.file(path + "-wal")
+            return [path], rpm.parse_sqlite(real, path, wal if wal is not None and wal.stat().st_size else None)
     for path in RPM_UNSUPPORTED:
         if view.file(path) is not None:
             raise InvalidInput("this RPM database format (BerkeleyDB or ndb) is not read; only rpmdb.sqlite "

@@ -3,13 +3,16 @@
 A header blob (the on-disk header without its 8-byte magic) is: the index entry count ``il`` and the
 data store length ``dl`` (big-endian uint32), ``il`` 16-byte entries (tag, type, offset, count), then
 the data store. Strings are NUL-terminated at their offset; INT32 values are big-endian. The database
-is opened read-only and immutable, so a file in a layer dir is never written (not even a -wal).
+is opened read-only and immutable, so a file in a layer dir is never written; one with a non-empty
+``-wal`` beside it is read from a scratch copy.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import struct
+import tempfile
 from pathlib import Path
 
 from kiln.errors import InvalidInput
@@ -82,18 +85,32 @@ def package_of(tags: dict[int, str | int], where: str) -> RawPackage | None:
                       epoch=epoch, upstream=sourcerpm if isinstance(sourcerpm, str) else "")
 
 
-def parse_sqlite(path: Path, location: str) -> list[RawPackage]:
-    """The packages of an ``rpmdb.sqlite`` file (``location`` is its path in the image)."""
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-    except sqlite3.Error as error:
-        raise InvalidInput(f"cannot open the RPM database: {error}", location=location) from None
-    try:
-        rows = db.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()
-    except sqlite3.Error as error:
-        raise InvalidInput(f"not an RPM sqlite database: {error}", location=location) from None
-    finally:
-        db.close()
+def _rows(path: Path, location: str, wal: Path | None) -> list[tuple[int, object]]:
+    with tempfile.TemporaryDirectory(prefix="kiln-rpmdb-") as scratch:
+        if wal is not None:
+            # a write-ahead log still holding pages: read it in a scratch copy (sqlite writes its -shm
+            # beside the database, never in a layer dir)
+            shutil.copyfile(path, Path(scratch) / "rpmdb.sqlite")
+            shutil.copyfile(wal, Path(scratch) / "rpmdb.sqlite-wal")
+            uri = f"file:{Path(scratch) / 'rpmdb.sqlite'}?mode=ro"
+        else:
+            uri = f"file:{path}?mode=ro&immutable=1"
+        try:
+            db = sqlite3.connect(uri, uri=True)
+        except sqlite3.Error as error:
+            raise InvalidInput(f"cannot open the RPM database: {error}", location=location) from None
+        try:
+            return db.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()
+        except sqlite3.Error as error:
+            raise InvalidInput(f"not an RPM sqlite database: {error}", location=location) from None
+        finally:
+            db.close()
+
+
+def parse_sqlite(path: Path, location: str, wal: Path | None = None) -> list[RawPackage]:
+    """The packages of an ``rpmdb.sqlite`` file (``location`` is its path in the image; ``wal`` its
+    ``-wal`` file when the image has a non-empty one)."""
+    rows = _rows(path, location, wal)
     found = []
     for hnum, blob in rows:
         if not isinstance(blob, bytes):
