@@ -50,6 +50,10 @@ def test_inventory_sees_what_the_build_installed(make_recipe, kiln: Kiln) -> Non
     ami = image["outputResources"]["amis"][0]["image"]
     from_ami = json.loads(kiln("image", "packages", ami, "--output", "json").stdout)["imagePackageList"]
     assert from_ami == records
+    by_arn = kiln("image", "sbom", image["arn"], "--format", "cyclonedx-json")
+    assert by_arn.exit_code == 0, by_arn.stderr
+    assert by_arn.stdout == kiln("image", "sbom", ami, "--format", "cyclonedx-json").stdout
+    assert f'"value": "{ami}"' in by_arn.stdout
     steps = {s["name"]: s for s in images.list_steps(image["arn"])}
     assert steps["InventoryCollection"]["outputs"]["packageCount"] == 2
 

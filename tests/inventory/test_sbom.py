@@ -5,6 +5,8 @@ referrer of the image's manifest, and gone (no dangling entry, no leaked blob) o
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +85,13 @@ def test_spdx_is_valid_stable_and_stored_as_a_referrer(kiln: Kiln, debian_ami: s
     assert artifact["artifactType"] == SPDX and artifact["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
     assert layout.blobs.read_bytes(artifact["layers"][0]["digest"]) == data
     assert any(e["digest"] == referrers[0]["digest"] and e.get("artifactType") == SPDX for e in index_entries())
+    if shutil.which("skopeo"):  # OCI tooling reads the referrers tag and still the image by its AMI id
+        tag = "sha256-" + manifest_of(debian_ami).partition(":")[2]
+        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{region_dir('local')}:{tag}"], check=True,
+                             capture_output=True).stdout
+        assert json.loads(raw)["manifests"][0]["artifactType"] == SPDX
+        subprocess.run(["skopeo", "inspect", f"oci:{region_dir('local')}:{debian_ami}"], check=True,
+                       capture_output=True)
     for digest in detach_all(layout, manifest_of(debian_ami)):
         layout.blobs.delete(digest)
     again = kiln("image", "sbom", debian_ami, "--format", "spdx-json")

@@ -106,6 +106,10 @@ class Layout:
     def _write_index(self, index: dict[str, Any]) -> None:
         write_file_atomic(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
+    def write_index(self, index: dict[str, Any]) -> None:
+        """Replace ``index.json`` (the caller holds ``locked()`` and read the index inside it)."""
+        self._write_index(index)
+
     def refs(self) -> dict[str, str]:
         """ref name (AMI id) -> manifest digest; artifacts and referrers tags (``kiln.store.referrers``)
         are not AMI refs."""

@@ -88,7 +88,7 @@ def attach(
         manifests.append({"mediaType": INDEX_TYPE, "digest": listing_digest, "size": len(listing),
                           "annotations": {REF_NAME: referrers_tag(subject.digest)}})
         index["manifests"] = manifests
-        layout._write_index(index)
+        layout.write_index(index)
     stale = [old_tag["digest"]] if old_tag is not None and old_tag["digest"] != listing_digest else []
     for old in replaced:
         stale += [old, *_artifact_blobs(layout, old)]
@@ -113,7 +113,7 @@ def detach_all(layout: Layout, subject_digest: str) -> list[str]:
             return []
         listed = [m["digest"] for m in referrers(layout, subject_digest)]
         index["manifests"] = [m for m in index["manifests"] if m is not tag and m.get("digest") not in listed]
-        layout._write_index(index)
+        layout.write_index(index)
     doomed = [tag["digest"]]
     for digest in listed:
         doomed += [digest, *_artifact_blobs(layout, digest)]
