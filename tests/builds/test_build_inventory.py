@@ -58,7 +58,11 @@ def test_inventory_sees_what_the_build_installed(make_recipe, kiln: Kiln) -> Non
     assert steps["InventoryCollection"]["outputs"]["packageCount"] == 2
 
 
-def test_a_removed_database_leaves_an_empty_list(make_recipe) -> None:
+def test_a_removed_database_leaves_an_empty_list(make_recipe, kiln: Kiln) -> None:
     image = _build(make_recipe("rm -r /var/lib/dpkg"))  # a whiteout in the root volume hides the parent's
     assert image["state"]["status"] == "AVAILABLE"
     assert images.packages(image["arn"]) == []
+    # the AMI's top layer carries the whiteout (an OCI .wh. entry, unpacked as overlayfs' own)
+    ami = image["outputResources"]["amis"][0]["image"]
+    result = kiln("image", "packages", ami)
+    assert result.exit_code == 1 and f"no package database found in {ami}" in result.stderr
