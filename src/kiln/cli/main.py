@@ -77,6 +77,7 @@ def _compose() -> None:
         distribution_resource,
         image_allowed,
         image_build,
+        image_inventory,
         image_lineage,
         image_publish,
         image_references,
@@ -114,6 +115,7 @@ def _compose() -> None:
     image.add_typer(image_store.block_public_access, name="block-public-access")
     image.add_typer(image_lineage.watermark, name="watermark")
     image.add_typer(image_allowed.app, name="allowed")
+    image.add_typer(image_inventory.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)
