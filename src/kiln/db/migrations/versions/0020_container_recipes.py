@@ -2,14 +2,14 @@
 image was started by
 
 Revision ID: 0020_container_recipes
-Revises: 0019_image_numbers
+Revises: 0020_watermarks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_container_recipes"
-down_revision = "0019_image_numbers"
+down_revision = "0020_watermarks"
 branch_labels = None
 depends_on = None
 
