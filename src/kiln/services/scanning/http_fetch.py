@@ -3,6 +3,7 @@ unchanged file is a 304 and changes nothing. Bodies land in a temporary file ren
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import tempfile
@@ -63,11 +64,14 @@ def fetch(url: str, destination: Path, previous: Validators = Validators(), *,
         size = 0
         try:
             with os.fdopen(descriptor, "wb") as out:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(size, expected)
+                try:
+                    while chunk := response.read(CHUNK):
+                        out.write(chunk)
+                        size += len(chunk)
+                        if progress:
+                            progress(size, expected)
+                except (http.client.HTTPException, OSError) as error:
+                    raise FetchFailed(f"the download broke off after {size} bytes ({error!r})", location=url) from None
             if expected is not None and size != expected:
                 raise FetchFailed(f"the download stopped at {size} of {expected} bytes", location=url)
             os.replace(temporary, destination)

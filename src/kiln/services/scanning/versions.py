@@ -8,7 +8,7 @@ objects costs ~90 µs a pair in pure Python, the key ~0.2 µs). RPM and apk orde
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, total_ordering
 from typing import Any
 
 from kiln.errors import InvalidInput
@@ -72,18 +72,43 @@ def _dpkg_grammar() -> re.Pattern[str]:
     return BaseVersion.re_valid_version
 
 
+@total_ordering
+class ByLess:
+    """A univers version ordered by its ``<`` alone: its other comparisons are not all the ecosystem's
+    (univers 32's AlpineLinuxVersion answers both ``a < b`` and ``a >= b`` for 1.36.1-r9 vs -r10)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: object) -> bool:
+        return bool(self.value < other.value) if isinstance(other, ByLess) else NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ByLess):
+            return NotImplemented
+        return not (self.value < other.value or other.value < self.value)
+
+    def __hash__(self) -> int:
+        return hash(type(self.value))
+
+    def __repr__(self) -> str:
+        return f"ByLess({self.value!s})"
+
+
 @lru_cache(maxsize=1 << 18)
-def rpm_key(version: str) -> Any:
+def rpm_key(version: str) -> ByLess:
     from univers.versions import RpmVersion
 
-    return RpmVersion(version)
+    return ByLess(RpmVersion(version))
 
 
 @lru_cache(maxsize=1 << 18)
-def apk_key(version: str) -> Any:
+def apk_key(version: str) -> ByLess:
     from univers.versions import AlpineLinuxVersion
 
-    return AlpineLinuxVersion(version)
+    return ByLess(AlpineLinuxVersion(version))
 
 
 _KEYS = {DPKG: dpkg_key, RPM: rpm_key, APK: apk_key}
