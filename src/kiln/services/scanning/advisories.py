@@ -68,10 +68,10 @@ def _is_url(location: str) -> bool:
     return urllib.parse.urlsplit(location).scheme in ("http", "https")
 
 
-def _load(path: Path, source: str) -> _Loaded:
+def _load(path: Path, source: str, label: str | None = None) -> _Loaded:
     loaded = _Loaded()
     seen: dict[str, str] = {}
-    for where, record in read_records(path):
+    for where, record in read_records(path, label):
         record_id = check_record(record, where)
         if record_id in seen:
             raise InvalidInput(f"record {record_id} appears twice (also in {seen[record_id]})", location=where)
@@ -85,7 +85,7 @@ def _load(path: Path, source: str) -> _Loaded:
                                     "package": package})
         loaded.ecosystems.update({ecosystem for ecosystem, _ in named})
     if not loaded.records:
-        raise InvalidInput("no OSV records found", location=str(path))
+        raise InvalidInput("no OSV records found", location=label or str(path))
     return loaded
 
 
@@ -116,7 +116,7 @@ def import_advisories(location: str, *, source: str | None = None, progress: Pro
     with _download_dir() as directory:
         target = directory / "download"
         fetched = fetch(config.check_url(location, "URL"), target, progress=progress)
-        loaded = _load(target, name)
+        loaded = _load(target, name, location)
         _store(name, location, loaded, fetched.validators)
     return ImportResult(name, location, len(loaded.records), dict(sorted(loaded.ecosystems.items())))
 
@@ -162,7 +162,7 @@ def _update_one(name: str, url: str, progress: Progress | None) -> ImportResult:
                 assert kept is not None  # validators come only from a stored row
                 kept.checked_at = utcnow()
                 return ImportResult(name, url, kept.record_count, changed=False)
-        loaded = _load(target, name)
+        loaded = _load(target, name, url)
         _store(name, url, loaded, fetched.validators)
     return ImportResult(name, url, len(loaded.records), dict(sorted(loaded.ecosystems.items())))
 
