@@ -145,3 +145,15 @@ def test_summary_counts_highest_and_fix_ages() -> None:
     assert summary.oldest_days_since_fix_available == 61  # DSA-2-1, published 2026-10-01
     assert summary.fix_available_since["HIGH"] == datetime(2026, 11, 1, tzinfo=UTC)
     assert summary.fix_available_since["CRITICAL"] is None and summary.complete
+
+
+def test_events_are_walked_in_version_order_whatever_their_order_in_the_record() -> None:
+    events = [{"fixed": "2.3-1"}, {"introduced": "2.0-1"}, {"fixed": "1.5-1"}, {"introduced": "1.0-1"}]
+    limited = [{"introduced": "0"}, {"fixed": "3.0-1"}, {"limit": "2.5-1"}]
+    db = index(osv("OSV-9", affected("Debian:12", "p", *events)), osv("OSV-10", affected("Debian:12", "q", *limited)))
+    answers = {version: [(f.vulnerability_id, f.fixed_version) for f in findings_for([package("p", version)], db=db)]
+               for version in ("0.9-1", "1.0-1", "1.7-1", "2.1-1", "2.3-1")}
+    assert answers == {"0.9-1": [], "1.0-1": [("OSV-9", "1.5-1")], "1.7-1": [], "2.1-1": [("OSV-9", "2.3-1")],
+                       "2.3-1": []}
+    assert [f.fixed_version for f in findings_for([package("q", "2.0-1")], db=db)] == ["3.0-1"]
+    assert findings_for([package("q", "2.7-1")], db=db) == []  # at or past the limit

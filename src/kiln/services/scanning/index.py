@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kiln.services.scanning.versions import order_of, version_key
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 EcosystemKey = tuple[str, str]  # (family, release)
 
 
+@lru_cache(maxsize=1024)
 def ecosystem_key(ecosystem: str) -> EcosystemKey:
     parts = [part for part in ecosystem.split(":") if part]
     if not parts:
@@ -36,14 +38,20 @@ def ecosystem_key(ecosystem: str) -> EcosystemKey:
     return (family, release)
 
 
-@dataclass(frozen=True)
-class Event:
-    kind: str  # introduced | fixed | last_affected | limit
+class Event(NamedTuple):
+    kind: str  # introduced | fixed | last_affected
     version: str
-    key: Any  # None: "0" (before everything) or "*" (after everything)
+    key: Any  # None: introduced "0", before everything
 
 
-@dataclass
+class Span(NamedTuple):
+    """One ECOSYSTEM range: its events in the ecosystem's order, and its limits."""
+
+    events: tuple[Event, ...]
+    limits: tuple[Any, ...]  # keys; None is "*" (no limit); empty: the implicit "*"
+
+
+@dataclass(slots=True)
 class Entry:
     """One ``affected[]`` entry of one record, its ECOSYSTEM ranges compiled on first use."""
 
@@ -51,34 +59,38 @@ class Entry:
     affected: dict[str, Any]
     order: str | None
     source: str
-    _ranges: list[list[Event]] | None = None
-    _versions: list[Any] | None = None
+    spans: list[Span] | None = None
+    versions: list[Any] | None = None
+    facts: Any = None  # what matching derives from the record once (severity, aliases, dates)
 
-    def compiled(self) -> tuple[list[list[Event]], list[Any]]:
-        if self._ranges is None:
+    def compiled(self) -> tuple[list[Span], list[Any]]:
+        if self.spans is None or self.versions is None:
             assert self.order is not None
-            self._ranges = [_events(self.order, span["events"]) for span in self.affected.get("ranges") or []
-                            if span.get("type") == "ECOSYSTEM"]
-            self._versions = [version_key(self.order, v) for v in self.affected.get("versions") or []]
-        assert self._versions is not None
-        return self._ranges, self._versions
+            self.spans = [_span(self.order, span["events"]) for span in self.affected.get("ranges") or []
+                          if span.get("type") == "ECOSYSTEM"]
+            self.versions = [version_key(self.order, v) for v in self.affected.get("versions") or []]
+        return self.spans, self.versions
 
 
-def _events(order: str, events: list[dict[str, str]]) -> list[Event]:
-    compiled = []
+def _span(order: str, events: list[dict[str, str]]) -> Span:
+    walk: list[Event] = []
+    limits: list[Any] = []
     for event in events:
         (kind, version), = event.items()
-        special = (kind == "introduced" and version == "0") or (kind == "limit" and "*" in version)
-        compiled.append(Event(kind, version, None if special else version_key(order, version)))
-    return _in_order(compiled)
+        if kind == "limit":
+            limits.append(None if "*" in version else version_key(order, version))
+        elif kind == "introduced" and version == "0":
+            walk.insert(0, Event(kind, version, None))
+        else:
+            walk.append(Event(kind, version, version_key(order, version)))
+    if len(walk) > 2 or (len(walk) == 2 and walk[0].key is not None):
+        # "0" first, then the ecosystem's order (version keys order among themselves only)
+        walk = [e for e in walk if e.key is None] + sorted((e for e in walk if e.key is not None), key=_by_key)
+    return Span(tuple(walk), tuple(limits))
 
 
-def _in_order(events: list[Event]) -> list[Event]:
-    """"0" first, then the ecosystem's order, "*" limits last (version keys order among themselves only)."""
-    first = [event for event in events if event.key is None and event.kind != "limit"]
-    last = [event for event in events if event.key is None and event.kind == "limit"]
-    middle = sorted((event for event in events if event.key is not None), key=lambda event: event.key)
-    return first + middle + last
+def _by_key(event: Event) -> Any:
+    return event.key
 
 
 class AdvisoryIndex:

@@ -35,7 +35,7 @@ _STATES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finding:
     vulnerability_id: str
     aliases: tuple[str, ...]  # CVE ids and other names of the same vulnerability
@@ -120,29 +120,27 @@ def _package_findings(package: InstalledPackage, order: str, db: AdvisoryIndex) 
 
 
 def _affects(entry: Entry, installed: Any) -> tuple[str | None] | None:
-    """None when not affected; else (the fixed version past ``installed``, or None)."""
-    ranges, versions = entry.compiled()
-    for span in ranges:
-        if not _before_limits(installed, span):
+    """None when not affected; else (the fixed version past ``installed``, or None). Keys are compared
+    with ``<`` only (see ``versions.ByLess``)."""
+    spans, versions = entry.compiled()
+    for span in spans:
+        if span.limits and not any(limit is None or installed < limit for limit in span.limits):
             continue
-        vulnerable = False
-        for event in span:
-            if event.kind == "introduced" and (event.key is None or installed >= event.key):
+        # The events are sorted: walk those at or below the installed version, one comparison each.
+        vulnerable, events, stop = False, span.events, len(span.events)
+        for index, (kind, _, key) in enumerate(events):
+            if key is not None and installed < key:
+                stop = index
+                break
+            if kind == "introduced":
                 vulnerable = True
-            elif (event.kind == "fixed" and installed >= event.key) or (
-                    event.kind == "last_affected" and installed > event.key):
+            elif kind == "fixed" or key < installed:  # fixed at or below, or past last_affected
                 vulnerable = False
         if vulnerable:
-            fix = next((e.version for e in span if e.kind == "fixed" and e.key > installed), None)
-            return (fix,)
+            return (next((event.version for event in events[stop:] if event.kind == "fixed"), None),)
     if any(installed == listed for listed in versions):
         return (None,)
     return None
-
-
-def _before_limits(installed: Any, span: list[Any]) -> bool:
-    limits = [event for event in span if event.kind == "limit"]
-    return not limits or any(event.key is None or installed < event.key for event in limits)
 
 
 def _state(affected: dict[str, Any]) -> str:
@@ -166,14 +164,32 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a finding takes from its record, worked out once per record entry (binaries share it)."""
+
+    severity: Severity
+    aliases: tuple[str, ...]
+    since: datetime | None
+    unfixed_state: str
+
+
+def _facts(entry: Entry) -> _Facts:
+    if entry.facts is None:
+        record, affected = entry.record, entry.affected
+        entry.facts = _Facts(
+            severity=severity_of(record, affected),
+            aliases=tuple(dict.fromkeys([*(record.get("aliases") or []), *(record.get("upstream") or [])])),
+            since=_when(record.get("published")) or _when(record.get("modified")),
+            unfixed_state=_state(affected))
+    return entry.facts  # type: ignore[no-any-return]
+
+
 def _finding(entry: Entry, package: InstalledPackage, version: str, hit: tuple[str | None]) -> Finding:
-    record, affected = entry.record, entry.affected
-    severity = severity_of(record, affected)
-    fixed = hit[0]
-    aliases = tuple(dict.fromkeys([*(record.get("aliases") or []), *(record.get("upstream") or [])]))
+    facts, fixed = _facts(entry), hit[0]
     return Finding(
-        vulnerability_id=record["id"], aliases=aliases, package=package, installed_version=version,
-        fixed_version=fixed, fix_state=FIXED if fixed else _state(affected), severity=severity,
-        fix_available_since=(_when(record.get("published")) or _when(record.get("modified"))) if fixed else None,
-        source=entry.source, summary=record.get("summary") or "",
+        vulnerability_id=entry.record["id"], aliases=facts.aliases, package=package, installed_version=version,
+        fixed_version=fixed, fix_state=FIXED if fixed else facts.unfixed_state, severity=facts.severity,
+        fix_available_since=facts.since if fixed else None, source=entry.source,
+        summary=entry.record.get("summary") or "",
     )

@@ -25,7 +25,7 @@ ECOSYSTEMS = frozenset({
 
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 _SEVERITY = {
-    "type": "array",
+    "type": ["array", "null"],
     "items": {
         "type": "object",
         "required": ["type", "score"],
@@ -49,11 +49,9 @@ _RANGE = {
     "properties": {
         "type": {"enum": ["GIT", "SEMVER", "ECOSYSTEM"]},
         "repo": {"type": "string"},
-        "events": {"type": "array", "minItems": 1, "items": _EVENT,
-                   "contains": {"required": ["introduced"]}},  # "at least one introduced object"
+        "events": {"type": "array", "minItems": 1, "items": _EVENT},
         "database_specific": {"type": "object"},
     },
-    "allOf": [{"if": {"properties": {"type": {"const": "GIT"}}}, "then": {"required": ["repo"]}}],
 }
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -70,7 +68,7 @@ SCHEMA: dict[str, Any] = {
         "related": {"type": "array", "items": {"type": "string"}},
         "summary": {"type": "string"},
         "details": {"type": "string"},
-        "severity": {"oneOf": [_SEVERITY, {"type": "null"}]},
+        "severity": _SEVERITY,
         "affected": {
             "type": ["array", "null"],
             "items": {
@@ -83,7 +81,7 @@ SCHEMA: dict[str, Any] = {
                                        "name": {"type": "string", "minLength": 1},
                                        "purl": {"type": "string"}},
                     },
-                    "severity": {"oneOf": [_SEVERITY, {"type": "null"}]},
+                    "severity": _SEVERITY,
                     "ranges": {"type": "array", "items": _RANGE},
                     "versions": {"type": "array", "items": {"type": "string"}},
                     "ecosystem_specific": {"type": "object"},
@@ -122,15 +120,22 @@ def check_record(record: Any, where: str) -> str:
     if not isinstance(record, dict):
         raise InvalidInput(f"an OSV record is a JSON object, not {type(record).__name__}", location=where)
     label = f"{where}: {record['id']}" if isinstance(record.get("id"), str) else where
-    error = next(iter(sorted(_validator().iter_errors(record), key=lambda e: list(e.absolute_path))), None)
-    if error is not None:
+    validator = _validator()
+    if not validator.is_valid(record):
+        error = min(validator.iter_errors(record), key=lambda e: [str(part) for part in e.absolute_path])
         raise InvalidInput(f"{_path(error.absolute_path)}: {error.message}", location=label,
                            hint="OSV records follow https://ossf.github.io/osv-schema/")
     for index, affected in enumerate(record.get("affected") or []):
+        field = f"affected[{index}]"
+        for number, span in enumerate(affected.get("ranges") or []):
+            where = f"{field}.ranges[{number}]"
+            if not any("introduced" in event for event in span["events"]):
+                raise InvalidInput(f"{where}.events: at least one introduced event is required", location=label)
+            if span["type"] == "GIT" and not span.get("repo"):
+                raise InvalidInput(f"{where}.repo: required for a GIT range", location=label)
         package = affected.get("package")
         if package is None:
             continue
-        field = f"affected[{index}]"
         ecosystem = package["ecosystem"]
         if ecosystem.split(":", 1)[0] not in ECOSYSTEMS:
             raise InvalidInput(f"{field}.package.ecosystem: unknown ecosystem {ecosystem!r}", location=label,

@@ -1,6 +1,5 @@
 """Installed-package lists as JSON files (what ``kiln vulndb findings|pending --packages-json`` read): a
-list of ``InstalledPackage`` objects, or an object holding one under ``packages`` (the shape
-``kiln image packages --output json`` writes is accepted when it carries the same fields)."""
+list of ``InstalledPackage`` objects (``as_json``), or an object holding one under ``packages``."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from kiln.errors import InvalidInput
 from kiln.model.packages import InstalledPackage
 
 FIELDS = tuple(f.name for f in fields(InstalledPackage))
-_LIST_KEYS = ("packages", "Packages", "imagePackageList")
+_LIST_KEYS = ("packages", "Packages")
 
 
 def read_packages(path: Path) -> list[InstalledPackage]:

@@ -40,6 +40,7 @@ def _char_weight(char: str) -> int:
 _WEIGHTS = {chr(code): _char_weight(chr(code)) for code in range(128)}
 
 
+@lru_cache(maxsize=1 << 16)
 def _dpkg_string_key(text: str) -> tuple[Any, ...]:
     weights = _WEIGHTS
     parts: list[tuple[tuple[int, ...], int]] = []
@@ -114,6 +115,7 @@ def apk_key(version: str) -> ByLess:
 _KEYS = {DPKG: dpkg_key, RPM: rpm_key, APK: apk_key}
 
 
+@lru_cache(maxsize=1024)
 def order_of(ecosystem: str) -> str | None:
     """The version order of an OSV ecosystem string (``Debian:12`` → dpkg); None: kiln cannot order it."""
     return ORDER_OF_FAMILY.get(ecosystem.split(":", 1)[0])
