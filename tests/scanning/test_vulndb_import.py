@@ -39,7 +39,8 @@ def test_a_zip_imports_and_status_counts_per_ecosystem(kiln: Kiln, tmp_path: Pat
                 "--output", "json")
     assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout) == {"Source": "debian", "Location": str(tmp_path / "all.zip"), "Records": 3,
-                                       "Ecosystems": {"Debian:11": 1, "Debian:12": 3}, "Changed": True}
+                                       "Ecosystems": {"Debian:11": 1, "Debian:12": 3}, "Changed": True,
+                                       "Checked": 3}
     status = json.loads(kiln("vulndb", "status", "--output", "json").stdout)
     (source,) = status["Sources"]
     assert (source["Name"], source["Records"], source["Ecosystems"]) == ("debian", 3, {"Debian:11": 1, "Debian:12": 3})
@@ -151,3 +152,16 @@ def test_a_bad_package_list_names_the_entry(kiln: Kiln, tmp_path: Path) -> None:
     (tmp_path / "packages.json").write_text(json.dumps([{"name": "a", "version": "1", "ecosystem": 12}]))
     done = kiln("vulndb", "findings", "--packages-json", str(tmp_path / "packages.json"))
     assert done.exit_code == 1 and "packages[0]: ecosystem: a string is required" in done.stderr
+
+
+def test_a_reimport_checks_only_what_changed(kiln: Kiln, tmp_path: Path) -> None:
+    def imported(records: list[dict[str, Any]], source: str) -> dict[str, Any]:
+        done = kiln("vulndb", "import", str(write_zip(tmp_path / "all.zip", records)), "--source", source,
+                    "--output", "json")
+        assert done.exit_code == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert imported(GOOD, "debian")["Checked"] == 3
+    changed = {**GOOD[0], "modified": "2026-11-05T00:00:00Z"}
+    assert imported([changed, *GOOD[1:]], "debian")["Checked"] == 1  # the others were checked when they came in
+    assert imported(GOOD, "other")["Checked"] == 3  # another source's records are its own

@@ -41,7 +41,7 @@ def test_update_fetches_conditionally(kiln: Kiln, http_server: LoopbackServer) -
     first = kiln("vulndb", "update", "--output", "json")
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["Sources"][0] | {"Ecosystems": None} == {
-        "Source": "debian", "Location": url, "Records": 1, "Ecosystems": None, "Changed": True}
+        "Source": "debian", "Location": url, "Records": 1, "Ecosystems": None, "Changed": True, "Checked": 1}
     assert ids() == ["DSA-1-1"]
     imported_at = json.loads(kiln("vulndb", "status", "--output", "json").stdout)["Sources"][0]["ImportedAt"]
 

@@ -33,6 +33,7 @@ class VulnRecordRow(Base):
     source: Mapped[str] = mapped_column(String(128), primary_key=True)
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
     modified: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical JSON: unchanged records are known
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (

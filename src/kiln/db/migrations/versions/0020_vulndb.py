@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(128), nullable=False),
         sa.Column("id", sa.String(256), nullable=False),
         sa.Column("modified", sa.String(64), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("record", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["source"], ["vulndb_sources.name"], ondelete="CASCADE",
                                 name=op.f("fk_vulndb_records_source_vulndb_sources")),
