@@ -157,3 +157,10 @@ def test_events_are_walked_in_version_order_whatever_their_order_in_the_record()
                        "2.3-1": []}
     assert [f.fixed_version for f in findings_for([package("q", "2.0-1")], db=db)] == ["3.0-1"]
     assert findings_for([package("q", "2.7-1")], db=db) == []  # at or past the limit
+
+
+def test_an_installed_version_that_does_not_parse_is_unknown() -> None:
+    db = index(osv("DSA-1-1", affected("Debian:12", "x", *fixed("2.0"))))
+    outcome = scan([package("x", "1.0_bad"), package("x", "1.0")], db=db)
+    assert [p.version for p in outcome.unknown] == ["1.0_bad"]
+    assert [f.installed_version for f in outcome.findings] == ["1.0"]

@@ -9,7 +9,8 @@ ECOSYSTEM ranges of introduced/fixed/last_affected/limit events) in the ecosyste
   ``postponed``…; Debian's ``unimportant`` urgency) is reported as such — never as fixed.
 - "Fix available since" is the advisory's ``published`` time (OSV gives events no dates; for DSA, DLA
   and USN records that is when the fixed package shipped), else its ``modified`` time.
-- A package whose ecosystem has no advisory data, or whose versions kiln cannot order, is *unknown*.
+- A package whose ecosystem has no advisory data, or whose versions kiln cannot order (an ecosystem
+  without a known order, or an installed version that does not parse in it), is *unknown*.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kiln.errors import InvalidInput
 from kiln.model.packages import InstalledPackage
 from kiln.services.scanning.index import AdvisoryIndex, Entry
 from kiln.services.scanning.severity import Severity, severity_of
@@ -91,7 +93,10 @@ def scan(packages: Iterable[InstalledPackage], *, db: AdvisoryIndex) -> ScanOutc
         if order is None or not db.covers(package.ecosystem):
             unknown.append(package)
             continue
-        findings.extend(_package_findings(package, order, db))
+        try:
+            findings.extend(_package_findings(package, order, db))
+        except InvalidInput:  # an installed version its ecosystem cannot order: not checked, so unknown
+            unknown.append(package)
     return ScanOutcome(findings, unknown, count)
 
 

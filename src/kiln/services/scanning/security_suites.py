@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 
 from kiln.db.base import utcnow
 from kiln.db.tables.vulndb import SuiteVersionRow
+from kiln.errors import InvalidInput
 from kiln.home import cache_dir
 from kiln.model.packages import InstalledPackage
 from kiln.services.common.unit import unit_of_work
@@ -169,7 +170,12 @@ def pending_updates(packages: list[InstalledPackage], *,
         available = newest.get(package.name)
         if available is None:
             continue
-        if available[1] > version_key(DPKG, package.version, where=f"{package.name} {package.version}"):
+        try:
+            installed = version_key(DPKG, package.version, where=f"{package.name} {package.version}")
+        except InvalidInput:  # not a Debian version: cannot be compared, so unknown
+            report.unknown.append(package)
+            continue
+        if available[1] > installed:
             report.updates.append(PendingUpdate(package, package.version, available[0], suite.key,
                                                 seen[(package.name, available[0])]))
     return report
