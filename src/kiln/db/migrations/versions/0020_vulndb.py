@@ -1,14 +1,14 @@
 """vulndb: OSV advisory records by source, and versions seen in the distributions' security suites
 
 Revision ID: 0020_vulndb
-Revises: 0019_image_numbers
+Revises: 0020_watermarks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_vulndb"
-down_revision = "0019_image_numbers"
+down_revision = "0020_watermarks"
 branch_labels = None
 depends_on = None
 
