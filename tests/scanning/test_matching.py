@@ -164,3 +164,23 @@ def test_an_installed_version_that_does_not_parse_is_unknown() -> None:
     outcome = scan([package("x", "1.0_bad"), package("x", "1.0")], db=db)
     assert [p.version for p in outcome.unknown] == ["1.0_bad"]
     assert [f.installed_version for f in outcome.findings] == ["1.0"]
+
+
+def test_ec2_scan_results_follow_the_ec2_shape() -> None:
+    from kiln.services.scanning.summary import ec2_scan_results
+
+    db = index(
+        osv("DSA-1-1", affected("Debian:12", "a", *fixed("2.0"), ecosystem_specific={"urgency": "medium"}),
+            published="2026-10-01T00:00:00Z"),
+        osv("OSV-2", affected("Debian:12", "b", {"introduced": "0"})),  # UNTRIAGED: no EC2 label
+    )
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    results = ec2_scan_results(summarize(scan([package("a", "1.0"), package("b", "1.0")], db=db), now=now),
+                               scanned_at=now)
+    assert results == {"FindingScanDate": now, "HighestFindingSeverityLabel": "medium",
+                       "MediumFixAvailableSince": datetime(2026, 10, 1, tzinfo=UTC)}
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("ec2").shape_for("ScanResults")
+    assert set(results) <= set(shape.members)
+    assert results["HighestFindingSeverityLabel"] in shape.members["HighestFindingSeverityLabel"].enum

@@ -56,3 +56,16 @@ def summarize(outcome: ScanOutcome, *, now: datetime) -> ScanSummary:
         oldest_days_since_fix_available=None if earliest is None else max(0, (now - earliest).days),
         unknown_ecosystems=outcome.unknown_ecosystems, complete=not outcome.unknown,
     )
+
+
+def ec2_scan_results(summary: ScanSummary, *, scanned_at: datetime) -> dict[str, Any]:
+    """EC2's ``ScanResults`` of an image (botocore's ec2 shape): the highest label among EC2's five
+    (``UNTRIAGED`` has none there), the scan time, and per label since when a fix has been available."""
+    labels = [label for label in LABELS if label != "UNTRIAGED" and summary.counts[label]]
+    results: dict[str, Any] = {"FindingScanDate": scanned_at}
+    if labels:
+        results["HighestFindingSeverityLabel"] = labels[0].lower()
+    for label, since in summary.fix_available_since.items():
+        if since is not None and label != "UNTRIAGED":
+            results[f"{label.title()}FixAvailableSince"] = since
+    return results
