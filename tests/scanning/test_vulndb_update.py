@@ -83,3 +83,19 @@ def test_update_errors_are_one_line(kiln: Kiln, http_server: LoopbackServer) -> 
     assert bad.exit_code == 1 and "is not an http:// or https:// URL" in bad.stderr
     unknown = kiln("vulndb", "update", "nope")
     assert unknown.exit_code == 1 and "no advisory source 'nope'" in unknown.stderr
+
+
+def test_update_reports_download_progress(http_server: LoopbackServer) -> None:
+    from kiln.services.scanning import advisories, config
+
+    body = zipped(SECOND)
+    http_server.files["/all.zip"] = Served(body, etag='"p"')
+    config.add_source("debian", f"{http_server.url}/all.zip")
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+    def progress_for(name: str) -> Any:
+        return lambda done, total: seen.setdefault(name, []).append((done, total))
+
+    results = advisories.update(progress_for=progress_for)
+    assert [r.records for r in results] == [2]
+    assert seen["debian"][-1] == (len(body), len(body))
+    assert [done for done, _ in seen["debian"]] == sorted(done for done, _ in seen["debian"])
