@@ -164,4 +164,8 @@ def test_a_reimport_checks_only_what_changed(kiln: Kiln, tmp_path: Path) -> None
     assert imported(GOOD, "debian")["Checked"] == 3
     changed = {**GOOD[0], "modified": "2026-11-05T00:00:00Z"}
     assert imported([changed, *GOOD[1:]], "debian")["Checked"] == 1  # the others were checked when they came in
+    stored = {entry.record["id"]: entry.record["modified"] for entries in AdvisoryIndex.load().buckets.values()
+              for entry in entries}
+    assert stored == {"DSA-5000-1": "2026-11-05T00:00:00Z", "DSA-5001-1": "2026-11-01T00:00:00Z",
+                      "DEBIAN-CVE-2026-0001": "2026-11-01T00:00:00Z"}
     assert imported(GOOD, "other")["Checked"] == 3  # another source's records are its own

@@ -115,11 +115,24 @@ def _load(path: Path, source: str, label: str | None = None) -> _Loaded:
     return loaded
 
 
+_CHUNK = 500  # ids per IN (...) clause
+
+
 def _store(source: str, location: str, loaded: _Loaded, validators: Validators) -> None:
+    """The source's records become ``loaded``'s: rows of records that changed or went away are deleted,
+    new and changed ones inserted, identical ones left as they are (one transaction)."""
     now = utcnow()
     with unit_of_work() as db:
-        db.execute(delete(VulnPackageRow).where(VulnPackageRow.source == source))
-        db.execute(delete(VulnRecordRow).where(VulnRecordRow.source == source))
+        current = dict(db.execute(select(VulnRecordRow.id, VulnRecordRow.digest)
+                                  .where(VulnRecordRow.source == source)).all())
+        incoming = {record["id"]: record["digest"] for record in loaded.records}
+        stale = [record_id for record_id, digest in current.items() if incoming.get(record_id) != digest]
+        fresh = {record_id for record_id, digest in incoming.items() if current.get(record_id) != digest}
+        for start in range(0, len(stale), _CHUNK):
+            chunk = stale[start:start + _CHUNK]
+            db.execute(delete(VulnPackageRow).where(VulnPackageRow.source == source,
+                                                    VulnPackageRow.record_id.in_(chunk)))
+            db.execute(delete(VulnRecordRow).where(VulnRecordRow.source == source, VulnRecordRow.id.in_(chunk)))
         row = db.get(VulnSourceRow, source)
         if row is None:
             row = VulnSourceRow(name=source)
@@ -127,9 +140,12 @@ def _store(source: str, location: str, loaded: _Loaded, validators: Validators) 
         row.location, row.record_count, row.imported_at, row.checked_at = location, len(loaded.records), now, now
         row.etag, row.last_modified = validators.etag, validators.last_modified
         db.flush()
-        db.execute(insert(VulnRecordRow), loaded.records)
-        if loaded.packages:
-            db.execute(insert(VulnPackageRow), loaded.packages)
+        records = [record for record in loaded.records if record["id"] in fresh]
+        packages = [package for package in loaded.packages if package["record_id"] in fresh]
+        if records:
+            db.execute(insert(VulnRecordRow), records)
+        if packages:
+            db.execute(insert(VulnPackageRow), packages)
 
 
 def import_advisories(location: str, *, source: str | None = None, progress: Progress | None = None) -> ImportResult:
