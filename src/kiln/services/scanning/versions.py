@@ -1,8 +1,10 @@
 """Each ecosystem's own version order: dpkg for Debian and Ubuntu, RPM for the RPM distributions, apk for
-Alpine and its kin. Versions become sort keys once, so a match compares tuples, never strings.
+Alpine and its kin. Each version becomes a key once, so matching compares keys, never strings.
 
-dpkg keys follow dpkg's ``verrevcmp`` (python-debian's ``Version`` parses and validates; comparing its
-objects costs ~90 µs a pair in pure Python, the key ~0.2 µs). RPM and apk order is univers' objects.
+dpkg keys follow dpkg's ``verrevcmp`` over python-debian's grammar of a version (epoch, upstream,
+revision); python-debian's ``Version`` validates advisory versions at import and is the reference the
+tests check the keys against (comparing its objects costs ~90 µs a pair in pure Python, keys ~0.2 µs).
+RPM and apk order is univers' ``RpmVersion`` and ``AlpineLinuxVersion``, compared by ``<`` alone.
 """
 
 from __future__ import annotations
