@@ -56,8 +56,12 @@ def test_bad_criteria_get_one_error_naming_the_place_and_change_nothing() -> Non
         ([{"CreationDateCondition": {"MaximumDaysSinceCreated": -1}}],
          "ImageCriteria[0].CreationDateCondition.MaximumDaysSinceCreated", "0 or more"),
         ([{"ImageProviders": ["amazon"]}, {"ImageName": ["x"]}], "ImageCriteria[1].ImageName", "unknown member"),
-        ([{"ScanResultCondition": {"MaximumSeverityLabel": "low"}}], "ImageCriteria[0].ScanResultCondition",
-         "does not evaluate"),
+        ([{"ScanResultCondition": {"MaximumSeverityLabel": "LOW"}}],
+         "ImageCriteria[0].ScanResultCondition.MaximumSeverityLabel", "'LOW' is not one of"),
+        ([{"ScanResultCondition": {"MaxDaysSinceHighFixAvailable": -2}}],
+         "ImageCriteria[0].ScanResultCondition.MaxDaysSinceHighFixAvailable", "whole number of days"),
+        ([{"ScanResultCondition": {"MaxDaysSinceSevereFix": 2}}],
+         "ImageCriteria[0].ScanResultCondition.MaxDaysSinceSevereFix", "unknown member"),
         ([{"ImageProviders": ["amazon"]}] * 11, "ImageCriteria", "limit is 10"),
     ]
     for criteria, where, words in cases:

@@ -30,6 +30,7 @@ from kiln.services.fleet import launch as fleet_launch
 from kiln.services.fleet import launch_templates
 from kiln.services.fleet.image_references import describe_image_references
 from kiln.services.fleet.launch_templates import TemplateRef
+from kiln.services.scanning import image_scans
 
 DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
 MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many sandboxes in one call
@@ -325,6 +326,10 @@ OPERATIONS: dict[str, Operation] = {
     "DetachImageWatermark": _image_call("detach_image_watermark", lambda r: r, key=lambda p: p["WatermarkKey"]),
     "GetImageAncestry": Operation(
         lambda p, c: ec2_images.get_image_ancestry(p["ImageId"], c.region, account=c.account_id),
+        lambda p, c: ec2_images.describe_image(p["ImageId"], c.region, account=c.account_id),
+    ),
+    "GetImageFindings": Operation(
+        lambda p, c: image_scans.get_image_findings(p["ImageId"], c.region, account=c.account_id),
         lambda p, c: ec2_images.describe_image(p["ImageId"], c.region, account=c.account_id),
     ),
     # snapshots

@@ -21,6 +21,7 @@ from kiln.services.inventory.packages import list_image_packages
 from kiln.services.lifecycle import policies as lifecycle
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
+from kiln.services.scanning import image_builder as scan_findings
 
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +140,10 @@ HANDLERS: dict[str, Handler] = {
     ),
     "ListImagePackages": lambda p, c: {"imagePackageList": list_image_packages(
         p["imageBuildVersionArn"], c.region, c.account_id)},
+    "ListImageScanFindings": lambda p, c: {"findings": scan_findings.list_image_scan_findings(
+        p.get("filters"), account=c.account_id)},
+    "ListImageScanFindingAggregations": lambda p, c: scan_findings.list_image_scan_finding_aggregations(
+        p.get("filter"), account=c.account_id),
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
         p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),

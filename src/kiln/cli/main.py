@@ -84,6 +84,7 @@ def _compose() -> None:
         image_lineage,
         image_publish,
         image_references,
+        image_scan,
         image_store,
         infrastructure_resource,
         instance_runtime,
@@ -121,6 +122,7 @@ def _compose() -> None:
     image.add_typer(image_lineage.watermark, name="watermark")
     image.add_typer(image_allowed.app, name="allowed")
     image.add_typer(image_inventory.app)
+    image.add_typer(image_scan.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)

@@ -35,6 +35,7 @@ from kiln.store.generation import Generation, generation
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
+from kiln.store.scans import EC2_LABELS, ScanResults, scan_results_by_image
 from kiln.store.snapshots import create_snapshot, record_layers
 from kiln.store.watermarks import Watermark, inherit, watermarks_by_image
 
@@ -103,6 +104,7 @@ class ImageInfo:
     owner_alias: str | None = None
     boot: BootAttributes = field(default_factory=BootAttributes)
     watermarks: list[Watermark] = field(default_factory=list)
+    scan_results: ScanResults | None = None  # None: never scanned
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
     _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -188,6 +190,8 @@ class ImageInfo:
             data["ImageOwnerAlias"] = self.owner_alias
         if self.watermarks:
             data["ImageWatermarks"] = [mark.to_ec2() for mark in self.watermarks]
+        if self.scan_results is not None:
+            data["ScanResults"] = self.scan_results.to_ec2()
         return data
 
 
@@ -205,8 +209,15 @@ def owner_aliases(db: Session) -> dict[str, str]:
     return {account: alias for account, alias in db.execute(query)}
 
 
+Extras = tuple[dict[str, str], list[dict[str, str]], list[Watermark], ScanResults | None]
+
+
+def _no_extras() -> Extras:
+    return ({}, [], [], None)
+
+
 def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
-            preloaded: tuple[dict[str, str], list[dict[str, str]], list[Watermark]] | None = None) -> ImageInfo:
+            preloaded: Extras | None = None) -> ImageInfo:
     """The image as EC2 describes it (``row`` a ``StoreImage`` or a row of its columns); ``preloaded`` is
     its (tags, launch permissions, watermarks) when the caller read those for many images at once
     (``_image_extras``)."""
@@ -214,8 +225,9 @@ def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
         tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
         permissions = launch_permissions(db, row.id)
         marks = watermarks_by_image(db, [row.id]).get(row.id, [])
+        scanned = scan_results_by_image(db, [row.id]).get(row.id)
     else:
-        tags, permissions, marks = preloaded
+        tags, permissions, marks, scanned = preloaded
     if aliases is None:
         aliases = owner_aliases(db)
     return ImageInfo(
@@ -241,10 +253,10 @@ def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
         owner_alias=aliases.get(row.owner_id),
         boot=BootAttributes(row.boot_mode, row.ena_support, row.imds_support, row.tpm_support),
         watermarks=marks,
+        scan_results=scanned,
     )
 
 
-Extras = tuple[dict[str, str], list[dict[str, str]], list[Watermark]]
 
 
 def _image_extras(db: Session, image_ids: list[str] | None, region: str) -> dict[str, Extras]:
@@ -257,15 +269,18 @@ def _image_extras(db: Session, image_ids: list[str] | None, region: str) -> dict
     for resource, key, value in db.execute(
         select(StoreTag.resource_id, StoreTag.key, StoreTag.value).where(StoreTag.resource_id.in_(ids))
     ):
-        found.setdefault(resource, ({}, [], []))[0][key] = value
+        found.setdefault(resource, _no_extras())[0][key] = value
     for image, kind, value in db.execute(
         select(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
         .where(StoreLaunchPermission.image_id.in_(ids))
         .order_by(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
     ):
-        found.setdefault(image, ({}, [], []))[1].append({kind: value})
+        found.setdefault(image, _no_extras())[1].append({kind: value})
     for image, marks in watermarks_by_image(db, ids).items():
-        found.setdefault(image, ({}, [], []))[2].extend(marks)
+        found.setdefault(image, _no_extras())[2].extend(marks)
+    for image, results in scan_results_by_image(db, ids).items():
+        tags, permissions, marks, _ = found.get(image, _no_extras())
+        found[image] = (tags, permissions, marks, results)
     return found
 
 
@@ -285,7 +300,7 @@ def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | 
     now = utcnow()
     ends = [row.protection_until for row in rows
             if not row.protection and row.protection_until is not None and row.protection_until > now]
-    return [to_info(db, row, aliases, extras.get(row.id, ({}, [], []))) for row in rows], min(ends, default=None)
+    return [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows], min(ends, default=None)
 
 
 def _region_images(region: str) -> list[ImageInfo]:
@@ -426,6 +441,8 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
         return any(_match(k, values) for k in info.tags)
     if key.startswith("image-watermark."):
         return _watermark_matches(info, key.removeprefix("image-watermark."), values)
+    if key.startswith("scan-result."):
+        return _scan_result_matches(info, key.removeprefix("scan-result."), values)
     if key == "block-device-mapping.snapshot-id":
         return any(_match(s, values) for s in info.snapshot_ids)
     raise InvalidParameterValue(f"The filter '{key}' is invalid", location=key)
@@ -444,6 +461,21 @@ def _watermark_matches(info: ImageInfo, member: str, values: list[str]) -> bool:
     if member not in _WATERMARK_FIELDS:
         raise InvalidParameterValue(f"The filter 'image-watermark.{member}' is invalid", location=member)
     return any(_match(mark.to_ec2()[_WATERMARK_FIELDS[member]], values) for mark in info.watermarks)
+
+
+_SCAN_RESULT_FIELDS = {
+    "highest-finding-severity-label": "HighestFindingSeverityLabel",
+    "finding-scan-date": "FindingScanDate",
+    **{f"{label.lower()}-fix-available-since": f"{label}FixAvailableSince" for label in EC2_LABELS},
+}
+
+
+def _scan_result_matches(info: ImageInfo, member: str, values: list[str]) -> bool:
+    if member not in _SCAN_RESULT_FIELDS:
+        raise InvalidParameterValue(f"The filter 'scan-result.{member}' is invalid", location=member)
+    if info.scan_results is None:
+        return False
+    return _match(info.scan_results.to_ec2().get(_SCAN_RESULT_FIELDS[member]), values)
 
 
 def describe_images(

@@ -16,6 +16,7 @@ from kiln.db.tables import (
     publishing,  # noqa: F401
     requests,  # noqa: F401
     resources,  # noqa: F401
+    scans,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
     vulndb,  # noqa: F401

@@ -21,6 +21,7 @@ from kiln.errors import Conflict, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.states import ACTIVE_BUILD_STATES, FINAL_BUILD_STATES
 from kiln.services.common.owners import in_region
+from kiln.store.scans import scan_states
 
 ACTIVE = ACTIVE_BUILD_STATES
 FINAL = FINAL_BUILD_STATES
@@ -209,7 +210,17 @@ def to_image_shape(row: ImageBuild) -> dict[str, Any]:
 
 def get_image(arn: str, *, caller: str | None = None, region: str | None = None) -> dict[str, Any]:
     with session() as db:
-        return to_image_shape(_row(db, arn, caller, region))
+        return _with_scan_states(db, [to_image_shape(_row(db, arn, caller, region))])[0]
+
+
+def _with_scan_states(db: Any, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The images with the ``scanState`` of their latest scan (none for an image never scanned)."""
+    states = scan_states(db, [image["arn"] for image in images])
+    for image in images:
+        if image["arn"] in states:
+            status, reason = states[image["arn"]]
+            image["scanState"] = {"status": status, **({"reason": reason} if reason else {})}
+    return images
 
 
 def list_images(
@@ -227,7 +238,7 @@ def list_images(
     if pipeline_arn:
         query = query.where(ImageBuild.pipeline_arn == pipeline_arn)
     with session() as db:
-        return [to_image_shape(row) for row in db.scalars(query) if in_region(row.arn, region)]
+        return _with_scan_states(db, [to_image_shape(row) for row in db.scalars(query) if in_region(row.arn, region)])
 
 
 def package_records(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, str]]:

@@ -6,7 +6,8 @@ kiln's ``RequiredTags`` (``[{Key, Value}]``, all present on the AMI) and ``Patch
 AMI's patched date within that many days; kiln records no package updates after a build, so the
 patched date is the build's: the AMI's creation date, as ``kiln compliance audit`` reports it).
 ``ImageWatermarks`` passes an AMI when one of its watermarks meets every member of one filter (an AMI
-without watermarks fails).
+without watermarks fails). ``ScanResultCondition`` judges the AMI's latest scan (``kiln image scan``, a
+build's scan step, the daily rescan): every member given must hold, and a never-scanned AMI fails.
 Ages are judged against the caller's clock: an AMI fails ``N`` days when ``now - t > N * 24 h``.
 """
 
@@ -25,7 +26,8 @@ from kiln.model.sharing import OWNER_ALIASES
 
 MAX_CRITERIA = 10
 KILN_MEMBERS = ("RequiredTags", "PatchedWithinDays")
-NOT_EVALUATED = ("ScanResultCondition",)  # kiln has no scans yet
+NOT_EVALUATED: tuple[str, ...] = ()
+SCAN_LABELS = ("informational", "low", "medium", "high", "critical")  # EC2's SeverityLabel, lowest first
 IMAGE_NAME = re.compile(r"^[a-zA-Z0-9 ()\[\]./\-'@_*?]{1,128}$")
 PRODUCT_CODE = re.compile(r"^[a-zA-Z0-9]{1,25}$")
 LIMITS = {"ImageProviders": 200, "ImageNames": 50, "MarketplaceProductCodes": 50, "RequiredTags": 50,
@@ -124,6 +126,46 @@ def _watermark_filters(value: Any, where: str) -> list[dict[str, Any]]:
     return filters
 
 
+def check_scan_condition(value: Any, where: str) -> dict[str, Any]:
+    """A ``ScanResultCondition`` (members of botocore's ``ScanResultConditionRequest``), or one error
+    naming the member."""
+    members = list(ec2_model.shape("ScanResultConditionRequest").members)
+    if not isinstance(value, dict) or not value:
+        raise _bad(f"ScanResultCondition gives one or more of {', '.join(members)}", where)
+    checked: dict[str, Any] = {}
+    for member, given in value.items():
+        at = f"{where}.{member}"
+        if member not in members:
+            raise _bad(f"unknown member {member!r}; use {', '.join(members)}", at)
+        if member == "MaximumSeverityLabel":
+            if given not in SCAN_LABELS:
+                raise _bad(f"{given!r} is not one of {', '.join(SCAN_LABELS)}", at)
+            checked[member] = given
+        else:
+            checked[member] = _whole_days(given, at)
+    return checked
+
+
+def scan_mismatch(condition: dict[str, Any], results: Any, now: datetime) -> str | None:
+    """Why an AMI's ``ScanResults`` (a store ``ScanResults``, None: never scanned) fail ``condition``."""
+    if results is None:
+        return "it has never been scanned"
+    limit = condition.get("MaximumSeverityLabel")
+    highest = results.highest_severity
+    if limit is not None and highest is not None and SCAN_LABELS.index(highest) > SCAN_LABELS.index(limit):
+        return f"its highest finding severity is {highest}, above {limit}"
+    for label in ("Critical", "High", "Medium", "Low", "Informational"):
+        days = condition.get(f"MaxDaysSince{label}FixAvailable")
+        since = results.fix_available_since.get(label)
+        if days is not None and since is not None and _older(since, days, now):
+            return (f"a fix for a {label.lower()} finding has been available since {since:%Y-%m-%d}, "
+                    f"more than {days} days")
+    scanned = condition.get("MaxDaysSinceLastFindingScan")
+    if scanned is not None and _older(results.finding_scan_date, scanned, now):
+        return f"last scanned {results.finding_scan_date:%Y-%m-%d}, more than {scanned} days ago"
+    return None
+
+
 def check_criteria(criteria: Any, field: str = "ImageCriteria") -> list[dict[str, Any]]:
     """The criteria, or one error naming the criterion and member that is wrong."""
     if not isinstance(criteria, list):
@@ -160,6 +202,8 @@ def check_criteria(criteria: Any, field: str = "ImageCriteria") -> list[dict[str
                 out[member] = _required_tags(value, at)
             elif member == "ImageWatermarks":
                 out[member] = _watermark_filters(value, at)
+            elif member == "ScanResultCondition":
+                out[member] = check_scan_condition(value, at)
             else:  # PatchedWithinDays
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise _bad("PatchedWithinDays is a whole number of days, 0 or more", at)
@@ -201,6 +245,11 @@ def mismatch(criterion: dict[str, Any], image: Any, caller: str, now: datetime) 
     for tag in criterion.get("RequiredTags") or []:
         if image.tags.get(tag["Key"]) != tag["Value"]:
             return f"tag {tag['Key']}={tag['Value']} is missing"
+    condition = criterion.get("ScanResultCondition")
+    if condition is not None:
+        why = scan_mismatch(condition, getattr(image, "scan_results", None), now)
+        if why is not None:
+            return why
     marks = criterion.get("ImageWatermarks")
     if marks is not None and not any(_watermark_matches(f, mark, now) for f in marks for mark in image.watermarks):
         if not image.watermarks:
