@@ -17,7 +17,8 @@ from kiln.db.base import clock_now
 from kiln.errors import InvalidInput
 from kiln.services.compliance.inventory import ImageFacts, Inventory, Template, load
 from kiln.services.compliance.rules import Rule, describe_age
-from kiln.services.ec2.allowed_criteria import judge
+from kiln.services.ec2.allowed_criteria import judge, scan_mismatch
+from kiln.store.scans import EC2_LABELS
 
 PATCHED_SOURCE = "build date"
 INSTANCE, GROUP, TEMPLATE = "instance", "auto-scaling-group", "launch-template"
@@ -34,6 +35,10 @@ class Verdict:
     age_days: int | None = None
     approved: bool | None = None
     allowed: bool | None = None  # None: allowed images settings are disabled
+    scan_state: str | None = None  # the latest scan's status; None: never scanned
+    highest_fixable_severity: str | None = None  # EC2's label, lower case
+    oldest_days_since_fix_available: int | None = None
+    watermarks: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
 
@@ -72,6 +77,9 @@ class Finding:
             "ImageCreationDate": verdict.created, "ImageAgeDays": verdict.age_days,
             "PatchedDate": verdict.created, "PatchedSource": PATCHED_SOURCE if verdict.created else None,
             "Approved": verdict.approved, "ImageAllowed": verdict.allowed,
+            "ScanState": verdict.scan_state, "HighestFixableSeverity": verdict.highest_fixable_severity,
+            "OldestDaysSinceFixAvailable": verdict.oldest_days_since_fix_available,
+            "Watermarks": verdict.watermarks,
             "Compliant": self.compliant, "Reasons": self.reasons,
         }
 
@@ -132,10 +140,26 @@ class Judge:
             verdict.approved = not missing
             if missing:
                 verdict.reasons.append(f"not approved: tag {', '.join(missing)} missing")
+        self._scan(image, verdict)
         verdict.allowed, why = self._allowed(image, account, region)
         if verdict.allowed is False:
             verdict.reasons.append(f"not allowed by the allowed images settings ({why})")
         return verdict
+
+    def _scan(self, image: ImageFacts, verdict: Verdict) -> None:
+        """The image's scan facts, and the rule's scan condition (ScanResultCondition's members)."""
+        results = image.scan_results
+        verdict.scan_state = image.scan_state
+        verdict.watermarks = [mark.key for mark in image.watermarks]
+        if results is not None and results.fix_available_since:
+            labels = [label for label in EC2_LABELS if label in results.fix_available_since]
+            verdict.highest_fixable_severity = labels[0].lower()
+            earliest = min(results.fix_available_since.values())
+            verdict.oldest_days_since_fix_available = max(0, (self.as_of - earliest).days)
+        if self.rule.scan_condition:
+            why = scan_mismatch(self.rule.scan_condition, results, self.as_of)
+            if why is not None:
+                verdict.reasons.append(f"scan condition: {why}")
 
     def _allowed(self, image: ImageFacts, account: str, region: str) -> tuple[bool | None, str]:
         state, criteria, own = self.inventory.allowed.get((account, region), (DISABLED, [], False))

@@ -39,6 +39,9 @@ class ImageFacts:
     creation_date: datetime
     deprecation_time: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    watermarks: list[Any] = field(default_factory=list)  # the store's Watermark
+    scan_results: Any = None  # the store's ScanResults; None: never scanned (or no completed scan)
+    scan_state: str | None = None  # the latest scan's status; None: never scanned
 
 
 @dataclass
@@ -125,7 +128,10 @@ def _parameters(db: Any) -> dict[tuple[str, str, str], tuple[str, dict[int, str]
 
 
 def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
+    from kiln.db.tables.scans import ImageScanRow
     from kiln.store.images import owner_aliases
+    from kiln.store.scans import scan_results_by_image
+    from kiln.store.watermarks import watermarks_by_image
 
     aliases = owner_aliases(db)
     images: dict[str, ImageFacts] = {}
@@ -138,6 +144,16 @@ def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
                                                   .where(StoreTag.resource_id.in_(chunk))):
             if resource_id in images:
                 images[resource_id].tags[key] = value
+        for image_id, marks in watermarks_by_image(db, chunk).items():
+            if image_id in images:
+                images[image_id].watermarks = marks
+        for image_id, results in scan_results_by_image(db, chunk).items():
+            if image_id in images:
+                images[image_id].scan_results = results
+        for image_id, status in db.execute(select(ImageScanRow.image_id, ImageScanRow.status)
+                                           .where(ImageScanRow.image_id.in_(chunk))):
+            if image_id in images:
+                images[image_id].scan_state = status
     return images
 
 

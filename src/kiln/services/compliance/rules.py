@@ -20,6 +20,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.shapes import AccountId, ResourceName, Shape
 from kiln.services.common.kinds import KindHandler, Ref, no_references
 from kiln.services.common.unit import unit_of_work
+from kiln.services.ec2.allowed_criteria import check_scan_condition
 
 DEFAULT_RULE = "default"
 DEFAULT_MAX_AGE_DAYS = 30
@@ -41,6 +42,8 @@ class ComplianceRuleRequest(Shape):
     minHealthyPercentage: Annotated[int, Field(ge=0, le=100)] = DEFAULT_MIN_HEALTHY
     setDefaultVersion: bool = True
     schedule: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    # fails an image whose latest scan does not meet it (members of EC2's ScanResultCondition)
+    scanCondition: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Rule:
     min_healthy_percentage: int = DEFAULT_MIN_HEALTHY
     set_default_version: bool = True
     schedule: str | None = None
+    scan_condition: dict[str, Any] | None = None
 
     def covers(self, account: str, region: str) -> bool:
         return (not self.accounts or account in self.accounts) and (not self.regions or region in self.regions)
@@ -61,7 +65,7 @@ class Rule:
         return {"Name": self.name, "MaxAge": describe_age(self.max_age), "RequiredTags": self.required_tags,
                 "Accounts": list(self.accounts), "Regions": list(self.regions),
                 "MinHealthyPercentage": self.min_healthy_percentage, "SetDefaultVersion": self.set_default_version,
-                "Schedule": self.schedule}
+                "Schedule": self.schedule, "ScanCondition": self.scan_condition}
 
 
 DEFAULT = Rule(DEFAULT_RULE, timedelta(days=DEFAULT_MAX_AGE_DAYS))
@@ -110,7 +114,8 @@ def check_schedule(expression: str, where: str = "schedule") -> str:
 
 def _from_row(row: ComplianceRuleRow) -> Rule:
     return Rule(row.name, timedelta(days=row.max_age_days), dict(row.required_tags), tuple(row.accounts),
-                tuple(row.regions), row.min_healthy_percentage, row.set_default_version, row.schedule)
+                tuple(row.regions), row.min_healthy_percentage, row.set_default_version, row.schedule,
+                (row.rule or {}).get("scanCondition"))
 
 
 def get_rule(name: str | None, *, max_age: timedelta | None = None) -> Rule:
@@ -144,6 +149,8 @@ def put_rule(db: Any, request: ComplianceRuleRequest) -> str:
     """Create or update; ``created``, ``updated`` or ``unchanged``."""
     body = request.dump()
     schedule = check_schedule(request.schedule) if request.schedule else None
+    if request.scanCondition is not None:
+        check_scan_condition(request.scanCondition, "scanCondition")
     values = {"description": request.description, "max_age_days": request.maxAgeDays,
               "required_tags": dict(request.requiredTags or {}), "accounts": sorted(set(request.accounts or [])),
               "regions": sorted(set(request.regions or [])), "min_healthy_percentage": request.minHealthyPercentage,
