@@ -34,7 +34,7 @@ def test_apply_creates_updates_and_lists_a_rule(kiln, tmp_path: Path) -> None:
     [rule] = json.loads(kiln("compliance", "rules", "--region", "us-east-1", "--output", "json").stdout)
     assert rule == {"Name": "golden-30", "MaxAge": "14d", "RequiredTags": {"kiln:Approved": "true"},
                     "Accounts": ["123456789012"], "Regions": ["us-east-1"], "MinHealthyPercentage": 66,
-                    "SetDefaultVersion": True, "Schedule": "cron(0 6 * * ? *)"}
+                    "SetDefaultVersion": True, "Schedule": "cron(0 6 * * ? *)", "ScanCondition": None}
     table = kiln("compliance", "rules", "--region", "us-east-1").stdout
     assert json.loads(kiln("compliance", "rules", "--output", "json").stdout) == []  # not local's rule
     assert "golden-30" in table and "kiln:Approved=true" in table and "cron(0 6 * * ? *)" in table
