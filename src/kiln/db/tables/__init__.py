@@ -17,4 +17,5 @@ from kiln.db.tables import (
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
+    workflows,  # noqa: F401
 )
