@@ -23,6 +23,7 @@ from kiln.services.configurations import distribution, infrastructure
 from kiln.services.lifecycle import policies as lifecycle_policies
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
+from kiln.services.workflows import resource as workflows
 
 if TYPE_CHECKING:
     from kiln.schedule.scheduler import Job
@@ -37,6 +38,7 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
     pipelines.APPLY_KIND,
     lifecycle_policies.APPLY_KIND,
     compliance_rules.APPLY_KIND,
+    workflows.APPLY_KIND,
 )
 
 

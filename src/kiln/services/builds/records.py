@@ -57,6 +57,8 @@ def create_image(
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
+    workflows: list[dict[str, Any]] | None = None,
+    execution_role: str | None = None,
 ) -> str:
     """Record a new PENDING image of ``account`` with the next build number of the version, built in
     ``region`` (its ARN's region); the caller process owns it."""
@@ -96,6 +98,8 @@ def create_image(
                 owner_pid=owner.pid,
                 owner_start=owner.start_time,
                 workflow_execution_id=f"wf-{uuid.uuid4()}",
+                workflows=list(workflows) if workflows else None,
+                execution_role=execution_role,
             )
         )
     return arn
@@ -270,8 +274,9 @@ class StepHandle:
 
 
 @contextmanager
-def step(arn: str, workflow: str, name: str, action: str) -> Iterator[StepHandle]:
-    """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message)."""
+def step(arn: str, workflow: str, name: str, action: str, **columns: Any) -> Iterator[StepHandle]:
+    """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message);
+    ``columns``: more of the step's row (its workflow execution, inputs, onFailure, timeout)."""
     step_id = f"step-{uuid.uuid4()}"
     with session() as db:
         position = (db.scalar(select(func.count()).where(WorkflowStep.image_arn == arn)) or 0) + 1
@@ -286,6 +291,7 @@ def step(arn: str, workflow: str, name: str, action: str) -> Iterator[StepHandle
                 status="RUNNING",
                 outputs={},
                 start_time=utcnow(),
+                **columns,
             )
         )
     handle = StepHandle(step_id)
@@ -297,8 +303,8 @@ def step(arn: str, workflow: str, name: str, action: str) -> Iterator[StepHandle
     _finish_step(step_id, handle.status, handle.message, handle)
 
 
-def skip_step(arn: str, workflow: str, name: str, action: str, message: str) -> None:
-    with step(arn, workflow, name, action) as handle:
+def skip_step(arn: str, workflow: str, name: str, action: str, message: str, **columns: Any) -> None:
+    with step(arn, workflow, name, action, **columns) as handle:
         handle.status, handle.message = "SKIPPED", message
 
 
@@ -317,7 +323,7 @@ def _finish_step(step_id: str, status: str, message: str | None, handle: StepHan
 def fail_running_steps(arn: str, message: str, when: datetime | None = None) -> None:
     with session() as db:
         for row in db.scalars(
-            select(WorkflowStep).where(WorkflowStep.image_arn == arn, WorkflowStep.status == "RUNNING")
+            select(WorkflowStep).where(WorkflowStep.image_arn == arn, WorkflowStep.status.in_(("RUNNING", "WAITING")))
         ):
             row.status = "FAILED"
             row.message = message
