@@ -21,6 +21,25 @@ def outputs_table(image: dict[str, Any]) -> None:
            for a in amis])
 
 
+def _workflows(arns: list[str] | None, path: Path | None) -> list[dict[str, Any]] | None:
+    """``--workflow ARN``s and ``--workflows-file``'s list, as CreateImage's ``workflows``."""
+    from kiln.errors import InvalidInput
+
+    entries: list[dict[str, Any]] = [{"workflowArn": arn} for arn in arns or []]
+    if path is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise InvalidInput(f"cannot read {path}: {error}", location="--workflows-file") from None
+        if not isinstance(loaded, list) or not all(isinstance(entry, dict) for entry in loaded):
+            raise InvalidInput(f"{path} must hold a list of WorkflowConfiguration mappings",
+                               location="--workflows-file")
+        entries += loaded
+    return entries or None
+
+
 @app.command("create")
 def create(
     recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
@@ -31,6 +50,11 @@ def create(
     instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
+    workflow: list[str] = typer.Option(None, "--workflow", help="Workflow ARN to run (repeatable; default: the "
+                                       "managed build-image, test-image, distribute-image)."),
+    workflows_file: Path = typer.Option(None, "--workflows-file", help="YAML/JSON list of WorkflowConfiguration "
+                                        "({workflowArn, parameters, onFailure, parallelGroup})."),
+    execution_role: str = typer.Option(None, "--execution-role", help="executionRole (recorded)."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
@@ -53,6 +77,7 @@ def create(
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
     from kiln.services.builds.workflow import create_and_build
 
+    workflows = _workflows(workflow, workflows_file)
     image = create_and_build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
@@ -62,6 +87,8 @@ def create(
         region=region,
         account=account,
         progress=progress,
+        workflows=workflows,
+        execution_role=execution_role,
     )
 
     def text() -> None:

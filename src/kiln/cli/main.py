@@ -33,6 +33,7 @@ NOUNS: dict[str, str] = {
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
+    "workflow": "Workflows: build, test and distribution documents; executions; WaitForAction steps.",
 }
 
 app = typer.Typer(
@@ -96,6 +97,7 @@ def _compose() -> None:
         top_events,
         top_scheduler,
         top_serve,
+        workflow_resource,
     )
 
     app.command("apply")(top_apply.apply)
@@ -122,6 +124,7 @@ def _compose() -> None:
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
+    _noun("workflow", workflow_resource.app)
 
 
 _compose()

@@ -101,6 +101,10 @@ def _normalise(
         body["distributionConfigurationArn"] = str(
             find_distribution_configuration(db, body["distributionConfigurationArn"]).arn
         )
+    if body.get("workflows"):
+        from kiln.services.workflows.configure import check_configurations
+
+        body["workflows"] = check_configurations(body["workflows"], db=db, account=account, field=at("workflows"))
     tests = {"imageTestsEnabled": True, "timeoutMinutes": DEFAULT_TESTS_TIMEOUT}
     body["imageTestsConfiguration"] = {**tests, **(body.get("imageTestsConfiguration") or {})}
     body.setdefault("enhancedImageMetadataEnabled", True)
