@@ -71,8 +71,8 @@ def test_a_workflow_is_created_got_listed_and_deleted() -> None:
 
 
 def test_the_managed_workflows_are_amazons() -> None:
-    from kiln.services.workflows.managed import managed_arn
     from kiln.services.workflows.configure import resolve_workflows
+    from kiln.services.workflows.managed import managed_arn
 
     resolve_workflows(None)  # seeds them when the database lacks them
     listed = resource.list_workflows(owner="Amazon")["workflowVersionList"]
