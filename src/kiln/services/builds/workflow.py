@@ -377,7 +377,6 @@ class Build:
     # -- failure ---------------------------------------------------------------------------------
     def _fail(self, status: str, reason: str) -> None:
         from kiln.services.builds import steps
-        from kiln.services.workflows import executions
 
         keep = self.plan is not None and not self.plan.terminate_on_failure
         for instance in self.launched:  # what custom workflows launched beyond the build and test instances
@@ -389,8 +388,6 @@ class Build:
             build_instance=self.build_instance, test_instance=self.test_instance, ami=self.new_ami,
             keep_build_instance=keep, region=self.region,
         )
-        with contextlib.suppress(Exception):
-            executions.fail_running_executions(self.arn, status, final)
         self.progress(f"{self.arn}: {status}: {final}")
 
 
@@ -409,6 +406,8 @@ def abandon(
     debugging. Returns the reason recorded on the image."""
     from kiln.services.builds import steps
     from kiln.services.builds.distribute import discard
+    from kiln.services.workflows import executions
+
     if build_instance and not keep_build_instance:
         with contextlib.suppress(Exception):
             steps.terminate(build_instance)
@@ -421,6 +420,8 @@ def abandon(
         with contextlib.suppress(Exception):
             steps.discard_ami(ami, region=region)
     images.fail_running_steps(arn, reason)
+    with contextlib.suppress(Exception):
+        executions.fail_running_executions(arn, status, reason)
     if build_instance and keep_build_instance:
         reason += f" (build instance {build_instance} kept for debugging)"
     images.set_status(arn, status, reason)
