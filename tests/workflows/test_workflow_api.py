@@ -107,6 +107,6 @@ def test_a_gated_build_is_resumed_over_the_api(serve_process: ServeProcess, pare
                                                          ("Terminate", "COMPLETED")]
     approve = client.get_workflow_step_execution(stepExecutionId=steps[0]["stepExecutionId"])
     assert json.loads(approve["outputs"]) == {"action": "RESUME", "reason": "approved"}
-    assert json.loads(approve["inputs"]) == {"payload": "{{ $.parameters.note }}"}
+    assert json.loads(approve["inputs"]) == {"payload": "release 7"}  # as resolved for the step
     execution = client.get_workflow_execution(workflowExecutionId=build["workflowExecutionId"])
     assert execution["imageBuildVersionArn"] == arn and execution["totalStepsSucceeded"] == 5

@@ -176,3 +176,25 @@ def test_image_parameters_are_checked_against_the_declared_ones() -> None:
         resolve_workflows([{"workflowArn": arn, "parameters": [{"name": "color", "value": ["red"]}]}])
     with pytest.raises(InvalidInput, match="give a BUILD workflow"):
         resolve_workflows([{"workflowArn": "arn:aws:imagebuilder:local:aws:workflow/test/test-image/1.0.0/1"}])
+
+
+def test_a_pipeline_records_its_workflows_and_a_used_workflow_is_not_deleted() -> None:
+    from tests.pipelines.conftest import AMI, component, infrastructure, recipe
+
+    from kiln.errors import InUse
+    from kiln.services.pipelines.resource import create_image_pipeline, get_image_pipeline
+
+    arn = _create()
+    parts = {"imageRecipeArn": recipe("web", "1.0.0", AMI, [component("setup", "1.0.0")]),
+             "infrastructureConfigurationArn": infrastructure()}
+    wildcard = arn.rsplit("/", 2)[0] + "/1.x.x"
+    with pytest.raises(InvalidInput, match="parameter approve is a boolean"):
+        create_image_pipeline({"name": "gated", **parts, "workflows": [
+            {"workflowArn": wildcard, "parameters": [{"name": "approve", "value": ["yes please"]}]}]})
+    pipeline = create_image_pipeline({"name": "gated", **parts, "executionRole": "KilnWorkflowRole", "workflows": [
+        {"workflowArn": wildcard, "parameters": [{"name": "approve", "value": ["false"]}]}]})["imagePipelineArn"]
+    stored = get_image_pipeline(pipeline)["imagePipeline"]
+    assert stored["workflows"] == [{"workflowArn": wildcard, "parameters": [{"name": "approve", "value": ["false"]}]}]
+    assert stored["executionRole"] == "KilnWorkflowRole"
+    with pytest.raises(InUse, match=pipeline):
+        resource.delete_workflow(arn)

@@ -262,7 +262,7 @@ class Build:
         executions.finish_execution(execution, "COMPLETED")
 
     def _run_steps(self, workflow: Any, execution: str) -> None:
-        from kiln.services.builds.actions import Skipped, StepCall, handler_for
+        from kiln.services.builds.actions import Skipped, StepCall, StepFailed, handler_for
         from kiln.services.workflows.expressions import Context
 
         stage = workflow.type
@@ -275,8 +275,13 @@ class Build:
                                  inputs=step.inputs, **columns)
                 continue
             try:
-                with self._step(stage.lower(), step.name, step.action, inputs=step.inputs, **columns) as record:
-                    inputs = context.resolve_inputs(step.inputs)
+                inputs, problem = context.resolve_inputs(step.inputs), None
+            except ValueError as error:  # a reference to an output a failed (Continue) step never made
+                inputs, problem = step.inputs, error
+            try:
+                with self._step(stage.lower(), step.name, step.action, inputs=inputs, **columns) as record:
+                    if problem is not None:
+                        raise StepFailed(f"step {step.name}: {problem}")
                     answer = handler_for(step)(self, StepCall(stage, step, inputs, record))
                     if isinstance(answer, Skipped):
                         record.status, record.message = "SKIPPED", answer.reason
