@@ -266,3 +266,23 @@ def test_wait_for_action_times_out(make_recipe) -> None:
     image = images.list_images(name="web")[-1]
     assert image["state"]["status"] == "FAILED"
     assert _steps(image["arn"])[0] == ("build", "Approve", "FAILED")
+
+
+def test_a_failed_test_workflow_with_on_failure_continue_lets_the_image_through(make_recipe, kiln, tmp_path) -> None:
+    from kiln.services.workflows.managed import managed_arn
+
+    workflows = tmp_path / "workflows.json"
+    workflows.write_text(json.dumps([{"workflowArn": managed_arn("TEST"), "onFailure": "CONTINUE"}]))
+    arns = make_recipe("echo built > /etc/built", test="echo the test failed; exit 3")
+    result = kiln("image", "create", "--recipe", arns["recipe"], "--infrastructure", arns["infrastructure"],
+                  "--distribution", arns["distribution"], "--workflow", managed_arn("BUILD"), "--output", "json",
+                  "--workflows-file", str(workflows))
+    assert result.exit_code == 0, result.stderr
+    image = json.loads(result.stdout)["image"]
+    assert image["state"]["status"] == "AVAILABLE"
+    runs = kiln("workflow", "executions", image["arn"], "--output", "json")
+    assert [(r["type"], r["status"]) for r in json.loads(runs.stdout)["workflowExecutions"]] == [
+        ("BUILD", "COMPLETED"), ("TEST", "FAILED"), ("DISTRIBUTION", "COMPLETED")]
+    assert ("test", "ApplyTestComponents", "FAILED") in _steps(image["arn"])
+    assert not _live_instances()  # the failed workflow's test instance went with it
+
