@@ -231,6 +231,10 @@ def test_wait_for_action_resumed_from_another_process(make_recipe, kiln_home) ->
     assert image["state"]["status"] == "AVAILABLE"
     step = executions.get_workflow_step_execution(waiting["stepExecutionId"])
     assert step["status"] == "COMPLETED"
+    from kiln.services.common.events import list_events
+
+    [event] = [e for e in list_events() if e["kind"] == "EC2 Image Builder Workflow Step Waiting"]
+    assert event["detail"]["stepExecutionId"] == waiting["stepExecutionId"]
     assert json.loads(step["outputs"]) == {"action": "RESUME", "reason": "approved by the release manager"}
     assert executions.list_waiting_workflow_steps()["steps"] == []
     again = subprocess.run(

@@ -198,3 +198,12 @@ def test_a_pipeline_records_its_workflows_and_a_used_workflow_is_not_deleted() -
     assert stored["executionRole"] == "KilnWorkflowRole"
     with pytest.raises(InUse, match=pipeline):
         resource.delete_workflow(arn)
+
+
+def test_workflows_take_tags() -> None:
+    from kiln.services.common import tags
+
+    arn = _create()
+    tags.tag_resource({"resourceArn": arn, "tags": {"team": "release"}})
+    assert tags.list_tags_for_resource(arn)["tags"] == {"team": "release"}
+    assert resource.get_workflow(arn)["workflow"]["tags"] == {"team": "release"}

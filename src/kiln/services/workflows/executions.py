@@ -90,10 +90,20 @@ def fail_running_executions(image_arn: str, status: str, message: str) -> None:
 
 
 def set_waiting(step_id: str) -> None:
+    """The step WAITING, and Image Builder's "Workflow Step Waiting" event (webhooks get it)."""
+    from kiln.services.common import events
+
     with session() as db:
         row = db.get(WorkflowStep, step_id)
-        if row is not None:
-            row.status = WAITING
+        if row is None:
+            return
+        row.status = WAITING
+        execution = db.get(WorkflowExecution, row.workflow_execution_id)
+        detail = {"stepExecutionId": step_id, "imageBuildVersionArn": row.image_arn,
+                  "workflowExecutionId": row.workflow_execution_id, "stepName": row.name,
+                  "workflowBuildVersionArn": execution.workflow_arn if execution else None,
+                  "inputs": row.inputs or {}}
+        events.record_event("EC2 Image Builder Workflow Step Waiting", row.image_arn, detail, db=db)
 
 
 def action_for(step_id: str) -> tuple[str | None, str | None]:
