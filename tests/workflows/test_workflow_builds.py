@@ -290,3 +290,22 @@ def test_a_failed_test_workflow_with_on_failure_continue_lets_the_image_through(
     assert ("test", "ApplyTestComponents", "FAILED") in _steps(image["arn"])
     assert not _live_instances()  # the failed workflow's test instance went with it
 
+
+
+def test_a_waiting_image_can_be_cancelled(make_recipe) -> None:
+    from kiln.services.builds.workflow import BuildCancelled
+
+    arns = make_recipe("echo built > /etc/built")
+    thread, outcome = _start_in_thread(arns, _workflow(GATE.format(timeout=600), "gated-build"))
+    try:
+        waiting = _waiting_step()
+        images.request_cancel(waiting["imageBuildVersionArn"])
+    finally:
+        thread.join(timeout=600)
+    assert isinstance(outcome.get("error"), BuildCancelled)
+    image = images.get_image(waiting["imageBuildVersionArn"])
+    assert image["state"]["status"] == "CANCELLED"
+    runs = executions.list_workflow_executions(image["arn"])["workflowExecutions"]
+    assert runs[0]["status"] == "CANCELLED"
+    assert executions.get_workflow_step_execution(waiting["stepExecutionId"])["status"] == "FAILED"
+    assert executions.list_waiting_workflow_steps()["steps"] == []
