@@ -44,6 +44,7 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, logs_dir
 from kiln.services.builds import records as images
 from kiln.services.builds.distribute import Distribution, check_distribution
 from kiln.services.builds.plan import BuildPlan, plan_build
+from kiln.services.workflows.configure import ImageWorkflow
 
 Progress = Callable[[str], None]
 STAGE_STATUS = {"BUILD": "CREATING", "TEST": "TESTING", "DISTRIBUTION": "DISTRIBUTING"}
@@ -111,15 +112,13 @@ class Build:
         self.region = region_of(arn)
         self.account = images.account_of(arn)
         self.distribution: Distribution | None = None
-        self.workflows: list[Any] = []
+        self.workflows: list[ImageWorkflow] = []
         self.workflow_outputs: dict[str, Any] = {}
 
     # -- what the actions use ----------------------------------------------------------------------
     def check_cancel(self) -> None:
         if images.cancel_requested(self.arn):
             raise BuildCancelled("cancelled by CancelImageCreation")
-
-    _check_cancel = check_cancel
 
     def _status(self, status: str, reason: str | None = None) -> None:
         self.check_cancel()
@@ -204,7 +203,7 @@ class Build:
         for workflow in runs:
             self._run_workflow(workflow)
 
-    def _nothing_to_test(self, workflow: Any) -> str | None:
+    def _nothing_to_test(self, workflow: ImageWorkflow) -> str | None:
         """The step a TEST workflow skips whole when no component has a test phase."""
         from kiln.services.builds import steps
 
@@ -233,7 +232,7 @@ class Build:
             "dateTime": self.row.date_created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def _run_workflow(self, workflow: Any) -> None:
+    def _run_workflow(self, workflow: ImageWorkflow) -> None:
         from kiln.services.workflows import executions
 
         stage = workflow.type
@@ -261,7 +260,7 @@ class Build:
             return
         executions.finish_execution(execution, "COMPLETED")
 
-    def _run_steps(self, workflow: Any, execution: str) -> None:
+    def _run_steps(self, workflow: ImageWorkflow, execution: str) -> None:
         from kiln.services.builds.actions import Skipped, StepCall, StepFailed, handler_for
         from kiln.services.workflows.expressions import Context
 
