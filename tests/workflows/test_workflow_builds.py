@@ -307,5 +307,5 @@ def test_a_waiting_image_can_be_cancelled(make_recipe) -> None:
     assert image["state"]["status"] == "CANCELLED"
     runs = executions.list_workflow_executions(image["arn"])["workflowExecutions"]
     assert runs[0]["status"] == "CANCELLED"
-    assert executions.get_workflow_step_execution(waiting["stepExecutionId"])["status"] == "FAILED"
+    assert executions.get_workflow_step_execution(waiting["stepExecutionId"])["status"] == "CANCELLED"
     assert executions.list_waiting_workflow_steps()["steps"] == []

@@ -298,7 +298,8 @@ def step(arn: str, workflow: str, name: str, action: str, **columns: Any) -> Ite
     try:
         yield handle
     except BaseException as error:
-        _finish_step(step_id, "FAILED", str(error) or type(error).__name__, handle)
+        # an error may say what it makes of the step (a cancellation: CANCELLED); else FAILED
+        _finish_step(step_id, getattr(error, "step_status", "FAILED"), str(error) or type(error).__name__, handle)
         raise
     _finish_step(step_id, handle.status, handle.message, handle)
 

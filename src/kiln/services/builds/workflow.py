@@ -57,6 +57,8 @@ class BuildFailed(KilnError):
 class BuildCancelled(KilnError):
     """The image was cancelled (CancelImageCreation) between steps."""
 
+    step_status = "CANCELLED"  # what the step it interrupts records
+
 
 def region_of(arn: str) -> str:
     """The region of an image ARN: where the build runs."""
