@@ -309,3 +309,17 @@ def test_a_waiting_image_can_be_cancelled(make_recipe) -> None:
     assert runs[0]["status"] == "CANCELLED"
     assert executions.get_workflow_step_execution(waiting["stepExecutionId"])["status"] == "CANCELLED"
     assert executions.list_waiting_workflow_steps()["steps"] == []
+
+
+def test_a_step_past_its_timeout_fails(make_recipe) -> None:
+    slow = GATE.replace("  - name: Approve\n    action: WaitForAction\n    timeoutSeconds: {timeout}\n", "").replace(
+        "  - name: Build\n    action: ExecuteComponents\n", "  - name: Build\n    action: ExecuteComponents\n"
+        "    timeoutSeconds: 1\n")
+    assert "timeoutSeconds: 1" in slow and "WaitForAction" not in slow
+    arns = make_recipe("sleep 3")
+    with pytest.raises(BuildFailed, match="step Build timed out after 1 seconds"):
+        _build(arns, tests_enabled=False, workflows=[{"workflowArn": _workflow(slow, "slow-build")}])
+    image = images.list_images(name="web")[-1]
+    assert image["state"]["status"] == "FAILED"
+    assert _steps(image["arn"])[:2] == [("build", "Launch", "COMPLETED"), ("build", "Build", "FAILED")]
+    assert not _live_instances()

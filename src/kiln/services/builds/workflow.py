@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -45,6 +46,7 @@ from kiln.services.builds import records as images
 from kiln.services.builds.distribute import Distribution, check_distribution
 from kiln.services.builds.plan import BuildPlan, plan_build
 from kiln.services.workflows.configure import ImageWorkflow
+from kiln.services.workflows.document import StepDecl
 
 Progress = Callable[[str], None]
 STAGE_STATUS = {"BUILD": "CREATING", "TEST": "TESTING", "DISTRIBUTION": "DISTRIBUTING"}
@@ -52,6 +54,10 @@ STAGE_STATUS = {"BUILD": "CREATING", "TEST": "TESTING", "DISTRIBUTION": "DISTRIB
 
 class BuildFailed(KilnError):
     """A workflow step failed; the image is FAILED with this reason."""
+
+
+class StepTimedOut(KilnError):
+    """A step ran past its timeoutSeconds (the action's default when the document gives none)."""
 
 
 class BuildCancelled(KilnError):
@@ -115,12 +121,20 @@ class Build:
         self.account = images.account_of(arn)
         self.distribution: Distribution | None = None
         self.workflows: list[ImageWorkflow] = []
+        # (time.monotonic() deadline, step name, timeoutSeconds) of the step running
+        self.step_deadline: tuple[float, str, int] | None = None
         self.workflow_outputs: dict[str, Any] = {}
 
     # -- what the actions use ----------------------------------------------------------------------
     def check_cancel(self) -> None:
+        """Between a step's pieces of work: stop if the image was cancelled or the step ran past its
+        ``timeoutSeconds`` (checked where its action checks, e.g. between components, and when it
+        ends: a step that finishes late has failed)."""
         if images.cancel_requested(self.arn):
             raise BuildCancelled("cancelled by CancelImageCreation")
+        if self.step_deadline is not None and time.monotonic() > self.step_deadline[0]:
+            _, name, seconds = self.step_deadline
+            raise StepTimedOut(f"step {name} timed out after {seconds} seconds")
 
     def _status(self, status: str, reason: str | None = None) -> None:
         self.check_cancel()
@@ -283,7 +297,13 @@ class Build:
                 with self._step(stage.lower(), step.name, step.action, inputs=inputs, **columns) as record:
                     if problem is not None:
                         raise StepFailed(f"step {step.name}: {problem}")
-                    answer = handler_for(step)(self, StepCall(stage, step, inputs, record))
+                    seconds = self._timeout(step)
+                    self.step_deadline = (time.monotonic() + seconds, step.name, seconds)
+                    try:
+                        answer = handler_for(step)(self, StepCall(stage, step, inputs, record))
+                        self.check_cancel()
+                    finally:
+                        self.step_deadline = None
                     if isinstance(answer, Skipped):
                         record.status, record.message = "SKIPPED", answer.reason
                     else:
@@ -301,6 +321,12 @@ class Build:
         for name, value in workflow.document.outputs:
             with contextlib.suppress(ValueError):
                 self.workflow_outputs[name] = context.operand(value)
+
+    @staticmethod
+    def _timeout(step: StepDecl) -> int:
+        from kiln.services.workflows.catalog import ACTIONS
+
+        return step.timeout_seconds or ACTIONS[step.action].default_timeout
 
     def _roll_back_instances(self, launched_before: list[str]) -> None:
         """A workflow that failed and was let go on: the instances it launched go (its rollback)."""
