@@ -14,7 +14,11 @@ app = typer.Typer()
 
 
 def outputs_table(image: dict[str, Any]) -> None:
-    """The image's outputResources.amis: one row per (region, account, AMI)."""
+    """The image's outputResources: one row per (region, account, AMI); a container image's URIs."""
+    containers = image["outputResources"].get("containers")
+    if image.get("type") == "DOCKER":
+        table(["REGION", "IMAGE URI"], [(c["region"], uri) for c in containers or [] for uri in c["imageUris"]])
+        return
     amis = image["outputResources"]["amis"]
     table(["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"],
           [(a["region"], a.get("accountId", ""), a["image"], a.get("name", ""), a.get("description", ""))
@@ -42,7 +46,7 @@ def _workflows(arns: list[str] | None, path: Path | None) -> list[dict[str, Any]
 
 @app.command("create")
 def create(
-    recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
+    recipe: str = typer.Option(None, "--recipe", help="Image or container recipe ARN (CreateImage)."),
     infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
     distribution: str = typer.Option(None, "--distribution", help="Distribution configuration ARN."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Skip the test workflow."),
@@ -75,10 +79,19 @@ def create(
         return
     if not recipe or not infrastructure:
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
+    from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
     workflows = _workflows(workflow, workflows_file)
-    image = create_and_build(
+    request: dict[str, Any] = {}
+    if is_container_image(recipe):
+        if workflows or execution_role:
+            raise InvalidInput("--workflow, --workflows-file and --execution-role are for AMI builds "
+                               "(kiln's container builds run their own steps)", location="--workflow")
+        build = create_and_build_container
+    else:
+        build, request = create_and_build, {"workflows": workflows, "execution_role": execution_role}
+    image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
         distribution_arn=distribution,
@@ -87,8 +100,7 @@ def create(
         region=region,
         account=account,
         progress=progress,
-        workflows=workflows,
-        execution_role=execution_role,
+        **request,
     )
 
     def text() -> None:

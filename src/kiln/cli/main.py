@@ -18,6 +18,7 @@ from kiln.services.startup import install as install_startup
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
+    "container-recipe": "Container recipes: a Dockerfile template, parent image and components; OCI images.",
     "infrastructure": "Infrastructure configurations: build sandbox settings.",
     "distribution": "Distribution configurations: names, tags, sharing.",
     "pipeline": "Image pipelines: scheduled and on-demand builds.",
@@ -75,6 +76,7 @@ def _compose() -> None:
         compliance_resource,
         component_document,
         component_resource,
+        container_recipe_resource,
         distribution_resource,
         image_allowed,
         image_build,
@@ -109,6 +111,7 @@ def _compose() -> None:
     app.add_typer(top_events.app, name="events")
     component_document.register(_noun("component", component_resource.app))
     _noun("recipe", recipe_resource.app)
+    _noun("container-recipe", container_recipe_resource.app)
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)

@@ -55,6 +55,10 @@ class ImageBuild(Base):
     # CreateImage's / the pipeline's ``workflows`` (None: the managed ones) and ``executionRole``
     workflows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     execution_role: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # A container build's outputResources.containers ({region, imageUris}); AMI builds have none.
+    output_containers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The hash of the ``kiln apply`` Image document that started this build: applied again, unchanged.
+    apply_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class WorkflowStep(Base):

@@ -191,6 +191,10 @@ def to_image_shape(row: ImageBuild) -> dict[str, Any]:
         "buildType": "USER_INITIATED" if not row.pipeline_arn else "SCHEDULED",
         "imageSource": "CUSTOM",
     }
+    if ":container-recipe/" in row.recipe_arn:  # a container build (kiln.services.builds.container)
+        image["type"] = "DOCKER"
+        image["containerRecipe"] = image.pop("imageRecipe")
+        image["outputResources"]["containers"] = list(row.output_containers or [])
     if row.os_version:
         image["osVersion"] = row.os_version
     if row.distribution_arn:

@@ -8,6 +8,7 @@ existing build (``kiln apply`` is idempotent); different content is refused. ARN
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from kiln.model.shapes import LatestVersionReferences, format_date, new_client_t
 from kiln.model.versions import Version, VersionFilter, newest, parse_version
 from kiln.model.workflow import CreateWorkflowRequest
 from kiln.services.common import versioned
-from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references
+from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_references, ref_from_arn
 from kiln.services.common.owners import as_caller, in_region, require_visible, visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
@@ -258,6 +259,16 @@ def delete_workflow(arn: str, *, db: Session | None = None, caller: str | None =
         refuse_if_in_use(work, parsed)
         work.delete(row)
         return {"requestId": new_request_id(), "workflowBuildVersionArn": row.arn}
+
+
+def workflow_references(configurations: list[Any] | None) -> list[Ref]:
+    """What a request's ``workflows`` refer to, for ``kiln apply``'s order (a Workflow document first)."""
+    refs = []
+    for entry in configurations or []:
+        arn = entry.workflowArn if hasattr(entry, "workflowArn") else str(entry.get("workflowArn", ""))
+        with contextlib.suppress(InvalidInput):
+            refs.append(ref_from_arn(arn, parse_arn(arn, allow_short=True).resource_type))
+    return refs
 
 
 def _apply(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:

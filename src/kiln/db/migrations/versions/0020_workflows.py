@@ -2,14 +2,14 @@
 execution's document said (inputs, onFailure, timeout) and the action a waiting step received
 
 Revision ID: 0020_workflows
-Revises: 0020_watermarks
+Revises: 0020_container_recipes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_workflows"
-down_revision = "0020_watermarks"
+down_revision = "0020_container_recipes"
 branch_labels = None
 depends_on = None
 
