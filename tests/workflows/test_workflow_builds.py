@@ -323,3 +323,33 @@ def test_a_step_past_its_timeout_fails(make_recipe) -> None:
     assert image["state"]["status"] == "FAILED"
     assert _steps(image["arn"])[:2] == [("build", "Launch", "COMPLETED"), ("build", "Build", "FAILED")]
     assert not _live_instances()
+
+
+def test_apply_runs_an_image_documents_workflow_named_in_the_same_file(kiln, tmp_path, parent_ami) -> None:
+    import yaml
+    from tests.builds.conftest import component_doc
+
+    custom = CUSTOM.replace("    default: hello\n", "    default: from-apply\n")
+    documents = [
+        {"kind": "Image", "imageRecipeArn": "image-recipe/web/1.0.0",
+         "infrastructureConfigurationArn": "infrastructure-configuration/web-infra",
+         "imageTestsConfiguration": {"imageTestsEnabled": False},
+         "workflows": [{"workflowArn": "workflow/build/custom-build/1.0.x"}]},
+        {"kind": "Workflow", "name": "custom-build", "semanticVersion": "1.0.0", "type": "BUILD", "data": custom},
+        {"kind": "Component", "name": "web-setup", "semanticVersion": "1.0.0", "platform": "Linux",
+         "data": component_doc("web-setup", "echo built > /etc/built")},
+        {"kind": "InfrastructureConfiguration", "name": "web-infra", "subnetId": "none"},
+        {"kind": "ImageRecipe", "name": "web", "semanticVersion": "1.0.0", "parentImage": parent_ami,
+         "components": [{"componentArn": "component/web-setup/1.0.0"}]},
+    ]
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    result = kiln("apply", "-f", str(path), "--wait")
+    assert result.exit_code == 0, result.stderr
+    [arn] = [line.split()[0] for line in result.stdout.splitlines() if ":image/" in line]
+    image = images.get_image(arn)
+    assert image["state"]["status"] == "AVAILABLE", image["state"]
+    assert [name for _, name, _ in _steps(arn)][:7] == ["Launch", "Build", "Greet", "Broken", "Inventory", "Capture",
+                                                       "Terminate"]
+    runs = executions.list_workflow_executions(arn)["workflowExecutions"]
+    assert runs[0]["workflowBuildVersionArn"].endswith(":workflow/build/custom-build/1.0.0/1")
