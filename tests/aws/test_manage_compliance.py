@@ -280,3 +280,38 @@ def test_a_failed_version_skips_what_depends_on_it(kiln: Kiln, aws: MotoServer, 
         ("create-launch-template-version", "FAILED"), ("set-default-version", "SKIPPED"),
         ("start-instance-refresh", "SKIPPED"), ("start-instance-refresh", "SKIPPED")]
     assert "CreateLaunchTemplateVersion" in (plan.actions[0].error or "")
+
+
+def test_a_configured_backend_needs_no_backend_option(kiln: Kiln, aws: MotoServer, kiln_home: Path,
+                                                      tmp_path: Path) -> None:
+    import yaml
+
+    apply_rule(kiln, tmp_path)
+    ec2 = client(aws, "ec2")
+    instance = ec2.run_instances(ImageId=register(ec2, "unapproved"), MinCount=1, MaxCount=1)["Instances"][0]
+    config = kiln_home / "backends.yaml"
+
+    def configure(*entries: dict[str, str]) -> None:
+        config.write_text(yaml.safe_dump({"backends": list(entries)}))
+
+    def audit(*more: str) -> Any:
+        return kiln("compliance", "audit", "--region", "us-east-1", "--rule", "strict", "--as-of", AS_OF,
+                    "--output", "json", *more)
+
+    configure({"region": "us-east-1", "backend": "aws", "endpointUrl": aws.endpoint})
+    result = audit()
+    assert result.exit_code == 1, result.stderr
+    assert [r["ResourceId"] for r in json.loads(result.stdout)["Resources"]] == [instance["InstanceId"]]
+    orphans = kiln("snapshot", "list", "--orphaned", "--region", "us-east-1", "--output", "json")
+    assert orphans.exit_code == 0 and json.loads(orphans.stdout)["AccountId"] == "123456789012"
+    explicit = audit("--backend", "local")  # --backend wins: kiln's own (empty) fleet
+    assert explicit.exit_code == 0 and json.loads(explicit.stdout)["Resources"] == []
+
+    configure({"region": "us-east-1", "account": "111122223333", "backend": "aws", "endpointUrl": aws.endpoint})
+    other = audit("--account", "123456789012")  # configured for another account only: local
+    assert other.exit_code == 0 and json.loads(other.stdout)["Resources"] == []
+
+    configure({"region": "us-east-1", "backend": "cloud"})
+    bad = audit()
+    assert bad.exit_code == 2 and "backends.yaml: backends[0].backend" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, is_aws
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, choose
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
 
@@ -35,23 +35,24 @@ def _inputs(max_age: str | None, as_of: str | None, rule: str | None) -> tuple[A
         raise
 
 
-def _fleet(backend: str, region: str | None, profile: str | None, endpoint_url: str | None,
-           rate: float) -> tuple[Any, str | None, str | None]:
-    """(the fleet, the account and region filters): kiln's own, or with --backend aws the AWS account
-    of the credentials in --region (default: the AWS chain's), read and acted on through boto3."""
+def _fleet(backend: str | None, region: str | None, account: str | None, profile: str | None,
+           endpoint_url: str | None, rate: float) -> tuple[Any, str | None, str | None]:
+    """(the fleet, the account and region filters): kiln's own, or with --backend aws (or the backend
+    configured for the region) the AWS account of the credentials in --region (default: the AWS
+    chain's), read and acted on through boto3."""
     from kiln.errors import KilnError
 
     try:
-        aws = is_aws(backend, profile, endpoint_url)
+        reach = choose(backend, region, account, profile, endpoint_url)
     except KilnError as error:
         error.exit_code = 2
         raise
-    if not aws:
+    if reach is None:
         return None, None, region
     from kiln.services.aws_accounts import account as aws_account
     from kiln.services.aws_accounts.compliance import AwsFleet
 
-    target = aws_account.connect(region, profile, endpoint_url, rate)
+    target = aws_account.connect(region, reach.profile, reach.endpoint_url, rate)
     return AwsFleet(target), target.account_id, target.region
 
 
@@ -95,7 +96,7 @@ def audit(
     region: str | None = typer.Option(None, "--region", help="Only this region."),
     rule: str | None = typer.Option(None, "--rule", help=RULE_HELP),
     output: Output = "text",
-    backend: Backend = "local",
+    backend: Backend = None,
     profile: Profile = None,
     endpoint_url: EndpointUrl = None,
     rate: Rate = DEFAULT_RATE,
@@ -106,7 +107,7 @@ def audit(
     from kiln.services.compliance import audit as audit_service
 
     chosen, moment = _inputs(max_age, as_of, rule)
-    fleet, aws_account, region = _fleet(backend, region, profile, endpoint_url, rate)
+    fleet, aws_account, region = _fleet(backend, region, account, profile, endpoint_url, rate)
     inventory = fleet.inventory() if fleet else None
     if fleet and account not in (None, aws_account):
         typer.echo(f"warning: the credentials are account {aws_account}, not {account}", err=True)
@@ -144,7 +145,7 @@ def remediate(
     region: str | None = typer.Option(None, "--region", help="Only this region."),
     rule: str | None = typer.Option(None, "--rule", help=RULE_HELP),
     output: Output = "text",
-    backend: Backend = "local",
+    backend: Backend = None,
     profile: Profile = None,
     endpoint_url: EndpointUrl = None,
     rate: Rate = DEFAULT_RATE,
@@ -157,7 +158,7 @@ def remediate(
     from kiln.services.compliance import remediate as remediate_service
 
     chosen, moment = _inputs(max_age, as_of, rule)
-    fleet, _, region = _fleet(backend, region, profile, endpoint_url, rate)
+    fleet, _, region = _fleet(backend, region, account, profile, endpoint_url, rate)
     plan = remediate_service.remediate(chosen, as_of=moment, account=account, region=region, dry_run=dry_run,
                                        fleet=fleet)
     _warn(plan.warnings)
