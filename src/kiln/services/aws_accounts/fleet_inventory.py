@@ -22,26 +22,39 @@ from kiln.aws.inventory import LIVE_INSTANCE_STATES, SSM_PREFIX
 from kiln.services.aws_accounts.account import Account
 from kiln.services.compliance.audit import DISABLED
 from kiln.services.compliance.inventory import GroupFacts, ImageFacts, InstanceFacts, Inventory, Template
+from kiln.store.watermarks import Watermark
 
 IMAGE_DATA_TYPE = "aws:ec2:image"
 GROUP_TAG = "aws:autoscaling:groupName"
 _FILTER_VALUES = 200  # values one DescribeImages filter takes
 
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+def _when(value: str | datetime | None) -> datetime | None:
+    """An EC2 time: a string member (``CreationDate``) or one botocore parsed (a timestamp member)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}
 
 
+def _watermark(mark: dict[str, Any]) -> Watermark | None:
+    source, made = _when(mark.get("SourceImageCreationTime")), _when(mark.get("WatermarkCreationTime"))
+    if not mark.get("WatermarkKey") or source is None or made is None:
+        return None
+    return Watermark(mark["WatermarkKey"], mark.get("SourceImageId") or "", mark.get("SourceImageRegion") or "",
+                     source, made)
+
+
 def image_facts(image: dict[str, Any]) -> ImageFacts:
     created = _when(image.get("CreationDate"))
     assert created is not None
+    marks = [found for mark in image.get("ImageWatermarks") or [] if (found := _watermark(mark))]
     return ImageFacts(image["ImageId"], image.get("Name") or "", image.get("OwnerId") or "",
                       image.get("ImageOwnerAlias"), image.get("State") or "available", created,
-                      _when(image.get("DeprecationTime")), _tags(image))
+                      _when(image.get("DeprecationTime")), _tags(image), marks)
 
 
 def images(ec2: Api, ids: set[str]) -> dict[str, ImageFacts]:

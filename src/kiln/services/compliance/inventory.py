@@ -39,6 +39,7 @@ class ImageFacts:
     creation_date: datetime
     deprecation_time: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    watermarks: list[Any] = field(default_factory=list)  # the store's Watermark, or one with its attributes
 
 
 @dataclass
@@ -157,6 +158,7 @@ def _parameters(db: Any) -> dict[tuple[str, str, str], tuple[str, dict[int, str]
 
 def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
     from kiln.store.images import owner_aliases
+    from kiln.store.watermarks import watermarks_by_image
 
     aliases = owner_aliases(db)
     images: dict[str, ImageFacts] = {}
@@ -169,6 +171,9 @@ def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
                                                   .where(StoreTag.resource_id.in_(chunk))):
             if resource_id in images:
                 images[resource_id].tags[key] = value
+        for image_id, marks in watermarks_by_image(db, chunk).items():
+            if image_id in images:
+                images[image_id].watermarks = marks
     return images
 
 
