@@ -315,3 +315,31 @@ def test_a_configured_backend_needs_no_backend_option(kiln: Kiln, aws: MotoServe
     bad = audit()
     assert bad.exit_code == 2 and "backends.yaml: backends[0].backend" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_mixed_instances_overrides_are_remediated_through_their_template(kiln: Kiln, aws: MotoServer,
+                                                                         tmp_path: Path) -> None:
+    apply_rule(kiln, tmp_path)
+    world = Rollout(aws)
+    ec2, asg = client(aws, "ec2"), client(aws, "autoscaling")
+    base = ec2.create_launch_template(LaunchTemplateName="base", LaunchTemplateData={
+        "ImageId": register(ec2, "base", approved="true")})["LaunchTemplate"]["LaunchTemplateId"]
+    zone = {"MinSize": 0, "MaxSize": 1, "DesiredCapacity": 0, "AvailabilityZones": ["us-east-1a"]}
+
+    def mixed(name: str, version: str) -> None:
+        asg.create_auto_scaling_group(AutoScalingGroupName=name, **zone, MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": base, "Version": "$Default"},
+            "Overrides": [{"InstanceType": "t3.large",
+                           "LaunchTemplateSpecification": {"LaunchTemplateId": world.template, "Version": version}}]}})
+
+    mixed("mixed-follows", "$Default")
+    mixed("mixed-pinned", "1")
+    result = kiln("compliance", "remediate", "--dry-run", *aws_args(aws, "--output", "json"))
+    plan = json.loads(result.stdout)
+    refreshes = {a["ResourceId"]: a["Call"]["Parameters"] for a in plan["Actions"]
+                 if a["Action"] == "start-instance-refresh"}
+    assert refreshes["mixed-follows"] == {"AutoScalingGroupName": "mixed-follows",
+                                          "Preferences": {"MinHealthyPercentage": 75}}
+    reasons = {u["ResourceId"]: u["Reason"] for u in plan["Unfixable"]}
+    assert "mixed-pinned" not in refreshes
+    assert reasons["mixed-pinned"] == f"its mixed instances override pins {world.template} v1; point it at $Default"

@@ -216,7 +216,13 @@ class Planner:
                             f"launch template {group.template_id} does not exist")
             return
         new = self.new_versions.get(template.id)
-        if config_bad and new is None:
+        fixed = new is not None or any(override in self.new_versions for override, _ in group.overrides)
+        pinned = [f"{t} v{v}" for t, v in group.overrides if t in self.new_versions and str(v).isdigit()]
+        if pinned:
+            self._unfixable(group.account_id, group.region, group.name,
+                            f"its mixed instances override pins {', '.join(pinned)}; point it at $Default")
+            return
+        if config_bad and not fixed:
             self._unfixable(group.account_id, group.region, group.name,
                             f"its launch template {template.id} has no version in policy to refresh onto")
             return
