@@ -343,3 +343,25 @@ def test_mixed_instances_overrides_are_remediated_through_their_template(kiln: K
     reasons = {u["ResourceId"]: u["Reason"] for u in plan["Unfixable"]}
     assert "mixed-pinned" not in refreshes
     assert reasons["mixed-pinned"] == f"its mixed instances override pins {world.template} v1; point it at $Default"
+
+
+def test_a_version_numbered_otherwise_than_planned_is_the_one_made_default(kiln: Kiln, aws: MotoServer,
+                                                                           tmp_path: Path) -> None:
+    """Someone adds a version between the plan's reads and its calls: EC2 numbers the new one 3, not
+    the planned 2, and the default version and the pinned group's refresh follow the number made."""
+    from kiln.services.aws_accounts import account as aws_account
+    from kiln.services.aws_accounts.compliance import AwsFleet
+    from kiln.services.compliance import remediate, rules
+
+    apply_rule(kiln, tmp_path)
+    world = Rollout(aws)
+    fleet = AwsFleet(aws_account.connect("us-east-1", None, aws.endpoint, 2000))
+    plan = remediate.make_plan(rules.get_rule("strict"), as_of=datetime.fromisoformat(AS_OF), dry_run=False,
+                               fleet=fleet)
+    ec2 = client(aws, "ec2")
+    ec2.create_launch_template_version(LaunchTemplateId=world.template, LaunchTemplateData={"ImageId": world.old})
+    fleet.execute(plan)
+    assert template_state(aws, world.template)[:2] == (3, 3)
+    shapes = [action.shape() for action in plan.actions]
+    assert shapes[1]["Call"]["Parameters"]["DefaultVersion"] == "3" and shapes[1]["Status"] == "SUCCESS"
+    assert shapes[3]["Call"]["Parameters"]["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "3"

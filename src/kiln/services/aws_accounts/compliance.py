@@ -87,6 +87,7 @@ class AwsFleet:
         made: dict[str, str] = {}
         failed: set[str] = set()  # templates whose new version (or default) was not made
         for action in plan.actions:
+            action.versions = dict(made)
             call = action.call(made)
             method, params = _METHODS[call["Operation"]], call["Parameters"]
             if action.depends_on in failed:

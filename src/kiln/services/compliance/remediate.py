@@ -47,6 +47,7 @@ class Action:
     status: str | None = None  # SUCCESS, FAILED, SKIPPED, DRY_RUN_OK; None: planned only
     error: str | None = None
     depends_on: str | None = None  # the launch template whose new version this action needs
+    versions: dict[str, str] = field(default_factory=dict)  # planned → made version numbers, once called
 
     def call(self, versions: dict[str, str] | None = None) -> dict[str, Any]:
         """The API call that carries the action out; ``versions`` maps the plan's version numbers to
@@ -70,7 +71,7 @@ class Action:
     def shape(self) -> dict[str, Any]:
         return {"AccountId": self.account, "Region": self.region, "Action": self.action,
                 "ResourceId": self.resource, "Detail": self.detail, "Parameters": self.params,
-                "Call": self.call(), "Status": self.status, "Error": self.error}
+                "Call": self.call(self.versions), "Status": self.status, "Error": self.error}
 
 
 def _with_version(desired: dict[str, Any], made: dict[str, str]) -> dict[str, Any]:
@@ -90,7 +91,6 @@ class Plan:
     dry_run: bool
     actions: list[Action] = field(default_factory=list)
     unfixable: list[dict[str, str]] = field(default_factory=list)
-
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -306,6 +306,7 @@ def _execute(plan: Plan) -> None:
 
     made: dict[str, str] = {}  # planned version number → the one EC2 semantics gave
     for action in plan.actions:
+        action.versions = dict(made)
         where = {"account": action.account, "region": action.region}
         ref = TemplateRef(launch_template_id=action.resource)
         if action.action == CREATE_VERSION:
