@@ -39,6 +39,7 @@ from kiln.model.sharing import Principal
 from kiln.store.access import image_for, snapshot_for, volume_permissions
 from kiln.store.images import ImageInfo, ec2_time, to_info
 from kiln.store.layout import Layout
+from kiln.store.referrers import delete_unshared, detach_all
 from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
 from kiln.store.watermarks import is_marked
 
@@ -416,6 +417,7 @@ def deregister_image(
         delete_blobs(layout, doomed)
         if manifest:
             _drop_manifest(layout, manifest)
+            delete_unshared(layout, detach_all(layout, manifest))  # its SBOMs go with it
     for snap_id in snapshot_ids:
         if snap_id not in result.deleted_snapshots:
             result.snapshot_bytes += get_snapshot(snap_id, region).unique_bytes
