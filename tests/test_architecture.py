@@ -49,6 +49,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.compliance",
         "kiln.services.workflows",
         "kiln.services.inventory",
+        "kiln.services.scanning",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",

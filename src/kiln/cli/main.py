@@ -35,6 +35,7 @@ NOUNS: dict[str, str] = {
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
     "workflow": "Workflows: build, test and distribution documents; executions; WaitForAction steps.",
+    "vulndb": "Advisory data (OSV): import, update, status; findings and pending security updates of package lists.",
 }
 
 app = typer.Typer(
@@ -101,6 +102,7 @@ def _compose() -> None:
         top_events,
         top_scheduler,
         top_serve,
+        vulndb_resource,
         workflow_resource,
     )
 
@@ -133,6 +135,9 @@ def _compose() -> None:
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
     _noun("workflow", workflow_resource.app)
+    vulndb = _noun("vulndb", vulndb_resource.app)
+    vulndb.add_typer(vulndb_resource.source_app, name="source")
+    vulndb.add_typer(vulndb_resource.mirror_app, name="mirror")
 
 
 _compose()

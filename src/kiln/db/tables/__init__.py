@@ -18,5 +18,6 @@ from kiln.db.tables import (
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
+    vulndb,  # noqa: F401
     workflows,  # noqa: F401
 )

@@ -25,6 +25,9 @@ from kiln.services.common.owners import in_region
 ACTIVE = ACTIVE_BUILD_STATES
 FINAL = FINAL_BUILD_STATES
 
+# outputResources.amis entries of AMIs published to another cloud carry it (its value: the target)
+PUBLISHED_TARGET = "kiln:Target"
+
 
 def image_arn(
     name: str, version: str, build: int, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
@@ -359,11 +362,16 @@ def finish_available(arn: str, output_amis: list[dict[str, Any]]) -> None:
         _record_event(db, row)
 
 
+def is_local(ami: dict[str, Any]) -> bool:
+    """An ``outputResources.amis`` entry of kiln's store (not an AMI published to AWS)."""
+    return PUBLISHED_TARGET not in ami
+
+
 def own_ami(image: dict[str, Any], region: str) -> dict[str, Any] | None:
     """The image's output AMI of the building account in ``region``, if it has one."""
     owner = account_of(image["arn"])
     for ami in image["outputResources"]["amis"]:
-        if ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == owner:
+        if is_local(ami) and ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == owner:
             return ami
     return None
 

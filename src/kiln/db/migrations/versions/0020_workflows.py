@@ -2,14 +2,14 @@
 execution's document said (inputs, onFailure, timeout) and the action a waiting step received
 
 Revision ID: 0020_workflows
-Revises: 0020_container_recipes
+Revises: 0020_vulndb
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_workflows"
-down_revision = "0020_container_recipes"
+down_revision = "0020_vulndb"
 branch_labels = None
 depends_on = None
 
