@@ -34,6 +34,7 @@ NOUNS: dict[str, str] = {
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
+    "workflow": "Workflows: build, test and distribution documents; executions; WaitForAction steps.",
     "vulndb": "Advisory data (OSV): import, update, status; findings and pending security updates of package lists.",
 }
 
@@ -103,6 +104,7 @@ def _compose() -> None:
         top_scheduler,
         top_serve,
         vulndb_resource,
+        workflow_resource,
     )
 
     app.command("apply")(top_apply.apply)
@@ -134,6 +136,7 @@ def _compose() -> None:
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
+    _noun("workflow", workflow_resource.app)
     vulndb = _noun("vulndb", vulndb_resource.app)
     vulndb.add_typer(vulndb_resource.source_app, name="source")
     vulndb.add_typer(vulndb_resource.mirror_app, name="mirror")

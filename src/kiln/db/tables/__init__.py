@@ -20,4 +20,5 @@ from kiln.db.tables import (
     schedule,  # noqa: F401
     store,  # noqa: F401
     vulndb,  # noqa: F401
+    workflows,  # noqa: F401
 )

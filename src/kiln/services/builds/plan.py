@@ -139,8 +139,8 @@ def newest_available_image_ami(
             continue
         if wanted.build is not None and arn.build != wanted.build:
             continue
-        amis = [ami for ami in image["outputResources"]["amis"]
-                if ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == account]
+        amis = [ami for ami in image["outputResources"]["amis"] if images.is_local(ami)
+                and ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == account]
         if amis:
             candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
     if not candidates:

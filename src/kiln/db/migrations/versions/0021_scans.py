@@ -1,14 +1,14 @@
 """image_scans: each AMI's (or image build's) latest vulnerability scan
 
 Revision ID: 0021_scans
-Revises: 0020_vulndb
+Revises: 0020_workflows
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_scans"
-down_revision = "0020_vulndb"
+down_revision = "0020_workflows"
 branch_labels = None
 depends_on = None
 
