@@ -59,9 +59,17 @@ class EcrConfiguration(Shape):
     containerTags: list[NonEmptyString] | None = None
 
 
+class ScanResultCondition(Shape):
+    maximumSeverityLabel: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH"]
+    fixAvailable: bool | None = None
+
+
 class ImageScanningConfiguration(Shape):
     imageScanningEnabled: bool | None = None
-    ecrConfiguration: EcrConfiguration | None = None
+    ecrConfiguration: EcrConfiguration | None = None  # accepted; kiln scans AMIs, not ECR images
+    imageScanningTypes: Annotated[list[Literal["TEST_INSTANCE_CVE", "ON_DEMAND_AMI_CVE"]],
+                                  Field(min_length=1, max_length=1)] | None = None
+    scanResultCondition: ScanResultCondition | None = None
 
 
 class WorkflowParameter(Shape):

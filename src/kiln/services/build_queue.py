@@ -42,6 +42,7 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     from kiln.model.shapes import new_client_token, new_request_id
     from kiln.services.builds.container import record_container_image
     from kiln.services.builds.workflow import record_image
+    from kiln.services.scanning import build_step
 
     if body.get("containerRecipeArn") and body.get("imageRecipeArn"):
         raise InvalidRequest("give imageRecipeArn or containerRecipeArn, not both", location="containerRecipeArn")
@@ -50,6 +51,8 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         if not body.get(field):
             raise InvalidInput(f"{field} is required", location=field)
     tests = body.get("imageTestsConfiguration") or {}
+    scanning = build_step.scanning_config(body.get("imageScanningConfiguration"),
+                                          tests_enabled=tests.get("imageTestsEnabled", True))
     record = record_container_image if recipe_field == "containerRecipeArn" else record_image
     arn = record(
         recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
@@ -58,6 +61,7 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
         account=account, workflows=body.get("workflows"), execution_role=body.get("executionRole"),
     )
+    build_step.request_scan(arn, scanning, account=account, region=region)
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
             "imageBuildVersionArn": arn}

@@ -43,5 +43,6 @@ def startup() -> None:
 def install() -> None:
     """Have :func:`startup` run whenever this process first opens a database."""
     from kiln.db.open_hooks import on_first_open
+    from kiln.services.scanning import build_step  # noqa: F401  (registers the builds' ScanImage action)
 
     on_first_open(startup)

@@ -124,6 +124,30 @@ def record_scan(*, image_id: str | None, image_arn: str | None, pipeline_arn: st
         return _of(row)
 
 
+def request_scan(image_arn: str, *, account: str, region: str, pipeline_arn: str | None,
+                 config: dict[str, Any]) -> None:
+    """A new image build will be scanned (its ``imageScanningConfiguration``): scanState PENDING."""
+    with session() as db:
+        db.add(ImageScanRow(image_id=None, image_arn=image_arn, pipeline_arn=pipeline_arn, account=account,
+                            region=region, status="PENDING", findings=[], summary={}, complete=False,
+                            config=config))
+
+
+def scan_request(image_arn: str) -> dict[str, Any] | None:
+    """The scanning configuration an image build was started with (None: no scan step)."""
+    with session() as db:
+        return db.scalar(select(ImageScanRow.config).where(ImageScanRow.image_arn == image_arn,
+                                                           ImageScanRow.config.is_not(None)).limit(1))
+
+
+def set_state(image_arn: str, status: str, reason: str | None = None) -> None:
+    """The scan state of an image build's pending scan (ABANDONED when the build ended first)."""
+    with session() as db:
+        for row in db.scalars(select(ImageScanRow).where(ImageScanRow.image_arn == image_arn,
+                                                         ImageScanRow.scanned_at.is_(None))):
+            row.status, row.reason = status, reason
+
+
 def forget_image(image_id: str) -> None:
     """The AMI is gone (a failed gate removed it): its scan stays as the image build's."""
     with session() as db:

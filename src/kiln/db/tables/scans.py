@@ -31,3 +31,5 @@ class ImageScanRow(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # summary.ScanSummary.as_json()
     ec2_results: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # EC2 ScanResults
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # an image build's imageScanningConfiguration, while its scan step is to come and after
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

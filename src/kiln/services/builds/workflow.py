@@ -183,6 +183,8 @@ class Build:
                 return self._reuse(cached)
             for stage in STAGE_STATUS:
                 self._run_stage(stage)
+                if stage == "TEST":
+                    self._scan()
             self._finish_available()
         except BuildCancelled as error:
             self._fail("CANCELLED", str(error))
@@ -218,6 +220,23 @@ class Build:
         self._status(STAGE_STATUS[stage])
         for workflow in runs:
             self._run_workflow(workflow)
+
+    def _scan(self) -> None:
+        """The ``ScanImage`` step after the test phase, when the image was started with
+        ``imageScanningConfiguration`` enabled (kiln.services.scanning.build_step registers its action)."""
+        from kiln.services.builds.actions import StepCall, handler_for
+        from kiln.store.scans import scan_request
+
+        config = scan_request(self.arn)
+        if config is None:
+            return
+        step = StepDecl(name="ScanImage", action="ScanImage")
+        inputs = {"imageScanningConfiguration": config}
+        if not self.row.tests_enabled:
+            images.skip_step(self.arn, "test", step.name, step.action, "image tests are disabled", inputs=inputs)
+            return
+        with self._step("test", step.name, step.action, inputs=inputs) as record:
+            record.outputs = handler_for(step)(self, StepCall("TEST", step, inputs, record))
 
     def _nothing_to_test(self, workflow: ImageWorkflow) -> str | None:
         """The step a TEST workflow skips whole when no component has a test phase."""
@@ -409,8 +428,11 @@ class Build:
     # -- failure ---------------------------------------------------------------------------------
     def _fail(self, status: str, reason: str) -> None:
         from kiln.services.builds import steps
+        from kiln.store.scans import set_state
 
         keep = self.plan is not None and not self.plan.terminate_on_failure
+        with contextlib.suppress(Exception):
+            set_state(self.arn, "ABANDONED", f"the image ended {status} before its scan")
         for instance in self.launched:  # what custom workflows launched beyond the build and test instances
             if instance not in (self.build_instance, self.test_instance):
                 with contextlib.suppress(Exception):

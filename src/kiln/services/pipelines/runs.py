@@ -197,6 +197,7 @@ def launch(
     from kiln.db.engine import session
     from kiln.services.builds import records as images
     from kiln.services.pipelines.resource import find_pipeline, recipe_of
+    from kiln.services.scanning import build_step
 
     failure: KilnError | None = None
     with session() as db:
@@ -221,6 +222,8 @@ def launch(
         raise failure
     tests = body.get("imageTestsConfiguration") or {}
     try:
+        scanning = build_step.scanning_config(body.get("imageScanningConfiguration"),
+                                              tests_enabled=tests.get("imageTestsEnabled", True))
         image_arn = images.create_image(
             name=name,
             version=recipe_version,
@@ -240,6 +243,8 @@ def launch(
     except BaseException as error:
         _fail_claim(claim_id, str(error) or type(error).__name__)
         raise
+    build_step.request_scan(image_arn, scanning, account=pipeline_account, region=full_arn.split(":")[3],
+                            pipeline_arn=full_arn)
     _settle_claim(claim_id, image_arn)
     return Execution(claim_id, full_arn, trigger, "STARTED", reason, image_arn, version)
 

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.Column("ec2_results", sa.JSON(), nullable=True),
         sa.Column("complete", sa.Boolean(), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_image_scans")),
         sa.UniqueConstraint("image_id", name=op.f("uq_image_scans_image_id")),
     )
