@@ -58,6 +58,8 @@ class BuildPlan:
     # and the recipe's own AMI tags (on every copy; ``ami_tags`` adds the build region's amiTags).
     distributions: tuple[dict[str, Any], ...] = ()
     recipe_ami_tags: dict[str, str] = field(default_factory=dict)
+    # The recipe's amiWatermarks: attached to the output AMI (so inherited by every copy).
+    ami_watermarks: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -242,6 +244,7 @@ def plan_build(
         recipe_name, recipe_version = recipe.name, recipe.version
         parent_value, working_directory = recipe.parent_image, recipe.working_directory or "/tmp"
         recipe_ami_tags = dict(recipe.ami_tags or {})
+        ami_watermarks = tuple(recipe.body.get("amiWatermarks") or ())
         volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
     parent_ami, parent_value = resolve_parent_ami(parent_value, region=region, account=account,
@@ -281,4 +284,5 @@ def plan_build(
         account=account,
         distributions=tuple((distribution or {}).get("distributions") or ()),
         recipe_ami_tags=recipe_ami_tags,
+        ami_watermarks=ami_watermarks,
     )
