@@ -11,10 +11,11 @@ instance actions pass through to the runtime and answer with EC2's field names.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kiln.ec2_errors import InvalidInstanceIDNotFound
+from kiln.ec2_errors import InvalidInstanceIDNotFound, InvalidParameterValue
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.runtime import instances
@@ -22,6 +23,7 @@ from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE
 from kiln.runtime.records import RUNNING, STOPPED, TERMINATED, Instance
 from kiln.services.ec2.callers import principal
 from kiln.store import api
+from kiln.store.images import ImageInfo
 
 PIN_PREFIX = "instance:"
 # An instance's root volume lives on its AMI's layers until it is terminated, however long that is.
@@ -39,8 +41,10 @@ def run_instance(
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
     account: str = DEFAULT_ACCOUNT,
+    vm: VmOptions | None = None,
 ) -> Instance:
-    """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance).
+    """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance);
+    with ``vm``, a virtual machine booting the AMI's disk under QEMU instead of a sandbox.
 
     Refused as EC2 refuses it (``AuthFailure`` without launch permission, ``InvalidAMIID.Disabled``,
     ``InvalidAMIID.Unavailable``, an AMI the account's allowed images settings do not allow) and when
@@ -51,6 +55,13 @@ def run_instance(
 
     image = api.assert_launchable(image_id, region, principal(account))
     check_use(image.seen_by(account), "RunInstances", account=account, region=region)
+    if vm is not None:
+        instance = _run_vm(image, vm, region=region, instance_type=instance_type,
+                           root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
+                           owned=owned, account=account)
+        api.set_last_launched(image_id, utcnow(), region=region)
+        _pin_layers(instance.id, image_id, region)
+        return instance
     instance = instances.launch(
         api.layer_dirs(image_id, region),
         image_id=image_id,
@@ -66,6 +77,40 @@ def run_instance(
     api.set_last_launched(image_id, utcnow(), region=region)
     _pin_layers(instance.id, image_id, region)
     return instance
+
+
+@dataclass(frozen=True)
+class VmOptions:
+    """RunInstances' settings that only a VM instance uses."""
+
+    user_data: bytes | None = None
+    key_name: str | None = None
+    http_tokens: str | None = None  # default: required when the AMI's ImdsSupport is v2.0
+    delete_on_termination: bool = True
+    volume_size: int | None = None  # GiB
+
+
+def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
+            tags: Mapping[str, str] | None, owned: bool, account: str) -> Instance:
+    from kiln.runtime import vm
+    from kiln.services.ec2.key_pairs import public_key
+    from kiln.services.ec2.vm_disks import bootable_disk
+
+    if options.volume_size is not None and options.volume_size < 1:
+        raise InvalidParameterValue("VolumeSize is a whole number of GiB, 1 or more",
+                                    location=f"VolumeSize={options.volume_size}")
+    key = public_key(options.key_name, account=account, region=region) if options.key_name else None
+    backing = bootable_disk(image, region)
+    boot_mode = image.boot.boot_mode or "uefi-preferred"
+    spec = vm.VmSpec(
+        backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
+        volume_size=None if options.volume_size is None else options.volume_size << 30,
+        delete_on_termination=options.delete_on_termination, user_data=options.user_data,
+        key_name=options.key_name, public_key=key,
+        http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
+    )
+    return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
+                     root_device_type=root_device_type, tags=tags, owned=owned, account=account)
 
 
 def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
@@ -236,11 +281,10 @@ def exec_command(
 ) -> dict[str, Any]:
     """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
     from kiln.runtime.exec import exec_in
+    from kiln.runtime.vm_ssh import exec_vm
 
-    _get(instance_id, account, region)
-    result = exec_in(
-        instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
-    )
+    run = exec_vm if _get(instance_id, account, region).vm is not None else exec_in
+    result = run(instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr)
     return {
         "InstanceId": instance_id,
         "ExitCode": result.exit_code,
