@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from kiln.ec2_errors import InvalidInstanceIDNotFound, InvalidParameterValue
@@ -88,6 +89,25 @@ class VmOptions:
     http_tokens: str | None = None  # default: required when the AMI's ImdsSupport is v2.0
     delete_on_termination: bool = True
     volume_size: int | None = None  # GiB
+
+
+VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
+
+
+def vm_options_from_request(params: Mapping[str, Any], tags: Mapping[str, str]) -> VmOptions | None:
+    """RunInstances' VM settings (``UserData``, ``KeyName``, ``MetadataOptions.HttpTokens``, the root's
+    ``BlockDeviceMappings[].Ebs`` ``VolumeSize`` and ``DeleteOnTermination``) when the request's
+    instance tags carry ``kiln:vm=true``; None for a sandbox."""
+    from kiln.services.fleet.template_data import user_data
+
+    if tags.get(VM_TAG, "").lower() != "true":
+        return None
+    ebs: dict[str, Any] = next((m.get("Ebs") or {} for m in params.get("BlockDeviceMappings") or []
+                                if m.get("DeviceName") in (None, "/dev/xvda", "/dev/sda1")), {})
+    return VmOptions(user_data=user_data(dict(params)), key_name=params.get("KeyName"),
+                     http_tokens=(params.get("MetadataOptions") or {}).get("HttpTokens"),
+                     delete_on_termination=ebs.get("DeleteOnTermination", True) is not False,
+                     volume_size=ebs.get("VolumeSize"))
 
 
 def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
@@ -183,6 +203,8 @@ def create_image(
     if restart:
         instances.stop(instance_id)
     try:
+        if instance.vm is not None:
+            return _create_image_from_vm(instance, name=name, description=description, tags=tags)
         return str(
             api.create_image_from_upper(
                 instance.image_id,
@@ -197,6 +219,29 @@ def create_image(
     finally:
         if restart:
             instances.start(instance_id)
+
+
+def _create_image_from_vm(instance: Instance, *, name: str, description: str | None,
+                          tags: Mapping[str, str] | None) -> str:
+    """A VM's root volume as one more layer over its AMI's (``kiln.runtime.vm_capture``)."""
+    import shutil
+    import tempfile
+
+    from kiln.runtime.vm_capture import capture_upper
+
+    assert instance.image_id is not None and instance.vm is not None
+    volume = Path(instance.vm["root"])
+    with tempfile.TemporaryDirectory(prefix="kiln-vm-image-", dir=volume.parent) as scratch:
+        upper = Path(scratch) / "upper"
+        upper.mkdir()
+        capture_upper(volume, api.layer_dirs(instance.image_id, instance.region), upper)
+        try:
+            return str(api.create_image_from_upper(
+                instance.image_id, upper, region=instance.region, name=name, description=description,
+                tags=dict(tags or {}), owner=instance.account_id,
+            ))
+        finally:
+            shutil.rmtree(upper, ignore_errors=True)
 
 
 # --- pass-throughs to the runtime, in EC2's shapes -----------------------------------------------

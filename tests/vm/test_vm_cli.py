@@ -76,3 +76,17 @@ def test_the_cli(kiln, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
 def test_vm_options_need_vm(kiln) -> None:  # type: ignore[no-untyped-def]
     result = kiln("instance", "run", "ami-0123456789abcdef0", "--key-name", "laptop")
     assert result.exit_code == 2 and "--key-name applies to VM instances: add --vm" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="importing a root file system needs root")
+def test_an_image_without_a_kernel_cannot_run_as_a_vm(kiln, busybox_dir: Path, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln.store import api
+
+    ami = api.import_rootfs(busybox_dir, name="no-kernel")
+    result = kiln("instance", "run", ami, "--vm")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f"The image {ami} is not bootable: it has no kernel" in result.stderr
+    assert kiln("instance", "list", "--output", "json").stdout.strip() == '{\n  "Instances": []\n}'
+    assert not (kiln_home / "cache" / "vm-disks").exists() or not any((kiln_home / "cache" / "vm-disks").iterdir())
+    unknown = kiln("instance", "run", ami, "--vm", "--key-name", "missing")
+    assert unknown.exit_code == 1 and "InvalidKeyPair.NotFound" in unknown.stderr
