@@ -90,3 +90,15 @@ def test_an_image_without_a_kernel_cannot_run_as_a_vm(kiln, busybox_dir: Path, k
     assert not (kiln_home / "cache" / "vm-disks").exists() or not any((kiln_home / "cache" / "vm-disks").iterdir())
     unknown = kiln("instance", "run", ami, "--vm", "--key-name", "missing")
     assert unknown.exit_code == 1 and "InvalidKeyPair.NotFound" in unknown.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="importing a root file system needs root")
+def test_bad_vm_settings_are_refused_before_anything_is_made(kiln, busybox_dir: Path, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln.store import api
+
+    ami = api.import_rootfs(busybox_dir, name="no-kernel")
+    tokens = kiln("instance", "run", ami, "--vm", "--http-tokens", "sometimes")
+    assert tokens.exit_code == 1 and "MetadataOptions.HttpTokens" in tokens.stderr, tokens.stderr
+    size = kiln("instance", "run", ami, "--vm", "--volume-size", "0")
+    assert size.exit_code == 1 and "VolumeSize" in size.stderr, size.stderr
+    assert not (kiln_home / "cache" / "vm-disks").exists()

@@ -113,9 +113,13 @@ def vm_options_from_request(params: Mapping[str, Any], tags: Mapping[str, str]) 
 def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
             tags: Mapping[str, str] | None, owned: bool, account: str) -> Instance:
     from kiln.runtime import vm
+    from kiln.runtime.vm_metadata import HTTP_TOKENS
     from kiln.services.ec2.key_pairs import public_key
     from kiln.services.ec2.vm_disks import bootable_disk
 
+    if options.http_tokens is not None and options.http_tokens not in HTTP_TOKENS:
+        raise InvalidParameterValue(f"HttpTokens must be one of {', '.join(HTTP_TOKENS)}",
+                                    location="MetadataOptions.HttpTokens")
     if options.volume_size is not None and options.volume_size < 1:
         raise InvalidParameterValue("VolumeSize is a whole number of GiB, 1 or more",
                                     location=f"VolumeSize={options.volume_size}")
