@@ -58,6 +58,7 @@ class BuildPlan:
     # and the recipe's own AMI tags (on every copy; ``ami_tags`` adds the build region's amiTags).
     distributions: tuple[dict[str, Any], ...] = ()
     recipe_ami_tags: dict[str, str] = field(default_factory=dict)
+    volume_size: int | None = None  # GiB: the recipe's root block device mapping, the output AMI's root volume
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,6 +81,8 @@ class BuildPlan:
             "aws_profile": self.aws_profile,
             "tests": tests_enabled,
         }
+        if self.volume_size:  # only when given, so the keys of earlier builds stay the same
+            material["volume_size"] = self.volume_size
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -281,4 +284,5 @@ def plan_build(
         account=account,
         distributions=tuple((distribution or {}).get("distributions") or ()),
         recipe_ami_tags=recipe_ami_tags,
+        volume_size=volume_size,
     )

@@ -171,7 +171,7 @@ class Build:
                 self.build_instance,
                 name=ami_name(self.plan, self.arn, created), description=self.plan.ami_description,
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
-                owner=self.account,
+                owner=self.account, volume_size=self.plan.volume_size,
             )
             self.new_ami = captured.ami
             images.update(self.arn, intermediate_ami_id=self.new_ami)

@@ -22,9 +22,10 @@ def disk_key(image: ImageInfo, region: str, size: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def bootable_disk(image: ImageInfo, region: str, *, size: int = DEFAULT_SIZE) -> Path:
-    """The AMI's bootable qcow2 disk (exported now unless cached); InvalidParameterValue for an AMI
-    without a kernel."""
+def bootable_disk(image: ImageInfo, region: str) -> Path:
+    """The AMI's bootable qcow2 disk, as large as its root volume (exported now unless cached);
+    InvalidParameterValue for an AMI without a kernel."""
+    size = image.volume_size << 30 if image.volume_size else DEFAULT_SIZE
     if image.boot.boot_mode is None:
         raise InvalidParameterValue(
             f"The image {image.id} is not bootable: it has no kernel, so it cannot run as a VM "

@@ -1,4 +1,5 @@
-"""VM instances: EC2 key pairs (public keys per account and region)
+"""VM instances: EC2 key pairs (public keys per account and region); store images keep their root
+volume size (the recipe's block device mapping VolumeSize)
 
 Revision ID: 0020_vm_instances
 Revises: 0019_image_numbers
@@ -29,6 +30,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "region", "name", name=op.f("uq_key_pairs_account_id")),
     )
 
+    with op.batch_alter_table("store_images") as batch:
+        batch.add_column(sa.Column("volume_size", sa.Integer(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("store_images") as batch:
+        batch.drop_column("volume_size")
     op.drop_table("key_pairs")
