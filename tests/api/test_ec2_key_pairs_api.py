@@ -13,8 +13,8 @@ from tests.api.conftest import Server
 
 def test_key_pairs_over_the_api(server: Server, tmp_path: Path) -> None:
     ec2 = server.client("ec2")
-    created = ec2.create_key_pair(KeyName="laptop", KeyType="ed25519",
-                                  TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "t", "Value": "1"}]}])
+    tagged = [{"ResourceType": "key-pair", "Tags": [{"Key": "t", "Value": "1"}]}]
+    created = ec2.create_key_pair(KeyName="laptop", KeyType="ed25519", TagSpecifications=tagged)
     assert created["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     assert created["KeyPairId"].startswith("key-") and created["Tags"] == [{"Key": "t", "Value": "1"}]
     subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(tmp_path / "id")], check=True)
