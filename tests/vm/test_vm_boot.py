@@ -5,7 +5,8 @@ booted and used for every step, and booted again once after stop/start). Never s
 Inside the guest: ``kiln instance exec`` over SSH, the IMDSv2 endpoint answering a token and the
 AMI id, the user data run by cloud-init, the key pair's key logging in. Then stop/start keeps a file
 of the root volume, QEMU killed with SIGKILL is found stopped by recovery (its metadata endpoint
-stopped too) and terminate removes the overlay. An instance-store VM cannot be stopped."""
+stopped too), CreateImage captures what the guest changed as one more layer, and terminate removes
+the overlay. An instance-store VM cannot be stopped."""
 
 from __future__ import annotations
 
@@ -185,6 +186,20 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     assert instance_id in report.stopped
     assert get(instance_id).state == "stopped" and not procs.is_alive(helper.pid, helper.start_time)
     assert root.is_file(), "an EBS root volume outlives its VM's crash"
+
+    # CreateImage from the (stopped) VM: one more layer holding what the guest changed
+    from kiln.store import api
+
+    captured = kiln("instance", "create-image", instance_id, "--name", "vm-captured")
+    assert captured.exit_code == 0, captured.stderr
+    child = captured.stdout.strip()
+    layers = api.image_layers(child, "local")
+    assert [layer.digest for layer in layers[:-1]] == [layer.digest for layer in api.image_layers(ami, "local")]
+    assert layers[-1].size < 64 << 20, f"the captured layer is {layers[-1].size} bytes: more than the guest changed"
+    assert api.get_image(child, "local").boot.boot_mode == api.get_image(ami, "local").boot.boot_mode
+    sandbox = _json(kiln, "instance", "run", child)["InstanceId"]
+    assert kiln("instance", "exec", sandbox, "--", "cat", "/root/marker").stdout == "kept-across-stop\n"
+    assert kiln("instance", "terminate", sandbox, "--force").exit_code == 0
 
     # terminate removes the overlay and the instance's directory
     assert kiln("instance", "terminate", instance_id).exit_code == 0
