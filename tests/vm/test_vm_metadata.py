@@ -111,7 +111,9 @@ def test_the_server_process_and_the_relay(tmp_path: Path) -> None:
     connection carries a request to it and back; stopping it by its pid ends it."""
     config = tmp_path / "metadata.json"
     config.write_text(json.dumps(vars(_metadata("required"))))
-    helper, port = vm_process._start_metadata({"metadata_config": str(config)}, tmp_path)
+    vm = {"metadata_config": str(config)}
+    port = vm_process.free_port()
+    helper = vm_process._metadata_ready(vm_process._start_metadata(vm, tmp_path, port), vm, tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
         assert _request(f"{base}/latest/meta-data/ami-id")[0] == 401

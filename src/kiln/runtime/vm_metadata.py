@@ -7,9 +7,10 @@ carries ``X-Forwarded-For``); a ``GET`` presenting ``X-aws-ec2-metadata-token`` 
 this endpoint issued and that has not expired (401 otherwise); a ``GET`` without a token is answered
 only when the instance's ``HttpTokens`` is ``optional`` (IMDSv1), else 401.
 
-Run as ``python -I -S vm_metadata.py CONFIG``: serves on 127.0.0.1 (an ephemeral port it writes
-to ``CONFIG``'s ``.port`` file once listening) until killed; QEMU's user network forwards the guest's
-connections to 169.254.169.254:80 here (``guestfwd``, through :mod:`kiln.runtime.vm_relay`).
+Run as ``python -I -S vm_metadata.py CONFIG [PORT]``: serves on 127.0.0.1:PORT (default an ephemeral
+port) and writes the port to ``CONFIG``'s ``.port`` file once listening, until killed; QEMU's user
+network forwards the guest's connections to 169.254.169.254:80 here (``guestfwd``, through
+:mod:`kiln.runtime.vm_relay`).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def answer(metadata: Metadata, tokens: Tokens, method: str, path: str, headers: 
     return Answer(404, "Not Found")
 
 
-def serve(config: Path) -> None:
+def serve(config: Path, port: int = 0) -> None:
     metadata = Metadata.load(config)
     tokens = Tokens()
 
@@ -164,7 +165,7 @@ def serve(config: Path) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     port_file = config.with_suffix(".port")
     partial = port_file.with_suffix(".port.partial")
     partial.write_text(str(server.server_address[1]))
@@ -173,4 +174,4 @@ def serve(config: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)

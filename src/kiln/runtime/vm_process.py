@@ -34,26 +34,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_metadata(vm: dict[str, Any], directory: Path) -> tuple[procs.ProcessId, int]:
-    """The metadata endpoint for this boot and the loopback port it listens on."""
+def _start_metadata(vm: dict[str, Any], directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start the metadata endpoint on loopback ``port`` (readiness: :func:`_metadata_ready`)."""
     reap_finished()
     config = Path(vm["metadata_config"])
-    port_file = config.with_suffix(".port")
-    port_file.unlink(missing_ok=True)
+    config.with_suffix(".port").unlink(missing_ok=True)
     with open(directory / "metadata.log", "ab") as log:
         # standard library only: run as a script, isolated from the environment
-        server = subprocess.Popen([sys.executable, "-I", "-S", vm_metadata.__file__, str(config)],
+        server = subprocess.Popen([sys.executable, "-I", "-S", vm_metadata.__file__, str(config), str(port)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     _children[server.pid] = server
+    return server
+
+
+def _metadata_ready(server: subprocess.Popen[bytes], vm: dict[str, Any], directory: Path) -> procs.ProcessId:
+    """The started endpoint once it listens (it writes its port file then); SystemRequirement if it
+    ended or did not get there within READY_TIMEOUT."""
+    port_file = Path(vm["metadata_config"]).with_suffix(".port")
     deadline = time.monotonic() + READY_TIMEOUT
-    while not port_file.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop_process(procs.identify(server.pid))
-            raise SystemRequirement(f"the instance's metadata endpoint did not start: see {directory / 'metadata.log'}")
-        time.sleep(0.02)
     identity = procs.identify(server.pid)
-    assert identity is not None
-    return identity, int(port_file.read_text())
+    while not port_file.exists() or identity is None:
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_process(identity)
+            raise SystemRequirement(f"the instance's metadata endpoint did not start: see {directory / 'metadata.log'}")
+        time.sleep(0.01)
+    return identity
 
 
 def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int, metadata_port: int) -> list[str]:
@@ -81,9 +86,10 @@ def boot(instance: Instance) -> dict[str, Any]:
     """Start the metadata endpoint and QEMU; the record fields of the running VM."""
     vm = instance.vm
     assert vm is not None
-    metadata, metadata_port = _start_metadata(vm, instance.dir)
+    # the endpoint starts while QEMU does: the guest asks it nothing before its network is up
+    ssh_port, metadata_port = free_port(), free_port()
+    server = _start_metadata(vm, instance.dir, metadata_port)
     try:
-        ssh_port = free_port()
         pid_file = instance.dir / "qemu.pid"
         pid_file.unlink(missing_ok=True)
         Path(vm["qmp"]).unlink(missing_ok=True)
@@ -95,8 +101,15 @@ def boot(instance: Instance) -> dict[str, Any]:
         if done.returncode != 0 or guest is None:
             tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
+        try:
+            metadata = _metadata_ready(server, vm, instance.dir)
+        except BaseException:
+            procs.kill_and_wait(guest)
+            raise
     except BaseException:
-        stop_process(metadata)
+        stop_process(procs.identify(server.pid))
+        _children.pop(server.pid, None)
+        server.wait(timeout=10)
         raise
     vm.update(ssh_port=ssh_port, metadata_helper=[metadata.pid, metadata.start_time])
     return {"paths": {**instance.paths, "vm": vm}, "init_pid": guest.pid, "init_start_time": guest.start_time,
