@@ -140,6 +140,8 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     accel = launched["Kiln"]["Accelerator"]
     print(f"accelerator: {accel} ({launched['Kiln']['AcceleratorReason']})")
     assert launched["Kiln"]["Hypervisor"] == "qemu" and accel in ("kvm", "tcg")
+    tags = {tag["Key"]: tag["Value"] for tag in launched["Tags"]}
+    assert tags["kiln:Hypervisor"] == "qemu" and tags["kiln:Accelerator"] == accel  # what the EC2 API shows
     assert launched["State"]["Name"] == "running" and launched["KeyName"] == "laptop"
     assert launched["MetadataOptions"]["HttpTokens"] == "required"  # the AMI's ImdsSupport is v2.0
     assert launched["CpuOptions"]["CoreCount"] == 2 and launched["Kiln"]["MemoryMiB"] == 2048  # t3.small

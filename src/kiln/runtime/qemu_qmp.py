@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ def command(socket_path: Path, name: str, arguments: dict[str, Any] | None = Non
     """Run one QMP command and return its reply (``{"return": …}`` or ``{"error": …}``)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(QMP_TIMEOUT)
-        sock.connect(str(socket_path))
+        # through the directory's descriptor: a socket's path may not be longer than 107 bytes
+        directory = os.open(socket_path.parent, os.O_PATH)
+        try:
+            sock.connect(f"/proc/self/fd/{directory}/{socket_path.name}")
+        finally:
+            os.close(directory)
         stream = sock.makefile("rwb")
         _read(stream)  # greeting
         wanted = {"execute": name, **({"arguments": arguments} if arguments else {})}

@@ -27,6 +27,7 @@ from kiln.runtime.vm_metadata import HTTP_TOKENS
 from kiln.runtime.vm_process import GUEST_ADDRESS
 
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
+HYPERVISOR_TAG, ACCELERATOR_TAG = "kiln:Hypervisor", "kiln:Accelerator"
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def launch(
     instance = records.insert(
         id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
         root_device_type=root_device_type, network="host", hostname=instance_id, vcpus=kind.vcpus,
-        memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, tags=dict(tags or {}), owned=owned,
+        memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
+        # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
+        tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
     )  # fmt: skip
     return instances.boot_launched(instance, lambda: _prepare(instance, spec))
 

@@ -70,7 +70,8 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int, metadata
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",
         "-chardev", f"file,id=console,path={instance.console_log},append=on", "-serial", "chardev:console",
-        "-qmp", f"unix:{vm['qmp']},server=on,wait=off",
+        # relative to QEMU's working directory, the instance's: a socket's path is limited to 107 bytes
+        "-qmp", f"unix:{Path(vm['qmp']).name},server=on,wait=off",
         "-drive", f"file={vm['root']},if=virtio,format=qcow2,discard=unmap",
         "-drive", f"file={vm['seed']},if=virtio,format=raw,readonly=on",
         "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
@@ -96,7 +97,8 @@ def boot(instance: Instance) -> dict[str, Any]:
         argv = qemu_argv(instance, vm, ssh_port=ssh_port, metadata_port=metadata_port)
         with open(instance.dir / "qemu.log", "ab") as log:
             # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False)
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
+                                  cwd=Path(vm["qmp"]).parent)
         guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
         if done.returncode != 0 or guest is None:
             tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]

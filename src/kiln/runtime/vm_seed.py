@@ -29,7 +29,7 @@ def meta_data(instance_id: str, hostname: str, public_keys: Sequence[str]) -> st
     data: dict[str, object] = {"instance-id": instance_id, "local-hostname": hostname}
     if public_keys:
         data["public-keys"] = [key.strip() for key in public_keys]
-    return yaml.safe_dump(data, sort_keys=False)
+    return yaml.safe_dump(data, sort_keys=False, width=1 << 16)  # a key on one line
 
 
 def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
