@@ -61,6 +61,8 @@ from kiln.store.snapshots import (
     snapshot_layers,
 )
 from kiln.store.unpack import unpack_layer
+from kiln.store.watermarks import attach as attach_watermark
+from kiln.store.watermarks import detach as detach_watermark
 
 __all__ = [
     "BlobTransfer",
@@ -75,6 +77,7 @@ __all__ = [
     "SnapshotInfo",
     "adopt_top_layer",
     "assert_launchable",
+    "attach_watermark",
     "bootstrap_image",
     "busybox_rootfs",
     "check_copyable",
@@ -88,6 +91,7 @@ __all__ = [
     "delete_tags",
     "deregister_image",
     "describe_images",
+    "detach_watermark",
     "disable_deregistration_protection",
     "disable_image",
     "disable_image_deprecation",
@@ -360,6 +364,7 @@ def copy_image_outcome(
             source_region=source_region,
             owner=account,
             boot=source.boot,
+            volume_size=source.volume_size,
         )
     return CopyOutcome(image_id, transfer)
 

@@ -40,6 +40,7 @@ from kiln.store.access import image_for, snapshot_for, volume_permissions
 from kiln.store.images import ImageInfo, ec2_time, to_info
 from kiln.store.layout import Layout
 from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
+from kiln.store.watermarks import is_marked
 
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
@@ -282,6 +283,10 @@ def modify_launch_permission(
                 "this account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
                 hint="`kiln image block-public-access disable` (existing public images stay public meanwhile)",
             ).at(account=row.owner_id, region=region)
+        if ("Group", "all") in adds and is_marked(db, ami_id):
+            raise InvalidParameterValue(f"{ami_id} carries a watermark; a watermarked AMI cannot be made public",
+                                        location="LaunchPermission.Add",
+                                        hint=f"detach its watermarks first: kiln image watermark detach {ami_id} KEY")
         adds = [(kind, value) for kind, value in adds if (kind, value) != ("UserId", row.owner_id)]
         _apply(db, StoreLaunchPermission, "image_id", ami_id, adds, removes)
         return to_info(db, row).launch_permissions

@@ -2,14 +2,14 @@
 volume size (the recipe's block device mapping VolumeSize)
 
 Revision ID: 0020_vm_instances
-Revises: 0019_image_numbers
+Revises: 0020_watermarks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_vm_instances"
-down_revision = "0019_image_numbers"
+down_revision = "0020_watermarks"
 branch_labels = None
 depends_on = None
 
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("account_id", "region", "name", name=op.f("uq_key_pairs_account_id")),
     )
 
-    with op.batch_alter_table("store_images") as batch:
-        batch.add_column(sa.Column("volume_size", sa.Integer(), nullable=True))
+    # a plain ADD COLUMN: no table rebuild, so the rows that cascade from store_images stay
+    op.add_column("store_images", sa.Column("volume_size", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
