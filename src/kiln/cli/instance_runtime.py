@@ -1,5 +1,5 @@
-"""``kiln instance run|exec|stop|start|reboot|terminate|list|describe|console|create-image``
-(``kiln.services.ec2.instances``)."""
+"""``kiln instance run|exec|stop|start|reboot|terminate|list|describe|console|console-output|create-image``
+(``kiln.services.ec2.instances``); ``run --vm`` boots the AMI as a QEMU virtual machine."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def exec_(
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Run a command inside a running instance; exits with the command's exit code.
+    """Run a command inside a running instance (a VM: over SSH, as root); exits with the command's exit code.
 
     Give the command after ``--``: ``kiln instance exec i-… -- sh -c 'echo hi'``.
     """
@@ -264,7 +264,7 @@ def console(
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Print the instance's console output (its init's stdout and stderr)."""
+    """Print the instance's console output (its init's stdout and stderr; a VM's serial console)."""
     from kiln.services.ec2 import instances
 
     result = instances.get_console_output(instance_id, account=account, region=region)
