@@ -192,7 +192,7 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
     instance = _instance(call)
     captured = steps.create_ami(
         instance, name=build.ami_name(), description=build.plan.ami_description, tags=build.tags(),
-        owner=build.account,
+        owner=build.account, volume_size=build.plan.volume_size,
     )
     build.captured[instance] = captured
     build.new_ami = captured.ami

@@ -60,6 +60,7 @@ class BuildPlan:
     recipe_ami_tags: dict[str, str] = field(default_factory=dict)
     # The recipe's amiWatermarks: attached to the output AMI (so inherited by every copy).
     ami_watermarks: tuple[str, ...] = ()
+    volume_size: int | None = None  # GiB: the recipe's root block device mapping, the output AMI's root volume
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,6 +83,8 @@ class BuildPlan:
             "aws_profile": self.aws_profile,
             "tests": tests_enabled,
         }
+        if self.volume_size:  # only when given, so the keys of earlier builds stay the same
+            material["volume_size"] = self.volume_size
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -285,4 +288,5 @@ def plan_build(
         distributions=tuple((distribution or {}).get("distributions") or ()),
         recipe_ami_tags=recipe_ami_tags,
         ami_watermarks=ami_watermarks,
+        volume_size=volume_size,
     )
