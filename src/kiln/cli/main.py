@@ -24,7 +24,8 @@ NOUNS: dict[str, str] = {
     "pipeline": "Image pipelines: scheduled and on-demand builds.",
     "image": "Images and AMIs: build, import, list, export, deregister.",
     "snapshot": "Snapshots: the layers that make a root volume.",
-    "instance": "Instances: sandboxes launched from AMIs.",
+    "instance": "Instances: sandboxes launched from AMIs, or virtual machines booting them (--vm).",
+    "key-pair": "EC2 key pairs: SSH public keys a VM instance gets (--key-name).",
     "store": "The image store: fsck, garbage collection.",
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
@@ -89,6 +90,7 @@ def _compose() -> None:
         image_store,
         infrastructure_resource,
         instance_runtime,
+        key_pair_resource,
         launch_template_resource,
         lifecycle_policy,
         org_resource,
@@ -127,6 +129,7 @@ def _compose() -> None:
     image.add_typer(image_scan.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
+    _noun("key-pair", key_pair_resource.app)
     _noun("store", store_admin.app)
     _noun("lifecycle", lifecycle_policy.app)
     _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")

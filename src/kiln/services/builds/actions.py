@@ -177,6 +177,14 @@ def run_command(build: Any, call: StepCall) -> dict[str, Any]:
 # --- images -----------------------------------------------------------------------------------------
 
 
+def attach_watermarks(plan: Any, ami: str) -> None:
+    """The recipe's amiWatermarks on the build's AMI, before any copy is made: every copy inherits them."""
+    from kiln.store import api as store
+
+    for name in plan.ami_watermarks:
+        store.attach_watermark(ami, name, plan.region)
+
+
 @action("CreateImage")
 def create_image(build: Any, call: StepCall) -> dict[str, Any]:
     from kiln.services.builds import steps
@@ -184,11 +192,12 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
     instance = _instance(call)
     captured = steps.create_ami(
         instance, name=build.ami_name(), description=build.plan.ami_description, tags=build.tags(),
-        owner=build.account,
+        owner=build.account, volume_size=build.plan.volume_size,
     )
     build.captured[instance] = captured
     build.new_ami = captured.ami
     images.update(build.arn, intermediate_ami_id=build.new_ami)
+    attach_watermarks(build.plan, build.new_ami)
     return {"imageId": build.new_ami}
 
 

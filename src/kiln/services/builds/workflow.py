@@ -412,8 +412,11 @@ class Build:
                 name=ami_name(self.plan, self.arn, created),
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
             )
+            from kiln.services.builds.actions import attach_watermarks
+
+            attach_watermarks(self.plan, self.new_ami)
             images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
-                          os_version=cached.get("osVersion"), packages=images.packages(cached["arn"]))
+                          os_version=cached.get("osVersion"), packages=images.package_records(cached["arn"]))
             step.outputs = {"imageId": self.new_ami, "cachedFrom": cached["arn"]}
         executions.finish_execution(execution, "COMPLETED", f"reused the image of {cached['arn']}")
         for workflow in self.workflows:
