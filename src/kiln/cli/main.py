@@ -81,6 +81,7 @@ def _compose() -> None:
         container_recipe_resource,
         distribution_resource,
         image_allowed,
+        image_approval,
         image_build,
         image_inventory,
         image_lineage,
@@ -127,6 +128,7 @@ def _compose() -> None:
     image.add_typer(image_allowed.app, name="allowed")
     image.add_typer(image_inventory.app)
     image.add_typer(image_scan.app)
+    image.add_typer(image_approval.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("key-pair", key_pair_resource.app)

@@ -182,9 +182,9 @@ class Build:
             if cached is not None:
                 return self._reuse(cached)
             for stage in STAGE_STATUS:
-                self._run_stage(stage)
                 if stage == "TEST":
-                    self._scan()
+                    self._scan()  # first in the test phase: approvers waiting in a TEST workflow see findings
+                self._run_stage(stage)
             self._finish_available()
         except BuildCancelled as error:
             self._fail("CANCELLED", str(error))

@@ -9,8 +9,9 @@ no import of this one).
   with ON_DEMAND_AMI_CVE) is the gate: a counted finding above the label fails the step, and so the
   image (FAILED, its AMI discarded, nothing distributed). By default only findings with a fix count
   (``fixAvailable: false`` counts every finding); a counted CRITICAL always fails. Findings whose
-  severity is UNTRIAGED are never above a label. The findings are written to the build log
-  (``kiln image logs``) and kept as the image build's scan (``kiln image findings IMAGE_ARN``,
+  severity is UNTRIAGED are never above a label. A scan that cannot run (no package database) is
+  scanState FAILED: it fails the image only when a scanResultCondition asks for proof. The findings are
+  written to the build log (``kiln image logs``) and kept as the image build's scan (``kiln image findings IMAGE_ARN``,
   ListImageScanFindings), also when the gate failed and the AMI is gone.
 """
 
@@ -80,9 +81,18 @@ def scan_step(build: Any, call: StepCall) -> dict[str, Any]:
     if not build.new_ami:
         raise StepFailed(f"step {call.step.name}: the build made no AMI to scan")
     ami = store.get_image(build.new_ami, build.region)
-    done = scan_ami(ami, image_arn=build.arn).scan
-    log = Path(build.log_dir) / "scan"
     condition = config.get("scanResultCondition")
+    log = Path(build.log_dir) / "scan"
+    try:
+        done = scan_ami(ami, image_arn=build.arn).scan
+    except InvalidInput as error:  # e.g. no package database: the scan FAILED, never "clean"
+        log.write_text(f"scan failed: {error}\n")
+        call.record.log_path = str(log)
+        if condition:
+            raise StepFailed(f"step {call.step.name}: the scan failed, so scanResultCondition cannot be met: "
+                             f"{error}") from None
+        build.progress(f"    scan failed (scanState FAILED; no scanResultCondition to enforce): {error}")
+        return {"scanStatus": "FAILED", "reason": str(error)}
     failing = gate_failures(done.findings, condition) if condition else []
     _log(log, done.findings, done.summary, failing)
     call.record.log_path = str(log)

@@ -1,14 +1,14 @@
 """image_scans: each AMI's (or image build's) latest vulnerability scan
 
 Revision ID: 0021_scans
-Revises: 0020_workflows
+Revises: 0020_vm_instances
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_scans"
-down_revision = "0020_workflows"
+down_revision = "0020_vm_instances"
 branch_labels = None
 depends_on = None
 
