@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kiln.cli.options import Account, Output
+from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit
 
 app = typer.Typer()
@@ -14,7 +14,8 @@ REASON = typer.Option(None, "--reason", help="Why (1-1024 characters; the step's
 
 @app.command("approve")
 def approve(image_arn: str = typer.Argument(..., help="The waiting image's build version ARN."),
-            reason: str = REASON, account: Account = "", output: Output = "text") -> None:
+            reason: str = REASON, region: Region = DEFAULT_REGION, account: Account = "",
+            output: Output = "text") -> None:
     """Approve a waiting image: its AMI gets the watermark `approved` (inherited by every copy) and the
     waiting step resumes (SendWorkflowStepAction RESUME)."""
     from kiln.services.builds.approval import approve as send
@@ -26,7 +27,8 @@ def approve(image_arn: str = typer.Argument(..., help="The waiting image's build
 
 @app.command("reject")
 def reject(image_arn: str = typer.Argument(..., help="The waiting image's build version ARN."),
-           reason: str = REASON, account: Account = "", output: Output = "text") -> None:
+           reason: str = REASON, region: Region = DEFAULT_REGION, account: Account = "",
+           output: Output = "text") -> None:
     """Reject a waiting image: its waiting step fails (SendWorkflowStepAction STOP); by the step's
     onFailure the image fails and nothing is distributed."""
     from kiln.services.builds.approval import reject as send
