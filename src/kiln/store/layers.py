@@ -23,6 +23,7 @@ from kiln.errors import InvalidInput
 from kiln.store.blobs import BlobStore
 from kiln.store.fidelity import CaptureRecord, symlink_escapes
 from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
+from kiln.store.tarheaders import byte_sum
 
 ZSTD_LEVEL = 3
 ZSTD_THREADS = 2  # fixed: the frame layout (and so the digest) depends on threads=0 vs >= 1
@@ -137,7 +138,7 @@ def _ustar_block(
             b"\0" * 80,  # uname, gname, devmajor, devminor: empty, as tarfile writes them
         )
     ).ljust(tarfile.BLOCKSIZE, b"\0")
-    return header[:148] + b"%06o\0" % sum(header) + header[155:]
+    return header[:148] + b"%06o\0" % byte_sum(header) + header[155:]
 
 
 def _pax_records(records: dict[str, str]) -> bytes:
@@ -240,6 +241,12 @@ class TreeWriter:
 
     def _data(self, path: str, st: os.stat_result) -> None:
         size = st.st_size
+        if size == 0:  # many are: nothing to read, so no descriptor to open
+            if self.record is not None:
+                after = os.lstat(path)
+                if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, 0, st.st_mtime_ns):
+                    self.record.refuse(f"{path} changed while being captured")
+            return
         written = 0
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a bare descriptor: most files are small
         try:
