@@ -9,29 +9,37 @@ and a directory's header takes the mtime the extractor will set when it finishes
 tarball turns out not to be in that order (or an entry's parent was not in it), the trailing capture
 gives up and the tree is captured afterwards, as any directory.
 
-The capture runs in the extracting thread, a batch of entries at a time: a second Python thread
-would gain nothing (the two share one interpreter lock, and handing it over at every system call of
-either made an import of a million entries twice as slow), while compressing runs in zstd's own
-threads anyway. A hard link is captured as a link to the first name of its file, which the tarball
-names (the file itself had one link when it was captured, so the capture did not note its inode).
+The capture runs in the extracting thread, a batch of entries at a time: a second Python thread per
+entry would gain nothing (the two share one interpreter lock, and handing it over at every system
+call of either made an import of a million entries twice as slow). What does run beside the
+extraction is the work on the layer's bytes, a MiB at a time (:class:`BackgroundSink`): hashing,
+compressing and writing them, which hold no interpreter lock. A hard link is captured as a link to
+the first name of its file, which the tarball names (the file itself had one link when it was
+captured, so the capture did not note its inode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 from pathlib import Path
 
 from kiln.store.blobs import BlobStore, BlobWriter
 from kiln.store.fidelity import CaptureRecord
-from kiln.store.layers import COMPRESSIONS, HashingSink, LayerInfo, TreeWriter, open_compressed_sink, source_date_epoch
+from kiln.store.layers import (
+    COMPRESSIONS,
+    BackgroundSink,
+    LayerInfo,
+    TreeWriter,
+    open_compressed_sink,
+    source_date_epoch,
+)
 
 BATCH = 512  # entries captured at a time (their inodes are then still in the CPU's caches)
 
 # (relative path, a directory's final mtime, the first name of a hard link's file)
 Item = tuple[str, int | None, str | None]
-
-
 class TrailingCapture:
     """Feed it every extracted entry (:meth:`feed`), then :meth:`result` after the extractor finished."""
 
@@ -41,7 +49,7 @@ class TrailingCapture:
         self.record = CaptureRecord()
         self._writer: BlobWriter = blobs.writer()
         self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
-        self._hashing = HashingSink(self._compressed)
+        self._hashing = BackgroundSink(self._compressed)  # type: ignore[arg-type]
         self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
         self._batch: list[Item] = []
         self._last: list[str] = []
@@ -103,6 +111,11 @@ class TrailingCapture:
             self.abort()
             return None
         self._tree.finish()
+        try:
+            self._hashing.close()
+        except BaseException:
+            self.abort()
+            raise
         if self._compressed is not self._writer:
             self._compressed.close()
         digest = self._writer.commit()
@@ -110,4 +123,6 @@ class TrailingCapture:
 
     def abort(self) -> None:
         self._batch = []
+        with contextlib.suppress(Exception):  # its error, if any, is not the one to tell
+            self._hashing.close()
         self._writer.abort()
