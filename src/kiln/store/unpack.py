@@ -182,7 +182,7 @@ class Extractor:
 
     @staticmethod
     def _meta_fd(fd: int, member: tarfile.TarInfo) -> None:
-        """Owner, mode, xattrs and mtime of an open regular file (``_meta``, for the most common case)."""
+        """Owner, mode, xattrs and mtime of an open regular file (as ``_meta`` for a path)."""
         os.fchown(fd, member.uid, member.gid)  # first: it clears setuid bits and security.capability
         os.fchmod(fd, member.mode)
         if member.pax_headers:
@@ -192,28 +192,16 @@ class Extractor:
         os.utime(fd, (member.mtime, member.mtime))
 
     @staticmethod
-    def _meta(target: str | int, member: tarfile.TarInfo, *, link: bool = False) -> None:
-        """Owner, mode, xattrs and mtime of ``target`` (a path, or the fd of an open regular file)."""
-        fd = isinstance(target, int)
-        # chown first: it clears setuid bits and security.capability, so mode and xattrs come after
-        if fd:
-            os.fchown(target, member.uid, member.gid)
-        else:
-            os.lchown(target, member.uid, member.gid)
+    def _meta(path: str, member: tarfile.TarInfo, *, link: bool = False) -> None:
+        """Owner, mode (but of a ``link``), xattrs and mtime of ``path``, not following a symlink."""
+        os.lchown(path, member.uid, member.gid)  # first: it clears setuid bits and security.capability
         if not link:
-            os.chmod(target, member.mode)
+            os.chmod(path, member.mode)
         for key, value in member.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr.") :]
-                value_bytes = value.encode("utf-8", "surrogateescape")
-                if fd:
-                    os.setxattr(target, name, value_bytes)
-                else:
-                    os.setxattr(target, name, value_bytes, follow_symlinks=False)
-        if fd:
-            os.utime(target, (member.mtime, member.mtime))
-        else:
-            os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+                os.setxattr(path, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"),
+                            follow_symlinks=False)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
     def _links_to_itself(self, member: tarfile.TarInfo, rel: str) -> bool:
         try:
