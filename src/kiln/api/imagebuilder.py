@@ -16,6 +16,8 @@ from kiln.services import build_queue, image_versions
 from kiln.services.common import tags
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
+from kiln.services.container_recipes import resource as container_recipes
+from kiln.services.inventory.packages import list_image_packages
 from kiln.services.lifecycle import policies as lifecycle
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
@@ -62,6 +64,22 @@ HANDLERS: dict[str, Handler] = {
         owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id),
+    # container recipes
+    "CreateContainerRecipe": lambda p, c: container_recipes.create_container_recipe(
+        _body(p), account=c.account_id, region=c.region
+    ),
+    "GetContainerRecipe": lambda p, c: container_recipes.get_container_recipe(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
+    "GetContainerRecipePolicy": lambda p, c: container_recipes.get_container_recipe_policy(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
+    "ListContainerRecipes": lambda p, c: container_recipes.list_container_recipes(
+        owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
+    ),
+    "DeleteContainerRecipe": lambda p, c: container_recipes.delete_container_recipe(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
     # infrastructure and distribution configurations
     "CreateInfrastructureConfiguration": lambda p, c: infrastructure.create_infrastructure_configuration(
         _body(p), account=c.account_id, region=c.region
@@ -119,6 +137,8 @@ HANDLERS: dict[str, Handler] = {
     "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
         p["imageVersionArn"], filters=p.get("filters"), caller=c.account_id
     ),
+    "ListImagePackages": lambda p, c: {"imagePackageList": list_image_packages(
+        p["imageBuildVersionArn"], c.region, c.account_id)},
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
         p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),

@@ -1,4 +1,4 @@
-"""``kiln image create|cancel|builds|logs|packages|get``: Image Builder images (builds of recipes)."""
+"""``kiln image create|cancel|builds|logs|get``: Image Builder images (builds of recipes)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ app = typer.Typer()
 
 
 def outputs_table(image: dict[str, Any]) -> None:
-    """The image's outputResources.amis: one row per (region, account, AMI)."""
+    """The image's outputResources: one row per (region, account, AMI); a container image's URIs."""
+    containers = image["outputResources"].get("containers")
+    if image.get("type") == "DOCKER":
+        table(["REGION", "IMAGE URI"], [(c["region"], uri) for c in containers or [] for uri in c["imageUris"]])
+        return
     amis = image["outputResources"]["amis"]
     table(["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"],
           [(a["region"], a.get("accountId", ""), a["image"], a.get("name", ""), a.get("description", ""))
@@ -23,7 +27,7 @@ def outputs_table(image: dict[str, Any]) -> None:
 
 @app.command("create")
 def create(
-    recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
+    recipe: str = typer.Option(None, "--recipe", help="Image or container recipe ARN (CreateImage)."),
     infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
     distribution: str = typer.Option(None, "--distribution", help="Distribution configuration ARN."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Skip the test workflow."),
@@ -51,9 +55,11 @@ def create(
         return
     if not recipe or not infrastructure:
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
+    from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
-    image = create_and_build(
+    build = create_and_build_container if is_container_image(recipe) else create_and_build
+    image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
         distribution_arn=distribution,
@@ -131,18 +137,6 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), region
                 typer.echo(f"    log: {log_path}")
 
     emit(output, {"image": image, "steps": steps}, text)
-
-
-@app.command("packages")
-def packages(arn: str = typer.Argument(..., help="Image build version ARN."), region: Region = DEFAULT_REGION,
-             account: Account = "",
-             output: Output = "text") -> None:
-    """Packages installed in the image (ListImagePackages)."""
-    from kiln.services.builds.records import packages as image_packages
-
-    found = image_packages(arn, caller=account, region=region)
-    emit(output, {"imagePackageList": found},
-         lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
 
 
 @app.command("get")

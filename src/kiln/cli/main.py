@@ -18,6 +18,7 @@ from kiln.services.startup import install as install_startup
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
+    "container-recipe": "Container recipes: a Dockerfile template, parent image and components; OCI images.",
     "infrastructure": "Infrastructure configurations: build sandbox settings.",
     "distribution": "Distribution configurations: names, tags, sharing.",
     "pipeline": "Image pipelines: scheduled and on-demand builds.",
@@ -33,6 +34,7 @@ NOUNS: dict[str, str] = {
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
+    "vulndb": "Advisory data (OSV): import, update, status; findings and pending security updates of package lists.",
 }
 
 app = typer.Typer(
@@ -74,9 +76,12 @@ def _compose() -> None:
         compliance_resource,
         component_document,
         component_resource,
+        container_recipe_resource,
         distribution_resource,
         image_allowed,
         image_build,
+        image_inventory,
+        image_lineage,
         image_publish,
         image_references,
         image_store,
@@ -96,6 +101,7 @@ def _compose() -> None:
         top_events,
         top_scheduler,
         top_serve,
+        vulndb_resource,
     )
 
     app.command("apply")(top_apply.apply)
@@ -105,12 +111,16 @@ def _compose() -> None:
     app.add_typer(top_events.app, name="events")
     component_document.register(_noun("component", component_resource.app))
     _noun("recipe", recipe_resource.app)
+    _noun("container-recipe", container_recipe_resource.app)
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app)
+    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app,
+                  image_lineage.app)
     image.add_typer(image_store.block_public_access, name="block-public-access")
+    image.add_typer(image_lineage.watermark, name="watermark")
     image.add_typer(image_allowed.app, name="allowed")
+    image.add_typer(image_inventory.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)
@@ -122,6 +132,9 @@ def _compose() -> None:
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
+    vulndb = _noun("vulndb", vulndb_resource.app)
+    vulndb.add_typer(vulndb_resource.source_app, name="source")
+    vulndb.add_typer(vulndb_resource.mirror_app, name="mirror")
 
 
 _compose()

@@ -4,6 +4,7 @@ from kiln.db.tables import (
     accounts,  # noqa: F401
     autoscaling,  # noqa: F401
     compliance,  # noqa: F401
+    containers,  # noqa: F401
     distribution,  # noqa: F401
     fleet,  # noqa: F401
     images,  # noqa: F401
@@ -17,4 +18,5 @@ from kiln.db.tables import (
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
+    vulndb,  # noqa: F401
 )

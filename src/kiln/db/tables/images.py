@@ -52,6 +52,10 @@ class ImageBuild(Base):
     log_directory: Mapped[str | None] = mapped_column(String(1024))
     deprecation_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lifecycle_execution_id: Mapped[str | None] = mapped_column(String(64))
+    # A container build's outputResources.containers ({region, imageUris}); AMI builds have none.
+    output_containers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The hash of the ``kiln apply`` Image document that started this build: applied again, unchanged.
+    apply_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class WorkflowStep(Base):
