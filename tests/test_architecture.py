@@ -47,6 +47,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.parameters",
         "kiln.services.fleet",
         "kiln.services.compliance",
+        "kiln.services.workflows",
         "kiln.services.inventory",
         "kiln.services.scanning",
     },

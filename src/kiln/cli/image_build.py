@@ -25,6 +25,25 @@ def outputs_table(image: dict[str, Any]) -> None:
            for a in amis])
 
 
+def _workflows(arns: list[str] | None, path: Path | None) -> list[dict[str, Any]] | None:
+    """``--workflow ARN``s and ``--workflows-file``'s list, as CreateImage's ``workflows``."""
+    from kiln.errors import InvalidInput
+
+    entries: list[dict[str, Any]] = [{"workflowArn": arn} for arn in arns or []]
+    if path is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise InvalidInput(f"cannot read {path}: {error}", location="--workflows-file") from None
+        if not isinstance(loaded, list) or not all(isinstance(entry, dict) for entry in loaded):
+            raise InvalidInput(f"{path} must hold a list of WorkflowConfiguration mappings",
+                               location="--workflows-file")
+        entries += loaded
+    return entries or None
+
+
 @app.command("create")
 def create(
     recipe: str = typer.Option(None, "--recipe", help="Image or container recipe ARN (CreateImage)."),
@@ -35,6 +54,11 @@ def create(
     instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
+    workflow: list[str] = typer.Option(None, "--workflow", help="Workflow ARN to run (repeatable; default: the "
+                                       "managed build-image, test-image, distribute-image)."),
+    workflows_file: Path = typer.Option(None, "--workflows-file", help="YAML/JSON list of WorkflowConfiguration "
+                                        "({workflowArn, parameters, onFailure, parallelGroup})."),
+    execution_role: str = typer.Option(None, "--execution-role", help="executionRole (recorded)."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
@@ -58,7 +82,15 @@ def create(
     from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
-    build = create_and_build_container if is_container_image(recipe) else create_and_build
+    workflows = _workflows(workflow, workflows_file)
+    request: dict[str, Any] = {}
+    if is_container_image(recipe):
+        if workflows or execution_role:
+            raise InvalidInput("--workflow, --workflows-file and --execution-role are for AMI builds "
+                               "(kiln's container builds run their own steps)", location="--workflow")
+        build = create_and_build_container
+    else:
+        build, request = create_and_build, {"workflows": workflows, "execution_role": execution_role}
     image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
@@ -68,6 +100,7 @@ def create(
         region=region,
         account=account,
         progress=progress,
+        **request,
     )
 
     def text() -> None:

@@ -24,7 +24,8 @@ NOUNS: dict[str, str] = {
     "pipeline": "Image pipelines: scheduled and on-demand builds.",
     "image": "Images and AMIs: build, import, list, export, deregister.",
     "snapshot": "Snapshots: the layers that make a root volume.",
-    "instance": "Instances: sandboxes launched from AMIs.",
+    "instance": "Instances: sandboxes launched from AMIs, or virtual machines booting them (--vm).",
+    "key-pair": "EC2 key pairs: SSH public keys a VM instance gets (--key-name).",
     "store": "The image store: fsck, garbage collection.",
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
@@ -34,6 +35,7 @@ NOUNS: dict[str, str] = {
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
+    "workflow": "Workflows: build, test and distribution documents; executions; WaitForAction steps.",
     "vulndb": "Advisory data (OSV): import, update, status; findings and pending security updates of package lists.",
 }
 
@@ -87,6 +89,7 @@ def _compose() -> None:
         image_store,
         infrastructure_resource,
         instance_runtime,
+        key_pair_resource,
         launch_template_resource,
         lifecycle_policy,
         org_resource,
@@ -102,6 +105,7 @@ def _compose() -> None:
         top_scheduler,
         top_serve,
         vulndb_resource,
+        workflow_resource,
     )
 
     app.command("apply")(top_apply.apply)
@@ -123,6 +127,7 @@ def _compose() -> None:
     image.add_typer(image_inventory.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
+    _noun("key-pair", key_pair_resource.app)
     _noun("store", store_admin.app)
     _noun("lifecycle", lifecycle_policy.app)
     _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
@@ -132,6 +137,7 @@ def _compose() -> None:
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
+    _noun("workflow", workflow_resource.app)
     vulndb = _noun("vulndb", vulndb_resource.app)
     vulndb.add_typer(vulndb_resource.source_app, name="source")
     vulndb.add_typer(vulndb_resource.mirror_app, name="mirror")

@@ -56,7 +56,7 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         distribution_arn=body.get("distributionConfigurationArn"),
         tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
-        account=account,
+        account=account, workflows=body.get("workflows"), execution_role=body.get("executionRole"),
     )
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),

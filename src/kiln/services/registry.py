@@ -25,6 +25,7 @@ from kiln.services.container_recipes import resource as container_recipes
 from kiln.services.lifecycle import policies as lifecycle_policies
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
+from kiln.services.workflows import resource as workflows
 
 if TYPE_CHECKING:
     from kiln.schedule.scheduler import Job
@@ -39,6 +40,7 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
     pipelines.APPLY_KIND,
     lifecycle_policies.APPLY_KIND,
     compliance_rules.APPLY_KIND,
+    workflows.APPLY_KIND,
     container_recipes.APPLY_KIND,
     image_kind.APPLY_KIND,
 )

@@ -9,6 +9,7 @@ from kiln.db.tables import (
     fleet,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
+    key_pairs,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
     parameters,  # noqa: F401
@@ -19,4 +20,5 @@ from kiln.db.tables import (
     schedule,  # noqa: F401
     store,  # noqa: F401
     vulndb,  # noqa: F401
+    workflows,  # noqa: F401
 )

@@ -6,9 +6,10 @@ image it started is the answer ("unchanged") while that image is being built or 
 of an Image resource requires replacement, so a changed document (any field, tags included) is a new
 build; so is the same document once its image FAILED or was CANCELLED (a failed create leaves nothing
 to keep). ``imageScanningConfiguration``, ``workflows``, ``executionRole`` and ``loggingConfiguration`` are
-accepted and part of the document's identity; the build runs kiln's own build, test and distribution
-steps. The build itself starts once the apply has committed (``kiln apply``: ``build_queue.build_here`` with
-``--wait``, else ``build_queue.build_detached``).
+accepted and part of the document's identity; an AMI build runs the ``workflows`` (default: the managed
+ones; :mod:`kiln.services.builds.workflow`), a container build kiln's own container steps. The build
+itself starts once the apply has committed (``kiln apply``: ``build_queue.build_here`` with ``--wait``,
+else ``build_queue.build_detached``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _references(request: CreateImageRequest) -> list[Ref]:
         found.append(ref_from_arn(request.containerRecipeArn, "container-recipe"))
     if request.distributionConfigurationArn:
         found.append(ref_from_arn(request.distributionConfigurationArn, "distribution-configuration"))
-    return found
+    from kiln.services.workflows.resource import workflow_references
+
+    return found + workflow_references(request.workflows)
 
 
 def _apply(db: Session, request: CreateImageRequest, ctx: ApplyContext, where: str) -> tuple[str, str]:
@@ -76,7 +79,9 @@ def _apply(db: Session, request: CreateImageRequest, ctx: ApplyContext, where: s
     if request.containerRecipeArn:
         arn = record_container_image(recipe_arn=request.containerRecipeArn, **options)
     else:
-        arn = record_image(recipe_arn=request.imageRecipeArn or "", **options)
+        workflows = [entry.dump() for entry in request.workflows] if request.workflows else None
+        arn = record_image(recipe_arn=request.imageRecipeArn or "", workflows=workflows,
+                           execution_role=request.executionRole, **options)
     records.update(arn, apply_hash=digest)
     return arn, "created"
 

@@ -2,8 +2,9 @@
 
 The finders below are the whole reference graph, one per (used type, using family), each a query of
 the database tables: recipes (image and container) use components; pipelines use recipes,
-infrastructure and distribution configurations; a pipeline is in use while one of its builds runs.
-They read tables, never the families' modules, so any family can ask without importing the families above it.
+infrastructure and distribution configurations; a pipeline is in use while one of its builds runs;
+workflows are used by the pipelines that name them and the images being built with them. They read
+tables, never the families' modules, so any family can ask without importing the families above it.
 ``register_reference_finder`` adds a finder for a new resource type.
 
 AMIs are used by instances (the runtime knows those) and by launch templates: each template's
@@ -130,7 +131,40 @@ def _running_builds(db: Session, arn: Arn) -> list[str]:
     return list(db.scalars(query))
 
 
+def _names_workflow(reference: str, workflow: Arn) -> bool:
+    """Whether a ``workflowArn`` (build ARN, or version ARN with ``x`` wildcards) can mean ``workflow``."""
+    from kiln.errors import InvalidInput
+
+    try:
+        wanted = parse_arn(reference, allow_short=True)
+    except InvalidInput:
+        return False
+    if (wanted.resource_type, wanted.name, wanted.account) != (workflow.resource_type, workflow.name,
+                                                              workflow.account):
+        return False
+    exact = workflow.exact_version
+    if wanted.version is not None and exact is not None and not wanted.version.matches(exact):
+        return False
+    return wanted.build is None or wanted.build == workflow.build
+
+
+def _users_of_workflow(db: Session, workflow: Arn) -> list[str]:
+    """Pipelines that name the workflow, and images being built with it."""
+    from sqlalchemy import select
+
+    users = [row.arn for row in _all(db)
+             if any(_names_workflow(str(entry.get("workflowArn", "")), workflow)
+                    for entry in row.body.get("workflows") or [])]
+    building = select(ImageBuild.arn, ImageBuild.workflows).where(ImageBuild.status.in_(ACTIVE_BUILD_STATES))
+    users += [arn for arn, entries in db.execute(building)
+              if any(_names_workflow(str(entry.get("workflowArn", "")), workflow) for entry in entries or [])]
+    return users
+
+
 _finders: dict[str, list[ReferenceFinder]] = {
+    "workflow/build": [_users_of_workflow],
+    "workflow/test": [_users_of_workflow],
+    "workflow/distribution": [_users_of_workflow],
     "component": [_recipes_using_component],
     "image-recipe": [_pipelines_using_recipe],
     "container-recipe": [_pipelines_using_container_recipe],

@@ -108,6 +108,10 @@ def _normalise(
         body["distributionConfigurationArn"] = str(
             find_distribution_configuration(db, body["distributionConfigurationArn"]).arn
         )
+    if body.get("workflows"):
+        from kiln.services.workflows.configure import check_configurations
+
+        body["workflows"] = check_configurations(body["workflows"], db=db, account=account, field=at("workflows"))
     tests = {"imageTestsEnabled": True, "timeoutMinutes": DEFAULT_TESTS_TIMEOUT}
     body["imageTestsConfiguration"] = {**tests, **(body.get("imageTestsConfiguration") or {})}
     body.setdefault("enhancedImageMetadataEnabled", True)
@@ -452,7 +456,9 @@ def _references(request: CreateImagePipelineRequest) -> list[Ref]:
         refs.append(ref_from_arn(request.containerRecipeArn, "container-recipe"))
     if request.distributionConfigurationArn:
         refs.append(ref_from_arn(request.distributionConfigurationArn, "distribution-configuration"))
-    return refs
+    from kiln.services.workflows.resource import workflow_references
+
+    return refs + workflow_references(request.workflows)
 
 
 APPLY_KIND = KindHandler(

@@ -234,6 +234,8 @@ def launch(
             tags={**(body.get("imageTags") or {}), **(tags or {})},
             region=full_arn.split(":")[3],  # a pipeline builds in its own region, as its own account
             account=pipeline_account,
+            workflows=body.get("workflows"),
+            execution_role=body.get("executionRole"),
         )
     except BaseException as error:
         _fail_claim(claim_id, str(error) or type(error).__name__)

@@ -152,6 +152,22 @@ def resolve_components(
     return resolved
 
 
+def _check_watermarks(names: list[str] | None, where: str) -> None:
+    """``amiWatermarks``: 1 to 5 distinct watermark names, each as AttachImageWatermark takes it."""
+    from kiln.store.watermarks import MAX_PER_IMAGE, NAME
+
+    if names is None:
+        return
+    if not 1 <= len(names) <= MAX_PER_IMAGE:
+        raise InvalidInput(f"give 1 to {MAX_PER_IMAGE} watermark names", location=where)
+    for index, name in enumerate(names):
+        if not NAME.match(name):
+            raise InvalidInput("a watermark name is 3-128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
+                               location=f"{where}[{index}]")
+        if name in names[:index]:
+            raise InvalidInput(f"watermark {name!r} is named twice", location=f"{where}[{index}]")
+
+
 def put_recipe(
     db: Session,
     request: CreateImageRecipeRequest,
@@ -166,6 +182,7 @@ def put_recipe(
 
     prefix = f"{where}: " if where else ""
     parse_parent_image(request.parentImage, field=f"{prefix}parentImage")
+    _check_watermarks(request.amiWatermarks, f"{prefix}amiWatermarks")
     components = resolve_components(db, request, where or "", account=account)
     version = parse_version(request.semanticVersion)
     body = content_of(request.dump())
