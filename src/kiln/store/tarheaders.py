@@ -254,6 +254,8 @@ class TarStream:
             raise tarfile.ReadError(str(error)) from None
         except zlib.error as error:
             raise tarfile.ReadError(f"zlib error: {error}") from None
+        except (ValueError, OverflowError) as error:  # tarfile's pax and sparse-map parsers raise these
+            raise tarfile.ReadError(f"damaged header at byte {self.offset}: {error}") from None
         self._done = True
         return None
 
