@@ -25,11 +25,13 @@ from kiln.api.protocol import HttpRequest, HttpResponse, Service
 from kiln.api.recent import Recent
 from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
 from kiln.errors import KilnError
+from kiln.services.common.unit import only_reading
 
 log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 AUTH_MEMO_SECONDS = 5.0
+READ_PREFIXES = ("Describe", "Get", "List")
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
@@ -114,6 +116,13 @@ _secret: Recent[tuple[str, str] | None] = Recent(AUTH_MEMO_SECONDS, _key_secret)
 _known_region: Recent[str] = Recent(AUTH_MEMO_SECONDS, _region)
 
 
+def reads(operation: str) -> bool:
+    """Whether an operation only reads (AWS names those Describe…, Get…, List…): its units of work take
+    no write lock, so reads run beside each other and beside a writer (one that writes after all is
+    run again as a writer: ``only_reading``)."""
+    return operation.startswith(READ_PREFIXES)
+
+
 def _call(service: Service, request: HttpRequest, caller: Caller, request_id: str) -> tuple[HttpResponse, str]:
     operation = "-"
     try:
@@ -126,8 +135,11 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
         def answer() -> dict[str, Any]:
             return idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
 
-        result = paging.page(service.name, operation, params, answer, service.dialect, service.limits,
-                             caller.account_id)
+        def paged() -> dict[str, Any]:
+            return paging.page(service.name, operation, params, answer, service.dialect, service.limits,
+                               caller.account_id)
+
+        result = only_reading(paged) if reads(operation) else paged()
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:
         return service.wire.failure(service.name, error, request_id), operation
