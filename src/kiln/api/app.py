@@ -132,6 +132,8 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
         handler = service.handlers.get(operation)
         if handler is None:
             raise service.dialect.not_served(operation)
+        if service.precheck is not None:
+            service.precheck(params, caller)
         def answer() -> dict[str, Any]:
             return idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
 
