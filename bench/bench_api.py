@@ -18,6 +18,10 @@ through boto3) in the same run: ``*_vs_moto`` is kiln's rate over moto's.
 Each load also records the server's CPU time per request (from /proc): on this shared machine the wall-clock
 figures say how long a request waited, the CPU figure what it cost.
 
+``get_image`` and ``describe_images_page`` are measured again, right after, on a second server started
+with ``KILN_API_READ_ONLY=0`` (reads open their units of work with ``BEGIN IMMEDIATE``, taking the write
+lock one at a time, as before read-only units of work): ``*_vs_write_locked`` is the ratio.
+
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
 with the API's start-up preloading (``warm``) and without it (``KILN_API_PRELOAD=0``), same run.
@@ -43,6 +47,7 @@ PROCESSES, THREADS = 2, 8
 LISTENING = "kiln serve listening on "
 ACCOUNT = "123456789012"
 MOTO_REGION = "us-east-1"
+WRITE_LOCKED = ("get_image", "describe_images_page")  # also measured with KILN_API_READ_ONLY=0
 
 Call = tuple[str, str, bytes, dict[str, str]]  # method, path?query, body, headers
 
@@ -166,8 +171,9 @@ def _load(pool: ProcessPoolExecutor, endpoint: str, call: Call, server_pid: int)
             "requests": len(latencies), "server_cpu_ms_per_request": round(cpu_ms, 2)}
 
 
-def _start(home: Path, preload: bool) -> tuple[subprocess.Popen[str], str, float]:
-    env = {**os.environ, "KILN_HOME": str(home), "KILN_API_PRELOAD": "1" if preload else "0"}
+def _start(home: Path, preload: bool, read_only: bool = True) -> tuple[subprocess.Popen[str], str, float]:
+    env = {**os.environ, "KILN_HOME": str(home), "KILN_API_PRELOAD": "1" if preload else "0",
+           "KILN_API_READ_ONLY": "1" if read_only else "0"}
     began = time.monotonic()
     process = subprocess.Popen([sys.executable, "-m", "kiln", "serve", "--port", "0", "--no-scheduler"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -252,8 +258,10 @@ def run() -> dict[str, Any]:
         for preload in (False, True):
             result.update(_first_requests(home, key, arn, preload))
         process, endpoint, _ = _start(home, preload=True)
+        locked, locked_endpoint, _ = _start(home, preload=True, read_only=False)
         try:
             calls = _calls(endpoint, key, arn)
+            locked_calls = _calls(locked_endpoint, key, arn)
             with ProcessPoolExecutor(PROCESSES) as pool:
                 for name, call in calls.items():
                     _time_one(endpoint, call)  # warm, and fail early on a wrong call
@@ -261,8 +269,15 @@ def run() -> dict[str, Any]:
                         result[f"{name}_items"] = _items(endpoint, call)
                     for metric, value in _load(pool, endpoint, call, process.pid).items():
                         result[f"{name}_{metric}"] = value
+                    if name in WRITE_LOCKED:  # right after, the same call with reads taking the write lock
+                        _time_one(locked_endpoint, locked_calls[name])
+                        for metric, value in _load(pool, locked_endpoint, locked_calls[name], locked.pid).items():
+                            result[f"{name}_write_locked_{metric}"] = value
+                        result[f"{name}_vs_write_locked"] = round(
+                            result[f"{name}_rps"] / result[f"{name}_write_locked_rps"], 3)
         finally:
             _stop(process)
+            _stop(locked)
         moto, moto_endpoint = _moto(key)
         try:
             calls = _calls(moto_endpoint, key, arn, MOTO_REGION)

@@ -93,7 +93,8 @@ def test_the_demo_story_over_the_wire(serve_process: ServeProcess, parent_ami: s
 
     policy = builder.create_lifecycle_policy(
         name="retire-web", executionRole="arn:aws:iam::123456789012:role/lifecycle", resourceType="AMI_IMAGE",
-        policyDetails=[{"action": {"type": "DEPRECATE"}, "filter": {"type": "AGE", "value": 1, "unit": "DAYS"}}],
+        policyDetails=[{"action": {"type": "DEPRECATE", "includeResources": {"amis": True}},
+                        "filter": {"type": "AGE", "value": 1, "unit": "DAYS"}}],
         resourceSelection={"recipes": [{"name": "web", "semanticVersion": "1.0.0"}]},
     )["lifecyclePolicyArn"]
     assert builder.get_lifecycle_policy(lifecyclePolicyArn=policy)["lifecyclePolicy"]["status"] == "ENABLED"
@@ -105,6 +106,6 @@ def test_the_demo_story_over_the_wire(serve_process: ServeProcess, parent_ami: s
     got = builder.get_lifecycle_execution(lifecycleExecutionId=execution)["lifecycleExecution"]
     assert got["state"]["status"] == "SUCCESS" and got["lifecyclePolicyArn"] == policy
     resources = builder.list_lifecycle_execution_resources(lifecycleExecutionId=execution)["resources"]
-    assert [(r["resourceId"], r["action"]["type"]) for r in resources] == [(started, "DEPRECATE")]
+    assert [(r["resourceId"], r["action"]["name"]) for r in resources] == [(started, "DEPRECATE")], resources
     [deprecated] = ec2.describe_images(ImageIds=[ami])["Images"]
     assert "DeprecationTime" in deprecated

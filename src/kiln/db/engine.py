@@ -138,7 +138,13 @@ def get_engine(url: str | None = None) -> Engine:
             migrate(engine)
             _engines[url] = engine
             _sessionmakers[url] = sessionmaker(engine, expire_on_commit=False)
-            run_open_hooks()
+            # Start-up steps (recovery) write, even when the first to open the database only reads.
+            reading = _active.__dict__.get("read_only", False)
+            _active.read_only = False
+            try:
+                run_open_hooks()
+            finally:
+                _active.read_only = reading
         return engine
 
 
