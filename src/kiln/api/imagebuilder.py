@@ -15,8 +15,10 @@ from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
 from kiln.errors import NotFound
 from kiln.model.arn import MANAGED_ACCOUNT
+from kiln.model.shapes import new_request_id
 from kiln.services import build_queue, image_versions
 from kiln.services.common import tags
+from kiln.services.common.unchanged import while_unchanged
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
 from kiln.services.lifecycle import policies as lifecycle
@@ -43,6 +45,13 @@ def _execution_resources(params: dict[str, Any], caller: str, region: str) -> di
         "lifecycleExecutionState": execution.state.model_dump(mode="json", exclude_none=True),
         "resources": [resource.model_dump(mode="json", exclude_none=True) for resource in resources],
     }
+
+
+@while_unchanged
+def _image(arn: str, caller: str) -> dict[str, Any]:
+    """GetImage's image, read once while nothing is committed (a build's progress is a commit): clients
+    poll it. The answer is only serialized, never changed."""
+    return image_versions.get_image(arn, caller=caller)["image"]
 
 
 HANDLERS: dict[str, Handler] = {
@@ -121,7 +130,7 @@ HANDLERS: dict[str, Handler] = {
     "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
         _body(p), account=c.account_id
     ),
-    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"], caller=c.account_id),
+    "GetImage": lambda p, c: {"requestId": new_request_id(), "image": _image(p["imageBuildVersionArn"], c.account_id)},
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
