@@ -46,6 +46,7 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.parameters",
         "kiln.services.fleet",
         "kiln.services.compliance",
+        "kiln.services.inventory",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",

@@ -323,6 +323,12 @@ OPERATIONS: dict[str, Operation] = {
         "disable_deregistration_protection", lambda r: {"Return": r["DeregistrationProtection"]}
     ),
     "CreateImage": Operation(_create_image, lambda p, c: _require_instances([p["InstanceId"]], c)),
+    "AttachImageWatermark": _image_call("attach_image_watermark", lambda r: r, name=lambda p: p["WatermarkName"]),
+    "DetachImageWatermark": _image_call("detach_image_watermark", lambda r: r, key=lambda p: p["WatermarkKey"]),
+    "GetImageAncestry": Operation(
+        lambda p, c: ec2_images.get_image_ancestry(p["ImageId"], c.region, account=c.account_id),
+        lambda p, c: ec2_images.describe_image(p["ImageId"], c.region, account=c.account_id),
+    ),
     # snapshots
     "DescribeSnapshots": Operation(lambda p, c: dict(ec2_queries.describe_snapshots(
         region=c.region, snapshot_ids=p.get("SnapshotIds"), owner_ids=p.get("OwnerIds"), filters=_filters(p),

@@ -21,6 +21,7 @@ from kiln.services.common import tags
 from kiln.services.common.unchanged import while_unchanged
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
+from kiln.services.inventory.packages import list_image_packages
 from kiln.services.lifecycle import policies as lifecycle
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
@@ -138,6 +139,8 @@ HANDLERS: dict[str, Handler] = {
     "ListImageBuildVersions": lambda p, c: image_versions.list_image_build_versions(
         p["imageVersionArn"], filters=p.get("filters"), caller=c.account_id
     ),
+    "ListImagePackages": lambda p, c: {"imagePackageList": list_image_packages(
+        p["imageBuildVersionArn"], c.region, c.account_id)},
     "CancelImageCreation": lambda p, c: image_versions.cancel_image_creation(
         p["imageBuildVersionArn"], p.get("clientToken"), caller=c.account_id
     ),

@@ -1,4 +1,4 @@
-"""``kiln image create|cancel|builds|logs|packages|get``: Image Builder images (builds of recipes)."""
+"""``kiln image create|cancel|builds|logs|get``: Image Builder images (builds of recipes)."""
 
 from __future__ import annotations
 
@@ -131,18 +131,6 @@ def logs(arn: str = typer.Argument(..., help="Image build version ARN."), region
                 typer.echo(f"    log: {log_path}")
 
     emit(output, {"image": image, "steps": steps}, text)
-
-
-@app.command("packages")
-def packages(arn: str = typer.Argument(..., help="Image build version ARN."), region: Region = DEFAULT_REGION,
-             account: Account = "",
-             output: Output = "text") -> None:
-    """Packages installed in the image (ListImagePackages)."""
-    from kiln.services.builds.records import packages as image_packages
-
-    found = image_packages(arn, caller=account, region=region)
-    emit(output, {"imagePackageList": found},
-         lambda: table(["PACKAGE", "VERSION"], [(p["packageName"], p["packageVersion"]) for p in found]))
 
 
 @app.command("get")

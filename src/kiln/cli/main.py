@@ -78,6 +78,8 @@ def _compose() -> None:
         distribution_resource,
         image_allowed,
         image_build,
+        image_inventory,
+        image_lineage,
         image_publish,
         image_references,
         image_store,
@@ -109,9 +111,12 @@ def _compose() -> None:
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
-    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app)
+    image = _noun("image", image_build.app, image_store.app, image_references.app, image_publish.app,
+                  image_lineage.app)
     image.add_typer(image_store.block_public_access, name="block-public-access")
+    image.add_typer(image_lineage.watermark, name="watermark")
     image.add_typer(image_allowed.app, name="allowed")
+    image.add_typer(image_inventory.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
     _noun("store", store_admin.app)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from kiln.db.engine import session
 from kiln.errors import InvalidInput
 from kiln.model.sharing import Principal
-from kiln.store import images
+from kiln.store import images, referrers
 from kiln.store.access import check_storage_readable, image_for, snapshot_for
 from kiln.store.adopt import adopt
 from kiln.store.boot_attributes import boot_attributes_of
@@ -48,8 +49,9 @@ from kiln.store.image_ops import (
 from kiln.store.images import ImageInfo, describe_images, get_image
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
-from kiln.store.layout import EC2_ARCH, Layout
+from kiln.store.layout import EC2_ARCH, MANIFEST_TYPE, Descriptor, Layout
 from kiln.store.limits import import_limit, root_volume_gib
+from kiln.store.package_db import Inventory, NoPackageDatabase, read_inventory
 from kiln.store.pins import holders as pin_holders
 from kiln.store.pins import pin, pinned, unpin, unpin_holder
 from kiln.store.snapshots import (
@@ -61,6 +63,8 @@ from kiln.store.snapshots import (
     snapshot_layers,
 )
 from kiln.store.unpack import unpack_layer
+from kiln.store.watermarks import attach as attach_watermark
+from kiln.store.watermarks import detach as detach_watermark
 
 __all__ = [
     "BlobTransfer",
@@ -72,9 +76,13 @@ __all__ = [
     "FsckReport",
     "GcResult",
     "ImageInfo",
+    "Inventory",
+    "NoPackageDatabase",
     "SnapshotInfo",
     "adopt_top_layer",
     "assert_launchable",
+    "attach_artifact",
+    "attach_watermark",
     "bootstrap_image",
     "busybox_rootfs",
     "check_copyable",
@@ -88,6 +96,7 @@ __all__ = [
     "delete_tags",
     "deregister_image",
     "describe_images",
+    "detach_watermark",
     "disable_deregistration_protection",
     "disable_image",
     "disable_image_deprecation",
@@ -103,7 +112,9 @@ __all__ = [
     "get_snapshot",
     "image_attributes",
     "image_block_public_access",
+    "image_inventory",
     "image_layers",
+    "image_referrers",
     "import_rootfs",
     "layer_dirs",
     "list_snapshots",
@@ -113,6 +124,7 @@ __all__ = [
     "pin_holders",
     "pinned",
     "raw_disk",
+    "read_artifact",
     "reset_launch_permission",
     "root_volume_gib",
     "set_description",
@@ -458,3 +470,45 @@ def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = D
 
 def fsck(region: str = "local") -> FsckReport:
     return _fsck(region)
+
+
+def image_inventory(ami_id: str, region: str = "local", caller: Principal | None = None) -> Inventory:
+    """The AMI's installed packages, read from the package databases in its layers (``NoPackageDatabase``
+    when it holds none)."""
+    with session() as db:
+        image_for(db, ami_id, region, caller)
+    return read_inventory(layer_dirs(ami_id, region), ami_id)
+
+
+def _subject(ami_id: str, region: str) -> tuple[Layout, Descriptor, ImageInfo]:
+    info = get_image(ami_id, region)
+    if not info.manifest_digest:
+        raise InvalidInput(f"{ami_id} has no manifest in the region's OCI layout", location=ami_id)
+    layout = Layout.for_region(region)
+    return layout, Descriptor(MANIFEST_TYPE, info.manifest_digest, layout.blobs.size(info.manifest_digest)), info
+
+
+def attach_artifact(ami_id: str, artifact_type: str, data: bytes, region: str = "local") -> Descriptor:
+    """Store ``data`` beside the AMI as its OCI referrer of ``artifact_type`` (the one it had of that type
+    goes); the artifact's creation time is the AMI's, so the same data gives the same manifest."""
+    layout, subject, info = _subject(ami_id, region)
+    # new blobs are safe from a concurrent gc by its grace period, as every blob written before its reference
+    descriptor, stale = referrers.attach(layout, subject, artifact_type, data,
+                                         created=images.ec2_time(info.creation_date) or "")
+    referrers.delete_unshared(layout, stale, keep={descriptor.digest})
+    return descriptor
+
+
+def image_referrers(ami_id: str, region: str = "local", artifact_type: str | None = None) -> list[dict[str, Any]]:
+    """The AMI's referrers in the region's layout (the referrers API's descriptors)."""
+    layout, subject, _ = _subject(ami_id, region)
+    return referrers.referrers(layout, subject.digest, artifact_type)
+
+
+def read_artifact(ami_id: str, artifact_type: str, region: str = "local") -> bytes | None:
+    """The bytes of the AMI's stored artifact of ``artifact_type``, or None."""
+    layout, subject, _ = _subject(ami_id, region)
+    for descriptor in referrers.referrers(layout, subject.digest, artifact_type):
+        manifest = layout.read_json_blob(descriptor["digest"])
+        return layout.blobs.read_bytes(manifest["layers"][0]["digest"])
+    return None

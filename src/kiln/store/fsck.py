@@ -10,6 +10,7 @@ from kiln.db.engine import session
 from kiln.db.tables.store import StoreImage, StoreSnapshot, StoreSnapshotLayer
 from kiln.errors import NotFound
 from kiln.store.layout import Descriptor, Layout
+from kiln.store.referrers import referrers_tag, subjects_listed
 
 
 @dataclass
@@ -63,6 +64,16 @@ def fsck(region: str = "local") -> FsckReport:
             need(digest, f"snapshot {snap_id}")
         images = list(db.execute(select(StoreImage).where(StoreImage.region == region)).scalars())
     registered = {i.id: i for i in images if i.state != "deregistered"}
+    registered_manifests = {i.manifest_digest for i in registered.values()} | set(refs.values())
+    for subject, listing in subjects_listed(layout).items():
+        if subject not in registered_manifests:
+            report.problems.append(f"index.json has referrers of {subject}, no registered AMI's manifest")
+        if not need(listing, f"referrers tag {referrers_tag(subject)}"):
+            continue
+        for referrer in layout.read_json_blob(listing).get("manifests", []):
+            if need(referrer["digest"], f"referrers of {subject} (artifact manifest)"):
+                for layer in layout.read_json_blob(referrer["digest"]).get("layers", []):
+                    need(layer["digest"], f"artifact {referrer['digest']} (layer)")
     for ref in refs:
         if ref not in registered:
             report.problems.append(f"index.json ref {ref} is not a registered AMI")

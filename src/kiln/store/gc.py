@@ -14,6 +14,7 @@ from kiln.db.tables.store import StoreImage, StoreLayer
 from kiln.store.blobs import hex_of
 from kiln.store.layout import Layout
 from kiln.store.pins import pinned_digests
+from kiln.store.referrers import detach_all, live_referrer_blobs, subjects_listed
 from kiln.store.snapshots import referenced_digests
 from kiln.store.unpack import layer_cache_root
 
@@ -42,10 +43,9 @@ def _mounted_paths() -> str:
         return ""
 
 
-def live_digests(layout: Layout, region: str) -> set[str]:
-    """Blobs something references: snapshots' layers, registered AMIs' manifests and configs."""
+def live_manifests(layout: Layout, region: str) -> set[str]:
+    """The manifests of registered AMIs (the database's, and index.json's refs)."""
     with session() as db:
-        live = referenced_digests(db, region)
         manifests = {
             row[0]
             for row in db.execute(
@@ -55,7 +55,16 @@ def live_digests(layout: Layout, region: str) -> set[str]:
             )
             if row[0]
         }
-    manifests |= set(layout.refs().values())
+    return manifests | set(layout.refs().values())
+
+
+def live_digests(layout: Layout, region: str) -> set[str]:
+    """Blobs something references: snapshots' layers, registered AMIs' manifests and configs, and the
+    artifacts (SBOMs) whose subject is a registered AMI's manifest."""
+    with session() as db:
+        live = referenced_digests(db, region)
+    manifests = live_manifests(layout, region)
+    live |= live_referrer_blobs(layout, manifests)
     for digest in manifests:
         live.add(digest)
         try:
@@ -73,6 +82,8 @@ def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = D
     started = time.time()
     result = GcResult(region, dry_run)
     pins = pinned_digests(region)  # read before the scan: a writer pins before it writes
+    if not dry_run:
+        drop_stale_referrers(layout, region)
     live = live_digests(layout, region)
     cutoff = started - grace_seconds
     for digest in layout.blobs.all_digests():
@@ -99,6 +110,16 @@ def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = D
     result.tmp_removed = [str(p) for p in ([] if dry_run else layout.blobs.clear_tmp(cutoff))]
     result.cache_removed = _prune_cache(layout, dry_run, pins, cutoff)
     return result
+
+
+def drop_stale_referrers(layout: Layout, region: str) -> list[str]:
+    """Referrers left in index.json whose subject is no registered AMI's manifest (a deregistration
+    interrupted between its commit and its index update): their entries go, their blobs become garbage."""
+    manifests = live_manifests(layout, region)
+    stale = [subject for subject in subjects_listed(layout) if subject not in manifests]
+    for subject in stale:
+        detach_all(layout, subject)
+    return stale
 
 
 def _prune_cache(layout: Layout, dry_run: bool, pins: set[str], cutoff: float) -> list[str]:

@@ -39,7 +39,9 @@ from kiln.model.sharing import Principal
 from kiln.store.access import image_for, snapshot_for, volume_permissions
 from kiln.store.images import ImageInfo, ec2_time, to_info
 from kiln.store.layout import Layout
+from kiln.store.referrers import delete_unshared, detach_all
 from kiln.store.snapshots import delete_blobs, delete_snapshot_in, get_snapshot, snapshot_layers
+from kiln.store.watermarks import is_marked
 
 COOLDOWN = timedelta(hours=24)
 MAX_DEPRECATION = timedelta(days=365 * 10)
@@ -282,6 +284,10 @@ def modify_launch_permission(
                 "this account. To publicly share the image, you must call the DisableImageBlockPublicAccess API.",
                 hint="`kiln image block-public-access disable` (existing public images stay public meanwhile)",
             ).at(account=row.owner_id, region=region)
+        if ("Group", "all") in adds and is_marked(db, ami_id):
+            raise InvalidParameterValue(f"{ami_id} carries a watermark; a watermarked AMI cannot be made public",
+                                        location="LaunchPermission.Add",
+                                        hint=f"detach its watermarks first: kiln image watermark detach {ami_id} KEY")
         adds = [(kind, value) for kind, value in adds if (kind, value) != ("UserId", row.owner_id)]
         _apply(db, StoreLaunchPermission, "image_id", ami_id, adds, removes)
         return to_info(db, row).launch_permissions
@@ -411,6 +417,7 @@ def deregister_image(
         delete_blobs(layout, doomed)
         if manifest:
             _drop_manifest(layout, manifest)
+            delete_unshared(layout, detach_all(layout, manifest))  # its SBOMs go with it
     for snap_id in snapshot_ids:
         if snap_id not in result.deleted_snapshots:
             result.snapshot_bytes += get_snapshot(snap_id, region).unique_bytes

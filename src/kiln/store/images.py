@@ -36,6 +36,7 @@ from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
 from kiln.store.snapshots import create_snapshot, record_layers
+from kiln.store.watermarks import Watermark, inherit, watermarks_by_image
 
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 ROOT_DEVICE_TYPES = ("ebs", "instance-store")
@@ -101,6 +102,7 @@ class ImageInfo:
     source_region: str | None = None
     owner_alias: str | None = None
     boot: BootAttributes = field(default_factory=BootAttributes)
+    watermarks: list[Watermark] = field(default_factory=list)
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
     _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -184,6 +186,8 @@ class ImageInfo:
             data["SourceImageRegion"] = self.source_region or self.region
         if self.owner_alias:
             data["ImageOwnerAlias"] = self.owner_alias
+        if self.watermarks:
+            data["ImageWatermarks"] = [mark.to_ec2() for mark in self.watermarks]
         return data
 
 
@@ -202,15 +206,16 @@ def owner_aliases(db: Session) -> dict[str, str]:
 
 
 def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
-            preloaded: tuple[dict[str, str], list[dict[str, str]]] | None = None) -> ImageInfo:
+            preloaded: tuple[dict[str, str], list[dict[str, str]], list[Watermark]] | None = None) -> ImageInfo:
     """The image as EC2 describes it (``row`` a ``StoreImage`` or a row of its columns); ``preloaded`` is
-    its (tags, launch permissions) when the caller read those for many images at once
-    (``_tags_and_permissions``)."""
+    its (tags, launch permissions, watermarks) when the caller read those for many images at once
+    (``_image_extras``)."""
     if preloaded is None:
         tags = dict(db.execute(select(StoreTag.key, StoreTag.value).where(StoreTag.resource_id == row.id)).all())
         permissions = launch_permissions(db, row.id)
+        marks = watermarks_by_image(db, [row.id]).get(row.id, [])
     else:
-        tags, permissions = preloaded
+        tags, permissions, marks = preloaded
     if aliases is None:
         aliases = owner_aliases(db)
     return ImageInfo(
@@ -235,27 +240,32 @@ def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
         source_region=row.source_region,
         owner_alias=aliases.get(row.owner_id),
         boot=BootAttributes(row.boot_mode, row.ena_support, row.imds_support, row.tpm_support),
+        watermarks=marks,
     )
 
 
-def _tags_and_permissions(db: Session, image_ids: list[str] | None,
-                          region: str) -> dict[str, tuple[dict[str, str], list[dict[str, str]]]]:
-    """(tags, launch permissions) of the given images, or of every image of ``region``: two queries
-    instead of two per image."""
-    found: dict[str, tuple[dict[str, str], list[dict[str, str]]]] = {}
+Extras = tuple[dict[str, str], list[dict[str, str]], list[Watermark]]
+
+
+def _image_extras(db: Session, image_ids: list[str] | None, region: str) -> dict[str, Extras]:
+    """(tags, launch permissions, watermarks) of the given images, or of every image of ``region``: three
+    queries instead of three per image."""
+    found: dict[str, Extras] = {}
     ids = select(StoreImage.id).where(StoreImage.region == region)
     if image_ids is not None:
         ids = ids.where(StoreImage.id.in_(image_ids))
     for resource, key, value in db.execute(
         select(StoreTag.resource_id, StoreTag.key, StoreTag.value).where(StoreTag.resource_id.in_(ids))
     ):
-        found.setdefault(resource, ({}, []))[0][key] = value
+        found.setdefault(resource, ({}, [], []))[0][key] = value
     for image, kind, value in db.execute(
         select(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
         .where(StoreLaunchPermission.image_id.in_(ids))
         .order_by(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
     ):
-        found.setdefault(image, ({}, []))[1].append({kind: value})
+        found.setdefault(image, ({}, [], []))[1].append({kind: value})
+    for image, marks in watermarks_by_image(db, ids).items():
+        found.setdefault(image, ({}, [], []))[2].extend(marks)
     return found
 
 
@@ -271,11 +281,11 @@ def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | 
     aliases = owner_aliases(db)
     columns = select(*StoreImage.__table__.columns).where(StoreImage.region == region)
     rows = list(db.execute(columns.order_by(StoreImage.creation_date, StoreImage.id)))
-    extras = _tags_and_permissions(db, None, region)
+    extras = _image_extras(db, None, region)
     now = utcnow()
     ends = [row.protection_until for row in rows
             if not row.protection and row.protection_until is not None and row.protection_until > now]
-    return [to_info(db, row, aliases, extras.get(row.id, ({}, []))) for row in rows], min(ends, default=None)
+    return [to_info(db, row, aliases, extras.get(row.id, ({}, [], []))) for row in rows], min(ends, default=None)
 
 
 def _region_images(region: str) -> list[ImageInfo]:
@@ -380,6 +390,8 @@ def register_image(
             )
             for key, value in (tags or {}).items():
                 db.add(StoreTag(resource_id=ami_id, key=key, value=value))
+            if source_image_id:
+                inherit(db, source_image_id, ami_id)
         layout.add_ref(ami_id, manifest)  # fsck re-adds it if a crash lands between commit and here
     finally:
         unpin(pins)
@@ -403,6 +415,7 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
         "is-public": str(info.public).lower(),
         "image-type": "machine",
         "source-image-id": info.source_image_id,
+        "source-image-region": (info.source_region or info.region) if info.source_image_id else None,
         "creation-date": ec2_time(info.creation_date),
     }
     if key in simple:
@@ -411,9 +424,26 @@ def _matches(info: ImageInfo, key: str, values: list[str]) -> bool:
         return _match(info.tags.get(key[4:]), values)
     if key == "tag-key":
         return any(_match(k, values) for k in info.tags)
+    if key.startswith("image-watermark."):
+        return _watermark_matches(info, key.removeprefix("image-watermark."), values)
     if key == "block-device-mapping.snapshot-id":
         return any(_match(s, values) for s in info.snapshot_ids)
     raise InvalidParameterValue(f"The filter '{key}' is invalid", location=key)
+
+
+_WATERMARK_FIELDS = {
+    "watermark-key": "WatermarkKey",
+    "source-image-id": "SourceImageId",
+    "source-image-region": "SourceImageRegion",
+    "source-image-creation-time": "SourceImageCreationTime",
+    "watermark-creation-time": "WatermarkCreationTime",
+}
+
+
+def _watermark_matches(info: ImageInfo, member: str, values: list[str]) -> bool:
+    if member not in _WATERMARK_FIELDS:
+        raise InvalidParameterValue(f"The filter 'image-watermark.{member}' is invalid", location=member)
+    return any(_match(mark.to_ec2()[_WATERMARK_FIELDS[member]], values) for mark in info.watermarks)
 
 
 def describe_images(

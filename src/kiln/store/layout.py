@@ -106,11 +106,18 @@ class Layout:
     def _write_index(self, index: dict[str, Any]) -> None:
         write_file_atomic(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
 
+    def write_index(self, index: dict[str, Any]) -> None:
+        """Replace ``index.json`` (the caller holds ``locked()`` and read the index inside it)."""
+        self._write_index(index)
+
     def refs(self) -> dict[str, str]:
-        """ref name (AMI id) -> manifest digest."""
+        """ref name (AMI id) -> manifest digest; artifacts and referrers tags (``kiln.store.referrers``)
+        are not AMI refs."""
         return {
-            m.get("annotations", {}).get(REF_NAME, ""): m["digest"]
+            m["annotations"][REF_NAME]: m["digest"]
             for m in self.read_index().get("manifests", [])
+            if m.get("annotations", {}).get(REF_NAME) and m.get("mediaType", MANIFEST_TYPE) == MANIFEST_TYPE
+            and "artifactType" not in m
         }
 
     def add_ref(self, ref: str, manifest: Descriptor) -> None:

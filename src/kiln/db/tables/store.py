@@ -127,3 +127,19 @@ class StorePin(Base):
     holder: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StoreWatermark(Base):
+    """An AMI's watermark (EC2 ``ImageWatermark``): ``key`` is ``<account>:<name>``; the source fields name
+    the AMI it was first attached to, and a copy is inherited by every AMI made or copied from this one."""
+
+    __tablename__ = "store_watermarks"
+
+    image_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("store_images.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(141), primary_key=True)
+    source_image_id: Mapped[str] = mapped_column(String(32))
+    source_image_region: Mapped[str] = mapped_column(String(64))
+    source_image_creation_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    watermark_creation_time: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -226,12 +226,22 @@ def list_images(
         return [to_image_shape(row) for row in db.scalars(query) if in_region(row.arn, region)]
 
 
-def packages(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, str]]:
+def package_records(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, str]]:
+    """The image's inventory as the build recorded it: ``InstalledPackage.as_json()`` records (images
+    built before inventories were read from the layers hold ``packageName``/``packageVersion`` only)."""
     with session() as db:
         row = _row(db, arn, caller, region)
         if row.packages is None:
             raise InvalidInput(f"image {arn} has no package list (status {row.status})")
         return list(row.packages)
+
+
+def packages(arn: str, *, caller: str | None = None, region: str | None = None) -> list[dict[str, str]]:
+    """ListImagePackages' ``imagePackageList``: packageName and packageVersion."""
+    return [
+        {"packageName": record["name"], "packageVersion": record["version"]} if "name" in record else record
+        for record in package_records(arn, caller=caller, region=region)
+    ]
 
 
 # --- workflow steps -------------------------------------------------------------------------

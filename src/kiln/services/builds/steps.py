@@ -138,51 +138,23 @@ def run_document(
 
 
 def inventory(instance_id: str) -> tuple[str, list[dict[str, str]]]:
-    """The OS name and version, and the installed packages (dpkg, apk or rpm databases)."""
-    from kiln.runtime.executor import InstanceExecutor
+    """The OS name and version, and the installed packages (``InstalledPackage.as_json()`` records),
+    read from the package databases in the instance's layers and root volume: nothing runs inside it.
+    An image without a package database (a busybox tree) has an empty list."""
+    from kiln.runtime import records
+    from kiln.store.layer_view import LayerView
+    from kiln.store.package_db import NoPackageDatabase, read_inventory, read_os_release
 
-    executor = InstanceExecutor(instance_id)
-    info = executor.os_info()
-    os_version = " ".join(part for part in (info.id.capitalize() if info.id else "Linux", info.version_id) if part)
-    return os_version, installed_packages(executor)
-
-
-def installed_packages(executor: Any) -> list[dict[str, str]]:
-    dpkg_status = executor.host_path("/var/lib/dpkg/status")
-    if dpkg_status.is_file():
-        return _dpkg_packages(dpkg_status.read_text(errors="replace"))
-    apk_db = executor.host_path("/lib/apk/db/installed")
-    if apk_db.is_file():
-        return _apk_packages(apk_db.read_text(errors="replace"))
-    if executor.host_path("/usr/bin/rpm").exists():
-        result = executor.run(["rpm", "-qa", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\n"], timeout=300)
-        if result.exit_code == 0:
-            rows = (line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
-            return sorted(({"packageName": n, "packageVersion": v} for n, v in rows),
-                          key=lambda p: p["packageName"])
-    return []
-
-
-def _dpkg_packages(status: str) -> list[dict[str, str]]:
-    packages = []
-    for stanza in status.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line and not line[0].isspace() and ":" in line:
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
-        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
-            packages.append({"packageName": fields["Package"], "packageVersion": fields.get("Version", "")})
-    return sorted(packages, key=lambda p: p["packageName"])
-
-
-def _apk_packages(database: str) -> list[dict[str, str]]:
-    packages = []
-    for stanza in database.split("\n\n"):
-        fields = dict(line.split(":", 1) for line in stanza.splitlines() if len(line) > 2 and line[1] == ":")
-        if "P" in fields:
-            packages.append({"packageName": fields["P"], "packageVersion": fields.get("V", "")})
-    return sorted(packages, key=lambda p: p["packageName"])
+    instance = records.get(instance_id)
+    layers = [*instance.lower_dirs, instance.upper_dir]
+    try:
+        found = read_inventory(layers, instance_id)
+        release, packages = found.os, [package.as_json() for package in found.packages]
+    except NoPackageDatabase:
+        release, packages = read_os_release(LayerView(layers))[0], []
+    os_version = " ".join(part for part in (release.id.capitalize() if release.id else "Linux",
+                                            release.version_id) if part)
+    return os_version, packages
 
 
 def sanitize(plan: BuildPlan, instance_id: str) -> list[str]:

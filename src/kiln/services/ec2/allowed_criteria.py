@@ -5,6 +5,8 @@ An AMI is allowed when it matches any criterion; it matches a criterion when eve
 kiln's ``RequiredTags`` (``[{Key, Value}]``, all present on the AMI) and ``PatchedWithinDays`` (the
 AMI's patched date within that many days; kiln records no package updates after a build, so the
 patched date is the build's: the AMI's creation date, as ``kiln compliance audit`` reports it).
+``ImageWatermarks`` passes an AMI when one of its watermarks meets every member of one filter (an AMI
+without watermarks fails).
 Ages are judged against the caller's clock: an AMI fails ``N`` days when ``now - t > N * 24 h``.
 """
 
@@ -23,10 +25,13 @@ from kiln.model.sharing import OWNER_ALIASES
 
 MAX_CRITERIA = 10
 KILN_MEMBERS = ("RequiredTags", "PatchedWithinDays")
-NOT_EVALUATED = ("ImageWatermarks", "ScanResultCondition")  # kiln has neither watermarks nor scans yet
+NOT_EVALUATED = ("ScanResultCondition",)  # kiln has no scans yet
 IMAGE_NAME = re.compile(r"^[a-zA-Z0-9 ()\[\]./\-'@_*?]{1,128}$")
 PRODUCT_CODE = re.compile(r"^[a-zA-Z0-9]{1,25}$")
-LIMITS = {"ImageProviders": 200, "ImageNames": 50, "MarketplaceProductCodes": 50, "RequiredTags": 50}
+LIMITS = {"ImageProviders": 200, "ImageNames": 50, "MarketplaceProductCodes": 50, "RequiredTags": 50,
+          "ImageWatermarks": 50}
+WATERMARK_PATTERNS = ("WatermarkKey", "SourceImageRegion")
+WATERMARK_DAYS = ("MaximumDaysSinceSourceImageCreated", "MaximumDaysSinceWatermarkCreated")
 
 
 def _bad(message: str, where: str) -> InvalidParameterValue:
@@ -89,6 +94,36 @@ def _required_tags(value: Any, where: str) -> list[dict[str, str]]:
     return value
 
 
+def _whole_days(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2147483647:
+        raise _bad("a whole number of days, 0 to 2147483647", where)
+    return value
+
+
+def _watermark_filters(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value or len(value) > LIMITS["ImageWatermarks"]:
+        raise _bad("ImageWatermarks is a list of 1 to 50 watermark filters", where)
+    filters = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        if not isinstance(item, dict) or not item:
+            raise _bad(f"a watermark filter gives one or more of {', '.join(WATERMARK_PATTERNS + WATERMARK_DAYS)}",
+                       at)
+        checked: dict[str, Any] = {}
+        for member, given in item.items():
+            if member in WATERMARK_PATTERNS:
+                if not isinstance(given, str) or not given:
+                    raise _bad(f"{member} is a pattern (* and ? wildcards)", f"{at}.{member}")
+                checked[member] = given
+            elif member in WATERMARK_DAYS:
+                checked[member] = _whole_days(given, f"{at}.{member}")
+            else:
+                raise _bad(f"unknown member {member!r}; use {', '.join(WATERMARK_PATTERNS + WATERMARK_DAYS)}",
+                           f"{at}.{member}")
+        filters.append(checked)
+    return filters
+
+
 def check_criteria(criteria: Any, field: str = "ImageCriteria") -> list[dict[str, Any]]:
     """The criteria, or one error naming the criterion and member that is wrong."""
     if not isinstance(criteria, list):
@@ -123,6 +158,8 @@ def check_criteria(criteria: Any, field: str = "ImageCriteria") -> list[dict[str
                 out[member] = _days(value, "MaximumDaysSinceDeprecated", at)
             elif member == "RequiredTags":
                 out[member] = _required_tags(value, at)
+            elif member == "ImageWatermarks":
+                out[member] = _watermark_filters(value, at)
             else:  # PatchedWithinDays
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise _bad("PatchedWithinDays is a whole number of days, 0 or more", at)
@@ -164,7 +201,26 @@ def mismatch(criterion: dict[str, Any], image: Any, caller: str, now: datetime) 
     for tag in criterion.get("RequiredTags") or []:
         if image.tags.get(tag["Key"]) != tag["Value"]:
             return f"tag {tag['Key']}={tag['Value']} is missing"
+    marks = criterion.get("ImageWatermarks")
+    if marks is not None and not any(_watermark_matches(f, mark, now) for f in marks for mark in image.watermarks):
+        if not image.watermarks:
+            return "it has no watermark"
+        keys = ", ".join(mark.key for mark in image.watermarks)
+        return f"no watermark ({keys}) matches the criterion's watermark filters"
     return None
+
+
+def _watermark_matches(wanted: dict[str, Any], mark: Any, now: datetime) -> bool:
+    """One watermark meets every member the filter gives."""
+    if "WatermarkKey" in wanted and not fnmatchcase(mark.key, wanted["WatermarkKey"]):
+        return False
+    if "SourceImageRegion" in wanted and not fnmatchcase(mark.source_image_region, wanted["SourceImageRegion"]):
+        return False
+    source_age = wanted.get("MaximumDaysSinceSourceImageCreated")
+    if source_age is not None and _older(mark.source_image_creation_time, source_age, now):
+        return False
+    mark_age = wanted.get("MaximumDaysSinceWatermarkCreated")
+    return mark_age is None or not _older(mark.watermark_creation_time, mark_age, now)
 
 
 def judge(criteria: Sequence[dict[str, Any]], image: Any, caller: str, now: datetime) -> tuple[bool, str]:

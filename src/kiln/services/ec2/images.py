@@ -317,6 +317,56 @@ def disable_deregistration_protection(
     return {"ImageId": image_id, "DeregistrationProtection": state}
 
 
+# --- watermarks and ancestry ----------------------------------------------------------------------
+
+ANCESTRY_LIMIT = 50
+VERIFIED_PROVIDERS = ("amazon", "aws-marketplace", "aws-backup-vault")
+
+
+def attach_image_watermark(image_id: str, name: str, region: str = DEFAULT_REGION, *,
+                           account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``AttachImageWatermark`` (owner only; see :mod:`kiln.store.watermarks`)."""
+    return {"WatermarkKey": api.attach_watermark(image_id, name, region, principal(account))}
+
+
+def detach_image_watermark(image_id: str, key: str, region: str = DEFAULT_REGION, *,
+                           account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``DetachImageWatermark`` (owner only; a key the AMI does not carry is not an error)."""
+    api.detach_watermark(image_id, key, region, principal(account))
+    return {"Return": True}
+
+
+def get_image_ancestry(image_id: str, region: str = DEFAULT_REGION, *,
+                       account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """EC2 ``GetImageAncestry``: the AMI (which ``account`` must see) first, then each parent it was made
+    or copied from, across regions and accounts, to an AMI with no recorded parent, a public AMI of a
+    verified provider, or the 50th entry. Ancestors are listed whoever owns them and also when
+    deregistered (AWS leaves both unsaid); one whose record is gone ends the chain."""
+    info: api.ImageInfo | None = api.get_image(image_id, region, principal(account))
+    entries: list[dict[str, Any]] = []
+    while info is not None and len(entries) < ANCESTRY_LIMIT:
+        entry: dict[str, Any] = {"ImageId": info.id, "CreationDate": info.to_ec2()["CreationDate"]}
+        if info.source_image_id:
+            entry["SourceImageId"] = info.source_image_id
+            entry["SourceImageRegion"] = info.source_region or info.region
+        if info.owner_alias:
+            entry["ImageOwnerAlias"] = info.owner_alias
+        entries.append(entry)
+        if not info.source_image_id or (info.public and info.owner_alias in VERIFIED_PROVIDERS):
+            break
+        info = _recorded(info.source_image_id, info.source_region or info.region)
+    return {"ImageAncestryEntries": entries}
+
+
+def _recorded(image_id: str, region: str) -> api.ImageInfo | None:
+    from kiln.errors import NotFound
+
+    try:
+        return api.get_image(image_id, region)
+    except NotFound:
+        return None
+
+
 # --- attributes and sharing ------------------------------------------------------------------------
 
 def modify_image_attribute(

@@ -1,0 +1,1 @@
+"""Image inventory: the installed packages of any AMI or Image Builder image, and its SBOMs."""
