@@ -18,9 +18,12 @@ through boto3) in the same run: ``*_vs_moto`` is kiln's rate over moto's.
 Each load also records the server's CPU time per request (from /proc): on this shared machine the wall-clock
 figures say how long a request waited, the CPU figure what it cost.
 
-``get_image`` and ``describe_images_page`` are measured again, right after, on a second server started
-with ``KILN_API_READ_ONLY=0`` (reads open their units of work with ``BEGIN IMMEDIATE``, taking the write
-lock one at a time, as before read-only units of work): ``*_vs_write_locked`` is the ratio.
+Beside a writer: ``get_image`` and ``describe_images_page`` again while another connection commits every
+``WRITER_PERIOD`` s, holding the write lock for half of it (as a build recording its steps would), on the
+server as it is (``*_beside_writer_*``: reads take no write lock) and on a second server started with
+``KILN_API_READ_ONLY=0`` (reads open their units of work with ``BEGIN IMMEDIATE``, one at a time and
+after the writer, as before), interleaved: ``*_beside_writer_vs_write_locked`` is the ratio. Each commit
+also makes the answers kept per store generation be read again.
 
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
@@ -31,13 +34,16 @@ from __future__ import annotations
 
 import http.client
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +53,8 @@ PROCESSES, THREADS = 2, 8
 LISTENING = "kiln serve listening on "
 ACCOUNT = "123456789012"
 MOTO_REGION = "us-east-1"
-WRITE_LOCKED = ("get_image", "describe_images_page")  # also measured with KILN_API_READ_ONLY=0
+BESIDE_WRITER = ("get_image", "describe_images_page")
+WRITER_PERIOD = 0.04
 
 Call = tuple[str, str, bytes, dict[str, str]]  # method, path?query, body, headers
 
@@ -113,6 +120,35 @@ def _moto(key: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     for number in range(AMIS):
         ec2.register_image(Name=f"bench-{number:04d}", RootDeviceName="/dev/xvda", Architecture="x86_64")
     return process, endpoint
+
+
+@contextmanager
+def _writer(database: Path) -> Iterator[None]:
+    """Another connection committing every WRITER_PERIOD s and holding the write lock half of that time,
+    for the block (its row, a tag of no resource, is seen by no call measured here)."""
+    stop = threading.Event()
+
+    def write() -> None:
+        connection = sqlite3.connect(database, isolation_level=None, timeout=60)
+        number = 0
+        while not stop.is_set():
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT OR REPLACE INTO store_tags (resource_id, key, value) VALUES (?, ?, ?)",
+                               ("bench-writer", "n", str(number)))
+            time.sleep(WRITER_PERIOD / 2)
+            connection.execute("COMMIT")
+            number += 1
+            time.sleep(WRITER_PERIOD / 2)
+        connection.execute("DELETE FROM store_tags WHERE resource_id = 'bench-writer'")
+        connection.close()
+
+    thread = threading.Thread(target=write, name="bench-writer")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _client(endpoint: str, call: Call, until: float) -> list[float]:
@@ -269,12 +305,15 @@ def run() -> dict[str, Any]:
                         result[f"{name}_items"] = _items(endpoint, call)
                     for metric, value in _load(pool, endpoint, call, process.pid).items():
                         result[f"{name}_{metric}"] = value
-                    if name in WRITE_LOCKED:  # right after, the same call with reads taking the write lock
-                        _time_one(locked_endpoint, locked_calls[name])
-                        for metric, value in _load(pool, locked_endpoint, locked_calls[name], locked.pid).items():
-                            result[f"{name}_write_locked_{metric}"] = value
-                        result[f"{name}_vs_write_locked"] = round(
-                            result[f"{name}_rps"] / result[f"{name}_write_locked_rps"], 3)
+                with _writer(home / "kiln.db"):
+                    for name in BESIDE_WRITER:
+                        for label, server, at, sent in (("", process, endpoint, calls),
+                                                        ("_write_locked", locked, locked_endpoint, locked_calls)):
+                            _time_one(at, sent[name])
+                            for metric, value in _load(pool, at, sent[name], server.pid).items():
+                                result[f"{name}_beside_writer{label}_{metric}"] = value
+                        result[f"{name}_beside_writer_vs_write_locked"] = round(
+                            result[f"{name}_beside_writer_rps"] / result[f"{name}_beside_writer_write_locked_rps"], 3)
         finally:
             _stop(process)
             _stop(locked)
