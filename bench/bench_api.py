@@ -22,8 +22,9 @@ Beside a writer: ``get_image`` and ``describe_images_page`` again while another 
 ``WRITER_PERIOD`` s, holding the write lock for half of it (as a build recording its steps would), on the
 server as it is (``*_beside_writer_*``: reads take no write lock) and on a second server started with
 ``KILN_API_READ_ONLY=0`` (reads open their units of work with ``BEGIN IMMEDIATE``, one at a time and
-after the writer, as before), interleaved: ``*_beside_writer_vs_write_locked`` is the ratio. Each commit
-also makes the answers kept per store generation be read again.
+after the writer, as before), interleaved: ``*_beside_writer_vs_write_locked`` is the ratio, and
+``*_writer_commits_per_s`` how often the writer got to commit meanwhile. Each commit also makes the
+answers kept per store generation be read again (a DescribeImages after one reads the region anew).
 
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
@@ -123,10 +124,12 @@ def _moto(key: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @contextmanager
-def _writer(database: Path) -> Iterator[None]:
+def _writer(database: Path) -> Iterator[list[int]]:
     """Another connection committing every WRITER_PERIOD s and holding the write lock half of that time,
-    for the block (its row, a tag of no resource, is seen by no call measured here)."""
+    for the block (its row, a tag of no resource, is seen by no call measured here); yields its count of
+    commits so far (reads that take the write lock make it wait)."""
     stop = threading.Event()
+    commits = [0]
 
     def write() -> None:
         connection = sqlite3.connect(database, isolation_level=None, timeout=60)
@@ -138,6 +141,7 @@ def _writer(database: Path) -> Iterator[None]:
             time.sleep(WRITER_PERIOD / 2)
             connection.execute("COMMIT")
             number += 1
+            commits[0] = number
             time.sleep(WRITER_PERIOD / 2)
         connection.execute("DELETE FROM store_tags WHERE resource_id = 'bench-writer'")
         connection.close()
@@ -145,7 +149,7 @@ def _writer(database: Path) -> Iterator[None]:
     thread = threading.Thread(target=write, name="bench-writer")
     thread.start()
     try:
-        yield
+        yield commits
     finally:
         stop.set()
         thread.join()
@@ -305,13 +309,16 @@ def run() -> dict[str, Any]:
                         result[f"{name}_items"] = _items(endpoint, call)
                     for metric, value in _load(pool, endpoint, call, process.pid).items():
                         result[f"{name}_{metric}"] = value
-                with _writer(home / "kiln.db"):
+                with _writer(home / "kiln.db") as commits:
                     for name in BESIDE_WRITER:
                         for label, server, at, sent in (("", process, endpoint, calls),
                                                         ("_write_locked", locked, locked_endpoint, locked_calls)):
                             _time_one(at, sent[name])
+                            before, began = commits[0], time.monotonic()
                             for metric, value in _load(pool, at, sent[name], server.pid).items():
                                 result[f"{name}_beside_writer{label}_{metric}"] = value
+                            result[f"{name}_beside_writer{label}_writer_commits_per_s"] = round(
+                                (commits[0] - before) / (time.monotonic() - began), 1)
                         result[f"{name}_beside_writer_vs_write_locked"] = round(
                             result[f"{name}_beside_writer_rps"] / result[f"{name}_beside_writer_write_locked_rps"], 3)
         finally:
