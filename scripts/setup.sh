@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(python3 python3-venv bubblewrap slirp4netns mmdebstrap busybox-static qemu-utils e2fsprogs
               skopeo zstd tar util-linux ca-certificates debian-archive-keyring iproute2
               postgresql
-              rpm
+              rpm openssh-client
               qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin dosfstools mtools)
 
 missing=()

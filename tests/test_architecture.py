@@ -35,6 +35,7 @@ SERVICE_FLOORS: list[set[str]] = [
     {
         "kiln.services.components",
         "kiln.services.recipes",
+        "kiln.services.container_recipes",
         "kiln.services.configurations",
         "kiln.services.builds",
         "kiln.services.pipelines",
@@ -46,11 +47,14 @@ SERVICE_FLOORS: list[set[str]] = [
         "kiln.services.parameters",
         "kiln.services.fleet",
         "kiln.services.compliance",
+        "kiln.services.workflows",
         "kiln.services.inventory",
+        "kiln.services.scanning",
     },
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",
-     "kiln.services.organization_accounts", "kiln.services.demo_fleet", "kiln.services.build_queue"},
+     "kiln.services.organization_accounts", "kiln.services.demo_fleet", "kiln.services.build_queue",
+     "kiln.services.apply_remote"},
 ]
 # "kiln.pkg.module", "kiln.pkg:function" ... ("kiln.db" alone is more likely the database's file name).
 MODULE_STRING = re.compile(r"kiln(?:\.\w+){2,}(?::\w+)?|kiln(?:\.\w+)+:\w+")

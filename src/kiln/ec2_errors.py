@@ -251,3 +251,26 @@ def error_classes() -> dict[str, type[Ec2Error]]:
         found.setdefault(cls.code, cls)
         pending.extend(cls.__subclasses__())
     return dict(sorted(found.items()))
+
+
+# --- key pairs ----------------------------------------------------------------------------------
+
+
+class InvalidKeyPairNotFound(Ec2Error, NotFound):
+    code = "InvalidKeyPair.NotFound"
+
+    def __init__(self, key: str, *, hint: str | None = None) -> None:
+        super().__init__(f"The key pair '{key}' does not exist", hint=hint)
+
+
+class InvalidKeyPairDuplicate(Ec2Error, AlreadyExists):
+    code = "InvalidKeyPair.Duplicate"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The keypair already exists: {name}")
+
+
+class InvalidKeyFormat(Ec2Error, InvalidInput):
+    """ImportKeyPair's public key is not an OpenSSH public key of a supported type."""
+
+    code = "InvalidKey.Format"

@@ -150,6 +150,7 @@ def test_a_lifecycle_execution_in_another_region_is_not_cancelled(kiln) -> None:
 GLOBAL = {
     ("demo",), ("scheduler",), ("serve",), ("events",), ("account",), ("org",), ("region",),
     ("component", "validate"), ("component", "run"),
+    ("vulndb",),  # advisory data and package lists: no account's resources
 }
 # Regional but not of one account: the image store's upkeep covers every account's images in the region.
 STORE_WIDE = {("store", "fsck"), ("store", "gc")}

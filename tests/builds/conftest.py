@@ -73,6 +73,7 @@ def make_recipe(parent_ami: str) -> Iterator[Any]:
         name: str = "web",
         version: str = "1.0.0",
         keep_on_failure: bool = False,
+        recipe_fields: dict[str, Any] | None = None,
     ) -> dict[str, str]:
         component = create_component({
             "name": f"{name}-setup", "semanticVersion": version, "platform": "Linux",
@@ -81,6 +82,7 @@ def make_recipe(parent_ami: str) -> Iterator[Any]:
         recipe = create_image_recipe({
             "name": name, "semanticVersion": version, "parentImage": parent_ami,
             "components": [{"componentArn": component["componentBuildVersionArn"]}],
+            **(recipe_fields or {}),
         })
         infrastructure = create_infrastructure_configuration({
             "name": f"{name}-infra-{version.replace('.', '-')}", "subnetId": "none",

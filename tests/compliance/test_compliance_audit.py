@@ -118,3 +118,18 @@ def test_bad_input_is_one_clear_error(kiln, args: tuple[str, ...], where: str) -
     assert result.stderr.startswith(f"error: {where}: ") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 2  # the error and its hint
     assert result.stdout == ""
+
+
+def test_allowed_images_judge_the_watermarks_of_the_fleets_images(kiln, busybox_dir: Path) -> None:
+    ami = kiln("image", "import", str(busybox_dir), "--name", "golden-web").stdout.strip()
+    template = kiln("launch-template", "create", "web", "--launch-template-data",
+                    json.dumps({"ImageId": ami})).stdout.strip()
+    kiln("image", "allowed", "replace-criteria", "--image-criteria",
+         '[{"ImageWatermarks": [{"WatermarkKey": "*:gold"}]}]')
+    kiln("image", "allowed", "enable", "--state", "audit-mode", "--include-own-images")
+    code, report = _audit(kiln)
+    assert code == 1 and report["Resources"][0]["ResourceId"] == template
+    assert "it has no watermark" in report["Resources"][0]["Reasons"][0]
+    assert kiln("image", "watermark", "attach", ami, "gold").exit_code == 0
+    code, report = _audit(kiln)
+    assert code == 0 and report["Resources"][0]["ImageAllowed"] is True

@@ -22,7 +22,7 @@ from kiln.api.paging import Limits, Shaped
 from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
 from kiln.services import ec2_queries
-from kiln.services.ec2 import allowed_images
+from kiln.services.ec2 import allowed_images, key_pairs
 from kiln.services.ec2 import images as ec2_images
 from kiln.services.ec2 import instances as ec2_instances
 from kiln.services.ec2 import snapshots as ec2_snapshots
@@ -58,6 +58,10 @@ def _tags(p: dict[str, Any], resource_type: str) -> dict[str, str]:
         if spec.get("ResourceType") in (None, resource_type):
             tags.update({tag["Key"]: tag.get("Value", "") for tag in spec.get("Tags") or [] if "Key" in tag})
     return tags
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _not_with_ids(p: dict[str, Any], ids: str) -> None:
@@ -173,7 +177,8 @@ def _run_instances(p: dict[str, Any], c: Caller) -> dict[str, Any]:
                 launched.append(fleet_launch.run_from_template(
                     _template_ref(template), template.get("Version"), image_id=p.get("ImageId"), **kwargs))
             else:
-                launched.append(ec2_instances.run_instance(p["ImageId"], **kwargs))
+                vm = ec2_instances.vm_options_from_request(p, kwargs["tags"])
+                launched.append(ec2_instances.run_instance(p["ImageId"], **kwargs, vm=vm))
     except Exception:
         if len(launched) < low:
             for instance in launched:
@@ -370,6 +375,18 @@ OPERATIONS: dict[str, Operation] = {
     "TerminateInstances": _change("terminate_instances", "TerminatingInstances"),
     "RebootInstances": _change("reboot_instances", ""),
     "GetConsoleOutput": Operation(_console_output, lambda p, c: _require_instances([p["InstanceId"]], c)),
+    # key pairs
+    "CreateKeyPair": Operation(lambda p, c: key_pairs.create_key_pair(
+        p["KeyName"], key_type=p.get("KeyType") or "rsa", tags=_tags(p, "key-pair"), account=c.account_id,
+        region=c.region)),
+    "ImportKeyPair": Operation(lambda p, c: key_pairs.import_key_pair(
+        p["KeyName"], _text(p["PublicKeyMaterial"]), tags=_tags(p, "key-pair"), account=c.account_id,
+        region=c.region)),
+    "DescribeKeyPairs": Operation(lambda p, c: key_pairs.describe_key_pairs(
+        names=p.get("KeyNames") or [], ids=p.get("KeyPairIds") or [],
+        include_public_key=bool(p.get("IncludePublicKey")), account=c.account_id, region=c.region)),
+    "DeleteKeyPair": Operation(lambda p, c: key_pairs.delete_key_pair(
+        p.get("KeyPairId") or p.get("KeyName") or "", account=c.account_id, region=c.region)),
     # tags
     "CreateTags": Operation(_create_tags, _check_resources),
     "DeleteTags": Operation(_delete_tags, _check_resources),

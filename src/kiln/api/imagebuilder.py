@@ -21,10 +21,13 @@ from kiln.services.common import tags
 from kiln.services.common.unchanged import while_unchanged
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
+from kiln.services.container_recipes import resource as container_recipes
 from kiln.services.inventory.packages import list_image_packages
 from kiln.services.lifecycle import policies as lifecycle
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
+from kiln.services.workflows import executions as workflow_executions
+from kiln.services.workflows import resource as workflows
 
 
 def _body(params: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +82,22 @@ HANDLERS: dict[str, Handler] = {
     ),
     "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id,
                                                                   region=c.region),
+    # container recipes
+    "CreateContainerRecipe": lambda p, c: container_recipes.create_container_recipe(
+        _body(p), account=c.account_id, region=c.region
+    ),
+    "GetContainerRecipe": lambda p, c: container_recipes.get_container_recipe(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
+    "GetContainerRecipePolicy": lambda p, c: container_recipes.get_container_recipe_policy(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
+    "ListContainerRecipes": lambda p, c: container_recipes.list_container_recipes(
+        owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
+    ),
+    "DeleteContainerRecipe": lambda p, c: container_recipes.delete_container_recipe(
+        p["containerRecipeArn"], caller=c.account_id
+    ),
     # infrastructure and distribution configurations
     "CreateInfrastructureConfiguration": lambda p, c: infrastructure.create_infrastructure_configuration(
         _body(p), account=c.account_id, region=c.region
@@ -181,6 +200,36 @@ HANDLERS: dict[str, Handler] = {
         "lifecycleExecutionId": lifecycle.cancel_execution(p["lifecycleExecutionId"], caller=c.account_id,
                                                            region=c.region)
     },
+    # workflows and what they ran
+    "CreateWorkflow": lambda p, c: workflows.create_workflow(_body(p), account=c.account_id, region=c.region),
+    "GetWorkflow": lambda p, c: workflows.get_workflow(p["workflowBuildVersionArn"], caller=c.account_id),
+    "ListWorkflows": lambda p, c: workflows.list_workflows(
+        owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, region=c.region,
+        **_list_key(p)
+    ),
+    "ListWorkflowBuildVersions": lambda p, c: workflows.list_workflow_build_versions(
+        p["workflowVersionArn"], caller=c.account_id
+    ),
+    "DeleteWorkflow": lambda p, c: workflows.delete_workflow(p["workflowBuildVersionArn"], caller=c.account_id),
+    "ListWorkflowExecutions": lambda p, c: workflow_executions.list_workflow_executions(
+        p["imageBuildVersionArn"], caller=c.account_id
+    ),
+    "GetWorkflowExecution": lambda p, c: workflow_executions.get_workflow_execution(
+        p["workflowExecutionId"], caller=c.account_id
+    ),
+    "ListWorkflowStepExecutions": lambda p, c: workflow_executions.list_workflow_step_executions(
+        p["workflowExecutionId"], caller=c.account_id
+    ),
+    "GetWorkflowStepExecution": lambda p, c: workflow_executions.get_workflow_step_execution(
+        p["stepExecutionId"], caller=c.account_id
+    ),
+    "ListWaitingWorkflowSteps": lambda p, c: workflow_executions.list_waiting_workflow_steps(
+        caller=c.account_id, region=c.region
+    ),
+    "SendWorkflowStepAction": lambda p, c: workflow_executions.send_workflow_step_action(
+        p["stepExecutionId"], p["imageBuildVersionArn"], p["action"], p.get("reason"), p.get("clientToken"),
+        caller=c.account_id,
+    ),
     # tags
     "TagResource": lambda p, c: tags.tag_resource(_body(p), caller=c.account_id),
     "UntagResource": lambda p, c: tags.untag_resource(_body(p), caller=c.account_id),

@@ -3,11 +3,13 @@ it onto them when not (``kiln.services.compliance``)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import typer
 
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, choose
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import emit, table
 
@@ -31,6 +33,32 @@ def _inputs(max_age: str | None, as_of: str | None, rule: str | None) -> tuple[A
     except KilnError as error:
         error.exit_code = 2
         raise
+
+
+def _fleet(backend: str | None, region: str | None, account: str | None, profile: str | None,
+           endpoint_url: str | None, rate: float) -> tuple[Any, str | None, str | None]:
+    """(the fleet, the account and region filters): kiln's own, or with --backend aws (or the backend
+    configured for the region) the AWS account of the credentials in --region (default: the AWS
+    chain's), read and acted on through boto3."""
+    from kiln.errors import KilnError
+
+    try:
+        reach = choose(backend, region, account, profile, endpoint_url)
+    except KilnError as error:
+        error.exit_code = 2
+        raise
+    if reach is None:
+        return None, None, region
+    from kiln.services.aws_accounts import account as aws_account
+    from kiln.services.aws_accounts.compliance import AwsFleet
+
+    target = aws_account.connect(region, reach.profile, reach.endpoint_url, rate)
+    return AwsFleet(target), target.account_id, target.region
+
+
+def _warn(warnings: list[str]) -> None:
+    for line in warnings:
+        typer.echo(f"warning: {line}", err=True)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -68,13 +96,23 @@ def audit(
     region: str | None = typer.Option(None, "--region", help="Only this region."),
     rule: str | None = typer.Option(None, "--rule", help=RULE_HELP),
     output: Output = "text",
+    backend: Backend = None,
+    profile: Profile = None,
+    endpoint_url: EndpointUrl = None,
+    rate: Rate = DEFAULT_RATE,
 ) -> None:
     """Every live instance, Auto Scaling group and launch template with its image's age, patched date,
-    approval and allowed status; exit code 1 when anything is out of policy, 2 on bad input."""
+    approval and allowed status; exit code 1 when anything is out of policy, 2 on bad input. With
+    --backend aws: the AWS account's instances (running and stopped), groups and templates in --region."""
     from kiln.services.compliance import audit as audit_service
 
     chosen, moment = _inputs(max_age, as_of, rule)
-    report = audit_service.audit(chosen, as_of=moment, account=account, region=region)
+    fleet, aws_account, region = _fleet(backend, region, account, profile, endpoint_url, rate)
+    inventory = fleet.inventory() if fleet else None
+    if fleet and account not in (None, aws_account):
+        typer.echo(f"warning: the credentials are account {aws_account}, not {account}", err=True)
+    report = audit_service.audit(chosen, as_of=moment, account=account, region=region, inventory=inventory)
+    _warn(report.warnings)
     emit(output, report.shape(), lambda: _audit_text(report))
     if not report.compliant:
         raise typer.Exit(1)
@@ -85,8 +123,14 @@ def _plan_text(plan: Any, dry_run: bool) -> None:
     sys.stdout.write(("would do (dry run, nothing changed):\n" if dry_run else "done:\n") if shape["Actions"]
                      else "nothing to remediate\n")
     if shape["Actions"]:
-        table(("ACCOUNT", "REGION", "ACTION", "RESOURCE", "DETAIL"),
-              [(a["AccountId"], a["Region"], a["Action"], a["ResourceId"], a["Detail"]) for a in shape["Actions"]])
+        table(("ACCOUNT", "REGION", "ACTION", "RESOURCE", "DETAIL", "STATUS"),
+              [(a["AccountId"], a["Region"], a["Action"], a["ResourceId"], a["Detail"], a["Status"] or "-")
+               for a in shape["Actions"]])
+        for action in shape["Actions"]:
+            call = action["Call"]
+            sys.stdout.write(f"{call['Operation']} {json.dumps(call['Parameters'], sort_keys=True)}\n")
+            if action["Error"]:
+                sys.stdout.write(f"  failed: {action['Error']}\n")
     for item in shape["Unfixable"]:
         sys.stdout.write(f"cannot remediate {item['ResourceId']} ({item['AccountId']}, {item['Region']}): "
                          f"{item['Reason']}\n")
@@ -101,15 +145,25 @@ def remediate(
     region: str | None = typer.Option(None, "--region", help="Only this region."),
     rule: str | None = typer.Option(None, "--rule", help=RULE_HELP),
     output: Output = "text",
+    backend: Backend = None,
+    profile: Profile = None,
+    endpoint_url: EndpointUrl = None,
+    rate: Rate = DEFAULT_RATE,
 ) -> None:
     """New template versions with the newest compliant image of the same pipeline (or the parameter's
-    current value), default where the rule says so, and an instance refresh of each affected group."""
+    current value), default where the rule says so, and an instance refresh of each affected group;
+    each action with the exact API call it makes. With --backend aws: on the AWS account in --region
+    (--dry-run sends CreateLaunchTemplateVersion with DryRun and changes nothing). Exit code 1 when
+    something cannot be fixed or a call failed."""
     from kiln.services.compliance import remediate as remediate_service
 
     chosen, moment = _inputs(max_age, as_of, rule)
-    plan = remediate_service.remediate(chosen, as_of=moment, account=account, region=region, dry_run=dry_run)
+    fleet, _, region = _fleet(backend, region, account, profile, endpoint_url, rate)
+    plan = remediate_service.remediate(chosen, as_of=moment, account=account, region=region, dry_run=dry_run,
+                                       fleet=fleet)
+    _warn(plan.warnings)
     emit(output, plan.shape(), lambda: _plan_text(plan, dry_run))
-    if plan.unfixable:
+    if plan.unfixable or plan.failed:
         raise typer.Exit(1)
 
 

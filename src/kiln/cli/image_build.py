@@ -14,16 +14,39 @@ app = typer.Typer()
 
 
 def outputs_table(image: dict[str, Any]) -> None:
-    """The image's outputResources.amis: one row per (region, account, AMI)."""
+    """The image's outputResources: one row per (region, account, AMI); a container image's URIs."""
+    containers = image["outputResources"].get("containers")
+    if image.get("type") == "DOCKER":
+        table(["REGION", "IMAGE URI"], [(c["region"], uri) for c in containers or [] for uri in c["imageUris"]])
+        return
     amis = image["outputResources"]["amis"]
     table(["REGION", "ACCOUNT", "AMI", "NAME", "DESCRIPTION"],
           [(a["region"], a.get("accountId", ""), a["image"], a.get("name", ""), a.get("description", ""))
            for a in amis])
 
 
+def _workflows(arns: list[str] | None, path: Path | None) -> list[dict[str, Any]] | None:
+    """``--workflow ARN``s and ``--workflows-file``'s list, as CreateImage's ``workflows``."""
+    from kiln.errors import InvalidInput
+
+    entries: list[dict[str, Any]] = [{"workflowArn": arn} for arn in arns or []]
+    if path is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise InvalidInput(f"cannot read {path}: {error}", location="--workflows-file") from None
+        if not isinstance(loaded, list) or not all(isinstance(entry, dict) for entry in loaded):
+            raise InvalidInput(f"{path} must hold a list of WorkflowConfiguration mappings",
+                               location="--workflows-file")
+        entries += loaded
+    return entries or None
+
+
 @app.command("create")
 def create(
-    recipe: str = typer.Option(None, "--recipe", help="Image recipe ARN (CreateImage)."),
+    recipe: str = typer.Option(None, "--recipe", help="Image or container recipe ARN (CreateImage)."),
     infrastructure: str = typer.Option(None, "--infrastructure", help="Infrastructure configuration ARN."),
     distribution: str = typer.Option(None, "--distribution", help="Distribution configuration ARN."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Skip the test workflow."),
@@ -31,6 +54,11 @@ def create(
     instance: str = typer.Option(None, "--instance", help="Capture a running or stopped instance instead."),
     name: str = typer.Option(None, "--name", help="AMI name (with --instance)."),
     description: str = typer.Option("", "--description", help="AMI description (with --instance)."),
+    workflow: list[str] = typer.Option(None, "--workflow", help="Workflow ARN to run (repeatable; default: the "
+                                       "managed build-image, test-image, distribute-image)."),
+    workflows_file: Path = typer.Option(None, "--workflows-file", help="YAML/JSON list of WorkflowConfiguration "
+                                        "({workflowArn, parameters, onFailure, parallelGroup})."),
+    execution_role: str = typer.Option(None, "--execution-role", help="executionRole (recorded)."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
@@ -51,9 +79,19 @@ def create(
         return
     if not recipe or not infrastructure:
         raise InvalidInput("--recipe and --infrastructure are required (or --instance to capture one)")
+    from kiln.services.builds.container import create_and_build_container, is_container_image
     from kiln.services.builds.workflow import create_and_build
 
-    image = create_and_build(
+    workflows = _workflows(workflow, workflows_file)
+    request: dict[str, Any] = {}
+    if is_container_image(recipe):
+        if workflows or execution_role:
+            raise InvalidInput("--workflow, --workflows-file and --execution-role are for AMI builds "
+                               "(kiln's container builds run their own steps)", location="--workflow")
+        build = create_and_build_container
+    else:
+        build, request = create_and_build, {"workflows": workflows, "execution_role": execution_role}
+    image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,
         distribution_arn=distribution,
@@ -62,6 +100,7 @@ def create(
         region=region,
         account=account,
         progress=progress,
+        **request,
     )
 
     def text() -> None:

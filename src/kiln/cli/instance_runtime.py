@@ -1,5 +1,5 @@
-"""``kiln instance run|exec|stop|start|reboot|terminate|list|describe|console|create-image``
-(``kiln.services.ec2.instances``)."""
+"""``kiln instance run|exec|stop|start|reboot|terminate|list|describe|console|console-output|create-image``
+(``kiln.services.ec2.instances``); ``run --vm`` boots the AMI as a QEMU virtual machine."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def run(
     ),
     region: Region = DEFAULT_REGION,
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE tag, repeatable."),
+    vm: bool = typer.Option(False, "--vm", help="Boot the AMI's disk as a virtual machine under QEMU (KVM when "
+                            "usable, else TCG) instead of a sandbox; the AMI must be bootable."),
+    user_data: str | None = typer.Option(None, "--user-data", help="With --vm: user data for cloud-init; "
+                                         "file://PATH reads a file."),
+    key_name: str | None = typer.Option(None, "--key-name", help="With --vm: the key pair whose public key "
+                                        "cloud-init installs."),
+    http_tokens: str | None = typer.Option(None, "--http-tokens", help="With --vm: optional or required "
+                                           "(IMDSv2 only); default required when the AMI's ImdsSupport is v2.0."),
+    volume_size: int | None = typer.Option(None, "--volume-size", help="With --vm: root volume size in GiB."),
+    delete_on_termination: bool = typer.Option(True, "--delete-on-termination/--keep-root-volume",
+                                               help="With --vm: delete the root volume on terminate."),
     account: Account = "",
     output: Output = "text",
 ) -> None:
@@ -72,6 +83,9 @@ def run(
     from kiln.services.ec2 import instances
 
     tags = key_values(tag, "--tag")
+    vm_options = _vm_options(vm, user_data, key_name, http_tokens, volume_size, delete_on_termination)
+    if vm_options is not None and launch_template is not None:
+        raise typer.BadParameter("--vm launches from an AMI, not a launch template", param_hint="--vm")
     if launch_template is not None:
         from kiln.services.fleet.launch import run_from_template
         from kiln.services.fleet.launch_templates import TemplateRef
@@ -94,8 +108,34 @@ def run(
             host_local=host_local_network,
             tags=tags,
             account=account,
+            vm=vm_options,
         )
     emit(output, instances.describe_instance(instance.id, account=account), instance.id)
+
+
+def _vm_options(vm: bool, user_data: str | None, key_name: str | None, http_tokens: str | None,
+                volume_size: int | None, delete_on_termination: bool) -> Any:
+    from kiln.services.ec2.instances import VmOptions
+
+    given = {"--user-data": user_data, "--key-name": key_name, "--http-tokens": http_tokens,
+             "--volume-size": volume_size, "--keep-root-volume": None if delete_on_termination else True}
+    if not vm:
+        for name, value in given.items():
+            if value is not None:
+                raise typer.BadParameter(f"{name} applies to VM instances: add --vm", param_hint=name)
+        return None
+    data: bytes | None = None
+    if user_data is not None and user_data.startswith("file://"):
+        path = user_data.removeprefix("file://")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise typer.BadParameter(f"cannot read {path}: {error.strerror}", param_hint="--user-data") from None
+    elif user_data is not None:
+        data = user_data.encode()
+    return VmOptions(user_data=data, key_name=key_name, http_tokens=http_tokens,
+                     delete_on_termination=delete_on_termination, volume_size=volume_size)
 
 
 @app.command("exec")
@@ -109,7 +149,7 @@ def exec_(
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Run a command inside a running instance; exits with the command's exit code.
+    """Run a command inside a running instance (a VM: over SSH, as root); exits with the command's exit code.
 
     Give the command after ``--``: ``kiln instance exec i-… -- sh -c 'echo hi'``.
     """
@@ -224,11 +264,22 @@ def console(
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Print the instance's console output (its init's stdout and stderr)."""
+    """Print the instance's console output (its init's stdout and stderr; a VM's serial console)."""
     from kiln.services.ec2 import instances
 
     result = instances.get_console_output(instance_id, account=account, region=region)
     emit(output, result, result["Output"].rstrip("\n"))
+
+
+@app.command("console-output")
+def console_output(
+    instance_id: str = typer.Argument(..., help="Instance id."),
+    region: Region = DEFAULT_REGION,
+    account: Account = "",
+    output: Output = "text",
+) -> None:
+    """EC2 GetConsoleOutput: a VM's serial console (a sandbox's init output)."""
+    console(instance_id, region=region, account=account, output=output)
 
 
 @app.command("create-image")

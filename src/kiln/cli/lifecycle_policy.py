@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, is_aws
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, choose
 from kiln.cli.options import DEFAULT_REGION, Account, CliInputJson, CliInputYaml, Output, Region
 from kiln.cli.output import check_format, emit
 from kiln.errors import InvalidInput
@@ -153,7 +153,7 @@ def preview(
     account: Account = "",
     region: Region = DEFAULT_REGION,
     output: Output = "text",
-    backend: Backend = "local",
+    backend: Backend = None,
     name: AmiName = None,
     profile: Profile = None,
     endpoint_url: EndpointUrl = None,
@@ -168,8 +168,10 @@ def preview(
     from kiln.services.lifecycle.runner import preview as evaluate_now
 
     fmt = check_format(output)
-    if is_aws(backend, profile, endpoint_url):
-        policy_arn, planned = _aws_plan(policy, account, region, as_of, name, profile, endpoint_url, rate)
+    reach = choose(backend, region, account, profile, endpoint_url)
+    if reach is not None:
+        policy_arn, planned = _aws_plan(policy, account, region, as_of, name, reach.profile, reach.endpoint_url,
+                                        rate)
         _warn_unresolved(planned.unresolved)
         if fmt == "json":
             data = lifecycle_preview.to_data(planned.plan, policy=policy_arn)
@@ -195,7 +197,7 @@ def apply(
     account: Account = "",
     region: Region = DEFAULT_REGION,
     output: Output = "text",
-    backend: Backend = "local",
+    backend: Backend = None,
     name: AmiName = None,
     profile: Profile = None,
     endpoint_url: EndpointUrl = None,
@@ -210,8 +212,9 @@ def apply(
     from kiln.services.lifecycle.runner import run
 
     check_format(output)
-    if is_aws(backend, profile, endpoint_url):
-        _, planned = _aws_plan(policy, account, region, as_of, name, profile, endpoint_url, rate)
+    reach = choose(backend, region, account, profile, endpoint_url)
+    if reach is not None:
+        _, planned = _aws_plan(policy, account, region, as_of, name, reach.profile, reach.endpoint_url, rate)
         _warn_unresolved(planned.unresolved)
         result = aws_lifecycle.run(planned, dry_run=dry_run)
         emit(output, result, lambda: _aws_steps(result))

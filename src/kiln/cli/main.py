@@ -19,12 +19,14 @@ from kiln.services.startup import install as install_startup
 NOUNS: dict[str, str] = {
     "component": "AWSTOE component documents: validate, run, create, list.",
     "recipe": "Image recipes: parent image plus ordered components.",
+    "container-recipe": "Container recipes: a Dockerfile template, parent image and components; OCI images.",
     "infrastructure": "Infrastructure configurations: build sandbox settings.",
     "distribution": "Distribution configurations: names, tags, sharing.",
     "pipeline": "Image pipelines: scheduled and on-demand builds.",
     "image": "Images and AMIs: build, import, list, export, deregister.",
     "snapshot": "Snapshots: the layers that make a root volume.",
-    "instance": "Instances: sandboxes launched from AMIs.",
+    "instance": "Instances: sandboxes launched from AMIs, or virtual machines booting them (--vm).",
+    "key-pair": "EC2 key pairs: SSH public keys a VM instance gets (--key-name).",
     "store": "The image store: fsck, garbage collection.",
     "account": "Accounts and their access keys.",
     "org": "Organizations: OUs and member accounts (what OU and organization sharing follows).",
@@ -34,6 +36,8 @@ NOUNS: dict[str, str] = {
     "parameter": "Parameters (SSM Parameter Store): versioned values, AMI ids for launch templates.",
     "lifecycle": "Lifecycle policies: deprecate, disable, delete.",
     "compliance": "Fleet compliance: audit the images in use against a rule (age, approval, allowed); remediate.",
+    "workflow": "Workflows: build, test and distribution documents; executions; WaitForAction steps.",
+    "vulndb": "Advisory data (OSV): import, update, status; findings and pending security updates of package lists.",
 }
 
 app = typer.Typer(
@@ -75,6 +79,7 @@ def _compose() -> None:
         compliance_resource,
         component_document,
         component_resource,
+        container_recipe_resource,
         distribution_resource,
         image_allowed,
         image_build,
@@ -85,6 +90,7 @@ def _compose() -> None:
         image_store,
         infrastructure_resource,
         instance_runtime,
+        key_pair_resource,
         launch_template_resource,
         lifecycle_policy,
         org_resource,
@@ -99,6 +105,8 @@ def _compose() -> None:
         top_events,
         top_scheduler,
         top_serve,
+        vulndb_resource,
+        workflow_resource,
     )
 
     app.command("apply")(top_apply.apply)
@@ -108,6 +116,7 @@ def _compose() -> None:
     app.add_typer(top_events.app, name="events")
     component_document.register(_noun("component", component_resource.app))
     _noun("recipe", recipe_resource.app)
+    _noun("container-recipe", container_recipe_resource.app)
     _noun("infrastructure", infrastructure_resource.app)
     _noun("distribution", distribution_resource.app)
     _noun("pipeline", pipeline_resource.app)
@@ -119,6 +128,7 @@ def _compose() -> None:
     image.add_typer(image_inventory.app)
     _noun("snapshot", snapshot_store.app)
     _noun("instance", instance_runtime.app)
+    _noun("key-pair", key_pair_resource.app)
     _noun("store", store_admin.app)
     _noun("lifecycle", lifecycle_policy.app)
     _noun("account", account_resource.app).add_typer(account_resource.keys, name="keys")
@@ -128,6 +138,10 @@ def _compose() -> None:
     _noun("launch-template", launch_template_resource.app)
     _noun("asg", asg_resource.app)
     _noun("compliance", compliance_resource.app)
+    _noun("workflow", workflow_resource.app)
+    vulndb = _noun("vulndb", vulndb_resource.app)
+    vulndb.add_typer(vulndb_resource.source_app, name="source")
+    vulndb.add_typer(vulndb_resource.mirror_app, name="mirror")
 
 
 _compose()

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, is_aws
+from kiln.cli.aws_options import DEFAULT_RATE, Backend, EndpointUrl, Profile, Rate, aws_region, choose
 from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
 from kiln.cli.output import check_format, emit, human_bytes, permissions_text, table
 
@@ -46,7 +46,7 @@ def list_(
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
-    backend: Backend = "local",
+    backend: Backend = None,
     profile: Profile = None,
     endpoint_url: EndpointUrl = None,
     rate: Rate = DEFAULT_RATE,
@@ -58,13 +58,15 @@ def list_(
     from kiln.services.ec2 import snapshots
 
     check_format(output)
-    if is_aws(backend, profile, endpoint_url):
+    reach = choose(backend, region, account, profile, endpoint_url)
+    if reach is not None:
         from kiln.services.aws_accounts import account as aws_account
         from kiln.services.aws_accounts import snapshots as aws_snapshots
 
         if not orphaned:
             raise InvalidInput("with --backend aws, snapshot list takes --orphaned", location="--orphaned")
-        found = aws_snapshots.orphaned_snapshots(aws_account.connect(aws_region(region), profile, endpoint_url, rate))
+        found = aws_snapshots.orphaned_snapshots(
+            aws_account.connect(aws_region(region), reach.profile, reach.endpoint_url, rate))
         emit(output, found, lambda: _aws_orphans_table(found["Snapshots"]))
         return
     result = snapshots.describe_snapshots(region=region, orphaned=orphaned, account=account)

@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -52,7 +53,15 @@ def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
+        if not read_only and _relaxed.get():  # (the safety level cannot change inside a transaction)
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            connection.info["relaxed"] = True
         connection.exec_driver_sql(begin)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, record):  # type: ignore[no-untyped-def]
+        if record.info.pop("relaxed", False):
+            dbapi_connection.execute("PRAGMA synchronous=FULL")
 
 
 # pg_advisory_xact_lock key shared by every kiln process on a PostgreSQL database ("kiln" in ASCII).
@@ -77,6 +86,8 @@ def _configure_postgresql(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
         connection.exec_driver_sql(first)
+        if not read_only and _relaxed.get():
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -162,6 +173,8 @@ def _reader(url: str) -> sessionmaker[Session]:
 
 
 _active = threading.local()
+# Set while a unit of work that may skip the sync at its commit opens its transaction.
+_relaxed: ContextVar[bool] = ContextVar("kiln_relaxed_commit", default=False)
 
 
 class ReadOnlyViolation(Exception):
@@ -195,12 +208,19 @@ def in_unit_of_work(url: str | None = None) -> bool:
 
 
 @contextmanager
-def session(url: str | None = None) -> Iterator[Session]:
+def session(url: str | None = None, *, durable: bool = True) -> Iterator[Session]:
     """A unit of work: one transaction, committed on success, rolled back on error.
 
     Nested use in one thread joins the outer unit of work instead of opening a second connection,
     which on SQLite would wait for the outer transaction's write lock forever. Under
     :func:`read_only` the unit of work only reads.
+
+    ``durable=False`` is for bookkeeping whose loss a crash explains (a workflow step's start and
+    end): its commit is not synced to disk by itself (SQLite ``synchronous=NORMAL`` in WAL mode,
+    PostgreSQL ``synchronous_commit=off``). It is atomic as any, and the log is written in order: the
+    next durable commit makes it durable too, so an operating-system crash or a power loss can only
+    take such commits made after the last durable one — never one that a durable commit (an image
+    becoming available, a blob no longer referenced) came after.
     """
     url = url or database_url()
     get_engine(url)
@@ -213,8 +233,13 @@ def session(url: str | None = None) -> Iterator[Session]:
 
     reading = _active.__dict__.get("read_only", False)
     maker = _reader(url) if reading else _sessionmakers[url]
+    token = None if durable or reading else _relaxed.set(True)
     try:
         with maker() as db, db.begin():
+            if token is not None:
+                db.connection()  # begins the transaction now, while ``_relaxed`` holds
+                _relaxed.reset(token)
+                token = None
             open_sessions[url] = db
             try:
                 yield db
@@ -231,6 +256,9 @@ def session(url: str | None = None) -> Iterator[Session]:
         detail = str(getattr(error, "orig", error)).splitlines()[0]
         raise InvalidInput(f"the database refused a value: {detail}",
                            hint="a field is longer or larger than kiln stores") from error
+    finally:
+        if token is not None:
+            _relaxed.reset(token)
 
 
 def reset_engines() -> None:

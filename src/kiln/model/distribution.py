@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from kiln.model.organizations import ORGANIZATION_ARN_PATTERN, OU_ARN_PATTERN
 from kiln.model.shapes import AccountId, ClientToken, NonEmptyString, ResourceName, Shape, TagMap
@@ -97,12 +97,28 @@ class SsmParameterConfiguration(Shape):
     dataType: Literal["text", "aws:ec2:image"] | None = None
 
 
+AWS_PUBLISH_KEY = "kiln:AwsPublish"
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")]
+
+
+class AwsPublishConfiguration(Shape):
+    """kiln's extension of a distribution (``kiln:AwsPublish``, a list of these): the region's AMI
+    published to AWS as a real AMI (``kiln image publish --to aws``) at the distribution step."""
+
+    region: AwsRegion
+    profile: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.@+=,-]+$")] | None = None
+    endpointUrl: Annotated[str, StringConstraints(max_length=512, pattern=r"^https?://\S+$")] | None = None
+    launchPermission: LaunchPermissionConfiguration | None = None
+
+
 # Image Builder takes any 1..1024-character string; kiln's regions are image store directories, so
 # names are restricted to what AWS region names look like (lower-case letters, digits, hyphens).
 RegionName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
 class Distribution(Shape):
+    model_config = ConfigDict(**Shape.model_config, serialize_by_alias=True)
+
     region: RegionName
     amiDistributionConfiguration: AmiDistributionConfiguration | None = None
     containerDistributionConfiguration: ContainerDistributionConfiguration | None = None
@@ -115,6 +131,8 @@ class Distribution(Shape):
         Annotated[list[FastLaunchConfiguration], Field(min_length=1, max_length=1000)] | None
     ) = None
     ssmParameterConfigurations: list[SsmParameterConfiguration] | None = None
+    awsPublish: Annotated[list[AwsPublishConfiguration], Field(min_length=1, max_length=20)] | None = Field(
+        None, alias=AWS_PUBLISH_KEY)
 
 
 def _unique_regions(distributions: list[Distribution]) -> list[Distribution]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 
-PREFIXES = ("ami", "snap", "i", "lt", "vol")
-_ID = re.compile(r"^(ami|snap|i|lt|vol)-[0-9a-f]{17}$")
+PREFIXES = ("ami", "snap", "i", "lt", "vol", "key")
+_ID = re.compile(r"^(ami|snap|i|lt|vol|key)-[0-9a-f]{17}$")
 
 
 def new_id(prefix: str) -> str:

@@ -73,12 +73,27 @@ def run_in_namespaces(
         raise ValueError("empty command")
     environment = {"PATH": DEFAULT_PATH, "HOME": "/root", "TERM": "dumb", **(env or {})}
     command = cgroups.join_argv([str(g) for g in groups], nsenter_argv(init_pid, argv, cwd=cwd, withheld=withheld))
+    return run_captured(command, env=environment, timeout=timeout, stdin=stdin, on_stdout=on_stdout,
+                        on_stderr=on_stderr)
+
+
+def run_captured(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+    on_stdout: OutputSink | None = None,
+    on_stderr: OutputSink | None = None,
+) -> ProcessResult:
+    """Run a host command in a session of its own, output streamed to the sinks and collected; a
+    timeout kills its whole process group (exit code 124)."""
     process = subprocess.Popen(
-        command,
+        list(command),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=environment,
+        env=dict(env) if env is not None else None,
         start_new_session=True,
     )
     assert process.stdout is not None and process.stderr is not None

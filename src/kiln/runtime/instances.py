@@ -8,14 +8,14 @@ instance-store-backed ones cannot be stopped. Terminate deletes the directory; t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir
 from kiln.model.ids import new_id
-from kiln.runtime import cgroups, netns, overlay, records, sandbox
+from kiln.runtime import cgroups, netns, overlay, records, sandbox, vm_process
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import (
     PENDING,
@@ -113,9 +113,23 @@ def launch(
         raise
 
 
+def boot_launched(instance: Instance, prepare: Callable[[], None]) -> Instance:
+    """Make an instance's files (``prepare``) and boot it, for an instance just inserted (a VM:
+    ``kiln.runtime.vm``); on failure it ends terminated and the error is raised."""
+    try:
+        prepare()
+        return _boot(instance)
+    except BaseException as error:
+        _fail(instance, f"launch failed: {error}", terminate=True)
+        raise
+
+
 def _boot(instance: Instance, **extra: object) -> Instance:
-    """Mount the root volume, create the cgroups, start the sandbox and its network; the instance
-    ends running."""
+    """Mount the root volume, create the cgroups, start the sandbox and its network (a VM: start
+    QEMU and its metadata endpoint); the instance ends running."""
+    if instance.vm is not None:
+        return records.update(instance.id, state=RUNNING, state_reason_code=None, state_reason=None,
+                              **vm_process.boot(instance), **extra)  # type: ignore[arg-type]
     overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir)
     groups: list[Path] = []
     networked = instance.network != "none"

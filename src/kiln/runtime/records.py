@@ -89,6 +89,12 @@ class Instance:
         helper = self.paths.get("network_helper")
         return procs.ProcessId(int(helper[0]), int(helper[1])) if helper else None
 
+    @property
+    def vm(self) -> dict[str, Any] | None:
+        """A VM instance's settings and files (``kiln.runtime.vm``); None for a sandbox."""
+        vm = self.paths.get("vm")
+        return dict(vm) if vm else None
+
     def describe(self) -> dict[str, Any]:
         """EC2 ``DescribeInstances``-style fields, plus kiln's own under ``Kiln``."""
         data: dict[str, Any] = {
@@ -118,9 +124,33 @@ class Instance:
                 "Owned": self.owned,
             },
         }
+        if self.vm is not None:
+            _describe_vm(data, self.vm, running=self.state == RUNNING)
         if self.state_reason_code:
             data["StateReason"] = {"Code": self.state_reason_code, "Message": self.state_reason or ""}
         return data
+
+
+def _describe_vm(data: dict[str, Any], vm: dict[str, Any], *, running: bool) -> None:
+    """A VM instance's EC2 fields (key pair, metadata options, boot mode) and kiln's (accelerator, disks)."""
+    if vm.get("key_name"):
+        data["KeyName"] = vm["key_name"]
+    data["BootMode"] = vm.get("boot_mode")
+    data["MetadataOptions"] = {"State": "applied", "HttpTokens": vm.get("http_tokens", "optional"),
+                               "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
+    data["PrivateIpAddress"] = vm.get("local_ipv4")
+    data["BlockDeviceMappings"] = [{"DeviceName": "/dev/xvda", "Ebs": {
+        "DeleteOnTermination": bool(vm.get("delete_on_termination", True)), "Status": "attached"}}]
+    data["Kiln"].update({
+        "Hypervisor": "qemu",
+        "Accelerator": vm.get("accel"),
+        "AcceleratorReason": vm.get("accel_reason"),
+        "RootVolume": vm.get("root"),
+        "BackingDisk": vm.get("backing"),
+        "SshPort": vm.get("ssh_port") if running else None,
+        "LowerDirs": [],
+        "Root": None,
+    })
 
 
 def alive(process: procs.ProcessId | None) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kiln.ec2_errors import InvalidInstanceIDNotFound
 from kiln.home import instances_dir
-from kiln.runtime import netns, overlay, records, sandbox
+from kiln.runtime import netns, overlay, records, sandbox, vm_process
 from kiln.runtime.records import (
     RUNNING,
     STOPPED,
@@ -69,6 +69,7 @@ def recover() -> RecoveryReport:
     report = RecoveryReport()
     sandbox.reap_finished()
     netns.reap_finished()
+    vm_process.reap_finished()
     for instance in records.select(states=LIVE_STATES):
         if in_progress(instance) or not needs_settling(instance):
             continue

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiln.ec2_errors import IncorrectInstanceState
-from kiln.runtime import cgroups, netns, overlay, procs, records, sandbox
+from kiln.runtime import cgroups, netns, overlay, procs, records, sandbox, vm_process
 from kiln.runtime.records import PENDING, RUNNING, SHUTTING_DOWN, STOPPED, STOPPING, TERMINATED, Instance
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL on stop and terminate
@@ -65,6 +65,9 @@ def release(
     ``salvage`` (with ``delete``) is called once the root volume is unmounted and before it is
     deleted; it may move the upper dir away (a build hands it to the image store).
     """
+    if instance.vm is not None:
+        _release_vm(instance, grace=grace, delete=delete, salvage=salvage)
+        return
     halt(instance, grace)
     overlay.unmount(instance.merged_dir)
     if instance.console_log.exists() and not delete:
@@ -75,6 +78,26 @@ def release(
         remove_dir(instance.dir)
     else:
         _remove_mount_stubs(instance)
+
+
+def _release_vm(instance: Instance, *, grace: float, delete: bool, salvage: Salvage | None) -> None:
+    """A VM: power off (the guest gets :data:`vm_process.POWERDOWN_GRACE` unless ``grace`` is 0); with
+    ``delete`` its root volume goes too, unless its ``DeleteOnTermination`` is false: then the overlay
+    is kept at ``kept_root``."""
+    vm = instance.vm or {}
+    vm_process.halt(instance, vm_process.POWERDOWN_GRACE if grace > 0 else 0)
+    if not delete:
+        return
+    if salvage is not None:
+        salvage(instance)
+    root = Path(vm["root"])
+    if not vm.get("delete_on_termination", True) and root.exists():
+        kept = Path(vm["kept_root"])
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root, kept)
+    if vm.get("scratch"):
+        shutil.rmtree(vm["scratch"], ignore_errors=True)
+    remove_dir(instance.dir)
 
 
 def _remove_mount_stubs(instance: Instance) -> None:

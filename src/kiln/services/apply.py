@@ -279,3 +279,27 @@ def _register_builtin() -> None:
 
     for handler in APPLY_KINDS:
         _handlers.setdefault(handler.kind, handler)
+
+
+def checked_documents(text: str, source: str) -> list[Document]:
+    """The documents of ``text``, each checked against its kind's shape, in dependency order (what
+    ``apply_text`` applies; ``kiln.services.apply_remote`` sends them to a server instead)."""
+    documents = read_documents(text, source)
+    _check(documents)
+    return _order(documents)
+
+
+def read_file_text(path: str | Path) -> tuple[str, str, Path]:
+    """(text, source name, base dir) of an apply file (``-``: standard input)."""
+    import sys
+
+    if str(path) == "-":
+        return sys.stdin.read(MAX_FILE_BYTES + 1), "<stdin>", Path.cwd()
+    file = Path(path)
+    try:
+        _check_size(file.stat().st_size, str(file))
+        return file.read_text(), str(file), file.resolve().parent
+    except FileNotFoundError:
+        raise InvalidInput(f"{file} does not exist", location="-f") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{file} is not UTF-8 text", location="-f") from None

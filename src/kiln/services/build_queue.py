@@ -40,21 +40,23 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     """CreateImage: the image of a recipe on an infrastructure configuration, built by a worker."""
     from kiln.errors import InvalidInput, InvalidRequest
     from kiln.model.shapes import new_client_token, new_request_id
+    from kiln.services.builds.container import record_container_image
     from kiln.services.builds.workflow import record_image
 
-    if body.get("containerRecipeArn"):
-        raise InvalidRequest("kiln builds AMIs only: containerRecipeArn is not supported",
-                             location="containerRecipeArn")
-    for field in ("imageRecipeArn", "infrastructureConfigurationArn"):
+    if body.get("containerRecipeArn") and body.get("imageRecipeArn"):
+        raise InvalidRequest("give imageRecipeArn or containerRecipeArn, not both", location="containerRecipeArn")
+    recipe_field = "containerRecipeArn" if body.get("containerRecipeArn") else "imageRecipeArn"
+    for field in (recipe_field, "infrastructureConfigurationArn"):
         if not body.get(field):
             raise InvalidInput(f"{field} is required", location=field)
     tests = body.get("imageTestsConfiguration") or {}
-    arn = record_image(
-        recipe_arn=body["imageRecipeArn"], infrastructure_arn=body["infrastructureConfigurationArn"],
+    record = record_container_image if recipe_field == "containerRecipeArn" else record_image
+    arn = record(
+        recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
         distribution_arn=body.get("distributionConfigurationArn"),
         tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
-        account=account,
+        account=account, workflows=body.get("workflows"), execution_role=body.get("executionRole"),
     )
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
@@ -108,6 +110,7 @@ def run_queued(key: str, due_iso: str) -> None:
     from kiln.errors import KilnError
     from kiln.runtime import procs
     from kiln.services.builds import records
+    from kiln.services.builds.container import is_container_image
 
     arn = key.removeprefix(KEY_PREFIX)
     me = procs.current()
@@ -118,6 +121,10 @@ def run_queued(key: str, due_iso: str) -> None:
     try:
         if row.pipeline_arn:
             _run_pipeline_image(arn)
+        elif is_container_image(row.recipe_arn):
+            from kiln.services.builds.container import ContainerBuild
+
+            ContainerBuild(arn, progress=_say).run()
         else:
             from kiln.services.builds.workflow import Build
 
@@ -141,3 +148,67 @@ def _run_pipeline_image(arn: str) -> None:
                               row.pipeline_version)
     execute(execution, progress=_say)
 
+
+
+# --- builds ``kiln apply`` started (its Image kind) --------------------------------------------------
+
+
+def build_here(arn: str, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Build a PENDING image in this process (``kiln apply --wait``): the final Image shape; a failed
+    build is answered FAILED, not raised (the caller decides what a failure means)."""
+    from kiln.errors import KilnError
+    from kiln.services.builds import records
+    from kiln.services.builds.container import ContainerBuild, is_container_image
+    from kiln.services.builds.workflow import Build
+
+    row = records.get_row(arn)
+    try:
+        if is_container_image(row.recipe_arn):
+            ContainerBuild(arn, progress=progress).run()
+        else:
+            Build(arn, progress=progress).run()
+    except KilnError as error:
+        progress(f"{arn}: {error}")
+    return records.get_image(arn)
+
+
+def build_detached(arn: str, *, takeover_seconds: float = 60.0) -> int:
+    """Hand a PENDING image to a worker process of its own, which outlives this one (``kiln apply``
+    without ``--wait``), once that worker has taken the image over; returns its pid. Its output goes
+    to ``worker.log`` in the image's log directory."""
+    import os
+    import subprocess
+    import time
+
+    from kiln.errors import KilnError
+    from kiln.home import logs_dir
+    from kiln.services.builds import records
+
+    log_dir = logs_dir() / "images" / arn.split(":image/", 1)[1].replace("/", "_")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / "worker.log", "ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "kiln.services.build_queue", arn], stdin=subprocess.DEVNULL,
+                                  stdout=log, stderr=log, start_new_session=True, env=dict(os.environ))
+    deadline = time.monotonic() + takeover_seconds
+    while records.get_row(arn).owner_pid != worker.pid:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise KilnError(f"the build worker of {arn} did not start", hint=f"see {log_dir / 'worker.log'}")
+        time.sleep(0.05)
+    return worker.pid
+
+
+def wait_for(arn: str, *, poll_seconds: float = 1.0) -> dict[str, Any]:
+    """The image once it is AVAILABLE, FAILED or CANCELLED (another process builds it)."""
+    import time
+
+    from kiln.services.builds import records
+
+    while True:
+        image = records.get_image(arn)
+        if image["state"]["status"] not in records.ACTIVE:
+            return image
+        time.sleep(poll_seconds)
+
+
+if __name__ == "__main__":  # the worker ``build_detached`` starts: build the image named on the command line
+    run_queued(KEY_PREFIX + sys.argv[1], "")

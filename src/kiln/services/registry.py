@@ -16,13 +16,16 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
+from kiln.services.builds import image_kind
 from kiln.services.common.kinds import KindHandler
 from kiln.services.compliance import rules as compliance_rules
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
+from kiln.services.container_recipes import resource as container_recipes
 from kiln.services.lifecycle import policies as lifecycle_policies
 from kiln.services.pipelines import resource as pipelines
 from kiln.services.recipes import resource as recipes
+from kiln.services.workflows import resource as workflows
 
 if TYPE_CHECKING:
     from kiln.schedule.scheduler import Job
@@ -37,6 +40,9 @@ APPLY_KINDS: tuple[KindHandler, ...] = (
     pipelines.APPLY_KIND,
     lifecycle_policies.APPLY_KIND,
     compliance_rules.APPLY_KIND,
+    workflows.APPLY_KIND,
+    container_recipes.APPLY_KIND,
+    image_kind.APPLY_KIND,
 )
 
 

@@ -21,13 +21,18 @@ def startup() -> None:
     from kiln.services.builds.recovery import recover_interrupted_builds
     from kiln.services.components.managed import ensure_managed_components
     from kiln.services.ec2.instances import release_terminated_pins
+    from kiln.services.workflows.managed import ensure_managed_workflows
 
     def seed_managed_components() -> None:
         with session() as db:
             ensure_managed_components(db)
 
+    def seed_managed_workflows() -> None:
+        with session() as db:
+            ensure_managed_workflows(db)
+
     steps = (ensure_default_account, ensure_default_region, recover, recover_interrupted_builds,
-             release_terminated_pins, seed_managed_components)
+             release_terminated_pins, seed_managed_components, seed_managed_workflows)
     for step in steps:
         try:
             step()

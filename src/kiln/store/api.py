@@ -249,6 +249,7 @@ def create_image_from_upper(
     root_device_type: str | None = None,
     owner: str = images.DEFAULT_ACCOUNT,
     record: CaptureRecord | None = None,
+    volume_size: int | None = None,
 ) -> str:
     """A new AMI of account ``owner`` whose snapshot is the parent's layers plus one layer captured
     from an overlay upper dir (EC2 CreateImage: the instance's account owns the image, whoever owns
@@ -281,6 +282,7 @@ def create_image_from_upper(
                 source_image_id=parent_ami_id,
                 owner=owner,
                 boot=boot_attributes_of(Path(upper_dir)) or parent.boot,
+                volume_size=volume_size or parent.volume_size,
             )
         finally:
             unpin(pins[len(parent_layers) :])
@@ -370,6 +372,7 @@ def copy_image_outcome(
             source_region=source_region,
             owner=account,
             boot=source.boot,
+            volume_size=source.volume_size,
         )
     return CopyOutcome(image_id, transfer)
 
@@ -448,7 +451,10 @@ def export_image_detailed(
     """``export_image`` saying what it wrote: a disk's size (``size`` bytes, default 8 GiB) and boot mode
     (``boot_mode``, default what the image's kiln-bootable-linux component chose), or why it won't boot."""
     with session() as db:
-        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
+        image = image_for(db, ami_id, region, caller)
+        check_storage_readable(db, image, caller)
+        if size is None and image.volume_size:
+            size = image.volume_size << 30  # the root volume the recipe's block device mapping asked for
     layout = Layout.for_region(region)
     dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)

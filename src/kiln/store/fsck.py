@@ -9,6 +9,7 @@ from sqlalchemy import select
 from kiln.db.engine import session
 from kiln.db.tables.store import StoreImage, StoreSnapshot, StoreSnapshotLayer
 from kiln.errors import NotFound
+from kiln.store.containers import is_container_ref
 from kiln.store.layout import Descriptor, Layout
 from kiln.store.referrers import referrers_tag, subjects_listed
 
@@ -75,7 +76,7 @@ def fsck(region: str = "local") -> FsckReport:
                 for layer in layout.read_json_blob(referrer["digest"]).get("layers", []):
                     need(layer["digest"], f"artifact {referrer['digest']} (layer)")
     for ref in refs:
-        if ref not in registered:
+        if ref not in registered and not is_container_ref(ref):
             report.problems.append(f"index.json ref {ref} is not a registered AMI")
     for ami_id, image in registered.items():
         if ami_id not in refs and image.manifest_digest and need(image.manifest_digest, f"AMI {ami_id}"):

@@ -103,6 +103,7 @@ class ImageInfo:
     source_region: str | None = None
     owner_alias: str | None = None
     boot: BootAttributes = field(default_factory=BootAttributes)
+    volume_size: int | None = None  # GiB: the root volume's size (None: EC2's default, 8 GiB)
     watermarks: list[Watermark] = field(default_factory=list)
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
@@ -160,6 +161,7 @@ class ImageInfo:
                         "DeleteOnTermination": True,
                         "VolumeType": "gp3",
                         "Encrypted": False,
+                        **({"VolumeSize": self.volume_size} if self.volume_size else {}),
                     },
                 }
                 for s in self.snapshot_ids
@@ -241,6 +243,7 @@ def to_info(db: Session, row: Any, aliases: dict[str, str] | None = None,
         source_region=row.source_region,
         owner_alias=aliases.get(row.owner_id),
         boot=BootAttributes(row.boot_mode, row.ena_support, row.imds_support, row.tpm_support),
+        volume_size=row.volume_size,
         watermarks=marks,
     )
 
@@ -368,8 +371,10 @@ def register_image(
     source_region: str | None = None,
     owner: str = DEFAULT_ACCOUNT,
     boot: BootAttributes | None = None,
+    volume_size: int | None = None,
 ) -> str:
-    """Write the OCI manifest for durable ``layers`` and register the AMI in one transaction."""
+    """Write the OCI manifest for durable ``layers`` and register the AMI in one transaction;
+    ``volume_size`` (GiB) is its root volume's size."""
     validate_name(name)
     architecture = architecture or host_architecture()
     if architecture not in ARCHITECTURES:
@@ -423,6 +428,7 @@ def register_image(
                     ena_support=boot.ena_support if boot else None,
                     imds_support=boot.imds_support if boot else None,
                     tpm_support=boot.tpm_support if boot else None,
+                    volume_size=volume_size,
                 )
             )
             for key, value in (tags or {}).items():

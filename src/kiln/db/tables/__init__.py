@@ -4,10 +4,12 @@ from kiln.db.tables import (
     accounts,  # noqa: F401
     autoscaling,  # noqa: F401
     compliance,  # noqa: F401
+    containers,  # noqa: F401
     distribution,  # noqa: F401
     fleet,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
+    key_pairs,  # noqa: F401
     leases,  # noqa: F401
     lifecycle,  # noqa: F401
     parameters,  # noqa: F401
@@ -17,4 +19,6 @@ from kiln.db.tables import (
     resources,  # noqa: F401
     schedule,  # noqa: F401
     store,  # noqa: F401
+    vulndb,  # noqa: F401
+    workflows,  # noqa: F401
 )

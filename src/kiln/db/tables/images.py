@@ -52,6 +52,13 @@ class ImageBuild(Base):
     log_directory: Mapped[str | None] = mapped_column(String(1024))
     deprecation_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lifecycle_execution_id: Mapped[str | None] = mapped_column(String(64))
+    # CreateImage's / the pipeline's ``workflows`` (None: the managed ones) and ``executionRole``
+    workflows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    execution_role: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # A container build's outputResources.containers ({region, imageUris}); AMI builds have none.
+    output_containers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The hash of the ``kiln apply`` Image document that started this build: applied again, unchanged.
+    apply_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class WorkflowStep(Base):
@@ -69,3 +76,12 @@ class WorkflowStep(Base):
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     log_path: Mapped[str | None] = mapped_column(String(1024))
+    # The workflow execution (``workflow_executions``) the step belongs to, and what its document said.
+    workflow_execution_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    description: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    on_failure: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # SendWorkflowStepAction's answer to a WAITING step (RESUME | STOP) and its reason
+    action_requested: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    action_reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)

@@ -72,6 +72,8 @@ class StoreImage(Base):
     ena_support: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     imds_support: Mapped[str | None] = mapped_column(String(8), nullable=True)
     tpm_support: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # the root volume's size in GiB (the recipe's block device mapping); None: not given (8 GiB)
+    volume_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class StoreTag(Base):

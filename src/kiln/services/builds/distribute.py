@@ -28,6 +28,10 @@ Parameters and launch templates are written in :meth:`Distribution.publish`, in 
 that also makes the image AVAILABLE: they point at the new AMIs only if the build finished.
 ``containerDistributionConfiguration`` is refused at build start (:func:`check_distribution`).
 
+* ``kiln:AwsPublish`` (kiln's extension, a list of ``{region, profile, endpointUrl, launchPermission}``):
+  the entry's own AMI published to AWS as a real AMI, at the end of DistributeImage, recorded in the
+  outputs with the AWS region and account (:mod:`kiln.services.builds.aws_distribution`).
+
 Everything made is recorded first (:mod:`kiln.services.builds.made`); :func:`discard` removes it all
 when the build does not finish, in this process or at the next start.
 """
@@ -45,8 +49,8 @@ from typing import Any
 
 from kiln.errors import InvalidInput, KilnError
 from kiln.home import DEFAULT_ACCOUNT, s3_dir
-from kiln.services.builds import made
-from kiln.services.builds.records import account_of
+from kiln.services.builds import aws_distribution, made
+from kiln.services.builds.records import account_of, is_local
 from kiln.services.configurations.distribution import check_regions
 
 EXPORT_EXTENSIONS = {"RAW": "raw", "VHD": "vhd", "VMDK": "vmdk"}
@@ -84,6 +88,7 @@ def check_distribution(distributions: list[dict[str, Any]], where: str, *, accou
                     location=f"{where}: distributions[{index}].ssmParameterConfigurations[{number}].amiAccountId",
                     hint="add it to the region's amiDistributionConfiguration.targetAccountIds",
                 )
+        aws_distribution.check(entry, f"{where}: distributions[{index}]")
     check_regions(distributions)
 
 
@@ -174,8 +179,33 @@ class Distribution:
             }.items() if value}
             regions.append({"region": region, **transfer, **({"accountCopies": copies} if copies else {}),
                             **recorded})
+        published = self.publish_aws()
         return {"distributedImages": [{"region": o["region"], "accountId": o["accountId"], "imageId": o["image"]}
-                                      for o in self.outputs], "regions": regions}
+                                      for o in self.outputs if is_local(o)], "regions": regions,
+                **({"awsPublished": published} if published else {})}
+
+    def publish_aws(self) -> list[dict[str, Any]]:
+        """Every ``kiln:AwsPublish`` target of every entry: the entry's own AMI as a real AMI there."""
+        published = []
+        for index, entry in enumerate(self.distributions):
+            for number, target in enumerate(aws_distribution.targets(entry)):
+                where = f"distributions[{index}].{aws_distribution.AWS_PUBLISH_KEY}[{number}]"
+                source = _ami_of(self.outputs, entry["region"], self.account)
+                assert source is not None
+                grants = launch_permission_entries(target.get("launchPermission"))
+                try:
+                    output = aws_distribution.publish(self.image_arn, source, entry["region"], self.account, target,
+                                                      grants)
+                except KilnError as error:
+                    raise DistributionFailed(
+                        f"publishing {source} to AWS region {target['region']} failed: {error}", location=where,
+                        hint=error.hint) from error
+                info = next(o for o in self.outputs if o["image"] == source)
+                step = {key: output.pop(key) for key in ("snapshotId", "blocksSent")}
+                self.outputs.append({**output, "name": info["name"], "state": {"status": "AVAILABLE"}})
+                published.append({"region": output["region"], "accountId": output["accountId"],
+                                  "imageId": output["image"], "sourceImageId": source, **step})
+        return published
 
     def _require_account(self, account: str, region: str) -> None:
         from kiln.services.accounts.accounts import AccountNotFound, account_exists
@@ -222,7 +252,7 @@ class Distribution:
         from kiln.store import api as store
 
         shared: list[dict[str, Any]] = []
-        for output in self.outputs:
+        for output in filter(is_local, self.outputs):  # AWS targets got theirs as they were published
             grants = launch_permission_entries(self._ami_config(self.entry(output["region"])).get("launchPermission"))
             if not grants:
                 continue
@@ -244,7 +274,7 @@ class Distribution:
             export = entry.get("s3ExportConfiguration")
             if export:
                 own = next(o for o in self.outputs
-                           if o["region"] == entry["region"] and o["accountId"] == self.account)
+                           if is_local(o) and o["region"] == entry["region"] and o["accountId"] == self.account)
                 found.append((own, export))
         return found
 
@@ -306,7 +336,8 @@ def _hold(registered: int) -> None:
 
 
 def _ami_of(outputs: list[dict[str, Any]], region: str, account: str) -> str | None:
-    return next((o["image"] for o in outputs if o["region"] == region and o["accountId"] == account), None)
+    return next((o["image"] for o in outputs if is_local(o) and o["region"] == region and o["accountId"] == account),
+                None)
 
 
 def _publish_entry(image_arn: str, entry: dict[str, Any], index: int, outputs: list[dict[str, Any]],
@@ -375,6 +406,7 @@ def discard(image_arn: str, build_region: str) -> list[str]:
             with contextlib.suppress(Exception):
                 discard_ami(info.id, region=region)
                 removed.append(info.id)
+    removed += aws_distribution.discard(records)
     for record in records:
         if record.kind == made.EXPORT and record.resource:
             Path(record.resource).unlink(missing_ok=True)

@@ -58,6 +58,9 @@ class BuildPlan:
     # and the recipe's own AMI tags (on every copy; ``ami_tags`` adds the build region's amiTags).
     distributions: tuple[dict[str, Any], ...] = ()
     recipe_ami_tags: dict[str, str] = field(default_factory=dict)
+    # The recipe's amiWatermarks: attached to the output AMI (so inherited by every copy).
+    ami_watermarks: tuple[str, ...] = ()
+    volume_size: int | None = None  # GiB: the recipe's root block device mapping, the output AMI's root volume
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,6 +83,8 @@ class BuildPlan:
             "aws_profile": self.aws_profile,
             "tests": tests_enabled,
         }
+        if self.volume_size:  # only when given, so the keys of earlier builds stay the same
+            material["volume_size"] = self.volume_size
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -139,8 +144,8 @@ def newest_available_image_ami(
             continue
         if wanted.build is not None and arn.build != wanted.build:
             continue
-        amis = [ami for ami in image["outputResources"]["amis"]
-                if ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == account]
+        amis = [ami for ami in image["outputResources"]["amis"] if images.is_local(ami)
+                and ami.get("region") == region and ami.get("accountId", DEFAULT_ACCOUNT) == account]
         if amis:
             candidates.append(((version.major, version.minor, version.patch, arn.build or 0), amis[0]["image"]))
     if not candidates:
@@ -242,6 +247,7 @@ def plan_build(
         recipe_name, recipe_version = recipe.name, recipe.version
         parent_value, working_directory = recipe.parent_image, recipe.working_directory or "/tmp"
         recipe_ami_tags = dict(recipe.ami_tags or {})
+        ami_watermarks = tuple(recipe.body.get("amiWatermarks") or ())
         volume_size = store.root_volume_gib(recipe.block_device_mappings)
 
     parent_ami, parent_value = resolve_parent_ami(parent_value, region=region, account=account,
@@ -281,4 +287,6 @@ def plan_build(
         account=account,
         distributions=tuple((distribution or {}).get("distributions") or ()),
         recipe_ami_tags=recipe_ami_tags,
+        ami_watermarks=ami_watermarks,
+        volume_size=volume_size,
     )

@@ -25,6 +25,9 @@ from kiln.services.common.owners import in_region
 ACTIVE = ACTIVE_BUILD_STATES
 FINAL = FINAL_BUILD_STATES
 
+# outputResources.amis entries of AMIs published to another cloud carry it (its value: the target)
+PUBLISHED_TARGET = "kiln:Target"
+
 
 def image_arn(
     name: str, version: str, build: int, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT
@@ -57,6 +60,8 @@ def create_image(
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
+    workflows: list[dict[str, Any]] | None = None,
+    execution_role: str | None = None,
 ) -> str:
     """Record a new PENDING image of ``account`` with the next build number of the version, built in
     ``region`` (its ARN's region); the caller process owns it."""
@@ -96,6 +101,8 @@ def create_image(
                 owner_pid=owner.pid,
                 owner_start=owner.start_time,
                 workflow_execution_id=f"wf-{uuid.uuid4()}",
+                workflows=list(workflows) if workflows else None,
+                execution_role=execution_role,
             )
         )
     return arn
@@ -150,8 +157,12 @@ def get_row(arn: str) -> ImageBuild:
 
 
 def cancel_requested(arn: str) -> bool:
+    """Whether cancelling was asked (the workflow asks before every step: one column, not the row)."""
     with session() as db:
-        return bool(_row(db, arn).cancel_requested)
+        found = db.execute(select(ImageBuild.cancel_requested).where(ImageBuild.arn == arn)).first()
+        if found is None:
+            _row(db, arn)  # not found, in its words
+        return bool(found[0]) if found is not None else False
 
 
 def request_cancel(arn: str, *, caller: str | None = None, region: str | None = None) -> str:
@@ -187,6 +198,10 @@ def to_image_shape(row: ImageBuild) -> dict[str, Any]:
         "buildType": "USER_INITIATED" if not row.pipeline_arn else "SCHEDULED",
         "imageSource": "CUSTOM",
     }
+    if ":container-recipe/" in row.recipe_arn:  # a container build (kiln.services.builds.container)
+        image["type"] = "DOCKER"
+        image["containerRecipe"] = image.pop("imageRecipe")
+        image["outputResources"]["containers"] = list(row.output_containers or [])
     if row.os_version:
         image["osVersion"] = row.os_version
     if row.distribution_arn:
@@ -280,10 +295,11 @@ class StepHandle:
 
 
 @contextmanager
-def step(arn: str, workflow: str, name: str, action: str) -> Iterator[StepHandle]:
-    """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message)."""
+def step(arn: str, workflow: str, name: str, action: str, **columns: Any) -> Iterator[StepHandle]:
+    """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message);
+    ``columns``: more of the step's row (its workflow execution, inputs, onFailure, timeout)."""
     step_id = f"step-{uuid.uuid4()}"
-    with session() as db:
+    with session(durable=False) as db:  # a crash leaves the build to recovery, which fails it anyway
         position = (db.scalar(select(func.count()).where(WorkflowStep.image_arn == arn)) or 0) + 1
         db.add(
             WorkflowStep(
@@ -296,24 +312,26 @@ def step(arn: str, workflow: str, name: str, action: str) -> Iterator[StepHandle
                 status="RUNNING",
                 outputs={},
                 start_time=utcnow(),
+                **columns,
             )
         )
     handle = StepHandle(step_id)
     try:
         yield handle
     except BaseException as error:
-        _finish_step(step_id, "FAILED", str(error) or type(error).__name__, handle)
+        # an error may say what it makes of the step (a cancellation: CANCELLED); else FAILED
+        _finish_step(step_id, getattr(error, "step_status", "FAILED"), str(error) or type(error).__name__, handle)
         raise
     _finish_step(step_id, handle.status, handle.message, handle)
 
 
-def skip_step(arn: str, workflow: str, name: str, action: str, message: str) -> None:
-    with step(arn, workflow, name, action) as handle:
+def skip_step(arn: str, workflow: str, name: str, action: str, message: str, **columns: Any) -> None:
+    with step(arn, workflow, name, action, **columns) as handle:
         handle.status, handle.message = "SKIPPED", message
 
 
 def _finish_step(step_id: str, status: str, message: str | None, handle: StepHandle) -> None:
-    with session() as db:
+    with session(durable=False) as db:
         row = db.get(WorkflowStep, step_id)
         if row is None:
             return
@@ -327,7 +345,7 @@ def _finish_step(step_id: str, status: str, message: str | None, handle: StepHan
 def fail_running_steps(arn: str, message: str, when: datetime | None = None) -> None:
     with session() as db:
         for row in db.scalars(
-            select(WorkflowStep).where(WorkflowStep.image_arn == arn, WorkflowStep.status == "RUNNING")
+            select(WorkflowStep).where(WorkflowStep.image_arn == arn, WorkflowStep.status.in_(("RUNNING", "WAITING")))
         ):
             row.status = "FAILED"
             row.message = message
@@ -348,11 +366,16 @@ def finish_available(arn: str, output_amis: list[dict[str, Any]]) -> None:
         _record_event(db, row)
 
 
+def is_local(ami: dict[str, Any]) -> bool:
+    """An ``outputResources.amis`` entry of kiln's store (not an AMI published to AWS)."""
+    return PUBLISHED_TARGET not in ami
+
+
 def own_ami(image: dict[str, Any], region: str) -> dict[str, Any] | None:
     """The image's output AMI of the building account in ``region``, if it has one."""
     owner = account_of(image["arn"])
     for ami in image["outputResources"]["amis"]:
-        if ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == owner:
+        if is_local(ami) and ami["region"] == region and ami.get("accountId", DEFAULT_ACCOUNT) == owner:
             return ami
     return None
 

@@ -192,7 +192,8 @@ class CapturedVolume:
 
 
 def create_ami(
-    instance_id: str, *, name: str, description: str | None, tags: dict[str, str], owner: str = DEFAULT_ACCOUNT
+    instance_id: str, *, name: str, description: str | None, tags: dict[str, str], owner: str = DEFAULT_ACCOUNT,
+    volume_size: int | None = None,
 ) -> CapturedVolume:
     """Stop the build instance and capture its root volume as the new AMI (EC2 CreateImage of a
     stopped instance), noting what lets the volume become the new layer's unpacked dir later."""
@@ -205,7 +206,7 @@ def create_ami(
     record = store.CaptureRecord()
     ami = store.create_image_from_upper(
         stopped.image_id, stopped.upper_dir, region=stopped.region, name=name,
-        description=description, tags=dict(tags), record=record, owner=owner,
+        description=description, tags=dict(tags), record=record, owner=owner, volume_size=volume_size,
     )
     return CapturedVolume(ami, record, stopped.state_changed_at)
 

@@ -1,31 +1,43 @@
-"""The build of one image: Image Builder's default build, test and distribution workflows.
+"""The build of one image: its workflows (Image Builder's build, test and distribution workflow
+documents) run by one engine.
 
-build:        LaunchBuildInstance → ApplyBuildComponents (build, validate phases) → InventoryCollection
-              → RunSanitizeScript → CreateOutputAMI (stops the instance, captures its root volume)
-              → TerminateBuildInstance
-test:         LaunchTestInstance (from the new AMI) → ApplyTestComponents (test phases)
-              → TerminateTestInstance
-distribution: DistributeImage (a copy per region and target account: names, descriptions, tags)
-              → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
-              → UpdateParametersAndLaunchTemplates (with the image becoming AVAILABLE);
-              see :mod:`kiln.services.builds.distribute`
+An image runs the workflows it was created with (CreateImage's or its pipeline's ``workflows``) or the
+managed ones (``kiln.services.workflows.managed``), stage by stage: BUILD (status CREATING, BUILDING
+once its build instance is up), TEST (TESTING; only with image tests enabled) and DISTRIBUTION
+(DISTRIBUTING). The managed documents reproduce kiln's fixed steps:
+
+build-image:      LaunchBuildInstance → ApplyBuildComponents (build, validate phases) → InventoryCollection
+                  → RunSanitizeScript → CreateOutputAMI (stops the instance, captures its root volume)
+                  → TerminateBuildInstance
+test-image:       LaunchTestInstance (from the new AMI) → ApplyTestComponents (test phases)
+                  → TerminateTestInstance
+distribute-image: DistributeImage (a copy per region and target account: names, descriptions, tags)
+                  → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
+
+then UpdateParametersAndLaunchTemplates with the image becoming AVAILABLE (one transaction; see
+:mod:`kiln.services.builds.distribute`). Each step runs its action's handler
+(:mod:`kiln.services.builds.actions`) with its inputs resolved (``$.stepOutputs…``, ``$.parameters…``);
+a false ``if`` skips it; ``onFailure: Continue`` goes on past a failed step; a workflow's
+``onFailure: CONTINUE`` goes on past a failed workflow. A TEST workflow that runs components when no
+component has a test phase is skipped (one SKIPPED record). Every workflow run is a workflow execution
+and every step a step execution (:mod:`kiln.services.workflows.executions`).
 
 The build runs in the region of its image ARN; the distribution configuration is checked (regions,
-fields kiln carries out) before anything is made.
-
-Each step is recorded (status, times, message, log). On failure or cancellation nothing is left
-behind: every copy the distribution made and the intermediate AMI are deregistered with their
-snapshots, exports deleted, and instances terminated — the build instance is kept when the
-infrastructure says ``terminateInstanceOnFailure: false``.
+fields kiln carries out) before anything is made. On failure or cancellation nothing is left behind:
+every copy the distribution made and the intermediate AMI are deregistered with their snapshots,
+exports deleted, and instances terminated — the build instance is kept when the infrastructure says
+``terminateInstanceOnFailure: false``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
@@ -33,16 +45,25 @@ from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, logs_dir
 from kiln.services.builds import records as images
 from kiln.services.builds.distribute import Distribution, check_distribution
 from kiln.services.builds.plan import BuildPlan, plan_build
+from kiln.services.workflows.configure import ImageWorkflow
+from kiln.services.workflows.document import StepDecl
 
 Progress = Callable[[str], None]
+STAGE_STATUS = {"BUILD": "CREATING", "TEST": "TESTING", "DISTRIBUTION": "DISTRIBUTING"}
 
 
 class BuildFailed(KilnError):
     """A workflow step failed; the image is FAILED with this reason."""
 
 
+class StepTimedOut(KilnError):
+    """A step ran past its timeoutSeconds (the action's default when the document gives none)."""
+
+
 class BuildCancelled(KilnError):
     """The image was cancelled (CancelImageCreation) between steps."""
+
+    step_status = "CANCELLED"  # what the step it interrupts records
 
 
 def region_of(arn: str) -> str:
@@ -92,50 +113,76 @@ class Build:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.build_instance: str | None = None
         self.test_instance: str | None = None
+        self.launched: list[str] = []  # every instance a step launched and no step terminated yet
+        self.captured: dict[str, Any] = {}  # instance id -> the volume CreateImage captured from it
         self.new_ami: str | None = None
         self.plan: BuildPlan | None = None
         self.region = region_of(arn)
         self.account = images.account_of(arn)
         self.distribution: Distribution | None = None
+        self.workflows: list[ImageWorkflow] = []
+        # (time.monotonic() deadline, step name, timeoutSeconds) of the step running
+        self.step_deadline: tuple[float, str, int] | None = None
+        self.workflow_outputs: dict[str, Any] = {}
 
-    # -- helpers -------------------------------------------------------------------------------
-    def _check_cancel(self) -> None:
+    # -- what the actions use ----------------------------------------------------------------------
+    def check_cancel(self) -> None:
+        """Between a step's pieces of work: stop if the image was cancelled or the step ran past its
+        ``timeoutSeconds`` (checked where its action checks, e.g. between components, and when it
+        ends: a step that finishes late has failed)."""
         if images.cancel_requested(self.arn):
             raise BuildCancelled("cancelled by CancelImageCreation")
+        if self.step_deadline is not None and time.monotonic() > self.step_deadline[0]:
+            _, name, seconds = self.step_deadline
+            raise StepTimedOut(f"step {name} timed out after {seconds} seconds")
 
     def _status(self, status: str, reason: str | None = None) -> None:
-        self._check_cancel()
+        self.check_cancel()
         images.set_status(self.arn, status, reason)
         self.progress(f"{self.arn}: {status}")
 
-    def _component_progress(self, line: str) -> None:
+    def component_progress(self, line: str) -> None:
         self.progress(f"    {line}")
 
-    def _step(self, workflow: str, name: str, action: str):  # type: ignore[no-untyped-def]
-        self._check_cancel()
-        self.progress(f"  {workflow}/{name} ({action})")
-        return images.step(self.arn, workflow, name, action)
+    def ami_name(self) -> str:
+        assert self.plan is not None
+        return ami_name(self.plan, self.arn, self.row.date_created)
 
-    # -- the workflow ----------------------------------------------------------------------------
+    def tags(self) -> dict[str, str]:
+        assert self.plan is not None
+        return build_tags(self.plan, self.arn, self.row.date_created, self.row.pipeline_arn, self.pipeline_version)
+
+    def forget_instance(self, instance: str) -> None:
+        if instance in self.launched:
+            self.launched.remove(instance)
+        if self.build_instance == instance:
+            self.build_instance = None
+        if self.test_instance == instance:
+            self.test_instance = None
+
+    def _step(self, workflow: str, name: str, action: str, **columns: Any):  # type: ignore[no-untyped-def]
+        self.check_cancel()
+        self.progress(f"  {workflow}/{name} ({action})")
+        return images.step(self.arn, workflow, name, action, **columns)
+
+    # -- the build ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        from kiln.services.workflows.configure import resolve_workflows
+
         images.update(self.arn, log_directory=str(self.log_dir))
         try:
             self._status("PENDING")
             self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn,
                                    region=self.region, account=self.account)
             check_distribution(list(self.plan.distributions), self.row.distribution_arn or "", account=self.account)
-            cache_key = self.plan.cache_key(self.row.tests_enabled)
+            self.workflows = resolve_workflows(self.row.workflows, account=self.account, region=self.region)
+            cache_key = self._cache_key()
             images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
             cached = self._cached_build(cache_key) if self.use_cache else None
             if cached is not None:
                 return self._reuse(cached)
-            self._status("CREATING")
-            self._build_workflow()
-            if self.row.tests_enabled:
-                self._status("TESTING")
-                self._test_workflow()
-            self._status("DISTRIBUTING")
-            self._distribution_workflow()
+            for stage in STAGE_STATUS:
+                self._run_stage(stage)
             self._finish_available()
         except BuildCancelled as error:
             self._fail("CANCELLED", str(error))
@@ -146,61 +193,156 @@ class Build:
             raise BuildFailed(reason, hint=f"kiln image logs {self.arn}") from error
         return images.get_image(self.arn)
 
-    def _build_workflow(self) -> None:
-        from kiln.services.builds import steps
+    def _cache_key(self) -> str:
+        """The plan's key; with workflows other than the managed ones, their builds and parameters too."""
         assert self.plan is not None
-        with self._step("build", "LaunchBuildInstance", "LaunchInstance") as step:
-            self.build_instance = steps.launch(self.plan, self.plan.parent_ami, purpose="build", image_arn=self.arn)
-            images.update(self.arn, build_instance_id=self.build_instance)
-            step.outputs = {"instanceId": self.build_instance}
-        self._status("BUILDING")
-        with self._step("build", "ApplyBuildComponents", "ExecuteComponents") as step:
-            step.log_path = str(self.log_dir / "build")
-            steps.execute_components(self.plan, self.build_instance, ("build", "validate"),
-                                     Path(step.log_path), self.arn, self._check_cancel,
-                                     progress=self._component_progress)
-        with self._step("build", "InventoryCollection", "CollectImageMetadata") as step:
-            os_version, packages = steps.inventory(self.build_instance)
-            images.update(self.arn, os_version=os_version, packages=packages)
-            step.outputs = {"osVersion": os_version, "packageCount": len(packages)}
-        with self._step("build", "RunSanitizeScript", "SanitizeInstance"):
-            steps.sanitize(self.plan, self.build_instance)
-        with self._step("build", "CreateOutputAMI", "CreateImage") as step:
-            created = self.row.date_created
-            captured = steps.create_ami(
-                self.build_instance,
-                name=ami_name(self.plan, self.arn, created), description=self.plan.ami_description,
-                tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
-                owner=self.account,
-            )
-            self.new_ami = captured.ami
-            images.update(self.arn, intermediate_ami_id=self.new_ami)
-            step.outputs = {"imageId": self.new_ami}
-        with self._step("build", "TerminateBuildInstance", "TerminateInstance"):
-            steps.terminate_build(self.build_instance, captured, region=self.plan.region)
-            self.build_instance = None
+        key = self.plan.cache_key(self.row.tests_enabled)
+        if all(workflow.managed for workflow in self.workflows):
+            return key
+        material = [key, *([w.arn, w.content_hash, w.on_failure, w.parameters] for w in self.workflows)]
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _test_workflow(self) -> None:
-        from kiln.services.builds import steps
-        assert self.plan is not None and self.new_ami is not None
-        if not any(steps.has_phase(component.document, "test") for component in self.plan.components):
-            images.skip_step(self.arn, "test", "ApplyTestComponents", "ExecuteComponents",
-                             "no component has a test phase")
+    def _run_stage(self, stage: str) -> None:
+        from kiln.services.workflows import executions
+
+        runs = [workflow for workflow in self.workflows if workflow.type == stage]
+        if stage == "TEST" and not self.row.tests_enabled:
+            for workflow in runs:
+                executions.start_execution(self.arn, workflow.arn, stage, parallel_group=workflow.parallel_group,
+                                           status="SKIPPED", message="image tests are disabled")
             return
-        with self._step("test", "LaunchTestInstance", "LaunchInstance") as step:
-            self.test_instance = steps.launch(self.plan, self.new_ami, purpose="test", image_arn=self.arn)
-            images.update(self.arn, test_instance_id=self.test_instance)
-            step.outputs = {"instanceId": self.test_instance}
-        with self._step("test", "ApplyTestComponents", "ExecuteComponents") as step:
-            step.log_path = str(self.log_dir / "test")
-            steps.execute_components(self.plan, self.test_instance, ("test",), Path(step.log_path),
-                                     self.arn, self._check_cancel, progress=self._component_progress)
-        with self._step("test", "TerminateTestInstance", "TerminateInstance"):
-            steps.terminate(self.test_instance)
-            self.test_instance = None
+        if not runs:
+            return
+        if stage == "DISTRIBUTION":
+            self._prepare_distribution()
+        self._status(STAGE_STATUS[stage])
+        for workflow in runs:
+            self._run_workflow(workflow)
 
-    def _distribution_workflow(self) -> None:
-        assert self.plan is not None and self.new_ami is not None
+    def _nothing_to_test(self, workflow: ImageWorkflow) -> str | None:
+        """The step a TEST workflow skips whole when no component has a test phase."""
+        from kiln.services.builds import steps
+
+        assert self.plan is not None
+        runs_components = [step for step in workflow.document.steps if step.action == "ExecuteComponents"]
+        if workflow.type != "TEST" or not runs_components:
+            return None
+        if any(steps.has_phase(component.document, "test") for component in self.plan.components):
+            return None
+        return str(runs_components[0].name)
+
+    def _system(self, stage: str) -> dict[str, Any]:
+        """``$.imagebuilder.*`` for a workflow of ``stage``."""
+        assert self.plan is not None
+        version, build = self.row.version, self.row.build_number
+        return {
+            "imageType": "AMI", "platform": self.row.platform, "workingDirectory": self.plan.working_directory,
+            "imageBuildNumber": build, "imageVersionNumber": version, "imageName": self.row.name,
+            "imageId": self.plan.parent_ami, "sourceImageARN": self.plan.parent_source,
+            "collectImageMetadata": self.row.enhanced_metadata, "collectImageScanFindings": False,
+            "terminateInstanceOnFailure": self.plan.terminate_on_failure,
+            "workflowPhase": {"BUILD": "Build", "TEST": "Test"}.get(stage, "Distribution"),
+            "cloudWatchLogGroup": f"/aws/imagebuilder/{self.plan.recipe_name}",
+            "cloudWatchLogStream": f"{version}/{build}", "subnetId": self.plan.network,
+            "securityGroups": [], "instanceProfileName": "", "s3Logs": {},
+            "dateTime": self.row.date_created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _run_workflow(self, workflow: ImageWorkflow) -> None:
+        from kiln.services.workflows import executions
+
+        stage = workflow.type
+        skipped = self._nothing_to_test(workflow)
+        if skipped is not None:
+            execution = executions.start_execution(self.arn, workflow.arn, stage, status="SKIPPED",
+                                                   parallel_group=workflow.parallel_group,
+                                                   message="no component has a test phase")
+            images.skip_step(self.arn, stage.lower(), skipped, "ExecuteComponents", "no component has a test phase",
+                             workflow_execution_id=execution)
+            return
+        execution = executions.start_execution(self.arn, workflow.arn, stage, parallel_group=workflow.parallel_group)
+        launched_before = list(self.launched)
+        try:
+            self._run_steps(workflow, execution)
+        except BuildCancelled as error:
+            executions.finish_execution(execution, "CANCELLED", str(error)[:500])
+            raise
+        except Exception as error:
+            executions.finish_execution(execution, "FAILED", (str(error) or type(error).__name__)[:500])
+            if workflow.on_failure != "CONTINUE":
+                raise
+            self.progress(f"  {stage.lower()} workflow {workflow.arn} failed (onFailure CONTINUE): {error}")
+            self._roll_back_instances(launched_before)
+            return
+        executions.finish_execution(execution, "COMPLETED")
+
+    def _run_steps(self, workflow: ImageWorkflow, execution: str) -> None:
+        from kiln.services.builds.actions import Skipped, StepCall, StepFailed, handler_for
+        from kiln.services.workflows.expressions import Context
+
+        stage = workflow.type
+        context = Context(dict(workflow.parameters), {}, self.workflow_outputs, self._system(stage))
+        for step in workflow.document.steps:
+            columns = {"workflow_execution_id": execution, "description": step.description,
+                       "on_failure": step.on_failure, "timeout_seconds": step.timeout_seconds}
+            if step.condition is not None and not context.decide(step.condition):
+                images.skip_step(self.arn, stage.lower(), step.name, step.action, "the step's if condition is false",
+                                 inputs=step.inputs, **columns)
+                continue
+            try:
+                inputs, problem = context.resolve_inputs(step.inputs), None
+            except ValueError as error:  # a reference to an output a failed (Continue) step never made
+                inputs, problem = step.inputs, error
+            try:
+                with self._step(stage.lower(), step.name, step.action, inputs=inputs, **columns) as record:
+                    if problem is not None:
+                        raise StepFailed(f"step {step.name}: {problem}")
+                    seconds = self._timeout(step)
+                    self.step_deadline = (time.monotonic() + seconds, step.name, seconds)
+                    try:
+                        answer = handler_for(step)(self, StepCall(stage, step, inputs, record))
+                        self.check_cancel()
+                    finally:
+                        self.step_deadline = None
+                    if isinstance(answer, Skipped):
+                        record.status, record.message = "SKIPPED", answer.reason
+                    else:
+                        record.outputs = answer
+            except BuildCancelled:
+                raise
+            except Exception as error:
+                if step.on_failure != "Continue":
+                    raise
+                self.progress(f"  {step.name} failed (onFailure Continue): {error}")
+                continue
+            context.step_outputs[step.name] = dict(record.outputs)
+            if step.action == "LaunchInstance" and stage == "BUILD" and images.get_row(self.arn).status == "CREATING":
+                self._status("BUILDING")
+        for name, value in workflow.document.outputs:
+            with contextlib.suppress(ValueError):
+                self.workflow_outputs[name] = context.operand(value)
+
+    @staticmethod
+    def _timeout(step: StepDecl) -> int:
+        from kiln.services.workflows.catalog import ACTIONS
+
+        return step.timeout_seconds or ACTIONS[step.action].default_timeout
+
+    def _roll_back_instances(self, launched_before: list[str]) -> None:
+        """A workflow that failed and was let go on: the instances it launched go (its rollback)."""
+        from kiln.services.builds import steps
+
+        for instance in [i for i in self.launched if i not in launched_before]:
+            if instance == self.build_instance and self.plan is not None and not self.plan.terminate_on_failure:
+                continue
+            with contextlib.suppress(Exception):
+                steps.terminate(instance)
+            self.forget_instance(instance)
+
+    def _prepare_distribution(self) -> None:
+        assert self.plan is not None
+        if self.new_ami is None:
+            raise BuildFailed("the build workflow made no image to distribute (no CreateImage step ran)")
         created = self.row.date_created
         self.distribution = Distribution(
             image_arn=self.arn, build_region=self.plan.region, source_ami=self.new_ami,
@@ -210,22 +352,13 @@ class Build:
             build_date=created, build_version=int(self.arn.rsplit("/", 1)[1]),
             default_name=ami_name(replace(self.plan, ami_name_template=None), self.arn, created),
         )
-        with self._step("distribution", "DistributeImage", "DistributeImage") as step:
-            step.outputs = self.distribution.copy_all()
-        with self._step("distribution", "ModifyImageAttributes", "ModifyImageAttributes") as step:
-            step.outputs = self.distribution.share_all()
-        if not self.distribution.exports():
-            images.skip_step(self.arn, "distribution", "ExportImage", "ExportImage", "no s3ExportConfiguration")
-            return
-        with self._step("distribution", "ExportImage", "ExportImage") as step:
-            step.outputs = self.distribution.export_all()
 
     def _finish_available(self) -> None:
         from kiln.db.engine import session
         from kiln.services.builds.distribute import publish
 
         assert self.plan is not None and self.new_ami is not None and self.distribution is not None
-        self._check_cancel()
+        self.check_cancel()
         entries, outputs = self.distribution.distributions, self.distribution.outputs
         references = ("ssmParameterConfigurations", "launchTemplateConfigurations")
         if not any(entry.get(key) for entry in entries for key in references):
@@ -245,28 +378,46 @@ class Build:
 
     def _reuse(self, cached: dict[str, Any]) -> dict[str, Any]:
         from kiln.services.builds import steps
+        from kiln.services.workflows import executions
+
         assert self.plan is not None
         own = images.own_ami(cached, self.region)
         assert own is not None  # find_cached answers only images with one
         source_ami = own["image"]
-        with self._step("build", "ReuseCachedImage", "CreateImage") as step:
+        build_workflow = next(w for w in self.workflows if w.type == "BUILD")
+        execution = executions.start_execution(self.arn, build_workflow.arn, "BUILD")
+        with self._step("build", "ReuseCachedImage", "CreateImage", workflow_execution_id=execution) as step:
             created = self.row.date_created
             self.new_ami = steps.copy_ami(
                 self.plan, source_ami,
                 name=ami_name(self.plan, self.arn, created),
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
             )
+            from kiln.services.builds.actions import attach_watermarks
+
+            attach_watermarks(self.plan, self.new_ami)
             images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
-                          os_version=cached.get("osVersion"), packages=images.packages(cached["arn"]))
+                          os_version=cached.get("osVersion"), packages=images.package_records(cached["arn"]))
             step.outputs = {"imageId": self.new_ami, "cachedFrom": cached["arn"]}
-        self._status("DISTRIBUTING")
-        self._distribution_workflow()
+        executions.finish_execution(execution, "COMPLETED", f"reused the image of {cached['arn']}")
+        for workflow in self.workflows:
+            if workflow.type == "TEST":
+                executions.start_execution(self.arn, workflow.arn, "TEST", status="SKIPPED",
+                                           parallel_group=workflow.parallel_group,
+                                           message=f"reused the tested image {cached['arn']}")
+        self._run_stage("DISTRIBUTION")
         self._finish_available()
         return images.get_image(self.arn)
 
     # -- failure ---------------------------------------------------------------------------------
     def _fail(self, status: str, reason: str) -> None:
+        from kiln.services.builds import steps
+
         keep = self.plan is not None and not self.plan.terminate_on_failure
+        for instance in self.launched:  # what custom workflows launched beyond the build and test instances
+            if instance not in (self.build_instance, self.test_instance):
+                with contextlib.suppress(Exception):
+                    steps.terminate(instance)
         final = abandon(
             self.arn, status, reason,
             build_instance=self.build_instance, test_instance=self.test_instance, ami=self.new_ami,
@@ -290,6 +441,8 @@ def abandon(
     debugging. Returns the reason recorded on the image."""
     from kiln.services.builds import steps
     from kiln.services.builds.distribute import discard
+    from kiln.services.workflows import executions
+
     if build_instance and not keep_build_instance:
         with contextlib.suppress(Exception):
             steps.terminate(build_instance)
@@ -302,6 +455,8 @@ def abandon(
         with contextlib.suppress(Exception):
             steps.discard_ami(ami, region=region)
     images.fail_running_steps(arn, reason)
+    with contextlib.suppress(Exception):
+        executions.fail_running_executions(arn, status, reason)
     if build_instance and keep_build_instance:
         reason += f" (build instance {build_instance} kept for debugging)"
     images.set_status(arn, status, reason)
@@ -320,13 +475,15 @@ def create_and_build(
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
     progress: Progress = lambda message: None,
+    workflows: list[dict[str, Any]] | None = None,
+    execution_role: str | None = None,
 ) -> dict[str, Any]:
     """CreateImage of ``account`` in ``region``, run in the calling process: returns the final Image
     shape (what is checked first: ``record_image``)."""
     arn = record_image(
         recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn, distribution_arn=distribution_arn,
         tests_enabled=tests_enabled, tests_timeout_minutes=tests_timeout_minutes, tags=tags, region=region,
-        account=account,
+        account=account, workflows=workflows, execution_role=execution_role,
     )
     progress(arn)
     return Build(arn, progress=progress, use_cache=use_cache).run()
@@ -343,17 +500,22 @@ def record_image(
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
+    workflows: list[dict[str, Any]] | None = None,
+    execution_role: str | None = None,
 ) -> str:
     """Record a PENDING image of ``account`` in ``region`` and return its ARN, once the region, the
-    resources' owners (``account``'s own or Amazon-managed; short forms name the account's) and the
-    distribution configuration are checked."""
+    resources' owners (``account``'s own or Amazon-managed; short forms name the account's), the
+    distribution configuration and the ``workflows`` (each found, its parameters of the declared
+    types) are checked."""
     from kiln.db.engine import session
     from kiln.services.accounts.regions import require_region
     from kiln.services.builds.plan import check_usable, own_arn
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.recipes.resource import find_recipe
+    from kiln.services.workflows.configure import check_configurations
 
     require_region(region)
+    workflows = check_configurations(workflows, account=account, region=region)
     recipe_arn = own_arn(recipe_arn, "image-recipe", account)
     infrastructure_arn = own_arn(infrastructure_arn, "infrastructure-configuration", account)
     distribution_arn = own_arn(distribution_arn, "distribution-configuration", account) \
@@ -372,6 +534,6 @@ def record_image(
         name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
         distribution_arn=distribution_arn, tests_enabled=tests_enabled,
         tests_timeout_minutes=tests_timeout_minutes, enhanced_metadata=enhanced_metadata, tags=tags,
-        region=region, account=account,
+        region=region, account=account, workflows=workflows, execution_role=execution_role,
     )
     return arn

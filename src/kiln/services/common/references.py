@@ -1,9 +1,10 @@
 """Who references whom: deleting a resource another one uses is refused, naming the user.
 
 The finders below are the whole reference graph, one per (used type, using family), each a query of
-the database tables: recipes use components; pipelines use recipes, infrastructure and distribution
-configurations; a pipeline is in use while one of its builds runs. They read tables, never the
-families' modules, so any family can ask without importing the families above it.
+the database tables: recipes (image and container) use components; pipelines use recipes,
+infrastructure and distribution configurations; a pipeline is in use while one of its builds runs;
+workflows are used by the pipelines that name them and the images being built with them. They read
+tables, never the families' modules, so any family can ask without importing the families above it.
 ``register_reference_finder`` adds a finder for a new resource type.
 
 AMIs are used by instances (the runtime knows those) and by launch templates: each template's
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from kiln.db.tables.containers import ContainerRecipeRow
 from kiln.db.tables.images import ImageBuild
 from kiln.db.tables.pipelines import ImagePipelineRow
 from kiln.db.tables.resources import ImageRecipeRow
@@ -42,7 +44,8 @@ def _recipes_using_component(db: Session, component: Arn) -> list[str]:
     target_version = component.exact_version
     others: list[ComponentRow] | None = None
     users = []
-    for recipe in _version_rows(db, ImageRecipeRow, None, None):
+    recipes = [*_version_rows(db, ImageRecipeRow, None, None), *_version_rows(db, ContainerRecipeRow, None, None)]
+    for recipe in recipes:
         for entry in recipe.components:
             reference = parse_arn(entry["componentArn"])
             if reference.account != component.account or reference.name != component.name:
@@ -85,23 +88,30 @@ def _all(db: Session) -> list[ImagePipelineRow]:
     return list(db.scalars(select(ImagePipelineRow)))
 
 
-def _pipelines_using_recipe(db: Session, recipe: Arn) -> list[str]:
+def _pipelines_using_recipe(db: Session, recipe: Arn, field: str = "imageRecipeArn",
+                            table: type = ImageRecipeRow) -> list[str]:
     """Pipelines whose recipe reference would no longer resolve without this recipe version."""
     users = []
     for pipeline in _all(db):
-        reference = parse_arn(pipeline.body["imageRecipeArn"])
+        if not pipeline.body.get(field):
+            continue
+        reference = parse_arn(pipeline.body[field])
         if (reference.account, reference.name) != (recipe.account, recipe.name):
             continue
         wanted = reference.version or VersionFilter((None, None, None))
         if recipe.exact_version is None or not wanted.matches(recipe.exact_version):
             continue
         others = [
-            row for row in _version_rows(db, ImageRecipeRow, recipe.account, recipe.name)
+            row for row in _version_rows(db, table, recipe.account, recipe.name)
             if row.arn != str(recipe.without_build()) and wanted.matches(Version(row.major, row.minor, row.patch))
         ]
         if not others:
             users.append(pipeline.arn)
     return users
+
+
+def _pipelines_using_container_recipe(db: Session, recipe: Arn) -> list[str]:
+    return _pipelines_using_recipe(db, recipe, "containerRecipeArn", ContainerRecipeRow)
 
 
 def _pipelines_using(field: str):  # type: ignore[no-untyped-def]
@@ -121,9 +131,43 @@ def _running_builds(db: Session, arn: Arn) -> list[str]:
     return list(db.scalars(query))
 
 
+def _names_workflow(reference: str, workflow: Arn) -> bool:
+    """Whether a ``workflowArn`` (build ARN, or version ARN with ``x`` wildcards) can mean ``workflow``."""
+    from kiln.errors import InvalidInput
+
+    try:
+        wanted = parse_arn(reference, allow_short=True)
+    except InvalidInput:
+        return False
+    if (wanted.resource_type, wanted.name, wanted.account) != (workflow.resource_type, workflow.name,
+                                                              workflow.account):
+        return False
+    exact = workflow.exact_version
+    if wanted.version is not None and exact is not None and not wanted.version.matches(exact):
+        return False
+    return wanted.build is None or wanted.build == workflow.build
+
+
+def _users_of_workflow(db: Session, workflow: Arn) -> list[str]:
+    """Pipelines that name the workflow, and images being built with it."""
+    from sqlalchemy import select
+
+    users = [row.arn for row in _all(db)
+             if any(_names_workflow(str(entry.get("workflowArn", "")), workflow)
+                    for entry in row.body.get("workflows") or [])]
+    building = select(ImageBuild.arn, ImageBuild.workflows).where(ImageBuild.status.in_(ACTIVE_BUILD_STATES))
+    users += [arn for arn, entries in db.execute(building)
+              if any(_names_workflow(str(entry.get("workflowArn", "")), workflow) for entry in entries or [])]
+    return users
+
+
 _finders: dict[str, list[ReferenceFinder]] = {
+    "workflow/build": [_users_of_workflow],
+    "workflow/test": [_users_of_workflow],
+    "workflow/distribution": [_users_of_workflow],
     "component": [_recipes_using_component],
     "image-recipe": [_pipelines_using_recipe],
+    "container-recipe": [_pipelines_using_container_recipe],
     "infrastructure-configuration": [_pipelines_using("infrastructureConfigurationArn")],
     "distribution-configuration": [_pipelines_using("distributionConfigurationArn")],
     "image-pipeline": [_running_builds],

@@ -32,9 +32,10 @@ class UntagResourceRequest(Shape):
 
 
 def _builtin() -> dict[str, Callable[[], type[Any]]]:
-    from kiln.db.tables import pipelines, resources
+    from kiln.db.tables import pipelines, resources, workflows
 
     return {
+        **{f"workflow/{kind}": lambda: workflows.WorkflowRow for kind in ("build", "test", "distribution")},
         "image-pipeline": lambda: pipelines.ImagePipelineRow,
         "component": lambda: resources.ComponentRow,
         "image-recipe": lambda: resources.ImageRecipeRow,

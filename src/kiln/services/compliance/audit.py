@@ -15,7 +15,7 @@ from typing import Any
 
 from kiln.db.base import clock_now
 from kiln.errors import InvalidInput
-from kiln.services.compliance.inventory import ImageFacts, Inventory, Template, load
+from kiln.services.compliance.inventory import GroupFacts, ImageFacts, Inventory, Template, load
 from kiln.services.compliance.rules import Rule, describe_age
 from kiln.services.ec2.allowed_criteria import judge
 
@@ -81,6 +81,7 @@ class Report:
     as_of: datetime
     rule: Rule
     findings: list[Finding]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[Finding]:
@@ -97,7 +98,8 @@ class Report:
             entry["Total"] += 1
             entry["NonCompliant"] += 0 if finding.compliant else 1
         return {"AsOf": self.as_of, "Rule": self.rule.shape(), "Compliant": self.compliant,
-                "Summary": counts, "Resources": [finding.shape() for finding in self.findings]}
+                "Summary": counts, "Resources": [finding.shape() for finding in self.findings],
+                "Warnings": list(self.warnings)}
 
 
 class Judge:
@@ -173,8 +175,7 @@ def _templates(judge_: Judge, templates: list[Template]) -> list[Finding]:
     return found
 
 
-def _group_version(group: Any, template: Template) -> int | None:
-    wanted = group.template_version
+def _group_version(wanted: str, template: Template) -> int | None:
     if wanted == "$Default":
         return template.default_version
     if wanted == "$Latest":
@@ -182,28 +183,48 @@ def _group_version(group: Any, template: Template) -> int | None:
     return int(wanted) if str(wanted).isdigit() else None
 
 
-def _groups(judge_: Judge, groups: list[Any], templates: dict[str, Template]) -> list[Finding]:
+def _group_finding(group: GroupFacts, detail: str, template_id: str | None = None, number: int | None = None,
+                   why: str | None = None) -> Finding:
+    finding = Finding(group.account_id, group.region, GROUP, group.name, group.name, detail, Verdict(None),
+                      template_id, number, arn=group.arn)
+    if why:
+        finding.extra_reasons.append(why)
+    return finding
+
+
+def _group_template(judge_: Judge, group: GroupFacts, template_id: str, version: str,
+                    templates: dict[str, Template], label: str = "") -> Finding:
+    template = templates.get(template_id)
+    if template is None:
+        return _group_finding(group, f"{label}{template_id} {version}", template_id,
+                              why=f"launch template {template_id} does not exist")
+    number = _group_version(version, template)
+    detail = f"{label}{template.id} {version}" + (f" = v{number}" if number else "")
+    if number is None or number not in template.versions:
+        return _group_finding(group, detail, template.id, number,
+                              why=f"launch template {template.id} has no version {version}")
+    finding = _template_version(judge_, template, number, GROUP, group.name, group.name, detail)
+    finding.arn = group.arn
+    return finding
+
+
+def _groups(judge_: Judge, groups: list[GroupFacts], templates: dict[str, Template]) -> list[Finding]:
+    """One finding per launch source of each group: its launch template version (a mixed instances
+    policy's, then each override's own template) or its launch configuration."""
     found = []
     for group in groups:
-        template = templates.get(group.template_id)
-        if template is None:
-            finding = Finding(group.account_id, group.region, GROUP, group.name, group.name,
-                              f"{group.template_id} {group.template_version}", Verdict(None), group.template_id,
-                              arn=group.arn)
-            finding.extra_reasons.append(f"launch template {group.template_id} does not exist")
+        if group.launch_configuration:
+            detail = f"launch configuration {group.launch_configuration}"
+            finding = _group_finding(group, detail)
+            finding.verdict = judge_.image(group.launch_configuration_image, group.account_id, group.region)
             found.append(finding)
-            continue
-        number = _group_version(group, template)
-        detail = f"{template.id} {group.template_version}" + (f" = v{number}" if number else "")
-        if number is None or number not in template.versions:
-            finding = Finding(group.account_id, group.region, GROUP, group.name, group.name, detail, Verdict(None),
-                              template.id, number, arn=group.arn)
-            finding.extra_reasons.append(f"launch template {template.id} has no version {group.template_version}")
-            found.append(finding)
-            continue
-        finding = _template_version(judge_, template, number, GROUP, group.name, group.name, detail)
-        finding.arn = group.arn
-        found.append(finding)
+        elif group.template_id:
+            found.append(_group_template(judge_, group, group.template_id, group.template_version or "$Default",
+                                         templates))
+        else:
+            found.append(_group_finding(group, "-", why="no launch template or launch configuration"))
+        for template_id, version in group.overrides:
+            found.append(_group_template(judge_, group, template_id, version, templates, "override "))
     return found
 
 
@@ -243,4 +264,4 @@ def audit(rule: Rule, *, as_of: datetime | None = None, account: str | None = No
         *_templates(judge_, [t for t in inventory.templates.values() if wanted(t.account, t.region)]),
     ]
     findings.sort(key=_order)
-    return Report(moment, rule, findings)
+    return Report(moment, rule, findings, list(inventory.warnings))

@@ -39,6 +39,7 @@ class ImageFacts:
     creation_date: datetime
     deprecation_time: datetime | None
     tags: dict[str, str] = field(default_factory=dict)
+    watermarks: list[Any] = field(default_factory=list)  # the store's Watermark, or one with its attributes
 
 
 @dataclass
@@ -56,15 +57,46 @@ class Template:
         return max(self.versions) if self.versions else None
 
 
+@dataclass(frozen=True)
+class InstanceFacts:
+    """A live instance (the local store's rows carry the same attributes)."""
+
+    id: str
+    image_id: str | None
+    account_id: str
+    region: str
+    state: str
+    group: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    """An Auto Scaling group and where it launches from: a launch template version (its own, or its
+    mixed instances policy's, with the overrides' templates as ``overrides``) or a launch configuration."""
+
+    arn: str
+    account_id: str
+    region: str
+    name: str
+    template_id: str | None
+    template_version: str | None
+    overrides: tuple[tuple[str, str], ...] = ()  # (template id, version) of mixed instances overrides
+    launch_configuration: str | None = None
+    launch_configuration_image: str | None = None
+    mixed: bool = False  # the template version is the mixed instances policy's
+
+
 @dataclass
 class Inventory:
-    instances: list[Any]  # rows of id, image_id, account_id, region, state, group, name
-    groups: list[Any]  # rows of arn, account_id, region, name, template_id, template_version
+    instances: list[Any]  # InstanceFacts, or rows with the same attributes
+    groups: list[GroupFacts]
     templates: dict[str, Template]
     # (account, region, name) → (latest value, {version: value}, {label: version})
     parameters: dict[tuple[str, str, str], tuple[str, dict[int, str], dict[str, int]]]
     images: dict[str, ImageFacts]
     allowed: dict[tuple[str, str], tuple[str, list[dict[str, Any]], bool]]
+    warnings: list[str] = field(default_factory=list)  # what could not be read, and what was assumed
 
     def resolve(self, image_id: str, account: str, region: str) -> tuple[str | None, str | None]:
         """(AMI id, None) for an ImageId as a launch would resolve it now, or (None, why not)."""
@@ -126,6 +158,7 @@ def _parameters(db: Any) -> dict[tuple[str, str, str], tuple[str, dict[int, str]
 
 def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
     from kiln.store.images import owner_aliases
+    from kiln.store.watermarks import watermarks_by_image
 
     aliases = owner_aliases(db)
     images: dict[str, ImageFacts] = {}
@@ -138,6 +171,9 @@ def images_by_id(db: Any, ids: set[str]) -> dict[str, ImageFacts]:
                                                   .where(StoreTag.resource_id.in_(chunk))):
             if resource_id in images:
                 images[resource_id].tags[key] = value
+        for image_id, marks in watermarks_by_image(db, chunk).items():
+            if image_id in images:
+                images[image_id].watermarks = marks
     return images
 
 
@@ -150,9 +186,9 @@ def load() -> Inventory:
             InstanceRecord.state, InstanceRecord.tags[GROUP_TAG].as_string().label("group"),
             InstanceRecord.tags["Name"].as_string().label("name"),
         ).where(InstanceRecord.state.in_(LIVE_STATES), InstanceRecord.owned.is_(False))))
-        groups = list(db.connection().execute(select(
+        groups = [GroupFacts(*row) for row in db.connection().execute(select(
             AutoScalingGroupRow.arn, AutoScalingGroupRow.account_id, AutoScalingGroupRow.region,
-            AutoScalingGroupRow.name, AutoScalingGroupRow.template_id, AutoScalingGroupRow.template_version)))
+            AutoScalingGroupRow.name, AutoScalingGroupRow.template_id, AutoScalingGroupRow.template_version))]
         templates = _templates(db)
         parameters = _parameters(db)
         allowed = {(row.account_id, row.region): (row.state, list(row.criteria), row.include_own_images)

@@ -61,7 +61,7 @@ IMPLEMENTED: tuple[ManagedComponent, ...] = (
         "Tests that chrony is installed and uses the Amazon Time Sync Service (169.254.169.123).",
     ),
     ManagedComponent(
-        "kiln-bootable-linux", "1.0.0",
+        "kiln-bootable-linux", "1.1.0",
         "Kernel, initramfs, cloud-init (NoCloud, Ec2) and a serial console: a disk export boots.",
     ),
     ManagedComponent("reboot-test-linux", "1.0.0", "Tests that the instance reboots and keeps its files."),

@@ -11,10 +11,12 @@ instance actions pass through to the runtime and answer with EC2's field names.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from kiln.ec2_errors import InvalidInstanceIDNotFound
+from kiln.ec2_errors import InvalidInstanceIDNotFound, InvalidParameterValue
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.runtime import instances
@@ -22,6 +24,7 @@ from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE
 from kiln.runtime.records import RUNNING, STOPPED, TERMINATED, Instance
 from kiln.services.ec2.callers import principal
 from kiln.store import api
+from kiln.store.images import ImageInfo
 
 PIN_PREFIX = "instance:"
 # An instance's root volume lives on its AMI's layers until it is terminated, however long that is.
@@ -39,8 +42,10 @@ def run_instance(
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
     account: str = DEFAULT_ACCOUNT,
+    vm: VmOptions | None = None,
 ) -> Instance:
-    """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance).
+    """Launch an instance of AMI ``image_id`` for ``account`` (EC2 ``RunInstances`` for one instance);
+    with ``vm``, a virtual machine booting the AMI's disk under QEMU instead of a sandbox.
 
     Refused as EC2 refuses it (``AuthFailure`` without launch permission, ``InvalidAMIID.Disabled``,
     ``InvalidAMIID.Unavailable``, an AMI the account's allowed images settings do not allow) and when
@@ -51,6 +56,13 @@ def run_instance(
 
     image = api.assert_launchable(image_id, region, principal(account))
     check_use(image.seen_by(account), "RunInstances", account=account, region=region)
+    if vm is not None:
+        instance = _run_vm(image, vm, region=region, instance_type=instance_type,
+                           root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
+                           owned=owned, account=account)
+        api.set_last_launched(image_id, utcnow(), region=region)
+        _pin_layers(instance.id, image_id, region)
+        return instance
     instance = instances.launch(
         api.layer_dirs(image_id, region),
         image_id=image_id,
@@ -66,6 +78,63 @@ def run_instance(
     api.set_last_launched(image_id, utcnow(), region=region)
     _pin_layers(instance.id, image_id, region)
     return instance
+
+
+@dataclass(frozen=True)
+class VmOptions:
+    """RunInstances' settings that only a VM instance uses."""
+
+    user_data: bytes | None = None
+    key_name: str | None = None
+    http_tokens: str | None = None  # default: required when the AMI's ImdsSupport is v2.0
+    delete_on_termination: bool = True
+    volume_size: int | None = None  # GiB
+
+
+VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
+
+
+def vm_options_from_request(params: Mapping[str, Any], tags: Mapping[str, str]) -> VmOptions | None:
+    """RunInstances' VM settings (``UserData``, ``KeyName``, ``MetadataOptions.HttpTokens``, the root's
+    ``BlockDeviceMappings[].Ebs`` ``VolumeSize`` and ``DeleteOnTermination``) when the request's
+    instance tags carry ``kiln:vm=true``; None for a sandbox."""
+    from kiln.services.fleet.template_data import user_data
+
+    if tags.get(VM_TAG, "").lower() != "true":
+        return None
+    ebs: dict[str, Any] = next((m.get("Ebs") or {} for m in params.get("BlockDeviceMappings") or []
+                                if m.get("DeviceName") in (None, "/dev/xvda", "/dev/sda1")), {})
+    return VmOptions(user_data=user_data(dict(params)), key_name=params.get("KeyName"),
+                     http_tokens=(params.get("MetadataOptions") or {}).get("HttpTokens"),
+                     delete_on_termination=ebs.get("DeleteOnTermination", True) is not False,
+                     volume_size=ebs.get("VolumeSize"))
+
+
+def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
+            tags: Mapping[str, str] | None, owned: bool, account: str) -> Instance:
+    from kiln.runtime import vm
+    from kiln.runtime.vm_metadata import HTTP_TOKENS
+    from kiln.services.ec2.key_pairs import public_key
+    from kiln.services.ec2.vm_disks import bootable_disk
+
+    if options.http_tokens is not None and options.http_tokens not in HTTP_TOKENS:
+        raise InvalidParameterValue(f"HttpTokens must be one of {', '.join(HTTP_TOKENS)}",
+                                    location="MetadataOptions.HttpTokens")
+    if options.volume_size is not None and options.volume_size < 1:
+        raise InvalidParameterValue("VolumeSize is a whole number of GiB, 1 or more",
+                                    location=f"VolumeSize={options.volume_size}")
+    key = public_key(options.key_name, account=account, region=region) if options.key_name else None
+    backing = bootable_disk(image, region)
+    boot_mode = image.boot.boot_mode or "uefi-preferred"
+    spec = vm.VmSpec(
+        backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
+        volume_size=None if options.volume_size is None else options.volume_size << 30,
+        delete_on_termination=options.delete_on_termination, user_data=options.user_data,
+        key_name=options.key_name, public_key=key,
+        http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
+    )
+    return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
+                     root_device_type=root_device_type, tags=tags, owned=owned, account=account)
 
 
 def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
@@ -138,6 +207,8 @@ def create_image(
     if restart:
         instances.stop(instance_id)
     try:
+        if instance.vm is not None:
+            return _create_image_from_vm(instance, name=name, description=description, tags=tags)
         return str(
             api.create_image_from_upper(
                 instance.image_id,
@@ -152,6 +223,29 @@ def create_image(
     finally:
         if restart:
             instances.start(instance_id)
+
+
+def _create_image_from_vm(instance: Instance, *, name: str, description: str | None,
+                          tags: Mapping[str, str] | None) -> str:
+    """A VM's root volume as one more layer over its AMI's (``kiln.runtime.vm_capture``)."""
+    import shutil
+    import tempfile
+
+    from kiln.runtime.vm_capture import capture_upper
+
+    assert instance.image_id is not None and instance.vm is not None
+    volume = Path(instance.vm["root"])
+    with tempfile.TemporaryDirectory(prefix="kiln-vm-image-", dir=volume.parent) as scratch:
+        upper = Path(scratch) / "upper"
+        upper.mkdir()
+        capture_upper(volume, api.layer_dirs(instance.image_id, instance.region), upper)
+        try:
+            return str(api.create_image_from_upper(
+                instance.image_id, upper, region=instance.region, name=name, description=description,
+                tags=dict(tags or {}), owner=instance.account_id,
+            ))
+        finally:
+            shutil.rmtree(upper, ignore_errors=True)
 
 
 # --- pass-throughs to the runtime, in EC2's shapes -----------------------------------------------
@@ -236,11 +330,10 @@ def exec_command(
 ) -> dict[str, Any]:
     """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
     from kiln.runtime.exec import exec_in
+    from kiln.runtime.vm_ssh import exec_vm
 
-    _get(instance_id, account, region)
-    result = exec_in(
-        instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
-    )
+    run = exec_vm if _get(instance_id, account, region).vm is not None else exec_in
+    result = run(instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr)
     return {
         "InstanceId": instance_id,
         "ExitCode": result.exit_code,

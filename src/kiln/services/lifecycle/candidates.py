@@ -96,7 +96,7 @@ class StoreCandidateSource:
         regions: set[str] = set()
         shapes = [shape for shape in images.list_images() if scope(shape["arn"]) == (owner, home)]
         for shape in shapes:
-            regions.update(ami["region"] for ami in shape["outputResources"]["amis"])
+            regions.update(ami["region"] for ami in shape["outputResources"]["amis"] if images.is_local(ami))
         for region in sorted(regions):
             unique.update({snap.id: snap.unique_bytes for snap in store.list_snapshots(region=region)})
         candidates = []
@@ -107,7 +107,7 @@ class StoreCandidateSource:
             amis = [
                 candidate
                 for ami in shape["outputResources"]["amis"]
-                if ami.get("accountId", DEFAULT_ACCOUNT) == owner
+                if ami.get("accountId", DEFAULT_ACCOUNT) == owner and images.is_local(ami)
                 and (candidate := _ami_candidate(ami, users, unique, accounts)) is not None
             ]
             candidates.append(

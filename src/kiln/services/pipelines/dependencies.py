@@ -157,12 +157,11 @@ def _snapshot(pipeline_arn: str) -> _Snapshot:
     from kiln.db.tables.images import ImageBuild
     from kiln.db.tables.pipelines import PipelineExecutionRow
     from kiln.services.components.resource import resolve_component
-    from kiln.services.pipelines.resource import find_pipeline
-    from kiln.services.recipes.resource import find_recipe
+    from kiln.services.pipelines.resource import find_pipeline, recipe_of
 
     with session() as db:
         pipeline = find_pipeline(db, pipeline_arn)
-        recipe = find_recipe(db, pipeline.body["imageRecipeArn"])
+        recipe = recipe_of(db, pipeline.body)
         last = db.scalars(
             select(ImageBuild)
             .where(ImageBuild.pipeline_arn == pipeline.arn, ImageBuild.status == "AVAILABLE")
@@ -199,9 +198,12 @@ def _snapshot(pipeline_arn: str) -> _Snapshot:
 def check_dependency_updates(pipeline_arn: str) -> DependencyCheck:
     """Should a scheduled run of the pipeline build? Raises KilnError when it cannot tell (a recipe,
     component or parent that no longer resolves, an unreachable mirror)."""
-    from kiln.model.parent import parse_parent_image
+    from kiln.model.parent import ParentImage, parse_parent_image
+
     snap = _snapshot(pipeline_arn)
-    parent = parse_parent_image(snap.parent_image)
+    # A container recipe's oci: parent (an image of the region's layout) has nothing to compare: like an AMI id.
+    parent = ParentImage("ami", snap.parent_image) if snap.parent_image.startswith("oci:") \
+        else parse_parent_image(snap.parent_image)
     try:
         marker = current_os_marker(snap.parent_image) if parent.kind == "bootstrap" else None
         unreachable: OsCheckFailed | None = None

@@ -65,6 +65,17 @@ def _table() -> type[ImagePipelineRow]:
 # --- stored configuration ------------------------------------------------------------------------
 
 
+def recipe_of(db: Session, body: dict[str, Any], field: str | None = None) -> Any:
+    """The recipe a pipeline builds: its container recipe (containerRecipeArn) or image recipe."""
+    if body.get("containerRecipeArn"):
+        from kiln.services.container_recipes.resource import find_container_recipe
+
+        return find_container_recipe(db, body["containerRecipeArn"], field=field or "containerRecipeArn")
+    from kiln.services.recipes.resource import find_recipe
+
+    return find_recipe(db, body["imageRecipeArn"], field=field or "imageRecipeArn")
+
+
 def _normalise(
     db: Session, body: dict[str, Any], where: str | None, account: str = DEFAULT_ACCOUNT
 ) -> dict[str, Any]:
@@ -74,26 +85,22 @@ def _normalise(
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.configurations.infrastructure import find_infrastructure_configuration
     from kiln.services.pipelines import cron as pipeline_cron
-    from kiln.services.recipes.resource import find_recipe
 
     def at(field: str) -> str:
         return f"{where}: {field}" if where else field
 
-    if body.get("containerRecipeArn"):
-        raise InvalidInput(
-            "container pipelines are not supported by kiln", location=at("containerRecipeArn"),
-            hint="build AMIs with imageRecipeArn",
-        )
     body = dict(body)
-    kinds = {"imageRecipeArn": ("image-recipe", "image recipe"),
+    recipe_field, recipe_type = (("containerRecipeArn", "container-recipe") if body.get("containerRecipeArn")
+                                 else ("imageRecipeArn", "image-recipe"))
+    kinds = {recipe_field: (recipe_type, recipe_type.replace("-", " ")),
              "infrastructureConfigurationArn": ("infrastructure-configuration", "infrastructure configuration"),
              "distributionConfigurationArn": ("distribution-configuration", "distribution configuration")}
     for key, (resource_type, what) in kinds.items():
         if body.get(key):
             body[key] = own_arn(body[key], resource_type, account)
             check_usable(body[key], account, at(key), what)
-    body["imageRecipeArn"] = str(parse_arn(body["imageRecipeArn"], resource_type="image-recipe", allow_short=True))
-    find_recipe(db, body["imageRecipeArn"], field=at("imageRecipeArn"))
+    body[recipe_field] = str(parse_arn(body[recipe_field], resource_type=recipe_type, allow_short=True))
+    recipe_of(db, body, field=at(recipe_field))
     body["infrastructureConfigurationArn"] = str(
         find_infrastructure_configuration(db, body["infrastructureConfigurationArn"]).arn
     )
@@ -101,6 +108,10 @@ def _normalise(
         body["distributionConfigurationArn"] = str(
             find_distribution_configuration(db, body["distributionConfigurationArn"]).arn
         )
+    if body.get("workflows"):
+        from kiln.services.workflows.configure import check_configurations
+
+        body["workflows"] = check_configurations(body["workflows"], db=db, account=account, field=at("workflows"))
     tests = {"imageTestsEnabled": True, "timeoutMinutes": DEFAULT_TESTS_TIMEOUT}
     body["imageTestsConfiguration"] = {**tests, **(body.get("imageTestsConfiguration") or {})}
     body.setdefault("enhancedImageMetadataEnabled", True)
@@ -281,7 +292,6 @@ def update_image_pipeline(
 def to_shape(db: Session, row: ImagePipelineRow) -> dict[str, Any]:
     """The ImagePipeline shape: stored body plus dates, status, counters and the next run."""
     from kiln.db.tables.images import ImageBuild
-    from kiln.services.recipes.resource import find_recipe
 
     shape: dict[str, Any] = {
         **{key: value for key, value in row.body.items() if key != "tags"},
@@ -296,7 +306,7 @@ def to_shape(db: Session, row: ImagePipelineRow) -> dict[str, Any]:
     if row.date_updated:
         shape["dateUpdated"] = format_date(row.date_updated)
     with contextlib.suppress(NotFound):
-        shape["platform"] = find_recipe(db, row.body["imageRecipeArn"]).platform
+        shape["platform"] = recipe_of(db, row.body).platform
     if row.date_last_run:
         shape["dateLastRun"] = format_date(row.date_last_run)
     if row.last_image_arn:
@@ -442,9 +452,13 @@ def _references(request: CreateImagePipelineRequest) -> list[Ref]:
     refs = [ref_from_arn(request.infrastructureConfigurationArn, "infrastructure-configuration")]
     if request.imageRecipeArn:
         refs.append(ref_from_arn(request.imageRecipeArn, "image-recipe"))
+    if request.containerRecipeArn:
+        refs.append(ref_from_arn(request.containerRecipeArn, "container-recipe"))
     if request.distributionConfigurationArn:
         refs.append(ref_from_arn(request.distributionConfigurationArn, "distribution-configuration"))
-    return refs
+    from kiln.services.workflows.resource import workflow_references
+
+    return refs + workflow_references(request.workflows)
 
 
 APPLY_KIND = KindHandler(

@@ -39,8 +39,12 @@ class Runner(Protocol):
 
 def build_runner(image_arn: str, *, pipeline_version: str, progress: Progress) -> Any:
     """The real build: Image Builder's build, test and distribution workflows."""
+    from kiln.services.builds import records
+    from kiln.services.builds.container import ContainerBuild, is_container_image
     from kiln.services.builds.workflow import Build
 
+    if is_container_image(records.get_row(image_arn).recipe_arn):
+        return ContainerBuild(image_arn, progress=progress).run()
     return Build(image_arn, progress=progress, pipeline_version=pipeline_version).run()
 
 
@@ -192,8 +196,7 @@ def launch(
     of the pipeline runs; a reference that no longer resolves is recorded FAILED_TO_START and raised."""
     from kiln.db.engine import session
     from kiln.services.builds import records as images
-    from kiln.services.pipelines.resource import find_pipeline
-    from kiln.services.recipes.resource import find_recipe
+    from kiln.services.pipelines.resource import find_pipeline, recipe_of
 
     failure: KilnError | None = None
     with session() as db:
@@ -209,7 +212,7 @@ def launch(
         body, version, claim_id, full_arn = dict(pipeline.body), pipeline.version, claim.id, pipeline.arn
         pipeline_account = pipeline.account
         try:
-            recipe = find_recipe(db, body["imageRecipeArn"])
+            recipe = recipe_of(db, body)
             recipe_arn, name, recipe_version = recipe.arn, recipe.name, recipe.version
         except KilnError as error:
             failure = error
@@ -231,6 +234,8 @@ def launch(
             tags={**(body.get("imageTags") or {}), **(tags or {})},
             region=full_arn.split(":")[3],  # a pipeline builds in its own region, as its own account
             account=pipeline_account,
+            workflows=body.get("workflows"),
+            execution_role=body.get("executionRole"),
         )
     except BaseException as error:
         _fail_claim(claim_id, str(error) or type(error).__name__)
@@ -336,11 +341,10 @@ def start_image_pipeline_execution(
 
 
 def _parent_of(db: Any, pipeline_arn: str) -> str | None:
-    from kiln.services.pipelines.resource import find_pipeline
-    from kiln.services.recipes.resource import find_recipe
+    from kiln.services.pipelines.resource import find_pipeline, recipe_of
 
     try:
-        return find_recipe(db, find_pipeline(db, pipeline_arn).body["imageRecipeArn"]).parent_image
+        return str(recipe_of(db, find_pipeline(db, pipeline_arn).body).parent_image)
     except KilnError:
         return None
 

@@ -57,6 +57,14 @@ def _parent(info: ImageInfo, source_region: str, place: Place) -> PublicationInf
     return parent if parent and parent.state == REGISTERED else None
 
 
+def _bootable_disk(info: ImageInfo, disk: Path, source_region: str, caller: Any) -> DiskGeometry:
+    """A bootable image's GPT disk (kernel, loaders, root file system: what EC2 boots), as large as its
+    root volume; the same image always gives the same bytes, so a resumed publish continues it."""
+    exported = api.export_image_detailed(info.id, "raw", disk, source_region, caller)
+    assert exported.virtual_size is not None
+    return DiskGeometry(f"bootable:{info.boot.boot_mode}", 0, exported.virtual_size)
+
+
 def _check_permissions(permissions: list[dict[str, str]]) -> list[dict[str, str]]:
     """Launch permission entries as EC2 takes them, checked before anything is sent or recorded."""
     for entry in permissions:
@@ -141,7 +149,12 @@ def publish_image(
             DiskGeometry(parent.disk_identity, parent.disk_epoch, parent.disk_size) if parent else None
         )
         disk = scratch / "disk.raw"
-        geometry = api.raw_disk(image_id, disk, source_region, caller, like=like)
+        if info.boot.boot_mode is not None:
+            geometry = _bootable_disk(info, disk, source_region, caller)
+            if parent is not None and parent.disk_size != geometry.size:
+                parent = None  # a differently laid out disk: its blocks are no base for this one's
+        else:
+            geometry = api.raw_disk(image_id, disk, source_region, caller, like=like)
         resumed = pub is not None
         if pub is None:
             volume = max(volume_size_gib(geometry.size), parent.volume_size if parent else 1)
@@ -162,7 +175,8 @@ def publish_image(
             spec = amis.AmiSpec(
                 name=info.name, description=info.description or f"kiln {image_id}",
                 architecture=info.architecture, volume_size=pub.volume_size,
-                boot_mode="uefi" if info.architecture == "arm64" else "uefi-preferred",
+                boot_mode=info.boot.boot_mode or ("uefi" if info.architecture == "arm64" else "uefi-preferred"),
+                ena_support=info.boot.ena_support is not False,
             )  # fmt: skip
             remote = amis.register(ec2, pub.snapshot_id, spec, _ami_tags(info, source_region))
             pub = records.set_state(pub.id, COMPLETING, remote_image_id=remote)

@@ -144,3 +144,10 @@ def set_state(publication_id: int, state: str, *, remote_image_id: str | None = 
         if state == REGISTERED:
             row.finished_at = utcnow()
         return _info(row)
+
+
+def forget(publication_id: int) -> None:
+    """Drop the publication and its blocks (what it published on AWS was removed)."""
+    with session() as db:
+        db.execute(delete(PublishedBlock).where(PublishedBlock.publication_id == publication_id))
+        db.execute(delete(Publication).where(Publication.id == publication_id))

@@ -72,6 +72,7 @@ def _check_parameters(component: ComponentRow, given: list[dict[str, Any]], fiel
                 f"parameter {name!r} is given twice", location=f"{field}.parameters[{index}].name"
             )
         names.append(name)
+        _check_allowed(component, name, parameter.get("value") or [], f"{field}.parameters[{index}].value")
     missing = [
         name for name, detail in declared.items() if "defaultValue" not in detail and name not in names
     ]
@@ -81,6 +82,37 @@ def _check_parameters(component: ComponentRow, given: list[dict[str, Any]], fiel
             f"{', '.join(missing)} (no default)",
             location=f"{field}.parameters",
         )
+
+
+def _allowed_values(component: ComponentRow, name: str) -> list[str] | None:
+    """The ``allowedValues`` the component's document gives parameter ``name`` (as text), if any."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(component.data) or {}
+    except yaml.YAMLError:
+        return None
+    for entry in document.get("parameters") or [] if isinstance(document, dict) else []:
+        spec = entry.get(name) if isinstance(entry, dict) else None
+        if isinstance(spec, dict) and isinstance(spec.get("allowedValues"), list):
+            # as the document means them: YAML's true is "true", not Python's "True"
+            return [str(value).lower() if isinstance(value, bool) else str(value) for value in spec["allowedValues"]]
+    return None
+
+
+def _check_allowed(component: ComponentRow, name: str, values: list[str], location: str) -> None:
+    """A value the recipe gives must be one of the parameter's ``allowedValues`` (AWSTOE refuses it at
+    run time; Image Builder's recipe names it now)."""
+    allowed = _allowed_values(component, name)
+    if allowed is None:
+        return
+    for value in values:
+        if value not in allowed:
+            raise InvalidInput(
+                f"component {component.name} {component.version}: {value!r} is not an allowed value of "
+                f"parameter {name!r} (allowed: {', '.join(allowed)})",
+                location=location,
+            )
 
 
 def resolve_components(
@@ -120,6 +152,22 @@ def resolve_components(
     return resolved
 
 
+def _check_watermarks(names: list[str] | None, where: str) -> None:
+    """``amiWatermarks``: 1 to 5 distinct watermark names, each as AttachImageWatermark takes it."""
+    from kiln.store.watermarks import MAX_PER_IMAGE, NAME
+
+    if names is None:
+        return
+    if not 1 <= len(names) <= MAX_PER_IMAGE:
+        raise InvalidInput(f"give 1 to {MAX_PER_IMAGE} watermark names", location=where)
+    for index, name in enumerate(names):
+        if not NAME.match(name):
+            raise InvalidInput("a watermark name is 3-128 letters, digits, spaces and ( ) [ ] . / - ' @ _",
+                               location=f"{where}[{index}]")
+        if name in names[:index]:
+            raise InvalidInput(f"watermark {name!r} is named twice", location=f"{where}[{index}]")
+
+
 def put_recipe(
     db: Session,
     request: CreateImageRecipeRequest,
@@ -134,6 +182,7 @@ def put_recipe(
 
     prefix = f"{where}: " if where else ""
     parse_parent_image(request.parentImage, field=f"{prefix}parentImage")
+    _check_watermarks(request.amiWatermarks, f"{prefix}amiWatermarks")
     components = resolve_components(db, request, where or "", account=account)
     version = parse_version(request.semanticVersion)
     body = content_of(request.dump())

@@ -1,0 +1,98 @@
+"""VM instance launch overhead, side by side with plain QEMU on the same disk.
+
+- kiln: ``run_instance(AMI, vm=…)`` with the AMI's disk cached (export and KVM probe done once
+  before, reported as ``first_launch_s``): database row, key, qcow2 overlay, NoCloud seed, metadata
+  endpoint started, QEMU daemonized — until it returns with QEMU running.
+- plain: ``qemu-img create`` of an overlay on the same cached disk plus ``qemu-system-x86_64
+  -daemonize`` with the same accelerator, memory, CPUs, disk and user network.
+
+Medians of RUNS, interleaved. The AMI is busybox with a stand-in kernel: QEMU starts, the guest does
+not boot, which is not what is measured (a boot under TCG takes minutes and depends on the guest).
+Goal: kiln's launch at most 1.2 times plain QEMU's plus a fixed cost (the seed, key and endpoint) well under a
+second.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+RUNS = 5
+
+
+def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> float:
+    from kiln.runtime import procs
+
+    overlay, pid_file = work / "plain.qcow2", work / "plain.pid"
+    for path in (overlay, pid_file):
+        path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(disk), str(overlay)],
+                   check=True)
+    subprocess.run(["qemu-system-x86_64", *accel, "-m", str(memory), "-smp", str(cpus), "-display", "none",
+                    "-nodefaults", "-serial", f"file:{work / 'plain.serial'}",
+                    "-drive", f"file={overlay},if=virtio,format=qcow2",
+                    "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
+                    "-daemonize", "-pidfile", str(pid_file)], check=True)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    qemu = procs.identify(int(pid_file.read_text()))
+    if qemu is not None:
+        procs.kill_and_wait(qemu)
+    return elapsed
+
+
+def run() -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="kiln-bench-vm-"))
+    previous_home = os.environ.get("KILN_HOME")
+    os.environ["KILN_HOME"] = str(workdir / "home")
+    try:
+        from kiln.db.engine import get_engine, reset_engines
+        from kiln.runtime import instances, qemu
+        from kiln.services.ec2.instances import VmOptions, run_instance
+        from kiln.store import api
+        from kiln.store.busybox import busybox_rootfs
+
+        reset_engines()
+        get_engine()
+        tree = Path(busybox_rootfs(workdir / "rootfs"))
+        (tree / "boot").mkdir(exist_ok=True)
+        (tree / "boot" / "vmlinuz-6.1.0-99-cloud-amd64").write_bytes(b"a stand-in kernel\n")
+        ami = api.import_rootfs(tree, name="bench-vm")
+        started = time.perf_counter()
+        first = run_instance(ami, vm=VmOptions())
+        first_launch = time.perf_counter() - started
+        instances.terminate(first.id, force=True)
+        vm = first.vm or {}
+        disk = Path(vm["backing"])
+        accel = qemu.Accel(vm["accel"], "").args()
+        kiln_times, plain_times = [], []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            instance = run_instance(ami, vm=VmOptions())
+            kiln_times.append(time.perf_counter() - started)
+            instances.terminate(instance.id, force=True)
+            plain_times.append(_plain(disk, workdir, accel, first.memory_mib, first.vcpus))
+        kiln_median, plain_median = statistics.median(kiln_times), statistics.median(plain_times)
+        return {
+            "accelerator": vm["accel"],
+            "first_launch_s": round(first_launch, 2),
+            "launch_kiln_median_s": round(kiln_median, 3),
+            "launch_plain_qemu_median_s": round(plain_median, 3),
+            "launch_ratio": round(kiln_median / plain_median, 2),
+            "launch_overhead_s": round(kiln_median - plain_median, 3),
+            "runs": RUNS,
+        }
+    finally:
+        from kiln.db.engine import reset_engines
+
+        reset_engines()
+        if previous_home is None:
+            os.environ.pop("KILN_HOME", None)
+        else:
+            os.environ["KILN_HOME"] = previous_home
+        shutil.rmtree(workdir, ignore_errors=True)

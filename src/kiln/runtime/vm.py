@@ -1,0 +1,151 @@
+"""VM instances: an AMI's bootable disk run under QEMU (KVM when it can run the guest, else TCG).
+
+A VM instance lives in ``KILN_HOME/instances/<id>/``: ``root.qcow2`` (the root volume, a qcow2
+overlay over the AMI's disk; an instance-store-backed one keeps it in ``KILN_HOME/scratch/<id>/``),
+``seed.img`` (the NoCloud seed), ``metadata.json`` (what the metadata endpoint answers),
+``kiln_key`` (the SSH key ``kiln instance exec`` logs in with), ``console.log`` (the serial
+console), ``qmp.sock``, ``qemu.pid``. Stop, start, reboot and terminate go through
+``kiln.runtime.instances`` like a sandbox's; ``kiln.runtime.vm_process`` starts and stops the
+processes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiln.errors import InvalidInput, SystemRequirement
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
+from kiln.model.ids import new_id
+from kiln.runtime import instances, qemu, records, vm_disk, vm_seed
+from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
+from kiln.runtime.records import Instance
+from kiln.runtime.vm_metadata import HTTP_TOKENS
+from kiln.runtime.vm_process import GUEST_ADDRESS
+
+BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
+HYPERVISOR_TAG, ACCELERATOR_TAG = "kiln:Hypervisor", "kiln:Accelerator"
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """How to run one VM instance, beyond its instance type."""
+
+    backing: Path  # the AMI's bootable disk (qcow2), shared and never written
+    accel: qemu.Accel
+    boot_mode: str = "uefi-preferred"
+    volume_size: int | None = None  # bytes; default the backing disk's
+    delete_on_termination: bool = True
+    user_data: bytes | None = None
+    key_name: str | None = None
+    public_key: str | None = None
+    http_tokens: str = "optional"
+
+
+def _check(spec: VmSpec, root_device_type: str) -> None:
+    if root_device_type not in records.ROOT_DEVICE_TYPES:
+        raise InvalidInput(f"root device type must be one of {', '.join(records.ROOT_DEVICE_TYPES)}",
+                           location="RootDeviceType")
+    if spec.http_tokens not in HTTP_TOKENS:
+        raise InvalidInput(f"HttpTokens must be one of {', '.join(HTTP_TOKENS)}", location="MetadataOptions.HttpTokens")
+    if spec.boot_mode not in BOOT_MODES:
+        raise InvalidInput(f"unknown boot mode {spec.boot_mode!r}: one of {', '.join(BOOT_MODES)}", location="BootMode")
+    if not spec.backing.is_file():
+        raise InvalidInput(f"the image's disk {spec.backing} does not exist", location="ImageId")
+
+
+def ssh_keygen(private: Path, *, key_type: str = "ed25519", comment: str = "kiln") -> str:
+    """A new key pair at ``private`` (and ``private``.pub); returns the public key line."""
+    argv = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", comment, "-f", str(private)]
+    if key_type == "rsa":
+        argv[1:1] = ["-b", "2048"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise SystemRequirement("ssh-keygen is not installed", hint="apt-get install openssh-client") from None
+    if done.returncode != 0:
+        raise SystemRequirement(f"ssh-keygen failed: {done.stderr.strip()[:300]}")
+    return private.with_name(private.name + ".pub").read_text().strip()
+
+
+def _prepare(instance: Instance, spec: VmSpec) -> None:
+    vm = instance.vm
+    assert vm is not None
+    instance.dir.mkdir(parents=True)
+    instance.console_log.touch()
+    if vm.get("scratch"):
+        Path(vm["scratch"]).mkdir(parents=True)
+    kiln_key = ssh_keygen(Path(vm["ssh_key"]), comment=f"kiln-exec@{instance.id}")
+    keys = [kiln_key] + ([spec.public_key] if spec.public_key else [])
+    vm_disk.create_overlay(spec.backing, Path(vm["root"]), size=spec.volume_size)
+    files = vm_seed.seed_files(instance.id, instance.hostname, user_data=spec.user_data, public_keys=keys)
+    vm_seed.write_seed(Path(vm["seed"]), files)
+    metadata = {
+        "ami_id": instance.image_id or "", "instance_id": instance.id, "instance_type": instance.instance_type,
+        "local_ipv4": GUEST_ADDRESS, "hostname": instance.hostname, "http_tokens": spec.http_tokens,
+        "public_keys": {spec.key_name or "key": spec.public_key} if spec.public_key else {},
+        "user_data": spec.user_data.decode("utf-8", "replace") if spec.user_data is not None else None,
+    }
+    Path(vm["metadata_config"]).write_text(json.dumps(metadata))
+
+
+def launch(
+    spec: VmSpec,
+    *,
+    image_id: str | None = None,
+    region: str = DEFAULT_REGION,
+    instance_type_name: str = DEFAULT_INSTANCE_TYPE,
+    root_device_type: str = "ebs",
+    tags: Mapping[str, str] | None = None,
+    owned: bool = False,
+    account: str = DEFAULT_ACCOUNT,
+) -> Instance:
+    """Launch a VM instance booting a copy-on-write overlay of ``spec.backing``; returns it running
+    (QEMU started: the guest boots on; cloud-init finishes minutes later under TCG)."""
+    _check(spec, root_device_type)
+    kind = instance_type(instance_type_name)
+    instance_id = new_id("i")
+    base = instances_dir() / instance_id
+    scratch = kiln_home() / "scratch" / instance_id if root_device_type == "instance-store" else None
+    vm = {
+        "backing": str(spec.backing), "root": str((scratch or base) / "root.qcow2"),
+        "scratch": str(scratch) if scratch else None,
+        "kept_root": str(kiln_home() / "volumes" / f"{instance_id}-root.qcow2"),
+        "seed": str(base / "seed.img"), "metadata_config": str(base / "metadata.json"), "qmp": str(base / "qmp.sock"),
+        "ssh_key": str(base / "kiln_key"), "ssh_user": "root", "accel": spec.accel.name,
+        "accel_reason": spec.accel.reason, "boot_mode": spec.boot_mode, "http_tokens": spec.http_tokens,
+        "delete_on_termination": spec.delete_on_termination, "key_name": spec.key_name,
+        "local_ipv4": GUEST_ADDRESS, "ssh_port": None, "metadata_helper": None,
+    }  # fmt: skip
+    paths = {"dir": str(base), "upper": vm["root"], "work": str(base), "merged": str(base), "console":
+             str(base / "console.log"), "cgroups": [], "host_local_network": False, "network_helper": None,
+             "vm": vm}  # fmt: skip
+    instance = records.insert(
+        id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
+        root_device_type=root_device_type, network="host", hostname=instance_id, vcpus=kind.vcpus,
+        memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
+        # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
+        tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
+    )  # fmt: skip
+    return instances.boot_launched(instance, lambda: _prepare(instance, spec))
+
+
+def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
+    """KVM or TCG for ``disk`` (``kiln.runtime.qemu.probe_accel``), the answer kept beside the disk so
+    the probe boot happens once per disk."""
+    answer = disk.with_name(disk.name + ".accel.json")
+    try:
+        known = json.loads(answer.read_text())
+        return qemu.Accel(known["name"], known["reason"])
+    except (OSError, ValueError, KeyError):
+        pass
+    scratch = disk.with_name(disk.name + ".probe")
+    scratch.mkdir(exist_ok=True)
+    chosen = qemu.probe_accel(disk, scratch, uefi=uefi)
+    partial = answer.with_name(answer.name + ".partial")
+    partial.write_text(json.dumps({"name": chosen.name, "reason": chosen.reason}))
+    partial.rename(answer)
+    return chosen

@@ -1,0 +1,177 @@
+"""A VM instance's metadata endpoint, IMDSv2-compatible: what the guest reaches at
+``http://169.254.169.254/latest/…``.
+
+The rules are EC2's: ``PUT /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds`` (1 to 21600)
+returns a session token (400 without a valid TTL, 403 when the request went through a proxy, i.e.
+carries ``X-Forwarded-For``); a ``GET`` presenting ``X-aws-ec2-metadata-token`` must present a token
+this endpoint issued and that has not expired (401 otherwise); a ``GET`` without a token is answered
+only when the instance's ``HttpTokens`` is ``optional`` (IMDSv1), else 401.
+
+Run as ``python -I -S vm_metadata.py CONFIG [PORT]``: serves on 127.0.0.1:PORT (default an ephemeral
+port) and writes the port to ``CONFIG``'s ``.port`` file once listening, until killed; QEMU's user
+network forwards the guest's connections to 169.254.169.254:80 here (``guestfwd``, through
+:mod:`kiln.runtime.vm_relay`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+TOKEN_HEADER = "x-aws-ec2-metadata-token"
+TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds"
+MAX_TTL = 21600
+HTTP_TOKENS = ("optional", "required")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Metadata:
+    """What the endpoint knows about its instance (the ``CONFIG`` file's JSON)."""
+
+    ami_id: str
+    instance_id: str
+    instance_type: str
+    local_ipv4: str
+    hostname: str
+    http_tokens: str = "optional"
+    public_keys: dict[str, str] = field(default_factory=dict)  # key name → OpenSSH public key
+    user_data: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Metadata:
+        return cls(**json.loads(path.read_text()))
+
+    def tree(self) -> dict[str, Any]:
+        keys = {f"{n}={name}": {"openssh-key": key} for n, (name, key) in enumerate(sorted(self.public_keys.items()))}
+        tree: dict[str, Any] = {
+            "ami-id": self.ami_id,
+            "hostname": self.hostname,
+            "instance-id": self.instance_id,
+            "instance-type": self.instance_type,
+            "local-hostname": self.hostname,
+            "local-ipv4": self.local_ipv4,
+            "placement": {"availability-zone": "local"},
+        }
+        if keys:
+            tree["public-keys"] = keys
+        return tree
+
+
+class Tokens:
+    """Session tokens this endpoint issued, with their expiry (monotonic seconds)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, ttl: int) -> str:
+        token = secrets.token_urlsafe(42)
+        with self._lock:
+            self._expiry[token] = self._clock() + ttl
+        return token
+
+    def valid(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._expiry.get(token)
+            if expiry is not None and expiry <= self._clock():
+                del self._expiry[token]
+                return False
+            return expiry is not None
+
+
+def _lookup(tree: dict[str, Any], path: str) -> str | None:
+    """The value at ``path`` (``a/b/c``), a directory as its listing (subdirectories end in ``/``)."""
+    node: Any = tree
+    for part in [p for p in path.split("/") if p]:
+        if not isinstance(node, dict):
+            return None
+        # public-keys/0 names the entry listed as "0=name"
+        match = next((key for key in node if key == part or key.split("=", 1)[0] == part), None)
+        if match is None:
+            return None
+        node = node[match]
+    if isinstance(node, dict):
+        return "\n".join(key + ("/" if isinstance(value, dict) and "=" not in key else "")
+                         for key, value in node.items())
+    return str(node)
+
+
+def answer(metadata: Metadata, tokens: Tokens, method: str, path: str, headers: dict[str, str]) -> Answer:
+    """The endpoint's answer to one request (``headers`` with lower-case names)."""
+    if method == "PUT":
+        if path != "/latest/api/token":
+            return Answer(403, "Forbidden")
+        if "x-forwarded-for" in headers:
+            return Answer(403, "Forbidden")
+        ttl = headers.get(TTL_HEADER, "")
+        if not ttl.isdigit() or not 1 <= int(ttl) <= MAX_TTL:
+            return Answer(400, "Bad Request")
+        return Answer(200, tokens.issue(int(ttl)), {TTL_HEADER: ttl})
+    if method not in ("GET", "HEAD"):
+        return Answer(405, "Method Not Allowed", {"Allow": "GET, HEAD, PUT"})
+    token = headers.get(TOKEN_HEADER)
+    if token is not None and not tokens.valid(token):
+        return Answer(401, "Unauthorized")
+    if token is None and metadata.http_tokens == "required":
+        return Answer(401, "Unauthorized")
+    if path in ("/latest", "/latest/"):
+        return Answer(200, "dynamic\nmeta-data\nuser-data" if metadata.user_data is not None else "dynamic\nmeta-data")
+    if path == "/latest/user-data":
+        return Answer(200, metadata.user_data) if metadata.user_data is not None else Answer(404, "Not Found")
+    if path.startswith("/latest/meta-data"):
+        value = _lookup(metadata.tree(), path.removeprefix("/latest/meta-data"))
+        if value is not None:
+            return Answer(200, value)
+    return Answer(404, "Not Found")
+
+
+def serve(config: Path, port: int = 0) -> None:
+    metadata = Metadata.load(config)
+    tokens = Tokens()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "EC2ws"
+        sys_version = ""
+
+        def _reply(self) -> None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            result = answer(metadata, tokens, self.command, self.path.split("?", 1)[0], headers)
+            body = result.body.encode()
+            self.send_response(result.status)
+            for name, value in {"Content-Type": "text/plain", **result.headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _reply
+
+        def log_message(self, format: str, *args: Any) -> None:
+            sys.stderr.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    port_file = config.with_suffix(".port")
+    partial = port_file.with_suffix(".port.partial")
+    partial.write_text(str(server.server_address[1]))
+    partial.rename(port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)

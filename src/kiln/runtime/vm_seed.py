@@ -1,0 +1,74 @@
+"""The NoCloud seed a VM instance boots with: a small FAT volume labelled ``CIDATA`` that cloud-init's
+NoCloud datasource reads (``meta-data``, ``user-data``, ``vendor-data``).
+
+``meta-data`` carries the instance id, host name and the SSH public keys (the instance's key pair and
+kiln's own key, which ``kiln instance exec`` logs in with); ``user-data`` is the user's, untouched (an
+empty cloud-config when none); ``vendor-data`` lets the public keys log in as root too (what kiln's
+exec needs), which the user's own user-data can still override.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from kiln.errors import SystemRequirement
+
+LABEL = "CIDATA"
+SEED_BYTES = 2 << 20
+EMPTY_USER_DATA = b"#cloud-config\n{}\n"
+VENDOR_DATA = "#cloud-config\ndisable_root: false\n"
+
+
+def meta_data(instance_id: str, hostname: str, public_keys: Sequence[str]) -> str:
+    data: dict[str, object] = {"instance-id": instance_id, "local-hostname": hostname}
+    if public_keys:
+        data["public-keys"] = [key.strip() for key in public_keys]
+    return yaml.safe_dump(data, sort_keys=False, width=1 << 16)  # a key on one line
+
+
+def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
+               public_keys: Sequence[str]) -> dict[str, bytes]:
+    """What the seed holds, by file name."""
+    return {
+        "meta-data": meta_data(instance_id, hostname, public_keys).encode(),
+        "user-data": user_data if user_data is not None else EMPTY_USER_DATA,
+        "vendor-data": VENDOR_DATA.encode(),
+    }
+
+
+def _run(argv: list[str], package: str) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                              env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    except FileNotFoundError:
+        raise SystemRequirement(f"{argv[0]} is not installed", hint=f"apt-get install {package}") from None
+    if done.returncode != 0:
+        raise SystemRequirement(f"{argv[0]} failed making the NoCloud seed: {done.stderr.strip()[:300]}")
+
+
+def write_seed(dest: Path, files: dict[str, bytes]) -> Path:
+    """The FAT volume at ``dest`` holding ``files``."""
+    with open(dest, "wb") as handle:
+        handle.truncate(SEED_BYTES)
+    _run(["mkfs.vfat", "-n", LABEL, str(dest)], "dosfstools")
+    with tempfile.TemporaryDirectory(prefix="kiln-seed-") as scratch:
+        paths = []
+        for name, content in files.items():
+            path = Path(scratch) / name
+            path.write_bytes(content)
+            paths.append(str(path))
+        _run(["mcopy", "-i", str(dest), *paths, "::/"], "mtools")
+    return dest
+
+
+def read_seed(seed: Path, name: str) -> bytes:
+    """One file of a seed (for tests and ``describe``)."""
+    done = subprocess.run(["mtype", "-i", str(seed), f"::/{name}"], capture_output=True, check=True,
+                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    return done.stdout

@@ -1,0 +1,72 @@
+"""What a VM instance is made of, without booting it: the NoCloud seed, the qcow2 overlay over the
+image's disk, the SSH command ``kiln instance exec`` runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kiln.errors import InvalidInput
+from kiln.runtime import vm_disk, vm_seed
+from kiln.runtime.vm_ssh import remote_command
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8yJmHcbYBZkbyTPOsk1NTxo6wJsXyh1GAnS1ks1e1b laptop"
+
+
+def test_the_seed_is_a_cidata_volume_with_meta_user_and_vendor_data(tmp_path: Path) -> None:
+    files = vm_seed.seed_files("i-0123456789abcdef0", "web-1", user_data=b"#!/bin/sh\necho hi\n",
+                               public_keys=[KEY, "ssh-rsa AAAAB3 kiln"])
+    seed = vm_seed.write_seed(tmp_path / "seed.img", files)
+    label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", str(seed)], capture_output=True, text=True)
+    assert label.stdout.strip() == "CIDATA"
+    meta = yaml.safe_load(vm_seed.read_seed(seed, "meta-data"))
+    assert meta == {"instance-id": "i-0123456789abcdef0", "local-hostname": "web-1",
+                    "public-keys": [KEY, "ssh-rsa AAAAB3 kiln"]}
+    assert vm_seed.read_seed(seed, "user-data") == b"#!/bin/sh\necho hi\n"  # the user's, untouched
+    vendor = vm_seed.read_seed(seed, "vendor-data").decode()
+    assert vendor.startswith("#cloud-config\n") and yaml.safe_load(vendor) == {"disable_root": False}
+
+
+def test_without_user_data_the_seed_has_an_empty_cloud_config(tmp_path: Path) -> None:
+    seed = vm_seed.write_seed(tmp_path / "seed.img", vm_seed.seed_files("i-1", "h", user_data=None, public_keys=[]))
+    assert vm_seed.read_seed(seed, "user-data") == b"#cloud-config\n{}\n"
+    assert "public-keys" not in yaml.safe_load(vm_seed.read_seed(seed, "meta-data"))
+
+
+def _backing(tmp_path: Path, size: str = "64M") -> Path:
+    backing = tmp_path / "image.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(backing), size], check=True)
+    return backing
+
+
+def test_the_root_volume_is_a_qcow2_overlay_of_the_image_disk(tmp_path: Path) -> None:
+    backing = _backing(tmp_path)
+    overlay = vm_disk.create_overlay(backing, tmp_path / "root.qcow2")
+    info = vm_disk.info(overlay)
+    assert info["format"] == "qcow2"
+    assert info["backing-filename"] == str(backing.resolve())
+    assert info["backing-filename-format"] == "qcow2"
+    assert info["virtual-size"] == 64 << 20
+    assert overlay.stat().st_size < 1 << 20  # copy-on-write: nothing copied
+
+
+def test_a_bigger_root_volume_grows_the_overlay_and_a_smaller_one_is_refused(tmp_path: Path) -> None:
+    backing = _backing(tmp_path)
+    grown = vm_disk.create_overlay(backing, tmp_path / "grown.qcow2", size=1 << 30)
+    assert vm_disk.info(grown)["virtual-size"] == 1 << 30
+    with pytest.raises(InvalidInput) as refused:
+        vm_disk.create_overlay(backing, tmp_path / "small.qcow2", size=32 << 20)
+    assert refused.value.location == "VolumeSize"
+    assert not (tmp_path / "small.qcow2").exists()
+
+
+def test_the_remote_command_quotes_every_argument(tmp_path: Path) -> None:
+    """The line ssh hands the guest's shell runs the argv exactly, in ``cwd`` with ``env``."""
+    line = remote_command(["sh", "-c", 'printf "%s|%s" "$GREETING" "$(pwd)" > \'out file\''],
+                          env={"GREETING": "hi there"}, cwd=str(tmp_path))
+    assert line.startswith(f"cd {tmp_path} && env 'GREETING=hi there' sh -c ")
+    subprocess.run(["sh", "-c", line], check=True)
+    assert (tmp_path / "out file").read_text() == f"hi there|{tmp_path}"
