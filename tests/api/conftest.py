@@ -93,18 +93,6 @@ def serve_process(kiln_home: Path, tmp_path: Path) -> Iterator[ServeProcess]:
 
 
 @pytest.fixture
-def parent_ami(busybox_copy: Any) -> str:
-    """A busybox AMI to build on; ExecuteBash runs bash, so busybox's sh stands in for it."""
-    from kiln.store.api import import_rootfs
-
-    root = busybox_copy("busybox")
-    bash = root / "bin" / "bash"
-    bash.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
-    bash.chmod(0o755)
-    return import_rootfs(root, name="busybox-parent")
-
-
-@pytest.fixture
 def server(kiln_home: Path) -> Iterator[Server]:
     """kiln's API app (what ``kiln serve`` serves) under uvicorn in a thread of this process, on a free
     loopback port, with a key for the default account; stopped after the test."""

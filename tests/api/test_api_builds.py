@@ -32,6 +32,17 @@ phases:
 """
 
 
+@pytest.fixture
+def parent_ami(busybox_copy: Any) -> str:
+    from kiln.store.api import import_rootfs
+
+    root = busybox_copy("busybox")
+    bash = root / "bin" / "bash"  # ExecuteBash runs bash; busybox's sh stands in for it
+    bash.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
+    bash.chmod(0o755)
+    return import_rootfs(root, name="busybox-parent")
+
+
 def _inputs(client: Any, parent: str, commands: str, name: str) -> dict[str, str]:
     component = client.create_component(name=f"{name}-setup", semanticVersion="1.0.0", platform="Linux",
                                         data=_component(commands))["componentBuildVersionArn"]

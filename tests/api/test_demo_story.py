@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tests.api.conftest import ServeProcess
+from tests.api.test_api_builds import parent_ami  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)")
 
@@ -41,7 +42,7 @@ def _available(client: Any, arn: str) -> dict[str, Any]:
     pytest.fail(f"{arn} did not finish in {BUILD_BOUND} s")
 
 
-def test_the_demo_story_over_the_wire(serve_process: ServeProcess, parent_ami: str) -> None:
+def test_the_demo_story_over_the_wire(serve_process: ServeProcess, parent_ami: str) -> None:  # noqa: F811
     from kiln.services.accounts.accounts import create_access_key, create_account
     from kiln.services.lifecycle import runner
 
