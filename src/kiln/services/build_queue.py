@@ -50,14 +50,21 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         if not body.get(field):
             raise InvalidInput(f"{field} is required", location=field)
     tests = body.get("imageTestsConfiguration") or {}
-    record = record_container_image if recipe_field == "containerRecipeArn" else record_image
-    arn = record(
-        recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
-        distribution_arn=body.get("distributionConfigurationArn"),
-        tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
-        enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
-        account=account, workflows=body.get("workflows"), execution_role=body.get("executionRole"),
-    )
+    common: dict[str, Any] = {
+        "recipe_arn": body[recipe_field], "infrastructure_arn": body["infrastructureConfigurationArn"],
+        "distribution_arn": body.get("distributionConfigurationArn"),
+        "tests_enabled": tests.get("imageTestsEnabled", True),
+        "tests_timeout_minutes": tests.get("timeoutMinutes", 720),
+        "enhanced_metadata": body.get("enhancedImageMetadataEnabled", True), "tags": body.get("tags"),
+        "region": region, "account": account,
+    }
+    if recipe_field == "containerRecipeArn":
+        if body.get("workflows"):
+            raise InvalidInput("kiln runs container recipes on its own container build, not on workflows",
+                               location="workflows")
+        arn = record_container_image(**common)
+    else:
+        arn = record_image(**common, workflows=body.get("workflows"), execution_role=body.get("executionRole"))
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
             "imageBuildVersionArn": arn}
