@@ -206,8 +206,7 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("DistributeImage")
 def distribute_image(build: Any, call: StepCall) -> dict[str, Any]:
-    outputs = build.distribution.copy_all()
-    return {**outputs, "distributedImages": list(build.distribution.outputs)}
+    return build.distribution.copy_all()
 
 
 @action("ModifyImageAttributes")
