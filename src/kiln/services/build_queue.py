@@ -58,13 +58,8 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
         "enhanced_metadata": body.get("enhancedImageMetadataEnabled", True), "tags": body.get("tags"),
         "region": region, "account": account,
     }
-    if recipe_field == "containerRecipeArn":
-        if body.get("workflows"):
-            raise InvalidInput("kiln runs container recipes on its own container build, not on workflows",
-                               location="workflows")
-        arn = record_container_image(**common)
-    else:
-        arn = record_image(**common, workflows=body.get("workflows"), execution_role=body.get("executionRole"))
+    record = record_container_image if recipe_field == "containerRecipeArn" else record_image
+    arn = record(**common, workflows=body.get("workflows"), execution_role=body.get("executionRole"))
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
             "imageBuildVersionArn": arn}
