@@ -14,8 +14,9 @@ test-image:       LaunchTestInstance (from the new AMI) → ApplyTestComponents 
 distribute-image: DistributeImage (a copy per region and target account: names, descriptions, tags)
                   → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
 
-then UpdateParametersAndLaunchTemplates with the image becoming AVAILABLE (one transaction; see
-:mod:`kiln.services.builds.distribute`). Each step runs its action's handler
+(a container recipe's image runs build-container, test-container and distribute-container instead:
+:mod:`kiln.services.builds.container`), then UpdateParametersAndLaunchTemplates with the image becoming
+AVAILABLE (one transaction; see :mod:`kiln.services.builds.distribute`). Each step runs its action's handler
 (:mod:`kiln.services.builds.actions`) with its inputs resolved (``$.stepOutputs…``, ``$.parameters…``);
 a false ``if`` skips it; ``onFailure: Continue`` goes on past a failed step; a workflow's
 ``onFailure: CONTINUE`` goes on past a failed workflow. A TEST workflow that runs components when no
