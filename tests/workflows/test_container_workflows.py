@@ -145,3 +145,35 @@ def _waiting_step(bound: float = 120.0) -> dict[str, Any]:
             return steps[0]
         time.sleep(0.1)
     pytest.fail("no step came to wait")
+
+
+def test_an_ami_only_action_fails_a_container_build_and_leaves_nothing(container_recipe) -> None:  # noqa: F811
+    from kiln.runtime.instances import list_instances
+    from kiln.services.builds.workflow import BuildFailed
+    from kiln.store.layout import Layout
+
+    sanitizing = """\
+name: sanitizing
+schemaVersion: 1.0
+steps:
+  - name: LaunchBuildContainer
+    action: LaunchInstance
+    inputs:
+      waitFor: ssmAgent
+  - name: Stamp
+    action: SanitizeInstance
+    inputs:
+      instanceId.$: $.stepOutputs.LaunchBuildContainer.instanceId
+"""
+    workflow = create_workflow({"name": "sanitizing", "semanticVersion": "1.0.0", "type": "BUILD",
+                                "data": sanitizing})["workflowBuildVersionArn"]
+    with pytest.raises(BuildFailed) as failed:
+        create_and_build_container(recipe_arn=container_recipe["recipe"],
+                                   infrastructure_arn=container_recipe["infrastructure"],
+                                   workflows=[{"workflowArn": workflow}])
+    assert "step Stamp: SanitizeInstance is for AMI builds" in failed.value.message
+    [image] = images.list_images()
+    assert image["state"]["status"] == "FAILED"
+    assert _executions(image["arn"]) == [("sanitizing", "FAILED")]
+    assert not any(ref.startswith("team/web:") for ref in Layout.for_region("local").refs())
+    assert not list_instances(states=("pending", "running", "stopping", "stopped"))
