@@ -18,6 +18,14 @@ through boto3) in the same run: ``*_vs_moto`` is kiln's rate over moto's.
 Each load also records the server's CPU time per request (from /proc): on this shared machine the wall-clock
 figures say how long a request waited, the CPU figure what it cost.
 
+Beside a writer: ``get_image`` and ``describe_images_page`` again while another connection commits every
+``WRITER_PERIOD`` s, holding the write lock for half of it (as a build recording its steps would), on the
+server as it is (``*_beside_writer_*``: reads take no write lock) and on a second server started with
+``KILN_API_READ_ONLY=0`` (reads open their units of work with ``BEGIN IMMEDIATE``, one at a time and
+after the writer, as before), interleaved: ``*_beside_writer_vs_write_locked`` is the ratio, and
+``*_writer_commits_per_s`` how often the writer got to commit meanwhile. Each commit also makes the
+answers kept per store generation be read again (a DescribeImages after one reads the region anew).
+
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
 with the API's start-up preloading (``warm``) and without it (``KILN_API_PRELOAD=0``), same run.
@@ -27,13 +35,16 @@ from __future__ import annotations
 
 import http.client
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +54,8 @@ PROCESSES, THREADS = 2, 8
 LISTENING = "kiln serve listening on "
 ACCOUNT = "123456789012"
 MOTO_REGION = "us-east-1"
+BESIDE_WRITER = ("get_image", "describe_images_page")
+WRITER_PERIOD = 0.04
 
 Call = tuple[str, str, bytes, dict[str, str]]  # method, path?query, body, headers
 
@@ -110,6 +123,38 @@ def _moto(key: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     return process, endpoint
 
 
+@contextmanager
+def _writer(database: Path) -> Iterator[list[int]]:
+    """Another connection committing every WRITER_PERIOD s and holding the write lock half of that time,
+    for the block (its row, a tag of no resource, is seen by no call measured here); yields its count of
+    commits so far (reads that take the write lock make it wait)."""
+    stop = threading.Event()
+    commits = [0]
+
+    def write() -> None:
+        connection = sqlite3.connect(database, isolation_level=None, timeout=60)
+        number = 0
+        while not stop.is_set():
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT OR REPLACE INTO store_tags (resource_id, key, value) VALUES (?, ?, ?)",
+                               ("bench-writer", "n", str(number)))
+            time.sleep(WRITER_PERIOD / 2)
+            connection.execute("COMMIT")
+            number += 1
+            commits[0] = number
+            time.sleep(WRITER_PERIOD / 2)
+        connection.execute("DELETE FROM store_tags WHERE resource_id = 'bench-writer'")
+        connection.close()
+
+    thread = threading.Thread(target=write, name="bench-writer")
+    thread.start()
+    try:
+        yield commits
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _client(endpoint: str, call: Call, until: float) -> list[float]:
     """Latencies (s) of one thread's requests on one keep-alive connection until ``until``."""
     parsed = urllib.parse.urlsplit(endpoint)
@@ -166,8 +211,9 @@ def _load(pool: ProcessPoolExecutor, endpoint: str, call: Call, server_pid: int)
             "requests": len(latencies), "server_cpu_ms_per_request": round(cpu_ms, 2)}
 
 
-def _start(home: Path, preload: bool) -> tuple[subprocess.Popen[str], str, float]:
-    env = {**os.environ, "KILN_HOME": str(home), "KILN_API_PRELOAD": "1" if preload else "0"}
+def _start(home: Path, preload: bool, read_only: bool = True) -> tuple[subprocess.Popen[str], str, float]:
+    env = {**os.environ, "KILN_HOME": str(home), "KILN_API_PRELOAD": "1" if preload else "0",
+           "KILN_API_READ_ONLY": "1" if read_only else "0"}
     began = time.monotonic()
     process = subprocess.Popen([sys.executable, "-m", "kiln", "serve", "--port", "0", "--no-scheduler"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -252,8 +298,10 @@ def run() -> dict[str, Any]:
         for preload in (False, True):
             result.update(_first_requests(home, key, arn, preload))
         process, endpoint, _ = _start(home, preload=True)
+        locked, locked_endpoint, _ = _start(home, preload=True, read_only=False)
         try:
             calls = _calls(endpoint, key, arn)
+            locked_calls = _calls(locked_endpoint, key, arn)
             with ProcessPoolExecutor(PROCESSES) as pool:
                 for name, call in calls.items():
                     _time_one(endpoint, call)  # warm, and fail early on a wrong call
@@ -261,8 +309,21 @@ def run() -> dict[str, Any]:
                         result[f"{name}_items"] = _items(endpoint, call)
                     for metric, value in _load(pool, endpoint, call, process.pid).items():
                         result[f"{name}_{metric}"] = value
+                with _writer(home / "kiln.db") as commits:
+                    for name in BESIDE_WRITER:
+                        for label, server, at, sent in (("", process, endpoint, calls),
+                                                        ("_write_locked", locked, locked_endpoint, locked_calls)):
+                            _time_one(at, sent[name])
+                            before, began = commits[0], time.monotonic()
+                            for metric, value in _load(pool, at, sent[name], server.pid).items():
+                                result[f"{name}_beside_writer{label}_{metric}"] = value
+                            result[f"{name}_beside_writer{label}_writer_commits_per_s"] = round(
+                                (commits[0] - before) / (time.monotonic() - began), 1)
+                        result[f"{name}_beside_writer_vs_write_locked"] = round(
+                            result[f"{name}_beside_writer_rps"] / result[f"{name}_beside_writer_write_locked_rps"], 3)
         finally:
             _stop(process)
+            _stop(locked)
         moto, moto_endpoint = _moto(key)
         try:
             calls = _calls(moto_endpoint, key, arn, MOTO_REGION)

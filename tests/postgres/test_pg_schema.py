@@ -59,6 +59,18 @@ def test_sessions_run_in_utc_on_a_server_in_another_zone(kiln_on_postgres: str) 
         assert connection.execute("SELECT current_setting('TimeZone')").fetchone() == ("Pacific/Auckland",)
 
 
+def test_a_relaxed_unit_of_work_commits_without_waiting_for_the_log(kiln_on_postgres: str) -> None:
+    from kiln.db.engine import session
+
+    def setting() -> str:
+        with session() as db:
+            return str(db.execute(text("SHOW synchronous_commit")).scalar())
+
+    with session(durable=False) as db:
+        assert db.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    assert setting() == "on"  # SET LOCAL: this transaction only
+
+
 @pytest.mark.slow
 def test_processes_starting_together_on_an_empty_database_all_migrate_cleanly(kiln_on_postgres: str) -> None:
     """The advisory lock also serialises the first migration, so concurrent first starts don't collide."""

@@ -47,3 +47,43 @@ def test_a_shape_changed_by_its_caller_does_not_change_the_next(base_ami: str) -
     shape["Name"] = "changed"
     assert info.to_ec2()["Name"] == "busybox-base"
     assert api.describe_images()[0].to_ec2()["Name"] == "busybox-base"
+
+
+def test_calls_after_a_commit_share_one_read(base_ami: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Calls that find the memory out of date while a read is under way wait for it instead of each
+    reading every image again; all answer the same images."""
+    import threading
+
+    from kiln.store import images
+
+    api.create_tags(base_ami, {"role": "web"})  # memory out of date
+    entered, release = threading.Event(), threading.Event()
+    reads: list[int] = []
+    read_region = images._read_region
+
+    def blocking_read(db, region):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        entered.set()
+        release.wait(60)
+        return read_region(db, region)
+
+    monkeypatch.setattr(images, "_read_region", blocking_read)
+    answers: list[list[str]] = []
+
+    def call() -> None:
+        answers.append([info.id for info in api.describe_images()])
+
+    first = threading.Thread(target=call)
+    first.start()
+    assert entered.wait(60)
+    others = [threading.Thread(target=call) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    for thread in others:
+        thread.join(0.5)
+        assert thread.is_alive()  # waiting for the read under way, not reading
+    assert len(reads) == 1
+    release.set()
+    for thread in [first, *others]:
+        thread.join(60)
+    assert len(reads) == 1 and answers == [[base_ami]] * 5

@@ -94,3 +94,38 @@ def test_gzip_layers_are_reproducible(tmp_path: Path) -> None:
     header = store.path(first.digest).read_bytes()[:10]
     assert header[4:8] == b"\0\0\0\0"  # gzip mtime 0
     assert (unpack_layer(store, first.digest, first.media_type) / "etc" / "a.conf").exists()
+
+
+def test_the_layer_is_hashed_and_written_beside_the_walk_and_its_failure_is_told(tmp_path: Path) -> None:
+    """Big trees go through the sink thread in order (the bytes are tarfile's reading); a target
+    failing midway (a full disk, which a test cannot make here) stops the capture with its error."""
+    import errno
+    import hashlib
+    import io
+
+    import pytest
+
+    from kiln.store.layers import write_tar
+
+    root = _tree(tmp_path / "tree")
+    for n in range(40):
+        (root / "etc" / f"data-{n:02d}").write_bytes(os.urandom(100_000))  # several MiB blocks
+    out = io.BytesIO()
+    diff_id = write_tar(root, out)
+    assert diff_id == "sha256:" + hashlib.sha256(out.getvalue()).hexdigest()
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        names = tar.getnames()
+        assert tar.extractfile("etc/data-39").read() == (root / "etc" / "data-39").read_bytes()  # type: ignore[union-attr]
+    assert names == sorted(names, key=lambda name: name.split("/")) and len(names) == 46
+
+    class Full(io.RawIOBase):
+        written = 0
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            self.written += len(data)
+            if self.written > 2 << 20:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return len(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        write_tar(root, Full())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.store.tarheaders import FastTarInfo, members, open_stream
+from kiln.store.tarheaders import FastTarInfo, TarStream, members, open_stream
 
 ATTRS = ("name", "mode", "uid", "gid", "size", "mtime", "chksum", "type", "linkname", "uname", "gname",
          "devmajor", "devminor")  # fmt: skip
@@ -76,3 +76,91 @@ def test_streamed_members_are_not_kept(fmt: int) -> None:
             names.append(member.name)
             assert tar.members == []
     assert names == [f"dir/{'n' * 120}{n}" for n in range(50)]
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most ``piece`` bytes a read, as a decompressor may."""
+
+    def __init__(self, data: bytes, piece: int) -> None:
+        self.data, self.at, self.piece = data, 0, piece
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.piece if size < 0 else min(size, self.piece)
+        chunk = self.data[self.at : self.at + size]
+        self.at += len(chunk)
+        return chunk
+
+
+def _walk(tar: tarfile.TarFile | TarStream, read_data: bool) -> list[object]:
+    """Every member as the reader gives it (with its data when asked), then how the stream ended."""
+    seen: list[object] = []
+    try:
+        while (member := tar.next()) is not None:
+            data = None
+            if read_data and member.isreg():
+                source = tar.extractfile(member)
+                assert source is not None
+                data = source.read()
+            seen.append((*(getattr(member, attr) for attr in ATTRS), member.offset, member.offset_data,
+                         member.pax_headers, member.sparse, data))  # fmt: skip
+    except (tarfile.TarError, ValueError) as error:  # tarfile lets a ValueError out of a damaged sparse map
+        seen.append((type(error).__name__, str(error)))
+    return seen
+
+
+def _archives(tmp_path: Path) -> list[bytes]:
+    """Tars GNU tar and tarfile write in each format, with every kind of entry, data, long names,
+    sparse files, xattrs and global headers."""
+    tree = tmp_path / "stream-tree"
+    (tree / "dir" / ("long" * 40)).mkdir(parents=True)
+    (tree / "dir" / "file").write_bytes(bytes(range(256)) * 7)
+    (tree / "dir" / "big").write_bytes(b"y" * (5 << 19))  # read past the reader's 1 MiB buffer
+    (tree / "dir" / "empty").write_bytes(b"")
+    (tree / "dir" / "link").symlink_to("file")
+    (tree / "dir" / ("long" * 40) / ("name" * 30)).symlink_to("../" + "t" * 150)
+    (tree / "dir" / "hard").hardlink_to(tree / "dir" / "file")
+    with open(tree / "sparse", "wb") as handle:
+        handle.seek(1 << 20)
+        handle.write(b"data")
+        handle.truncate(3 << 20)
+    archives = []
+    for fmt in ("gnu", "oldgnu", "posix", "ustar", "v7"):
+        gnu = fmt in ("gnu", "oldgnu", "posix")
+        names = ["."] if gnu else ["dir/file", "dir/big", "dir/empty", "dir/link", "dir/hard", "sparse"]
+        archives.append(subprocess.run(["tar", f"--format={fmt}", *(["--sparse"] if gnu else []), "-C", str(tree),
+                                        "-cf", "-", *names], capture_output=True, check=True).stdout)  # fmt: skip
+    for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=fmt, pax_headers={"comment": "global"}) as tar:
+            for n in range(30):
+                info = tarfile.TarInfo(f"d/{'é' * n}{n}" + "/x" * n)
+                info.size = n * 100
+                info.pax_headers = {"SCHILY.xattr.user.k": "v" * n} if n % 3 == 0 else {}
+                tar.addfile(info, io.BytesIO(b"z" * info.size))
+        archives.append(buffer.getvalue())
+    return archives
+
+
+def test_stream_reads_members_as_tarfile_streams_them(tmp_path: Path) -> None:
+    """The members, their data and the end of the stream (an end marker, garbage, a cut anywhere,
+    a damaged header) are tarfile's, in its stream mode."""
+    rng = random.Random(11)
+    archives = _archives(tmp_path)
+    for archive in archives:
+        variants = [archive, archive + b"garbage" * 100, b"", b"not a tar" * 100]
+        variants += [archive[: rng.randrange(len(archive))] for _ in range(8)]
+        for _ in range(8):
+            damaged = bytearray(archive)
+            damaged[rng.randrange(min(len(damaged), 8192))] ^= 1 << rng.randrange(8)
+            variants.append(bytes(damaged))
+        for data in variants:
+            for read_data in (True, False):
+                expected = None
+                try:
+                    with tarfile.open(fileobj=io.BytesIO(data), mode="r|", encoding="utf-8",
+                                      errors="surrogateescape") as tar:  # fmt: skip
+                        expected = _walk(tar, read_data)
+                except (tarfile.TarError, ValueError) as error:
+                    expected = [(type(error).__name__, str(error))]
+                for piece in (7 if len(data) < 1 << 16 else 4099, 1 << 22):
+                    assert _walk(open_stream(_Trickle(data, piece)), read_data) == expected

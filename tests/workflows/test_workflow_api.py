@@ -59,7 +59,8 @@ def test_workflow_resources_on_the_wire(server: Server) -> None:  # noqa: F811
     listed = client.list_workflows()["workflowVersionList"]
     assert [entry["arn"] for entry in listed] == [arn.rsplit("/", 1)[0]]
     managed = {entry["name"] for entry in client.list_workflows(owner="Amazon")["workflowVersionList"]}
-    assert managed == {"build-image", "test-image", "distribute-image"}
+    assert managed == {"build-image", "test-image", "distribute-image",
+                       "build-container", "test-container", "distribute-container"}
     with pytest.raises(client.exceptions.ClientError) as refused:
         client.create_workflow(name="broken", semanticVersion="1.0.0", type="BUILD",
                                data=GATE.replace("WaitForAction", "WaitForGodot"))

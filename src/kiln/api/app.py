@@ -11,7 +11,9 @@ answered in the envelope of the service it looks like it is for (``X-Amz-Target`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import time
 import urllib.parse
@@ -19,17 +21,20 @@ import uuid
 from collections.abc import Hashable
 from typing import Any
 
-from kiln.api import autoscaling, ec2, idempotency, imagebuilder, organizations, paging, ssm, sts
+from kiln.api import autoscaling, ec2, idempotency, imagebuilder, organizations, paging, query, ssm, sts
 from kiln.api.errors import ApiError, from_auth
 from kiln.api.protocol import HttpRequest, HttpResponse, Service
 from kiln.api.recent import Recent
-from kiln.api.sigv4 import AuthFailure, Caller, Request, verify
+from kiln.api.sigv4 import ALGORITHM, AuthFailure, Caller, Request, verify
 from kiln.errors import KilnError
+from kiln.services.common.unit import only_reading
 
 log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 AUTH_MEMO_SECONDS = 5.0
+READ_PREFIXES = ("Describe", "Get", "List")
+READS_WITHOUT_LOCK = os.environ.get("KILN_API_READ_ONLY", "1") != "0"  # 0: only to measure what it saves
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
@@ -79,39 +84,77 @@ def _touch(shape: Any, seen: set[str]) -> None:
 
 def warm() -> None:
     """Load now what the first request would otherwise load: each service's botocore model (EC2's alone
-    takes most of a second to read), its paginators, the shapes of the operations kiln serves, the
-    rest-json routes and a database connection."""
+    takes most of a second to read), its paginators, the shapes of the operations kiln serves and the
+    XML renderers of their answers, the rest-json routes, what verifying a signature first loads, and
+    the reads nearly every call makes (:func:`_warm_reads`). ``kiln serve`` runs it before it says it
+    is listening."""
     from kiln.api.model import paginators, service_model
     from kiln.api.rest_json import routes
+    from kiln.api.xml_render import renderer
 
     for service in SERVICES.values():
         model = service_model(service.name)
         paginators(service.name)
         seen: set[str] = set()
+        xml = service.wire is query
         for name in service.handlers:
             _touch(model.operation_model(name).input_shape, seen)
-            _touch(model.operation_model(name).output_shape, seen)
+            output = model.operation_model(name).output_shape
+            _touch(output, seen)
+            if xml and output is not None:
+                renderer(output)
         for shape in model.error_shapes:
             shape.metadata.get("error")
     routes(imagebuilder.SERVICE.name)
     _secret("AKIA0000000000000000")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    unknown = {"authorization": f"{ALGORITHM} Credential=AKIA0000000000000000/{stamp[:8]}/local/ec2/aws4_request, "
+               "SignedHeaders=host, Signature=0", "x-amz-date": stamp, "host": "kiln"}
+    with contextlib.suppress(AuthFailure):  # an unknown key: parsing and dates load, no secret is needed
+        verify(Request("GET", "/", "", unknown, b""), lambda key: None)
+    only_reading(_warm_reads)
+
+
+def _warm_reads() -> None:
+    """What the first calls would read or compile, in the read-only units of work reads use: each
+    region's AMIs read into the store's memory and rendered to XML once (the first DescribeImages
+    would do both for all of them), and the queries of the region check, the caller lookups and
+    GetImage compiled (an image that does not exist is looked up)."""
+    from kiln.home import DEFAULT_ACCOUNT
+    from kiln.services import image_versions
+    from kiln.services.accounts.regions import list_regions
+    from kiln.services.ec2 import images
+
+    for region in (entry["RegionName"] for entry in list_regions()):
+        _known_region(region)
+        found = images.described_images(region=region, include_deprecated=True, include_disabled=True)
+        query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.image_shape)}, "")
+        with contextlib.suppress(KilnError):
+            image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1")
 
 
 def _key_secret(access_key_id: Hashable) -> tuple[str, str] | None:
     from kiln.services.accounts.accounts import key_secret
 
-    return key_secret(str(access_key_id))
+    return only_reading(lambda: key_secret(str(access_key_id)))
 
 
 def _region(name: Hashable) -> str:
     from kiln.services.accounts.regions import require_region
 
-    return require_region(str(name), field="credential scope region")
+    return only_reading(lambda: require_region(str(name), field="credential scope region"))
 
 
 # A key made inactive or deleted, or a region deleted, is refused at most this long after.
 _secret: Recent[tuple[str, str] | None] = Recent(AUTH_MEMO_SECONDS, _key_secret)
 _known_region: Recent[str] = Recent(AUTH_MEMO_SECONDS, _region)
+
+
+def reads(operation: str) -> bool:
+    """Whether an operation only reads (AWS names those Describe…, Get…, List…): its units of work take
+    no write lock, so reads run beside each other and beside a writer (one that writes after all is
+    run again as a writer: ``only_reading``)."""
+    return READS_WITHOUT_LOCK and operation.startswith(READ_PREFIXES)
 
 
 def _call(service: Service, request: HttpRequest, caller: Caller, request_id: str) -> tuple[HttpResponse, str]:
@@ -123,11 +166,16 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
         handler = service.handlers.get(operation)
         if handler is None:
             raise service.dialect.not_served(operation)
+        if service.precheck is not None:
+            service.precheck(params, caller)
         def answer() -> dict[str, Any]:
             return idempotency.call(service.name, operation, params, caller, lambda: handler(params, caller))
 
-        result = paging.page(service.name, operation, params, answer, service.dialect, service.limits,
-                             caller.account_id)
+        def paged() -> dict[str, Any]:
+            return paging.page(service.name, operation, params, answer, service.dialect, service.limits,
+                               caller.account_id)
+
+        result = only_reading(paged) if reads(operation) else paged()
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:
         return service.wire.failure(service.name, error, request_id), operation

@@ -18,7 +18,7 @@ from typing import Any
 
 from kiln.api import query
 from kiln.api.errors import ApiError, Dialect
-from kiln.api.paging import Limits
+from kiln.api.paging import Limits, Shaped
 from kiln.api.protocol import Handler, Service
 from kiln.api.sigv4 import Caller
 from kiln.services import ec2_queries
@@ -120,12 +120,14 @@ class Operation:
 
 
 def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    """The images as found; only those of the page the request asks for take EC2's shape (paging)."""
     _not_with_ids(p, "ImageIds")
-    return dict(ec2_queries.describe_images(
-        caller=c.account_id, region=c.region, image_ids=p.get("ImageIds"), owners=p.get("Owners"),
+    found = ec2_images.described_images(
+        account=c.account_id, region=c.region, image_ids=p.get("ImageIds"), owners=p.get("Owners"),
         executable_users=p.get("ExecutableUsers"), filters=_filters(p),
         include_deprecated=bool(p.get("IncludeDeprecated")), include_disabled=bool(p.get("IncludeDisabled")),
-    ))
+    )
+    return {"Images": Shaped(found, ec2_images.image_shape)}
 
 
 def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:

@@ -12,8 +12,13 @@ from kiln.api import rest_json
 from kiln.api.errors import Dialect
 from kiln.api.paging import Limits
 from kiln.api.protocol import Handler, Service
+from kiln.api.sigv4 import Caller
+from kiln.errors import NotFound
+from kiln.model.arn import MANAGED_ACCOUNT
+from kiln.model.shapes import new_request_id
 from kiln.services import build_queue, image_versions
 from kiln.services.common import tags
+from kiln.services.common.unchanged import while_unchanged
 from kiln.services.components import resource as components
 from kiln.services.configurations import distribution, infrastructure
 from kiln.services.container_recipes import resource as container_recipes
@@ -35,10 +40,11 @@ def _list_key(params: dict[str, Any]) -> dict[str, Any]:
     return {"filters": params.get("filters")}
 
 
-def _execution_resources(params: dict[str, Any], caller: str) -> dict[str, Any]:
+def _execution_resources(params: dict[str, Any], caller: str, region: str) -> dict[str, Any]:
     execution_id = params["lifecycleExecutionId"]
-    execution = lifecycle.get_execution(execution_id, caller=caller)
-    resources = lifecycle.list_execution_resources(execution_id, params.get("parentResourceId"), caller=caller)
+    execution = lifecycle.get_execution(execution_id, caller=caller, region=region)
+    resources = lifecycle.list_execution_resources(execution_id, params.get("parentResourceId"), caller=caller,
+                                                   region=region)
     return {
         "lifecycleExecutionId": execution_id,
         "lifecycleExecutionState": execution.state.model_dump(mode="json", exclude_none=True),
@@ -46,10 +52,18 @@ def _execution_resources(params: dict[str, Any], caller: str) -> dict[str, Any]:
     }
 
 
+@while_unchanged
+def _image(arn: str, caller: str) -> dict[str, Any]:
+    """GetImage's image, read once while nothing is committed (a build's progress is a commit): clients
+    poll it. The answer is only serialized, never changed."""
+    return image_versions.get_image(arn, caller=caller)["image"]
+
+
 HANDLERS: dict[str, Handler] = {
     # components
     "CreateComponent": lambda p, c: components.create_component(_body(p), account=c.account_id, region=c.region),
-    "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"], caller=c.account_id),
+    "GetComponent": lambda p, c: components.get_component(p["componentBuildVersionArn"], caller=c.account_id,
+                                                          region=c.region),
     "ListComponents": lambda p, c: components.list_components(
         owner=p.get("owner") or "Self", by_name=bool(p.get("byName")), account=c.account_id, region=c.region,
         **_list_key(p)
@@ -58,15 +72,17 @@ HANDLERS: dict[str, Handler] = {
         p["componentVersionArn"], caller=c.account_id
     ),
     "DeleteComponent": lambda p, c: components.delete_component(
-        p["componentBuildVersionArn"], caller=c.account_id
+        p["componentBuildVersionArn"], caller=c.account_id, region=c.region
     ),
     # recipes
     "CreateImageRecipe": lambda p, c: recipes.create_image_recipe(_body(p), account=c.account_id, region=c.region),
-    "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"], caller=c.account_id),
+    "GetImageRecipe": lambda p, c: recipes.get_image_recipe(p["imageRecipeArn"], caller=c.account_id,
+                                                            region=c.region),
     "ListImageRecipes": lambda p, c: recipes.list_image_recipes(
         owner=p.get("owner") or "Self", account=c.account_id, region=c.region, **_list_key(p)
     ),
-    "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id),
+    "DeleteImageRecipe": lambda p, c: recipes.delete_image_recipe(p["imageRecipeArn"], caller=c.account_id,
+                                                                  region=c.region),
     # container recipes
     "CreateContainerRecipe": lambda p, c: container_recipes.create_container_recipe(
         _body(p), account=c.account_id, region=c.region
@@ -88,42 +104,45 @@ HANDLERS: dict[str, Handler] = {
         _body(p), account=c.account_id, region=c.region
     ),
     "UpdateInfrastructureConfiguration": lambda p, c: infrastructure.update_infrastructure_configuration(
-        _body(p), caller=c.account_id
+        _body(p), caller=c.account_id, region=c.region
     ),
     "GetInfrastructureConfiguration": lambda p, c: infrastructure.get_infrastructure_configuration(
-        p["infrastructureConfigurationArn"], caller=c.account_id
+        p["infrastructureConfigurationArn"], caller=c.account_id, region=c.region
     ),
     "ListInfrastructureConfigurations": lambda p, c: infrastructure.list_infrastructure_configurations(
         account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteInfrastructureConfiguration": lambda p, c: infrastructure.delete_infrastructure_configuration(
-        p["infrastructureConfigurationArn"], caller=c.account_id
+        p["infrastructureConfigurationArn"], caller=c.account_id, region=c.region
     ),
     "CreateDistributionConfiguration": lambda p, c: distribution.create_distribution_configuration(
         _body(p), account=c.account_id, region=c.region
     ),
     "UpdateDistributionConfiguration": lambda p, c: distribution.update_distribution_configuration(
-        _body(p), caller=c.account_id
+        _body(p), caller=c.account_id, region=c.region
     ),
     "GetDistributionConfiguration": lambda p, c: distribution.get_distribution_configuration(
-        p["distributionConfigurationArn"], caller=c.account_id
+        p["distributionConfigurationArn"], caller=c.account_id, region=c.region
     ),
     "ListDistributionConfigurations": lambda p, c: distribution.list_distribution_configurations(
         account=c.account_id, region=c.region, **_list_key(p)
     ),
     "DeleteDistributionConfiguration": lambda p, c: distribution.delete_distribution_configuration(
-        p["distributionConfigurationArn"], caller=c.account_id
+        p["distributionConfigurationArn"], caller=c.account_id, region=c.region
     ),
     # pipelines
     "CreateImagePipeline": lambda p, c: pipelines.create_image_pipeline(
         _body(p), account=c.account_id, region=c.region
     ),
-    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id),
-    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
+    "UpdateImagePipeline": lambda p, c: pipelines.update_image_pipeline(_body(p), caller=c.account_id,
+                                                                        region=c.region),
+    "GetImagePipeline": lambda p, c: pipelines.get_image_pipeline(p["imagePipelineArn"], caller=c.account_id,
+                                                                  region=c.region),
     "ListImagePipelines": lambda p, c: pipelines.list_image_pipelines(
         account=c.account_id, region=c.region, filters=p.get("filters")
     ),
-    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id),
+    "DeleteImagePipeline": lambda p, c: pipelines.delete_image_pipeline(p["imagePipelineArn"], caller=c.account_id,
+                                                                        region=c.region),
     "ListImagePipelineImages": lambda p, c: pipelines.list_image_pipeline_images(
         p["imagePipelineArn"], filters=p.get("filters"), caller=c.account_id
     ),
@@ -132,7 +151,7 @@ HANDLERS: dict[str, Handler] = {
     "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
         _body(p), account=c.account_id
     ),
-    "GetImage": lambda p, c: image_versions.get_image(p["imageBuildVersionArn"], caller=c.account_id),
+    "GetImage": lambda p, c: {"requestId": new_request_id(), "image": _image(p["imageBuildVersionArn"], c.account_id)},
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
@@ -155,7 +174,7 @@ HANDLERS: dict[str, Handler] = {
         "lifecyclePolicyArn": lifecycle.create_policy(_body(p), account=c.account_id, region=c.region),
     },
     "UpdateLifecyclePolicy": lambda p, c: {
-        "lifecyclePolicyArn": lifecycle.update_policy(_body(p), caller=c.account_id)
+        "lifecyclePolicyArn": lifecycle.update_policy(_body(p), caller=c.account_id, region=c.region)
     },
     "GetLifecyclePolicy": lambda p, c: {
         "lifecyclePolicy": lifecycle.get_policy(p["lifecyclePolicyArn"], caller=c.account_id).model_dump(
@@ -177,13 +196,14 @@ HANDLERS: dict[str, Handler] = {
         ]
     },
     "GetLifecycleExecution": lambda p, c: {
-        "lifecycleExecution": lifecycle.get_execution(p["lifecycleExecutionId"], caller=c.account_id).model_dump(
-            mode="json", exclude_none=True
-        )
+        "lifecycleExecution": lifecycle.get_execution(
+            p["lifecycleExecutionId"], caller=c.account_id, region=c.region
+        ).model_dump(mode="json", exclude_none=True)
     },
-    "ListLifecycleExecutionResources": lambda p, c: _execution_resources(p, c.account_id),
+    "ListLifecycleExecutionResources": lambda p, c: _execution_resources(p, c.account_id, c.region),
     "CancelLifecycleExecution": lambda p, c: {
-        "lifecycleExecutionId": lifecycle.cancel_execution(p["lifecycleExecutionId"], caller=c.account_id)
+        "lifecycleExecutionId": lifecycle.cancel_execution(p["lifecycleExecutionId"], caller=c.account_id,
+                                                           region=c.region)
     },
     # workflows and what they ran
     "CreateWorkflow": lambda p, c: workflows.create_workflow(_body(p), account=c.account_id, region=c.region),
@@ -235,4 +255,21 @@ DIALECT = Dialect(
     unknown_operation_status=404,
 )
 
-SERVICE = Service("imagebuilder", rest_json, DIALECT, Limits(low=1, high=1000, default=25), HANDLERS)
+def in_callers_region(params: dict[str, Any], caller: Caller) -> None:
+    """Every Image Builder ARN a request names (its ``…Arn`` members) is of the region the request was
+    signed for, as a regional endpoint answers: another region's resource is not found, told from the
+    ARN alone (so whether it exists there, or whose it is, is never said). Amazon-managed resources are
+    in every region."""
+    for member, value in params.items():
+        if not (member.endswith("Arn") and isinstance(value, str)):
+            continue
+        parts = value.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn" or parts[2] != "imagebuilder" or parts[4] == MANAGED_ACCOUNT:
+            continue
+        if parts[3] != caller.region:
+            kind = parts[5].split("/", 1)[0].replace("-", " ")
+            raise NotFound(f"{kind} {value} does not exist in region {caller.region}", location=member)
+
+
+SERVICE = Service("imagebuilder", rest_json, DIALECT, Limits(low=1, high=1000, default=25), HANDLERS,
+                  precheck=in_callers_region)

@@ -20,9 +20,9 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from kiln.api.errors import Dialect
 from kiln.api.model import operation, paginators
@@ -63,6 +63,28 @@ class _Snapshots:
 
 
 SNAPSHOTS = _Snapshots()
+
+
+class Shaped(Sequence[Any]):
+    """A whole-list answer whose items take their wire shape only when read: ``shape(source)`` for each
+    item a page holds, so cutting a page of 100 from 1,000 shapes 100 (and a snapshot keeps the sources)."""
+
+    def __init__(self, sources: list[Any], shape: Callable[[Any], Any]) -> None:
+        self._sources, self._shape = sources, shape
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._shape(source) for source in self._sources[index]]
+        return self._shape(self._sources[index])
 
 
 def _fingerprint(scope: list[str], params: dict[str, Any], token_key: str, limit_key: str) -> str:

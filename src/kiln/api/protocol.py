@@ -57,3 +57,5 @@ class Service:
     limits: Limits
     handlers: Mapping[str, Handler]
     regional: bool = True  # the credential scope's region must be a kiln region
+    # What every operation's input must pass before its handler runs (e.g. ARNs of the caller's region).
+    precheck: Callable[[dict[str, Any], Caller], None] | None = None

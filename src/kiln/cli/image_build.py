@@ -83,14 +83,8 @@ def create(
     from kiln.services.builds.workflow import create_and_build
 
     workflows = _workflows(workflow, workflows_file)
-    request: dict[str, Any] = {}
-    if is_container_image(recipe):
-        if workflows or execution_role:
-            raise InvalidInput("--workflow, --workflows-file and --execution-role are for AMI builds "
-                               "(kiln's container builds run their own steps)", location="--workflow")
-        build = create_and_build_container
-    else:
-        build, request = create_and_build, {"workflows": workflows, "execution_role": execution_role}
+    request: dict[str, Any] = {"workflows": workflows, "execution_role": execution_role}
+    build = create_and_build_container if is_container_image(recipe) else create_and_build
     image = build(
         recipe_arn=recipe,
         infrastructure_arn=infrastructure,

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from kiln import __version__
+from kiln.cli.reads import only_reads
 from kiln.ec2_errors import Ec2Error
 from kiln.errors import KilnError
 from kiln.services.startup import install as install_startup
@@ -173,7 +174,15 @@ def run(args: list[str] | None = None) -> int:
     its exit code, printing errors as one line plus a hint. ``main`` and in-process tests share it."""
     try:
         # Without standalone mode click returns typer.Exit's code instead of raising it.
-        code = app(args=args, prog_name="kiln", standalone_mode=False)
+        def invoke() -> object:
+            return app(args=args, prog_name="kiln", standalone_mode=False)
+
+        if only_reads(sys.argv[1:] if args is None else args):
+            from kiln.services.common.unit import only_reading
+
+            code = only_reading(invoke)
+        else:
+            code = invoke()
         return code if isinstance(code, int) else 0
     except KilnError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)

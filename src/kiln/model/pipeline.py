@@ -91,24 +91,19 @@ class PipelineLoggingConfiguration(Shape):
     pipelineLogGroupName: LogGroupName | None = None
 
 
-class _PipelineFields(Shape):
-    """What Create and Update share (Update cannot change name or tags)."""
+class BuildInputs(Shape):
+    """What CreateImage and the pipelines share: the recipe (image or container), the configurations,
+    tests, scanning and workflows."""
 
-    description: NonEmptyString | None = None
     imageRecipeArn: str | None = None
     containerRecipeArn: str | None = None
     infrastructureConfigurationArn: str
     distributionConfigurationArn: str | None = None
     imageTestsConfiguration: ImageTestsConfiguration | None = None
     enhancedImageMetadataEnabled: bool | None = None
-    schedule: Schedule | None = None
-    status: PipelineStatus | None = None
-    imageTags: TagMap | None = None
     clientToken: ClientToken | None = None
     imageScanningConfiguration: ImageScanningConfiguration | None = None
     workflows: list[WorkflowConfiguration] | None = None
-    executionRole: RoleNameOrArn | None = None
-    loggingConfiguration: PipelineLoggingConfiguration | None = None
 
     @field_validator("imageRecipeArn")
     @classmethod
@@ -131,10 +126,21 @@ class _PipelineFields(Shape):
         return None if value is None else check_arn(value, "distribution-configuration")
 
     @model_validator(mode="after")
-    def _one_recipe(self) -> _PipelineFields:
+    def _one_recipe(self) -> BuildInputs:
         if (self.imageRecipeArn is None) == (self.containerRecipeArn is None):
             raise ValueError("give exactly one of imageRecipeArn or containerRecipeArn")
         return self
+
+
+class _PipelineFields(BuildInputs):
+    """What Create and Update share (Update cannot change name or tags)."""
+
+    description: NonEmptyString | None = None
+    schedule: Schedule | None = None
+    status: PipelineStatus | None = None
+    imageTags: TagMap | None = None
+    executionRole: RoleNameOrArn | None = None
+    loggingConfiguration: PipelineLoggingConfiguration | None = None
 
 
 class CreateImagePipelineRequest(_PipelineFields):

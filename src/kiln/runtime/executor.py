@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class InstanceExecutor:
     def __init__(self, instance_id: str, *, network: NetworkPolicy | None = None) -> None:
         self.instance_id = instance_id
         self._network = network
+        self._root: Path | None = None  # the mounted root, once the database said it runs
 
     @property
     def network(self) -> NetworkPolicy:
@@ -55,10 +57,16 @@ class InstanceExecutor:
         )
 
     def root(self) -> Path:
-        """The instance's root as the host sees it (the mounted overlay; only while running)."""
+        """The instance's root as the host sees it (the mounted overlay; only while running).
+
+        Asked once per path a document touches: after the database said the instance runs, its root
+        still being mounted says so too (stopping unmounts it), without a database round trip."""
+        if self._root is not None and os.path.ismount(self._root):
+            return self._root
         instance = records.get(self.instance_id)
         if instance.state != records.RUNNING:
             raise IncorrectInstanceState(f"instance {self.instance_id} is {instance.state}, not running")
+        self._root = instance.merged_dir
         return instance.merged_dir
 
     def host_path(self, path: str) -> Path:

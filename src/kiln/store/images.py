@@ -7,6 +7,7 @@ import fnmatch
 import platform
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -306,20 +307,56 @@ def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | 
     return [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows], min(ends, default=None)
 
 
+class _Reading:
+    """A read of one region's images under way: when it began (before its transaction did) and its answer."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.done = threading.Event()
+        self.infos: list[ImageInfo] | None = None
+
+
+_reading: dict[tuple[str, str], _Reading] = {}
+READ_WAIT = 60.0
+
+
 def _region_images(region: str) -> list[ImageInfo]:
-    """The images of ``region``, from memory while the store has not changed since they were read."""
+    """The images of ``region``, from memory while the store has not changed since they were read.
+
+    After a commit, calls at the same moment share one read instead of each reading every image: a call
+    takes the answer of a read that began after it did (that read sees every commit made before the
+    call), else waits for the read under way and looks again."""
     url = database_url()
-    now_generation = generation(url)  # read before the data: a commit in between makes the next call re-read
-    if now_generation is not None:
+    asked = time.monotonic()
+    while True:
+        now_generation = generation(url)  # read before the data: a commit in between makes the next call re-read
+        if now_generation is None:
+            with session(url) as db:
+                return _read_region(db, region)[0]
         cached = _described.get((url, region))
         if cached is not None and cached[0] == now_generation and (cached[1] is None or utcnow() < cached[1]):
             return cached[2]
-    with session(url) as db:
-        infos, expires = _read_region(db, region)
-    if now_generation is not None:
         with _described_lock:
-            _described[(url, region)] = (now_generation, expires, infos)
-    return infos
+            reading = _reading.get((url, region))
+            mine = reading is None
+            if reading is None:
+                reading = _reading[(url, region)] = _Reading()
+        if not mine:
+            reading.done.wait(READ_WAIT)
+            if reading.infos is not None and reading.began >= asked:
+                return reading.infos
+            continue
+        try:
+            with session(url) as db:
+                infos, expires = _read_region(db, region)
+            with _described_lock:
+                _described[(url, region)] = (now_generation, expires, infos)
+            reading.infos = infos
+            return infos
+        finally:
+            with _described_lock:
+                _reading.pop((url, region), None)
+            reading.done.set()
 
 
 def check_name_free(db: Session, region: str, owner: str, name: str) -> None:

@@ -50,7 +50,7 @@ def _is_oci_archive(path: Path) -> bool:
     try:
         with tarfile.open(path) as tar:
             names = {member.name for _, member in zip(range(8), tar, strict=False)}
-    except (tarfile.TarError, OSError):
+    except (tarfile.TarError, OSError, ValueError):  # ValueError: a damaged pax or sparse header
         return False
     return bool({"oci-layout", "./oci-layout"} & names)
 

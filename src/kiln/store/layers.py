@@ -8,11 +8,15 @@ a hasher (diff_id) into a fixed-parameter compressor into a blob writer: no laye
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
+import queue
 import stat
+import struct
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +27,7 @@ from kiln.errors import InvalidInput
 from kiln.store.blobs import BlobStore
 from kiln.store.fidelity import CaptureRecord, symlink_escapes
 from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
+from kiln.store.tarheaders import byte_sum
 
 ZSTD_LEVEL = 3
 ZSTD_THREADS = 2  # fixed: the frame layout (and so the digest) depends on threads=0 vs >= 1
@@ -76,6 +81,44 @@ class HashingSink:
         return self.offset
 
 
+SINK_BACKLOG = 8  # MiB blocks waiting for a BackgroundSink's thread at most (the capture waits beyond)
+
+
+class BackgroundSink(HashingSink):
+    """A :class:`HashingSink` that hashes and passes on each block in a thread of its own, in order.
+
+    :meth:`close` waits for the last block and raises what the thread met (its target is not closed)."""
+
+    def __init__(self, target: BinaryIO) -> None:
+        super().__init__(target)
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(SINK_BACKLOG)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="layer-sink", daemon=True)
+        self._thread.start()
+
+    def flush(self) -> None:
+        if self.pending:
+            self._blocks.put(bytes(self.pending))
+            self.pending.clear()
+
+    def _work(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self.hash.update(block)
+                    self.target.write(block)
+                except BaseException as error:  # raised by close()
+                    self._error = error
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.flush()
+            self._blocks.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def source_date_epoch() -> int | None:
     value = os.environ.get("SOURCE_DATE_EPOCH")
     return int(value) if value else None
@@ -119,25 +162,25 @@ def _is_opaque(path: str) -> bool:
     return False
 
 
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s247x")  # the fields kiln writes; the rest stays NUL
+
+
 def _ustar_block(
     name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, link: bytes
 ) -> bytes:
-    header = b"".join(
-        (
-            name[:100].ljust(100, b"\0"),
-            b"%07o\0" % mode,
-            b"%07o\0" % uid,
-            b"%07o\0" % gid,
-            b"%011o\0" % size,
-            b"%011o\0" % mtime,
-            b"        ",
-            kind,
-            link[:100].ljust(100, b"\0"),
-            tarfile.POSIX_MAGIC,
-            b"\0" * 80,  # uname, gname, devmajor, devminor: empty, as tarfile writes them
-        )
-    ).ljust(tarfile.BLOCKSIZE, b"\0")
-    return header[:148] + b"%06o\0" % sum(header) + header[155:]
+    header = _USTAR.pack(
+        name,  # struct pads with NULs and cuts at 100 bytes
+        b"%07o\0" % mode,
+        b"%07o\0" % uid,
+        b"%07o\0" % gid,
+        b"%011o\0" % size,
+        b"%011o\0" % mtime,
+        b"        ",
+        kind,
+        link,
+        tarfile.POSIX_MAGIC,  # then uname, gname, devmajor, devminor: empty, as tarfile writes them
+    )
+    return header[:148] + b"%06o\0" % byte_sum(header) + header[155:]
 
 
 def _pax_records(records: dict[str, str]) -> bytes:
@@ -240,6 +283,12 @@ class TreeWriter:
 
     def _data(self, path: str, st: os.stat_result) -> None:
         size = st.st_size
+        if size == 0:  # many are: nothing to read, so no descriptor to open
+            if self.record is not None:
+                after = os.lstat(path)
+                if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, 0, st.st_mtime_ns):
+                    self.record.refuse(f"{path} changed while being captured")
+            return
         written = 0
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a bare descriptor: most files are small
         try:
@@ -347,10 +396,16 @@ def write_tar(
     """Write the tar stream of ``source`` to ``sink``; returns its sha256 (the diff_id)."""
     if not Path(source).is_dir():
         raise InvalidInput(f"not a directory: {source}")
-    hashing = HashingSink(sink)
-    writer = TreeWriter(hashing, overlay=overlay, clamp=clamp, record=record)
-    writer.write_dir(str(source))
-    writer.finish()
+    hashing = BackgroundSink(sink)  # hashing and compressing run beside the walk
+    try:
+        writer = TreeWriter(hashing, overlay=overlay, clamp=clamp, record=record)
+        writer.write_dir(str(source))
+        writer.finish()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the walk's error is the one to tell
+            hashing.close()
+        raise
+    hashing.close()
     return "sha256:" + hashing.hash.hexdigest()
 
 

@@ -1,24 +1,41 @@
-"""Reading tar headers fast, and without remembering every one of them.
+"""Reading tar streams fast, and without remembering every header.
 
 tarfile parses each 512-byte header field by field (thirteen string and eight number conversions,
-the checksum summed twice) and keeps every member it read in ``TarFile.members``, also when streaming:
-for a layer of a million entries that is most of the time spent outside system calls, and a gigabyte
-of memory. :class:`FastTarInfo` parses a plain header (octal numbers, unsigned checksum) in one
-``struct`` call and hands every other header (base-256 numbers, a signed checksum, old GNU sparse,
-the end of the archive, anything malformed) to tarfile's own parser, which decides as always.
-:func:`members` reads a stream's members one at a time and forgets them.
+the checksum summed twice), reads through a 10 KiB buffer that it copies on every read, and keeps
+every member it read in ``TarFile.members``, also when streaming: for a layer of a million entries
+that is most of the time spent outside system calls, and a gigabyte of memory.
+
+:class:`FastTarInfo` parses a plain header (octal numbers, unsigned checksum) with one ``struct``
+call, the checksum summed in two ``adler32`` halves (each half's sum is below adler's modulus, so it
+is exact) and the fields most headers repeat (mode, owner, times) remembered; every other header
+(base-256 numbers, a signed checksum, old GNU sparse, the end of the archive, anything malformed)
+goes to tarfile's own parser, which decides as always. :class:`TarStream` reads a stream's members
+one at a time, as ``tarfile.open(mode="r|")`` does, and forgets them: a plain header is read
+straight from its buffer, and any other (pax and GNU long-name headers, sparse files, whatever
+tarfile would refuse or stop at) is handed to tarfile's member parser, reading the same buffer.
 """
 
 from __future__ import annotations
 
 import struct
 import tarfile
+import zlib
 from collections.abc import Iterator
+from types import TracebackType
+from typing import BinaryIO
 
-_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8x32s32s8s8s155s12x")
-_NUMBERS = (1, 2, 3, 4, 5, 11, 12)  # mode, uid, gid, size, mtime, devmajor, devminor
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8x64s8s8s155s12x")
 _NUL = b"\0"
 _ENDS = (0, 0x20)  # NUL or space after the digits
+_READ_SIZE = 1 << 20  # bytes read from the stream at a time
+_MEMO_MAX = 4096  # fields remembered, each way (a few hundred KiB at most)
+_numbers: dict[bytes, int | None] = {}
+_owners: dict[bytes, tuple[str, str]] = {}  # uname and gname fields, decoded as UTF-8/surrogateescape
+_PLAIN_TYPES = frozenset(
+    (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+     tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, tarfile.CONTTYPE)
+)  # fmt: skip
+_DATA_TYPES = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE))  # followed by their data
 
 
 def _octal(field: bytes) -> int | None:
@@ -42,49 +59,221 @@ def _octal(field: bytes) -> int | None:
         return None
 
 
+def _number(field: bytes) -> int | None:
+    value = _octal(field)
+    if len(_numbers) < _MEMO_MAX:
+        _numbers[field] = value
+    return value
+
+
+def _text(field: bytes, encoding: str, errors: str) -> str:
+    return field.split(_NUL, 1)[0].decode(encoding, errors)
+
+
+def byte_sum(buf: bytes) -> int:
+    """The sum of a header's 512 bytes: adler32's low half is 1 + the sum modulo 65521, exact for 256
+    bytes (at most 65280)."""
+    return (zlib.adler32(buf[:256]) & 0xFFFF) + (zlib.adler32(buf[256:]) & 0xFFFF) - 2
+
+
 class FastTarInfo(tarfile.TarInfo):
     @classmethod
     def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
         if len(buf) != tarfile.BLOCKSIZE or buf[156:157] == tarfile.GNUTYPE_SPARSE:
             return super().frombuf(buf, encoding, errors)
-        stored = _octal(buf[148:156])
-        if stored is None or stored != 256 + sum(buf) - sum(buf[148:156]):
+        numbers = _numbers
+        chksum_field = buf[148:156]
+        stored = _octal(chksum_field)  # not remembered: it differs from header to header
+        if stored is None or stored != 256 + byte_sum(buf) - sum(chksum_field):
             return super().frombuf(buf, encoding, errors)
-        fields = _HEADER.unpack(buf)
-        numbers = [_octal(fields[i]) for i in _NUMBERS]
-        if None in numbers:
+        name, mode, uid, gid, size, mtime, _, kind, linkname, owners, major, minor, prefix = _HEADER.unpack(buf)
+        fields = (mode, uid, gid, size, mtime, major, minor)
+        values = [numbers[f] if f in numbers else _number(f) for f in fields]
+        if None in values:
             return super().frombuf(buf, encoding, errors)
-        name, _, _, _, _, _, _, kind, linkname, uname, gname, _, _, prefix = fields
         obj = cls()
-        obj.name = name.split(_NUL, 1)[0].decode(encoding, errors)
-        obj.mode, obj.uid, obj.gid, obj.size, obj.mtime, obj.devmajor, obj.devminor = numbers  # type: ignore[assignment]
+        obj.mode, obj.uid, obj.gid, obj.size, obj.mtime, obj.devmajor, obj.devminor = values  # type: ignore[assignment]
+        obj.name = _text(name, encoding, errors)
         obj.chksum = stored
         obj.type = kind
-        obj.linkname = linkname.split(_NUL, 1)[0].decode(encoding, errors)
-        obj.uname = uname.split(_NUL, 1)[0].decode(encoding, errors)
-        obj.gname = gname.split(_NUL, 1)[0].decode(encoding, errors)
-        if obj.type == tarfile.AREGTYPE and obj.name.endswith("/"):
+        obj.linkname = _text(linkname, encoding, errors) if linkname[0] else ""
+        if encoding == "utf-8" and errors == "surrogateescape":
+            names = _owners.get(owners)
+            if names is None:
+                names = (_text(owners[:32], encoding, errors), _text(owners[32:], encoding, errors))
+                if len(_owners) < _MEMO_MAX:
+                    _owners[owners] = names
+            obj.uname, obj.gname = names
+        else:
+            obj.uname, obj.gname = _text(owners[:32], encoding, errors), _text(owners[32:], encoding, errors)
+        if kind == tarfile.AREGTYPE and obj.name.endswith("/"):
             obj.type = tarfile.DIRTYPE
         if obj.isdir():
             obj.name = obj.name.rstrip("/")
-        prefix_text = prefix.split(_NUL, 1)[0].decode(encoding, errors)
-        if prefix_text and obj.type not in tarfile.GNU_TYPES:
-            obj.name = prefix_text + "/" + obj.name
+        if prefix[0]:
+            prefix_text = _text(prefix, encoding, errors)
+            if prefix_text and obj.type not in tarfile.GNU_TYPES:
+                obj.name = prefix_text + "/" + obj.name
         return obj
 
 
-def open_stream(fileobj: object) -> tarfile.TarFile:
+class _Reader:
+    """A forward-only view of a stream with its position, read in large pieces (what tarfile's member
+    parser and file objects need of ``TarFile.fileobj``)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.buf = b""
+        self.pos = 0  # of the next byte to hand out, in buf
+        self.base = 0  # stream offset of buf[0]
+        self.eof = False
+
+    def tell(self) -> int:
+        return self.base + self.pos
+
+    def seekable(self) -> bool:
+        return False
+
+    def _refill(self, wanted: int) -> None:
+        """Have ``wanted`` bytes past ``pos`` in buf, unless the stream ends first."""
+        pieces = [self.buf[self.pos :]]
+        have = len(pieces[0])
+        self.base += self.pos
+        while have < wanted and not self.eof:
+            piece = self.raw.read(max(_READ_SIZE, wanted - have))
+            if not piece:
+                self.eof = True
+                break
+            pieces.append(piece)
+            have += len(piece)
+        self.buf = b"".join(pieces)
+        self.pos = 0
+
+    def peek(self, size: int) -> bytes:
+        if self.pos + size > len(self.buf):
+            self._refill(size)
+        return self.buf[self.pos : self.pos + size]
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = 1 << 62
+        end = self.pos + size
+        if end > len(self.buf):
+            if size > _READ_SIZE:  # a large read: hand the stream's pieces through
+                data = self.buf[self.pos :]
+                self.base += len(self.buf)
+                self.buf, self.pos = b"", 0
+                pieces = [data]
+                have = len(data)
+                while have < size and not self.eof:
+                    piece = self.raw.read(min(size - have, 1 << 24))
+                    if not piece:
+                        self.eof = True
+                        break
+                    pieces.append(piece)
+                    have += len(piece)
+                data = b"".join(pieces)
+                self.base += len(data) - len(pieces[0])
+                return data
+            self._refill(size)
+            end = min(size, len(self.buf))
+        data = self.buf[self.pos : end]
+        self.pos = end
+        return data
+
+    def seek(self, offset: int) -> None:
+        """Move forward to ``offset`` (past the end of the stream: to its end)."""
+        if offset < self.tell():
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while offset - self.base > len(self.buf) and not self.eof:
+            self.base += len(self.buf)
+            self.buf, self.pos = b"", 0
+            self._refill(min(offset - self.base, _READ_SIZE))
+        self.pos = min(offset - self.base, len(self.buf))
+
+
+class TarStream:
+    """The members of a tar stream, one at a time, as ``tarfile.open(fileobj, "r|")`` reads them
+    (``next``, ``extractfile``), each forgotten once read."""
+
+    def __init__(self, fileobj: BinaryIO, encoding: str = "utf-8", errors: str = "surrogateescape") -> None:
+        self.fileobj = _Reader(fileobj)
+        self.encoding = encoding
+        self.errors = errors
+        self.offset = 0  # of the next header
+        self.pax_headers: dict[str, str] = {}  # global ones (tarfile's member parser keeps them here)
+        self.members: list[tarfile.TarInfo] = []  # always empty; tarfile's TarFile has it
+        self._done = False
+
+    def __enter__(self) -> TarStream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self._done = True
+
+    def next(self) -> tarfile.TarInfo | None:
+        if self._done:
+            return None
+        reader = self.fileobj
+        if self.offset != reader.tell():
+            reader.seek(self.offset - 1)
+            if not reader.read(1):
+                raise tarfile.ReadError("unexpected end of data")
+        buf = reader.peek(tarfile.BLOCKSIZE)
+        if not self.pax_headers and buf[156:157] in _PLAIN_TYPES and len(buf) == tarfile.BLOCKSIZE:
+            try:
+                info = FastTarInfo.frombuf(buf, self.encoding, self.errors)
+            except tarfile.HeaderError:
+                info = None  # read again below, where tarfile's rules decide what it means
+            if info is not None:
+                reader.pos += tarfile.BLOCKSIZE
+                info.offset = self.offset
+                info.offset_data = self.offset + tarfile.BLOCKSIZE
+                self.offset = info.offset_data
+                if info.type in _DATA_TYPES:
+                    self.offset += -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+                return info
+        return self._next_slow()
+
+    def _next_slow(self) -> tarfile.TarInfo | None:
+        """tarfile's own ``TarFile.next`` (stream mode), at this stream's position."""
+        try:
+            return FastTarInfo.fromtarfile(self)  # type: ignore[arg-type]
+        except tarfile.EOFHeaderError:
+            pass
+        except tarfile.InvalidHeaderError as error:
+            if self.offset == 0:
+                raise tarfile.ReadError(str(error)) from None
+        except tarfile.EmptyHeaderError:
+            if self.offset == 0:
+                raise tarfile.ReadError("empty file") from None
+        except tarfile.TruncatedHeaderError as error:
+            if self.offset == 0:
+                raise tarfile.ReadError(str(error)) from None
+        except tarfile.SubsequentHeaderError as error:
+            raise tarfile.ReadError(str(error)) from None
+        except zlib.error as error:
+            raise tarfile.ReadError(f"zlib error: {error}") from None
+        except (ValueError, OverflowError) as error:  # tarfile's pax and sparse-map parsers raise these
+            raise tarfile.ReadError(f"damaged header at byte {self.offset}: {error}") from None
+        self._done = True
+        return None
+
+    def extractfile(self, member: tarfile.TarInfo) -> tarfile.ExFileObject | None:
+        if member.isreg() or member.type not in tarfile.SUPPORTED_TYPES:
+            return tarfile.ExFileObject(self, member)  # type: ignore[arg-type]
+        if member.islnk() or member.issym():
+            raise tarfile.StreamError("cannot extract (sym)link as file object")
+        return None
+
+
+def open_stream(fileobj: BinaryIO) -> TarStream:
     """A tar stream read with :class:`FastTarInfo`, names decoded as UTF-8 with ``surrogateescape``.
-
-    tarfile's default buffer (10 KiB) is kept: its stream copies what is left of the buffer on each
-    read, so a bigger one would cost more per header than it saves in reads."""
-    return tarfile.open(  # type: ignore[call-overload, no-any-return]
-        fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape", tarinfo=FastTarInfo
-    )
+    A stream that is not a tar at all is refused at its first header (``tarfile.ReadError``)."""
+    return TarStream(fileobj)
 
 
-def members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """The members of a streamed tar, each forgotten by ``tar`` once read."""
+def members(tar: TarStream) -> Iterator[tarfile.TarInfo]:
+    """The members of a streamed tar, in order."""
     while (member := tar.next()) is not None:
-        tar.members.clear()
         yield member

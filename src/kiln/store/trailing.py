@@ -2,39 +2,44 @@
 
 A rootfs tarball written in capture order (each directory before its entries, names sorted within a
 directory: what ``tar --sort=name`` and mmdebstrap write) lists its entries in the order the layer's
-tar stream needs them. Then the capture can trail the extraction in a thread: each entry is written
-to the layer as soon as the extractor is done with it, compressing while the next files are being
-created. The bytes are those a capture of the finished tree gives: entries are read from the disk
-the same way, and a directory's header takes the mtime the extractor will set when it finishes. As
-soon as the tarball turns out not to be in that order (or an entry's parent was not in it), the
-trailing capture gives up and the tree is captured afterwards, as any directory.
+tar stream needs them. Then the capture can trail the extraction: each entry is written to the layer
+soon after the extractor is done with it, compressing while the next files are being created. The
+bytes are those a capture of the finished tree gives: entries are read from the disk the same way,
+and a directory's header takes the mtime the extractor will set when it finishes. As soon as the
+tarball turns out not to be in that order (or an entry's parent was not in it), the trailing capture
+gives up and the tree is captured afterwards, as any directory.
 
-Entries are handed to the thread in batches through a bounded queue: a tarball of a million entries
-costs neither a million hand-overs between the threads nor a backlog in memory. A hard link is
-captured as a link to the first name of its file, which the tarball names (the file itself had one
-link when it was captured, so the capture did not note its inode).
+The capture runs in the extracting thread, a batch of entries at a time: a second Python thread per
+entry would gain nothing (the two share one interpreter lock, and handing it over at every system
+call of either made an import of a million entries twice as slow). What does run beside the
+extraction is the work on the layer's bytes, a MiB at a time (:class:`BackgroundSink`): hashing,
+compressing and writing them, which hold no interpreter lock. A hard link is captured as a link to
+the first name of its file, which the tarball names (the file itself had one link when it was
+captured, so the capture did not note its inode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
 import tarfile
-import threading
 from pathlib import Path
 
 from kiln.store.blobs import BlobStore, BlobWriter
 from kiln.store.fidelity import CaptureRecord
-from kiln.store.layers import COMPRESSIONS, HashingSink, LayerInfo, TreeWriter, open_compressed_sink, source_date_epoch
+from kiln.store.layers import (
+    COMPRESSIONS,
+    BackgroundSink,
+    LayerInfo,
+    TreeWriter,
+    open_compressed_sink,
+    source_date_epoch,
+)
 
-_DONE = None
-BATCH = 512  # entries per hand-over to the capture thread
-BACKLOG = 64  # batches queued at most (the extractor waits beyond)
+BATCH = 512  # entries captured at a time (their inodes are then still in the CPU's caches)
 
 # (relative path, a directory's final mtime, the first name of a hard link's file)
 Item = tuple[str, int | None, str | None]
-
-
 class TrailingCapture:
     """Feed it every extracted entry (:meth:`feed`), then :meth:`result` after the extractor finished."""
 
@@ -44,17 +49,14 @@ class TrailingCapture:
         self.record = CaptureRecord()
         self._writer: BlobWriter = blobs.writer()
         self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
-        self._hashing = HashingSink(self._compressed)
+        self._hashing = BackgroundSink(self._compressed)  # type: ignore[arg-type]
         self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
-        self._queue: queue.Queue[list[Item] | None] = queue.Queue(BACKLOG)
         self._batch: list[Item] = []
         self._last: list[str] = []
         self._dirs: set[str] = {""}
         self._link_groups: dict[str, str] = {}  # a hard-linked name -> the first name of its file
         self.given_up = False
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="trailing-capture", daemon=True)
-        self._thread.start()
 
     def feed(self, rel: str, member: tarfile.TarInfo) -> None:
         """``rel`` (a cleaned path) is extracted, with its metadata, and nothing will change it again
@@ -81,35 +83,27 @@ class TrailingCapture:
             self._link_groups[rel] = first
         self._batch.append((rel, final_mtime, first))
         if len(self._batch) >= BATCH:
-            self._queue.put(self._batch)
-            self._batch = []
+            self._capture()
 
-    def _work(self) -> None:
-        while (batch := self._queue.get()) is not _DONE:
-            if self._error is not None:
-                continue
-            for rel, final_mtime, first in batch:
-                path = f"{self.root}/{rel}"
-                try:
-                    st = os.lstat(path)
-                    if first is not None:
-                        self._tree.links.setdefault((st.st_dev, st.st_ino), first)
-                    self._tree.entry(rel, path, st, final_mtime=final_mtime)
-                except BaseException as error:  # handed to result()
-                    self._error = error
-                    break
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            if self._batch and not self.given_up:
-                self._queue.put(self._batch)
-            self._batch = []
-            self._queue.put(_DONE)
-            self._thread.join()
+    def _capture(self) -> None:
+        batch, self._batch = self._batch, []
+        if self._error is not None or self.given_up:
+            return
+        root, tree = self.root, self._tree
+        for rel, final_mtime, first in batch:
+            path = f"{root}/{rel}"
+            try:
+                st = os.lstat(path)
+                if first is not None:
+                    tree.links.setdefault((st.st_dev, st.st_ino), first)
+                tree.entry(rel, path, st, final_mtime=final_mtime)
+            except Exception as error:  # raised by result(): the extraction goes on, and may refuse first
+                self._error = error
+                return
 
     def result(self) -> LayerInfo | None:
         """The layer, committed as a blob; None when the capture gave up (capture the tree instead)."""
-        self._stop()
+        self._capture()
         if self._error is not None:
             self.abort()
             raise self._error
@@ -117,11 +111,18 @@ class TrailingCapture:
             self.abort()
             return None
         self._tree.finish()
+        try:
+            self._hashing.close()
+        except BaseException:
+            self.abort()
+            raise
         if self._compressed is not self._writer:
             self._compressed.close()
         digest = self._writer.commit()
         return LayerInfo(digest, "sha256:" + self._hashing.hash.hexdigest(), self._writer.size, self.media_type)
 
     def abort(self) -> None:
-        self._stop()
+        self._batch = []
+        with contextlib.suppress(Exception):  # its error, if any, is not the one to tell
+            self._hashing.close()
         self._writer.abort()

@@ -34,7 +34,7 @@ from kiln.store.fidelity import symlink_escapes
 from kiln.store.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
 from kiln.store.layout import DOCKER_LAYER_GZIP, LAYER_GZIP, LAYER_TAR, LAYER_ZSTD
 from kiln.store.limits import SizeLimit, stored_limit
-from kiln.store.tarheaders import members, open_stream
+from kiln.store.tarheaders import TarStream, members, open_stream
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 NAME_MAX = 255  # bytes in one path component
@@ -119,10 +119,14 @@ def sniff_compression(path: Path) -> str:
 def _clean_name(name: str) -> str:
     if name.startswith("/"):
         raise InvalidInput("absolute path in layer", location=name)
-    parts = [p for p in name.split("/") if p not in ("", ".")]
+    parts = name.split("/")
     if ".." in parts:
         raise InvalidInput("'..' in layer path", location=name)
-    clean = "/".join(parts)
+    if "" in parts or "." in parts:  # most names have neither: they are clean already
+        parts = [p for p in parts if p not in ("", ".")]
+        clean = "/".join(parts)
+    else:
+        clean = name
     if len(clean) > NAME_MAX // 4:  # a shorter one cannot be too long, even in 4-byte characters
         raw = clean.encode("utf-8", "surrogateescape")
         if any(len(part) > NAME_MAX for part in raw.split(b"/")):
@@ -177,28 +181,27 @@ class Extractor:
         return f"{self._root}/{rel}"
 
     @staticmethod
-    def _meta(target: str | int, member: tarfile.TarInfo, *, link: bool = False) -> None:
-        """Owner, mode, xattrs and mtime of ``target`` (a path, or the fd of an open regular file)."""
-        fd = isinstance(target, int)
-        # chown first: it clears setuid bits and security.capability, so mode and xattrs come after
-        if fd:
-            os.fchown(target, member.uid, member.gid)
-        else:
-            os.lchown(target, member.uid, member.gid)
+    def _meta_fd(fd: int, member: tarfile.TarInfo) -> None:
+        """Owner, mode, xattrs and mtime of an open regular file (as ``_meta`` for a path)."""
+        os.fchown(fd, member.uid, member.gid)  # first: it clears setuid bits and security.capability
+        os.fchmod(fd, member.mode)
+        if member.pax_headers:
+            for key, value in member.pax_headers.items():
+                if key.startswith("SCHILY.xattr."):
+                    os.setxattr(fd, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"))
+        os.utime(fd, (member.mtime, member.mtime))
+
+    @staticmethod
+    def _meta(path: str, member: tarfile.TarInfo, *, link: bool = False) -> None:
+        """Owner, mode (but of a ``link``), xattrs and mtime of ``path``, not following a symlink."""
+        os.lchown(path, member.uid, member.gid)  # first: it clears setuid bits and security.capability
         if not link:
-            os.chmod(target, member.mode)
+            os.chmod(path, member.mode)
         for key, value in member.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr.") :]
-                value_bytes = value.encode("utf-8", "surrogateescape")
-                if fd:
-                    os.setxattr(target, name, value_bytes)
-                else:
-                    os.setxattr(target, name, value_bytes, follow_symlinks=False)
-        if fd:
-            os.utime(target, (member.mtime, member.mtime))
-        else:
-            os.utime(target, (member.mtime, member.mtime), follow_symlinks=False)
+                os.setxattr(path, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"),
+                            follow_symlinks=False)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
     def _links_to_itself(self, member: tarfile.TarInfo, rel: str) -> bool:
         try:
@@ -226,7 +229,7 @@ class Extractor:
             return InvalidInput("entry collides with an existing path", location=rel)
         return InvalidInput("duplicate entry in layer", location=rel)
 
-    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
+    def add(self, member: tarfile.TarInfo, tar: TarStream) -> str:
         """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
         rel = _clean_name(member.name)
         if not rel:
@@ -266,7 +269,7 @@ class Extractor:
             raise self._collides(path, rel) from None
         return rel
 
-    def _create(self, member: tarfile.TarInfo, tar: tarfile.TarFile, rel: str, path: str) -> None:
+    def _create(self, member: tarfile.TarInfo, tar: TarStream, rel: str, path: str) -> None:
         """Create the entry; FileExistsError when something is already at ``path``."""
         if member.isdir():
             try:
@@ -283,7 +286,7 @@ class Extractor:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             if member.size == 0:  # many are: no file object for them
                 try:
-                    self._meta(fd, member)
+                    self._meta_fd(fd, member)
                 finally:
                     os.close(fd)
                 return
@@ -292,7 +295,7 @@ class Extractor:
                 assert source is not None
                 shutil.copyfileobj(source, out, CHUNK)
                 out.flush()
-                self._meta(fd, member)
+                self._meta_fd(fd, member)
         elif member.issym():
             target = member.linkname
             if symlink_escapes(rel, target):

@@ -4,7 +4,9 @@ A handler takes the running build (:class:`kiln.services.builds.workflow.Build`)
 (its stage, declaration, resolved inputs and record) and returns the step's outputs, or
 :class:`Skipped` with the reason. An action of Image Builder's catalogue without a handler here is
 valid in a document and fails its step at run time, saying kiln has no implementation. Other
-families add actions with :func:`register_action`.
+families add actions with :func:`register_action`. A container build (``imageType`` DOCKER) runs an
+action's DOCKER handler when one is registered (:mod:`kiln.services.builds.container_actions`), else
+the same handler as an AMI build (``WaitForAction``, ``RunCommand``…).
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ class StepFailed(KilnError):
 # The build is typed loosely here: this module is below workflow.py, which imports it.
 Handler = Callable[[Any, StepCall], "dict[str, Any] | Skipped"]
 HANDLERS: dict[str, Handler] = {}
+DOCKER_HANDLERS: dict[str, Handler] = {}  # a container build's own handlers of an action
 
 
-def register_action(name: str, handler: Handler) -> None:
-    HANDLERS[name] = handler
+def register_action(name: str, handler: Handler, image_type: str = "AMI") -> None:
+    (DOCKER_HANDLERS if image_type == "DOCKER" else HANDLERS)[name] = handler
 
 
 def action(name: str) -> Callable[[Handler], Handler]:
@@ -58,8 +61,8 @@ def action(name: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def handler_for(step: StepDecl) -> Handler:
-    found = HANDLERS.get(step.action)
+def handler_for(step: StepDecl, image_type: str = "AMI") -> Handler:
+    found = (DOCKER_HANDLERS.get(step.action) if image_type == "DOCKER" else None) or HANDLERS.get(step.action)
     if found is None:
         raise StepFailed(f"step {step.name}: action {step.action} has no kiln implementation",
                          hint=f"kiln runs: {', '.join(sorted(HANDLERS))}")
@@ -206,8 +209,7 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("DistributeImage")
 def distribute_image(build: Any, call: StepCall) -> dict[str, Any]:
-    outputs = build.distribution.copy_all()
-    return {**outputs, "distributedImages": list(build.distribution.outputs)}
+    return build.distribution.copy_all()
 
 
 @action("ModifyImageAttributes")

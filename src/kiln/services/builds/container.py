@@ -1,39 +1,39 @@
-"""The build of a container image from a container recipe, in kiln's sandboxes.
+"""The build of a container image from a container recipe: the build engine
+(:class:`kiln.services.builds.workflow.Build`) running the managed container workflows (or the image's
+own), with the container handlers of their actions (:mod:`kiln.services.builds.container_actions`).
 
-build:        LaunchBuildContainer (a sandbox over the parent's layers) → the Dockerfile template's
-              instructions in order: each RUN a ``RunCommand`` step, the components placeholder the
-              components' build and validate phases (ApplyBuildComponents); ENV, ARG, WORKDIR, USER,
-              LABEL, CMD, ENTRYPOINT, EXPOSE build up the image config → CreateContainerImage (the
-              sandbox's root volume captured as one layer, mtimes clamped to the recipe's creation
-              time, so the same recipe builds the same bytes) → TerminateBuildContainer
-test:         LaunchTestContainer (over the new image's layers) → ApplyTestComponents (test phases)
-              → TerminateTestContainer
-distribution: DistributeContainerImage: the manifest named ``<repositoryName>:<version>-<build>`` in
-              the region's OCI layout, with the image becoming AVAILABLE
+build-container:      LaunchBuildContainer (a sandbox over the parent's layers) → the Dockerfile
+                      template's instructions in order: each RUN a ``RunLine<N>`` RunCommand step (added
+                      around the step running the build components), the components placeholder the
+                      components' build and validate phases (ApplyBuildComponents); ENV, ARG, WORKDIR,
+                      USER, LABEL, CMD, ENTRYPOINT, EXPOSE build up the image config
+                      → CreateContainerImage (the sandbox's root volume captured as one layer, mtimes
+                      clamped to the recipe's creation time, so the same recipe builds the same bytes)
+                      → TerminateBuildContainer
+test-container:       LaunchTestContainer (over the new image's layers) → ApplyTestComponents (test
+                      phases) → TerminateTestContainer
+distribute-container: DistributeContainerImage: the manifest named ``<repositoryName>:<version>-<build>``
+                      in the region's OCI layout, with the image becoming AVAILABLE
 
-Steps are recorded with ``records.step`` like the AMI workflow's. On failure or cancellation nothing is
-left: sandboxes terminated (the build one kept with ``terminateInstanceOnFailure: false``), no ref.
+On failure or cancellation nothing is left: sandboxes terminated (the build one kept with
+``terminateInstanceOnFailure: false``), no ref, no pins.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from kiln.errors import KilnError
-from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, logs_dir
+from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.builds import records as images
+from kiln.services.builds.container_actions import PIN_PREFIX, host_path, store_pin
 from kiln.services.builds.container_plan import ContainerPlan, plan_container
+from kiln.services.builds.workflow import Build as _Engine
+from kiln.services.builds.workflow import BuildFailed, Progress
+from kiln.services.workflows.configure import ImageWorkflow
+from kiln.services.workflows.document import StepDecl
 
-Progress = Callable[[str], None]
-PIN_PREFIX = "container-build:"
-
-
-class ContainerBuildFailed(KilnError):
-    """A step of a container build failed; the image is FAILED with this reason."""
+ContainerBuildFailed = BuildFailed  # a container build fails as any build does
 
 
 def is_container_image(recipe_arn: str | None) -> bool:
@@ -41,253 +41,153 @@ def is_container_image(recipe_arn: str | None) -> bool:
     return bool(recipe_arn) and ":container-recipe/" in f":{recipe_arn}"
 
 
-def _created(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+class ContainerBuild(_Engine):
+    """One container image build (its ImageBuild row records a container recipe ARN): the engine with
+    the container's plan, Dockerfile program and outputs."""
 
+    image_type = "DOCKER"
 
-class ContainerBuild:
-    """One container image build (its ImageBuild row records a container recipe ARN)."""
-
-    def __init__(self, arn: str, *, progress: Progress) -> None:
-        self.arn = arn
-        self.progress = progress
-        self.row = images.get_row(arn)
-        self.region = arn.split(":")[3]
-        self.account = images.account_of(arn)
-        self.log_dir = logs_dir() / "images" / arn.split(":image/", 1)[1].replace("/", "_")
-        self.plan: ContainerPlan | None = None
-        self.build_instance: str | None = None
-        self.test_instance: str | None = None
+    def __init__(self, arn: str, *, progress: Progress, pipeline_version: str | None = None) -> None:
+        super().__init__(arn, progress=progress, use_cache=False, pipeline_version=pipeline_version)
+        self.plan: ContainerPlan | None = None  # type: ignore[assignment]
+        self.where = ""
+        self.program: list[Any] = []
+        self.cursor = 0  # the Dockerfile instructions before it are applied
+        self.config: Any = None  # the image config the instructions build up
+        self.history: list[dict[str, Any]] = []
+        self.layer: Any = None  # the layer CreateImage captured
+        self.image_config: dict[str, Any] | None = None
         self.ref: str | None = None
-
-    def _check_cancel(self) -> None:
-        if images.cancel_requested(self.arn):
-            raise ContainerBuildFailed("cancelled by CancelImageCreation")
-
-    def _status(self, status: str) -> None:
-        self._check_cancel()
-        images.set_status(self.arn, status)
-        self.progress(f"{self.arn}: {status}")
-
-    def _step(self, workflow: str, name: str, action: str):  # type: ignore[no-untyped-def]
-        self._check_cancel()
-        self.progress(f"  {workflow}/{name} ({action})")
-        return images.step(self.arn, workflow, name, action)
+        self.outputs: list[dict[str, Any]] = []
 
     def run(self) -> dict[str, Any]:
         from kiln.store import api as store
 
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        images.update(self.arn, log_directory=str(self.log_dir))
         try:
-            self.plan = plan_container(self.row.recipe_arn, self.row.infrastructure_arn,
-                                       region=self.region, account=self.account)
-            # as the AMI build records them (pipelines' dependency checks compare parent_ami and components)
-            images.update(self.arn, resolved_inputs={
-                "parent_source": self.plan.parent.source, "parent_ami": self.plan.parent.ami, "region": self.region,
-                "components": [{"arn": c.arn, "name": c.name, "version": c.version} for c in self.plan.components],
-            })
-            digests = [layer.digest for layer in self.plan.parent.layers]
-            store.pin(self.region, digests, PIN_PREFIX + self.arn)
-            self._status("BUILDING")
-            layer, config = self._build()
-            layers = [*self.plan.parent.layers, layer]
-            if self.row.tests_enabled:
-                self._status("TESTING")
-                self._test(layers)
-            self._status("DISTRIBUTING")
-            self._distribute(layers, config)
-        except BaseException as error:
-            cancelled = images.cancel_requested(self.arn)
-            reason = str(error) if isinstance(error, KilnError) else f"{type(error).__name__}: {error}"
-            self._fail("CANCELLED" if cancelled else "FAILED", reason)
-            raise ContainerBuildFailed(reason, hint=f"kiln image logs {self.arn}") from error
+            return super().run()
         finally:
             store.unpin_holder(PIN_PREFIX + self.arn)
-        return images.get_image(self.arn)
 
-    # -- build -------------------------------------------------------------------------------------
-    def _launch(self, lower_dirs: list[Path], purpose: str) -> str:
-        from kiln.runtime import instances
-
-        assert self.plan is not None
-        instance = instances.launch(
-            lower_dirs, region=self.region, instance_type_name=self.plan.instance_type, network=self.plan.network,
-            host_local=self.plan.host_local, owned=True, account=self.account,
-            tags={"kiln:ImageArn": self.arn, "kiln:Purpose": purpose},
-        )
-        return instance.id
-
-    def _build(self) -> tuple[Any, dict[str, Any]]:
-        from kiln.runtime import instances
+    def _execute(self) -> None:
         from kiln.services.container_recipes import dockerfile
-        from kiln.store import containers
+        from kiln.services.workflows.configure import resolve_workflows
 
-        assert self.plan is not None
-        plan = self.plan
-        where = f"{plan.recipe_arn}: dockerfileTemplateData"
-        program = dockerfile.parse(plan.template, where)
-        config = dockerfile.ImageConfig.of(plan.parent.config)
-        with self._step("build", "LaunchBuildContainer", "LaunchInstance") as step:
-            self.build_instance = self._launch(containers.layer_dirs(plan.parent.layers, self.region), "build")
-            images.update(self.arn, build_instance_id=self.build_instance)
-            step.outputs = {"instanceId": self.build_instance}
-        history = list(plan.parent.history)
-        for item in program:
-            if item.keyword == "RUN":
-                with self._step("build", f"RunLine{item.line}", "RunCommand") as step:
-                    step.log_path = str(self.log_dir / f"build-line-{item.line}.log")
-                    self._run(item, config, where, Path(step.log_path))
-            elif item.keyword == "COMPONENTS":
-                with self._step("build", "ApplyBuildComponents", "ExecuteComponents") as step:
-                    step.log_path = str(self.log_dir / "build")
-                    self._components(self.build_instance, ("build", "validate"), Path(step.log_path))
-            elif item.keyword in dockerfile.CONFIG_INSTRUCTIONS:
-                config.apply(item, where)
-                if item.keyword == "WORKDIR":
-                    self._host_path(self.build_instance, config.working_dir).mkdir(parents=True, exist_ok=True)
-        with self._step("build", "CreateContainerImage", "CreateImage") as step:
-            stopped = instances.stop(self.build_instance)
-            layer = containers.capture_layer(stopped.upper_dir, self.region, plan.epoch)
-            store_pin(self.region, [layer.digest], self.arn)
-            created = _created(plan.epoch)
-            history.append({"created": created, "created_by": f"kiln: {plan.recipe_arn}"})
-            image_config = {
-                "architecture": plan.parent.architecture, "os": "linux", "created": created,
-                "config": config.as_oci(),
-                "rootfs": {"type": "layers",
-                           "diff_ids": [parent.diff_id for parent in plan.parent.layers] + [layer.diff_id]},
-                "history": history,
-            }
-            step.outputs = {"layer": layer.digest, "diffId": layer.diff_id}
-        with self._step("build", "TerminateBuildContainer", "TerminateInstance"):
-            instances.terminate(self.build_instance, force=True)
-            self.build_instance = None
-        return layer, image_config
+        plan = self.plan = plan_container(self.row.recipe_arn, self.row.infrastructure_arn,
+                                          region=self.region, account=self.account)
+        # as the AMI build records them (pipelines' dependency checks compare parent_ami and components)
+        images.update(self.arn, resolved_inputs={
+            "parent_source": plan.parent.source, "parent_ami": plan.parent.ami, "region": self.region,
+            "components": [{"arn": c.arn, "name": c.name, "version": c.version} for c in plan.components],
+        })
+        store_pin(self.region, [layer.digest for layer in plan.parent.layers], self.arn)
+        self.workflows = resolve_workflows(self.row.workflows, account=self.account, region=self.region,
+                                           container=True)
+        self.where = f"{plan.recipe_arn}: dockerfileTemplateData"
+        self.program = dockerfile.parse(plan.template, self.where)
+        self.config = dockerfile.ImageConfig.of(plan.parent.config)
+        self.history = list(plan.parent.history)
+        self._run_stages()
 
-    def _host_path(self, instance_id: str | None, path: str) -> Path:
-        from kiln.runtime.executor import InstanceExecutor
+    # -- the Dockerfile program ------------------------------------------------------------------------
+    def _steps_of(self, workflow: ImageWorkflow) -> list[StepDecl]:
+        """A BUILD workflow's steps with a ``RunLine<N>`` RunCommand step per RUN of the template: those
+        before the components placeholder ahead of the step running the build components, the others
+        after it (with no such step, all of them ahead of CreateImage)."""
+        steps = list(workflow.document.steps)
+        if workflow.type != "BUILD":
+            return steps
+        placeholder = next(item.line for item in self.program if item.keyword == "COMPONENTS")
+        runs = [item for item in self.program if item.keyword == "RUN"]
+        anchor = next((i for i, step in enumerate(steps) if step.action == "ExecuteComponents"), None)
+        if anchor is None:
+            at = next((i for i, step in enumerate(steps) if step.action == "CreateImage"), len(steps))
+            return [*steps[:at], *(self._run_step(item, None) for item in runs), *steps[at:]]
+        before = [self._run_step(item, steps[anchor]) for item in runs if item.line < placeholder]
+        after = [self._run_step(item, steps[anchor]) for item in runs if item.line > placeholder]
+        return [*steps[:anchor], *before, steps[anchor], *after, *steps[anchor + 1:]]
 
-        assert instance_id is not None
-        return InstanceExecutor(instance_id).host_path(path)
+    @staticmethod
+    def _run_step(item: Any, anchor: StepDecl | None) -> StepDecl:
+        instance = {key: value for key, value in (anchor.inputs if anchor else {}).items()
+                    if key in ("instanceId", "instanceId.$")}
+        inputs = {**instance, "documentName": "AWS-RunShellScript", "dockerfileLine": item.line,
+                  "parameters": {"commands": [item.argument]}}
+        return StepDecl(name=f"RunLine{item.line}", action="RunCommand", inputs=inputs)
 
-    def _run(self, item: Any, config: Any, where: str, log: Path) -> None:
-        from kiln.runtime.exec import exec_in
+    def advance(self, until_line: int | None, instance: str | None) -> None:
+        """Apply the template's config instructions before ``until_line`` (all with None); a WORKDIR
+        also makes its directory in the build container."""
         from kiln.services.container_recipes import dockerfile
 
-        assert self.build_instance is not None
-        argv = dockerfile.command(item, where)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as out:
-            def sink(line: str) -> None:
-                out.write(line if line.endswith("\n") else line + "\n")
-                self.progress(f"    {line.rstrip()}")
+        while self.cursor < len(self.program):
+            item = self.program[self.cursor]
+            if until_line is not None and item.line >= until_line:
+                return
+            if item.keyword in dockerfile.CONFIG_INSTRUCTIONS:
+                self.config.apply(item, self.where)
+                if item.keyword == "WORKDIR" and instance is not None:
+                    host_path(instance, self.config.working_dir).mkdir(parents=True, exist_ok=True)
+            self.cursor += 1
 
-            result = exec_in(self.build_instance, argv, env=config.run_env(), cwd=config.working_dir or "/",
-                             on_stdout=sink, on_stderr=sink)
-        if result.exit_code != 0:
-            raise ContainerBuildFailed(f"{where}:{item.line}: RUN {item.argument} exited with code {result.exit_code}",
-                                       hint=f"its output is in {log}")
+    def instruction(self, line: int) -> Any:
+        return next(item for item in self.program if item.line == line)
 
-    def _components(self, instance_id: str | None, phases: tuple[str, ...], log_dir: Path) -> None:
-        from kiln.documents.network import NetworkPolicy
-        from kiln.runtime.executor import InstanceExecutor
-        from kiln.services.builds.steps import ComponentsFailed, has_phase, run_document
-
-        assert self.plan is not None and instance_id is not None
-        plan = self.plan
-        policy = NetworkPolicy(reachable=plan.network != "none", host_local=plan.host_local,
-                               aws_profile=plan.aws_profile)
-        executor = InstanceExecutor(instance_id, network=policy)
-        executor.host_path(plan.working_directory).mkdir(parents=True, exist_ok=True)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        for index, component in enumerate(plan.components):
-            if not any(has_phase(component.document, phase) for phase in phases):
-                continue
-            self._check_cancel()
-            ok, message = run_document(
-                executor, component.document, name=f"{component.name}-{component.version}", phases=phases,
-                parameters=component.parameters, log_dir=log_dir / f"{index:02d}-{component.name}",
-                working_directory=plan.working_directory, progress=lambda line: self.progress(f"    {line}"),
-            )
-            if not ok:
-                raise ComponentsFailed(f"component {component.arn} failed in phase {'/'.join(phases)}: {message}",
-                                       hint=f"step logs are in {log_dir}")
-
-    # -- test ----------------------------------------------------------------------------------------
-    def _test(self, layers: list[Any]) -> None:
-        from kiln.services.builds.steps import has_phase
-        from kiln.store import containers
-
+    # -- the engine's hooks ------------------------------------------------------------------------------
+    def _system(self, stage: str) -> dict[str, Any]:
         assert self.plan is not None
-        if not any(has_phase(component.document, "test") for component in self.plan.components):
-            images.skip_step(self.arn, "test", "ApplyTestComponents", "ExecuteComponents",
-                             "no component has a test phase")
-            return
-        with self._step("test", "LaunchTestContainer", "LaunchInstance") as step:
-            self.test_instance = self._launch(containers.layer_dirs(layers, self.region), "test")
-            images.update(self.arn, test_instance_id=self.test_instance)
-            step.outputs = {"instanceId": self.test_instance}
-        with self._step("test", "ApplyTestComponents", "ExecuteComponents") as step:
-            step.log_path = str(self.log_dir / "test")
-            self._components(self.test_instance, ("test",), Path(step.log_path))
-        with self._step("test", "TerminateTestContainer", "TerminateInstance"):
-            self._terminate(self.test_instance)
-            self.test_instance = None
+        version, build = self.row.version, self.row.build_number
+        return {
+            "imageType": self.image_type, "platform": "Linux", "workingDirectory": self.plan.working_directory,
+            "imageBuildNumber": build, "imageVersionNumber": version, "imageName": self.row.name,
+            "imageId": self.plan.parent.ami or self.plan.parent.source, "sourceImageARN": self.plan.parent.source,
+            "collectImageMetadata": self.row.enhanced_metadata, "collectImageScanFindings": False,
+            "terminateInstanceOnFailure": self.plan.terminate_on_failure,
+            "workflowPhase": {"BUILD": "Build", "TEST": "Test"}.get(stage, "Distribution"),
+            "cloudWatchLogGroup": f"/aws/imagebuilder/{self.row.name}",
+            "cloudWatchLogStream": f"{version}/{build}", "subnetId": self.plan.network,
+            "securityGroups": [], "instanceProfileName": "", "s3Logs": {},
+            "dateTime": self.row.date_created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
-    # -- distribution ----------------------------------------------------------------------------------
-    def _distribute(self, layers: list[Any], config: dict[str, Any]) -> None:
-        """Name the image in the region's layout; its parent's zstd layers (an AMI's) are written gzip
-        compressed for it, which every image tool reads (skopeo's docker-archive refuses zstd)."""
-        from kiln.store import containers
+    def _prepare_distribution(self) -> None:
+        if self.layer is None:
+            raise BuildFailed("the build workflow made no container image to distribute (no CreateImage step ran)")
 
-        assert self.plan is not None
-        self._check_cancel()
-        tag = f"{self.row.version}-{self.row.build_number}"
-        ref = f"{self.plan.repository}:{tag}"
-        with self._step("distribution", "DistributeContainerImage", "DistributeImage") as step:
-            self.ref = ref
-            portable = containers.portable_layers(layers, self.region)
-            store_pin(self.region, [layer.digest for layer in portable], self.arn)
-            manifest = containers.write_image(ref, portable, config, self.region)
-            uri = f"oci:{containers.layout_dir(self.region)}:{ref}"
-            outputs = [{"region": self.region, "imageUris": [uri]}]
-            step.outputs = {"ref": ref, "manifestDigest": manifest.digest, "imageUri": uri}
+    def _finish_available(self) -> None:
         from kiln.db.engine import session
 
+        self.check_cancel()
+        if not self.outputs:
+            raise BuildFailed("the distribution workflow named no container image (no DistributeImage step ran)")
         with session():  # one transaction: the image is AVAILABLE with its container output, or neither
-            images.update(self.arn, output_containers=outputs)
+            images.update(self.arn, output_containers=self.outputs)
             images.finish_available(self.arn, [])
-        self.progress(f"{self.arn}: AVAILABLE ({uri})")
+        self.progress(f"{self.arn}: AVAILABLE ({self.outputs[0]['imageUris'][0]})")
 
-    # -- failure ---------------------------------------------------------------------------------------
-    def _terminate(self, instance_id: str) -> None:
+    def terminate_instance(self, instance: str) -> None:
         from kiln.runtime import instances
 
-        instances.terminate(instance_id, force=True)
+        instances.terminate(instance, force=True)
 
     def _fail(self, status: str, reason: str) -> None:
+        from kiln.services.workflows import executions
         from kiln.store import containers
 
         keep = self.plan is not None and not self.plan.terminate_on_failure
-        for instance_id, kept in ((self.build_instance, keep), (self.test_instance, False)):
-            if instance_id and not kept:
+        for instance in {*self.launched, self.build_instance, self.test_instance}:
+            if instance and not (keep and instance == self.build_instance):
                 with contextlib.suppress(Exception):
-                    self._terminate(instance_id)
+                    self.terminate_instance(instance)
         if self.ref:
             with contextlib.suppress(Exception):
                 containers.remove_image(self.ref, self.region)
         images.fail_running_steps(self.arn, reason)
+        with contextlib.suppress(Exception):
+            executions.fail_running_executions(self.arn, status, reason)
         if self.build_instance and keep:
             reason += f" (build container {self.build_instance} kept for debugging)"
         images.set_status(self.arn, status, reason)
         self.progress(f"{self.arn}: {status}: {reason}")
-
-
-def store_pin(region: str, digests: list[str], arn: str) -> None:
-    from kiln.store import api as store
-
-    store.pin(region, digests, PIN_PREFIX + arn)
 
 
 def record_container_image(
@@ -301,17 +201,21 @@ def record_container_image(
     tags: dict[str, str] | None = None,
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT,
+    workflows: list[dict[str, Any]] | None = None,
+    execution_role: str | None = None,
 ) -> str:
-    """Record a PENDING container image of ``account`` in ``region`` once its recipe and configurations
-    are checked to exist and be the account's; returns its ARN."""
+    """Record a PENDING container image of ``account`` in ``region`` once its recipe, configurations and
+    ``workflows`` (the managed container ones when none) are checked; returns its ARN."""
     from kiln.db.engine import session
     from kiln.services.accounts.regions import require_region
     from kiln.services.builds.plan import check_usable, own_arn
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.configurations.infrastructure import find_infrastructure_configuration
     from kiln.services.container_recipes.resource import find_container_recipe
+    from kiln.services.workflows.configure import check_configurations
 
     require_region(region)
+    workflows = check_configurations(workflows, account=account, region=region, container=True)
     recipe_arn = own_arn(recipe_arn, "container-recipe", account)
     infrastructure_arn = own_arn(infrastructure_arn, "infrastructure-configuration", account)
     distribution_arn = own_arn(distribution_arn, "distribution-configuration", account) if distribution_arn else None
@@ -327,7 +231,8 @@ def record_container_image(
     return images.create_image(
         name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
         distribution_arn=distribution_arn, tests_enabled=tests_enabled, tests_timeout_minutes=tests_timeout_minutes,
-        enhanced_metadata=enhanced_metadata, tags=tags, region=region, account=account,
+        enhanced_metadata=enhanced_metadata, tags=tags, region=region, account=account, workflows=workflows,
+        execution_role=execution_role,
     )
 
 

@@ -6,8 +6,8 @@ image it started is the answer ("unchanged") while that image is being built or 
 of an Image resource requires replacement, so a changed document (any field, tags included) is a new
 build; so is the same document once its image FAILED or was CANCELLED (a failed create leaves nothing
 to keep). ``imageScanningConfiguration``, ``workflows``, ``executionRole`` and ``loggingConfiguration`` are
-accepted and part of the document's identity; an AMI build runs the ``workflows`` (default: the managed
-ones; :mod:`kiln.services.builds.workflow`), a container build kiln's own container steps. The build
+accepted and part of the document's identity; a build runs the ``workflows`` (default: the managed
+ones, the container ones for a container recipe; :mod:`kiln.services.builds.workflow`). The build
 itself starts once the apply has committed (``kiln apply``: ``build_queue.build_here`` with ``--wait``,
 else ``build_queue.build_detached``).
 """
@@ -76,12 +76,12 @@ def _apply(db: Session, request: CreateImageRequest, ctx: ApplyContext, where: s
         else request.enhancedImageMetadataEnabled,
         "tags": request.tags, "region": ctx.region, "account": ctx.account,
     }
+    workflows = [entry.dump() for entry in request.workflows] if request.workflows else None
+    options.update(workflows=workflows, execution_role=request.executionRole)
     if request.containerRecipeArn:
         arn = record_container_image(recipe_arn=request.containerRecipeArn, **options)
     else:
-        workflows = [entry.dump() for entry in request.workflows] if request.workflows else None
-        arn = record_image(recipe_arn=request.imageRecipeArn or "", workflows=workflows,
-                           execution_role=request.executionRole, **options)
+        arn = record_image(recipe_arn=request.imageRecipeArn or "", **options)
     records.update(arn, apply_hash=digest)
     return arn, "created"
 

@@ -158,8 +158,12 @@ def get_row(arn: str) -> ImageBuild:
 
 
 def cancel_requested(arn: str) -> bool:
+    """Whether cancelling was asked (the workflow asks before every step: one column, not the row)."""
     with session() as db:
-        return bool(_row(db, arn).cancel_requested)
+        found = db.execute(select(ImageBuild.cancel_requested).where(ImageBuild.arn == arn)).first()
+        if found is None:
+            _row(db, arn)  # not found, in its words
+        return bool(found[0]) if found is not None else False
 
 
 def request_cancel(arn: str, *, caller: str | None = None, region: str | None = None) -> str:
@@ -306,7 +310,7 @@ def step(arn: str, workflow: str, name: str, action: str, **columns: Any) -> Ite
     """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message);
     ``columns``: more of the step's row (its workflow execution, inputs, onFailure, timeout)."""
     step_id = f"step-{uuid.uuid4()}"
-    with session() as db:
+    with session(durable=False) as db:  # a crash leaves the build to recovery, which fails it anyway
         position = (db.scalar(select(func.count()).where(WorkflowStep.image_arn == arn)) or 0) + 1
         db.add(
             WorkflowStep(
@@ -338,7 +342,7 @@ def skip_step(arn: str, workflow: str, name: str, action: str, message: str, **c
 
 
 def _finish_step(step_id: str, status: str, message: str | None, handle: StepHandle) -> None:
-    with session() as db:
+    with session(durable=False) as db:
         row = db.get(WorkflowStep, step_id)
         if row is None:
             return

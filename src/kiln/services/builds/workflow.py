@@ -14,8 +14,9 @@ test-image:       LaunchTestInstance (from the new AMI) → ApplyTestComponents 
 distribute-image: DistributeImage (a copy per region and target account: names, descriptions, tags)
                   → ModifyImageAttributes (launch permissions on every copy) → ExportImage (S3 exports)
 
-then UpdateParametersAndLaunchTemplates with the image becoming AVAILABLE (one transaction; see
-:mod:`kiln.services.builds.distribute`). Each step runs its action's handler
+(a container recipe's image runs build-container, test-container and distribute-container instead:
+:mod:`kiln.services.builds.container`), then UpdateParametersAndLaunchTemplates with the image becoming
+AVAILABLE (one transaction; see :mod:`kiln.services.builds.distribute`). Each step runs its action's handler
 (:mod:`kiln.services.builds.actions`) with its inputs resolved (``$.stepOutputs…``, ``$.parameters…``);
 a false ``if`` skips it; ``onFailure: Continue`` goes on past a failed step; a workflow's
 ``onFailure: CONTINUE`` goes on past a failed workflow. A TEST workflow that runs components when no
@@ -101,6 +102,8 @@ def ami_name(plan: BuildPlan, arn: str, created: datetime) -> str:
 
 
 class Build:
+    image_type = "AMI"  # $.imagebuilder.imageType; DOCKER picks the container handlers of actions
+
     def __init__(self, arn: str, *, progress: Progress, use_cache: bool = True,
                  pipeline_version: str | None = None) -> None:
         self.arn = arn
@@ -167,25 +170,11 @@ class Build:
 
     # -- the build ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        from kiln.services.workflows.configure import resolve_workflows
 
         images.update(self.arn, log_directory=str(self.log_dir))
         try:
             self._status("PENDING")
-            self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn,
-                                   region=self.region, account=self.account)
-            check_distribution(list(self.plan.distributions), self.row.distribution_arn or "", account=self.account)
-            self.workflows = resolve_workflows(self.row.workflows, account=self.account, region=self.region)
-            cache_key = self._cache_key()
-            images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
-            cached = self._cached_build(cache_key) if self.use_cache else None
-            if cached is not None:
-                return self._reuse(cached)
-            for stage in STAGE_STATUS:
-                if stage == "TEST":
-                    self._scan()  # first in the test phase: approvers waiting in a TEST workflow see findings
-                self._run_stage(stage)
-            self._finish_available()
+            self._execute()
         except BuildCancelled as error:
             self._fail("CANCELLED", str(error))
             raise
@@ -194,6 +183,29 @@ class Build:
             self._fail("FAILED", reason)
             raise BuildFailed(reason, hint=f"kiln image logs {self.arn}") from error
         return images.get_image(self.arn)
+
+    def _execute(self) -> None:
+        """Plan, then run the stages (or reuse a cached build) up to AVAILABLE."""
+        from kiln.services.workflows.configure import resolve_workflows
+
+        self.plan = plan_build(self.row.recipe_arn, self.row.infrastructure_arn, self.row.distribution_arn,
+                               region=self.region, account=self.account)
+        check_distribution(list(self.plan.distributions), self.row.distribution_arn or "", account=self.account)
+        self.workflows = resolve_workflows(self.row.workflows, account=self.account, region=self.region)
+        cache_key = self._cache_key()
+        images.update(self.arn, resolved_inputs=self.plan.as_json(), cache_key=cache_key)
+        cached = self._cached_build(cache_key) if self.use_cache else None
+        if cached is not None:
+            self._reuse(cached)
+            return
+        self._run_stages()
+
+    def _run_stages(self) -> None:
+        for stage in STAGE_STATUS:
+            if stage == "TEST":
+                self._scan()  # first in the test phase: approvers waiting in a TEST workflow see findings
+            self._run_stage(stage)
+        self._finish_available()
 
     def _cache_key(self) -> str:
         """The plan's key; with workflows other than the managed ones, their builds and parameters too."""
@@ -255,7 +267,8 @@ class Build:
         assert self.plan is not None
         version, build = self.row.version, self.row.build_number
         return {
-            "imageType": "AMI", "platform": self.row.platform, "workingDirectory": self.plan.working_directory,
+            "imageType": self.image_type, "platform": self.row.platform,
+            "workingDirectory": self.plan.working_directory,
             "imageBuildNumber": build, "imageVersionNumber": version, "imageName": self.row.name,
             "imageId": self.plan.parent_ami, "sourceImageARN": self.plan.parent_source,
             "collectImageMetadata": self.row.enhanced_metadata, "collectImageScanFindings": False,
@@ -301,7 +314,7 @@ class Build:
 
         stage = workflow.type
         context = Context(dict(workflow.parameters), {}, self.workflow_outputs, self._system(stage))
-        for step in workflow.document.steps:
+        for step in self._steps_of(workflow):
             columns = {"workflow_execution_id": execution, "description": step.description,
                        "on_failure": step.on_failure, "timeout_seconds": step.timeout_seconds}
             if step.condition is not None and not context.decide(step.condition):
@@ -319,7 +332,7 @@ class Build:
                     seconds = self._timeout(step)
                     self.step_deadline = (time.monotonic() + seconds, step.name, seconds)
                     try:
-                        answer = handler_for(step)(self, StepCall(stage, step, inputs, record))
+                        answer = handler_for(step, self.image_type)(self, StepCall(stage, step, inputs, record))
                         self.check_cancel()
                     finally:
                         self.step_deadline = None
@@ -341,6 +354,15 @@ class Build:
             with contextlib.suppress(ValueError):
                 self.workflow_outputs[name] = context.operand(value)
 
+    def _steps_of(self, workflow: ImageWorkflow) -> list[StepDecl]:
+        """The steps a workflow runs (a container build adds its Dockerfile template's RUN lines)."""
+        return list(workflow.document.steps)
+
+    def terminate_instance(self, instance: str) -> None:
+        from kiln.services.builds import steps
+
+        steps.terminate(instance)
+
     @staticmethod
     def _timeout(step: StepDecl) -> int:
         from kiln.services.workflows.catalog import ACTIONS
@@ -349,13 +371,12 @@ class Build:
 
     def _roll_back_instances(self, launched_before: list[str]) -> None:
         """A workflow that failed and was let go on: the instances it launched go (its rollback)."""
-        from kiln.services.builds import steps
 
         for instance in [i for i in self.launched if i not in launched_before]:
             if instance == self.build_instance and self.plan is not None and not self.plan.terminate_on_failure:
                 continue
             with contextlib.suppress(Exception):
-                steps.terminate(instance)
+                self.terminate_instance(instance)
             self.forget_instance(instance)
 
     def _prepare_distribution(self) -> None:

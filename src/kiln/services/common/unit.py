@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 ShapeT = TypeVar("ShapeT", bound=Shape)
+T = TypeVar("T")
 
 MANAGED_OWNER = "Amazon"
 IGNORED_IN_CONTENT = ("clientToken", "dryRun")
@@ -42,6 +43,19 @@ def unit_of_work(db: Session | None = None) -> Iterator[Session]:
 
     with session() as own:
         yield own
+
+
+def only_reading(work: Callable[[], T]) -> T:
+    """``work()`` in units of work that only read (no write lock: they run beside a writer); when it
+    turns out to write, the database refuses that before anything is written and it runs again in
+    ordinary units of work. For work that reads (Describe/Get/List): it may run twice."""
+    from kiln.db.engine import ReadOnlyViolation, read_only
+
+    try:
+        with read_only():
+            return work()
+    except ReadOnlyViolation:
+        return work()
 
 
 def content_of(body: dict[str, Any], *extra_ignored: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kiln.db.tables.fleet import AllowedImagesSettingsRow
 from kiln.ec2_errors import InvalidAMIIDNotFound, NotAuthorizedForImages
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model import ec2_model
+from kiln.services.common.unchanged import while_unchanged
 from kiln.services.common.unit import unit_of_work
 from kiln.services.ec2.allowed_criteria import check_criteria, judge
 
@@ -33,6 +34,12 @@ ERROR_ENV = "KILN_DISALLOWED_IMAGE_ERROR"
 
 
 def _settings(account: str, region: str) -> tuple[str, list[dict[str, Any]], bool]:
+    state, criteria, own = _stored_settings(account, region)
+    return state, list(criteria), own
+
+
+@while_unchanged
+def _stored_settings(account: str, region: str) -> tuple[str, list[dict[str, Any]], bool]:
     with unit_of_work() as db:
         row = db.get(AllowedImagesSettingsRow, (account, region))
         if row is None:
@@ -130,13 +137,22 @@ def annotate(images: list[dict[str, Any]], found: list[Any], *, account: str, re
     """DescribeImages under the settings: ``ImageAllowed`` on each (enabled and audit mode), and in
     ``enabled`` mode only the allowed ones and the account's own (its owner still sees an own AMI the
     stricter mode disallows). ``found`` are the store's images in the same order."""
+    shapes = {id(image): shape for shape, image in zip(images, found, strict=True)}
+    return [shapes[id(image)] if allowed is None else {**shapes[id(image)], "ImageAllowed": allowed}
+            for image, allowed in judge_shown(found, account=account, region=region)]
+
+
+def judge_shown(found: list[Any], *, account: str, region: str) -> list[tuple[Any, bool | None]]:
+    """The store's images DescribeImages shows under the settings, each with its ``ImageAllowed``
+    (None while the settings are disabled); see :func:`annotate`. Judging needs no EC2 shape, so a
+    caller that pages makes shapes for its page only."""
     state, criteria, own = _settings(account, region)
     if state == DISABLED:
-        return images
-    shown = []
-    for shape, image in zip(images, found, strict=True):
+        return [(image, None) for image in found]
+    shown: list[tuple[Any, bool | None]] = []
+    for image in found:
         allowed = _judged(image, account, criteria, own)[0]
         if state == "enabled" and not allowed and image.owner_id != account:
             continue
-        shown.append({**shape, "ImageAllowed": allowed})
+        shown.append((image, allowed))
     return shown

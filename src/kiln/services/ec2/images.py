@@ -89,6 +89,30 @@ def describe_images(
     disabled AMIs are hidden unless asked for; grantees see only ``ec2:SharedTag/`` tags. Under allowed
     images settings each shows ``ImageAllowed`` (filter ``image-allowed``: true | false), and in
     ``enabled`` mode other accounts' disallowed AMIs are left out."""
+    found = described_images(region=region, image_ids=image_ids, names=names, owners=owners,
+                             executable_users=executable_users, filters=filters,
+                             include_deprecated=include_deprecated, include_disabled=include_disabled,
+                             account=account)
+    return {"Images": [image_shape(entry) for entry in found]}
+
+
+DescribedImage = tuple[Any, "bool | None"]  # a store ImageInfo as the caller sees it, and its ImageAllowed
+
+
+def described_images(
+    *,
+    region: str = DEFAULT_REGION,
+    image_ids: list[str] | None = None,
+    names: list[str] | None = None,
+    owners: list[str] | None = None,
+    executable_users: list[str] | None = None,
+    filters: Mapping[str, list[str]] | None = None,
+    include_deprecated: bool = False,
+    include_disabled: bool = False,
+    account: str = DEFAULT_ACCOUNT,
+) -> list[DescribedImage]:
+    """What :func:`describe_images` answers, before each image takes EC2's shape (:func:`image_shape`):
+    a caller that pages shapes only its page."""
     from kiln.services.ec2 import allowed_images
 
     filters = dict(filters or {})
@@ -104,10 +128,17 @@ def describe_images(
         include_disabled=include_disabled,
         caller=principal(account),
     )
-    shapes = allowed_images.annotate([image.to_ec2() for image in found], found, account=account, region=region)
+    shown = allowed_images.judge_shown(found, account=account, region=region)
     if allowed_filter is not None:
-        shapes = [shape for shape in shapes if str(shape.get("ImageAllowed")).lower() in allowed_filter]
-    return {"Images": shapes}
+        shown = [(image, allowed) for image, allowed in shown if str(allowed).lower() in allowed_filter]
+    return shown
+
+
+def image_shape(described: DescribedImage) -> dict[str, Any]:
+    """The EC2 ``Image`` shape of one of :func:`described_images`."""
+    image, allowed = described
+    shape = image.to_ec2()
+    return shape if allowed is None else {**shape, "ImageAllowed": allowed}
 
 
 def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:

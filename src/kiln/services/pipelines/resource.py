@@ -111,7 +111,8 @@ def _normalise(
     if body.get("workflows"):
         from kiln.services.workflows.configure import check_configurations
 
-        body["workflows"] = check_configurations(body["workflows"], db=db, account=account, field=at("workflows"))
+        body["workflows"] = check_configurations(body["workflows"], db=db, account=account, field=at("workflows"),
+                                                 container=bool(body.get("containerRecipeArn")))
     tests = {"imageTestsEnabled": True, "timeoutMinutes": DEFAULT_TESTS_TIMEOUT}
     body["imageTestsConfiguration"] = {**tests, **(body.get("imageTestsConfiguration") or {})}
     body.setdefault("enhancedImageMetadataEnabled", True)

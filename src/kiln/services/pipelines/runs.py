@@ -44,7 +44,7 @@ def build_runner(image_arn: str, *, pipeline_version: str, progress: Progress) -
     from kiln.services.builds.workflow import Build
 
     if is_container_image(records.get_row(image_arn).recipe_arn):
-        return ContainerBuild(image_arn, progress=progress).run()
+        return ContainerBuild(image_arn, progress=progress, pipeline_version=pipeline_version).run()
     return Build(image_arn, progress=progress, pipeline_version=pipeline_version).run()
 
 

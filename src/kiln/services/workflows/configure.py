@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.workflows.document import WorkflowDocument, check_document
-from kiln.services.workflows.managed import MANAGED, ensure_managed_workflows, managed_arn
+from kiln.services.workflows.managed import ensure_managed_workflows, managed_arn, managed_of
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -94,9 +94,10 @@ def _resolved(db: Session, arn: str, given: dict[str, Any], where: str, caller: 
 
 def resolve_workflows(
     configurations: list[dict[str, Any]] | None, *, db: Session | None = None, account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION, field: str = "workflows",
+    region: str = DEFAULT_REGION, field: str = "workflows", container: bool = False,
 ) -> list[ImageWorkflow]:
-    """The workflows an image runs, in stage order (BUILD, TESTs, DISTRIBUTION)."""
+    """The workflows an image runs, in stage order (BUILD, TESTs, DISTRIBUTION); the managed ones are
+    the container ones for a ``container`` recipe."""
     from kiln.services.common.unit import unit_of_work
 
     configurations = list(configurations or [])
@@ -105,8 +106,8 @@ def resolve_workflows(
     with unit_of_work(db) as work:
         ensure_managed_workflows(work)
         if not configurations:
-            return [_resolved(work, managed_arn(kind, region), {}, f"{field}[managed {name}]", account, region, True)
-                    for kind, name in MANAGED]
+            return [_resolved(work, managed_arn(kind, region, container), {}, f"{field}[managed {name}]", account,
+                              region, True) for kind, name in managed_of(container)]
         chosen = [_resolved(work, entry.get("workflowArn") or "", entry, f"{field}[{index}]", account, region)
                   for index, entry in enumerate(configurations)]
         for kind in ("BUILD", "DISTRIBUTION"):
@@ -114,25 +115,26 @@ def resolve_workflows(
                 raise InvalidInput(f"at most one {kind} workflow", location=field)
         if not any(item.type == "BUILD" for item in chosen):
             raise InvalidInput("kiln builds every image from its recipe: give a BUILD workflow "
-                               f"(e.g. {managed_arn('BUILD', region)}) or no workflows at all", location=field)
+                               f"(e.g. {managed_arn('BUILD', region, container)}) or no workflows at all",
+                               location=field)
         for index, item in enumerate(chosen):
             if item.parallel_group and item.type != "TEST":
                 raise InvalidInput("parallelGroup is for TEST workflows only",
                                    location=f"{field}[{index}].parallelGroup")
         if not any(item.type == "DISTRIBUTION" for item in chosen):
-            chosen.append(_resolved(work, managed_arn("DISTRIBUTION", region), {}, f"{field}[managed]", account,
-                                    region, True))
+            chosen.append(_resolved(work, managed_arn("DISTRIBUTION", region, container), {}, f"{field}[managed]",
+                                    account, region, True))
         return sorted(chosen, key=lambda item: STAGE_ORDER.index(item.type))
 
 
 def check_configurations(
     configurations: list[dict[str, Any]] | None, *, db: Session | None = None, account: str = DEFAULT_ACCOUNT,
-    region: str = DEFAULT_REGION, field: str = "workflows",
+    region: str = DEFAULT_REGION, field: str = "workflows", container: bool = False,
 ) -> list[dict[str, Any]] | None:
     """``workflows`` as a request gave them, once they resolve (:func:`resolve_workflows` raises one
     clear error otherwise); None for none (the managed ones)."""
     if not configurations:
         return None
     entries = [entry.dump() if hasattr(entry, "dump") else dict(entry) for entry in configurations]
-    resolve_workflows(entries, db=db, account=account, region=region, field=field)
+    resolve_workflows(entries, db=db, account=account, region=region, field=field, container=container)
     return entries

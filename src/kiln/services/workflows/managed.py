@@ -1,4 +1,5 @@
-"""The Amazon-managed workflows kiln ships: ``build-image``, ``test-image`` and ``distribute-image``,
+"""The Amazon-managed workflows kiln ships: ``build-image``, ``test-image`` and ``distribute-image``
+for AMIs, ``build-container``, ``test-container`` and ``distribute-container`` for container recipes,
 documents in ``managed_documents/`` run by the build engine like any workflow.
 
 They are kiln's build, test and distribution stages written as workflow documents, owned by
@@ -25,11 +26,21 @@ MANAGED: tuple[tuple[str, str], ...] = (
     ("TEST", "test-image"),
     ("DISTRIBUTION", "distribute-image"),
 )
+CONTAINER_MANAGED: tuple[tuple[str, str], ...] = (
+    ("BUILD", "build-container"),
+    ("TEST", "test-container"),
+    ("DISTRIBUTION", "distribute-container"),
+)
 
 
-def managed_arn(workflow_type: str, region: str = DEFAULT_REGION) -> str:
+def managed_of(container: bool = False) -> tuple[tuple[str, str], ...]:
+    """The managed workflows an image runs by default: the container ones for a container recipe."""
+    return CONTAINER_MANAGED if container else MANAGED
+
+
+def managed_arn(workflow_type: str, region: str = DEFAULT_REGION, container: bool = False) -> str:
     """The managed workflow of a stage, as a build version ARN."""
-    name = dict(MANAGED)[workflow_type]
+    name = dict(managed_of(container))[workflow_type]
     return f"arn:aws:imagebuilder:{region}:{MANAGED_ACCOUNT}:workflow/{workflow_type.lower()}/{name}/{VERSION}/1"
 
 
@@ -38,7 +49,7 @@ def ensure_managed_workflows(db: Session) -> None:
     from kiln.model.workflow import CreateWorkflowRequest
     from kiln.services.workflows.resource import _rows, put_workflow
 
-    for workflow_type, name in MANAGED:
+    for workflow_type, name in (*MANAGED, *CONTAINER_MANAGED):
         if any(row.version == VERSION for row in _rows(db, MANAGED_ACCOUNT, workflow_type, name)):
             continue
         text = (DOCUMENTS / f"{name}.yaml").read_text()
