@@ -53,16 +53,14 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     tests = body.get("imageTestsConfiguration") or {}
     scanning = build_step.scanning_config(body.get("imageScanningConfiguration"),
                                           tests_enabled=tests.get("imageTestsEnabled", True))
-    common: dict[str, Any] = {
-        "recipe_arn": body[recipe_field], "infrastructure_arn": body["infrastructureConfigurationArn"],
-        "distribution_arn": body.get("distributionConfigurationArn"),
-        "tests_enabled": tests.get("imageTestsEnabled", True),
-        "tests_timeout_minutes": tests.get("timeoutMinutes", 720),
-        "enhanced_metadata": body.get("enhancedImageMetadataEnabled", True), "tags": body.get("tags"),
-        "region": region, "account": account,
-    }
     record = record_container_image if recipe_field == "containerRecipeArn" else record_image
-    arn = record(**common, workflows=body.get("workflows"), execution_role=body.get("executionRole"))
+    arn = record(
+        recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
+        distribution_arn=body.get("distributionConfigurationArn"),
+        tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
+        enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,
+        account=account, workflows=body.get("workflows"), execution_role=body.get("executionRole"),
+    )
     build_step.request_scan(arn, scanning, account=account, region=region)
     queue(arn)
     return {"requestId": new_request_id(), "clientToken": body.get("clientToken") or new_client_token(),
