@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -38,17 +38,12 @@ from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
 from kiln.store.scans import EC2_LABELS, ScanResults, scan_results_by_image
 from kiln.store.snapshots import create_snapshot, record_layers
+from kiln.store.times import ec2_time
 from kiln.store.watermarks import Watermark, inherit, watermarks_by_image
 
 ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
 ROOT_DEVICE_TYPES = ("ebs", "instance-store")
 _NAME = re.compile(r"^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$")
-
-
-def ec2_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def host_architecture() -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -24,13 +24,10 @@ from kiln.db.tables.store import StoreLaunchPermission, StoreWatermark
 from kiln.ec2_errors import InvalidParameterValue
 from kiln.model.sharing import Principal
 from kiln.store.access import image_for
+from kiln.store.times import ec2_time
 
 MAX_PER_IMAGE = 5
 NAME = re.compile(r"^[A-Za-z0-9 ()\[\]./\-'@_]{3,128}$")
-
-
-def _ec2_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @dataclass(frozen=True)
@@ -41,14 +38,14 @@ class Watermark:
     source_image_creation_time: datetime
     watermark_creation_time: datetime
 
-    def to_ec2(self) -> dict[str, str]:
+    def to_ec2(self) -> dict[str, str | None]:
         """EC2's ``ImageWatermark`` shape."""
         return {
             "WatermarkKey": self.key,
             "SourceImageId": self.source_image_id,
             "SourceImageRegion": self.source_image_region,
-            "SourceImageCreationTime": _ec2_time(self.source_image_creation_time),
-            "WatermarkCreationTime": _ec2_time(self.watermark_creation_time),
+            "SourceImageCreationTime": ec2_time(self.source_image_creation_time),
+            "WatermarkCreationTime": ec2_time(self.watermark_creation_time),
         }
 
 
