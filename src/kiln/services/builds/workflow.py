@@ -436,6 +436,9 @@ class Build:
             from kiln.services.builds.actions import attach_watermarks
 
             attach_watermarks(self.plan, self.new_ami)
+            from kiln.services.inventory.artifacts import carry_sboms
+
+            carry_sboms(source_ami, self.region, self.new_ami, self.region)
             images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
                           os_version=cached.get("osVersion"), packages=images.package_records(cached["arn"]))
             step.outputs = {"imageId": self.new_ami, "cachedFrom": cached["arn"]}
