@@ -120,14 +120,15 @@ class AdvisoryIndex:
     def add(self, source: str, record: dict[str, Any]) -> None:
         if record.get("withdrawn"):
             return
-        for affected in record.get("affected") or []:
+        buckets, ecosystems = self._buckets, self.ecosystems
+        for affected in record.get("affected") or ():
             package = affected.get("package")
             if not package:
                 continue
-            key = ecosystem_key(package["ecosystem"])
-            self.ecosystems.add(key)
-            self._buckets[(key, package["name"])].append(
-                Entry(record, affected, order_of(package["ecosystem"]), source))
+            ecosystem = package["ecosystem"]
+            key = ecosystem_key(ecosystem)
+            ecosystems.add(key)
+            buckets[(key, package["name"])].append(Entry(record, affected, order_of(ecosystem), source))
 
     @property
     def buckets(self) -> dict[tuple[EcosystemKey, str], list[Entry]]:
