@@ -234,3 +234,80 @@ def test_a_cached_build_is_scanned_again(parent_ami: str, make_recipe: Any, tmp_
     assert second["outputResources"]["amis"] == [] and tagged_amis(second["arn"]) == []
     assert [s["status"] for s in images.list_steps(second["arn"]) if s["name"] == "ScanImage"] == ["FAILED"]
     assert tagged_amis(first["arn"])  # the cached image itself stays
+
+
+def _steps(arn: str) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in images.list_steps(arn)}
+
+
+def test_without_a_test_phase_the_image_still_waits_and_a_resume_on_the_step_approves(
+        make_recipe: Any, kiln: Kiln) -> None:
+    from kiln.services.workflows.managed_approval import with_approval
+
+    arns = make_recipe("true")  # no test phase: the tests are skipped, the approval is not
+    refused = kiln("image", "create", "--recipe", arns["recipe"], "--infrastructure", arns["infrastructure"],
+                   "--workflow", managed_arn("BUILD"), "--approval")
+    assert refused.exit_code != 0 and "--approval" in refused.stderr and "names none" in refused.stderr
+    assert images.list_images() == []
+    arn = build_queue.create_image({"imageRecipeArn": arns["recipe"],
+                                    "infrastructureConfigurationArn": arns["infrastructure"],
+                                    "workflows": with_approval(None)}, account=DEFAULT_ACCOUNT,
+                                   region=DEFAULT_REGION)["imageBuildVersionArn"]
+    thread = threading.Thread(target=build_queue.build_here, args=(arn, lambda line: None), name="no-tests")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 240
+        while _steps(arn).get("ApproveImage", {}).get("status") != "WAITING":
+            assert thread.is_alive() and time.monotonic() < deadline, images.get_image(arn)["state"]
+            time.sleep(0.1)
+        steps = _steps(arn)
+        assert steps["LaunchTestInstance"]["status"] == "SKIPPED"
+        sent = kiln("workflow", "send-action", steps["ApproveImage"]["stepExecutionId"], arn, "RESUME",
+                    "--reason", "ok by SendWorkflowStepAction")
+        assert sent.exit_code == 0, sent.stderr
+    finally:
+        thread.join(timeout=600)
+    image = images.get_image(arn)
+    assert image["state"]["status"] == "AVAILABLE", image["state"]
+    [ami] = [a["image"] for a in image["outputResources"]["amis"]]
+    assert [m["WatermarkKey"] for m in _marks(ami)] == [APPROVED]
+
+
+GATED_BUILD = """\
+name: approve-then-capture
+description: build-image with the approval ahead of CreateImage.
+schemaVersion: 1.0
+steps:
+  - name: LaunchBuildInstance
+    action: LaunchInstance
+    inputs:
+      waitFor: ssmAgent
+  - name: ApplyBuildComponents
+    action: ExecuteComponents
+    inputs:
+      instanceId.$: $.stepOutputs.LaunchBuildInstance.instanceId
+  - name: Approval
+    action: WaitForAction
+    timeoutSeconds: 300
+  - name: CreateOutputAMI
+    action: CreateImage
+    inputs:
+      instanceId.$: $.stepOutputs.LaunchBuildInstance.instanceId
+  - name: TerminateBuildInstance
+    action: TerminateInstance
+    inputs:
+      instanceId.$: $.stepOutputs.LaunchBuildInstance.instanceId
+"""
+
+
+def test_an_approval_before_the_ami_exists_marks_it_and_its_copies(parent_ami: str, kiln: Kiln,
+                                                                  tmp_path: Path) -> None:
+    from kiln.services.workflows.resource import create_workflow
+
+    gated = create_workflow({"name": "approve-then-capture", "semanticVersion": "1.0.0", "type": "BUILD",
+                             "data": GATED_BUILD})["workflowBuildVersionArn"]
+    pipeline = _two_region_pipeline(parent_ami, tmp_path, kiln, workflows=[{"workflowArn": gated}])
+    arn, thread, _ = _start(pipeline)
+    assert tagged_amis(arn) == []  # no AMI yet when it is approved
+    _approve(kiln, arn, thread)
+    _all_approved(arn)
