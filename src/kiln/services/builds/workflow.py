@@ -20,7 +20,9 @@ AVAILABLE (one transaction; see :mod:`kiln.services.builds.distribute`). Each st
 (:mod:`kiln.services.builds.actions`) with its inputs resolved (``$.stepOutputs…``, ``$.parameters…``);
 a false ``if`` skips it; ``onFailure: Continue`` goes on past a failed step; a workflow's
 ``onFailure: CONTINUE`` goes on past a failed workflow. A TEST workflow that runs components when no
-component has a test phase is skipped (one SKIPPED record). Every workflow run is a workflow execution
+component has a test phase is skipped (one SKIPPED record) — unless it has WaitForAction steps, which
+run (the others SKIPPED): an approval waits whatever else is skipped, also in a build answered from the
+cache, which scans its image again too. Every workflow run is a workflow execution
 and every step a step execution (:mod:`kiln.services.workflows.executions`).
 
 The build runs in the region of its image ARN; the distribution configuration is checked (regions,
