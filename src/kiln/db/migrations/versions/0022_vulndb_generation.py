@@ -1,7 +1,7 @@
 """vulndb_generation: a counter of advisory data changes (per-process advisory index caches)
 
 Revision ID: 0022_vulndb_generation
-Revises: 0021_scans
+Revises: 0022_approvals
 """
 
 import uuid
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_vulndb_generation"
-down_revision = "0021_scans"
+down_revision = "0022_approvals"
 branch_labels = None
 depends_on = None
 
