@@ -79,3 +79,32 @@ def rpm_query(dbpath: Path, backend: str) -> list[str]:
                              "%{NAME} %{EPOCH}:%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}\\n"],
                             check=True, capture_output=True, text=True)
     return sorted(result.stdout.splitlines())
+
+
+def ndb_packages(work: Path, sqlite_db: Path) -> Path:
+    """The sqlite database's header blobs in rpm's ndb layout (``Packages.db``), written here as rpm's ndb
+    backend lays it out: this rpm was built without that backend (``_db_backend ndb`` is "invalid"), so
+    no tool here can make one. The blobs are the ones rpm wrote."""
+    import zlib
+
+    db = sqlite3.connect(f"file:{sqlite_db}?mode=ro", uri=True)
+    rows = db.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()
+    db.close()
+    block = 4096 // 16  # blobs start after the one slot page
+    slots, blobs = [], bytearray()
+    for index, blob in rows:
+        blob = bytes(blob)
+        count = -(-(16 + len(blob) + 12) // 16)
+        body = b"BlbS" + struct.pack("<III", index, 1700000000, len(blob)) + blob
+        body += b"\0" * (count * 16 - 12 - len(body))
+        blobs += body + struct.pack("<II", zlib.adler32(body), len(blob)) + b"BlbE"
+        slots.append(struct.pack("<4sIII", b"Slot", index, block, count))
+        block += count
+    header = b"RpmP" + struct.pack("<IIII", 0, 7, 1, len(rows) + 1) + b"\0" * 12
+    page = header + b"".join(slots)
+    page += b"Slot" + b"\0" * 12  # free slots fill the page
+    page += (b"Slot" + b"\0" * 12) * ((4096 - len(page)) // 16)
+    target = work / "ndb" / "Packages.db"
+    target.parent.mkdir()
+    target.write_bytes(page + bytes(blobs))
+    return target

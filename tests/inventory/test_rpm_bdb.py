@@ -1,6 +1,7 @@
 """RPM's BerkeleyDB ``Packages`` (RHEL/CentOS 7-8, Amazon Linux 2) read from its bytes, nothing run: a
 real database (headers rpm wrote, the hash file Berkeley DB's own loader wrote, rpm's reader agreeing),
-in both byte orders, gives what rpm itself lists; a damaged one is one error naming the file."""
+in both byte orders, gives what rpm itself lists; a damaged one is one error naming the file. SUSE's ndb
+``Packages.db`` (written by the test in rpm's layout: this rpm has no ndb backend) reads the same."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 from tests.conftest import Kiln
 from tests.inventory.package_dbs import os_release
-from tests.inventory.rpm_dbs import bdb_packages, build_rpms, need_tools, rpm_query, sqlite_rpmdb
+from tests.inventory.rpm_dbs import bdb_packages, build_rpms, ndb_packages, need_tools, rpm_query, sqlite_rpmdb
 
-from kiln.store.package_formats.rpm import parse_bdb, parse_sqlite
+from kiln.store.package_formats.rpm import parse_bdb, parse_ndb, parse_sqlite
 
 AMAZON_2 = 'NAME="Amazon Linux"\nVERSION="2"\nID="amzn"\nVERSION_ID="2"\nPRETTY_NAME="Amazon Linux 2"\n'
 
@@ -86,12 +87,24 @@ def test_a_damaged_database_is_one_error_naming_it(kiln: Kiln, rpm_dbs: dict[str
     assert "Traceback" not in result.stderr
 
 
-def test_an_ndb_database_is_refused_naming_the_file(kiln: Kiln, busybox_copy: Callable[[str], Path]) -> None:
+def test_an_ndb_database_reads_as_the_sqlite_one(kiln: Kiln, rpm_dbs: dict[str, Path],
+                                                 busybox_copy: Callable[[str], Path]) -> None:
+    ndb = ndb_packages(rpm_dbs["sqlite"].parent.parent, rpm_dbs["sqlite"])
+    found = parse_ndb(ndb.read_bytes(), "/usr/lib/sysimage/rpm/Packages.db")
+    assert found == parse_sqlite(rpm_dbs["sqlite"], "rpmdb.sqlite")
+    assert _lines(found) == rpm_query(rpm_dbs["sqlite"].parent, "sqlite")
     root = busybox_copy("suse")
-    os_release(root, 'ID="opensuse-leap"\nVERSION_ID="15.5"\n')
+    os_release(root, 'ID="opensuse-leap"\nVERSION_ID="15.5"\nPRETTY_NAME="openSUSE Leap 15.5"\n')
     (root / "usr/lib/sysimage/rpm").mkdir(parents=True)
-    (root / "usr/lib/sysimage/rpm/Packages.db").write_bytes(b"RpmP" + b"\0" * 60)
+    shutil.copyfile(ndb, root / "usr/lib/sysimage/rpm/Packages.db")
     ami = kiln("image", "import", str(root), "--name", "suse").stdout.strip()
-    result = kiln("image", "packages", ami)
-    assert result.exit_code == 1 and "/usr/lib/sysimage/rpm/Packages.db" in result.stderr
-    assert "(ndb) is not read" in result.stderr and "Traceback" not in result.stderr
+    records = json.loads(kiln("image", "packages", ami, "--output", "json").stdout)["imagePackageList"]
+    assert [(r["name"], r["ecosystem"]) for r in records][:2] == [("alpha-kiln", "openSUSE:Leap 15.5"),
+                                                                  ("beta-kiln", "openSUSE:Leap 15.5")]
+    damaged = bytearray(ndb.read_bytes())
+    damaged[4096 + 40] ^= 0xFF  # a byte of the first blob
+    (root / "usr/lib/sysimage/rpm/Packages.db").write_bytes(bytes(damaged))
+    broken = kiln("image", "import", str(root), "--name", "suse-broken").stdout.strip()
+    result = kiln("image", "packages", broken)
+    assert result.exit_code == 1 and "/usr/lib/sysimage/rpm/Packages.db: package #1" in result.stderr
+    assert "Adler-32" in result.stderr and "Traceback" not in result.stderr
