@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -107,33 +107,46 @@ class AdvisoryIndex:
         self._buckets: dict[tuple[EcosystemKey, str], list[Entry]] = defaultdict(list)
         self.ecosystems: set[EcosystemKey] = set()
         self._pending: dict[tuple[EcosystemKey, str], dict[tuple[str, str], str]] = {}
+        # records added in memory, kept as (source, record, affected, order) until a package asks for them
+        self._added: dict[tuple[EcosystemKey, str], list[tuple[str, dict[str, Any], dict[str, Any], str | None]]] = {}
+        self._ecosystem_of: dict[str, tuple[EcosystemKey, str | None]] = {}
+        self._memo: dict[Any, Any] = {}  # what matching derives from a bucket once (see ``memo``)
         self._lock = threading.Lock()
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[str, dict[str, Any]]]) -> AdvisoryIndex:
         """From (source, OSV record) pairs; withdrawn records are left out."""
         index = cls()
+        add = index.add
         for source, record in records:
-            index.add(source, record)
+            add(source, record)
         return index
 
     def add(self, source: str, record: dict[str, Any]) -> None:
         if record.get("withdrawn"):
             return
-        buckets, ecosystems = self._buckets, self.ecosystems
+        if self._memo:
+            self._memo.clear()
         for affected in record.get("affected") or ():
             package = affected.get("package")
             if not package:
                 continue
             ecosystem = package["ecosystem"]
-            key = ecosystem_key(ecosystem)
-            ecosystems.add(key)
-            buckets[(key, package["name"])].append(Entry(record, affected, order_of(ecosystem), source))
+            known = self._ecosystem_of.get(ecosystem)
+            if known is None:
+                known = self._ecosystem_of[ecosystem] = (ecosystem_key(ecosystem), order_of(ecosystem))
+                self.ecosystems.add(known[0])
+            key, order = (known[0], package["name"]), known[1]
+            decoded = self._buckets.get(key)
+            if decoded is not None:
+                decoded.append(Entry(record, affected, order, source))
+            else:
+                self._added.setdefault(key, []).append((source, record, affected, order))
 
     @property
     def buckets(self) -> dict[tuple[EcosystemKey, str], list[Entry]]:
         """Every bucket, each record decoded (for inspection; scans decode only what they look up)."""
-        for key in list(self._pending):
+        for key in [*self._pending, *self._added]:
             self._bucket(key)
         return self._buckets
 
@@ -150,18 +163,28 @@ class AdvisoryIndex:
 
     def _bucket(self, key: tuple[EcosystemKey, str]) -> list[Entry]:
         found = self._buckets.get(key)
-        if found is not None or key not in self._pending:
-            # a bucket is stored before it leaves _pending, so this second read sees one just decoded
+        if found is not None or (key not in self._pending and key not in self._added):
+            # a bucket is stored before it leaves _pending/_added, so this second read sees one just decoded
             return found if found is not None else self._buckets.get(key, [])
         with self._lock:  # scans in worker threads share a cached index
-            pending = self._pending.get(key)
-            if pending is not None:
-                decoded: list[Entry] = []
-                for (source, _), text in pending.items():
+            pending, added = self._pending.get(key), self._added.get(key)
+            if pending is not None or added is not None:
+                decoded: list[Entry] = [Entry(record, affected, order, source)
+                                        for source, record, affected, order in added or ()]
+                for (source, _), text in (pending or {}).items():
                     _add_matching(decoded, source, json.loads(text), key)
                 self._buckets[key] = decoded
-                del self._pending[key]
+                self._pending.pop(key, None)
+                self._added.pop(key, None)
         return self._buckets.get(key, [])
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """What ``make`` derives from this index's buckets, made once per ``key`` (dropped when a record
+        is added). Two threads may both make it; both results are equal, the first stored is kept."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo.setdefault(key, make())
+        return found
 
     @classmethod
     def load(cls, ecosystems: Iterable[str] | None = None, *, db: Session | None = None) -> AdvisoryIndex:
@@ -223,4 +246,5 @@ def _add_matching(entries: list[Entry], source: str, record: dict[str, Any], key
 # The process's advisory indexes: "stamp" (database, its token and generation) -> the index of each
 # set of ecosystem families (None: all) read at that stamp.
 _CACHE: dict[Any, Any] = {}
+_MISSING = object()
 _CACHE_LOCK = threading.Lock()

@@ -15,6 +15,7 @@ ECOSYSTEM ranges of introduced/fixed/last_affected/limit events) in the ecosyste
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,17 +112,115 @@ def _lookups(package: InstalledPackage, order: str) -> list[tuple[str, str]]:
 def _package_findings(package: InstalledPackage, order: str, db: AdvisoryIndex) -> list[Finding]:
     found: dict[str, Finding] = {}
     for name, version in _lookups(package, order):
-        entries = db.entries(package.ecosystem, name)
-        if not entries:
+        bucket = db.memo((package.ecosystem, name, order),
+                         lambda n=name: _Bucket.of(db.entries(package.ecosystem, n), order))
+        if bucket is None:
             continue
         installed = version_key(order, version, where=f"{package.name} {version}")
-        for entry in entries:
-            if entry.record["id"] in found or entry.order != order:
-                continue
+        if bucket.broken is not None:
+            _walk(bucket.broken, order, installed, package, version, found)
+            continue
+        for entry, fixed in bucket.hits(installed):
+            facts = _facts(entry)
+            if facts.id not in found:
+                found[facts.id] = _finding(entry, facts, package, version, fixed)
+    return list(found.values())
+
+
+def _walk(entries: list[Entry], order: str, installed: Any, package: InstalledPackage, version: str,
+          found: dict[str, Finding]) -> None:
+    """Entry by entry, each compiled when reached: a bucket with a malformed advisory version fails (the
+    package is unknown) exactly when that entry is reached."""
+    for entry in entries:
+        if entry.record["id"] in found or entry.order != order:
+            continue
+        hit = _affects(entry, installed)
+        if hit is not None:
+            facts = _facts(entry)
+            found[facts.id] = _finding(entry, facts, package, version, hit[0])
+
+
+_FROM_ZERO = {"introduced": "0"}
+
+
+class _Bucket:
+    """The entries a package name is looked up in, compiled once for the index: the usual entry (one range
+    from "0", fixed at one version or not at all) is a boundary in a sorted list, so an installed version
+    finds every such entry it is below with one bisection; any other entry is evaluated as OSV says
+    (``_affects``). Hits come back in the entries' order, as the per-entry walk gives them."""
+
+    __slots__ = ("always", "bound_hits", "bounds", "broken", "general", "sorted")
+
+    def __init__(self) -> None:
+        self.always: list[tuple[int, Entry, str | None]] = []  # affected whatever the version: no fix yet
+        self.bounds: list[Any] = []  # the fixed versions' keys (sorted for dpkg keys, a total order)
+        self.bound_hits: list[tuple[int, Entry, str | None]] = []  # beside bounds: hit when installed < bound
+        self.general: list[tuple[int, Entry]] = []
+        self.sorted = False
+        self.broken: list[Entry] | None = None  # a malformed advisory version: walked entry by entry
+
+    @classmethod
+    def of(cls, entries: list[Entry], order: str) -> _Bucket | None:
+        if not entries:
+            return None
+        bucket = cls()
+        bounds: list[tuple[Any, int, Entry, str]] = []
+        try:
+            for index, entry in enumerate(entry for entry in entries if entry.order == order):
+                fixed = _simple(entry)
+                if fixed is None:
+                    entry.compiled()
+                    bucket.general.append((index, entry))
+                elif fixed == "":
+                    bucket.always.append((index, entry, None))
+                else:
+                    bounds.append((version_key(order, fixed), index, entry, fixed))
+        except InvalidInput:
+            bucket.broken = entries
+            return bucket
+        if order == DPKG and len(bounds) > 1:
+            bounds.sort(key=_first)
+            bucket.sorted = True
+        bucket.bounds = [bound[0] for bound in bounds]
+        bucket.bound_hits = [(index, entry, fixed) for _, index, entry, fixed in bounds]
+        return bucket
+
+    def hits(self, installed: Any) -> list[tuple[Entry, str | None]]:
+        """(entry, fixed version past ``installed`` or None) of each entry that affects ``installed``."""
+        if self.sorted:
+            found = self.always + self.bound_hits[bisect_right(self.bounds, installed):]
+        else:
+            pairs = zip(self.bounds, self.bound_hits, strict=True)
+            found = self.always + [hit for key, hit in pairs if installed < key]
+        for index, entry in self.general:
             hit = _affects(entry, installed)
             if hit is not None:
-                found[entry.record["id"]] = _finding(entry, package, version, hit)
-    return list(found.values())
+                found.append((index, entry, hit[0]))
+        if len(found) > 1:
+            found.sort(key=_first)
+        return [(entry, fixed) for _, entry, fixed in found]
+
+
+def _simple(entry: Entry) -> str | None:
+    """The fixed version of an entry whose one ECOSYSTEM range is introduced "0" then fixed at most once
+    ("": no fixed event), with no ``versions`` list; None for any other entry."""
+    affected = entry.affected
+    ranges = affected.get("ranges")
+    if affected.get("versions") or not ranges or len(ranges) != 1:
+        return None
+    span = ranges[0]
+    events = span.get("events")
+    if span.get("type") != "ECOSYSTEM" or not events or events[0] != _FROM_ZERO:
+        return None
+    if len(events) == 1:
+        return ""
+    if len(events) == 2 and len(events[1]) == 1 and isinstance(events[1].get("fixed"), str) and events[1]["fixed"]:
+        return events[1]["fixed"]  # type: ignore[no-any-return]
+    return None
+
+
+def _first(item: tuple[Any, ...]) -> Any:
+    return item[0]
 
 
 def _affects(entry: Entry, installed: Any) -> tuple[str | None] | None:
@@ -169,30 +268,38 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Facts:
     """What a finding takes from its record, worked out once per record entry (binaries share it)."""
 
+    id: str
     severity: Severity
     aliases: tuple[str, ...]
     since: datetime | None
+    summary: str
+    state: str | None = None  # the entry's state when no fix is past the installed version, on first need
 
 
 def _facts(entry: Entry) -> _Facts:
     if entry.facts is None:
         record, affected = entry.record, entry.affected
         entry.facts = _Facts(
-            severity=severity_of(record, affected),
+            id=record["id"], severity=severity_of(record, affected),
             aliases=tuple(dict.fromkeys([*(record.get("aliases") or []), *(record.get("upstream") or [])])),
-            since=_when(record.get("published")) or _when(record.get("modified")))
+            since=_when(record.get("published")) or _when(record.get("modified")),
+            summary=record.get("summary") or "")
     return entry.facts  # type: ignore[no-any-return]
 
 
-def _finding(entry: Entry, package: InstalledPackage, version: str, hit: tuple[str | None]) -> Finding:
-    facts, fixed = _facts(entry), hit[0]
+def _finding(entry: Entry, facts: _Facts, package: InstalledPackage, version: str, fixed: str | None) -> Finding:
+    if fixed:
+        state, since = FIXED, facts.since
+    else:
+        if facts.state is None:
+            facts.state = _state(entry.affected)
+        state, since = facts.state, None
     return Finding(
-        vulnerability_id=entry.record["id"], aliases=facts.aliases, package=package, installed_version=version,
-        fixed_version=fixed, fix_state=FIXED if fixed else _state(entry.affected), severity=facts.severity,
-        fix_available_since=facts.since if fixed else None, source=entry.source,
-        summary=entry.record.get("summary") or "",
+        vulnerability_id=facts.id, aliases=facts.aliases, package=package, installed_version=version,
+        fixed_version=fixed, fix_state=state, severity=facts.severity, fix_available_since=since,
+        source=entry.source, summary=facts.summary,
     )
