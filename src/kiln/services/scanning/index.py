@@ -117,31 +117,37 @@ class AdvisoryIndex:
     def from_records(cls, records: Iterable[tuple[str, dict[str, Any]]]) -> AdvisoryIndex:
         """From (source, OSV record) pairs; withdrawn records are left out."""
         index = cls()
-        add = index.add
-        for source, record in records:
-            add(source, record)
+        index.add_all(records)
         return index
 
     def add(self, source: str, record: dict[str, Any]) -> None:
-        if record.get("withdrawn"):
-            return
+        self.add_all([(source, record)])
+
+    def add_all(self, records: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """(source, OSV record) pairs: each entry kept as it is until a package asks for its bucket."""
         if self._memo:
             self._memo.clear()
-        for affected in record.get("affected") or ():
-            package = affected.get("package")
-            if not package:
+        decoded_buckets, added, known_ecosystems = self._buckets, self._added, self._ecosystem_of
+        for source, record in records:
+            if record.get("withdrawn"):
                 continue
-            ecosystem = package["ecosystem"]
-            known = self._ecosystem_of.get(ecosystem)
-            if known is None:
-                known = self._ecosystem_of[ecosystem] = (ecosystem_key(ecosystem), order_of(ecosystem))
-                self.ecosystems.add(known[0])
-            key, order = (known[0], package["name"]), known[1]
-            decoded = self._buckets.get(key)
-            if decoded is not None:
-                decoded.append(Entry(record, affected, order, source))
-            else:
-                self._added.setdefault(key, []).append((source, record, affected, order))
+            for affected in record.get("affected") or ():
+                package = affected.get("package")
+                if not package:
+                    continue
+                ecosystem = package["ecosystem"]
+                known = known_ecosystems.get(ecosystem)
+                if known is None:
+                    known = known_ecosystems[ecosystem] = (ecosystem_key(ecosystem), order_of(ecosystem))
+                    self.ecosystems.add(known[0])
+                key = (known[0], package["name"])
+                decoded = decoded_buckets.get(key)
+                if decoded is not None:
+                    decoded.append(Entry(record, affected, known[1], source))
+                elif key in added:
+                    added[key].append((source, record, affected, known[1]))
+                else:
+                    added[key] = [(source, record, affected, known[1])]
 
     @property
     def buckets(self) -> dict[tuple[EcosystemKey, str], list[Entry]]:

@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from kiln.errors import InvalidInput
@@ -260,8 +261,11 @@ def _state(affected: dict[str, Any]) -> str:
 
 
 def _when(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
+    return _time(text) if isinstance(text, str) else None
+
+
+@lru_cache(maxsize=4096)  # advisories of one batch share their dates
+def _time(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
