@@ -4,8 +4,8 @@ booted and used for every step, and booted again once after stop/start). Never s
 
 Inside the guest: ``kiln instance exec`` over SSH, the IMDSv2 endpoint answering a token and the
 AMI id, the user data run by cloud-init, the key pair's key logging in. Then stop/start keeps a file
-of the root volume, QEMU killed with SIGKILL is found stopped by recovery (its metadata endpoint
-stopped too), CreateImage captures what the guest changed as one more layer, and terminate removes
+of the root volume, QEMU killed with SIGKILL is found stopped by recovery,
+and CreateImage captures what the guest changed as one more layer, and terminate removes
 the overlay. An instance-store VM cannot be stopped."""
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def _pid(description: dict) -> procs.ProcessId | None:  # type: ignore[type-arg]
 
 
 def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: VmImage, kiln, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kiln.runtime import recovery, vm_disk, vm_process
+    from kiln.runtime import recovery, vm_disk
     from kiln.runtime.instances import get
 
     home, ami = in_vm_home.home, in_vm_home.ami
@@ -169,24 +169,23 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     # stop keeps the root volume, start boots it again with the file still there
     _exec(kiln, instance_id, "echo kept-across-stop > /root/marker && sync")
     running = _json(kiln, "instance", "describe", instance_id)
-    guest, helper = _pid(running), vm_process.metadata_helper(get(instance_id))
+    guest = _pid(running)
     assert kiln("instance", "stop", instance_id).exit_code == 0
-    assert guest is not None and helper is not None
-    assert not procs.is_alive(guest.pid, guest.start_time) and not procs.is_alive(helper.pid, helper.start_time)
+    assert guest is not None and not procs.is_alive(guest.pid, guest.start_time)
     assert _json(kiln, "instance", "describe", instance_id)["State"]["Name"] == "stopped" and root.is_file()
     assert kiln("instance", "start", instance_id).exit_code == 0
     _wait_for_ssh(kiln, home, instance_id, accel)
     assert _exec(kiln, instance_id, "cat /root/marker") == "kept-across-stop\n"
 
-    # QEMU killed with SIGKILL: recovery finds the instance stopped and stops its metadata endpoint
+    # QEMU killed with SIGKILL: recovery finds the instance stopped
     restarted = get(instance_id)
-    guest, helper = restarted.init, vm_process.metadata_helper(restarted)
-    assert guest is not None and helper is not None
+    guest = restarted.init
+    assert guest is not None
     os.kill(guest.pid, 9)
     assert procs.wait_gone([guest], 30)
     report = recovery.recover()
     assert instance_id in report.stopped
-    assert get(instance_id).state == "stopped" and not procs.is_alive(helper.pid, helper.start_time)
+    assert get(instance_id).state == "stopped"
     assert root.is_file(), "an EBS root volume outlives its VM's crash"
 
     # CreateImage from the (stopped) VM: one more layer holding what the guest changed

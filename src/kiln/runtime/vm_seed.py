@@ -5,11 +5,15 @@ NoCloud datasource reads (``meta-data``, ``user-data``, ``vendor-data``).
 kiln's own key, which ``kiln instance exec`` logs in with); ``user-data`` is the user's, untouched (an
 empty cloud-config when none); ``vendor-data`` lets the public keys log in as root too (what kiln's
 exec needs), which the user's own user-data can still override.
+
+``mkfs.vfat`` runs once: the empty volume is kept in ``KILN_HOME/cache/vm-seed/`` and each seed is a
+copy of it that ``mcopy`` fills.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -18,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from kiln.errors import SystemRequirement
+from kiln.home import cache_dir
 
 LABEL = "CIDATA"
 SEED_BYTES = 2 << 20
@@ -52,11 +57,24 @@ def _run(argv: list[str], package: str) -> None:
         raise SystemRequirement(f"{argv[0]} failed making the NoCloud seed: {done.stderr.strip()[:300]}")
 
 
+def _empty_volume() -> Path:
+    empty = cache_dir() / "vm-seed" / f"empty-{LABEL}-{SEED_BYTES}.img"
+    if not empty.is_file():
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        partial = empty.with_name(f"{empty.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                handle.truncate(SEED_BYTES)
+            _run(["mkfs.vfat", "-n", LABEL, str(partial)], "dosfstools")
+            os.replace(partial, empty)
+        finally:
+            partial.unlink(missing_ok=True)
+    return empty
+
+
 def write_seed(dest: Path, files: dict[str, bytes]) -> Path:
     """The FAT volume at ``dest`` holding ``files``."""
-    with open(dest, "wb") as handle:
-        handle.truncate(SEED_BYTES)
-    _run(["mkfs.vfat", "-n", LABEL, str(dest)], "dosfstools")
+    shutil.copyfile(_empty_volume(), dest)
     with tempfile.TemporaryDirectory(prefix="kiln-seed-") as scratch:
         paths = []
         for name, content in files.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from kiln.ec2_errors import InvalidParameterValue
@@ -16,13 +17,15 @@ from kiln.store.disk_image import DEFAULT_SIZE
 from kiln.store.images import ImageInfo
 
 
-def disk_key(image: ImageInfo, region: str, size: int) -> str:
-    digests = [layer.digest for layer in api.image_layers(image.id, region)]
+def disk_key(image: ImageInfo, region: str, size: int, digests: Sequence[str] | None = None) -> str:
+    """``digests``: the AMI's layer digests when the caller has them (else read)."""
+    if digests is None:
+        digests = [layer.digest for layer in api.image_layers(image.id, region)]
     text = "\n".join([*digests, str(size), image.boot.boot_mode or ""])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def bootable_disk(image: ImageInfo, region: str) -> Path:
+def bootable_disk(image: ImageInfo, region: str, digests: Sequence[str] | None = None) -> Path:
     """The AMI's bootable qcow2 disk, as large as its root volume (exported now unless cached);
     InvalidParameterValue for an AMI without a kernel."""
     size = image.volume_size << 30 if image.volume_size else DEFAULT_SIZE
@@ -33,7 +36,7 @@ def bootable_disk(image: ImageInfo, region: str) -> Path:
             location="ImageId",
         )
     directory = cache_dir() / "vm-disks"
-    disk = directory / f"{disk_key(image, region, size)}.qcow2"
+    disk = directory / f"{disk_key(image, region, size, digests)}.qcow2"
     if disk.is_file():
         return disk
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,104 @@
+"""The SSH keys ``kiln instance exec`` logs into VM instances with, one per instance, made ahead of
+time: a launch takes a key pair from a small pool in ``KILN_HOME/cache/vm-keys/`` (an atomic rename,
+so two launches never share one) and a detached ``ssh-keygen`` refills the pool while the VM boots.
+With the pool empty (the first launch), the key is made there and then."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from kiln.errors import SystemRequirement
+from kiln.home import cache_dir
+
+POOL_SIZE = 2
+STALE_FILL_SECONDS = 60.0  # a refill's scratch dir older than this belongs to one that died
+_fills: list[subprocess.Popen[bytes]] = []
+
+
+def ssh_keygen(private: Path, *, key_type: str = "ed25519", comment: str = "kiln") -> str:
+    """A new key pair at ``private`` (and ``private``.pub); returns the public key line."""
+    argv = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", comment, "-f", str(private)]
+    if key_type == "rsa":
+        argv[1:1] = ["-b", "2048"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise SystemRequirement("ssh-keygen is not installed", hint="apt-get install openssh-client") from None
+    if done.returncode != 0:
+        raise SystemRequirement(f"ssh-keygen failed: {done.stderr.strip()[:300]}")
+    return private.with_name(private.name + ".pub").read_text().strip()
+
+
+def pool_dir() -> Path:
+    pool = cache_dir() / "vm-keys"
+    pool.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return pool
+
+
+def _claim(pool: Path, private: Path) -> str | None:
+    """The public key of a pooled pair moved to ``private``; None when the pool is empty."""
+    for candidate in sorted(pool.glob("*.key")):
+        try:
+            os.rename(candidate, private)  # the claim: one launch wins each pair
+        except FileNotFoundError:
+            continue
+        # a refill moves the .pub in before the .key, so it is there
+        if _move_pub(candidate, private):
+            return private.with_name(private.name + ".pub").read_text().strip()
+    return None
+
+
+def _move_pub(candidate: Path, private: Path) -> bool:
+    try:
+        os.rename(candidate.with_suffix(".pub"), private.with_name(private.name + ".pub"))
+    except FileNotFoundError:
+        private.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _refill(pool: Path) -> None:
+    """Start detached ``ssh-keygen``s until the pool (with the refills under way) holds POOL_SIZE."""
+    for fill in list(_fills):
+        if fill.poll() is not None:
+            _fills.remove(fill)
+    filling = 0
+    for scratch in pool.glob(".fill-*"):
+        try:
+            fresh = time.time() - scratch.stat().st_mtime < STALE_FILL_SECONDS
+        except FileNotFoundError:
+            continue
+        if fresh:
+            filling += 1
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    for _ in range(POOL_SIZE - len(list(pool.glob("*.key"))) - filling):
+        name = secrets.token_hex(8)
+        scratch = pool / f".fill-{name}"
+        scratch.mkdir()
+        script = ('ssh-keygen -q -t ed25519 -N "" -C kiln-exec -f "$1/k" </dev/null >/dev/null 2>&1 '
+                  '&& mv "$1/k.pub" "$2.pub" && mv "$1/k" "$2.key"; rm -rf "$1"')
+        _fills.append(subprocess.Popen(["sh", "-c", script, "sh", str(scratch), str(pool / name)],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True))
+
+
+def take_key(private: Path, *, comment: str) -> str:
+    """An ed25519 key pair at ``private`` (and ``private``.pub), from the pool or made now; returns
+    the public key line, ending in ``comment``."""
+    pool = pool_dir()
+    public = _claim(pool, private)
+    if public is None:
+        public = ssh_keygen(private, comment=comment)
+    try:
+        _refill(pool)
+    except OSError:
+        pass  # only the next launch's speed depends on it
+    line = " ".join([*public.split()[:2], comment])
+    private.with_name(private.name + ".pub").write_text(line + "\n")
+    return line
