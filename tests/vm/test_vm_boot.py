@@ -2,8 +2,9 @@
 ``kiln instance run --vm`` under KVM when kiln's probe finds it usable, else TCG (minutes: one VM is
 booted and used for every step, and booted again once after stop/start). Never skipped.
 
-Inside the guest: ``kiln instance exec`` over SSH, the IMDSv2 endpoint answering a token and the
-AMI id, the user data run by cloud-init, the key pair's key logging in. Then stop/start keeps a file
+Inside the guest: ``kiln instance exec`` over SSH and through kiln's serial agent, the IMDSv2
+endpoint answering a token and the AMI id, the user data run by cloud-init, the key pair's key logging
+in. A reboot resets the guest in the same QEMU process, keeping a file. Then stop/start keeps a file
 of the root volume, QEMU killed with SIGKILL is found stopped by recovery,
 and CreateImage captures what the guest changed as one more layer, and terminate removes
 the overlay. An instance-store VM cannot be stopped."""
@@ -106,7 +107,7 @@ def _console_tail(home: Path, instance_id: str) -> str:
 def _wait_for_ssh(kiln, home: Path, instance_id: str, accel: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + BOOT_SECONDS
     while True:
-        result = kiln("instance", "exec", instance_id, "--timeout", "60", "--", "true")
+        result = kiln("instance", "exec", instance_id, "--via", "ssh", "--timeout", "60", "--", "true")
         if result.exit_code == 0:
             return
         assert time.monotonic() < deadline, (
@@ -165,6 +166,29 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     while f"kiln-user-data-ran-{instance_id}" not in kiln("instance", "console-output", instance_id).stdout:
         assert time.monotonic() < deadline, f"user data did not run: {_console_tail(home, instance_id)}"
         time.sleep(5)
+
+    # exec without SSH: kiln's agent on the virtio-serial port, exit code and output kept
+    serial = kiln("instance", "exec", instance_id, "--via", "serial", "--", "sh", "-c",
+                  "echo via-serial $(id -u); echo to-stderr >&2; exit 7")
+    assert (serial.exit_code, serial.stdout) == (7, "via-serial 0\n"), serial.stderr
+    assert "to-stderr" in serial.stderr
+    listed = kiln("instance", "list").stdout
+    assert f"user-slirp ssh=127.0.0.1:{port}" in listed, listed  # the VM's network, not "host"
+
+    # reboot: a reset of the same QEMU process; the guest boots again with the file still there
+    boot_id = _exec(kiln, instance_id, "echo kept-across-reboot > /root/rebooted && sync && "
+                                       "cat /proc/sys/kernel/random/boot_id")
+    before = _pid(_json(kiln, "instance", "describe", instance_id))
+    assert kiln("instance", "reboot", instance_id).exit_code == 0
+    after = _json(kiln, "instance", "describe", instance_id)
+    assert after["State"]["Name"] == "running" and _pid(after) == before and before is not None
+    assert procs.is_alive(before.pid, before.start_time) and after["Kiln"]["SshPort"] == port
+    deadline = time.monotonic() + BOOT_SECONDS
+    while (again := kiln("instance", "exec", instance_id, "--via", "ssh", "--timeout", "60", "--",
+                         "cat", "/proc/sys/kernel/random/boot_id", "/root/rebooted")).stdout[:36] in ("", boot_id[:36]):
+        assert time.monotonic() < deadline, f"no second boot: {_console_tail(home, instance_id)}"
+        time.sleep(5)
+    assert again.stdout.endswith("kept-across-reboot\n"), again.stdout
 
     # stop keeps the root volume, start boots it again with the file still there
     _exec(kiln, instance_id, "echo kept-across-stop > /root/marker && sync")

@@ -27,7 +27,11 @@ def test_the_seed_is_a_cidata_volume_with_meta_user_and_vendor_data(tmp_path: Pa
                     "public-keys": [KEY, "ssh-rsa AAAAB3 kiln"]}
     assert vm_seed.read_seed(seed, "user-data") == b"#!/bin/sh\necho hi\n"  # the user's, untouched
     vendor = vm_seed.read_seed(seed, "vendor-data").decode()
-    assert vendor.startswith("#cloud-config\n") and yaml.safe_load(vendor) == {"disable_root": False}
+    assert vendor.startswith("#cloud-config\n")
+    config = yaml.safe_load(vendor)
+    assert config["disable_root"] is False
+    [[shell, flag, script]] = config["bootcmd"]  # kiln's exec agent, written and started at every boot
+    assert (shell, flag) == ("sh", "-c") and "/var/lib/kiln/exec-agent.py" in script and "systemd-run" in script
 
 
 def test_without_user_data_the_seed_has_an_empty_cloud_config(tmp_path: Path) -> None:

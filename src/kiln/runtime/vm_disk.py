@@ -43,6 +43,22 @@ def virtual_size(disk: Path) -> int:
     return int(info(disk)["virtual-size"])  # type: ignore[call-overload]
 
 
+def backing_file(disk: Path) -> str | None:
+    """The backing file a qcow2 names in its header (None: none, or not a qcow2)."""
+    try:
+        with open(disk, "rb") as handle:
+            header = handle.read(20)
+            if len(header) < 20 or header[:4] != QCOW2_MAGIC:
+                return None
+            offset, size = struct.unpack_from(">QI", header, 8)
+            if not offset or not size:
+                return None
+            handle.seek(offset)
+            return handle.read(size).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+
+
 def overlay_templates(backing: Path) -> list[Path]:
     """The empty overlays kept for ``backing`` (removed with it)."""
     return sorted(backing.parent.glob(f"{backing.name}.overlay-*.qcow2"))

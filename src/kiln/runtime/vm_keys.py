@@ -5,6 +5,7 @@ With the pool empty (the first launch), the key is made there and then."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -95,10 +96,8 @@ def take_key(private: Path, *, comment: str) -> str:
     public = _claim(pool, private)
     if public is None:
         public = ssh_keygen(private, comment=comment)
-    try:
+    with contextlib.suppress(OSError):  # only the next launch's speed depends on it
         _refill(pool)
-    except OSError:
-        pass  # only the next launch's speed depends on it
     line = " ".join([*public.split()[:2], comment])
     private.with_name(private.name + ".pub").write_text(line + "\n")
     return line

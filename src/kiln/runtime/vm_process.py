@@ -1,7 +1,8 @@
 """The process of a running VM instance: QEMU, daemonized, its pid from its pid file, stopped by pid.
 
 QEMU runs the root volume (a qcow2 overlay) and the NoCloud seed as virtio disks, the serial console
-appended to the instance's console log, a QMP socket (the power and reset buttons), and a user-mode
+appended to the instance's console log, a QMP socket (the power and reset buttons), a virtio-serial
+port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
 network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; its SSH port is forwarded from a
 loopback port QEMU binds itself (port 0: the kernel picks a free one, so two launches cannot race for
 it; the port is read back from the socket QEMU listens on); each connection to 169.254.169.254:80 is
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import SystemRequirement
-from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata
+from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
@@ -43,6 +44,10 @@ def qemu_argv(instance: Instance, vm: dict[str, Any]) -> list[str]:
         "-drive", f"file={vm['root']},if=virtio,format=qcow2,discard=unmap",
         "-drive", f"file={vm['seed']},if=virtio,format=raw,readonly=on",
         "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
+        # kiln's exec agent in the guest (kiln.runtime.vm_serial): its port, the socket its host end
+        "-device", "virtio-serial-pci,id=vserial0",
+        "-chardev", f"socket,id=kexec,path={vm_serial.SOCKET},server=on,wait=off",
+        "-device", f"virtserialport,bus=vserial0.0,chardev=kexec,name={vm_serial.PORT_NAME}",
         "-device", "virtio-rng-pci",
         "-daemonize", "-pidfile", str(directory / "qemu.pid"),
     ]  # fmt: skip
@@ -86,6 +91,7 @@ def boot(instance: Instance) -> dict[str, Any]:
     pid_file = instance.dir / "qemu.pid"
     pid_file.unlink(missing_ok=True)
     Path(vm["qmp"]).unlink(missing_ok=True)
+    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
     with open(instance.dir / "qemu.log", "ab") as log:
         # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
         done = subprocess.run(qemu_argv(instance, vm), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -133,6 +139,15 @@ def halt(instance: Instance, grace: float) -> None:
             procs.wait_gone([guest], grace)
         procs.kill_and_wait(guest)
     stop_process(metadata_helper(instance))
+
+
+def reset(instance: Instance) -> bool:
+    """Reboot the guest in place (QMP ``system_reset``): same QEMU process, same ports, same root
+    volume; False when its QEMU is not running to be asked."""
+    guest = instance.init
+    if guest is None or not procs.is_alive(guest.pid, guest.start_time):
+        return False
+    return qemu_qmp.reset(Path((instance.vm or {})["qmp"]))
 
 
 def reap_finished() -> None:

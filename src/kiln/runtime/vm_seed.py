@@ -4,7 +4,8 @@ NoCloud datasource reads (``meta-data``, ``user-data``, ``vendor-data``).
 ``meta-data`` carries the instance id, host name and the SSH public keys (the instance's key pair and
 kiln's own key, which ``kiln instance exec`` logs in with); ``user-data`` is the user's, untouched (an
 empty cloud-config when none); ``vendor-data`` lets the public keys log in as root too (what kiln's
-exec needs), which the user's own user-data can still override.
+exec needs) and, at every boot (``bootcmd``), writes and starts kiln's exec agent
+(``kiln.runtime.vm_agent``, for ``exec --via serial``); the user's own user-data can override both.
 
 ``mkfs.vfat`` runs once: the empty volume is kept in ``KILN_HOME/cache/vm-seed/`` and each seed is a
 copy of it that ``mcopy`` fills.
@@ -12,6 +13,7 @@ copy of it that ``mcopy`` fills.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -27,7 +29,18 @@ from kiln.home import cache_dir
 LABEL = "CIDATA"
 SEED_BYTES = 2 << 20
 EMPTY_USER_DATA = b"#cloud-config\n{}\n"
-VENDOR_DATA = "#cloud-config\ndisable_root: false\n"
+AGENT = Path(__file__).with_name("vm_agent.py")  # run in the guest, not imported here
+AGENT_IN_GUEST = "/var/lib/kiln/exec-agent.py"
+
+
+def vendor_data() -> str:
+    agent = base64.b64encode(AGENT.read_bytes()).decode()
+    start = (f"mkdir -p {os.path.dirname(AGENT_IN_GUEST)} && echo {agent} | base64 -d > {AGENT_IN_GUEST} && "
+             # a unit of its own, so it outlives cloud-init's; without systemd, in the background
+             f"if command -v systemd-run >/dev/null; then systemd-run --unit=kiln-exec-agent --collect "
+             f"python3 {AGENT_IN_GUEST} || true; else nohup python3 {AGENT_IN_GUEST} >/dev/null 2>&1 & fi")
+    config = {"disable_root": False, "bootcmd": [["sh", "-c", start]]}
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1 << 20)
 
 
 def meta_data(instance_id: str, hostname: str, public_keys: Sequence[str]) -> str:
@@ -43,7 +56,7 @@ def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
     return {
         "meta-data": meta_data(instance_id, hostname, public_keys).encode(),
         "user-data": user_data if user_data is not None else EMPTY_USER_DATA,
-        "vendor-data": VENDOR_DATA.encode(),
+        "vendor-data": vendor_data().encode(),
     }
 
 

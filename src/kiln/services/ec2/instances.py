@@ -10,6 +10,7 @@ instance actions pass through to the runtime and answer with EC2's field names.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -175,9 +176,14 @@ def terminate_instance(
     instance_id: str, *, force: bool = True, account: str | None = None, region: str | None = None
 ) -> Instance:
     """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
-    _get(instance_id, account, region)
+    vm = _get(instance_id, account, region).vm is not None
     terminated = instances.terminate(instance_id, force=force)
     api.unpin_holder(PIN_PREFIX + instance_id)
+    if vm:  # its disk may be the one the cache can let go of now
+        from kiln.services.ec2.vm_disks import trim
+
+        with contextlib.suppress(InvalidInput):  # a bad cache limit: refused at the next launch
+            trim()
     return terminated
 
 
@@ -330,6 +336,9 @@ def terminate_instances(
     )
 
 
+EXEC_CHANNELS = ("auto", "ssh", "serial")
+
+
 def exec_command(
     instance_id: str,
     argv: Sequence[str],
@@ -341,12 +350,27 @@ def exec_command(
     on_stderr: Callable[[str], None] | None = None,
     account: str | None = DEFAULT_ACCOUNT,
     region: str | None = None,
+    via: str = "auto",
 ) -> dict[str, Any]:
-    """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
+    """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes.
+    A VM's command goes ``via`` SSH or kiln's agent on a virtio-serial port (``serial``); ``auto``: SSH
+    when the guest's SSH server greets, else serial."""
     from kiln.runtime.exec import exec_in
-    from kiln.runtime.vm_ssh import exec_vm
+    from kiln.runtime.vm_serial import exec_serial
+    from kiln.runtime.vm_ssh import exec_vm, ssh_answers
 
-    run = exec_vm if _get(instance_id, account, region).vm is not None else exec_in
+    if via not in EXEC_CHANNELS:
+        raise InvalidParameterValue(f"via must be one of {', '.join(EXEC_CHANNELS)}", location=f"via={via}")
+    instance = _get(instance_id, account, region)
+    if instance.vm is None:
+        if via != "auto":
+            raise InvalidParameterValue(f"{instance_id} is a sandbox: exec runs in it directly, not via {via}",
+                                        location=f"via={via}")
+        run = exec_in
+    else:
+        if via == "auto":
+            via = "ssh" if instance.state == RUNNING and ssh_answers(instance) else "serial"
+        run = exec_vm if via == "ssh" else exec_serial
     result = run(instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr)
     return {
         "InstanceId": instance_id,
