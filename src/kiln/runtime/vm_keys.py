@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from kiln.home import cache_dir
 
 POOL_SIZE = 2
 STALE_FILL_SECONDS = 60.0  # a refill's scratch dir older than this belongs to one that died
-_fills: list[subprocess.Popen[bytes]] = []
 
 
 def ssh_keygen(private: Path, *, key_type: str = "ed25519", comment: str = "kiln") -> str:
@@ -65,9 +65,6 @@ def _move_pub(candidate: Path, private: Path) -> bool:
 
 def _refill(pool: Path) -> None:
     """Start detached ``ssh-keygen``s until the pool (with the refills under way) holds POOL_SIZE."""
-    for fill in list(_fills):
-        if fill.poll() is not None:
-            _fills.remove(fill)
     filling = 0
     for scratch in pool.glob(".fill-*"):
         try:
@@ -84,9 +81,10 @@ def _refill(pool: Path) -> None:
         scratch.mkdir()
         script = ('ssh-keygen -q -t ed25519 -N "" -C kiln-exec -f "$1/k" </dev/null >/dev/null 2>&1 '
                   '&& mv "$1/k.pub" "$2.pub" && mv "$1/k" "$2.key"; rm -rf "$1"')
-        _fills.append(subprocess.Popen(["sh", "-c", script, "sh", str(scratch), str(pool / name)],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True))
+        fill = subprocess.Popen(["sh", "-c", script, "sh", str(scratch), str(pool / name)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        threading.Thread(target=fill.wait, daemon=True).start()  # reaped when it ends, by this process
 
 
 def take_key(private: Path, *, comment: str) -> str:

@@ -8,16 +8,14 @@ exec needs) and, at every boot (``bootcmd``), writes and starts kiln's exec agen
 (``kiln.runtime.vm_agent``, for ``exec --via serial``); the user's own user-data can override both.
 
 ``mkfs.vfat`` runs once: the empty volume is kept in ``KILN_HOME/cache/vm-seed/`` and each seed is a
-copy of it that ``mcopy`` fills.
+copy of it with the files written in (``kiln.runtime.fat_files``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import yaml
 
 from kiln.errors import SystemRequirement
 from kiln.home import cache_dir
+from kiln.runtime import fat_files
 
 LABEL = "CIDATA"
 SEED_BYTES = 2 << 20
@@ -87,14 +86,9 @@ def _empty_volume() -> Path:
 
 def write_seed(dest: Path, files: dict[str, bytes]) -> Path:
     """The FAT volume at ``dest`` holding ``files``."""
-    shutil.copyfile(_empty_volume(), dest)
-    with tempfile.TemporaryDirectory(prefix="kiln-seed-") as scratch:
-        paths = []
-        for name, content in files.items():
-            path = Path(scratch) / name
-            path.write_bytes(content)
-            paths.append(str(path))
-        _run(["mcopy", "-i", str(dest), *paths, "::/"], "mtools")
+    volume = bytearray(_empty_volume().read_bytes())
+    fat_files.add_files(volume, files)
+    dest.write_bytes(volume)
     return dest
 
 
