@@ -17,7 +17,7 @@ from pathlib import Path
 from kiln.errors import SystemRequirement
 from kiln.home import cache_dir
 
-POOL_SIZE = 2
+POOL_SIZE = 4
 STALE_FILL_SECONDS = 60.0  # a refill's scratch dir older than this belongs to one that died
 
 
@@ -64,7 +64,7 @@ def _move_pub(candidate: Path, private: Path) -> bool:
 
 
 def _refill(pool: Path) -> None:
-    """Start detached ``ssh-keygen``s until the pool (with the refills under way) holds POOL_SIZE."""
+    """Start one detached shell making the key pairs the pool lacks (refills under way counted)."""
     filling = 0
     for scratch in pool.glob(".fill-*"):
         try:
@@ -72,19 +72,29 @@ def _refill(pool: Path) -> None:
         except FileNotFoundError:
             continue
         if fresh:
-            filling += 1
+            filling += len(list(scratch.iterdir())) or 1
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    for _ in range(POOL_SIZE - len(list(pool.glob("*.key"))) - filling):
-        name = secrets.token_hex(8)
-        scratch = pool / f".fill-{name}"
-        scratch.mkdir()
-        script = ('ssh-keygen -q -t ed25519 -N "" -C kiln-exec -f "$1/k" </dev/null >/dev/null 2>&1 '
-                  '&& mv "$1/k.pub" "$2.pub" && mv "$1/k" "$2.key"; rm -rf "$1"')
-        fill = subprocess.Popen(["sh", "-c", script, "sh", str(scratch), str(pool / name)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        threading.Thread(target=fill.wait, daemon=True).start()  # reaped when it ends, by this process
+    missing = POOL_SIZE - len(list(pool.glob("*.key"))) - filling
+    if missing <= 0:
+        return
+    scratch = pool / f".fill-{secrets.token_hex(8)}"
+    scratch.mkdir()
+    names = [secrets.token_hex(8) for _ in range(missing)]
+    for name in names:
+        (scratch / name).touch()  # counted as under way
+    script = ('cd "$1" && for n in ' + " ".join(names) + '; do '
+              'ssh-keygen -q -t ed25519 -N "" -C kiln-exec -f "k$n" </dev/null >/dev/null 2>&1 '
+              '&& mv "k$n.pub" "$2/$n.pub" && mv "k$n" "$2/$n.key"; rm -f "$n"; done; cd / && rm -rf "$1"')
+    threading.Thread(target=_spawn, args=(["sh", "-c", script, "sh", str(scratch), str(pool)],), daemon=True).start()
+
+
+def _spawn(argv: list[str]) -> None:
+    """Run ``argv`` detached and reap it (on a thread: the launch does not wait for the exec)."""
+    quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    # posix_spawn: no copy of this (large) process's memory map, unlike fork
+    with contextlib.suppress(OSError):
+        os.waitpid(os.posix_spawn("/bin/sh", argv, os.environ, file_actions=quiet, setsid=True), 0)
 
 
 def take_key(private: Path, *, comment: str) -> str:

@@ -14,19 +14,18 @@ copy of it with the files written in (``kiln.runtime.fat_files``).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-
-import yaml
 
 from kiln.errors import SystemRequirement
 from kiln.home import cache_dir
 from kiln.runtime import fat_files
 
 LABEL = "CIDATA"
-SEED_BYTES = 2 << 20
+SEED_BYTES = 1 << 20  # FAT12; EC2's user data is at most 16 KiB
 EMPTY_USER_DATA = b"#cloud-config\n{}\n"
 AGENT = Path(__file__).with_name("vm_agent.py")  # run in the guest, not imported here
 AGENT_IN_GUEST = "/var/lib/kiln/exec-agent.py"
@@ -39,14 +38,14 @@ def vendor_data() -> str:
              f"if command -v systemd-run >/dev/null; then systemd-run --unit=kiln-exec-agent --collect "
              f"python3 {AGENT_IN_GUEST} || true; else nohup python3 {AGENT_IN_GUEST} >/dev/null 2>&1 & fi")
     config = {"disable_root": False, "bootcmd": [["sh", "-c", start]]}
-    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False, width=1 << 20)
+    return "#cloud-config\n" + json.dumps(config) + "\n"
 
 
 def meta_data(instance_id: str, hostname: str, public_keys: Sequence[str]) -> str:
     data: dict[str, object] = {"instance-id": instance_id, "local-hostname": hostname}
     if public_keys:
         data["public-keys"] = [key.strip() for key in public_keys]
-    return yaml.safe_dump(data, sort_keys=False, width=1 << 16)  # a key on one line
+    return json.dumps(data, indent=1) + "\n"  # YAML's subset, written by C: cloud-init reads it as YAML
 
 
 def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
