@@ -107,3 +107,23 @@ def test_the_seed_is_a_clean_fat_volume_with_long_names(tmp_path: Path) -> None:
                              env={"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/bin:/bin"})
     assert sorted(listing.stdout.split()) == ["::/meta-data", "::/user-data", "::/vendor-data"]
     assert {name: vm_seed.read_seed(seed, name) for name in files} == files
+
+
+def test_the_ports_a_process_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    from kiln.runtime import vm_process
+
+    with socket.socket() as listening, socket.socket() as bound_only:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        bound_only.bind(("127.0.0.1", 0))
+        port = listening.getsockname()[1]
+        assert vm_process.listening_ports(os.getpid()) == [port]  # through sock_diag
+
+        def refused() -> dict[str, int]:
+            raise PermissionError("no sock_diag in this container")
+
+        monkeypatch.setattr(vm_process, "_listening_sockets", refused)  # a fault this host cannot make
+        assert vm_process.listening_ports(os.getpid()) == [port]  # through /proc/net/tcp
