@@ -64,7 +64,8 @@ def _move_pub(candidate: Path, private: Path) -> bool:
 
 
 def _refill(pool: Path) -> None:
-    """Start one detached shell making the key pairs the pool lacks (refills under way counted)."""
+    """Start one detached shell making the key pairs the pool lacks (refills under way counted), once
+    it lacks half."""
     filling = 0
     for scratch in pool.glob(".fill-*"):
         try:
@@ -76,7 +77,7 @@ def _refill(pool: Path) -> None:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     missing = POOL_SIZE - len(list(pool.glob("*.key"))) - filling
-    if missing <= 0:
+    if missing < POOL_SIZE // 2:  # refilled in batches: most launches start no process at all
         return
     scratch = pool / f".fill-{secrets.token_hex(8)}"
     scratch.mkdir()
