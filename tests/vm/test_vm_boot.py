@@ -122,6 +122,15 @@ def _exec(kiln, instance_id: str, script: str) -> str:  # type: ignore[no-untype
     return str(result.stdout)
 
 
+CAPABILITY = "0100000200040000000000000000000000000000"  # VFS_CAP_REVISION_2: cap_net_bind_service, effective
+GUEST_XATTRS_AND_LINKS = (
+    "python3 -c \"import os; open('/root/tagged', 'w').write('t'); "
+    "os.setxattr('/root/tagged', 'user.kiln', b'from-the-guest'); "
+    "open('/usr/local/bin/capped', 'w').write('c'); "
+    f"os.setxattr('/usr/local/bin/capped', 'security.capability', bytes.fromhex('{CAPABILITY}'))\" && "
+    "echo changed-in-guest > /etc/kiln-pair-a && ln -f /etc/kiln-pair-a /etc/kiln-pair-b && sync")
+
+
 def _pid(description: dict) -> procs.ProcessId | None:  # type: ignore[type-arg]
     pid = description["Kiln"]["InitPid"]
     return procs.identify(pid) if pid else None
@@ -200,6 +209,8 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     assert kiln("instance", "start", instance_id).exit_code == 0
     _wait_for_ssh(kiln, home, instance_id, accel)
     assert _exec(kiln, instance_id, "cat /root/marker") == "kept-across-stop\n"
+    # for CreateImage below: extended attributes and a hard-linked pair made in the guest
+    _exec(kiln, instance_id, GUEST_XATTRS_AND_LINKS)
 
     # QEMU killed with SIGKILL: recovery finds the instance stopped
     restarted = get(instance_id)
@@ -222,6 +233,11 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     assert [layer.digest for layer in layers[:-1]] == [layer.digest for layer in api.image_layers(ami, "local")]
     assert layers[-1].size < 64 << 20, f"the captured layer is {layers[-1].size} bytes: more than the guest changed"
     assert api.get_image(child, "local").boot.boot_mode == api.get_image(ami, "local").boot.boot_mode
+    top = api.layer_dirs(child, "local")[-1]  # the new layer, unpacked: xattrs and the link kept
+    assert os.getxattr(top / "root/tagged", "user.kiln") == b"from-the-guest"
+    assert os.getxattr(top / "usr/local/bin/capped", "security.capability") == bytes.fromhex(CAPABILITY)
+    pair = os.stat(top / "etc/kiln-pair-a"), os.stat(top / "etc/kiln-pair-b")
+    assert pair[0].st_ino == pair[1].st_ino and (top / "etc/kiln-pair-b").read_text() == "changed-in-guest\n"
     sandbox = _json(kiln, "instance", "run", child)["InstanceId"]
     assert kiln("instance", "exec", sandbox, "--", "cat", "/root/marker").stdout == "kept-across-stop\n"
     assert kiln("instance", "terminate", sandbox, "--force").exit_code == 0

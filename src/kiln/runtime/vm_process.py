@@ -32,11 +32,22 @@ POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power bu
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def qemu_argv(instance: Instance, vm: dict[str, Any]) -> list[str]:
+def free_port() -> int:
+    """A loopback port free now (racy: another process may take it before it is used; kiln's own VMs
+    let QEMU bind port 0 instead)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
+              metadata_port: int | None = None) -> list[str]:
+    """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
+    ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
     endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
     netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
-              f"hostfwd=tcp:127.0.0.1:0-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
+              f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
     argv = [
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",
