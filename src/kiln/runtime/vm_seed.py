@@ -34,9 +34,12 @@ AGENT_IN_GUEST = "/var/lib/kiln/exec-agent.py"
 def vendor_data() -> str:
     agent = base64.b64encode(AGENT.read_bytes()).decode()
     start = (f"mkdir -p {os.path.dirname(AGENT_IN_GUEST)} && echo {agent} | base64 -d > {AGENT_IN_GUEST} && "
-             # a unit of its own, so it outlives cloud-init's; without systemd, in the background
-             f"if command -v systemd-run >/dev/null; then systemd-run --unit=kiln-exec-agent --collect "
-             f"python3 {AGENT_IN_GUEST} || true; else nohup python3 {AGENT_IN_GUEST} >/dev/null 2>&1 & fi")
+             # a unit of its own, so it outlives cloud-init's; without default dependencies and not waited
+             # for: bootcmd runs before sysinit.target, which a default service would wait for (a deadlock);
+             # without systemd, in the background
+             f"if command -v systemd-run >/dev/null; then systemd-run --no-block --collect --unit=kiln-exec-agent "
+             f"-p DefaultDependencies=no python3 {AGENT_IN_GUEST} || true; "
+             f"else nohup python3 {AGENT_IN_GUEST} >/dev/null 2>&1 & fi")
     config = {"disable_root": False, "bootcmd": [["sh", "-c", start]]}
     return "#cloud-config\n" + json.dumps(config) + "\n"
 
