@@ -135,7 +135,8 @@ def _warm_reads() -> None:
         found = images.described_images(region=region, include_deprecated=True, include_disabled=True)
         query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.image_shape)}, "")
         with contextlib.suppress(KilnError):
-            image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1")
+            image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1",
+                                     caller=DEFAULT_ACCOUNT, region=region)
 
 
 def _key_secret(access_key_id: Hashable) -> tuple[str, str] | None:
