@@ -133,7 +133,7 @@ def _warm_reads() -> None:
     for region in (entry["RegionName"] for entry in list_regions()):
         _known_region(region)
         found = images.described_images(region=region, include_deprecated=True, include_disabled=True)
-        query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.image_shape)}, "")
+        query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.wire_shape)}, "")
         with contextlib.suppress(KilnError):
             image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1",
                                      caller=DEFAULT_ACCOUNT, region=region)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=5)
@@ -103,6 +104,7 @@ def _parse_authorization(value: str) -> dict[str, str]:
     return fields
 
 
+@lru_cache(maxsize=256)  # the clients of one moment send the same few stamps (strptime is slow)
 def _parse_time(value: str) -> datetime:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -78,3 +78,13 @@ def _generation(url: str) -> Generation | None:
             epoch = _epochs[url] = epoch + 1
     mine[url] = (engine, watcher[1], version)
     return (path, id(engine), epoch)
+
+
+def look(url: str, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]] | None:
+    """``sql``, a read, on the connection this thread watches ``url`` with (one statement, a transaction of
+    its own): a look that needs no unit of work, as cheap as asking the generation. None when this thread
+    has no watcher there (ask :func:`generation` first) or is inside a unit of work."""
+    watcher = _watchers.__dict__.get("of", {}).get(url)
+    if watcher is None or in_unit_of_work(url):
+        return None
+    return list(watcher[1].execute(sql, parameters))

@@ -4,6 +4,7 @@ deregistration protection, launch permissions, deregistration)."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import platform
 import re
 import threading
@@ -33,7 +34,7 @@ from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public
 from kiln.store import image_changes
 from kiln.store.access import image_for, launch_permissions
 from kiln.store.boot_attributes import BootAttributes
-from kiln.store.generation import Generation, generation
+from kiln.store.generation import Generation, generation, look
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
@@ -70,11 +71,26 @@ class Ec2Shape(dict[str, object]):
     memo: dict[Any, Any]
     source: dict[str, object]
 
+    frozen = False  # a shape that cannot change may use its memo without comparing itself to its source
+
     @classmethod
     def of(cls, source: dict[str, object], memo: dict[Any, Any]) -> Ec2Shape:
         shape = cls(source)
         shape.source, shape.memo = source, memo
         return shape
+
+
+class FrozenEc2Shape(Ec2Shape):
+    """An ``Image`` shape shared by every answer that shows the image as it is (the API's pages): it
+    refuses changes, so the wire renders it from its memo without comparing it to its source first."""
+
+    __slots__ = ()
+    frozen = True
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared EC2 image shape is read-only; copy it to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
 
 
 @dataclass
@@ -106,6 +122,7 @@ class ImageInfo:
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
     _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _shared: FrozenEc2Shape | None = field(default=None, init=False, repr=False, compare=False)
     _views: dict[str, ImageInfo] = field(default_factory=dict, init=False, repr=False, compare=False)  # seen_by's
 
     @property
@@ -136,6 +153,16 @@ class ImageInfo:
         if self._ec2 is None:
             self._ec2 = self._shape()
         return Ec2Shape.of(self._ec2, self._rendered)
+
+    def shared_ec2(self) -> FrozenEc2Shape:
+        """The ``Image`` shape of :meth:`to_ec2`, one read-only object for every caller (no copy made)."""
+        if self._shared is None:
+            if self._ec2 is None:
+                self._ec2 = self._shape()
+            shared = FrozenEc2Shape.of(self._ec2, self._rendered)
+            assert isinstance(shared, FrozenEc2Shape)
+            self._shared = shared
+        return self._shared
 
     def _shape(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -297,6 +324,10 @@ class _Region:
     seq: int | None
     answers: dict[Hashable, tuple[datetime | None, list[ImageInfo]]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def ids(self) -> frozenset[str]:
+        return frozenset(info.id for info in self.infos)
+
 
 _described: dict[tuple[str, str], _Region] = {}  # (database url, region) -> its images
 _described_lock = threading.Lock()
@@ -356,6 +387,22 @@ def _read(db: Session, region: str, known: _Region | None, now_generation: Gener
     return _Region(now_generation, *_read_region(db, region), seq)
 
 
+def _still(url: str, known: _Region, now_generation: Generation) -> _Region | None:
+    """``known`` at ``now_generation`` when the change log says no AMI of its region (nor any new AMI)
+    changed since it was read: a look on this thread's generation watcher, no unit of work (a commit of
+    something else, many a second beside a busy writer, costs one statement). None: read."""
+    if known.seq is None or (known.expires is not None and utcnow() >= known.expires):
+        return None
+    found = look(url, image_changes.CHANGES_AT_ONCE, (known.seq,))
+    told = image_changes.changes_at_once(found) if found is not None else None
+    if told is None:
+        return None
+    seq, changed = told
+    if image_changes.EVERY_IMAGE in changed or any(i in known.ids or i.startswith("ami-") for i in changed):
+        return None
+    return _Region(now_generation, known.infos, known.expires, seq, known.answers)
+
+
 class _Reading:
     """A read of one region's images under way: when it began (before its transaction did) and its answer."""
 
@@ -387,6 +434,11 @@ def _region_images(region: str) -> _Region:
         if cached is not None and cached.generation == now_generation and (
                 cached.expires is None or utcnow() < cached.expires):
             return cached
+        still = _still(url, cached, now_generation) if cached is not None else None
+        if still is not None:
+            with _described_lock:
+                _described[(url, region)] = still
+            return still
         with _described_lock:
             reading = _reading.get((url, region))
             mine = reading is None
