@@ -6,6 +6,7 @@ both; a request then costs the server about half the CPU of pure-Python h11 on a
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -84,6 +85,9 @@ def serve(sock: socket.socket, *, tls_cert: str | None = None, tls_key: str | No
     stop_log = _access_log()
     if os.environ.get("KILN_API_PRELOAD", "1") != "0":  # 0: only to measure what preloading saves
         warm()
+    # What start-up loaded (botocore's models, the AMIs held in memory) lives as long as the process: left
+    # out of the collector's full passes, which otherwise walked all of it, holding every request up.
+    gc.freeze()
     config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
                             ssl_certfile=tls_cert, ssl_keyfile=tls_key, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)
