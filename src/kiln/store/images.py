@@ -316,7 +316,7 @@ class _Region:
     """One region's images as read at one store generation, each as its owner sees it: ``expires`` is the
     instant a "disabled-until" deregistration protection in them runs out (the answer changes then),
     ``seq`` the change log's last change when they were read (None: the log is not kept, read everything
-    next time), ``answers`` DescribeImages' answers over them (:func:`_answer`)."""
+    next time), ``answers`` DescribeImages' answers over them (:func:`describe_images`)."""
 
     generation: Generation | None
     infos: list[ImageInfo]
