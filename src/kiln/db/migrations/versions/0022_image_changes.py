@@ -63,8 +63,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for (name,) in op.get_bind().execute(sa.text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'kiln_image_change_%'")):
+        names = op.get_bind().execute(sa.text(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'kiln_image_change_%'")).scalars()
+        for name in list(names):
             op.execute(f"DROP TRIGGER {name}")
     op.drop_index(op.f("ix_store_image_changes_seq"), table_name="store_image_changes")
     op.drop_table("store_image_changes")
