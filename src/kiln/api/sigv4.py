@@ -83,6 +83,7 @@ def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
     return "".join(lines)
 
 
+@lru_cache(maxsize=1024)  # one per key, day, region and service: four HMACs a request saved
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):

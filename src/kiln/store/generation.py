@@ -1,13 +1,11 @@
 """The store's generation: a number that changes whenever any connection, in this process or another,
 commits to the SQLite database, so a read may answer from memory while it stays the same.
 
-SQLite's ``PRAGMA data_version`` on a connection that never writes changes on every commit by any other
-connection; reading it costs microseconds. Each thread asks its own such connection (a shared one
-serialized every request of a busy server behind one lock), and its numbers mean nothing to another
-connection's, so what callers get is an epoch per database: a thread that sees its number change counts
-the epoch up, and any thread asking after a commit gets an epoch above every one given out before it.
-On other databases there is no such number: ``None``, and callers read the database every time. Engines
-made anew (``reset_engines``, a database made anew at the same path) start the watchers over.
+SQLite's ``PRAGMA data_version`` on a connection of its own that never writes (one per database and
+process, so its numbers compare) changes on every commit by anyone else, which is then every commit;
+reading it costs microseconds. On other databases there is no such number: ``None``, and callers read the
+database every time. Engines made anew (``reset_engines``, a database made anew at the same path) start
+the watcher over.
 """
 
 from __future__ import annotations
@@ -19,11 +17,10 @@ from contextlib import contextmanager
 
 from kiln.db.engine import get_engine, in_unit_of_work
 
-Generation = tuple[str, int, int]  # database file, the id of its engine, the epoch
+Generation = tuple[str, int, int]  # database file, the id of its engine, data_version
 
 _lock = threading.Lock()
-_epochs: dict[str, int] = {}
-_watchers = threading.local()  # .of: url -> (engine, this thread's connection, its last data_version)
+_watchers: dict[str, tuple[object, sqlite3.Connection]] = {}  # url -> (its engine, the watching connection)
 _steady = threading.local()
 
 
@@ -61,30 +58,35 @@ def _generation(url: str) -> Generation | None:
     path = engine.url.database
     if engine.dialect.name != "sqlite" or not path or path == ":memory:" or in_unit_of_work(url):
         return None
-    mine: dict[str, tuple[object, sqlite3.Connection, int]] = _watchers.__dict__.setdefault("of", {})
-    watcher = mine.get(url)
-    if watcher is None or watcher[0] is not engine:
-        if watcher is not None:
-            watcher[1].close()
-        try:
-            connection = sqlite3.connect(path, isolation_level=None)
-        except sqlite3.Error:
-            return None
-        watcher = (engine, connection, -1)  # a new watcher has seen nothing: it counts the epoch up
-    version = watcher[1].execute("PRAGMA data_version").fetchone()[0]
     with _lock:
-        epoch = _epochs.get(url, 0)
-        if version != watcher[2]:
-            epoch = _epochs[url] = epoch + 1
-    mine[url] = (engine, watcher[1], version)
-    return (path, id(engine), epoch)
+        watcher = _watcher(url, engine, path)
+        if watcher is None:
+            return None
+        version = watcher.execute("PRAGMA data_version").fetchone()[0]
+    return (path, id(engine), version)
+
+
+def _watcher(url: str, engine: object, path: str) -> sqlite3.Connection | None:
+    """The connection watching ``url`` (made anew with its engine); the caller holds ``_lock``."""
+    found = _watchers.get(url)
+    if found is not None and found[0] is engine:
+        return found[1]
+    if found is not None:
+        found[1].close()
+    try:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    _watchers[url] = (engine, connection)
+    return connection
 
 
 def look(url: str, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]] | None:
-    """``sql``, a read, on the connection this thread watches ``url`` with (one statement, a transaction of
-    its own): a look that needs no unit of work, as cheap as asking the generation. None when this thread
-    has no watcher there (ask :func:`generation` first) or is inside a unit of work."""
-    watcher = _watchers.__dict__.get("of", {}).get(url)
-    if watcher is None or in_unit_of_work(url):
+    """``sql``, a read, on the connection watching ``url`` (one statement, a transaction of its own): a
+    look that needs no unit of work, as cheap as asking the generation. None when there is no watcher
+    there (ask :func:`generation` first) or this thread is inside a unit of work."""
+    found = _watchers.get(url)
+    if found is None or in_unit_of_work(url):
         return None
-    return list(watcher[1].execute(sql, parameters))
+    with _lock:
+        return list(found[1].execute(sql, parameters))
