@@ -38,6 +38,8 @@ class PublicationInfo:
     disk_size: int
     disk_identity: str
     disk_epoch: int
+    disk_fs_size: int | None
+    disk_base_layers: int | None
     blocks_sent: int
     bytes_sent: int
     started_at: datetime
@@ -47,7 +49,8 @@ class PublicationInfo:
 def _info(row: Publication) -> PublicationInfo:
     return PublicationInfo(
         row.id, row.image_id, row.state, row.client_token, row.snapshot_id, row.parent_snapshot_id,
-        row.remote_image_id, row.volume_size, row.disk_size, row.disk_identity, row.disk_epoch, row.blocks_sent,
+        row.remote_image_id, row.volume_size, row.disk_size, row.disk_identity, row.disk_epoch, row.disk_fs_size,
+        row.disk_base_layers, row.blocks_sent,
         row.bytes_sent, row.started_at, row.finished_at,
     )  # fmt: skip
 
@@ -76,13 +79,15 @@ def find_by_snapshot(snapshot_id: str) -> PublicationInfo | None:
 
 
 def create(image_id: str, source_region: str, place: Place, *, parent_snapshot_id: str | None, volume_size: int,
-           disk_size: int, disk_identity: str, disk_epoch: int) -> PublicationInfo:
+           disk_size: int, disk_identity: str, disk_epoch: int, disk_fs_size: int | None = None,
+           disk_base_layers: int | None = None) -> PublicationInfo:
     with session() as db:
         row = Publication(
             image_id=image_id, source_region=source_region, target=place.target, region=place.region,
             account=place.account, endpoint=place.endpoint, state=UPLOADING, client_token=str(uuid.uuid4()),
             parent_snapshot_id=parent_snapshot_id, volume_size=volume_size, disk_size=disk_size,
-            disk_identity=disk_identity, disk_epoch=disk_epoch, blocks_sent=0, blocks_skipped=0, bytes_sent=0,
+            disk_identity=disk_identity, disk_epoch=disk_epoch, disk_fs_size=disk_fs_size,
+            disk_base_layers=disk_base_layers, blocks_sent=0, blocks_skipped=0, bytes_sent=0,
             started_at=utcnow(),
         )  # fmt: skip
         db.add(row)
