@@ -27,6 +27,7 @@ class Publication(Base):
     region: Mapped[str] = mapped_column(String(64))
     account: Mapped[str] = mapped_column(String(12))
     endpoint: Mapped[str] = mapped_column(String(512))  # "" for the partition's own endpoints
+    profile: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the credentials' profile (0022)
     # uploading -> completing (CompleteSnapshot asked) -> registered
     state: Mapped[str] = mapped_column(String(16))
     client_token: Mapped[str] = mapped_column(String(64))

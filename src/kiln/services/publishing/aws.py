@@ -162,6 +162,7 @@ def publish_image(
                 image_id, source_region, place, parent_snapshot_id=parent.snapshot_id if parent else None,
                 volume_size=volume, disk_size=disk_bytes, disk_identity=geometry.identity,
                 disk_epoch=geometry.epoch, disk_fs_size=geometry.size, disk_base_layers=geometry.base_layers,
+                profile=profile,
             )  # fmt: skip
         run = None
         if pub.state != COMPLETING:

@@ -1,4 +1,4 @@
-"""publish clean-up: AWS removals kept until done; a publication's disk file system size and base layers
+"""publish clean-up: AWS removals kept until done; a publication's profile, disk file system size, base layers
 
 Revision ID: 0022_publish_cleanup
 Revises: 0021_scans
@@ -17,6 +17,7 @@ def upgrade() -> None:
     with op.batch_alter_table("publications") as batch:
         batch.add_column(sa.Column("disk_fs_size", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("disk_base_layers", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("profile", sa.String(128), nullable=True))
     op.create_table(
         "publish_removals",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -35,5 +36,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("publish_removals")
     with op.batch_alter_table("publications") as batch:
+        batch.drop_column("profile")
         batch.drop_column("disk_base_layers")
         batch.drop_column("disk_fs_size")
