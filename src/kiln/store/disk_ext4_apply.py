@@ -84,6 +84,8 @@ class Debugfs:
             if result.returncode or errors:
                 raise NotIncremental(f"debugfs: {(errors or [result.stderr.strip()])[0]}")
             parts = result.stdout.split(_PROMPT)[1:]
+            if len(parts) != len(batch) + 1:  # an output that itself holds the prompt: not to be parsed
+                raise NotIncremental("debugfs output could not be split by command")
             outputs.extend(part.split("\n", 1)[1] if "\n" in part else "" for part in parts[1:])
         return outputs
 
@@ -247,6 +249,8 @@ class _Applier:
             return f"symlink {quote(name)} {quote(os.readlink(entry.path))}"
         if stat.S_ISFIFO(mode):
             return f"mknod {quote(name)} p"
+        if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
+            raise NotIncremental(f"{entry.path}: a file type debugfs cannot make")
         kind = "c" if stat.S_ISCHR(mode) else "b"
         return f"mknod {quote(name)} {kind} {os.major(st.st_rdev)} {os.minor(st.st_rdev)}"
 

@@ -192,11 +192,7 @@ def export_raw_disk(
         if volume_size is None:
             _, geometry = build_raw(layout, ami_id, layers, Path(dest), like, scratch)
             return geometry
-        rootfs = scratch / "root.ext4"
-        if like is None:  # the file system as large as a bootable export makes it
-            tree = flatten_dirs(layers, scratch / "root")
-            like = DiskGeometry(content_identity(layout, ami_id), tree_epoch(tree), disk_size_for(tree), 0)
-            shutil.rmtree(tree)
+        rootfs = scratch / "root.ext4"  # without ``like``: as large as a bootable export makes it
         tree, geometry = build_raw(layout, ami_id, layers, rootfs, like, scratch)
         boot = find_boot_files(tree)
         if boot is None:
