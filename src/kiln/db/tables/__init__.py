@@ -2,6 +2,7 @@
 
 from kiln.db.tables import (
     accounts,  # noqa: F401
+    approvals,  # noqa: F401
     autoscaling,  # noqa: F401
     compliance,  # noqa: F401
     containers,  # noqa: F401
