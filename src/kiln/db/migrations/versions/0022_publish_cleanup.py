@@ -1,14 +1,14 @@
 """publish clean-up: AWS removals kept until done; a publication's profile, disk file system size, base layers
 
 Revision ID: 0022_publish_cleanup
-Revises: 0021_scans
+Revises: 0022_approvals
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_publish_cleanup"
-down_revision = "0021_scans"
+down_revision = "0022_approvals"
 branch_labels = None
 depends_on = None
 
