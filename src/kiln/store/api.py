@@ -18,7 +18,7 @@ from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.copying import BlobTransfer, transfer_blobs
 from kiln.store.disk_image import DEFAULT_SIZE as DEFAULT_DISK_SIZE
-from kiln.store.export import DiskGeometry, Exported, export_layers, export_raw_disk
+from kiln.store.export import LAYOUT_FORMATS, DiskGeometry, Exported, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -457,7 +457,7 @@ def export_image_detailed(
         if size is None and image.volume_size:
             size = image.volume_size << 30  # the root volume the recipe's block device mapping asked for
     layout = Layout.for_region(region)
-    dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
+    dirs = [] if fmt in LAYOUT_FORMATS else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -26,14 +27,17 @@ from kiln.store.export_ext4 import derived_uuid, make_ext4, tree_epoch
 from kiln.store.export_flatten import apply_layer, flatten_dirs
 from kiln.store.layers import write_tar
 from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
+from kiln.store.referrers import exported as exported_referrers
 
-FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd", "rootfs-ext4")
+FORMATS = ("tar", "oci-archive", "oci", "raw", "qcow2", "vmdk", "vhd", "rootfs-ext4")
 DISK_FORMATS = ("raw", "qcow2", "vmdk", "vhd")
 NO_KERNEL_NOTE = ("the image has no kernel (/boot/vmlinuz-*): written as its bare ext4 file system, not bootable "
                   "(build it with the kiln-bootable-linux component for a bootable disk)")
 QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc"}
 SLACK = 64 << 20
 MIB = 1 << 20
+OCI_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FORMATS = ("oci-archive", "oci")  # written from the store's blobs, nothing unpacked
 
 
 def _scratch() -> Path:
@@ -59,8 +63,10 @@ def tree_size(root: Path) -> int:
     return total
 
 
-def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
-    """A tar of an OCI layout holding just this image (``skopeo inspect oci-archive:FILE`` reads it)."""
+def oci_contents(layout: Layout, ami_id: str) -> tuple[bytes, list[str]]:
+    """An OCI layout holding just this image: its ``index.json`` (the image first, by its AMI id; then
+    its referrers, the SBOMs, with their ``sha256-<hex>`` referrers tag) and every blob it needs (the
+    image's blobs checked against their digests first)."""
     refs = layout.refs()
     if ami_id not in refs:
         raise InvalidInput(f"{ami_id} has no manifest in the region's OCI layout", location=ami_id)
@@ -83,17 +89,45 @@ def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
             }
         ],
     }
+    carried, carried_blobs = exported_referrers(layout, manifest_digest)
+    index["manifests"] += carried
+    digests = [manifest_digest] + [d["digest"] for d in descriptors] + carried_blobs
+    return json.dumps(index).encode(), list(dict.fromkeys(digests))
+
+
+def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
+    """A tar of an OCI layout holding just this image and its referrers (``skopeo inspect
+    oci-archive:FILE:AMI_ID`` reads it; ``oci-archive:FILE`` alone when it has no referrers)."""
+    index, digests = oci_contents(layout, ami_id)
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in (
-            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-            ("index.json", json.dumps(index).encode()),
+            ("oci-layout", OCI_LAYOUT_FILE),
+            ("index.json", index),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
-        for digest in [manifest_digest] + [d["digest"] for d in descriptors]:
+        for digest in digests:
             tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}", filter=_plain)
+
+
+def write_oci_dir(layout: Layout, ami_id: str, dest: Path) -> None:
+    """The same OCI layout as ``write_oci_archive``'s, as a directory (``oci:DIR:AMI_ID``); ``dest`` must
+    not exist or be empty. Blobs are hard-linked from the store where the filesystem allows."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InvalidInput("an oci export goes to a new or empty directory", location=str(dest))
+    index, digests = oci_contents(layout, ami_id)
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for digest in digests:
+        target = blobs / digest.split(":", 1)[1]
+        try:
+            os.link(layout.blobs.path(digest), target)
+        except OSError:
+            shutil.copyfile(layout.blobs.path(digest), target)
+    (dest / "oci-layout").write_bytes(OCI_LAYOUT_FILE)
+    (dest / "index.json").write_bytes(index)
 
 
 def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -243,6 +277,9 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
     dest = Path(dest)
     if fmt == "oci-archive":
         write_oci_archive(layout, ami_id, dest)
+        return Exported(dest)
+    if fmt == "oci":
+        write_oci_dir(layout, ami_id, dest)
         return Exported(dest)
     scratch = _scratch()
     try:

@@ -22,5 +22,6 @@ from kiln.db.tables import (
     schedule,  # noqa: F401
     store,  # noqa: F401
     vulndb,  # noqa: F401
+    vulndb_state,  # noqa: F401
     workflows,  # noqa: F401
 )

@@ -201,6 +201,7 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
     build.new_ami = captured.ami
     images.update(build.arn, intermediate_ami_id=build.new_ami)
     attach_watermarks(build.plan, build.new_ami)
+    steps.write_sboms(build.new_ami, instance, region=build.plan.region)
     from kiln.services.builds.approval import mark_new_ami
 
     mark_new_ami(build.arn)  # approved before its AMI existed (an approval step ahead of CreateImage)

@@ -230,6 +230,17 @@ def terminate_build(instance_id: str, captured: CapturedVolume | None, *, region
     store.unpin_holder(PIN_PREFIX + instance_id)  # as services.ec2.instances.terminate_instance
 
 
+def write_sboms(ami: str, instance_id: str, *, region: str) -> list[str]:
+    """The new AMI's SBOMs (SPDX and CycloneDX, its OCI referrers), read from the stopped build
+    instance's layers and root volume, what the AMI's top layer was just captured from: nothing is
+    unpacked. Returns the artifact types written (none for an image without a package database)."""
+    from kiln.runtime import records
+    from kiln.services.inventory.artifacts import write_sboms as write
+
+    instance = records.get(instance_id)
+    return write(ami, region, [*instance.lower_dirs, instance.upper_dir])
+
+
 def copy_ami(plan: BuildPlan, source_ami: str, *, name: str, tags: dict[str, str]) -> str:
     """A new AMI with the same root volume as ``source_ami`` (EC2 CopyImage in-region: its snapshot
     lists the very same blobs)."""

@@ -453,6 +453,9 @@ class Build:
 
             drop_marks_of(self.new_ami, source_ami)  # a new build inherits its parent's marks, not its twin's
             attach_watermarks(self.plan, self.new_ami)
+            from kiln.services.inventory.artifacts import carry_sboms
+
+            carry_sboms(source_ami, self.region, self.new_ami, self.region)
             images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
                           os_version=cached.get("osVersion"), packages=images.package_records(cached["arn"]))
             mark_new_ami(self.arn)

@@ -193,6 +193,9 @@ def copy_image(
         tags=dict(tags or {}),
         caller=principal(account),
     )
+    from kiln.services.inventory.artifacts import carry_sboms
+
+    carry_sboms(source_image_id, source_region, image_id, region)  # the copy's own SBOMs, as its source had
     return {"ImageId": image_id}
 
 
@@ -213,6 +216,8 @@ def export_image(
                                          size=None if volume_size is None else volume_size << 30, boot_mode=boot_mode)
     path = exported.path
     result: dict[str, Any] = {"ImageId": image_id, "Format": fmt, "Path": str(path), "Size": path.stat().st_size}
+    if path.is_dir():  # an oci layout directory: the bytes of its files
+        result["Size"] = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
     if exported.bootable is not None:
         result["Bootable"] = exported.bootable
         result["VirtualSize"] = exported.virtual_size

@@ -1,14 +1,14 @@
 """publish clean-up: AWS removals kept until done; a publication's profile, disk file system size, base layers
 
 Revision ID: 0022_publish_cleanup
-Revises: 0022_approvals
+Revises: 0022_vulndb_generation
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_publish_cleanup"
-down_revision = "0022_approvals"
+down_revision = "0022_vulndb_generation"
 branch_labels = None
 depends_on = None
 
