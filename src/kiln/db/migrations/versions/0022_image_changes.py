@@ -1,14 +1,14 @@
 """store_image_changes: per AMI, the sequence number of its last change, kept by SQLite triggers
 
 Revision ID: 0022_image_changes
-Revises: 0022_vulndb_generation
+Revises: 0022_publish_cleanup
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_image_changes"
-down_revision = "0022_vulndb_generation"
+down_revision = "0022_publish_cleanup"
 branch_labels = None
 depends_on = None
 
