@@ -82,6 +82,7 @@ __all__ = [
     "adopt_top_layer",
     "assert_launchable",
     "attach_artifact",
+    "attach_artifacts",
     "attach_watermark",
     "bootstrap_image",
     "busybox_rootfs",
@@ -503,6 +504,15 @@ def attach_artifact(ami_id: str, artifact_type: str, data: bytes, region: str = 
                                          created=images.ec2_time(info.creation_date) or "")
     referrers.delete_unshared(layout, stale, keep={descriptor.digest})
     return descriptor
+
+
+def attach_artifacts(ami_id: str, artifacts: list[tuple[str, bytes]], region: str = "local") -> list[Descriptor]:
+    """:func:`attach_artifact` for several (artifact type, data), one per type, in one index update."""
+    layout, subject, info = _subject(ami_id, region)
+    descriptors, stale = referrers.attach_many(layout, subject, artifacts,
+                                               created=images.ec2_time(info.creation_date) or "")
+    referrers.delete_unshared(layout, stale, keep={d.digest for d in descriptors})
+    return descriptors
 
 
 def image_referrers(ami_id: str, region: str = "local", artifact_type: str | None = None) -> list[dict[str, Any]]:
