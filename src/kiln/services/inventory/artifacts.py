@@ -98,9 +98,7 @@ def write_sboms(ami_id: str, region: str, layers: Sequence[Path] | None = None) 
 
 
 def has_sboms(ami_id: str, region: str) -> bool:
-    if not store.get_image(ami_id, region).manifest_digest:  # an AMI without an OCI manifest has no referrers
-        return False
-    return any(r.get("artifactType") in SBOM_TYPES for r in store.image_referrers(ami_id, region))
+    return bool(store.referrer_types(ami_id, region) & SBOM_TYPES)
 
 
 def carry_sboms(source_ami: str, source_region: str, copy_ami: str, region: str) -> list[str]:
