@@ -88,7 +88,10 @@ def attach_many(
     """:func:`attach` for several artifacts (one per type) in ONE ``index.json`` update: every blob is
     written first, then the index names them all at once (a crash before leaves only unreferenced
     blobs for gc, as with one artifact)."""
-    layout.blobs.put_bytes(EMPTY_DATA)
+    try:  # the shared empty config is there once any artifact was: a refresh (gc grace), not a write
+        layout.blobs.refresh(EMPTY.digest)
+    except (FileNotFoundError, NotFound):
+        layout.blobs.put_bytes(EMPTY_DATA)
     written = [_artifact_entry(layout, subject, kind, data, created) for kind, data in artifacts]
     blobs = {entry.pop("blob") for entry in written}
     types = {entry["artifactType"] for entry in written}
