@@ -17,6 +17,7 @@ from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.copying import BlobTransfer, transfer_blobs
+from kiln.store.disk_image import DEFAULT_SIZE as DEFAULT_DISK_SIZE
 from kiln.store.export import LAYOUT_FORMATS, DiskGeometry, Exported, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
@@ -464,12 +465,16 @@ def export_image_detailed(
 
 def raw_disk(
     ami_id: str, dest: Path, region: str = "local", caller: Principal | None = None,
-    like: DiskGeometry | None = None,
+    like: DiskGeometry | None = None, *, bootable: bool = False,
 ) -> DiskGeometry:
-    """The AMI's raw disk (``export_image(fmt="raw")``), or laid out like another disk (``like``)."""
+    """The AMI's raw disk (``export_image(fmt="raw")``), or made from another's (``like``); ``bootable``:
+    an image with a kernel as its bootable disk, as large as its root volume (see ``export_raw_disk``)."""
     with session() as db:
-        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
-    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like)
+        image = image_for(db, ami_id, region, caller)
+        check_storage_readable(db, image, caller)
+        volume = ((image.volume_size << 30) if image.volume_size else DEFAULT_DISK_SIZE) if bootable else None
+    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like,
+                           volume_size=volume)
 
 
 def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:

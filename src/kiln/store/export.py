@@ -19,10 +19,12 @@ from pathlib import Path
 from kiln.errors import InvalidInput, SystemRequirement
 from kiln.home import cache_dir
 from kiln.store.blobs import BlobQuarantined
+from kiln.store.disk_ext4_apply import NotIncremental
+from kiln.store.disk_ext4_apply import apply_layer as apply_ext4_layer
 from kiln.store.disk_image import DEFAULT_SIZE, check_size, find_boot_files, write_boot_disk
 from kiln.store.export_disk import fix_vhd, fix_vmdk
 from kiln.store.export_ext4 import derived_uuid, make_ext4, tree_epoch
-from kiln.store.export_flatten import flatten_dirs
+from kiln.store.export_flatten import apply_layer, flatten_dirs
 from kiln.store.layers import write_tar
 from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
 from kiln.store.referrers import exported as exported_referrers
@@ -165,26 +167,74 @@ def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int, size: int | N
 
 @dataclass(frozen=True)
 class DiskGeometry:
-    """What a raw disk export is made from besides the files: the UUIDs' source, the times, the size."""
+    """What a raw disk export is made from besides the files: the UUIDs' source, the times, the file
+    system's size, and how many of the image's layers the file system was first made from
+    (``base_layers``; the layers after it are applied to it one by one, so a child's disk is its
+    parent's with the child's layer applied; 0: all of them at once, as a plain export)."""
 
     identity: str
     epoch: int
     size: int
+    base_layers: int = 0
+
+
+def _incremental(tree: Path, layers: list[Path], dest: Path, like: DiskGeometry, scratch: Path) -> bool:
+    """The file system of ``layers[:base_layers]`` (flattened in ``tree``) at ``dest``, the other layers
+    applied to it (and to ``tree``); False when a layer cannot be applied in place."""
+    tools = _tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs")
+    if make_raw(tree, dest, identity=like.identity, epoch=like.epoch, size=like.size) != like.size:
+        return False  # not the parent's file system
+    for number, layer in enumerate(layers[like.base_layers :]):
+        work = scratch / f"apply-{number}"
+        work.mkdir()
+        try:
+            apply_ext4_layer(tools[1], dest, layer, epoch=like.epoch, scratch=work)
+        except NotIncremental:
+            return False
+        apply_layer(layer, tree)
+    return True
+
+
+def build_raw(layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None,
+              scratch: Path) -> tuple[Path, DiskGeometry]:
+    """The image's ext4 file system at ``dest``, and its flattened tree; see :func:`export_raw_disk`."""
+    if like and 0 < like.base_layers < len(layers):
+        tree = flatten_dirs(layers[: like.base_layers], scratch / "root")
+        if _incremental(tree, layers, dest, like, scratch):
+            return tree, like
+        shutil.rmtree(tree)
+    tree = flatten_dirs(layers, scratch / "root")
+    identity = like.identity if like else content_identity(layout, ami_id)
+    epoch = like.epoch if like else tree_epoch(tree)
+    size = make_raw(tree, dest, identity=identity, epoch=epoch, size=like.size if like else None)
+    return tree, DiskGeometry(identity, epoch, size, len(layers))
 
 
 def export_raw_disk(
-    layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None = None
+    layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None = None, *,
+    volume_size: int | None = None,
 ) -> DiskGeometry:
-    """The raw disk export; with ``like`` (another image's geometry), laid out as that disk was: its
-    identity and epoch, and at least its size, so an image that changed a few files differs from it
-    in a few blocks (a publish to EBS sends only those)."""
+    """The raw disk export; with ``like`` (the geometry of the disk of an image whose layers begin this
+    one's), made as that disk was — its identity, epoch and file system, the layers after
+    ``like.base_layers`` applied to it in place — so an image that changed a few files differs from it
+    in a few blocks (a publish to EBS sends only those). When a layer cannot be applied in place, the
+    file system is made afresh with ``like``'s identity and epoch, at least its size. With
+    ``volume_size`` (bytes) an image with a kernel is written as its bootable GPT disk of that size
+    around the file system. The same image and ``like`` give the same bytes every time."""
     scratch = _scratch()
     try:
-        tree = flatten_dirs(layers, scratch / "root")
-        identity = like.identity if like else content_identity(layout, ami_id)
-        epoch = like.epoch if like else tree_epoch(tree)
-        size = make_raw(tree, Path(dest), identity=identity, epoch=epoch, size=like.size if like else None)
-        return DiskGeometry(identity, epoch, size)
+        if volume_size is None:
+            _, geometry = build_raw(layout, ami_id, layers, Path(dest), like, scratch)
+            return geometry
+        rootfs = scratch / "root.ext4"  # without ``like``: as large as a bootable export makes it
+        tree, geometry = build_raw(layout, ami_id, layers, rootfs, like, scratch)
+        boot = find_boot_files(tree)
+        if boot is None:
+            shutil.move(rootfs, dest)
+            return geometry
+        write_boot_disk(rootfs, Path(dest), boot=boot, fs_uuid=derived_uuid(geometry.identity, "fs-uuid"),
+                        identity=geometry.identity, epoch=geometry.epoch, size=volume_size, scratch=scratch)
+        return geometry
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -8,6 +8,7 @@ from kiln.db.tables import (
     containers,  # noqa: F401
     distribution,  # noqa: F401
     fleet,  # noqa: F401
+    image_changes,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
     key_pairs,  # noqa: F401

@@ -141,6 +141,13 @@ def image_shape(described: DescribedImage) -> dict[str, Any]:
     return shape if allowed is None else {**shape, "ImageAllowed": allowed}
 
 
+def wire_shape(described: DescribedImage) -> dict[str, Any]:
+    """:func:`image_shape` for an answer that is only rendered, never changed (the API's pages): the
+    image's shared read-only shape when there is no ``ImageAllowed`` to add (no copy per answer)."""
+    image, allowed = described
+    return image.shared_ec2() if allowed is None else {**image.to_ec2(), "ImageAllowed": allowed}
+
+
 def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
     """One AMI's ``Image`` shape, whatever its state (also deprecated, disabled, deregistered), as
     ``account`` sees it (with ``ImageAllowed`` while allowed images settings are on)."""
