@@ -55,3 +55,39 @@ def test_a_corrupt_source_blob_is_quarantined_and_not_copied(tmp_path: Path) -> 
         transfer_blobs(source, dest, [digest])
     assert not dest.exists(digest) and not source.exists(digest)
     assert not any(dest.tmp_dir.iterdir())
+
+
+def test_a_blob_written_here_and_unchanged_is_linked_without_a_second_read(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiln.store import copying
+
+    source, dest, third = BlobStore(tmp_path / "a"), BlobStore(tmp_path / "b"), BlobStore(tmp_path / "c")
+    digest = source.put_bytes(b"fresh layer" * 100)
+    assert source.verified_unchanged(digest)
+    hashed: list[Path] = []
+    original = copying._hash
+    monkeypatch.setattr(copying, "_hash", lambda path: (hashed.append(path), original(path))[1])
+    assert transfer_blobs(source, dest, [digest]).linked == [digest]
+    assert transfer_blobs(dest, dest, [digest]).present == [digest]  # refreshed for gc, still known
+    assert transfer_blobs(source, third, [digest]).linked == [digest]
+    assert hashed == []
+    # the same bytes rewritten in place (same size): the stamp is gone, the copy reads and checks it
+    source.path(digest).write_bytes(b"fresh layeR" * 100)
+    with pytest.raises(BlobQuarantined):
+        transfer_blobs(source, BlobStore(tmp_path / "d"), [digest])
+    assert len(hashed) == 1
+
+
+def test_a_blob_this_process_did_not_write_is_read_and_checked(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiln.store import blobs, copying
+
+    source, dest = BlobStore(tmp_path / "a"), BlobStore(tmp_path / "b")
+    digest = source.put_bytes(b"from another process")
+    monkeypatch.setattr(blobs, "VERIFIED", blobs._Verified())  # a process that never hashed it
+    assert not source.verified_unchanged(digest)
+    hashed: list[Path] = []
+    original = copying._hash
+    monkeypatch.setattr(copying, "_hash", lambda path: (hashed.append(path), original(path))[1])
+    assert transfer_blobs(source, dest, [digest]).linked == [digest]
+    assert len(hashed) == 1

@@ -156,3 +156,25 @@ def test_gc_drops_referrers_a_deregistration_left(kiln: Kiln, debian_ami: str, m
     assert [e for e in index_entries() if "artifactType" in e or e["mediaType"].endswith("index.v1+json")] == []
     assert not any(layout.blobs.exists(d) for d in artifact_blobs)
     assert kiln("store", "fsck").exit_code == 0
+
+
+def test_both_sboms_in_one_index_update_replace_the_earlier_ones(kiln: Kiln, debian_ami: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiln.services.inventory.artifacts import write_sboms
+
+    layout = Layout.for_region("local")
+    manifest = manifest_of(debian_ami)
+    assert write_sboms(debian_ami, "local") == [SPDX, CYCLONEDX]
+    before = {m["artifactType"]: m["digest"] for m in referrers(layout, manifest)}
+    writes: list[int] = []
+    original = Layout.write_index
+    monkeypatch.setattr(Layout, "write_index", lambda self, index: (writes.append(1), original(self, index))[1])
+    stale_spdx = kiln("image", "sbom", debian_ami, "--format", "spdx-json")  # same bytes: same manifest
+    assert stale_spdx.exit_code == 0
+    writes.clear()
+    write_sboms(debian_ami, "local")
+    assert len(writes) == 1  # both artifacts and the referrers tag in one index.json write
+    listed = referrers(layout, manifest)
+    assert {m["artifactType"]: m["digest"] for m in listed} == before
+    assert len([m for m in index_entries() if m.get("artifactType")]) == 2
+    assert kiln("store", "fsck").exit_code == 0

@@ -83,6 +83,7 @@ __all__ = [
     "adopt_top_layer",
     "assert_launchable",
     "attach_artifact",
+    "attach_artifacts",
     "attach_watermark",
     "bootstrap_image",
     "busybox_rootfs",
@@ -126,6 +127,7 @@ __all__ = [
     "pinned",
     "raw_disk",
     "read_artifact",
+    "referrer_types",
     "reset_launch_permission",
     "root_volume_gib",
     "set_description",
@@ -508,6 +510,33 @@ def attach_artifact(ami_id: str, artifact_type: str, data: bytes, region: str = 
                                          created=images.ec2_time(info.creation_date) or "")
     referrers.delete_unshared(layout, stale, keep={descriptor.digest})
     return descriptor
+
+
+def _manifest_of(ami_id: str, region: str) -> tuple[str | None, Any]:
+    """The AMI's manifest digest and creation date, from its row alone (no tags, grants, scans)."""
+    with session() as db:
+        row = image_for(db, ami_id, region, None)
+        return row.manifest_digest, row.creation_date
+
+
+def attach_artifacts(ami_id: str, artifacts: list[tuple[str, bytes]], region: str = "local") -> list[Descriptor]:
+    """:func:`attach_artifact` for several (artifact type, data), one per type, in one index update."""
+    digest, created = _manifest_of(ami_id, region)
+    if not digest:
+        raise InvalidInput(f"{ami_id} has no manifest in the region's OCI layout", location=ami_id)
+    layout = Layout.for_region(region)
+    subject = Descriptor(MANIFEST_TYPE, digest, layout.blobs.size(digest))
+    descriptors, stale = referrers.attach_many(layout, subject, artifacts, created=images.ec2_time(created) or "")
+    referrers.delete_unshared(layout, stale, keep={d.digest for d in descriptors})
+    return descriptors
+
+
+def referrer_types(ami_id: str, region: str = "local") -> set[str]:
+    """The artifact types of the AMI's referrers (none for an AMI without an OCI manifest)."""
+    digest, _ = _manifest_of(ami_id, region)
+    if not digest:
+        return set()
+    return {r.get("artifactType", "") for r in referrers.referrers(Layout.for_region(region), digest)}
 
 
 def image_referrers(ami_id: str, region: str = "local", artifact_type: str | None = None) -> list[dict[str, Any]]:

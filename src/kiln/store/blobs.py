@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +36,58 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+StatKey = tuple[int, int, int, int]
+
+
+def _stat_key(path: Path) -> StatKey:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stamp(path: Path) -> StatKey | None:
+    """Give the file an mtime within the last second with random nanoseconds, and return its identity:
+    a write (or truncation) after this sets the file system's clock tick as mtime, which is not that
+    value (odds of 1 in a billion), so an unchanged identity shows the file unwritten. None when the
+    file system does not keep nanoseconds (a write within the same tick would keep the mtime)."""
+    stamp = time.time_ns() - secrets.randbelow(999_999_999) - 1
+    os.utime(path, ns=(stamp, stamp))
+    key = _stat_key(path)
+    return key if key[3] == stamp else None
+
+
+class _Verified:
+    """Blob files this process hashed while writing them, by inode (every hard link of a blob in
+    another region's store is the same file), with the identity stamped on them (``_stamp``): size and
+    mtime. A file whose identity is unchanged has not been written to, truncated or replaced since
+    (linking or renaming keeps its mtime; gc's refresh re-stamps it, ``BlobStore.refresh``), so
+    re-reading it to check its digest would prove again what the hash proved. Corruption below the
+    file system (the medium) is fsck's to find, as it was before: a read-back right after writing is
+    served from the page cache and never saw the medium either."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple[int, int], StatKey] = OrderedDict()
+
+    def record(self, key: StatKey) -> None:
+        with self._lock:
+            self._known[key[:2]] = key
+            self._known.move_to_end(key[:2])
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+    def unchanged(self, path: Path) -> bool:
+        try:
+            key = _stat_key(path)
+        except OSError:
+            return False
+        with self._lock:
+            return self._known.get(key[:2]) == key
+
+
+VERIFIED = _Verified()
 
 
 class BlobQuarantined(NotFound):
@@ -68,7 +124,10 @@ class BlobWriter:
         if expected is not None and expected != digest:
             self.abort()
             raise InvalidInput(f"blob digest mismatch: expected {expected}, content hashes to {digest}")
+        key = None if self._store.exists(digest) else _stamp(self.tmp_path)
         self._store.install(self.tmp_path, digest)
+        if key is not None and _stat_key(self._store.blob_dir / hex_of(digest)) == key:  # ours was kept
+            VERIFIED.record(key)
         self.digest = digest
         return digest
 
@@ -121,7 +180,7 @@ class BlobStore:
         final = self.blob_dir / hex_of(digest)
         if final.exists():
             tmp_path.unlink()
-            os.utime(final)  # refresh mtime: a fresh writer is about to reference it (gc grace)
+            self.refresh(digest)  # a fresh writer is about to reference it (gc grace)
             return
         os.rename(tmp_path, final)
         fsync_dir(self.blob_dir)
@@ -153,6 +212,20 @@ class BlobStore:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
                 hasher.update(chunk)
         return "sha256:" + hasher.hexdigest()
+
+    def refresh(self, digest: str) -> None:
+        """Refresh the blob's mtime (a writer is about to reference it: gc's grace period), keeping it
+        known as verified when it was (``_Verified``)."""
+        path = self.blob_dir / hex_of(digest)
+        if VERIFIED.unchanged(path) and (key := _stamp(path)) is not None:
+            VERIFIED.record(key)
+        else:
+            os.utime(path)
+
+    def verified_unchanged(self, digest: str) -> bool:
+        """Whether the blob is one this process hashed and whose file has not changed since (see
+        ``_Verified``): its digest then holds without reading it again."""
+        return VERIFIED.unchanged(self.blob_dir / hex_of(digest))
 
     def quarantine(self, digest: str) -> Path:
         hexpart = hex_of(digest)

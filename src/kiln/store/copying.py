@@ -5,7 +5,8 @@ A blob the target region already holds is not touched again (only its mtime refr
 about to reference it does). Any other blob is hard-linked into the target's ``tmp/`` when both stores
 share a filesystem (blobs are immutable, so the link costs no bytes), else copied; either way its
 content is hashed against its digest before it is renamed into ``blobs/`` — a corrupt source blob
-never enters another region.
+never enters another region. The one exception: a linked blob this process hashed as it wrote it,
+whose file is unchanged since (``BlobStore.verified_unchanged``): the link is that very file.
 """
 
 from __future__ import annotations
@@ -60,14 +61,16 @@ def transfer_blobs(source: BlobStore, dest: BlobStore, digests: Iterable[str]) -
     done = BlobTransfer()
     for digest in dict.fromkeys(digests):  # a digest listed twice is transferred once
         if dest.exists(digest):
-            os.utime(dest.path(digest))
+            dest.refresh(digest)
             done.present.append(digest)
             continue
         origin = source.path(digest)
         linked = _link_into_tmp(origin, dest) if source.root != dest.root else None
         if linked is not None:
             try:
-                if _hash(linked) != digest:
+                # a link is the source's very file: unchanged since this process hashed it as it
+                # wrote it, it needs no second read (BlobStore.verified_unchanged)
+                if not source.verified_unchanged(digest) and _hash(linked) != digest:
                     source.quarantine(digest)
                     raise _corrupt(digest)
                 dest.install(linked, digest)

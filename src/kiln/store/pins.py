@@ -17,8 +17,11 @@ DEFAULT_TTL = timedelta(hours=24)  # a crashed writer's pins lapse after this
 
 
 def pin(region: str, digests: Iterable[str], holder: str, ttl: timedelta = DEFAULT_TTL) -> list[int]:
+    # not synced by itself (durable=False): a pin guards against a gc running beside its writer, which
+    # sees the commit at once; a crash that loses it takes the writer too (or, for an unpin, leaves a
+    # pin that lapses with its ttl)
     now = utcnow()
-    with session() as db:
+    with session(durable=False) as db:
         rows = [
             StorePin(region=region, digest=d, holder=holder, created_at=now, expires_at=now + ttl)
             for d in digests
@@ -31,7 +34,7 @@ def pin(region: str, digests: Iterable[str], holder: str, ttl: timedelta = DEFAU
 def unpin(ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
-        with session() as db:
+        with session(durable=False) as db:  # see pin()
             db.execute(delete(StorePin).where(StorePin.id.in_(ids)))
 
 

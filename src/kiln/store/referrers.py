@@ -58,8 +58,14 @@ def attach(
     """Store ``data`` as the subject's referrer of ``artifact_type``, replacing the one it had of that
     type. Returns the artifact manifest's descriptor and the digests no longer referenced (the caller
     deletes them once the index is written)."""
+    descriptors, stale = attach_many(layout, subject, [(artifact_type, data)], created=created)
+    return descriptors[0], stale
+
+
+def _artifact_entry(layout: Layout, subject: Descriptor, artifact_type: str, data: bytes,
+                    created: str) -> dict[str, Any]:
+    """The artifact's blobs written (the data, the empty config, its manifest); its index entry."""
     blob = Descriptor(artifact_type, layout.blobs.put_bytes(data), len(data))
-    layout.blobs.put_bytes(EMPTY_DATA)
     annotations = {CREATED: created}
     manifest = {
         "schemaVersion": 2,
@@ -72,19 +78,35 @@ def attach(
     }
     manifest_bytes = canonical_json(manifest)
     digest = layout.blobs.put_bytes(manifest_bytes)
-    entry = {"mediaType": MANIFEST_TYPE, "digest": digest, "size": len(manifest_bytes),
-             "artifactType": artifact_type, "annotations": annotations}
+    return {"mediaType": MANIFEST_TYPE, "digest": digest, "size": len(manifest_bytes),
+            "artifactType": artifact_type, "annotations": annotations, "blob": blob.digest}
+
+
+def attach_many(
+    layout: Layout, subject: Descriptor, artifacts: list[tuple[str, bytes]], *, created: str,
+) -> tuple[list[Descriptor], list[str]]:
+    """:func:`attach` for several artifacts (one per type) in ONE ``index.json`` update: every blob is
+    written first, then the index names them all at once (a crash before leaves only unreferenced
+    blobs for gc, as with one artifact)."""
+    try:  # the shared empty config is there once any artifact was: a refresh (gc grace), not a write
+        layout.blobs.refresh(EMPTY.digest)
+    except (FileNotFoundError, NotFound):
+        layout.blobs.put_bytes(EMPTY_DATA)
+    written = [_artifact_entry(layout, subject, kind, data, created) for kind, data in artifacts]
+    blobs = {entry.pop("blob") for entry in written}
+    types = {entry["artifactType"] for entry in written}
+    digests = {entry["digest"] for entry in written}
     with layout.locked():
         index = layout.read_index()
         previous = referrers(layout, subject.digest)
-        replaced = [m["digest"] for m in previous if m.get("artifactType") == artifact_type and m["digest"] != digest]
-        listed = [m for m in previous if m["digest"] not in replaced and m["digest"] != digest] + [entry]
+        replaced = [m["digest"] for m in previous if m.get("artifactType") in types and m["digest"] not in digests]
+        listed = [m for m in previous if m["digest"] not in replaced and m["digest"] not in digests] + written
         listing = _referrers_index(listed)
         listing_digest = layout.blobs.put_bytes(listing)
         old_tag = _tag_entry(index, subject.digest)
         manifests = [m for m in index["manifests"] if m is not old_tag and m.get("digest") not in replaced
-                     and m.get("digest") != digest]
-        manifests.append(entry)
+                     and m.get("digest") not in digests]
+        manifests += written
         manifests.append({"mediaType": INDEX_TYPE, "digest": listing_digest, "size": len(listing),
                           "annotations": {REF_NAME: referrers_tag(subject.digest)}})
         index["manifests"] = manifests
@@ -92,7 +114,8 @@ def attach(
     stale = [old_tag["digest"]] if old_tag is not None and old_tag["digest"] != listing_digest else []
     for old in replaced:
         stale += [old, *_artifact_blobs(layout, old)]
-    return Descriptor(MANIFEST_TYPE, digest, len(manifest_bytes)), [d for d in stale if d != blob.digest]
+    descriptors = [Descriptor(MANIFEST_TYPE, entry["digest"], entry["size"]) for entry in written]
+    return descriptors, [d for d in stale if d not in blobs]
 
 
 def _artifact_blobs(layout: Layout, manifest_digest: str) -> list[str]:
@@ -122,6 +145,8 @@ def detach_all(layout: Layout, subject_digest: str) -> list[str]:
 
 def delete_unshared(layout: Layout, digests: list[str], keep: set[str] | None = None) -> None:
     """Delete blobs no other index entry still needs (the same SBOM bytes may belong to another image)."""
+    if not digests:
+        return
     needed = set(keep or ()) | live_referrer_blobs(layout)
     for digest in dict.fromkeys(digests):
         if digest not in needed:

@@ -7,6 +7,8 @@ are the copy's own: the same packages (the same layers), its own subject. Same A
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,6 +42,46 @@ def sbom_of(fmt: str, info: ImageInfo, region: str, inventory: Inventory) -> byt
     return FORMATS[fmt][1](subject_of(info, region, inventory))
 
 
+class _Inventories:
+    """The last few inventories read, by the layer digests they were read from: layers are content
+    addressed, so the same digests hold the same packages — a build's distribution reads its output's
+    inventory once, not once more per copy (every copy has its source's layers)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple[str, ...], Inventory] = OrderedDict()
+
+    def get(self, key: tuple[str, ...]) -> Inventory | None:
+        with self._lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+            return self._known.get(key)
+
+    def put(self, key: tuple[str, ...], inventory: Inventory) -> None:
+        with self._lock:
+            self._known[key] = inventory
+            self._known.move_to_end(key)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+
+_INVENTORIES = _Inventories()
+
+
+def _inventory(ami_id: str, region: str, layers: Sequence[Path] | None) -> Inventory:
+    try:
+        key = tuple(layer.digest for layer in store.image_layers(ami_id, region))
+    except InvalidInput:  # no root snapshot: nothing to key on, read as before
+        key = ()
+    inventory = _INVENTORIES.get(key) if key else None
+    if inventory is None:
+        inventory = read_inventory(layers, ami_id) if layers is not None else store.image_inventory(ami_id, region)
+        if key:
+            _INVENTORIES.put(key, inventory)
+    return inventory
+
+
 def write_sboms(ami_id: str, region: str, layers: Sequence[Path] | None = None) -> list[str]:
     """Both SBOMs of the AMI stored as its referrers; the artifact types written. ``layers`` (base
     first) are the AMI's content when the caller has it unpacked already (a build's stopped instance:
@@ -47,20 +89,16 @@ def write_sboms(ami_id: str, region: str, layers: Sequence[Path] | None = None) 
     An image without a package database gets none ([]): there is nothing to describe."""
     info = store.get_image(ami_id, region)
     try:
-        inventory = read_inventory(layers, ami_id) if layers is not None else store.image_inventory(ami_id, region)
+        inventory = _inventory(ami_id, region, layers)
     except NoPackageDatabase:
         return []
-    written = []
-    for fmt, (kind, _) in FORMATS.items():
-        store.attach_artifact(ami_id, kind, sbom_of(fmt, info, region, inventory), region)
-        written.append(kind)
-    return written
+    artifacts = [(kind, sbom_of(fmt, info, region, inventory)) for fmt, (kind, _) in FORMATS.items()]
+    store.attach_artifacts(ami_id, artifacts, region)
+    return [kind for kind, _ in artifacts]
 
 
 def has_sboms(ami_id: str, region: str) -> bool:
-    if not store.get_image(ami_id, region).manifest_digest:  # an AMI without an OCI manifest has no referrers
-        return False
-    return any(r.get("artifactType") in SBOM_TYPES for r in store.image_referrers(ami_id, region))
+    return bool(store.referrer_types(ami_id, region) & SBOM_TYPES)
 
 
 def carry_sboms(source_ami: str, source_region: str, copy_ami: str, region: str) -> list[str]:
