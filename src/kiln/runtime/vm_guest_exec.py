@@ -5,8 +5,8 @@ own engine in the guest.
 The engine runs with the guest's ``python3`` (every image kiln-bootable-linux makes has one: cloud-init
 needs it): kiln's ``documents`` package and the libraries it imports (pydantic with its compiled core,
 PyYAML …) are copied in as one tar stream from this host's interpreter, which is why the guest's
-Python must be the host's minor version. They go to ``/run/kiln-toe`` (a tmpfs under systemd: nothing
-of kiln's reaches the guest's disk, so nothing of it is captured into the image), together with
+Python must be the host's minor version. They go to ``/run/kiln-toe``, a tmpfs mounted for them (so
+nothing of kiln's reaches the guest's disk and the image captured from it), together with
 :mod:`kiln.runtime.vm_toe_runner`, and are removed again by :func:`remove_runner`.
 """
 
@@ -31,6 +31,7 @@ from kiln.runtime import procs, records, vm_ssh, vm_toe_runner
 GUEST_DIR = "/run/kiln-toe"
 RUNNER = f"{GUEST_DIR}/kiln_toe_runner.py"
 POLL_SECONDS = 3.0
+UNMOUNT = f"umount {GUEST_DIR} 2>/dev/null; rm -rf {GUEST_DIR}"
 NO_PYTHON, OTHER_PYTHON = 90, 91  # exit codes of the runner's installation script
 # what the engine imports beyond the standard library (top-level module or package names)
 LIBRARIES = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "typing_extensions", "yaml")
@@ -120,7 +121,9 @@ def install_runner(instance_id: str) -> None:
         f"command -v python3 >/dev/null || exit {NO_PYTHON}; "
         "v=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'); "
         f"[ \"$v\" = {wanted} ] || {{ echo \"$v\"; exit {OTHER_PYTHON}; }}; "
-        f"rm -rf {GUEST_DIR} && mkdir -p {GUEST_DIR} && tar -xzf - -C {GUEST_DIR}"
+        # a tmpfs of its own: /run is mounted noexec, and the engine's compiled libraries must map
+        f"{UNMOUNT}; mkdir -p {GUEST_DIR} && mount -t tmpfs -o mode=0700 kiln-toe {GUEST_DIR} && "
+        f"tar -xzf - -C {GUEST_DIR}"
     )
     result = run_script(instance_id, script, stdin=runner_bundle(), timeout=600)
     if result.exit_code == NO_PYTHON:
@@ -136,7 +139,7 @@ def install_runner(instance_id: str) -> None:
 
 
 def remove_runner(instance_id: str) -> None:
-    run_script(instance_id, f"rm -rf {GUEST_DIR}", timeout=120)
+    run_script(instance_id, UNMOUNT, timeout=120)
 
 
 def _ssh_bytes(instance_id: str, remote: str, *, timeout: float) -> bytes:
@@ -167,11 +170,19 @@ def fetch_dir(instance_id: str, guest_dir: str, dest: Path, *, timeout: float = 
     return _extract(_ssh_bytes(instance_id, remote, timeout=timeout), dest)
 
 
+def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's ``data`` filter (inside ``dest``, no devices, no owners of the guest), leaving out
+    what it refuses (an absolute link) instead of failing on it."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
 def _extract(stream: bytes, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(stream), mode="r:") as archive:
-        # the guest's own file names: kept inside dest, no devices, no owners of the guest
-        archive.extractall(dest, filter="data")
+        archive.extractall(dest, filter=_inside)
     return dest
 
 
@@ -202,7 +213,7 @@ def run_document(
                "log_dir": guest_logs, "cwd": working_directory}
     request_path = f"{GUEST_DIR}/requests/{name}.json"
     script = (f"mkdir -p {GUEST_DIR}/requests && cat > {shlex.quote(request_path)} && "
-              f"exec python3 -s -E {RUNNER} {shlex.quote(request_path)}")
+              f"exec python3 -S -E {RUNNER} {shlex.quote(request_path)}")
 
     def lines(block: str) -> None:
         for line in block.splitlines():

@@ -2,11 +2,12 @@
 (``kiln.documents``) on the guest itself, as ``awstoe run`` would run it there.
 
 :mod:`kiln.runtime.vm_guest_exec` copies this file into the guest beside ``lib/`` (kiln's documents
-package and its libraries) and runs it with the guest's ``python3``:
-``python3 -s -E kiln_toe_runner.py REQUEST.json``. The request names the document, phases, parameters,
-working directory and the log folder; progress lines go to stdout as they happen (the host streams
-them into the build's log), the outcome to ``<log folder>/kiln-result.json``. Imports nothing of kiln
-but ``kiln.documents`` (and ``kiln.errors``), which is all the guest has.
+package and its libraries) and runs it with the guest's ``python3`` without site packages
+(``python3 -S -E kiln_toe_runner.py REQUEST.json``: the standard library and ``lib/`` only). The
+request names the document, phases, parameters, working directory and the log folder; progress lines
+go to stdout as they happen (the host streams them into the build's log), the outcome to
+``<log folder>/kiln-result.json``. Imports nothing of kiln but ``kiln.documents`` (and
+``kiln.errors``), which is all the guest has.
 """
 
 from __future__ import annotations
