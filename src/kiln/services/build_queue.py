@@ -40,8 +40,7 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     """CreateImage: the image of a recipe on an infrastructure configuration, built by a worker."""
     from kiln.errors import InvalidInput, InvalidRequest
     from kiln.model.shapes import new_client_token, new_request_id
-    from kiln.services.builds.container import record_container_image
-    from kiln.services.builds.workflow import record_image
+    from kiln.services.builds.intake import record_image
     from kiln.services.scanning import build_step
 
     if body.get("containerRecipeArn") and body.get("imageRecipeArn"):
@@ -53,9 +52,9 @@ def create_image(body: dict[str, Any], *, account: str, region: str) -> dict[str
     tests = body.get("imageTestsConfiguration") or {}
     scanning = build_step.scanning_config(body.get("imageScanningConfiguration"),
                                           tests_enabled=tests.get("imageTestsEnabled", True))
-    record = record_container_image if recipe_field == "containerRecipeArn" else record_image
-    arn = record(
-        recipe_arn=body[recipe_field], infrastructure_arn=body["infrastructureConfigurationArn"],
+    arn = record_image(
+        recipe_arn=body[recipe_field], container=recipe_field == "containerRecipeArn",
+        infrastructure_arn=body["infrastructureConfigurationArn"],
         distribution_arn=body.get("distributionConfigurationArn"),
         tests_enabled=tests.get("imageTestsEnabled", True), tests_timeout_minutes=tests.get("timeoutMinutes", 720),
         enhanced_metadata=body.get("enhancedImageMetadataEnabled", True), tags=body.get("tags"), region=region,

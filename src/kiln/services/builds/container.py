@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.builds import records as images
 from kiln.services.builds.container_actions import PIN_PREFIX, host_path, store_pin
 from kiln.services.builds.container_plan import ContainerPlan, plan_container
@@ -190,57 +189,13 @@ class ContainerBuild(_Engine):
         self.progress(f"{self.arn}: {status}: {reason}")
 
 
-def record_container_image(
-    *,
-    recipe_arn: str,
-    infrastructure_arn: str,
-    distribution_arn: str | None = None,
-    tests_enabled: bool = True,
-    tests_timeout_minutes: int = 720,
-    enhanced_metadata: bool = True,
-    tags: dict[str, str] | None = None,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT,
-    workflows: list[dict[str, Any]] | None = None,
-    execution_role: str | None = None,
-) -> str:
-    """Record a PENDING container image of ``account`` in ``region`` once its recipe, configurations and
-    ``workflows`` (the managed container ones when none) are checked; returns its ARN."""
-    from kiln.db.engine import session
-    from kiln.services.accounts.regions import require_region
-    from kiln.services.builds.plan import check_usable, own_arn
-    from kiln.services.configurations.distribution import find_distribution_configuration
-    from kiln.services.configurations.infrastructure import find_infrastructure_configuration
-    from kiln.services.container_recipes.resource import find_container_recipe
-    from kiln.services.workflows.configure import check_configurations
-
-    require_region(region)
-    workflows = check_configurations(workflows, account=account, region=region, container=True)
-    recipe_arn = own_arn(recipe_arn, "container-recipe", account)
-    infrastructure_arn = own_arn(infrastructure_arn, "infrastructure-configuration", account)
-    distribution_arn = own_arn(distribution_arn, "distribution-configuration", account) if distribution_arn else None
-    check_usable(recipe_arn, account, "containerRecipeArn", "container recipe")
-    check_usable(infrastructure_arn, account, "infrastructureConfigurationArn", "infrastructure configuration")
-    with session() as db:
-        recipe = find_container_recipe(db, recipe_arn)
-        find_infrastructure_configuration(db, infrastructure_arn)
-        if distribution_arn:
-            check_usable(distribution_arn, account, "distributionConfigurationArn", "distribution configuration")
-            find_distribution_configuration(db, distribution_arn)
-        name, version, recipe_arn = recipe.name, recipe.version, recipe.arn
-    return images.create_image(
-        name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
-        distribution_arn=distribution_arn, tests_enabled=tests_enabled, tests_timeout_minutes=tests_timeout_minutes,
-        enhanced_metadata=enhanced_metadata, tags=tags, region=region, account=account, workflows=workflows,
-        execution_role=execution_role,
-    )
-
-
 def create_and_build_container(
     *, progress: Progress = lambda message: None, use_cache: bool = True, **request: Any
 ) -> dict[str, Any]:
     """CreateImage of a container recipe, built in the calling process: the final Image shape. (A
     container build is never taken from an earlier one: ``use_cache`` is accepted and has no effect.)"""
-    arn = record_container_image(**request)
+    from kiln.services.builds.intake import record_image
+
+    arn = record_image(container=True, **request)
     progress(arn)
     return ContainerBuild(arn, progress=progress).run()

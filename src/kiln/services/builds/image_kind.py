@@ -53,8 +53,7 @@ def _apply(db: Session, request: CreateImageRequest, ctx: ApplyContext, where: s
 
     from kiln.db.tables.images import ImageBuild
     from kiln.services.builds import records
-    from kiln.services.builds.container import record_container_image
-    from kiln.services.builds.workflow import record_image
+    from kiln.services.builds.intake import record_image
     from kiln.services.common.owners import in_region
 
     digest = document_hash(request)
@@ -78,10 +77,9 @@ def _apply(db: Session, request: CreateImageRequest, ctx: ApplyContext, where: s
     }
     workflows = [entry.dump() for entry in request.workflows] if request.workflows else None
     options.update(workflows=workflows, execution_role=request.executionRole)
-    if request.containerRecipeArn:
-        arn = record_container_image(recipe_arn=request.containerRecipeArn, **options)
-    else:
-        arn = record_image(recipe_arn=request.imageRecipeArn or "", **options)
+    container = bool(request.containerRecipeArn)
+    arn = record_image(recipe_arn=request.containerRecipeArn or request.imageRecipeArn or "", container=container,
+                       **options)
     records.update(arn, apply_hash=digest)
     return arn, "created"
 

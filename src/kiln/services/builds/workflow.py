@@ -523,6 +523,8 @@ def create_and_build(
 ) -> dict[str, Any]:
     """CreateImage of ``account`` in ``region``, run in the calling process: returns the final Image
     shape (what is checked first: ``record_image``)."""
+    from kiln.services.builds.intake import record_image
+
     arn = record_image(
         recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn, distribution_arn=distribution_arn,
         tests_enabled=tests_enabled, tests_timeout_minutes=tests_timeout_minutes, tags=tags, region=region,
@@ -530,53 +532,3 @@ def create_and_build(
     )
     progress(arn)
     return Build(arn, progress=progress, use_cache=use_cache).run()
-
-
-def record_image(
-    *,
-    recipe_arn: str,
-    infrastructure_arn: str,
-    distribution_arn: str | None = None,
-    tests_enabled: bool = True,
-    tests_timeout_minutes: int = 720,
-    enhanced_metadata: bool = True,
-    tags: dict[str, str] | None = None,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT,
-    workflows: list[dict[str, Any]] | None = None,
-    execution_role: str | None = None,
-) -> str:
-    """Record a PENDING image of ``account`` in ``region`` and return its ARN, once the region, the
-    resources' owners (``account``'s own or Amazon-managed; short forms name the account's), the
-    distribution configuration and the ``workflows`` (each found, its parameters of the declared
-    types) are checked."""
-    from kiln.db.engine import session
-    from kiln.services.accounts.regions import require_region
-    from kiln.services.builds.plan import check_usable, own_arn
-    from kiln.services.configurations.distribution import find_distribution_configuration
-    from kiln.services.recipes.resource import find_recipe
-    from kiln.services.workflows.configure import check_configurations
-
-    require_region(region)
-    workflows = check_configurations(workflows, account=account, region=region)
-    recipe_arn = own_arn(recipe_arn, "image-recipe", account)
-    infrastructure_arn = own_arn(infrastructure_arn, "infrastructure-configuration", account)
-    distribution_arn = own_arn(distribution_arn, "distribution-configuration", account) \
-        if distribution_arn else None
-    check_usable(recipe_arn, account, "imageRecipeArn", "image recipe")
-    check_usable(infrastructure_arn, account, "infrastructureConfigurationArn", "infrastructure configuration")
-    if distribution_arn:
-        check_usable(distribution_arn, account, "distributionConfigurationArn", "distribution configuration")
-    with session() as db:
-        recipe = find_recipe(db, recipe_arn)
-        name, version = recipe.name, recipe.version
-        if distribution_arn:
-            body = find_distribution_configuration(db, distribution_arn).body
-            check_distribution(list(body.get("distributions") or []), distribution_arn, account=account)
-    arn = images.create_image(
-        name=name, version=version, recipe_arn=recipe_arn, infrastructure_arn=infrastructure_arn,
-        distribution_arn=distribution_arn, tests_enabled=tests_enabled,
-        tests_timeout_minutes=tests_timeout_minutes, enhanced_metadata=enhanced_metadata, tags=tags,
-        region=region, account=account, workflows=workflows, execution_role=execution_role,
-    )
-    return arn

@@ -1,4 +1,5 @@
-"""What components and image recipes share: immutable resources kept as one row per version."""
+"""What components, workflows and image and container recipes share: immutable resources kept as one row
+per version."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kiln.errors import AlreadyExists
 from kiln.model.shapes import LatestVersionReferences
 from kiln.model.versions import Version, VersionFilter, newest
+from kiln.services.common.unit import DryRunOperation, replayed
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -88,3 +90,37 @@ def reuse_version(
         hint=f"{label.split()[-1]} versions are immutable: give the change a new semanticVersion, e.g. "
         f"{version.major}.{version.minor}.{version.patch + 1}",
     )
+
+
+def answer_without_new_row(
+    db: Session,
+    table: type[Any],
+    request: Any,
+    digest: str,
+    arn: Arn,
+    siblings: list[Any],
+    retag: Callable[[Any, dict[str, str]], None],
+    *,
+    label: str,
+    version: Version,
+    account: str,
+    where: str | None,
+) -> tuple[Any, str] | None:
+    """What a create of ``arn`` answers without making a row: the row an earlier request with the same
+    clientToken made, or the existing version (see ``reuse_version``). None means a new row is due;
+    a dry run stops before it with DryRunOperation.
+
+    ``siblings`` are the rows of the same name; of several builds of the version the newest answers.
+    """
+    previous = replayed(db, table, request.clientToken, digest, account=account)
+    if previous is not None:
+        return previous, "unchanged"
+    key = (version.major, version.minor, version.patch)
+    existing = [row for row in siblings if (row.major, row.minor, row.patch) == key]
+    if existing:
+        current = max(existing, key=lambda row: getattr(row, "build", 0))
+        return reuse_version(db, current, digest, request.tags, retag,
+                             label=label, name=request.name, version=version, where=where)
+    if request.dryRun:
+        raise DryRunOperation(f"dry run: {arn} would be created")
+    return None

@@ -31,12 +31,10 @@ from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_
 from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
-    DryRunOperation,
     content_hash,
     content_of,
     filter_entries,
     owner_of,
-    replayed,
     unit_of_work,
     with_client_token,
 )
@@ -122,18 +120,13 @@ def put_container_recipe(
     body["dockerfileTemplateData"] = template
     digest = content_hash(content_of(body, "tags"))
 
-    previous = replayed(db, ContainerRecipeRow, request.clientToken, digest, account=account)
-    if previous is not None:
-        return previous, "unchanged"
     arn = make_arn("container-recipe", request.name, version, region=region, account=account)
-    existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
-    if existing:
-        return versioned.reuse_version(
-            db, existing[0], digest, request.tags, _retag,
-            label="container recipe", name=request.name, version=version, where=where,
-        )
-    if request.dryRun:
-        raise DryRunOperation(f"dry run: {arn} would be created")
+    answer = versioned.answer_without_new_row(
+        db, ContainerRecipeRow, request, digest, arn, _rows(db, account, arn.name), _retag,
+        label="container recipe", version=version, account=account, where=where,
+    )
+    if answer is not None:
+        return answer
     row = ContainerRecipeRow(
         **versioned.key_columns(arn, account, request.name, version),
         platform=request.platformOverride or "Linux",

@@ -28,12 +28,10 @@ from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, ref_from_
 from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
-    DryRunOperation,
     content_hash,
     content_of,
     filter_entries,
     owner_of,
-    replayed,
     unit_of_work,
     with_client_token,
 )
@@ -190,19 +188,13 @@ def put_recipe(
     # Tags are not part of a version's content: they may change on an immutable resource.
     digest = content_hash(content_of(body, "tags"))
 
-    previous = replayed(db, ImageRecipeRow, request.clientToken, digest, account=account)
-    if previous is not None:
-        return previous, "unchanged"
-
     arn = make_arn("image-recipe", request.name, version, region=region, account=account)
-    existing = [row for row in _rows(db, account, arn.name) if _version_of(row)[0] == version]
-    if existing:
-        return versioned.reuse_version(
-            db, existing[0], digest, request.tags, _retag,
-            label="image recipe", name=request.name, version=version, where=where,
-        )
-    if request.dryRun:
-        raise DryRunOperation(f"dry run: {arn} would be created")
+    answer = versioned.answer_without_new_row(
+        db, ImageRecipeRow, request, digest, arn, _rows(db, account, arn.name), _retag,
+        label="image recipe", version=version, account=account, where=where,
+    )
+    if answer is not None:
+        return answer
     row = ImageRecipeRow(
         **versioned.key_columns(arn, account, request.name, version),
         platform="Linux",

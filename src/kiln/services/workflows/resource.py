@@ -24,12 +24,10 @@ from kiln.services.common.kinds import ApplyContext, KindHandler, Ref, no_refere
 from kiln.services.common.owners import as_caller, in_region, require_visible, visible
 from kiln.services.common.references import refuse_if_in_use
 from kiln.services.common.unit import (
-    DryRunOperation,
     content_hash,
     content_of,
     filter_entries,
     owner_of,
-    replayed,
     unit_of_work,
     with_client_token,
 )
@@ -118,17 +116,13 @@ def put_workflow(
     content = content_of(request.dump(), "data", "uri", "tags")
     content["documentHash"] = content_hash(data)
     digest = content_hash(content)
-    previous = replayed(db, WorkflowRow, request.clientToken, digest, account=account)
-    if previous is not None:
-        return previous, "unchanged"
     arn = make_arn(resource_type(request.type), request.name, version, 1, region=region, account=account)
-    existing = [row for row in _rows(db, account, request.type, arn.name) if _version_of(row)[0] == version]
-    if existing:
-        current = max(existing, key=lambda row: row.build)
-        return versioned.reuse_version(db, current, digest, request.tags, _retag, label="workflow",
-                                       name=request.name, version=version, where=where)
-    if request.dryRun:
-        raise DryRunOperation(f"dry run: {arn} would be created")
+    answer = versioned.answer_without_new_row(
+        db, WorkflowRow, request, digest, arn, _rows(db, account, request.type, arn.name), _retag,
+        label="workflow", version=version, account=account, where=where,
+    )
+    if answer is not None:
+        return answer
     row = WorkflowRow(
         **versioned.key_columns(arn, account, request.name, version),
         build=1, type=request.type, owner=owner or owner_of(account), description=request.description,
