@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,6 +135,13 @@ def _vm_build_inputs(name: str, parent: str, document: str) -> tuple[str, str]:
     return recipe["imageRecipeArn"], infrastructure["infrastructureConfigurationArn"]
 
 
+def _instances_of(image_arn: str) -> dict[str, Any]:
+    """The instances the build launched, by their kiln:Purpose tag."""
+    from kiln.runtime import instances
+
+    return {i.tags["kiln:Purpose"]: i for i in instances.list_instances() if i.tags.get("kiln:ImageArn") == image_arn}
+
+
 def _no_vm_left(home: Path, instance_ids: list[str]) -> None:
     """The instances are terminated, their directories and overlays gone, no QEMU of theirs runs."""
     from kiln.runtime import instances
@@ -153,7 +161,6 @@ def _no_vm_left(home: Path, instance_ids: list[str]) -> None:
 
 
 def test_components_and_tests_run_in_vms(in_vm_home: VmHome) -> None:
-    from kiln.runtime import instances
     from kiln.services.builds import records as images
     from kiln.services.builds.workflow import create_and_build
     from kiln.store import api
@@ -165,7 +172,8 @@ def test_components_and_tests_run_in_vms(in_vm_home: VmHome) -> None:
     assert image["state"]["status"] == "AVAILABLE", image["state"]
     ami = image["outputResources"]["amis"][0]["image"]
     row = images.get_row(image["arn"])
-    build_vm, test_vm = instances.get(row.build_instance_id), instances.get(row.test_instance_id)
+    launched = _instances_of(image["arn"])
+    build_vm, test_vm = launched["build"], launched["test"]
     assert build_vm.vm is not None and test_vm.vm is not None, "both instances were VMs"
     assert build_vm.tags["kiln:vm"] == "true" and build_vm.tags["kiln:Purpose"] == "build"
     # the engine's progress in the guest, streamed into the build's log as a sandbox's is
@@ -203,9 +211,9 @@ def test_a_failing_step_fails_the_build_and_leaves_no_vm(in_vm_home: VmHome) -> 
     reason = image["state"]["reason"]
     assert image["state"]["status"] == "FAILED" and str(failed.value).startswith(reason)
     assert "step BreaksHere failed: exit status 7" in reason, reason
-    row = images.get_row(image["arn"])
-    assert row.test_instance_id is None
-    _no_vm_left(in_vm_home.home, [row.build_instance_id])
+    launched = _instances_of(image["arn"])
+    assert list(launched) == ["build"], launched
+    _no_vm_left(in_vm_home.home, [launched["build"].id])
     assert {image.id for image in api.describe_images()} == amis_before, "no AMI was left"
     overlays = list((in_vm_home.home / "instances").glob("*/root.qcow2"))
     assert overlays == [], overlays
