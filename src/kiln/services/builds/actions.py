@@ -6,7 +6,9 @@ A handler takes the running build (:class:`kiln.services.builds.workflow.Build`)
 valid in a document and fails its step at run time, saying kiln has no implementation. Other
 families add actions with :func:`register_action`. A container build (``imageType`` DOCKER) runs an
 action's DOCKER handler when one is registered (:mod:`kiln.services.builds.container_actions`), else
-the same handler as an AMI build (``WaitForAction``, ``RunCommand``…).
+the same handler as an AMI build (``WaitForAction``, ``RunCommand``…). The instance actions take the
+VM path (:mod:`kiln.services.builds.vm_actions`) when the instance is a VM, which a build's instances
+are when its infrastructure configuration's ``resourceTags`` say ``kiln:vm: "true"``.
 """
 
 from __future__ import annotations
@@ -135,12 +137,10 @@ def terminate_instance(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("ExecuteComponents")
 def execute_components(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
     phases = ("build", "validate") if call.stage == BUILD else ("test",)
     call.record.log_path = str(build.log_dir / ("build" if call.stage == BUILD else "test"))
-    from kiln.services.builds import vm_actions
-
     if vm_actions.is_vm(_instance(call)):
         vm_actions.execute_components(build, _instance(call), phases, Path(call.record.log_path))
         return {}
@@ -174,6 +174,7 @@ def run_command(build: Any, call: StepCall) -> dict[str, Any]:
     import uuid
 
     from kiln.runtime.exec import exec_in
+    from kiln.services.builds import vm_actions
 
     document = call.inputs.get("documentName")
     if document != "AWS-RunShellScript":
@@ -182,8 +183,6 @@ def run_command(build: Any, call: StepCall) -> dict[str, Any]:
     commands = (call.inputs.get("parameters") or {}).get("commands") or []
     commands = [commands] if isinstance(commands, str) else [str(command) for command in commands]
     timeout = call.step.timeout_seconds or CATALOG["RunCommand"].default_timeout
-    from kiln.services.builds import vm_actions
-
     if vm_actions.is_vm(_instance(call)):
         result = vm_actions.run_shell(_instance(call), "\n".join(commands), timeout=timeout)
     else:
@@ -210,11 +209,9 @@ def attach_watermarks(plan: Any, ami: str) -> None:
 
 @action("CreateImage")
 def create_image(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
     instance = _instance(call)
-    from kiln.services.builds import vm_actions
-
     if vm_actions.is_vm(instance):
         build.new_ami = vm_actions.create_ami(
             instance, name=build.ami_name(), description=build.plan.ami_description, tags=build.tags(),
