@@ -3,8 +3,12 @@
 (a) upload throughput: kiln's block upload (read, skip zeros, SHA-256, 8 threads, progress recorded in
     the database) vs a plain PutSnapshotBlock loop over the same file (read, skip zeros, SHA-256, one
     request after another), both into fresh snapshots of the same ~1 GiB disk (goal: ratio >= 0.9);
-(b) blocks sent for a child image that rewrites 1 MiB inside one file of that image (goal <= 4), and,
-    for comparison, for a child that adds a new 1 MiB file (mkfs lays the files out again after it).
+(b) blocks sent for a child image that rewrites 1 MiB inside one file of that image (goal <= 4), for a
+    child that adds a new 1 MiB file, and for one that deletes a 4 MiB file (the child's file system is
+    its parent's with the child's layer applied in place). Goal for a change of N bytes: N / 512 KiB,
+    +1 when N does not start on a block boundary, +4 for metadata (superblock and group descriptors;
+    bitmaps and inode table; the directory's block; one more when the directory's inode lies apart):
+    <= 7 for 1 MiB added, <= 13 for 4 MiB deleted.
 """
 
 from __future__ import annotations
@@ -84,8 +88,10 @@ def _child(base: str, base_tree: Path, work: Path, name: str, change: str) -> st
         content = bytearray(original.read_bytes())
         content[MIB + 12345 : 2 * MIB + 12345] = os.urandom(MIB)  # 1 MiB, not block-aligned
         (upper / "data" / original.name).write_bytes(bytes(content))
-    else:
+    elif change == "add":
         (upper / "data" / "new.bin").write_bytes(os.urandom(MIB))
+    else:
+        os.mknod(upper / "data" / "chunk-0003.bin", 0o600 | 0o020000, 0)  # a whiteout
     st = (base_tree / "data").stat()
     os.utime(upper / "data", ns=(st.st_atime_ns, st.st_mtime_ns))  # as overlayfs copy-up keeps it
     return api.create_image_from_upper(base, upper, name=name)
@@ -132,6 +138,8 @@ def run() -> dict[str, Any]:
                                 endpoint_url=endpoint)
         added = publish_image(_child(base, tree, work, "bench-added", "add"), region="us-east-1",
                               endpoint_url=endpoint)
+        deleted = publish_image(_child(base, tree, work, "bench-deleted", "delete"), region="us-east-1",
+                                endpoint_url=endpoint)
         return {
             "disk_mib": round(disk.stat().st_size / MIB),
             "blocks_non_zero": blocks,
@@ -147,6 +155,9 @@ def run() -> dict[str, Any]:
             "child_rewrite_1mib_blocks_sent": rewrite["BlocksSent"],
             "child_rewrite_goal": 4,
             "child_new_1mib_file_blocks_sent": added["BlocksSent"],
+            "child_new_1mib_file_goal": 7,
+            "child_deleted_4mib_file_blocks_sent": deleted["BlocksSent"],
+            "child_deleted_4mib_file_goal": 13,
         }
     finally:
         moto.kill()

@@ -8,6 +8,7 @@ DEB_PACKAGES=(python3 python3-venv bubblewrap slirp4netns mmdebstrap busybox-sta
               skopeo zstd tar util-linux ca-certificates debian-archive-keyring iproute2
               postgresql
               rpm openssh-client
+              db5.3-util
               qemu-system-x86 ovmf grub-pc-bin grub-efi-amd64-bin dosfstools mtools)
 
 missing=()

@@ -54,6 +54,7 @@ SERVICE_FLOORS: list[set[str]] = [
     {"kiln.services.apply", "kiln.services.registry", "kiln.services.startup", "kiln.services.demo",
      "kiln.services.scheduling", "kiln.services.ec2_queries", "kiln.services.image_versions",
      "kiln.services.organization_accounts", "kiln.services.demo_fleet", "kiln.services.build_queue",
+     "kiln.services.demo_advisory",
      "kiln.services.apply_remote"},
 ]
 # "kiln.pkg.module", "kiln.pkg:function" ... ("kiln.db" alone is more likely the database's file name).

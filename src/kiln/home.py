@@ -42,5 +42,19 @@ def cache_dir() -> Path:
     return kiln_home() / "cache"
 
 
+_urls: dict[tuple[str | None, ...], str] = {}
+
+
 def database_url() -> str:
-    return os.environ.get("KILN_DATABASE_URL") or f"sqlite:///{kiln_home() / 'kiln.db'}"
+    """The database's URL, worked out once per setting of ``KILN_DATABASE_URL`` / ``KILN_HOME`` in this
+    process: every call to the store asks for it, and making KILN_HOME (a stat and a mkdir) each time
+    was a measurable part of a cheap API read."""
+    configured, home = os.environ.get("KILN_DATABASE_URL"), os.environ.get("KILN_HOME")
+    key = (configured, home, None if home else os.environ.get("HOME"))
+    url = _urls.get(key)
+    if url is None:
+        url = configured or f"sqlite:///{kiln_home() / 'kiln.db'}"
+        if len(_urls) >= 64:  # tests set many homes in turn
+            _urls.clear()
+        _urls[key] = url
+    return url

@@ -123,3 +123,19 @@ def test_lifecycle_policies_and_distributions_update_in_place(kiln, server: Serv
     changed = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
     assert [line.rsplit(" ", 1)[1] for line in changed.stdout.splitlines()] == ["updated", "unchanged"]
     assert changed.stdout.split()[0] == f"{SELF}:lifecycle-policy/keep-five"
+
+
+def test_kiln_approval_reaches_the_server_as_the_workflows_it_stands_for(kiln, server: Server,
+                                                                          tmp_path: Path) -> None:
+    from kiln.services.pipelines.resource import get_image_pipeline
+
+    path = _write(tmp_path / "stack.yaml")
+    documents = list(yaml.safe_load_all(path.read_text()))
+    documents[-1]["kiln:approval"] = True
+    path.write_text(yaml.safe_dump_all(documents))
+    applied = kiln("apply", "-f", str(path), "--endpoint-url", server.endpoint, env=_env(server))
+    assert applied.exit_code == 0, applied.stderr
+    pipeline = get_image_pipeline(f"{SELF}:image-pipeline/web-pipeline")["imagePipeline"]
+    assert [entry["workflowArn"].split(":")[-1] for entry in pipeline["workflows"]] == [
+        "workflow/build/build-image/1.0.0/1", "workflow/test/test-and-approve-image/1.0.0/1",
+        "workflow/distribution/distribute-image/1.0.0/1"]

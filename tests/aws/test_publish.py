@@ -111,3 +111,39 @@ def test_bad_region_profile_or_ami_is_one_clear_error_and_records_nothing(
         assert db.scalar(select(func.count()).select_from(PublishedBlock)) == 0
     ours = client(aws, "ec2").describe_snapshots(Filters=[{"Name": "tag-key", "Values": ["kiln:SourceImageId"]}])
     assert ours["Snapshots"] == []
+
+
+def test_a_child_that_adds_or_deletes_a_file_sends_about_its_size(
+    kiln: Kiln, aws: MotoServer, base_ami: str, tmp_path: Path
+) -> None:
+    import os
+
+    publish(kiln, base_ami, aws.endpoint)
+    added = tmp_path / "added"
+    (added / "srv").mkdir(parents=True)
+    (added / "srv" / "new.bin").write_bytes(os.urandom(1 << 20))
+    child_ami = api.create_image_from_upper(base_ami, added, name="busybox-added")
+    child = publish(kiln, child_ami, aws.endpoint)
+    # 1 MiB is 2 blocks of 512 KiB (3 when not aligned), and a few for inodes, bitmaps, the directory
+    print(f"added 1 MiB: {child['BlocksSent']} blocks sent")
+    assert 2 <= child["BlocksSent"] <= 6
+
+    deleted = tmp_path / "deleted"
+    (deleted / "srv").mkdir(parents=True)
+    os.mknod(deleted / "srv" / "new.bin", 0o600 | 0o020000, 0)  # whiteout
+    grandchild_ami = api.create_image_from_upper(child_ami, deleted, name="busybox-deleted")
+    grandchild = publish(kiln, grandchild_ami, aws.endpoint)
+    print(f"deleted 1 MiB: {grandchild['BlocksSent']} blocks sent")
+    assert grandchild["ParentSnapshotId"] == child["SnapshotId"]
+    assert 2 <= grandchild["BlocksSent"] <= 6  # the freed blocks zeroed, and the metadata
+    # what was sent, over the parent's, is the grandchild's disk made again from the chain
+    made = tmp_path / "grandchild.raw"
+    api.raw_disk(grandchild_ami, made, like=api.raw_disk(child_ami, tmp_path / "child.raw",
+                                                         like=api.raw_disk(base_ami, tmp_path / "base.raw")))
+    merged = {**snapshot_blocks(aws, published_snapshot(kiln, base_ami, aws.endpoint)),
+              **snapshot_blocks(aws, child["SnapshotId"]), **snapshot_blocks(aws, grandchild["SnapshotId"])}
+    assert {i: d for i, d in merged.items() if d.count(0) != len(d)} == disk_blocks(made)
+
+
+def published_snapshot(kiln: Kiln, ami: str, endpoint: str) -> str:
+    return publish(kiln, ami, endpoint)["SnapshotId"]

@@ -36,3 +36,14 @@ def test_a_bootable_image_is_published_as_its_bootable_disk(
     assert published["VolumeSize"] == 8 and published["DiskBytes"] == 8 << 30
     # (moto keeps no BootMode of RegisterImage, so the registered mode cannot be read back here)
     assert client(aws, "ec2").describe_images(ImageIds=[published["AmiId"]])["Images"][0]["Name"] == "with-kernel"
+
+    # a child adding 1 MiB sends about that: the parent's GPT disk with the file system changed in place
+    upper = tmp_path / "upper"
+    (upper / "srv").mkdir(parents=True)
+    (upper / "srv" / "new.bin").write_bytes(bytes(range(256)) * 4096)
+    child = kiln("image", "publish", api.create_image_from_upper(ami, upper, name="with-kernel-child"), "--to",
+                 "aws", "--region", "us-east-1", "--endpoint-url", aws.endpoint, "--output", "json")
+    assert child.exit_code == 0, child.stderr
+    sent = json.loads(child.stdout)
+    assert sent["ParentSnapshotId"] == published["SnapshotId"] and sent["DiskBytes"] == 8 << 30
+    assert 2 <= sent["BlocksSent"] <= 6, sent["BlocksSent"]

@@ -31,6 +31,24 @@ def test_the_fleet_demo_tells_the_whole_story(kiln) -> None:
     new_images = {row[3] for row in after["rows"]}
     assert len(new_images) == 1 and old_ami not in new_images
     assert stages["audit after remediation"]["outcome"] == "clean"
+    # a new advisory about the package web-2 really has; the rebuild installs the fix; the fleet rolls onto it
+    [advisory] = stages["new advisory, daily rescan"]["rows"]
+    assert advisory[:3] == ["DEMO-2026-0001", "web-server 1.0-1", "1.0-2"] and advisory[3] > 0
+    flagged = stages["audit by the scan rule"]
+    [asg] = [row for row in flagged["rows"] if row[1] == "auto-scaling-group"]
+    assert asg[3] in new_images and asg[5] == "scan condition: its highest finding severity is high, above medium"
+    patched = stages["pipeline rebuilds with web-server 1.0-2: web-3"]
+    assert patched["outcome"] == "2 AMIs in us-east-1"
+    [patched_ami] = [row[2] for row in patched["rows"] if row[1] == "123456789012"]
+    for ami, version in ((asg[3], "1.0-1"), (patched_ami, "1.0-2")):  # what dpkg recorded in each image
+        listed = kiln("image", "packages", ami, "--region", "us-east-1", "--output", "json")
+        assert [(p["name"], p["version"]) for p in json.loads(listed.stdout)["imagePackageList"]] == [
+            ("web-server", version)]
+    assert [row[1] for row in stages["remediate by the scan rule"]["rows"]] == actions
+    rolled = stages["instance refresh onto the patched image"]
+    assert rolled["outcome"] == "3 instances, refresh Successful"
+    assert {row[3] for row in rolled["rows"]} == {patched_ami}
+    assert stages["audit by the scan rule after remediation"]["outcome"] == "clean"
     assert stages["allowed images (enabled)"]["outcome"] == "refused"
     assert stages["lifecycle now"]["rows"] == [[old_ami, "deprecated", 1]]
     later = stages["lifecycle 15 days later"]

@@ -99,9 +99,15 @@ def test_corrupt_rpm_header_names_the_row(tmp_path: Path) -> None:
     assert str(caught.value).startswith("/var/lib/rpm/rpmdb.sqlite: Packages#2: RPM header blob is not a header")
 
 
-def test_berkeleydb_rpm_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_bogus_berkeleydb_rpm_is_one_error_by_name(tmp_path: Path) -> None:
     write(tmp_path, "var/lib/rpm/Packages", "bdb")
-    with pytest.raises(InvalidInput, match=r"^/var/lib/rpm/Packages: this RPM database format"):
+    with pytest.raises(InvalidInput, match=r"^/var/lib/rpm/Packages: too short for a BerkeleyDB database"):
+        read_inventory([tmp_path])
+
+
+def test_a_bogus_ndb_rpm_is_one_error_by_name(tmp_path: Path) -> None:
+    write(tmp_path, "var/lib/rpm/Packages.db", "ndb")
+    with pytest.raises(InvalidInput, match=r"^/var/lib/rpm/Packages.db: not an RPM ndb database"):
         read_inventory([tmp_path])
 
 

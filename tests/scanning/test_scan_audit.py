@@ -57,6 +57,12 @@ def test_audit_reports_scans_and_the_rules_scan_condition_fails_images(
     assert (template["ScanState"], template["HighestFixableSeverity"], template["Watermarks"]) == (
         "COMPLETED", "critical", ["123456789012:approved"])
     assert template["Reasons"] == ["scan condition: its highest finding severity is critical, above high"]
+    text = kiln("compliance", "audit", "--rule", "no-high", env={"COLUMNS": "40"})
+    header, line = (next(row for row in text.stdout.splitlines() if row.startswith(start))
+                    for start in ("TYPE", "launch-template"))
+    assert header.split()[8:13] == ["SCAN", "FIXABLE", "FIX", "AGE", "WATERMARKS"]
+    assert template_ami in line.split() and "123456789012:approved" in line.split()  # whole, never cut
+    assert [cell for cell in line.split() if cell in ("COMPLETED", "critical")] == ["COMPLETED", "critical"]
     code, report = _audit(kiln, "fresh-fixes", env={"KILN_CLOCK": "2026-10-20T00:00:00Z"})
     assert code == 0 and report["Resources"][0]["OldestDaysSinceFixAvailable"] == 19
     code, report = _audit(kiln, "fresh-fixes", env={"KILN_CLOCK": "2026-11-20T00:00:00Z"})

@@ -67,3 +67,25 @@ def test_rpm_and_apk_keys_answer_every_comparison_consistently() -> None:
         a, b = version_key(order, low), version_key(order, high)
         assert (a < b, a <= b, a > b, a >= b, a == b, b > a) == (True, True, False, False, False, True)
         assert version_key(order, low) == a
+
+
+def test_dpkg_split_by_hand_is_the_grammars() -> None:
+    import random
+
+    from kiln.services.scanning.versions import _dpkg_grammar_parts, dpkg_parts
+
+    rng = random.Random(7)
+    alphabet = "0123456789:-.+~ab" + "Z_ \n²"
+    samples = ["1:2.3-4", "2.36-9+deb12u4", "1:", ":1", "1:-1", "-1", "1-", "a--b", "1:2:3-4:5", "0:0-0",
+               "1.0-a:b", "12:3.4~rc1-1ubuntu0.22.04.1", "", "1.0\n"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(20000)]
+    for version in samples:
+        try:
+            expected: object = _dpkg_grammar_parts(version)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = dpkg_parts(version)
+        except ValueError:
+            got = ValueError
+        assert got == expected, version

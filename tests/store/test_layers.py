@@ -129,3 +129,21 @@ def test_the_layer_is_hashed_and_written_beside_the_walk_and_its_failure_is_told
 
     with pytest.raises(OSError, match="No space left"):
         write_tar(root, Full())
+
+
+def test_a_layer_of_several_compression_jobs_is_the_same_bytes_in_any_store(tmp_path: Path) -> None:
+    """zstd compresses a big layer in jobs on worker threads: the blob is still the same bytes,
+    whichever store (and so whichever scheduling of the jobs) captures the same tree."""
+    root = _tree(tmp_path / "tree")
+    pattern = os.urandom(4096)
+    for n in range(12):  # 12 MiB of compressible data: several jobs
+        (root / "etc" / f"blob-{n:02d}").write_bytes(pattern * 256)
+    first = capture(root, BlobStore(tmp_path / "one"))
+    second = capture(root, BlobStore(tmp_path / "two"))
+    assert first == second
+    one = (tmp_path / "one" / "blobs" / "sha256" / first.digest.split(":")[1]).read_bytes()
+    two = (tmp_path / "two" / "blobs" / "sha256" / second.digest.split(":")[1]).read_bytes()
+    assert one == two and len(one) < 2 << 20  # compressed, not stored
+    with zstandard.ZstdDecompressor().stream_reader(one, read_across_frames=True) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        assert tar.next() is not None

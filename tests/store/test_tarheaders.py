@@ -164,3 +164,40 @@ def test_stream_reads_members_as_tarfile_streams_them(tmp_path: Path) -> None:
                     expected = [(type(error).__name__, str(error))]
                 for piece in (7 if len(data) < 1 << 16 else 4099, 1 << 22):
                     assert _walk(open_stream(_Trickle(data, piece)), read_data) == expected
+
+
+def _copied(tar: TarStream | tarfile.TarFile, scratch: Path) -> list[object]:
+    """Every regular member's data, written to a file by ``copy_data`` (a TarStream) or read through
+    tarfile's file object, then how the stream ended."""
+    seen: list[object] = []
+    try:
+        while (member := tar.next()) is not None:
+            if not member.isreg():
+                continue
+            if isinstance(tar, TarStream):
+                with open(scratch, "wb") as out:
+                    tar.copy_data(member, out.fileno(), chunk=4096)
+                seen.append((member.name, scratch.read_bytes()))
+            else:
+                source = tar.extractfile(member)
+                assert source is not None
+                seen.append((member.name, source.read()))
+    except (tarfile.TarError, ValueError) as error:
+        seen.append((type(error).__name__, str(error)))
+    return seen
+
+
+def test_copy_data_writes_what_tarfile_reads(tmp_path: Path) -> None:
+    """Plain members straight from the buffer, sparse ones with their holes, in small chunks and past
+    the reader's buffer; a stream cut inside a member's data ends as tarfile's does."""
+    rng = random.Random(5)
+    scratch = tmp_path / "out"
+    for archive in _archives(tmp_path):
+        for data in [archive, *(archive[: rng.randrange(len(archive))] for _ in range(6))]:
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r|", encoding="utf-8",
+                                  errors="surrogateescape") as tar:  # fmt: skip
+                    expected = _copied(tar, scratch)
+            except tarfile.TarError as error:  # cut inside the first header
+                expected = [(type(error).__name__, str(error))]
+            assert _copied(open_stream(_Trickle(data, 1 << 22)), scratch) == expected

@@ -2,10 +2,11 @@
 ``kiln instance run --vm`` under KVM when kiln's probe finds it usable, else TCG (minutes: one VM is
 booted and used for every step, and booted again once after stop/start). Never skipped.
 
-Inside the guest: ``kiln instance exec`` over SSH, the IMDSv2 endpoint answering a token and the
-AMI id, the user data run by cloud-init, the key pair's key logging in. Then stop/start keeps a file
-of the root volume, QEMU killed with SIGKILL is found stopped by recovery (its metadata endpoint
-stopped too), CreateImage captures what the guest changed as one more layer, and terminate removes
+Inside the guest: ``kiln instance exec`` over SSH and through kiln's serial agent, the IMDSv2
+endpoint answering a token and the AMI id, the user data run by cloud-init, the key pair's key logging
+in. A reboot resets the guest in the same QEMU process, keeping a file. Then stop/start keeps a file
+of the root volume, QEMU killed with SIGKILL is found stopped by recovery,
+and CreateImage captures what the guest changed as one more layer, and terminate removes
 the overlay. An instance-store VM cannot be stopped."""
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _console_tail(home: Path, instance_id: str) -> str:
 def _wait_for_ssh(kiln, home: Path, instance_id: str, accel: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + BOOT_SECONDS
     while True:
-        result = kiln("instance", "exec", instance_id, "--timeout", "60", "--", "true")
+        result = kiln("instance", "exec", instance_id, "--via", "ssh", "--timeout", "60", "--", "true")
         if result.exit_code == 0:
             return
         assert time.monotonic() < deadline, (
@@ -121,13 +122,22 @@ def _exec(kiln, instance_id: str, script: str) -> str:  # type: ignore[no-untype
     return str(result.stdout)
 
 
+CAPABILITY = "0100000200040000000000000000000000000000"  # VFS_CAP_REVISION_2: cap_net_bind_service, effective
+GUEST_XATTRS_AND_LINKS = (
+    "python3 -c \"import os; open('/root/tagged', 'w').write('t'); "
+    "os.setxattr('/root/tagged', 'user.kiln', b'from-the-guest'); "
+    "open('/usr/local/bin/capped', 'w').write('c'); "
+    f"os.setxattr('/usr/local/bin/capped', 'security.capability', bytes.fromhex('{CAPABILITY}'))\" && "
+    "echo changed-in-guest > /etc/kiln-pair-a && ln -f /etc/kiln-pair-a /etc/kiln-pair-b && sync")
+
+
 def _pid(description: dict) -> procs.ProcessId | None:  # type: ignore[type-arg]
     pid = description["Kiln"]["InitPid"]
     return procs.identify(pid) if pid else None
 
 
 def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: VmImage, kiln, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kiln.runtime import recovery, vm_disk, vm_process
+    from kiln.runtime import recovery, vm_disk
     from kiln.runtime.instances import get
 
     home, ami = in_vm_home.home, in_vm_home.ami
@@ -166,27 +176,51 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
         assert time.monotonic() < deadline, f"user data did not run: {_console_tail(home, instance_id)}"
         time.sleep(5)
 
+    # exec without SSH: kiln's agent on the virtio-serial port, exit code and output kept
+    serial = kiln("instance", "exec", instance_id, "--via", "serial", "--", "sh", "-c",
+                  "echo via-serial $(id -u); echo to-stderr >&2; exit 7")
+    assert (serial.exit_code, serial.stdout) == (7, "via-serial 0\n"), serial.stderr
+    assert "to-stderr" in serial.stderr
+    listed = kiln("instance", "list").stdout
+    assert f"user-slirp ssh=127.0.0.1:{port}" in listed, listed  # the VM's network, not "host"
+
+    # reboot: a reset of the same QEMU process; the guest boots again with the file still there
+    boot_id = _exec(kiln, instance_id, "echo kept-across-reboot > /root/rebooted && sync && "
+                                       "cat /proc/sys/kernel/random/boot_id")
+    before = _pid(_json(kiln, "instance", "describe", instance_id))
+    assert kiln("instance", "reboot", instance_id).exit_code == 0
+    after = _json(kiln, "instance", "describe", instance_id)
+    assert after["State"]["Name"] == "running" and _pid(after) == before and before is not None
+    assert procs.is_alive(before.pid, before.start_time) and after["Kiln"]["SshPort"] == port
+    deadline = time.monotonic() + BOOT_SECONDS
+    while (again := kiln("instance", "exec", instance_id, "--via", "ssh", "--timeout", "60", "--",
+                         "cat", "/proc/sys/kernel/random/boot_id", "/root/rebooted")).stdout[:36] in ("", boot_id[:36]):
+        assert time.monotonic() < deadline, f"no second boot: {_console_tail(home, instance_id)}"
+        time.sleep(5)
+    assert again.stdout.endswith("kept-across-reboot\n"), again.stdout
+
     # stop keeps the root volume, start boots it again with the file still there
     _exec(kiln, instance_id, "echo kept-across-stop > /root/marker && sync")
     running = _json(kiln, "instance", "describe", instance_id)
-    guest, helper = _pid(running), vm_process.metadata_helper(get(instance_id))
+    guest = _pid(running)
     assert kiln("instance", "stop", instance_id).exit_code == 0
-    assert guest is not None and helper is not None
-    assert not procs.is_alive(guest.pid, guest.start_time) and not procs.is_alive(helper.pid, helper.start_time)
+    assert guest is not None and not procs.is_alive(guest.pid, guest.start_time)
     assert _json(kiln, "instance", "describe", instance_id)["State"]["Name"] == "stopped" and root.is_file()
     assert kiln("instance", "start", instance_id).exit_code == 0
     _wait_for_ssh(kiln, home, instance_id, accel)
     assert _exec(kiln, instance_id, "cat /root/marker") == "kept-across-stop\n"
+    # for CreateImage below: extended attributes and a hard-linked pair made in the guest
+    _exec(kiln, instance_id, GUEST_XATTRS_AND_LINKS)
 
-    # QEMU killed with SIGKILL: recovery finds the instance stopped and stops its metadata endpoint
+    # QEMU killed with SIGKILL: recovery finds the instance stopped
     restarted = get(instance_id)
-    guest, helper = restarted.init, vm_process.metadata_helper(restarted)
-    assert guest is not None and helper is not None
+    guest = restarted.init
+    assert guest is not None
     os.kill(guest.pid, 9)
     assert procs.wait_gone([guest], 30)
     report = recovery.recover()
     assert instance_id in report.stopped
-    assert get(instance_id).state == "stopped" and not procs.is_alive(helper.pid, helper.start_time)
+    assert get(instance_id).state == "stopped"
     assert root.is_file(), "an EBS root volume outlives its VM's crash"
 
     # CreateImage from the (stopped) VM: one more layer holding what the guest changed
@@ -199,6 +233,11 @@ def test_a_vm_instance_boots_answers_imds_and_keeps_its_root_volume(in_vm_home: 
     assert [layer.digest for layer in layers[:-1]] == [layer.digest for layer in api.image_layers(ami, "local")]
     assert layers[-1].size < 64 << 20, f"the captured layer is {layers[-1].size} bytes: more than the guest changed"
     assert api.get_image(child, "local").boot.boot_mode == api.get_image(ami, "local").boot.boot_mode
+    top = api.layer_dirs(child, "local")[-1]  # the new layer, unpacked: xattrs and the link kept
+    assert os.getxattr(top / "root/tagged", "user.kiln") == b"from-the-guest"
+    assert os.getxattr(top / "usr/local/bin/capped", "security.capability") == bytes.fromhex(CAPABILITY)
+    pair = os.stat(top / "etc/kiln-pair-a"), os.stat(top / "etc/kiln-pair-b")
+    assert pair[0].st_ino == pair[1].st_ino and (top / "etc/kiln-pair-b").read_text() == "changed-in-guest\n"
     sandbox = _json(kiln, "instance", "run", child)["InstanceId"]
     assert kiln("instance", "exec", sandbox, "--", "cat", "/root/marker").stdout == "kept-across-stop\n"
     assert kiln("instance", "terminate", sandbox, "--force").exit_code == 0

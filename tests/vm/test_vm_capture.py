@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import subprocess
 import uuid
 from pathlib import Path
@@ -78,3 +79,35 @@ def test_the_root_partition_of_a_gpt_volume_is_mounted(tmp_path: Path) -> None:
     with guest_root(volume, scratch) as tree:
         assert (tree / "etc/os").read_text() == "guest\n"
     assert not any(p == scratch / "guest" for p in overlay.mount_points())
+
+
+CAP_NET_BIND_SERVICE = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)  # VFS_CAP_REVISION_2, effective
+
+
+def test_extended_attributes_and_hard_links_of_changed_files_are_kept(tmp_path: Path) -> None:
+    lower = _tree(tmp_path / "lower", {"usr/bin/ping": "ping", "etc/a": "v1", "etc/same": "same"})
+    os.link(lower / "etc/a", lower / "etc/b")
+    os.setxattr(lower / "etc/same", "user.kept", b"1")
+    guest = _tree(tmp_path / "guest", {"usr/bin/ping": "ping", "etc/a": "v2, longer", "etc/same": "same",
+                                       "root/tagged": "x"})
+    os.link(guest / "etc/a", guest / "etc/b")  # the pair, changed in the guest
+    os.setxattr(guest / "etc/same", "user.kept", b"1")  # unchanged, xattr and all
+    os.setxattr(guest / "usr/bin/ping", "security.capability", CAP_NET_BIND_SERVICE)  # setcap in the guest
+    os.setxattr(guest / "root/tagged", "user.kiln.note", b"from the guest")
+    os.setxattr(guest / "root", "user.dir", b"d")
+    upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
+    for directory in (upper, work, merged):
+        directory.mkdir()
+    overlay.mount([lower], upper, work, merged)
+    try:
+        sync_tree(guest, merged)
+        sync_tree(guest, merged)  # again: nothing left to change
+        assert os.stat(merged / "etc/a").st_ino == os.stat(merged / "etc/b").st_ino
+    finally:
+        overlay.unmount(merged)
+    assert os.getxattr(upper / "usr/bin/ping", "security.capability") == CAP_NET_BIND_SERVICE
+    assert os.getxattr(upper / "root/tagged", "user.kiln.note") == b"from the guest"
+    assert os.getxattr(upper / "root", "user.dir") == b"d"
+    a, b = os.stat(upper / "etc/a"), os.stat(upper / "etc/b")
+    assert (a.st_ino, a.st_nlink) == (b.st_ino, 2) and (upper / "etc/b").read_text() == "v2, longer"
+    assert not (upper / "etc/same").exists()  # same content, same xattrs: never copied up

@@ -102,3 +102,9 @@ def test_bad_vm_settings_are_refused_before_anything_is_made(kiln, busybox_dir: 
     size = kiln("instance", "run", ami, "--vm", "--volume-size", "0")
     assert size.exit_code == 1 and "VolumeSize" in size.stderr, size.stderr
     assert not (kiln_home / "cache" / "vm-disks").exists()
+
+
+def test_exec_via_an_unknown_channel_is_refused(kiln) -> None:  # type: ignore[no-untyped-def]
+    result = kiln("instance", "exec", "i-0123456789abcdef0", "--via", "pigeon", "--", "true")
+    assert result.exit_code == 1 and "via must be one of auto, ssh, serial" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,18 +1,17 @@
-"""The metadata endpoint's IMDSv2 rules, first as a function of one request, then as the real server
-process kiln starts (over HTTP on loopback) and through the relay QEMU runs per guest connection."""
+"""The metadata endpoint's IMDSv2 rules, first as a function of one request, then as the program QEMU
+runs for each guest connection (the connection a socket on its stdin, stdout and stderr): a token
+one connection got is good on the next, which is another process."""
 
 from __future__ import annotations
 
 import json
+import secrets
+import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import pytest
-
-from kiln.runtime import vm_metadata, vm_process, vm_relay
+from kiln.runtime import vm_metadata
 from kiln.runtime.vm_metadata import Metadata, Tokens, answer
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ8yJmHcbYBZkbyTPOsk1NTxo6wJsXyh1GAnS1ks1e1b test"
@@ -97,41 +96,39 @@ def test_the_metadata_tree() -> None:
     assert answer(metadata, tokens, "POST", "/latest/meta-data/ami-id", {}).status == 405
 
 
-def _request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+def _connection(config: Path, request: bytes) -> bytes:
+    """One guest connection as QEMU's guestfwd hands it over: a socket on the program's 0, 1 and 2."""
+    guest, program = socket.socketpair()
+    with guest, program:
+        endpoint = subprocess.Popen([sys.executable, "-I", "-S", vm_metadata.__file__, str(config)],
+                                    stdin=program, stdout=program, stderr=program)
+        program.close()
+        guest.sendall(request)
+        guest.shutdown(socket.SHUT_WR)
+        answer = b""
+        while data := guest.recv(65536):
+            answer += data
+        assert endpoint.wait(timeout=30) == 0
+    return answer
 
 
-def test_the_server_process_and_the_relay(tmp_path: Path) -> None:
-    """The server kiln starts for a VM answers IMDSv2 over HTTP; the relay QEMU runs per guest
-    connection carries a request to it and back; stopping it by its pid ends it."""
+def test_each_connection_is_answered_by_its_own_process_and_tokens_carry_over(tmp_path: Path) -> None:
     config = tmp_path / "metadata.json"
-    config.write_text(json.dumps(vars(_metadata("required"))))
-    vm = {"metadata_config": str(config)}
-    port = vm_process.free_port()
-    helper = vm_process._metadata_ready(vm_process._start_metadata(vm, tmp_path, port), vm, tmp_path)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        assert _request(f"{base}/latest/meta-data/ami-id")[0] == 401
-        status, token = _request(f"{base}/latest/api/token", "PUT", {"X-aws-ec2-metadata-token-ttl-seconds": "300"})
-        assert status == 200
-        assert _request(f"{base}/latest/meta-data/ami-id", headers={"X-aws-ec2-metadata-token": token}) == (
-            200, "ami-0123456789abcdef0")
-        # the relay, as QEMU's guestfwd runs it: the guest's connection on stdin and stdout
-        raw = (f"GET /latest/meta-data/instance-id HTTP/1.0\r\nX-aws-ec2-metadata-token: {token}\r\n\r\n").encode()
-        relayed = subprocess.run([sys.executable, "-I", "-S", vm_relay.__file__, "127.0.0.1", str(port)],
-                                 input=raw, capture_output=True, timeout=30, check=True)
-        assert relayed.stdout.startswith(b"HTTP/1.0 200"), relayed.stdout[:200]
-        assert relayed.stdout.endswith(b"\r\n\r\ni-0123456789abcdef0")
-    finally:
-        vm_process.stop_process(helper)
-    from kiln.runtime import procs
-
-    assert not procs.is_alive(helper.pid, helper.start_time)
-    with pytest.raises(OSError):
-        _request(f"http://127.0.0.1:{port}/latest/meta-data/ami-id")
-    assert vm_metadata.__file__.endswith("vm_metadata.py")
+    config.write_text(json.dumps({**vars(_metadata("required")), "token_secret": secrets.token_hex(32)}))
+    refused = _connection(config, b"GET /latest/meta-data/ami-id HTTP/1.0\r\n\r\n")
+    assert refused.startswith(b"HTTP/1.0 401"), refused[:200]
+    issued = _connection(config, b"PUT /latest/api/token HTTP/1.0\r\n"
+                                 b"X-aws-ec2-metadata-token-ttl-seconds: 300\r\n\r\n")
+    assert issued.startswith(b"HTTP/1.0 200"), issued[:200]
+    token = issued.split(b"\r\n\r\n", 1)[1].decode()
+    got = _connection(config, f"GET /latest/meta-data/instance-id HTTP/1.0\r\n"
+                              f"X-aws-ec2-metadata-token: {token}\r\n\r\n".encode())
+    assert got.startswith(b"HTTP/1.0 200") and got.endswith(b"\r\n\r\ni-0123456789abcdef0"), got[:300]
+    # another instance (another secret) does not take this instance's token
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**vars(_metadata("required")), "token_secret": secrets.token_hex(32)}))
+    stolen = _connection(other, f"GET /latest/meta-data/instance-id HTTP/1.0\r\n"
+                                f"X-aws-ec2-metadata-token: {token}\r\n\r\n".encode())
+    assert stolen.startswith(b"HTTP/1.0 401")
+    log = (tmp_path / "metadata.log").read_text()  # the log, not stderr: stderr is the guest's socket
+    assert log.count("GET /latest/meta-data") == 3 and "PUT /latest/api/token 200" in log

@@ -60,7 +60,7 @@ def test_workflow_resources_on_the_wire(server: Server) -> None:  # noqa: F811
     assert [entry["arn"] for entry in listed] == [arn.rsplit("/", 1)[0]]
     managed = {entry["name"] for entry in client.list_workflows(owner="Amazon")["workflowVersionList"]}
     assert managed == {"build-image", "test-image", "distribute-image",
-                       "build-container", "test-container", "distribute-container"}
+                       "build-container", "test-container", "distribute-container", "test-and-approve-image"}
     with pytest.raises(client.exceptions.ClientError) as refused:
         client.create_workflow(name="broken", semanticVersion="1.0.0", type="BUILD",
                                data=GATE.replace("WaitForAction", "WaitForGodot"))

@@ -79,7 +79,8 @@ def test_the_managed_workflows_are_amazons() -> None:
     assert {(entry["name"], entry["type"], entry["owner"]) for entry in listed} == {
         ("build-image", "BUILD", "Amazon"), ("test-image", "TEST", "Amazon"),
         ("distribute-image", "DISTRIBUTION", "Amazon"), ("build-container", "BUILD", "Amazon"),
-        ("test-container", "TEST", "Amazon"), ("distribute-container", "DISTRIBUTION", "Amazon")}
+        ("test-container", "TEST", "Amazon"), ("distribute-container", "DISTRIBUTION", "Amazon"),
+        ("test-and-approve-image", "TEST", "Amazon")}
     arn = managed_arn("BUILD", "us-east-1")
     assert arn == "arn:aws:imagebuilder:us-east-1:aws:workflow/build/build-image/1.0.0/1"
     import yaml

@@ -6,6 +6,10 @@ region the request acts in (Organizations and STS are global). A request without
 answered in the envelope of the service it looks like it is for (``X-Amz-Target``, the form's
 ``Version``). Nothing but ``GET /health`` is answered without a valid signature. Work runs in threads
 (the database is the only shared state), so slow calls never block the event loop.
+
+Request ids (and the ids of page snapshots) come from Python's generator, not the system's: they must be
+unique, not secret, and under load each system call let another thread take the interpreter, for as long
+as it liked, before the request could go on.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import re
 import time
 import urllib.parse
@@ -27,7 +32,7 @@ from kiln.api.protocol import HttpRequest, HttpResponse, Service
 from kiln.api.recent import Recent
 from kiln.api.sigv4 import ALGORITHM, AuthFailure, Caller, Request, verify
 from kiln.errors import KilnError
-from kiln.services.common.unit import only_reading
+from kiln.services.common.unit import only_reading, steady_reading
 
 log = logging.getLogger("kiln.api")
 MAX_BODY = 4 * 1024 * 1024
@@ -128,9 +133,10 @@ def _warm_reads() -> None:
     for region in (entry["RegionName"] for entry in list_regions()):
         _known_region(region)
         found = images.described_images(region=region, include_deprecated=True, include_disabled=True)
-        query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.image_shape)}, "")
+        query.success(ec2.SERVICE.name, "DescribeImages", {"Images": paging.Shaped(found, images.wire_shape)}, "")
         with contextlib.suppress(KilnError):
-            image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1")
+            image_versions.get_image(f"arn:aws:imagebuilder:{region}:{DEFAULT_ACCOUNT}:image/kiln-warm/0.0.0/1",
+                                     caller=DEFAULT_ACCOUNT, region=region)
 
 
 def _key_secret(access_key_id: Hashable) -> tuple[str, str] | None:
@@ -175,7 +181,7 @@ def _call(service: Service, request: HttpRequest, caller: Caller, request_id: st
             return paging.page(service.name, operation, params, answer, service.dialect, service.limits,
                                caller.account_id)
 
-        result = only_reading(paged) if reads(operation) else paged()
+        result = steady_reading(paged) if reads(operation) else paged()
         return service.wire.success(service.name, operation, result, request_id), operation
     except ApiError as error:
         return service.wire.failure(service.name, error, request_id), operation
@@ -240,7 +246,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     query = scope.get("query_string", b"").decode("latin-1") or raw_query
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
     body, complete = await _read_body(receive, _declared_length(headers))
-    request_id = str(uuid.uuid4())
+    request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
     if body is None:
         service, _ = service_for(headers, query, b"")
         response = service.wire.failure(service.name, service.dialect.oversize(MAX_BODY), request_id)

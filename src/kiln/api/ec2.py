@@ -127,7 +127,7 @@ def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         executable_users=p.get("ExecutableUsers"), filters=_filters(p),
         include_deprecated=bool(p.get("IncludeDeprecated")), include_disabled=bool(p.get("IncludeDisabled")),
     )
-    return {"Images": Shaped(found, ec2_images.image_shape)}
+    return {"Images": Shaped(found, ec2_images.wire_shape)}
 
 
 def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:

@@ -53,10 +53,10 @@ def _execution_resources(params: dict[str, Any], caller: str, region: str) -> di
 
 
 @while_unchanged
-def _image(arn: str, caller: str) -> dict[str, Any]:
+def _image(arn: str, caller: str, region: str) -> dict[str, Any]:
     """GetImage's image, read once while nothing is committed (a build's progress is a commit): clients
     poll it. The answer is only serialized, never changed."""
-    return image_versions.get_image(arn, caller=caller)["image"]
+    return image_versions.get_image(arn, caller=caller, region=region)["image"]
 
 
 HANDLERS: dict[str, Handler] = {
@@ -151,7 +151,8 @@ HANDLERS: dict[str, Handler] = {
     "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
         _body(p), account=c.account_id
     ),
-    "GetImage": lambda p, c: {"requestId": new_request_id(), "image": _image(p["imageBuildVersionArn"], c.account_id)},
+    "GetImage": lambda p, c: {"requestId": new_request_id(),
+                              "image": _image(p["imageBuildVersionArn"], c.account_id, c.region)},
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),
@@ -177,12 +178,12 @@ HANDLERS: dict[str, Handler] = {
         "lifecyclePolicyArn": lifecycle.update_policy(_body(p), caller=c.account_id, region=c.region)
     },
     "GetLifecyclePolicy": lambda p, c: {
-        "lifecyclePolicy": lifecycle.get_policy(p["lifecyclePolicyArn"], caller=c.account_id).model_dump(
-            mode="json", exclude_none=True
-        )
+        "lifecyclePolicy": lifecycle.get_policy(
+            p["lifecyclePolicyArn"], caller=c.account_id, region=c.region
+        ).model_dump(mode="json", exclude_none=True)
     },
     "DeleteLifecyclePolicy": lambda p, c: {
-        "lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"], caller=c.account_id)
+        "lifecyclePolicyArn": lifecycle.delete_policy(p["lifecyclePolicyArn"], caller=c.account_id, region=c.region)
     },
     "ListLifecyclePolicies": lambda p, c: {
         "lifecyclePolicySummaryList": lifecycle.list_policy_summaries(
@@ -192,7 +193,7 @@ HANDLERS: dict[str, Handler] = {
     "ListLifecycleExecutions": lambda p, c: {
         "lifecycleExecutions": [
             execution.model_dump(mode="json", exclude_none=True)
-            for execution in lifecycle.list_executions(p["resourceArn"], caller=c.account_id)
+            for execution in lifecycle.list_executions(p["resourceArn"], caller=c.account_id, region=c.region)
         ]
     },
     "GetLifecycleExecution": lambda p, c: {
@@ -236,9 +237,10 @@ HANDLERS: dict[str, Handler] = {
         caller=c.account_id,
     ),
     # tags
-    "TagResource": lambda p, c: tags.tag_resource(_body(p), caller=c.account_id),
-    "UntagResource": lambda p, c: tags.untag_resource(_body(p), caller=c.account_id),
-    "ListTagsForResource": lambda p, c: tags.list_tags_for_resource(p["resourceArn"], caller=c.account_id),
+    "TagResource": lambda p, c: tags.tag_resource(_body(p), caller=c.account_id, region=c.region),
+    "UntagResource": lambda p, c: tags.untag_resource(_body(p), caller=c.account_id, region=c.region),
+    "ListTagsForResource": lambda p, c: tags.list_tags_for_resource(p["resourceArn"], caller=c.account_id,
+                                                                    region=c.region),
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -47,7 +47,7 @@ class _Snapshots:
         self._lock = threading.Lock()
 
     def put(self, fingerprint: str, result: dict[str, Any]) -> str:
-        snapshot = secrets.token_hex(8)
+        snapshot = f"{random.getrandbits(64):016x}"  # unique, not secret: the fingerprint binds it
         with self._lock:
             self._kept[snapshot] = (time.monotonic() + SNAPSHOT_SECONDS, fingerprint, result)
             while len(self._kept) > SNAPSHOTS_KEPT:

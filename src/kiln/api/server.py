@@ -6,13 +6,16 @@ both; a request then costs the server about half the CPU of pure-Python h11 on a
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 ACCESS_FORMAT = "%(asctime)s %(message)s"
@@ -33,15 +36,29 @@ def url(sock: socket.socket, *, tls: bool = False) -> str:
     return f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _access_log() -> None:
-    """One line per request on stderr: method, service:operation, account, status, milliseconds."""
+def _access_log() -> Callable[[], None]:
+    """One line per request on stderr: method, service:operation, account, status, milliseconds. A thread
+    of its own writes them: a write from the event loop
+    stalled every connection until the loop got the interpreter back. Returns what stops it (the lines
+    logged so far written)."""
     logger = logging.getLogger("kiln.api")
     logger.setLevel(logging.INFO)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(ACCESS_FORMAT))
-        logger.addHandler(handler)
-        logger.propagate = False
+    if logger.handlers:
+        return lambda: None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(ACCESS_FORMAT))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(lines, handler)
+    listener.start()
+    feeding = QueueHandler(lines)
+    logger.addHandler(feeding)
+    logger.propagate = False
+
+    def stop() -> None:
+        logger.removeHandler(feeding)
+        listener.stop()
+
+    return stop
 
 
 def _scheduler(stop: threading.Event, say: Callable[[str], None]) -> threading.Thread:
@@ -65,9 +82,12 @@ def serve(sock: socket.socket, *, tls_cert: str | None = None, tls_key: str | No
 
     from kiln.api.app import app, warm
 
-    _access_log()
+    stop_log = _access_log()
     if os.environ.get("KILN_API_PRELOAD", "1") != "0":  # 0: only to measure what preloading saves
         warm()
+    # What start-up loaded (botocore's models, the AMIs held in memory) lives as long as the process: left
+    # out of the collector's full passes, which otherwise walked all of it, holding every request up.
+    gc.freeze()
     config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
                             ssl_certfile=tls_cert, ssl_keyfile=tls_key, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)
@@ -93,3 +113,4 @@ def serve(sock: socket.socket, *, tls_cert: str | None = None, tls_key: str | No
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sock.close()
+        stop_log()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=5)
@@ -82,6 +83,7 @@ def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
     return "".join(lines)
 
 
+@lru_cache(maxsize=1024)  # one per key, day, region and service: four HMACs a request saved
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):
@@ -103,6 +105,7 @@ def _parse_authorization(value: str) -> dict[str, str]:
     return fields
 
 
+@lru_cache(maxsize=256)  # the clients of one moment send the same few stamps (strptime is slow)
 def _parse_time(value: str) -> datetime:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

@@ -55,10 +55,10 @@ def _build(shape: Any, building: dict[int, tuple[Any, Render]]) -> Render:
             memo = getattr(value, "memo", None)
             if memo is not None:  # a value that says what it was rendered to (the store's AMI shapes)
                 known = memo.get(key)
-                if known is not None and value == value.source:
+                if known is not None and (value.frozen or value == value.source):
                     return str(known)
             text = "".join([wrap(item) for member, wrap in members if (item := value.get(member)) is not None])
-            if memo is not None and value == value.source:
+            if memo is not None and (value.frozen or value == value.source):
                 memo[key] = text
             return text
 

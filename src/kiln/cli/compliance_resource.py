@@ -65,6 +65,10 @@ def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _days(value: int | None) -> str:
+    return "-" if value is None else f"{value}d"
+
+
 def _audit_text(report: Any) -> None:
     shape = report.shape()
     rule = shape["Rule"]
@@ -76,12 +80,13 @@ def _audit_text(report: Any) -> None:
         groups.setdefault((row["AccountId"], row["Region"]), []).append(row)
     for (account, region), rows in groups.items():
         sys.stdout.write(f"\naccount {account}, region {region}\n")
-        table(("TYPE", "RESOURCE", "DETAIL", "IMAGE", "AGE", "PATCHED", "APPROVED", "ALLOWED", "STATUS", "REASON"),
+        table(("TYPE", "RESOURCE", "DETAIL", "IMAGE", "AGE", "PATCHED", "APPROVED", "ALLOWED", "SCAN",
+               "FIXABLE", "FIX AGE", "WATERMARKS", "STATUS", "REASON"),
               [(row["ResourceType"], row["ResourceId"], row["Detail"], row["ImageId"] or "-",
-                "-" if row["ImageAgeDays"] is None else f"{row['ImageAgeDays']}d",
-                f"{row['PatchedDate']:%Y-%m-%d}" if row["PatchedDate"] else "-",
-                _yes_no(row["Approved"]), _yes_no(row["ImageAllowed"]),
-                "ok" if row["Compliant"] else "FAIL", "; ".join(row["Reasons"]))
+                _days(row["ImageAgeDays"]), f"{row['PatchedDate']:%Y-%m-%d}" if row["PatchedDate"] else "-",
+                _yes_no(row["Approved"]), _yes_no(row["ImageAllowed"]), row["ScanState"] or "never",
+                row["HighestFixableSeverity"] or "-", _days(row["OldestDaysSinceFixAvailable"]),
+                ", ".join(row["Watermarks"]) or "-", "ok" if row["Compliant"] else "FAIL", "; ".join(row["Reasons"]))
                for row in rows])
     bad = len(report.violations)
     sys.stdout.write(f"\n{len(report.findings)} resources, {bad} out of policy\n" if report.findings

@@ -59,6 +59,8 @@ def create(
     workflows_file: Path = typer.Option(None, "--workflows-file", help="YAML/JSON list of WorkflowConfiguration "
                                         "({workflowArn, parameters, onFailure, parallelGroup})."),
     execution_role: str = typer.Option(None, "--execution-role", help="executionRole (recorded)."),
+    approval: bool = typer.Option(False, "--approval", help="Wait for `kiln image approve|reject` after the tests "
+                                  "(the managed test-and-approve-image in place of test-image)."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
@@ -83,6 +85,10 @@ def create(
     from kiln.services.builds.workflow import create_and_build
 
     workflows = _workflows(workflow, workflows_file)
+    if approval:
+        from kiln.services.workflows.managed_approval import with_approval
+
+        workflows = with_approval(workflows, region, where="--approval", container=is_container_image(recipe))
     request: dict[str, Any] = {"workflows": workflows, "execution_role": execution_role}
     build = create_and_build_container if is_container_image(recipe) else create_and_build
     image = build(

@@ -188,8 +188,10 @@ def deregister(
 @app.command("export")
 def export(
     ami_id: str,
-    fmt: str = typer.Option("tar", "--format", help="tar, oci-archive, raw, qcow2, vmdk, vhd or rootfs-ext4."),
-    dest: Path = typer.Option(..., "-o", "--output-file", help="File to write."),
+    fmt: str = typer.Option(
+        "tar", "--format", help="tar, oci-archive, oci (a layout directory), raw, qcow2, vmdk, vhd or rootfs-ext4."
+    ),
+    dest: Path = typer.Option(..., "-o", "--output-file", help="File to write (a new directory for oci)."),
     volume_size: int = typer.Option(None, "--volume-size", help="A bootable disk's size in GiB (default 8)."),
     boot_mode: str = typer.Option(
         None, "--boot-mode", help="legacy-bios, uefi or uefi-preferred (default: what the image was built for)."
@@ -198,8 +200,8 @@ def export(
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Export an AMI as a flattened tar, an OCI archive, a disk image (bootable when the image has a
-    kernel) or its bare root file system (rootfs-ext4)."""
+    """Export an AMI as a flattened tar, an OCI archive or layout directory (with its SBOMs as referrers),
+    a disk image (bootable when the image has a kernel) or its bare root file system (rootfs-ext4)."""
     from kiln.services.ec2 import images
 
     progress(f"exporting {ami_id} as {fmt} ...")

@@ -22,6 +22,15 @@ def _changed(output: str, result: dict[str, Any]) -> None:
     emit(output, result, "\n".join(f"{c['InstanceId']} {c['CurrentState']['Name']}" for c in changes))
 
 
+def _network(instance: dict[str, Any]) -> str:
+    """A sandbox's network mode; a VM's: QEMU's user-mode network and its forwarded SSH port."""
+    kiln = instance["Kiln"]
+    if kiln.get("Hypervisor") != "qemu":
+        return str(kiln["Network"])
+    port = kiln.get("SshPort")
+    return f"{kiln['Network']} ssh=127.0.0.1:{port}" if port else str(kiln["Network"])
+
+
 def _instances_table(found: list[dict[str, Any]]) -> None:
     from kiln.cli.output import table
 
@@ -34,7 +43,7 @@ def _instances_table(found: list[dict[str, Any]]) -> None:
                 i["State"]["Name"],
                 i["InstanceType"],
                 i["RootDeviceType"],
-                i["Kiln"]["Network"],
+                _network(i),
                 i["LaunchTime"].strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             for i in found
@@ -145,11 +154,14 @@ def exec_(
     timeout: float | None = typer.Option(None, help="Kill the command after this many seconds."),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE environment variable, repeatable."),
     cwd: str | None = typer.Option(None, "--cwd", help="Working directory inside the instance."),
+    via: str = typer.Option("auto", "--via", help="A VM: ssh, serial (kiln's agent on a virtio-serial port, no "
+                            "login) or auto (SSH when the guest's SSH server answers, else serial)."),
     region: Region = DEFAULT_REGION,
     account: Account = "",
     output: Output = "text",
 ) -> None:
-    """Run a command inside a running instance (a VM: over SSH, as root); exits with the command's exit code.
+    """Run a command inside a running instance (a VM: as root, over SSH or kiln's serial agent); exits with
+    the command's exit code.
 
     Give the command after ``--``: ``kiln instance exec i-… -- sh -c 'echo hi'``.
     """
@@ -176,6 +188,7 @@ def exec_(
         on_stderr=write(sys.stderr),
         account=account,
         region=region,
+        via=via,
     )
     if as_json:
         emit(output, result)

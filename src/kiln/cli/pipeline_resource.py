@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from kiln.cli.options import DEFAULT_REGION, Account, Output, Region
+from kiln.cli.options import DEFAULT_REGION, Account, CliInputJson, CliInputYaml, Output, Region
 from kiln.cli.output import emit, table
 from kiln.cli.resource_verbs import ResourceVerbs, in_region
 
@@ -23,14 +23,41 @@ def _service() -> ModuleType:
 
 
 verbs = ResourceVerbs(app, _service, "imagePipelineArn", arn_help=ARN_HELP)
-verbs.body_command(
-    "create", "create_image_pipeline", "Create an image pipeline (CreateImagePipeline body); prints its ARN."
-)
-verbs.body_command(
-    "update",
-    "update_image_pipeline",
-    "Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn).",
-)
+APPROVAL = typer.Option("--approval", help="Wait for `kiln image approve|reject` after the tests: the managed "
+                        "test-and-approve-image in place of test-image in the pipeline's workflows.")
+
+
+def _body(cli_input_json: str | None, cli_input_yaml: str | None, approval: bool, region: str) -> dict[str, Any]:
+    from kiln.cli.resource_input import cli_input
+    from kiln.services.pipelines.resource import switch_approval
+
+    return switch_approval(cli_input(cli_input_json, cli_input_yaml), region, approval=approval)
+
+
+@app.command("create")
+def create(cli_input_json: CliInputJson = None, cli_input_yaml: CliInputYaml = None,
+           approval: Annotated[bool, APPROVAL] = False, account: Account = "", region: Region = DEFAULT_REGION,
+           output: Output = "text") -> None:
+    """Create an image pipeline (CreateImagePipeline body); prints its ARN."""
+    from kiln.services.pipelines.resource import create_image_pipeline
+
+    where = in_region(region)
+    result = create_image_pipeline(_body(cli_input_json, cli_input_yaml, approval, where), account=account,
+                                   region=where)
+    emit(output, result, result["imagePipelineArn"])
+
+
+@app.command("update")
+def update(cli_input_json: CliInputJson = None, cli_input_yaml: CliInputYaml = None,
+           approval: Annotated[bool, APPROVAL] = False, account: Account = "", region: Region = DEFAULT_REGION,
+           output: Output = "text") -> None:
+    """Replace a pipeline's settings (UpdateImagePipeline body, naming imagePipelineArn)."""
+    from kiln.services.pipelines.resource import update_image_pipeline
+
+    where = in_region(region)
+    result = update_image_pipeline(_body(cli_input_json, cli_input_yaml, approval, where), caller=account,
+                                   region=where)
+    emit(output, result, result["imagePipelineArn"])
 
 
 verbs.get("get_image_pipeline", "imagePipeline",

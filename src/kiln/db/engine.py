@@ -34,6 +34,9 @@ _engines: dict[str, Engine] = {}
 _sessionmakers: dict[str, sessionmaker[Session]] = {}
 _read_engines: dict[str, Engine] = {}
 _read_sessionmakers: dict[str, sessionmaker[Session]] = {}
+# Engines whose start-up (migration, open hooks) is done, read without the lock: every unit of work and
+# every cached read asks for its engine, and on a busy server threads queued on the lock.
+_ready: dict[str, Engine] = {}
 
 
 def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
@@ -142,6 +145,9 @@ def _create(url: str, *, read_only: bool = False) -> Engine:
 
 def get_engine(url: str | None = None) -> Engine:
     url = url or database_url()
+    ready = _ready.get(url)
+    if ready is not None:
+        return ready
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -156,6 +162,7 @@ def get_engine(url: str | None = None) -> Engine:
                 run_open_hooks()
             finally:
                 _active.read_only = reading
+            _ready[url] = engine
         return engine
 
 
@@ -163,6 +170,9 @@ def _reader(url: str) -> sessionmaker[Session]:
     """The sessions of read-only units of work on ``url`` (its engine made on first use, after the
     writing engine has migrated the database)."""
     get_engine(url)
+    ready = _read_sessionmakers.get(url)  # set once, under the lock, with its engine made
+    if ready is not None:
+        return ready
     with _lock:
         maker = _read_sessionmakers.get(url)
         if maker is None:
@@ -266,6 +276,7 @@ def reset_engines() -> None:
     with _lock:
         for engine in (*_engines.values(), *_read_engines.values()):
             engine.dispose()
+        _ready.clear()
         _engines.clear()
         _sessionmakers.clear()
         _read_engines.clear()

@@ -148,6 +148,17 @@ class CreateImagePipelineRequest(_PipelineFields):
     tags: TagMap | None = None
 
 
+# kiln's approval switch on an ImagePipeline document of ``kiln apply`` (never on the wire): true puts the
+# managed test-and-approve-image in the pipeline's workflows (kiln.services.workflows.managed_approval).
+APPROVAL_KEY = "kiln:approval"
+
+
+class ImagePipelineDocument(CreateImagePipelineRequest):
+    """A ``kiln apply`` ImagePipeline document: the CreateImagePipeline body plus ``kiln:approval``."""
+
+    approval: bool | None = Field(None, alias=APPROVAL_KEY)
+
+
 class UpdateImagePipelineRequest(_PipelineFields):
     imagePipelineArn: str
 

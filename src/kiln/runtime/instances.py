@@ -259,9 +259,12 @@ def start(instance_id: str) -> Instance:
 
 
 def reboot(instance_id: str) -> Instance:
-    """Restart the instance's processes; the root volume (also instance store) is kept."""
+    """Restart the instance's processes; the root volume (also instance store) is kept. A VM is reset
+    in place (its QEMU process kept) when its QEMU answers."""
     _current(instance_id)
     before = _claim(instance_id, allowed=[RUNNING], state=None, transition="reboot")
+    if before.vm is not None and vm_process.reset(before):
+        return records.update(instance_id)
     try:
         release(before, delete=False)
         records.update(instance_id, transition="reboot", **NO_PROCESS)

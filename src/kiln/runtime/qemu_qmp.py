@@ -1,5 +1,6 @@
 """QEMU's machine protocol (QMP) over the VM's unix socket: just enough to ask the guest to power off
-(``system_powerdown``, the ACPI power button) as EC2's stop does before it pulls the plug."""
+(``system_powerdown``, the ACPI power button) as EC2's stop does before it pulls the plug, and to
+reset it (``system_reset``, the reset button: a reboot that keeps the QEMU process)."""
 
 from __future__ import annotations
 
@@ -47,5 +48,13 @@ def powerdown(socket_path: Path) -> bool:
     """Press the guest's power button; False when QEMU could not be asked (already gone)."""
     try:
         return "return" in command(socket_path, "system_powerdown")
+    except (OSError, ValueError):
+        return False
+
+
+def reset(socket_path: Path) -> bool:
+    """Press the guest's reset button; False when QEMU could not be asked (already gone)."""
+    try:
+        return "return" in command(socket_path, "system_reset")
     except (OSError, ValueError):
         return False

@@ -131,6 +131,9 @@ class Instance:
         return data
 
 
+VM_NETWORK = "user-slirp"  # QEMU's user-mode network (libslirp): outbound NAT, SSH forwarded from loopback
+
+
 def _describe_vm(data: dict[str, Any], vm: dict[str, Any], *, running: bool) -> None:
     """A VM instance's EC2 fields (key pair, metadata options, boot mode) and kiln's (accelerator, disks)."""
     if vm.get("key_name"):
@@ -148,6 +151,7 @@ def _describe_vm(data: dict[str, Any], vm: dict[str, Any], *, running: bool) -> 
         "RootVolume": vm.get("root"),
         "BackingDisk": vm.get("backing"),
         "SshPort": vm.get("ssh_port") if running else None,
+        "Network": VM_NETWORK,
         "LowerDirs": [],
         "Root": None,
     })

@@ -12,17 +12,17 @@ processes.
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiln.errors import InvalidInput, SystemRequirement
+from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
-from kiln.runtime import instances, qemu, records, vm_disk, vm_seed
+from kiln.runtime import instances, qemu, records, vm_disk, vm_keys, vm_seed
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import Instance
+from kiln.runtime.vm_keys import ssh_keygen as ssh_keygen  # where key pairs are made
 from kiln.runtime.vm_metadata import HTTP_TOKENS
 from kiln.runtime.vm_process import GUEST_ADDRESS
 
@@ -57,20 +57,6 @@ def _check(spec: VmSpec, root_device_type: str) -> None:
         raise InvalidInput(f"the image's disk {spec.backing} does not exist", location="ImageId")
 
 
-def ssh_keygen(private: Path, *, key_type: str = "ed25519", comment: str = "kiln") -> str:
-    """A new key pair at ``private`` (and ``private``.pub); returns the public key line."""
-    argv = ["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", comment, "-f", str(private)]
-    if key_type == "rsa":
-        argv[1:1] = ["-b", "2048"]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise SystemRequirement("ssh-keygen is not installed", hint="apt-get install openssh-client") from None
-    if done.returncode != 0:
-        raise SystemRequirement(f"ssh-keygen failed: {done.stderr.strip()[:300]}")
-    return private.with_name(private.name + ".pub").read_text().strip()
-
-
 def _prepare(instance: Instance, spec: VmSpec) -> None:
     vm = instance.vm
     assert vm is not None
@@ -78,7 +64,7 @@ def _prepare(instance: Instance, spec: VmSpec) -> None:
     instance.console_log.touch()
     if vm.get("scratch"):
         Path(vm["scratch"]).mkdir(parents=True)
-    kiln_key = ssh_keygen(Path(vm["ssh_key"]), comment=f"kiln-exec@{instance.id}")
+    kiln_key = vm_keys.take_key(Path(vm["ssh_key"]), comment=f"kiln-exec@{instance.id}")
     keys = [kiln_key] + ([spec.public_key] if spec.public_key else [])
     vm_disk.create_overlay(spec.backing, Path(vm["root"]), size=spec.volume_size)
     files = vm_seed.seed_files(instance.id, instance.hostname, user_data=spec.user_data, public_keys=keys)
@@ -102,9 +88,14 @@ def launch(
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
     account: str = DEFAULT_ACCOUNT,
+    on_inserted: Callable[[Instance], None] | None = None,
 ) -> Instance:
     """Launch a VM instance booting a copy-on-write overlay of ``spec.backing``; returns it running
-    (QEMU started: the guest boots on; cloud-init finishes minutes later under TCG)."""
+    (QEMU started: the guest boots on; cloud-init finishes minutes later under TCG). ``on_inserted``
+    runs in the unit of work that records the instance (the caller's own records of the launch: one
+    transaction, not several)."""
+    from kiln.db.engine import session
+
     _check(spec, root_device_type)
     kind = instance_type(instance_type_name)
     instance_id = new_id("i")
@@ -123,13 +114,16 @@ def launch(
     paths = {"dir": str(base), "upper": vm["root"], "work": str(base), "merged": str(base), "console":
              str(base / "console.log"), "cgroups": [], "host_local_network": False, "network_helper": None,
              "vm": vm}  # fmt: skip
-    instance = records.insert(
-        id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
-        root_device_type=root_device_type, network="host", hostname=instance_id, vcpus=kind.vcpus,
-        memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
-        # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
-        tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
-    )  # fmt: skip
+    with session():
+        instance = records.insert(
+            id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
+            root_device_type=root_device_type, network="host", hostname=instance_id, vcpus=kind.vcpus,
+            memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
+            # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
+            tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
+        )  # fmt: skip
+        if on_inserted is not None:
+            on_inserted(instance)
     return instances.boot_launched(instance, lambda: _prepare(instance, spec))
 
 

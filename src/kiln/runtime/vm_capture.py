@@ -5,9 +5,10 @@ guest changed (deletions as whiteouts).
 
 The overlay is converted to a raw disk in a scratch dir, its root partition (Linux root x86-64, else
 the last one) loop-mounted, and synced into an overlay mount whose lower dirs are the AMI's
-layers: a file whose type, size, mtime, mode and owner match is left alone (so it never reaches the
-upper dir), anything else is copied, and whatever the guest no longer has is deleted. Extended
-attributes and hard links of changed files are not carried over.
+layers: a file whose type, size, mtime, mode, owner and extended attributes match is left alone (so it
+never reaches the upper dir), anything else is copied with its extended attributes (``user.``,
+``security.capability`` …; not overlayfs's own ``trusted.overlay.``), and whatever the guest no longer
+has is deleted. Names the guest hard-linked to one changed file stay links to one copy.
 """
 
 from __future__ import annotations
@@ -79,6 +80,28 @@ def guest_root(volume: Path, scratch: Path) -> Iterator[Path]:
         raw.unlink(missing_ok=True)
 
 
+OVERLAY_XATTRS = "trusted.overlay."  # overlayfs's own: neither visible through the mount nor settable
+
+
+def xattrs(path: Path) -> dict[str, bytes]:
+    """``path``'s extended attributes (not following a symlink), without overlayfs's own."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:  # a file system without them, or a symlink where they are not supported
+        return {}
+    return {name: os.getxattr(path, name, follow_symlinks=False) for name in names
+            if not name.startswith(OVERLAY_XATTRS)}
+
+
+def _set_xattrs(dest: Path, wanted: dict[str, bytes]) -> None:
+    have = xattrs(dest)
+    for name in set(have) - set(wanted):
+        os.removexattr(dest, name, follow_symlinks=False)
+    for name, value in wanted.items():
+        if have.get(name) != value:
+            os.setxattr(dest, name, value, follow_symlinks=False)
+
+
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
     if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode):
         return False
@@ -99,7 +122,7 @@ def _remove(path: Path) -> None:
 
 
 def _copy(source: Path, dest: Path, info: os.stat_result) -> None:
-    """``dest`` made like ``source`` (not a directory's contents)."""
+    """``dest`` made like ``source`` (not a directory's contents), extended attributes too."""
     mode = info.st_mode
     if stat.S_ISDIR(mode):
         dest.mkdir()
@@ -113,13 +136,15 @@ def _copy(source: Path, dest: Path, info: os.stat_result) -> None:
         os.mknod(dest, mode, info.st_rdev)
     else:  # sockets: not content
         return
-    _metadata(dest, info)
+    _metadata(dest, info, xattrs(source))
 
 
-def _metadata(dest: Path, info: os.stat_result) -> None:
+def _metadata(dest: Path, info: os.stat_result, wanted_xattrs: dict[str, bytes] | None = None) -> None:
     os.chown(dest, info.st_uid, info.st_gid, follow_symlinks=False)
     if not stat.S_ISLNK(info.st_mode):
         os.chmod(dest, stat.S_IMODE(info.st_mode))
+    if wanted_xattrs is not None:  # after chown, which drops security.capability
+        _set_xattrs(dest, wanted_xattrs)
     os.utime(dest, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
 
 
@@ -128,6 +153,7 @@ NOT_CONTENT = {"lost+found"}  # at the top of the guest's file system: made by m
 
 def sync_tree(source: Path, dest: Path) -> None:
     """Make ``dest`` (an overlay mount) hold exactly what ``source`` holds, touching only what differs."""
+    copied: dict[tuple[int, int], Path] = {}  # a hard-linked file copied once: its inode → the copy
     for directory, names, files in os.walk(source, topdown=True):
         here = Path(directory)
         there = dest / here.relative_to(source)
@@ -144,8 +170,15 @@ def sync_tree(source: Path, dest: Path) -> None:
                 have: os.stat_result | None = os.lstat(there / name)
             except FileNotFoundError:
                 have = None
+            inode = (info.st_dev, info.st_ino)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1 and inode in copied:
+                # another name of a file copied already: a link to that copy, as in the guest
+                if have is not None:
+                    _remove(there / name)
+                os.link(copied[inode], there / name)
+                continue
             if have is not None and stat.S_IFMT(have.st_mode) == stat.S_IFMT(info.st_mode) and (
-                    stat.S_ISDIR(info.st_mode) or _same(info, have)):
+                    stat.S_ISDIR(info.st_mode) or (_same(info, have) and xattrs(here / name) == xattrs(there / name))):
                 if stat.S_ISDIR(info.st_mode):
                     kept_dirs.append(name)
                 elif stat.S_ISLNK(info.st_mode) and os.readlink(here / name) != os.readlink(there / name):
@@ -157,16 +190,20 @@ def sync_tree(source: Path, dest: Path) -> None:
             _copy(here / name, there / name, info)
             if stat.S_ISDIR(info.st_mode):
                 kept_dirs.append(name)
+            elif stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                copied[inode] = there / name
         names[:] = kept_dirs  # walk into directories (new ones are filled by the walk too)
     # directories' own metadata last: filling them changed their mtimes
     for directory, names, _ in os.walk(source):
         if Path(directory) == source:
             names[:] = [name for name in names if name not in NOT_CONTENT]
         for name in names:
-            info, have = os.lstat(Path(directory) / name), os.lstat(dest / Path(directory).relative_to(source) / name)
+            mine, theirs = Path(directory) / name, dest / Path(directory).relative_to(source) / name
+            info, have = os.lstat(mine), os.lstat(theirs)
+            wanted_xattrs = xattrs(mine)
             if (info.st_mode, info.st_uid, info.st_gid, info.st_mtime_ns) != (
-                    have.st_mode, have.st_uid, have.st_gid, have.st_mtime_ns):
-                _metadata(dest / Path(directory).relative_to(source) / name, info)
+                    have.st_mode, have.st_uid, have.st_gid, have.st_mtime_ns) or wanted_xattrs != xattrs(theirs):
+                _metadata(theirs, info, wanted_xattrs)
 
 
 def capture_upper(volume: Path, lower_dirs: Sequence[Path], upper: Path) -> Path:

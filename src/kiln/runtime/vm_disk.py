@@ -1,13 +1,22 @@
 """A VM instance's root volume: a qcow2 overlay whose backing file is the AMI's exported disk, so the
-instance writes only what it changes (copy-on-write) and the AMI's disk is shared by every instance."""
+instance writes only what it changes (copy-on-write) and the AMI's disk is shared by every instance.
+
+``qemu-img create`` runs once per backing disk and size: the empty overlay it makes is kept beside the
+disk (``<disk>.overlay-<size>.qcow2``, nothing in it is per instance) and every root volume after
+the first is a copy of it."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 from kiln.errors import InvalidInput, SystemRequirement
+
+QCOW2_MAGIC = b"QFI\xfb"
 
 
 def _qemu_img(*args: str) -> str:
@@ -25,16 +34,56 @@ def info(disk: Path) -> dict[str, object]:
     return dict(json.loads(_qemu_img("info", "--output=json", "-U", str(disk))))
 
 
+def virtual_size(disk: Path) -> int:
+    """The disk's size in bytes as its guest sees it: from a qcow2's header, else ``qemu-img info``."""
+    with open(disk, "rb") as handle:
+        header = handle.read(32)
+    if len(header) == 32 and header[:4] == QCOW2_MAGIC:
+        return int(struct.unpack_from(">Q", header, 24)[0])
+    return int(info(disk)["virtual-size"])  # type: ignore[call-overload]
+
+
+def backing_file(disk: Path) -> str | None:
+    """The backing file a qcow2 names in its header (None: none, or not a qcow2)."""
+    try:
+        with open(disk, "rb") as handle:
+            header = handle.read(20)
+            if len(header) < 20 or header[:4] != QCOW2_MAGIC:
+                return None
+            offset, size = struct.unpack_from(">QI", header, 8)
+            if not offset or not size:
+                return None
+            handle.seek(offset)
+            return handle.read(size).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+
+
+def overlay_templates(backing: Path) -> list[Path]:
+    """The empty overlays kept for ``backing`` (removed with it)."""
+    return sorted(backing.parent.glob(f"{backing.name}.overlay-*.qcow2"))
+
+
+def _template(backing: Path, size: int) -> Path:
+    template = backing.with_name(f"{backing.name}.overlay-{size}.qcow2")
+    if not template.is_file():
+        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+        try:
+            _qemu_img("create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing.resolve()), str(partial),
+                      str(size))
+            os.replace(partial, template)
+        finally:
+            partial.unlink(missing_ok=True)
+    return template
+
+
 def create_overlay(backing: Path, overlay: Path, *, size: int | None = None) -> Path:
     """A qcow2 at ``overlay`` over ``backing`` (a qcow2), ``size`` bytes (default: the backing disk's)."""
-    backing_size = int(info(backing)["virtual-size"])  # type: ignore[call-overload]
+    backing_size = virtual_size(backing)
     if size is not None and size < backing_size:
         raise InvalidInput(
             f"the root volume ({size >> 30} GiB) is smaller than the image's disk ({backing_size / (1 << 30):g} GiB)",
             location="VolumeSize",
         )
-    args = ["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing.resolve()), str(overlay)]
-    if size is not None:
-        args.append(str(size))
-    _qemu_img(*args)
+    shutil.copyfile(_template(backing, size or backing_size), overlay)
     return overlay

@@ -7,21 +7,27 @@ carries ``X-Forwarded-For``); a ``GET`` presenting ``X-aws-ec2-metadata-token`` 
 this endpoint issued and that has not expired (401 otherwise); a ``GET`` without a token is answered
 only when the instance's ``HttpTokens`` is ``optional`` (IMDSv1), else 401.
 
-Run as ``python -I -S vm_metadata.py CONFIG [PORT]``: serves on 127.0.0.1:PORT (default an ephemeral
-port) and writes the port to ``CONFIG``'s ``.port`` file once listening, until killed; QEMU's user
-network forwards the guest's connections to 169.254.169.254:80 here (``guestfwd``, through
-:mod:`kiln.runtime.vm_relay`).
+No process runs per instance: QEMU's user network runs ``python -I -S vm_metadata.py CONFIG`` for each
+guest connection to 169.254.169.254:80 (``guestfwd=…-cmd:``), the connection a socket on its stdin,
+stdout and stderr, and this answers it. Tokens outlive the connection that asked for one without any
+shared state: a token carries its expiry and an HMAC of it under the instance's secret (``CONFIG``'s
+``token_secret``, a fresh one every boot). Standard library only.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import os
 import secrets
+import socket
+import struct
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +56,7 @@ class Metadata:
     http_tokens: str = "optional"
     public_keys: dict[str, str] = field(default_factory=dict)  # key name → OpenSSH public key
     user_data: str | None = None
+    token_secret: str = ""  # hex; the key of the tokens' HMAC
 
     @classmethod
     def load(cls, path: Path) -> Metadata:
@@ -72,26 +79,29 @@ class Metadata:
 
 
 class Tokens:
-    """Session tokens this endpoint issued, with their expiry (monotonic seconds)."""
+    """Session tokens: 16 random bytes, the expiry (``clock`` seconds) and an HMAC-SHA256 of both under
+    ``secret``, so any process holding the secret checks any token, and nothing is remembered."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.time, secret: bytes | None = None) -> None:
         self._clock = clock
-        self._expiry: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._secret = secret or secrets.token_bytes(32)
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, body, hashlib.sha256).digest()
 
     def issue(self, ttl: int) -> str:
-        token = secrets.token_urlsafe(42)
-        with self._lock:
-            self._expiry[token] = self._clock() + ttl
-        return token
+        body = secrets.token_bytes(16) + struct.pack(">d", self._clock() + ttl)
+        return base64.urlsafe_b64encode(body + self._mac(body)).decode().rstrip("=")
 
     def valid(self, token: str) -> bool:
-        with self._lock:
-            expiry = self._expiry.get(token)
-            if expiry is not None and expiry <= self._clock():
-                del self._expiry[token]
-                return False
-            return expiry is not None
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            return False
+        body, mac = raw[:24], raw[24:]
+        if len(raw) != 56 or not hmac.compare_digest(mac, self._mac(body)):
+            return False
+        return bool(struct.unpack(">d", body[16:])[0] > self._clock())
 
 
 def _lookup(tree: dict[str, Any], path: str) -> str | None:
@@ -140,13 +150,16 @@ def answer(metadata: Metadata, tokens: Tokens, method: str, path: str, headers: 
     return Answer(404, "Not Found")
 
 
-def serve(config: Path, port: int = 0) -> None:
+def serve_connection(config: Path, connection: socket.socket) -> None:
+    """Answer the HTTP requests of one guest connection (until the guest or HTTP/1.0 closes it)."""
     metadata = Metadata.load(config)
-    tokens = Tokens()
+    tokens = Tokens(secret=bytes.fromhex(metadata.token_secret) if metadata.token_secret else None)
+    log = config.with_name("metadata.log")
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "EC2ws"
         sys_version = ""
+        timeout = 30
 
         def _reply(self) -> None:
             headers = {name.lower(): value for name, value in self.headers.items()}
@@ -163,15 +176,18 @@ def serve(config: Path, port: int = 0) -> None:
         do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _reply
 
         def log_message(self, format: str, *args: Any) -> None:
-            sys.stderr.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+            # not stderr: that is the guest's connection too
+            with open(log, "a") as out:
+                out.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    port_file = config.with_suffix(".port")
-    partial = port_file.with_suffix(".port.partial")
-    partial.write_text(str(server.server_address[1]))
-    partial.rename(port_file)
-    server.serve_forever()
+    Handler(connection, ("guest", 0), None)  # type: ignore[arg-type]
+
+
+def main(config: Path) -> None:
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the process's life: a traceback must not reach the guest)
+    with socket.socket(fileno=os.dup(0)) as connection:
+        serve_connection(config, connection)
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    main(Path(sys.argv[1]))

@@ -1,71 +1,53 @@
-"""The processes of a running VM instance: QEMU (daemonized, its pid from its pid file) and the
-instance's metadata endpoint (``kiln.runtime.vm_metadata``), both started together and stopped by pid.
+"""The process of a running VM instance: QEMU, daemonized, its pid from its pid file, stopped by pid.
 
 QEMU runs the root volume (a qcow2 overlay) and the NoCloud seed as virtio disks, the serial console
-appended to the instance's console log, a QMP socket for the power button, and a user-mode network
-on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP, its SSH port is forwarded from a loopback
-port of the host, and 169.254.169.254:80 is forwarded to the metadata endpoint.
+appended to the instance's console log, a QMP socket (the power and reset buttons), a virtio-serial
+port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
+network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; its SSH port is forwarded from a
+loopback port QEMU binds itself (port 0: the kernel picks a free one, so two launches cannot race for
+it; the port is read back from the socket QEMU listens on); each connection to 169.254.169.254:80 is
+answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per instance).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import socket
+import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from kiln.errors import SystemRequirement
-from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_relay
+from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
 GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out on that network
 METADATA_ADDRESS = "169.254.169.254"
 POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power button, then SIGKILL
-READY_TIMEOUT = 10.0
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def free_port() -> int:
+    """A loopback port free now (racy: another process may take it before it is used; kiln's own VMs
+    let QEMU bind port 0 instead)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _start_metadata(vm: dict[str, Any], directory: Path, port: int) -> subprocess.Popen[bytes]:
-    """Start the metadata endpoint on loopback ``port`` (readiness: :func:`_metadata_ready`)."""
-    reap_finished()
-    config = Path(vm["metadata_config"])
-    config.with_suffix(".port").unlink(missing_ok=True)
-    with open(directory / "metadata.log", "ab") as log:
-        # standard library only: run as a script, isolated from the environment
-        server = subprocess.Popen([sys.executable, "-I", "-S", vm_metadata.__file__, str(config), str(port)],
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    _children[server.pid] = server
-    return server
-
-
-def _metadata_ready(server: subprocess.Popen[bytes], vm: dict[str, Any], directory: Path) -> procs.ProcessId:
-    """The started endpoint once it listens (it writes its port file then); SystemRequirement if it
-    ended or did not get there within READY_TIMEOUT."""
-    port_file = Path(vm["metadata_config"]).with_suffix(".port")
-    deadline = time.monotonic() + READY_TIMEOUT
-    identity = procs.identify(server.pid)
-    while not port_file.exists() or identity is None:
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop_process(identity)
-            raise SystemRequirement(f"the instance's metadata endpoint did not start: see {directory / 'metadata.log'}")
-        time.sleep(0.01)
-    return identity
-
-
-def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int, metadata_port: int) -> list[str]:
+def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
+              metadata_port: int | None = None) -> list[str]:
+    """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
+    ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
-    relay = f"{sys.executable} -I -S {vm_relay.__file__} 127.0.0.1 {metadata_port}"
+    endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
     netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
-              f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{relay}")
+              f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
     argv = [
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",
@@ -75,6 +57,10 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int, metadata
         "-drive", f"file={vm['root']},if=virtio,format=qcow2,discard=unmap",
         "-drive", f"file={vm['seed']},if=virtio,format=raw,readonly=on",
         "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
+        # kiln's exec agent in the guest (kiln.runtime.vm_serial): its port, the socket its host end
+        "-device", "virtio-serial-pci,id=vserial0",
+        "-chardev", f"socket,id=kexec,path={vm_serial.SOCKET},server=on,wait=off",
+        "-device", f"virtserialport,bus=vserial0.0,chardev=kexec,name={vm_serial.PORT_NAME}",
         "-device", "virtio-rng-pci",
         "-daemonize", "-pidfile", str(directory / "qemu.pid"),
     ]  # fmt: skip
@@ -83,42 +69,90 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int, metadata
     return argv
 
 
+def _new_token_secret(vm: dict[str, Any]) -> None:
+    """A fresh key for the metadata tokens of this boot (the tokens of the last one stop working)."""
+    config = Path(vm["metadata_config"])
+    partial = config.with_name(config.name + ".partial")
+    partial.write_text(json.dumps({**json.loads(config.read_text()), "token_secret": secrets.token_hex(32)}))
+    partial.chmod(0o600)
+    partial.rename(config)
+
+
+def _listening_sockets() -> dict[str, int]:
+    """Socket inode → port of the IPv4 TCP sockets listening in this network namespace, asked of the
+    kernel's sock_diag netlink interface (``/proc/net/tcp`` walks every hash bucket: milliseconds)."""
+    sock_diag, by_family, request_dump, listen = 4, 20, 0x301, 10
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, sock_diag) as netlink:
+        # inet_diag_req_v2: family, protocol, extensions, pad, states; then a zeroed inet_diag_sockid
+        request = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 1 << listen) + bytes(48)
+        netlink.send(struct.pack("=IHHII", 16 + len(request), by_family, request_dump, 1, 0) + request)
+        found: dict[str, int] = {}
+        while True:
+            data, offset = netlink.recv(1 << 16), 0
+            while offset < len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind in (2, 3) or length < 16:  # NLMSG_ERROR, NLMSG_DONE
+                    return found
+                # inet_diag_msg after the 16-byte header: the source port at 4 (big-endian), the inode at 68
+                found[str(struct.unpack_from("=I", data, offset + 16 + 68)[0])] = struct.unpack_from(
+                    ">H", data, offset + 16 + 4)[0]
+                offset += (length + 3) & ~3
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The IPv4 TCP ports process ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    try:
+        listening = _listening_sockets()
+    except OSError:  # no sock_diag here (a restricted container): the slow way
+        listening = {}
+        for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                listening[fields[9]] = int(fields[1].split(":")[1], 16)
+    return sorted(port for inode, port in listening.items() if inode in inodes)
+
+
 def boot(instance: Instance) -> dict[str, Any]:
-    """Start the metadata endpoint and QEMU; the record fields of the running VM."""
+    """Start QEMU; the record fields of the running VM."""
     vm = instance.vm
     assert vm is not None
-    # the endpoint starts while QEMU does: the guest asks it nothing before its network is up
-    ssh_port, metadata_port = free_port(), free_port()
-    server = _start_metadata(vm, instance.dir, metadata_port)
+    _new_token_secret(vm)
+    pid_file = instance.dir / "qemu.pid"
+    pid_file.unlink(missing_ok=True)
+    Path(vm["qmp"]).unlink(missing_ok=True)
+    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
+    with open(instance.dir / "qemu.log", "ab") as log:
+        # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
+        done = subprocess.run(qemu_argv(instance, vm), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                              check=False, cwd=Path(vm["qmp"]).parent)
+    guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
+    if done.returncode != 0 or guest is None:
+        tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
     try:
-        pid_file = instance.dir / "qemu.pid"
-        pid_file.unlink(missing_ok=True)
-        Path(vm["qmp"]).unlink(missing_ok=True)
-        argv = qemu_argv(instance, vm, ssh_port=ssh_port, metadata_port=metadata_port)
-        with open(instance.dir / "qemu.log", "ab") as log:
-            # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
-                                  cwd=Path(vm["qmp"]).parent)
-        guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
-        if done.returncode != 0 or guest is None:
-            tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
-            raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
-        try:
-            metadata = _metadata_ready(server, vm, instance.dir)
-        except BaseException:
-            procs.kill_and_wait(guest)
-            raise
+        # the one TCP socket QEMU listens on is the SSH forward (QMP is a unix socket)
+        ports = listening_ports(guest.pid)
+        if len(ports) != 1:
+            raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
     except BaseException:
-        stop_process(procs.identify(server.pid))
-        _children.pop(server.pid, None)
-        server.wait(timeout=10)
+        procs.kill_and_wait(guest)
         raise
-    vm.update(ssh_port=ssh_port, metadata_helper=[metadata.pid, metadata.start_time])
+    ssh_port = ports[0]
+    vm.update(ssh_port=ssh_port, metadata_helper=None)
     return {"paths": {**instance.paths, "vm": vm}, "init_pid": guest.pid, "init_start_time": guest.start_time,
             "monitor_pid": None, "monitor_start_time": None}
 
 
 def metadata_helper(instance: Instance) -> procs.ProcessId | None:
+    """The metadata endpoint process of an instance booted by an older kiln (one per VM then)."""
     helper = (instance.vm or {}).get("metadata_helper")
     return procs.ProcessId(int(helper[0]), int(helper[1])) if helper else None
 
@@ -133,8 +167,8 @@ def stop_process(process: procs.ProcessId | None) -> None:
 
 
 def halt(instance: Instance, grace: float) -> None:
-    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid; then
-    the metadata endpoint."""
+    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid (and an
+    older kiln's metadata endpoint)."""
     guest = instance.init
     vm = instance.vm or {}
     if guest is not None and procs.is_alive(guest.pid, guest.start_time):
@@ -142,6 +176,15 @@ def halt(instance: Instance, grace: float) -> None:
             procs.wait_gone([guest], grace)
         procs.kill_and_wait(guest)
     stop_process(metadata_helper(instance))
+
+
+def reset(instance: Instance) -> bool:
+    """Reboot the guest in place (QMP ``system_reset``): same QEMU process, same ports, same root
+    volume; False when its QEMU is not running to be asked."""
+    guest = instance.init
+    if guest is None or not procs.is_alive(guest.pid, guest.start_time):
+        return False
+    return qemu_qmp.reset(Path((instance.vm or {})["qmp"]))
 
 
 def reap_finished() -> None:

@@ -4,32 +4,51 @@ NoCloud datasource reads (``meta-data``, ``user-data``, ``vendor-data``).
 ``meta-data`` carries the instance id, host name and the SSH public keys (the instance's key pair and
 kiln's own key, which ``kiln instance exec`` logs in with); ``user-data`` is the user's, untouched (an
 empty cloud-config when none); ``vendor-data`` lets the public keys log in as root too (what kiln's
-exec needs), which the user's own user-data can still override.
+exec needs) and, at every boot (``bootcmd``), writes and starts kiln's exec agent
+(``kiln.runtime.vm_agent``, for ``exec --via serial``); the user's own user-data can override both.
+
+``mkfs.vfat`` runs once: the empty volume is kept in ``KILN_HOME/cache/vm-seed/`` and each seed is a
+copy of it with the files written in (``kiln.runtime.fat_files``).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from kiln.errors import SystemRequirement
+from kiln.home import cache_dir
+from kiln.runtime import fat_files
 
 LABEL = "CIDATA"
-SEED_BYTES = 2 << 20
+SEED_BYTES = 1 << 20  # FAT12; EC2's user data is at most 16 KiB
 EMPTY_USER_DATA = b"#cloud-config\n{}\n"
-VENDOR_DATA = "#cloud-config\ndisable_root: false\n"
+AGENT = Path(__file__).with_name("vm_agent.py")  # run in the guest, not imported here
+AGENT_IN_GUEST = "/var/lib/kiln/exec-agent.py"
+
+
+def vendor_data() -> str:
+    agent = base64.b64encode(AGENT.read_bytes()).decode()
+    start = (f"mkdir -p {os.path.dirname(AGENT_IN_GUEST)} && echo {agent} | base64 -d > {AGENT_IN_GUEST} && "
+             # a unit of its own, so it outlives cloud-init's; without default dependencies and not waited
+             # for: bootcmd runs before sysinit.target, which a default service would wait for (a deadlock);
+             # without systemd, in the background
+             f"if command -v systemd-run >/dev/null; then systemd-run --no-block --collect --unit=kiln-exec-agent "
+             f"-p DefaultDependencies=no python3 {AGENT_IN_GUEST} || true; "
+             f"else nohup python3 {AGENT_IN_GUEST} >/dev/null 2>&1 & fi")
+    config = {"disable_root": False, "bootcmd": [["sh", "-c", start]]}
+    return "#cloud-config\n" + json.dumps(config) + "\n"
 
 
 def meta_data(instance_id: str, hostname: str, public_keys: Sequence[str]) -> str:
     data: dict[str, object] = {"instance-id": instance_id, "local-hostname": hostname}
     if public_keys:
         data["public-keys"] = [key.strip() for key in public_keys]
-    return yaml.safe_dump(data, sort_keys=False, width=1 << 16)  # a key on one line
+    return json.dumps(data, indent=1) + "\n"  # YAML's subset, written by C: cloud-init reads it as YAML
 
 
 def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
@@ -38,7 +57,7 @@ def seed_files(instance_id: str, hostname: str, *, user_data: bytes | None,
     return {
         "meta-data": meta_data(instance_id, hostname, public_keys).encode(),
         "user-data": user_data if user_data is not None else EMPTY_USER_DATA,
-        "vendor-data": VENDOR_DATA.encode(),
+        "vendor-data": vendor_data().encode(),
     }
 
 
@@ -52,18 +71,26 @@ def _run(argv: list[str], package: str) -> None:
         raise SystemRequirement(f"{argv[0]} failed making the NoCloud seed: {done.stderr.strip()[:300]}")
 
 
+def _empty_volume() -> Path:
+    empty = cache_dir() / "vm-seed" / f"empty-{LABEL}-{SEED_BYTES}.img"
+    if not empty.is_file():
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        partial = empty.with_name(f"{empty.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as handle:
+                handle.truncate(SEED_BYTES)
+            _run(["mkfs.vfat", "-n", LABEL, str(partial)], "dosfstools")
+            os.replace(partial, empty)
+        finally:
+            partial.unlink(missing_ok=True)
+    return empty
+
+
 def write_seed(dest: Path, files: dict[str, bytes]) -> Path:
     """The FAT volume at ``dest`` holding ``files``."""
-    with open(dest, "wb") as handle:
-        handle.truncate(SEED_BYTES)
-    _run(["mkfs.vfat", "-n", LABEL, str(dest)], "dosfstools")
-    with tempfile.TemporaryDirectory(prefix="kiln-seed-") as scratch:
-        paths = []
-        for name, content in files.items():
-            path = Path(scratch) / name
-            path.write_bytes(content)
-            paths.append(str(path))
-        _run(["mcopy", "-i", str(dest), *paths, "::/"], "mtools")
+    volume = bytearray(_empty_volume().read_bytes())
+    fat_files.add_files(volume, files)
+    dest.write_bytes(volume)
     return dest
 
 

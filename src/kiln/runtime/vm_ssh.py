@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import socket
 from collections.abc import Mapping, Sequence
 
 from kiln.documents.executor import OutputSink, ProcessResult
@@ -30,6 +31,18 @@ def ssh_argv(instance: Instance, remote: str, *, connect_timeout: int = CONNECT_
         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", f"ConnectTimeout={connect_timeout}",
         "127.0.0.1", remote,
     ]  # fmt: skip
+
+
+def ssh_answers(instance: Instance, timeout: float = 3.0) -> bool:
+    """Whether the guest's SSH server greets on the forwarded port (and an ``ssh`` client is here)."""
+    port = (instance.vm or {}).get("ssh_port")
+    if port is None or shutil.which("ssh") is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=timeout) as sock:
+            return sock.recv(4) == b"SSH-"
+    except OSError:
+        return False
 
 
 def remote_command(argv: Sequence[str], *, env: Mapping[str, str] | None, cwd: str | None) -> str:

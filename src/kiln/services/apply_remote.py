@@ -82,6 +82,10 @@ def _send(imagebuilder: Any, document: Document) -> tuple[str, str]:
     if create not in model.operation_names:
         raise InvalidInput(f"kind {document.kind} has no Image Builder operation; apply it without --endpoint-url")
     body = document.request.model_dump(mode="json", exclude_none=True)
+    if document.kind == "ImagePipeline":  # kiln:approval becomes the workflows it stands for
+        from kiln.services.pipelines.resource import request_of
+
+        body = request_of(document.request, imagebuilder.meta.region_name, document.where).dump()
     if document.kind == "Image":
         return _create_image(imagebuilder, body)
     existing = _existing(imagebuilder, document.kind, body)

@@ -9,7 +9,12 @@ image built in the last 30 days, and do Auto Scaling groups use only approved im
 3. the audit reports the group out of policy; the pipeline rebuilds with updates (web-2, a new
    recipe version); remediate (MinHealthyPercentage 66) gives the template a version with web-2 and
    rolls the group, reconcile passes running here until the refresh is Successful; the audit is clean;
-4. allowed images in ``enabled`` mode refuse a launch of web-1; lifecycle deprecates it, and later
+4. a new advisory (DEMO-2026-0001, HIGH, about the package web-server 1.0-1 that web-1 and web-2 really
+   install, fixed in 1.0-2: :mod:`kiln.services.demo_advisory`) is imported and the daily rescan runs:
+   the audit by the rule ``fleet-patched`` (scanCondition MaximumSeverityLabel medium) fails web-2; the
+   pipeline rebuilds with the fixed package (web-3, whose component installs web-server 1.0-2),
+   remediation rolls the group onto it and the audit is clean again;
+5. allowed images in ``enabled`` mode refuse a launch of web-1; lifecycle deprecates it, and later
    (15 days on, 46 days old) deletes it and its snapshots, nothing using it any more.
 
 Each stage returns a short table; ``run_fleet_demo`` returns them all (the test asserts on them).
@@ -27,11 +32,13 @@ from typing import Any
 from kiln.db.base import utcnow
 from kiln.errors import Conflict, KilnError
 from kiln.home import DEFAULT_ACCOUNT
+from kiln.services.demo_advisory import ADVISORY, FIXED, PACKAGE, VULNERABLE, install_command, prepare_parent, publish
 
 REGION = "us-east-1"
 CONSUMER = ("111122223333", "fleet-consumer")
 GROUP = "web-asg"
 RULE = "fleet-30-days"
+PATCHED_RULE = "fleet-patched"  # RULE and the scan condition
 MOVE = timedelta(days=31)
 MAX_PASSES = 120
 
@@ -62,24 +69,26 @@ def _parent_image(workdir: Path) -> str:
     from kiln.store.busybox import busybox_rootfs
 
     root = busybox_rootfs(workdir / "rootfs")
+    prepare_parent(root)
     bash = root / "bin" / "bash"  # ExecuteBash runs bash; busybox's sh stands in for it
     bash.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
     bash.chmod(0o755)
     return import_rootfs(root, name="fleet-demo-busybox")
 
 
-def _component_doc(release: str) -> str:
+def _component_doc(release: str, package: str) -> str:
     return ("name: web-release\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n"
             "      - name: Release\n        action: ExecuteBash\n        inputs:\n          commands:\n"
+            f"            - {install_command(package)}\n"
             f"            - echo {release} > /etc/web-release\n")
 
 
-def _recipe(parent: str, version: str, release: str) -> str:
+def _recipe(parent: str, version: str, release: str, package: str = VULNERABLE) -> str:
     from kiln.services.components.resource import create_component
     from kiln.services.recipes.resource import create_image_recipe
 
     component = create_component({"name": "web-release", "semanticVersion": version, "platform": "Linux",
-                                  "data": _component_doc(release)})
+                                  "data": _component_doc(release, package)})
     recipe = create_image_recipe({"name": "web", "semanticVersion": version, "parentImage": parent,
                                   "components": [{"componentArn": component["componentBuildVersionArn"]}]})
     return str(recipe["imageRecipeArn"])
@@ -211,11 +220,11 @@ def _instance_image(instance_id: str) -> str:
         return (row.image_id or "-") if row is not None else "-"
 
 
-def _audit_stage(name: str) -> tuple[Stage, Any]:
+def _audit_stage(name: str, rule: str = RULE) -> tuple[Stage, Any]:
     from kiln.services.compliance.audit import audit
     from kiln.services.compliance.rules import get_rule
 
-    report = audit(get_rule(RULE))
+    report = audit(get_rule(rule))
     rows = [(f.account, f.kind, f.resource, f.verdict.image_id or "-", f.verdict.age_days,
              "ok" if f.compliant else "; ".join(f.reasons)) for f in report.findings if f.kind != "instance"]
     instances = [f for f in report.findings if f.kind == "instance"]
@@ -232,16 +241,18 @@ def _rule() -> None:
     with unit_of_work() as db:
         put_rule(db, ComplianceRuleRequest(name=RULE, maxAgeDays=30, minHealthyPercentage=66,
                                            regions=[REGION], schedule="cron(0 6 * * ? *)"))
+        put_rule(db, ComplianceRuleRequest(name=PATCHED_RULE, maxAgeDays=30, minHealthyPercentage=66,
+                                           regions=[REGION], scanCondition={"MaximumSeverityLabel": "medium"}))
 
 
-def _remediate_stage(dry_run: bool) -> tuple[Stage, Any]:
+def _remediate_stage(dry_run: bool, rule: str = RULE, name: str | None = None) -> tuple[Stage, Any]:
     from kiln.services.compliance.remediate import remediate
     from kiln.services.compliance.rules import get_rule
 
-    plan = remediate(get_rule(RULE), dry_run=dry_run)
+    plan = remediate(get_rule(rule), dry_run=dry_run)
     rows = [(a.account, a.action, a.resource, a.detail) for a in plan.actions]
     rows += [(u["AccountId"], "cannot remediate", u["ResourceId"], u["Reason"]) for u in plan.unfixable]
-    name = "remediate --dry-run" if dry_run else "remediate"
+    name = name or ("remediate --dry-run" if dry_run else "remediate")
     return _stage(name, ("ACCOUNT", "ACTION", "RESOURCE", "DETAIL"), rows, f"{len(plan.actions)} actions"), plan
 
 
@@ -331,9 +342,35 @@ def run_fleet_demo(*, say: Callable[[Stage], None], progress: Callable[[str], No
     _settle(refresh)
     done(_group_stage("instance refresh (MinHealthyPercentage 66)"))
     done(_audit_stage("audit after remediation")[0])
+    for stage in _advisory_stages(pipeline, parent, progress):
+        done(stage)
     done(_refused_launch(mine, old_ami))
     for stage in _lifecycle(old_ami):
         done(stage)
+    return stages
+
+
+def _advisory_stages(pipeline: str, parent: str, progress: Callable[[str], None]) -> list[Stage]:
+    """A new advisory about the package the running image has; the patched rebuild; the roll onto it."""
+    from kiln.services.scanning.jobs import rescan_all
+
+    stages = []
+    with tempfile.TemporaryDirectory(prefix="kiln-fleet-advisory-") as workdir:
+        publish(Path(workdir))
+    scanned = rescan_all()  # what the scheduler's daily rescan does
+    stages.append(_stage("new advisory, daily rescan", ("ADVISORY", "PACKAGE", "FIXED IN", "AMIS SCANNED"),
+                         [(ADVISORY, f"{PACKAGE} {VULNERABLE}", FIXED, len(scanned))], f"{ADVISORY} imported"))
+    stages.append(_audit_stage("audit by the scan rule", PATCHED_RULE)[0])
+    _update_pipeline(pipeline, _recipe(parent, "1.0.2", "web-3", FIXED))
+    web3 = _build(pipeline, progress)
+    rescan_all()
+    stages.append(_build_stage(f"pipeline rebuilds with {PACKAGE} {FIXED}: web-3", web3))
+    stage, plan = _remediate_stage(False, PATCHED_RULE, "remediate by the scan rule")
+    stages.append(stage)
+    refresh = next((a.params.get("InstanceRefreshId") for a in plan.actions if a.params.get("InstanceRefreshId")), None)
+    _settle(refresh)
+    stages.append(_group_stage("instance refresh onto the patched image"))
+    stages.append(_audit_stage("audit by the scan rule after remediation", PATCHED_RULE)[0])
     return stages
 
 

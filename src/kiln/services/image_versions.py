@@ -109,10 +109,11 @@ def list_image_build_versions(image_version_arn: str, *, filters: Iterable[dict[
     return {"requestId": new_request_id(), "imageSummaryList": summaries}
 
 
-def get_image(arn: str, *, caller: str | None = None) -> dict[str, Any]:
-    """GetImage of one build (``…/image/<name>/<x.y.z>/<build>``); another account's is not found."""
+def get_image(arn: str, *, caller: str | None = None, region: str | None = None) -> dict[str, Any]:
+    """GetImage of one build (``…/image/<name>/<x.y.z>/<build>``); another account's is not found, nor
+    (with ``region``) one built in another region."""
     parse_arn(arn, field="imageBuildVersionArn", resource_type="image")
-    return {"requestId": new_request_id(), "image": records.get_image(arn, caller=caller)}
+    return {"requestId": new_request_id(), "image": records.get_image(arn, caller=caller, region=region)}
 
 
 def cancel_image_creation(arn: str, client_token: str | None = None, *, caller: str | None = None

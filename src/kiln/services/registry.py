@@ -52,11 +52,13 @@ def scheduler_jobs() -> list[Job]:
     from kiln.services.fleet import asg_reconcile
     from kiln.services.lifecycle import jobs as lifecycle_jobs
     from kiln.services.pipelines import jobs as pipeline_jobs
+    from kiln.services.publishing import removals as publishing_removals
     from kiln.services.scanning import jobs as scanning_jobs
 
     sources = [pipeline_jobs.scheduler_jobs, lifecycle_jobs.scheduler_jobs, asg_reconcile.scheduler_jobs,
                compliance_jobs.scheduler_jobs,
                scanning_jobs.scheduler_jobs,
+               publishing_removals.scheduler_jobs,
                *_operator_sources()]
     jobs: list[Job] = []
     for source in sources:

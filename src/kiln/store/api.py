@@ -17,7 +17,8 @@ from kiln.store.boot_attributes import boot_attributes_of
 from kiln.store.bootstrap import bootstrap_tarball, parse_source
 from kiln.store.busybox import busybox_rootfs
 from kiln.store.copying import BlobTransfer, transfer_blobs
-from kiln.store.export import DiskGeometry, Exported, export_layers, export_raw_disk
+from kiln.store.disk_image import DEFAULT_SIZE as DEFAULT_DISK_SIZE
+from kiln.store.export import LAYOUT_FORMATS, DiskGeometry, Exported, export_layers, export_raw_disk
 from kiln.store.export_flatten import flatten_dirs
 from kiln.store.fidelity import CaptureRecord
 from kiln.store.fsck import FsckReport
@@ -456,18 +457,22 @@ def export_image_detailed(
         if size is None and image.volume_size:
             size = image.volume_size << 30  # the root volume the recipe's block device mapping asked for
     layout = Layout.for_region(region)
-    dirs = [] if fmt == "oci-archive" else layer_dirs(ami_id, region)
+    dirs = [] if fmt in LAYOUT_FORMATS else layer_dirs(ami_id, region)
     return export_layers(layout, ami_id, dirs, fmt, Path(dest), size=size, boot_mode=boot_mode)
 
 
 def raw_disk(
     ami_id: str, dest: Path, region: str = "local", caller: Principal | None = None,
-    like: DiskGeometry | None = None,
+    like: DiskGeometry | None = None, *, bootable: bool = False,
 ) -> DiskGeometry:
-    """The AMI's raw disk (``export_image(fmt="raw")``), or laid out like another disk (``like``)."""
+    """The AMI's raw disk (``export_image(fmt="raw")``), or made from another's (``like``); ``bootable``:
+    an image with a kernel as its bootable disk, as large as its root volume (see ``export_raw_disk``)."""
     with session() as db:
-        check_storage_readable(db, image_for(db, ami_id, region, caller), caller)
-    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like)
+        image = image_for(db, ami_id, region, caller)
+        check_storage_readable(db, image, caller)
+        volume = ((image.volume_size << 30) if image.volume_size else DEFAULT_DISK_SIZE) if bootable else None
+    return export_raw_disk(Layout.for_region(region), ami_id, layer_dirs(ami_id, region), Path(dest), like,
+                           volume_size=volume)
 
 
 def gc(region: str = "local", *, dry_run: bool = False, grace_seconds: float = DEFAULT_GRACE) -> GcResult:

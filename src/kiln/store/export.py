@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -18,20 +19,25 @@ from pathlib import Path
 from kiln.errors import InvalidInput, SystemRequirement
 from kiln.home import cache_dir
 from kiln.store.blobs import BlobQuarantined
+from kiln.store.disk_ext4_apply import NotIncremental
+from kiln.store.disk_ext4_apply import apply_layer as apply_ext4_layer
 from kiln.store.disk_image import DEFAULT_SIZE, check_size, find_boot_files, write_boot_disk
 from kiln.store.export_disk import fix_vhd, fix_vmdk
 from kiln.store.export_ext4 import derived_uuid, make_ext4, tree_epoch
-from kiln.store.export_flatten import flatten_dirs
+from kiln.store.export_flatten import apply_layer, flatten_dirs
 from kiln.store.layers import write_tar
 from kiln.store.layout import INDEX_TYPE, REF_NAME, Layout
+from kiln.store.referrers import exported as exported_referrers
 
-FORMATS = ("tar", "oci-archive", "raw", "qcow2", "vmdk", "vhd", "rootfs-ext4")
+FORMATS = ("tar", "oci-archive", "oci", "raw", "qcow2", "vmdk", "vhd", "rootfs-ext4")
 DISK_FORMATS = ("raw", "qcow2", "vmdk", "vhd")
 NO_KERNEL_NOTE = ("the image has no kernel (/boot/vmlinuz-*): written as its bare ext4 file system, not bootable "
                   "(build it with the kiln-bootable-linux component for a bootable disk)")
 QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc"}
 SLACK = 64 << 20
 MIB = 1 << 20
+OCI_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FORMATS = ("oci-archive", "oci")  # written from the store's blobs, nothing unpacked
 
 
 def _scratch() -> Path:
@@ -57,8 +63,10 @@ def tree_size(root: Path) -> int:
     return total
 
 
-def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
-    """A tar of an OCI layout holding just this image (``skopeo inspect oci-archive:FILE`` reads it)."""
+def oci_contents(layout: Layout, ami_id: str) -> tuple[bytes, list[str]]:
+    """An OCI layout holding just this image: its ``index.json`` (the image first, by its AMI id; then
+    its referrers, the SBOMs, with their ``sha256-<hex>`` referrers tag) and every blob it needs (the
+    image's blobs checked against their digests first)."""
     refs = layout.refs()
     if ami_id not in refs:
         raise InvalidInput(f"{ami_id} has no manifest in the region's OCI layout", location=ami_id)
@@ -81,17 +89,45 @@ def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
             }
         ],
     }
+    carried, carried_blobs = exported_referrers(layout, manifest_digest)
+    index["manifests"] += carried
+    digests = [manifest_digest] + [d["digest"] for d in descriptors] + carried_blobs
+    return json.dumps(index).encode(), list(dict.fromkeys(digests))
+
+
+def write_oci_archive(layout: Layout, ami_id: str, dest: Path) -> None:
+    """A tar of an OCI layout holding just this image and its referrers (``skopeo inspect
+    oci-archive:FILE:AMI_ID`` reads it; ``oci-archive:FILE`` alone when it has no referrers)."""
+    index, digests = oci_contents(layout, ami_id)
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in (
-            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-            ("index.json", json.dumps(index).encode()),
+            ("oci-layout", OCI_LAYOUT_FILE),
+            ("index.json", index),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
-        for digest in [manifest_digest] + [d["digest"] for d in descriptors]:
+        for digest in digests:
             tar.add(layout.blobs.path(digest), arcname=f"blobs/sha256/{digest.split(':', 1)[1]}", filter=_plain)
+
+
+def write_oci_dir(layout: Layout, ami_id: str, dest: Path) -> None:
+    """The same OCI layout as ``write_oci_archive``'s, as a directory (``oci:DIR:AMI_ID``); ``dest`` must
+    not exist or be empty. Blobs are hard-linked from the store where the filesystem allows."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise InvalidInput("an oci export goes to a new or empty directory", location=str(dest))
+    index, digests = oci_contents(layout, ami_id)
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for digest in digests:
+        target = blobs / digest.split(":", 1)[1]
+        try:
+            os.link(layout.blobs.path(digest), target)
+        except OSError:
+            shutil.copyfile(layout.blobs.path(digest), target)
+    (dest / "oci-layout").write_bytes(OCI_LAYOUT_FILE)
+    (dest / "index.json").write_bytes(index)
 
 
 def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -131,26 +167,74 @@ def make_raw(tree: Path, dest: Path, *, identity: str, epoch: int, size: int | N
 
 @dataclass(frozen=True)
 class DiskGeometry:
-    """What a raw disk export is made from besides the files: the UUIDs' source, the times, the size."""
+    """What a raw disk export is made from besides the files: the UUIDs' source, the times, the file
+    system's size, and how many of the image's layers the file system was first made from
+    (``base_layers``; the layers after it are applied to it one by one, so a child's disk is its
+    parent's with the child's layer applied; 0: all of them at once, as a plain export)."""
 
     identity: str
     epoch: int
     size: int
+    base_layers: int = 0
+
+
+def _incremental(tree: Path, layers: list[Path], dest: Path, like: DiskGeometry, scratch: Path) -> bool:
+    """The file system of ``layers[:base_layers]`` (flattened in ``tree``) at ``dest``, the other layers
+    applied to it (and to ``tree``); False when a layer cannot be applied in place."""
+    tools = _tool("mkfs.ext4", "e2fsprogs"), _tool("debugfs", "e2fsprogs")
+    if make_raw(tree, dest, identity=like.identity, epoch=like.epoch, size=like.size) != like.size:
+        return False  # not the parent's file system
+    for number, layer in enumerate(layers[like.base_layers :]):
+        work = scratch / f"apply-{number}"
+        work.mkdir()
+        try:
+            apply_ext4_layer(tools[1], dest, layer, epoch=like.epoch, scratch=work)
+        except NotIncremental:
+            return False
+        apply_layer(layer, tree)
+    return True
+
+
+def build_raw(layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None,
+              scratch: Path) -> tuple[Path, DiskGeometry]:
+    """The image's ext4 file system at ``dest``, and its flattened tree; see :func:`export_raw_disk`."""
+    if like and 0 < like.base_layers < len(layers):
+        tree = flatten_dirs(layers[: like.base_layers], scratch / "root")
+        if _incremental(tree, layers, dest, like, scratch):
+            return tree, like
+        shutil.rmtree(tree)
+    tree = flatten_dirs(layers, scratch / "root")
+    identity = like.identity if like else content_identity(layout, ami_id)
+    epoch = like.epoch if like else tree_epoch(tree)
+    size = make_raw(tree, dest, identity=identity, epoch=epoch, size=like.size if like else None)
+    return tree, DiskGeometry(identity, epoch, size, len(layers))
 
 
 def export_raw_disk(
-    layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None = None
+    layout: Layout, ami_id: str, layers: list[Path], dest: Path, like: DiskGeometry | None = None, *,
+    volume_size: int | None = None,
 ) -> DiskGeometry:
-    """The raw disk export; with ``like`` (another image's geometry), laid out as that disk was: its
-    identity and epoch, and at least its size, so an image that changed a few files differs from it
-    in a few blocks (a publish to EBS sends only those)."""
+    """The raw disk export; with ``like`` (the geometry of the disk of an image whose layers begin this
+    one's), made as that disk was — its identity, epoch and file system, the layers after
+    ``like.base_layers`` applied to it in place — so an image that changed a few files differs from it
+    in a few blocks (a publish to EBS sends only those). When a layer cannot be applied in place, the
+    file system is made afresh with ``like``'s identity and epoch, at least its size. With
+    ``volume_size`` (bytes) an image with a kernel is written as its bootable GPT disk of that size
+    around the file system. The same image and ``like`` give the same bytes every time."""
     scratch = _scratch()
     try:
-        tree = flatten_dirs(layers, scratch / "root")
-        identity = like.identity if like else content_identity(layout, ami_id)
-        epoch = like.epoch if like else tree_epoch(tree)
-        size = make_raw(tree, Path(dest), identity=identity, epoch=epoch, size=like.size if like else None)
-        return DiskGeometry(identity, epoch, size)
+        if volume_size is None:
+            _, geometry = build_raw(layout, ami_id, layers, Path(dest), like, scratch)
+            return geometry
+        rootfs = scratch / "root.ext4"  # without ``like``: as large as a bootable export makes it
+        tree, geometry = build_raw(layout, ami_id, layers, rootfs, like, scratch)
+        boot = find_boot_files(tree)
+        if boot is None:
+            shutil.move(rootfs, dest)
+            return geometry
+        write_boot_disk(rootfs, Path(dest), boot=boot, fs_uuid=derived_uuid(geometry.identity, "fs-uuid"),
+                        identity=geometry.identity, epoch=geometry.epoch, size=volume_size, scratch=scratch)
+        return geometry
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -193,6 +277,9 @@ def export_layers(layout: Layout, ami_id: str, layers: list[Path], fmt: str, des
     dest = Path(dest)
     if fmt == "oci-archive":
         write_oci_archive(layout, ami_id, dest)
+        return Exported(dest)
+    if fmt == "oci":
+        write_oci_dir(layout, ami_id, dest)
         return Exported(dest)
     scratch = _scratch()
     try:

@@ -4,11 +4,12 @@ deregistration protection, launch permissions, deregistration)."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 import platform
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,10 @@ from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, database_url
 from kiln.model.ids import new_id
 from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public, visible_tags
+from kiln.store import image_changes
 from kiln.store.access import image_for, launch_permissions
 from kiln.store.boot_attributes import BootAttributes
-from kiln.store.generation import Generation, generation
+from kiln.store.generation import Generation, generation, look
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
 from kiln.store.pins import pin, unpin
@@ -69,11 +71,26 @@ class Ec2Shape(dict[str, object]):
     memo: dict[Any, Any]
     source: dict[str, object]
 
+    frozen = False  # a shape that cannot change may use its memo without comparing itself to its source
+
     @classmethod
     def of(cls, source: dict[str, object], memo: dict[Any, Any]) -> Ec2Shape:
         shape = cls(source)
         shape.source, shape.memo = source, memo
         return shape
+
+
+class FrozenEc2Shape(Ec2Shape):
+    """An ``Image`` shape shared by every answer that shows the image as it is (the API's pages): it
+    refuses changes, so the wire renders it from its memo without comparing it to its source first."""
+
+    __slots__ = ()
+    frozen = True
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared EC2 image shape is read-only; copy it to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
 
 
 @dataclass
@@ -105,6 +122,7 @@ class ImageInfo:
     # to_ec2's answer, made once: an ImageInfo is not changed after it is made (``seen_by`` makes another)
     _ec2: dict[str, object] | None = field(default=None, init=False, repr=False, compare=False)
     _rendered: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _shared: FrozenEc2Shape | None = field(default=None, init=False, repr=False, compare=False)
     _views: dict[str, ImageInfo] = field(default_factory=dict, init=False, repr=False, compare=False)  # seen_by's
 
     @property
@@ -135,6 +153,16 @@ class ImageInfo:
         if self._ec2 is None:
             self._ec2 = self._shape()
         return Ec2Shape.of(self._ec2, self._rendered)
+
+    def shared_ec2(self) -> FrozenEc2Shape:
+        """The ``Image`` shape of :meth:`to_ec2`, one read-only object for every caller (no copy made)."""
+        if self._shared is None:
+            if self._ec2 is None:
+                self._ec2 = self._shape()
+            shared = FrozenEc2Shape.of(self._ec2, self._rendered)
+            assert isinstance(shared, FrozenEc2Shape)
+            self._shared = shared
+        return self._shared
 
     def _shape(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -283,23 +311,96 @@ def _image_extras(db: Session, image_ids: list[str] | None, region: str) -> dict
     return found
 
 
-# (database url, region) -> the region's images at one store generation, each as its owner sees it, and
-# the instant a "disabled-until" deregistration protection in them runs out (the answer changes then).
-_described: dict[tuple[str, str], tuple[Generation, datetime | None, list[ImageInfo]]] = {}
+@dataclass(frozen=True)
+class _Region:
+    """One region's images as read at one store generation, each as its owner sees it: ``expires`` is the
+    instant a "disabled-until" deregistration protection in them runs out (the answer changes then),
+    ``seq`` the change log's last change when they were read (None: the log is not kept, read everything
+    next time), ``answers`` DescribeImages' answers over them (:func:`describe_images`)."""
+
+    generation: Generation | None
+    infos: list[ImageInfo]
+    expires: datetime | None
+    seq: int | None
+    answers: dict[Hashable, tuple[datetime | None, list[ImageInfo]]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def ids(self) -> frozenset[str]:
+        return frozenset(info.id for info in self.infos)
+
+
+_described: dict[tuple[str, str], _Region] = {}  # (database url, region) -> its images
 _described_lock = threading.Lock()
+INCREMENTAL_LIMIT = 200  # more changed AMIs than this: the region is read whole (one query per table)
+
+
+def _protection_ends(rows: Iterable[Any]) -> datetime | None:
+    now = utcnow()
+    return min((row.protection_until for row in rows if not row.protection and row.protection_until is not None
+                and row.protection_until > now), default=None)
+
+
+def _ordered(db: Session, region: str, image_ids: list[str] | None) -> list[Any]:
+    columns = select(*StoreImage.__table__.columns).where(StoreImage.region == region)
+    if image_ids is not None:
+        columns = columns.where(StoreImage.id.in_(image_ids))
+    return list(db.execute(columns.order_by(StoreImage.creation_date, StoreImage.id)))
 
 
 def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | None]:
-    """Every image of ``region`` in four queries (images, owner aliases, tags, launch permissions),
-    ordered by creation and id, so images created at the same instant keep one order from call to call."""
+    """Every image of ``region`` in a few queries (images, owner aliases, tags, launch permissions,
+    watermarks, scans), ordered by creation and id, so images created at the same instant keep one order
+    from call to call."""
     aliases = owner_aliases(db)
-    columns = select(*StoreImage.__table__.columns).where(StoreImage.region == region)
-    rows = list(db.execute(columns.order_by(StoreImage.creation_date, StoreImage.id)))
+    rows = _ordered(db, region, None)
     extras = _image_extras(db, None, region)
-    now = utcnow()
-    ends = [row.protection_until for row in rows
-            if not row.protection and row.protection_until is not None and row.protection_until > now]
-    return [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows], min(ends, default=None)
+    return [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows], _protection_ends(rows)
+
+
+def _reread(db: Session, region: str, known: _Region, changed: set[str], seq: int,
+            now_generation: Generation | None) -> _Region:
+    """``known`` with the images of ``changed`` read again (new, changed, or gone from the region); the
+    same answers while none of them is in the region."""
+    ids = sorted(changed)
+    rows = _ordered(db, region, ids)
+    if not rows and not any(info.id in changed for info in known.infos):
+        return _Region(now_generation, known.infos, known.expires, seq, known.answers)
+    aliases = owner_aliases(db)
+    extras = _image_extras(db, ids, region)
+    fresh = [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows]
+    infos = sorted([info for info in known.infos if info.id not in changed] + fresh,
+                   key=lambda info: (info.creation_date, info.id))
+    ends = [end for end in (known.expires, _protection_ends(rows)) if end is not None]
+    return _Region(now_generation, infos, min(ends, default=None), seq)
+
+
+def _read(db: Session, region: str, known: _Region | None, now_generation: Generation | None) -> _Region:
+    """The region's images now: only those changed since ``known`` was read when the change log tells
+    which, else all of them."""
+    if not image_changes.tracked(db):
+        return _Region(now_generation, *_read_region(db, region), None)
+    seq = image_changes.last_change(db)
+    if known is not None and known.seq is not None and (known.expires is None or utcnow() < known.expires):
+        changed = image_changes.changed_since(db, known.seq) if seq > known.seq else set()
+        if image_changes.EVERY_IMAGE not in changed and len(changed) <= INCREMENTAL_LIMIT:
+            return _reread(db, region, known, changed, seq, now_generation)
+    return _Region(now_generation, *_read_region(db, region), seq)
+
+
+def _still(url: str, known: _Region, now_generation: Generation) -> _Region | None:
+    """``known`` at ``now_generation`` when the change log says no AMI of its region (nor any new AMI)
+    changed since it was read: a look on this thread's generation watcher, no unit of work (a commit of
+    something else, many a second beside a busy writer, costs one statement). None: read."""
+    if known.seq is None or (known.expires is not None and utcnow() >= known.expires):
+        return None
+    found = look(url, image_changes.CHANGES_AT_ONCE, (known.seq,))
+    told = image_changes.changes_at_once(found) if found is not None else None
+    if told is None:
+        return None
+    seq, changed = told
+    if image_changes.EVERY_IMAGE in changed or any(i in known.ids or i.startswith("ami-") for i in changed):
+        return None
+    return _Region(now_generation, known.infos, known.expires, seq, known.answers)
 
 
 class _Reading:
@@ -308,29 +409,36 @@ class _Reading:
     def __init__(self) -> None:
         self.began = time.monotonic()
         self.done = threading.Event()
-        self.infos: list[ImageInfo] | None = None
+        self.region: _Region | None = None
 
 
 _reading: dict[tuple[str, str], _Reading] = {}
 READ_WAIT = 60.0
 
 
-def _region_images(region: str) -> list[ImageInfo]:
-    """The images of ``region``, from memory while the store has not changed since they were read.
+def _region_images(region: str) -> _Region:
+    """The images of ``region``, from memory while the store has not changed since they were read; after
+    a commit, only the images it changed are read again (``kiln.store.image_changes``).
 
-    After a commit, calls at the same moment share one read instead of each reading every image: a call
-    takes the answer of a read that began after it did (that read sees every commit made before the
-    call), else waits for the read under way and looks again."""
+    After a commit, calls at the same moment share one read instead of each reading: a call takes the
+    answer of a read that began after it did (that read sees every commit made before the call), else
+    waits for the read under way and looks again."""
     url = database_url()
     asked = time.monotonic()
     while True:
         now_generation = generation(url)  # read before the data: a commit in between makes the next call re-read
         if now_generation is None:
             with session(url) as db:
-                return _read_region(db, region)[0]
+                return _Region(None, *_read_region(db, region), None)
         cached = _described.get((url, region))
-        if cached is not None and cached[0] == now_generation and (cached[1] is None or utcnow() < cached[1]):
-            return cached[2]
+        if cached is not None and cached.generation == now_generation and (
+                cached.expires is None or utcnow() < cached.expires):
+            return cached
+        still = _still(url, cached, now_generation) if cached is not None else None
+        if still is not None:
+            with _described_lock:
+                _described[(url, region)] = still
+            return still
         with _described_lock:
             reading = _reading.get((url, region))
             mine = reading is None
@@ -338,16 +446,16 @@ def _region_images(region: str) -> list[ImageInfo]:
                 reading = _reading[(url, region)] = _Reading()
         if not mine:
             reading.done.wait(READ_WAIT)
-            if reading.infos is not None and reading.began >= asked:
-                return reading.infos
+            if reading.region is not None and reading.began >= asked:
+                return reading.region
             continue
         try:
             with session(url) as db:
-                infos, expires = _read_region(db, region)
+                fresh = _read(db, region, cached, now_generation)
             with _described_lock:
-                _described[(url, region)] = (now_generation, expires, infos)
-            reading.infos = infos
-            return infos
+                _described[(url, region)] = fresh
+            reading.region = fresh
+            return fresh
         finally:
             with _described_lock:
                 _reading.pop((url, region), None)
@@ -535,14 +643,58 @@ def describe_images(
     listed. An id it may not see is ``InvalidAMIID.NotFound`` like an unknown one. Without a caller
     (kiln's own work) every AMI is seen, and ``self`` is the default account.
     """
+    region_images = _region_images(region)
+    try:
+        key: Hashable = (tuple(image_ids or ()), tuple(names or ()), tuple(owners or ()),
+                         tuple(executable_users or ()),
+                         tuple(sorted((name, tuple(values)) for name, values in (filters or {}).items())),
+                         include_deprecated, include_disabled, caller)
+        hash(key)
+    except TypeError:  # a value of a kind no client sends: answered, not kept
+        key = None
+    now = utcnow()
+    kept = region_images.answers.get(key) if key is not None else None
+    if kept is not None and (kept[0] is None or now < kept[0]):
+        return list(kept[1])
+    result = _describe(region, region_images.infos, now, image_ids=image_ids, names=names, owners=owners,
+                       executable_users=executable_users, filters=filters, include_deprecated=include_deprecated,
+                       include_disabled=include_disabled, caller=caller)
+    if key is not None:
+        # the answer holds until an image's deprecation time comes (it may then be left out)
+        turns = min((info.deprecation_time for info in region_images.infos
+                     if info.deprecation_time is not None and info.deprecation_time > now), default=None)
+        with _described_lock:
+            if len(region_images.answers) >= MAX_ANSWERS:
+                region_images.answers.clear()
+            region_images.answers[key] = (turns, result)
+    return list(result)
+
+
+MAX_ANSWERS = 256  # DescribeImages answers kept per region and store state
+
+
+def _describe(
+    region: str,
+    infos: list[ImageInfo],
+    now: datetime,
+    *,
+    image_ids: list[str] | None,
+    names: list[str] | None,
+    owners: list[str] | None,
+    executable_users: list[str] | None,
+    filters: dict[str, list[str]] | None,
+    include_deprecated: bool,
+    include_disabled: bool,
+    caller: Principal | None,
+) -> list[ImageInfo]:
+    """:func:`describe_images` over the region's images ``infos`` at ``now``."""
     filters = dict(filters or {})
     if names:
-        filters.setdefault("name", []).extend(names)
+        filters["name"] = [*filters.get("name", []), *names]
     me = caller or Principal(DEFAULT_ACCOUNT)
     owner_scope = OwnerScope.parse(owners, me.account) if owners else None
     executable = ExecutableScope.parse(executable_users, me.account) if executable_users else None
     states = filters.get("state", [])
-    infos = _region_images(region)
     if image_ids:
         wanted = set(image_ids)
         infos = [info for info in infos if info.id in wanted]
@@ -560,7 +712,6 @@ def describe_images(
     show_deregistered = _match("deregistered", states)
     show_disabled = include_disabled or _match("disabled", states)
     show_deprecated = include_deprecated or bool(image_ids)
-    now = utcnow()
     result = []
     for info in infos:
         state = info.state

@@ -29,8 +29,10 @@ from kiln.store.fidelity import CaptureRecord, symlink_escapes
 from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
 from kiln.store.tarheaders import byte_sum
 
-ZSTD_LEVEL = 3
-ZSTD_THREADS = 2  # fixed: the frame layout (and so the digest) depends on threads=0 vs >= 1
+# Level 1: a build's layer (a Debian minbase, apt's lists and caches: 150-190 MB) compresses at
+# half level 3's CPU (0.8 s against 1.6 s) into a blob 5% larger.
+ZSTD_LEVEL = 1
+ZSTD_THREADS = 2  # fixed: the frame layout (and so the digest) depends on threads=0 vs >= 1 (not on how many)
 GZIP_LEVEL = 6
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"

@@ -1,6 +1,7 @@
 """An image's installed packages, read from the package databases in its layers (nothing is run).
 
-dpkg (``var/lib/dpkg/status`` and distroless ``status.d/``), RPM (``rpmdb.sqlite``) and apk
+dpkg (``var/lib/dpkg/status`` and distroless ``status.d/``), RPM (``rpmdb.sqlite``, the BerkeleyDB
+``Packages`` file of RPM before 4.16, SUSE's ndb ``Packages.db``) and apk
 (``lib/apk/db/installed``) are read through the layer stack (``kiln.store.layer_view``: whiteouts and
 opaque dirs honoured, symlinks followed inside the image). The OS release (``etc/os-release``, else
 ``usr/lib/os-release``) gives each package its OSV ecosystem and its purl's ``distro`` qualifier.
@@ -23,10 +24,11 @@ from kiln.store.package_formats import RawPackage, apk, dpkg, rpm
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_STATUS_D = "/var/lib/dpkg/status.d"
 RPM_SQLITE = ("/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/rpm/rpmdb.sqlite")
-RPM_UNSUPPORTED = ("/var/lib/rpm/Packages", "/var/lib/rpm/Packages.db")  # BerkeleyDB, ndb
+RPM_BDB = ("/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages")  # BerkeleyDB hash (RPM before 4.16)
+RPM_NDB = ("/usr/lib/sysimage/rpm/Packages.db", "/var/lib/rpm/Packages.db")  # ndb (SUSE)
 APK_INSTALLED = "/lib/apk/db/installed"
 OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
-PATHS_TRIED = (DPKG_STATUS, DPKG_STATUS_D, *RPM_SQLITE, *RPM_UNSUPPORTED, APK_INSTALLED)
+PATHS_TRIED = (DPKG_STATUS, DPKG_STATUS_D, *RPM_SQLITE, *RPM_BDB, *RPM_NDB, APK_INSTALLED)
 
 
 class NoPackageDatabase(InvalidInput):
@@ -174,11 +176,14 @@ def _rpm(view: LayerView) -> tuple[list[str], list[RawPackage]]:
         if real is not None:
             wal = view.file(path + "-wal")
             return [path], rpm.parse_sqlite(real, path, wal if wal is not None and wal.stat().st_size else None)
-    for path in RPM_UNSUPPORTED:
-        if view.file(path) is not None:
-            raise InvalidInput("this RPM database format (BerkeleyDB or ndb) is not read; only rpmdb.sqlite "
-                               "(RPM 4.16 and later: RHEL/Rocky/Alma 9, Fedora 33+, Amazon Linux 2023)",
-                               location=path)
+    for path in RPM_BDB:
+        data = view.read_bytes(path)
+        if data is not None:
+            return [path], rpm.parse_bdb(data, path)
+    for path in RPM_NDB:
+        data = view.read_bytes(path)
+        if data is not None:
+            return [path], rpm.parse_ndb(data, path)
     return [], []
 
 

@@ -159,3 +159,18 @@ def subjects_listed(layout: Layout) -> dict[str, str]:
             found[f"{algorithm}:{encoded}"] = entry["digest"]
     return found
 
+
+
+def exported(layout: Layout, subject_digest: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """What an export of the subject carries so OCI tooling finds its referrers next to it, as the
+    region's layout has them: the ``index.json`` entries (each artifact manifest with its
+    ``artifactType``, and the ``sha256-<hex>`` referrers tag index) and every blob they need."""
+    tag = _tag_entry(layout.read_index(), subject_digest)
+    if tag is None:
+        return [], []
+    listed = layout.read_json_blob(tag["digest"]).get("manifests", [])
+    entries = [*listed, tag]
+    blobs = [tag["digest"]]
+    for manifest in listed:
+        blobs += [manifest["digest"], EMPTY.digest, *_artifact_blobs(layout, manifest["digest"])]
+    return entries, list(dict.fromkeys(blobs))

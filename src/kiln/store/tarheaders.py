@@ -17,6 +17,7 @@ tarfile would refuse or stop at) is handed to tarfile's member parser, reading t
 
 from __future__ import annotations
 
+import os
 import struct
 import tarfile
 import zlib
@@ -265,6 +266,33 @@ class TarStream:
         if member.islnk() or member.issym():
             raise tarfile.StreamError("cannot extract (sym)link as file object")
         return None
+
+
+    def copy_data(self, member: tarfile.TarInfo, fd: int, chunk: int = _READ_SIZE) -> None:
+        """Write a regular member's data to file descriptor ``fd``: a plain member's bytes straight
+        from the read buffer (no file objects: most members are small), a sparse one through
+        tarfile's file object, which fills its holes. A stream ending early is ``tarfile.ReadError``."""
+        if member.sparse is not None:
+            source = self.extractfile(member)
+            assert source is not None
+            while data := source.read(chunk):
+                _write_all(fd, data)
+            return
+        reader = self.fileobj
+        reader.seek(member.offset_data)
+        left = member.size
+        while left > 0:
+            data = reader.read(min(left, chunk))
+            if not data:
+                raise tarfile.ReadError("unexpected end of data")
+            _write_all(fd, data)
+            left -= len(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def open_stream(fileobj: BinaryIO) -> TarStream:

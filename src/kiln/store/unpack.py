@@ -290,12 +290,11 @@ class Extractor:
                 finally:
                     os.close(fd)
                 return
-            source = tar.extractfile(member)
-            with os.fdopen(fd, "wb") as out:
-                assert source is not None
-                shutil.copyfileobj(source, out, CHUNK)
-                out.flush()
+            try:
+                tar.copy_data(member, fd)
                 self._meta_fd(fd, member)
+            finally:
+                os.close(fd)
         elif member.issym():
             target = member.linkname
             if symlink_escapes(rel, target):

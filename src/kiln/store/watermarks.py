@@ -123,3 +123,35 @@ def detach(ami_id: str, key: str, region: str = "local", caller: Principal | Non
     with session() as db:
         image_for(db, ami_id, region, caller, "own")
         db.execute(delete(StoreWatermark).where(StoreWatermark.image_id == ami_id, StoreWatermark.key == key))
+
+
+def spread(source_image_id: str, key: str, image_ids: list[str]) -> list[str]:
+    """Give each of ``image_ids`` that still exists a copy of ``source_image_id``'s watermark ``key``, as if
+    inherited from it (an image build's later decision reaching the AMIs it already made); returns the
+    images that got one. Images carrying the key already, or gone, are left alone."""
+    from kiln.db.tables.store import StoreImage
+
+    marked = []
+    with session() as db:
+        row = db.get(StoreWatermark, (source_image_id, key))
+        if row is None:
+            return marked
+        for image_id in image_ids:
+            if db.get(StoreImage, image_id) is None or db.get(StoreWatermark, (image_id, key)) is not None:
+                continue
+            db.add(StoreWatermark(
+                image_id=image_id, key=row.key, source_image_id=row.source_image_id,
+                source_image_region=row.source_image_region,
+                source_image_creation_time=row.source_image_creation_time,
+                watermark_creation_time=row.watermark_creation_time,
+            ))
+            marked.append(image_id)
+    return marked
+
+
+def drop_marks_of(image_id: str, source_image_id: str) -> None:
+    """Remove from ``image_id`` the watermarks first attached to ``source_image_id`` (a copy made to stand
+    in for a new build keeps only what the new build would have inherited)."""
+    with session() as db:
+        db.execute(delete(StoreWatermark).where(StoreWatermark.image_id == image_id,
+                                                StoreWatermark.source_image_id == source_image_id))

@@ -2,11 +2,13 @@
 
 from kiln.db.tables import (
     accounts,  # noqa: F401
+    approvals,  # noqa: F401
     autoscaling,  # noqa: F401
     compliance,  # noqa: F401
     containers,  # noqa: F401
     distribution,  # noqa: F401
     fleet,  # noqa: F401
+    image_changes,  # noqa: F401
     images,  # noqa: F401
     instances,  # noqa: F401
     key_pairs,  # noqa: F401
@@ -21,5 +23,6 @@ from kiln.db.tables import (
     schedule,  # noqa: F401
     store,  # noqa: F401
     vulndb,  # noqa: F401
+    vulndb_state,  # noqa: F401
     workflows,  # noqa: F401
 )

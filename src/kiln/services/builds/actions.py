@@ -228,6 +228,10 @@ def create_image(build: Any, call: StepCall) -> dict[str, Any]:
     build.new_ami = captured.ami
     images.update(build.arn, intermediate_ami_id=build.new_ami)
     attach_watermarks(build.plan, build.new_ami)
+    steps.write_sboms(build.new_ami, instance, region=build.plan.region)
+    from kiln.services.builds.approval import mark_new_ami
+
+    mark_new_ami(build.arn)  # approved before its AMI existed (an approval step ahead of CreateImage)
     return {"imageId": build.new_ami}
 
 
@@ -275,6 +279,10 @@ def wait_for_action(build: Any, call: StepCall) -> dict[str, Any]:
     while True:
         build.check_cancel()
         sent, reason = executions.action_for(call.record.step_id)
+        if sent in ("RESUME", "STOP"):
+            from kiln.services.builds.approval import answered
+
+            answered(build.arn, call.record.step_id, sent, reason)
         if sent == "RESUME":
             return {"action": "RESUME", **({"reason": reason} if reason else {})}
         if sent == "STOP":

@@ -7,16 +7,16 @@ the target's launch permissions).
 - Before a publish starts, a ``distribution_outputs`` row (kind ``aws``) says where it goes and how
   to reach it; :func:`discard` (a build that does not finish, now or at the next start) deregisters
   every AMI the publish registered there and deletes its snapshots — the pending one of a publish cut
-  short included — and forgets the publication.
+  short included — and forgets the publication; an AWS it cannot reach then is retried later
+  (``kiln.services.publishing.removals``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
-from kiln.errors import InvalidInput, KilnError
+from kiln.errors import InvalidInput
 from kiln.model.distribution import AWS_PUBLISH_KEY
 from kiln.services.builds import made
 from kiln.services.builds.records import PUBLISHED_TARGET
@@ -56,45 +56,18 @@ def publish(image_arn: str, source_ami: str, source_region: str, builder: str, t
 
 
 def discard(records: list[made.Made]) -> list[str]:
-    """Remove what each ``aws`` row's publish left on AWS (see the module's doc); the AMI ids removed."""
+    """Remove what each ``aws`` row's publish left on AWS (see the module's doc); the AMI ids removed.
+    What AWS could not be asked now is kept and retried (``kiln.services.publishing.removals``)."""
+    from kiln.services.publishing import removals
+
     removed: list[str] = []
     for record in records:
         if record.kind == AWS and record.resource:
-            with contextlib.suppress(KilnError, ValueError, KeyError):
-                removed.extend(_remove(record.region, record.account_id, json.loads(record.resource)))
-    return removed
-
-
-def _remove(region: str, account: str, reach: dict[str, Any]) -> list[str]:
-    from kiln.aws import actions
-    from kiln.aws.calls import Api
-    from kiln.aws.session import Clients, Target
-    from kiln.aws.throttle import TokenBucket
-    from kiln.services.publishing import records
-    from kiln.services.publishing.records import Place
-
-    endpoint = reach.get("endpointUrl")
-    clients = Clients(Target(region, reach.get("profile"), endpoint))
-    ec2 = Api(clients.client("ec2"), "ec2", TokenBucket(20.0))
-    place = Place(AWS, region, account, endpoint or "")
-    publication = records.find(reach["sourceImageId"], reach["sourceRegion"], place)
-    amis = {reach.get("amiId"), publication.remote_image_id if publication else None} - {None}
-    snapshots = {reach.get("snapshotId"), publication.snapshot_id if publication else None} - {None}
-    # an AMI registered in the instant before it was recorded still carries the source's tag
-    for image in ec2.pages("describe_images", "Images", Owners=["self"], IncludeDeprecated=True,
-                           IncludeDisabled=True, Filters=[{"Name": "tag:kiln:SourceImageId",
-                                                           "Values": [reach["sourceImageId"]]}]):
-        amis.add(image["ImageId"])
-        snapshots.update(m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings") or []
-                         if (m.get("Ebs") or {}).get("SnapshotId"))
-    removed = []
-    for image_id in sorted(str(ami) for ami in amis):
-        with contextlib.suppress(KilnError):
-            actions.deregister(ec2, image_id, dry_run=False)
-            removed.append(image_id)
-    for snapshot_id in sorted(str(snap) for snap in snapshots):
-        with contextlib.suppress(KilnError):
-            actions.delete_snapshot(ec2, snapshot_id, dry_run=False)
-    if publication is not None:
-        records.forget(publication.id)
+            try:
+                reach = json.loads(record.resource)
+            except ValueError:
+                continue
+            if "sourceImageId" in reach:
+                removed += removals.remove("the build that published it did not finish", record.region,
+                                           record.account_id, reach) or []
     return removed

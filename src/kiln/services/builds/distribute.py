@@ -235,6 +235,9 @@ class Distribution:
         self._registered += 1
         _hold(self._registered)
         made.done(row, outcome.image_id)
+        from kiln.services.inventory.artifacts import carry_sboms
+
+        carry_sboms(source, source_region, outcome.image_id, region)
         info = store.get_image(outcome.image_id, region)
         self._output(region, account, outcome.image_id, info.name, info.description)
         return outcome.image_id, outcome.transfer.as_dict()

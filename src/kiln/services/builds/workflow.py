@@ -20,7 +20,9 @@ AVAILABLE (one transaction; see :mod:`kiln.services.builds.distribute`). Each st
 (:mod:`kiln.services.builds.actions`) with its inputs resolved (``$.stepOutputs…``, ``$.parameters…``);
 a false ``if`` skips it; ``onFailure: Continue`` goes on past a failed step; a workflow's
 ``onFailure: CONTINUE`` goes on past a failed workflow. A TEST workflow that runs components when no
-component has a test phase is skipped (one SKIPPED record). Every workflow run is a workflow execution
+component has a test phase is skipped (one SKIPPED record) — unless it has WaitForAction steps, which
+run (the others SKIPPED): an approval waits whatever else is skipped, also in a build answered from the
+cache, which scans its image again too. Every workflow run is a workflow execution
 and every step a step execution (:mod:`kiln.services.workflows.executions`).
 
 The build runs in the region of its image ARN; the distribution configuration is checked (regions,
@@ -216,7 +218,7 @@ class Build:
         material = [key, *([w.arn, w.content_hash, w.on_failure, w.parameters] for w in self.workflows)]
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _run_stage(self, stage: str) -> None:
+    def _run_stage(self, stage: str, only_waits: str | None = None) -> None:
         from kiln.services.workflows import executions
 
         runs = [workflow for workflow in self.workflows if workflow.type == stage]
@@ -231,7 +233,7 @@ class Build:
             self._prepare_distribution()
         self._status(STAGE_STATUS[stage])
         for workflow in runs:
-            self._run_workflow(workflow)
+            self._run_workflow(workflow, only_waits)
 
     def _scan(self) -> None:
         """The ``ScanImage`` step after the test phase, when the image was started with
@@ -280,11 +282,19 @@ class Build:
             "dateTime": self.row.date_created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def _run_workflow(self, workflow: ImageWorkflow) -> None:
+    def _run_workflow(self, workflow: ImageWorkflow, only_waits: str | None = None) -> None:
+        """Run a workflow; with ``only_waits`` (why), only its WaitForAction steps (approvals wait whatever
+        else is skipped: a cached image's tests, a test phase no component has), the others SKIPPED."""
         from kiln.services.workflows import executions
 
         stage = workflow.type
         skipped = self._nothing_to_test(workflow)
+        if skipped is not None and _waits(workflow):
+            skipped, only_waits = None, only_waits or "no component has a test phase"
+        if only_waits is not None and not _waits(workflow):
+            executions.start_execution(self.arn, workflow.arn, stage, status="SKIPPED",
+                                       parallel_group=workflow.parallel_group, message=only_waits)
+            return
         if skipped is not None:
             execution = executions.start_execution(self.arn, workflow.arn, stage, status="SKIPPED",
                                                    parallel_group=workflow.parallel_group,
@@ -295,7 +305,7 @@ class Build:
         execution = executions.start_execution(self.arn, workflow.arn, stage, parallel_group=workflow.parallel_group)
         launched_before = list(self.launched)
         try:
-            self._run_steps(workflow, execution)
+            self._run_steps(workflow, execution, only_waits)
         except BuildCancelled as error:
             executions.finish_execution(execution, "CANCELLED", str(error)[:500])
             raise
@@ -308,7 +318,7 @@ class Build:
             return
         executions.finish_execution(execution, "COMPLETED")
 
-    def _run_steps(self, workflow: ImageWorkflow, execution: str) -> None:
+    def _run_steps(self, workflow: ImageWorkflow, execution: str, only_waits: str | None = None) -> None:
         from kiln.services.builds.actions import Skipped, StepCall, StepFailed, handler_for
         from kiln.services.workflows.expressions import Context
 
@@ -317,6 +327,10 @@ class Build:
         for step in self._steps_of(workflow):
             columns = {"workflow_execution_id": execution, "description": step.description,
                        "on_failure": step.on_failure, "timeout_seconds": step.timeout_seconds}
+            if only_waits is not None and step.action != "WaitForAction":
+                images.skip_step(self.arn, stage.lower(), step.name, step.action, only_waits, inputs=step.inputs,
+                                 **columns)
+                continue
             if step.condition is not None and not context.decide(step.condition):
                 images.skip_step(self.arn, stage.lower(), step.name, step.action, "the step's if condition is false",
                                  inputs=step.inputs, **columns)
@@ -434,17 +448,23 @@ class Build:
                 tags=build_tags(self.plan, self.arn, created, self.row.pipeline_arn, self.pipeline_version),
             )
             from kiln.services.builds.actions import attach_watermarks
+            from kiln.services.builds.approval import mark_new_ami
+            from kiln.store.watermarks import drop_marks_of
 
+            drop_marks_of(self.new_ami, source_ami)  # a new build inherits its parent's marks, not its twin's
             attach_watermarks(self.plan, self.new_ami)
+            from kiln.services.inventory.artifacts import carry_sboms
+
+            carry_sboms(source_ami, self.region, self.new_ami, self.region)
             images.update(self.arn, intermediate_ami_id=self.new_ami, cached_from=cached["arn"],
                           os_version=cached.get("osVersion"), packages=images.package_records(cached["arn"]))
+            mark_new_ami(self.arn)
             step.outputs = {"imageId": self.new_ami, "cachedFrom": cached["arn"]}
         executions.finish_execution(execution, "COMPLETED", f"reused the image of {cached['arn']}")
-        for workflow in self.workflows:
-            if workflow.type == "TEST":
-                executions.start_execution(self.arn, workflow.arn, "TEST", status="SKIPPED",
-                                           parallel_group=workflow.parallel_group,
-                                           message=f"reused the tested image {cached['arn']}")
+        # The tests are not run again; the scan is (advisories change) and approvals wait again (a decision
+        # is of one build, never inherited from the cached one).
+        self._scan()
+        self._run_stage("TEST", only_waits=f"reused the tested image {cached['arn']}")
         self._run_stage("DISTRIBUTION")
         self._finish_available()
         return images.get_image(self.arn)
@@ -467,6 +487,11 @@ class Build:
             keep_build_instance=keep, region=self.region,
         )
         self.progress(f"{self.arn}: {status}: {final}")
+
+
+def _waits(workflow: ImageWorkflow) -> bool:
+    """Whether a workflow has a WaitForAction step (an approval)."""
+    return any(step.action == "WaitForAction" for step in workflow.document.steps)
 
 
 def abandon(

@@ -14,7 +14,7 @@ from pydantic import Field
 from kiln.errors import NotFound
 from kiln.model.arn import MANAGED_ACCOUNT, parse_arn
 from kiln.model.shapes import Shape, TagKey, TagMap, new_request_id, parse_shape
-from kiln.services.common.owners import require_visible
+from kiln.services.common.owners import as_caller, in_region, require_visible
 from kiln.services.common.unit import unit_of_work
 
 if TYPE_CHECKING:
@@ -44,14 +44,19 @@ def _builtin() -> dict[str, Callable[[], type[Any]]]:
     }
 
 
-def _row(db: Session, arn: str, caller: str | None = None, *, change: bool = False) -> Any:
-    """The tagged resource; another account's is not found (Amazon-managed ones may be read, not changed)."""
+def _row(db: Session, arn: str, caller: str | None = None, *, change: bool = False, region: str | None = None
+         ) -> Any:
+    """The tagged resource; another account's is not found (Amazon-managed ones may be read, not changed),
+    and with ``region`` one of another region is not found either (a short form names the caller's own
+    resource there), as a regional endpoint answers."""
     from sqlalchemy import select
 
-    parsed = parse_arn(arn, field="resourceArn", allow_short=True)
+    parsed = as_caller(arn, parse_arn(arn, field="resourceArn", allow_short=True), caller, region)
     tables = _builtin()
     if parsed.resource_type not in tables:
         raise NotFound(f"{parsed.resource_type} resources cannot be tagged here", location="resourceArn")
+    if parsed.account != MANAGED_ACCOUNT and not in_region(str(parsed), region):
+        raise NotFound(f"{parsed} does not exist in region {region}", location="resourceArn")
     require_visible(parsed.account, caller, parsed.resource_type, str(parsed), "resourceArn",
                     readable=() if change else (MANAGED_ACCOUNT,))
     table = tables[parsed.resource_type]()
@@ -68,22 +73,25 @@ def _store(row: Any, tags: dict[str, str]) -> None:
         row.body = {**{k: v for k, v in body.items() if k != "tags"}, **({"tags": tags} if tags else {})}
 
 
-def tag_resource(body: dict[str, Any], *, caller: str | None = None, db: Session | None = None) -> dict[str, Any]:
+def tag_resource(body: dict[str, Any], *, caller: str | None = None, db: Session | None = None,
+                 region: str | None = None) -> dict[str, Any]:
     request = parse_shape(TagResourceRequest, body)
     with unit_of_work(db) as work:
-        row = _row(work, request.resourceArn, caller, change=True)
+        row = _row(work, request.resourceArn, caller, change=True, region=region)
         _store(row, {**(row.tags or {}), **request.tags})
     return {}
 
 
-def untag_resource(body: dict[str, Any], *, caller: str | None = None, db: Session | None = None) -> dict[str, Any]:
+def untag_resource(body: dict[str, Any], *, caller: str | None = None, db: Session | None = None,
+                   region: str | None = None) -> dict[str, Any]:
     request = parse_shape(UntagResourceRequest, body)
     with unit_of_work(db) as work:
-        row = _row(work, request.resourceArn, caller, change=True)
+        row = _row(work, request.resourceArn, caller, change=True, region=region)
         _store(row, {k: v for k, v in (row.tags or {}).items() if k not in request.tagKeys})
     return {}
 
 
-def list_tags_for_resource(arn: str, *, caller: str | None = None, db: Session | None = None) -> dict[str, Any]:
+def list_tags_for_resource(arn: str, *, caller: str | None = None, db: Session | None = None,
+                           region: str | None = None) -> dict[str, Any]:
     with unit_of_work(db) as work:
-        return {"requestId": new_request_id(), "tags": dict(_row(work, arn, caller).tags or {})}
+        return {"requestId": new_request_id(), "tags": dict(_row(work, arn, caller, region=region).tags or {})}

@@ -58,6 +58,20 @@ def only_reading(work: Callable[[], T]) -> T:
         return work()
 
 
+def steady_reading(work: Callable[[], T]) -> T:
+    """:func:`only_reading` for one API read: while it only reads, each database's generation is asked
+    once (``kiln.store.generation.steady``), so the answers kept per generation are all of one moment;
+    when it turns out to write, it runs again as a writer without that."""
+    from kiln.db.engine import ReadOnlyViolation, read_only
+    from kiln.store.generation import steady
+
+    try:
+        with read_only(), steady():
+            return work()
+    except ReadOnlyViolation:
+        return work()
+
+
 def content_of(body: dict[str, Any], *extra_ignored: str) -> dict[str, Any]:
     return {key: value for key, value in body.items() if key not in IGNORED_IN_CONTENT + extra_ignored}
 

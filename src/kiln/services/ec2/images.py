@@ -141,6 +141,13 @@ def image_shape(described: DescribedImage) -> dict[str, Any]:
     return shape if allowed is None else {**shape, "ImageAllowed": allowed}
 
 
+def wire_shape(described: DescribedImage) -> dict[str, Any]:
+    """:func:`image_shape` for an answer that is only rendered, never changed (the API's pages): the
+    image's shared read-only shape when there is no ``ImageAllowed`` to add (no copy per answer)."""
+    image, allowed = described
+    return image.shared_ec2() if allowed is None else {**image.to_ec2(), "ImageAllowed": allowed}
+
+
 def describe_image(image_id: str, region: str = DEFAULT_REGION, *, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
     """One AMI's ``Image`` shape, whatever its state (also deprecated, disabled, deregistered), as
     ``account`` sees it (with ``ImageAllowed`` while allowed images settings are on)."""
@@ -193,6 +200,9 @@ def copy_image(
         tags=dict(tags or {}),
         caller=principal(account),
     )
+    from kiln.services.inventory.artifacts import carry_sboms
+
+    carry_sboms(source_image_id, source_region, image_id, region)  # the copy's own SBOMs, as its source had
     return {"ImageId": image_id}
 
 
@@ -213,6 +223,8 @@ def export_image(
                                          size=None if volume_size is None else volume_size << 30, boot_mode=boot_mode)
     path = exported.path
     result: dict[str, Any] = {"ImageId": image_id, "Format": fmt, "Path": str(path), "Size": path.stat().st_size}
+    if path.is_dir():  # an oci layout directory: the bytes of its files
+        result["Size"] = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
     if exported.bootable is not None:
         result["Bootable"] = exported.bootable
         result["VirtualSize"] = exported.virtual_size

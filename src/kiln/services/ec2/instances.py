@@ -10,6 +10,7 @@ instance actions pass through to the runtime and answer with EC2's field names.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,17 +53,29 @@ def run_instance(
     one of the AMI's blobs is quarantined or missing; deprecated AMIs may be launched.
     """
     from kiln.db.base import utcnow
+    from kiln.db.engine import session
     from kiln.services.ec2.allowed_images import check_use
 
-    image = api.assert_launchable(image_id, region, principal(account))
-    check_use(image.seen_by(account), "RunInstances", account=account, region=region)
+    with session():  # the checks in one transaction
+        image = api.assert_launchable(image_id, region, principal(account))
+        check_use(image.seen_by(account), "RunInstances", account=account, region=region)
+        digests = [layer.digest for layer in api.image_layers(image_id, region)] if vm is not None else []
     if vm is not None:
-        instance = _run_vm(image, vm, region=region, instance_type=instance_type,
+        inserted: list[str] = []
+
+        def recorded(instance: Instance) -> None:  # in the transaction that inserts the instance
+            api.set_last_launched(image_id, utcnow(), region=region)
+            api.pin(region, digests, PIN_PREFIX + instance.id, PIN_TTL)
+            inserted.append(instance.id)
+
+        try:
+            return _run_vm(image, vm, region=region, instance_type=instance_type,
                            root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
-                           owned=owned, account=account)
-        api.set_last_launched(image_id, utcnow(), region=region)
-        _pin_layers(instance.id, image_id, region)
-        return instance
+                           owned=owned, account=account, digests=digests, on_inserted=recorded)
+        except BaseException:
+            for instance_id in inserted:  # the launch failed: the instance ended terminated
+                api.unpin_holder(PIN_PREFIX + instance_id)
+            raise
     instance = instances.launch(
         api.layer_dirs(image_id, region),
         image_id=image_id,
@@ -111,7 +124,8 @@ def vm_options_from_request(params: Mapping[str, Any], tags: Mapping[str, str]) 
 
 
 def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
-            tags: Mapping[str, str] | None, owned: bool, account: str) -> Instance:
+            tags: Mapping[str, str] | None, owned: bool, account: str, digests: Sequence[str],
+            on_inserted: Callable[[Instance], None]) -> Instance:
     from kiln.runtime import vm
     from kiln.runtime.vm_metadata import HTTP_TOKENS
     from kiln.services.ec2.key_pairs import public_key
@@ -124,7 +138,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         raise InvalidParameterValue("VolumeSize is a whole number of GiB, 1 or more",
                                     location=f"VolumeSize={options.volume_size}")
     key = public_key(options.key_name, account=account, region=region) if options.key_name else None
-    backing = bootable_disk(image, region)
+    backing = bootable_disk(image, region, digests)
     boot_mode = image.boot.boot_mode or "uefi-preferred"
     spec = vm.VmSpec(
         backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
@@ -134,7 +148,8 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
-                     root_device_type=root_device_type, tags=tags, owned=owned, account=account)
+                     root_device_type=root_device_type, tags=tags, owned=owned, account=account,
+                     on_inserted=on_inserted)
 
 
 def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
@@ -161,9 +176,14 @@ def terminate_instance(
     instance_id: str, *, force: bool = True, account: str | None = None, region: str | None = None
 ) -> Instance:
     """Terminate and let go of the instance's layers at once (recovery would, at the next command)."""
-    _get(instance_id, account, region)
+    vm = _get(instance_id, account, region).vm is not None
     terminated = instances.terminate(instance_id, force=force)
     api.unpin_holder(PIN_PREFIX + instance_id)
+    if vm:  # its disk may be the one the cache can let go of now
+        from kiln.services.ec2.vm_disks import trim
+
+        with contextlib.suppress(InvalidInput):  # a bad cache limit: refused at the next launch
+            trim()
     return terminated
 
 
@@ -316,6 +336,9 @@ def terminate_instances(
     )
 
 
+EXEC_CHANNELS = ("auto", "ssh", "serial")
+
+
 def exec_command(
     instance_id: str,
     argv: Sequence[str],
@@ -327,12 +350,27 @@ def exec_command(
     on_stderr: Callable[[str], None] | None = None,
     account: str | None = DEFAULT_ACCOUNT,
     region: str | None = None,
+    via: str = "auto",
 ) -> dict[str, Any]:
-    """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes."""
+    """Run a command inside a running instance; ``on_stdout``/``on_stderr`` receive output as it comes.
+    A VM's command goes ``via`` SSH or kiln's agent on a virtio-serial port (``serial``); ``auto``: SSH
+    when the guest's SSH server greets, else serial."""
     from kiln.runtime.exec import exec_in
-    from kiln.runtime.vm_ssh import exec_vm
+    from kiln.runtime.vm_serial import exec_serial
+    from kiln.runtime.vm_ssh import exec_vm, ssh_answers
 
-    run = exec_vm if _get(instance_id, account, region).vm is not None else exec_in
+    if via not in EXEC_CHANNELS:
+        raise InvalidParameterValue(f"via must be one of {', '.join(EXEC_CHANNELS)}", location=f"via={via}")
+    instance = _get(instance_id, account, region)
+    if instance.vm is None:
+        if via != "auto":
+            raise InvalidParameterValue(f"{instance_id} is a sandbox: exec runs in it directly, not via {via}",
+                                        location=f"via={via}")
+        run = exec_in
+    else:
+        if via == "auto":
+            via = "ssh" if instance.state == RUNNING and ssh_answers(instance) else "serial"
+        run = exec_vm if via == "ssh" else exec_serial
     result = run(instance_id, argv, env=env, cwd=cwd, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr)
     return {
         "InstanceId": instance_id,

@@ -1,30 +1,17 @@
 """``kiln image sbom``: an image's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON), stored beside it as an OCI
 referrer (artifactType ``application/spdx+json`` / ``application/vnd.cyclonedx+json``) whose subject is
-its manifest. The same image always gives the same bytes, so a stored SBOM is answered as is."""
+its manifest. The same image always gives the same bytes, so a stored SBOM is answered as is (builds
+store both as soon as their image exists: ``kiln.services.inventory.artifacts``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT
 from kiln.services.ec2.callers import principal
+from kiln.services.inventory.artifacts import FORMATS, artifact_type, sbom_of
 from kiln.services.inventory.images import resolve_ami
-from kiln.services.inventory.sbom_cyclonedx import cyclonedx_json
-from kiln.services.inventory.sbom_spdx import spdx_json
-from kiln.services.inventory.subject import SbomSubject
 from kiln.store import api as store
 
-FORMATS: dict[str, tuple[str, Callable[[SbomSubject], bytes]]] = {
-    "spdx-json": ("application/spdx+json", spdx_json),
-    "cyclonedx-json": ("application/vnd.cyclonedx+json", cyclonedx_json),
-}
-
-
-def artifact_type(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown SBOM format {fmt!r} (spdx-json or cyclonedx-json)", location="--format")
-    return FORMATS[fmt][0]
+__all__ = ["FORMATS", "artifact_type", "image_sbom", "sbom_referrers"]
 
 
 def image_sbom(resource: str, fmt: str, region: str, account: str = DEFAULT_ACCOUNT) -> tuple[str, bytes]:
@@ -35,9 +22,7 @@ def image_sbom(resource: str, fmt: str, region: str, account: str = DEFAULT_ACCO
     if stored is not None:
         return info.id, stored
     inventory = store.image_inventory(info.id, region, principal(account))
-    subject = SbomSubject(info.id, info.name, region, info.architecture, info.manifest_digest or "",
-                          info.creation_date, inventory)
-    data = FORMATS[fmt][1](subject)
+    data = sbom_of(fmt, info, region, inventory)
     store.attach_artifact(info.id, kind, data, region)
     return info.id, data
 

@@ -143,8 +143,11 @@ class StoreActions:
             store.disable_image(image_id, region=region)
 
     def deregister_ami(self, region: str, image_id: str) -> None:
+        from kiln.services.publishing.removals import remove_published
         from kiln.store import api as store
 
+        # the AMIs published to AWS from it go too (kept and retried while AWS cannot be reached)
+        remove_published(image_id, region, f"lifecycle deregistered {image_id}")
         try:
             info = store.get_image(image_id, region=region)
         except NotFound:

@@ -221,11 +221,19 @@ def check_caller(arn: str, caller: str | None, region: str | None = None) -> Non
         )
 
 
-def get_policy(arn: str, *, caller: str | None = None) -> LifecyclePolicy:
+def _resolved(arn: str, caller: str | None, region: str | None) -> str:
+    """The policy's ARN, a bare name taken as the caller's (in ``region``), refused when it is another
+    account's or (with ``region``) of another region."""
+    arn = resolve_arn(arn, account=caller or DEFAULT_ACCOUNT, region=region or DEFAULT_REGION)
+    check_caller(arn, caller, region)
+    return arn
+
+
+def get_policy(arn: str, *, caller: str | None = None, region: str | None = None) -> LifecyclePolicy:
+    """GetLifecyclePolicy; with ``region``, a policy of another region is not found (a regional endpoint)."""
     from kiln.db.engine import session
 
-    arn = resolve_arn(arn)
-    check_caller(arn, caller)
+    arn = _resolved(arn, caller, region)
     with session() as db:
         return _row_to_policy(_find(db, arn))
 
@@ -267,15 +275,15 @@ def list_policies(
         return out
 
 
-def delete_policy(arn: str, *, caller: str | None = None) -> str:
-    """DeleteLifecyclePolicy; refused while an execution of it is in progress."""
+def delete_policy(arn: str, *, caller: str | None = None, region: str | None = None) -> str:
+    """DeleteLifecyclePolicy; refused while an execution of it is in progress (with ``region``, a policy
+    of another region is not found)."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
-    arn = resolve_arn(arn)
-    check_caller(arn, caller)
+    arn = _resolved(arn, caller, region)
     with session() as db:
         row = _find(db, arn)
         running = db.scalars(
@@ -414,15 +422,16 @@ def get_execution(
         return _execution(row)
 
 
-def list_executions(policy: str, *, caller: str | None = None) -> list[LifecycleExecution]:
-    """ListLifecycleExecutions for a policy, newest first; another account's policy is not found."""
+def list_executions(policy: str, *, caller: str | None = None, region: str | None = None
+                    ) -> list[LifecycleExecution]:
+    """ListLifecycleExecutions for a policy, newest first; another account's policy (with ``region``, one
+    of another region) is not found."""
     from sqlalchemy import select
 
     from kiln.db.engine import session
     from kiln.db.tables.lifecycle import LifecycleExecutionRow
 
-    arn = resolve_arn(policy)
-    check_caller(arn, caller)
+    arn = _resolved(policy, caller, region)
     with session() as db:
         _find(db, arn)
         rows = db.scalars(

@@ -19,11 +19,13 @@ from kiln.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.model.arn import arn_name, make_arn, parse_arn
 from kiln.model.pipeline import (
+    APPROVAL_KEY,
     DEFAULT_START_CONDITION,
     DEFAULT_TESTS_TIMEOUT,
     MUTABLE_FIELDS,
     CreateImagePipelineRequest,
     ImagePipeline,
+    ImagePipelineDocument,
     UpdateImagePipelineRequest,
 )
 from kiln.model.shapes import format_date, new_client_token, new_request_id, parse_shape
@@ -444,7 +446,38 @@ def list_image_pipeline_images(
 # --- kiln apply ----------------------------------------------------------------------------------
 
 
+def request_of(document: ImagePipelineDocument, region: str, where: str | None = None) -> CreateImagePipelineRequest:
+    """The CreateImagePipeline body a ``kiln apply`` document stands for: with ``kiln:approval: true``, its
+    workflows switched to the managed approval workflow (:mod:`kiln.services.workflows.managed_approval`)."""
+    from kiln.services.workflows.managed_approval import with_approval
+
+    body = document.model_dump(mode="json", exclude={"approval"}, exclude_none=True)
+    if document.approval:
+        at = f"{where}: {APPROVAL_KEY}" if where else APPROVAL_KEY
+        body["workflows"] = with_approval(body.get("workflows"), region, where=at,
+                                          container=bool(body.get("containerRecipeArn")))
+    return parse_shape(CreateImagePipelineRequest, body, where=where)
+
+
+def switch_approval(body: dict[str, Any], region: str, *, approval: bool = False,
+                    where: str = "--approval") -> dict[str, Any]:
+    """A command line's CreateImagePipeline/UpdateImagePipeline (or CreateImage) body with the approval switch
+    applied: ``--approval``, or the body's own ``kiln:approval`` (an apply document given as the body)."""
+    from kiln.services.workflows.managed_approval import with_approval
+
+    body = dict(body)
+    given = body.pop(APPROVAL_KEY, None)
+    if given is not None and not isinstance(given, bool):
+        raise InvalidInput(f"{APPROVAL_KEY} is true or false, not {given!r}", location=APPROVAL_KEY)
+    if approval or given:
+        body["workflows"] = with_approval(body.get("workflows"), region, where=where if approval else APPROVAL_KEY,
+                                          container=bool(body.get("containerRecipeArn")))
+    return body
+
+
 def _apply(db: Session, request: Any, ctx: ApplyContext, where: str) -> tuple[str, str]:
+    if isinstance(request, ImagePipelineDocument):
+        request = request_of(request, ctx.region, where)
     row, status = put_pipeline(db, request, on_exists="update", account=ctx.account, region=ctx.region, where=where)
     return row.arn, status
 
@@ -463,5 +496,5 @@ def _references(request: CreateImagePipelineRequest) -> list[Ref]:
 
 
 APPLY_KIND = KindHandler(
-    "ImagePipeline", CreateImagePipelineRequest, lambda r: Ref("image-pipeline", arn_name(r.name)), _references, _apply
+    "ImagePipeline", ImagePipelineDocument, lambda r: Ref("image-pipeline", arn_name(r.name)), _references, _apply
 )

@@ -1,10 +1,12 @@
 """``kiln image publish AMI --to aws``: the image's raw disk into a new EBS snapshot through the EBS
 direct APIs, then an AMI registered from it, with kiln's tags.
 
-- The disk is the store's reproducible raw export. When the image's parent was published to the same
-  region, account and endpoint before, the disk is laid out like the parent's (same identity, times,
-  at least its size: ``kiln.store.export.export_raw_disk``), the snapshot names the parent's as
-  ``ParentSnapshotId`` and only blocks whose SHA-256 differs from the parent's are sent.
+- The disk is the store's reproducible raw export (a bootable image's GPT disk, as large as its root
+  volume). When the image's parent was published to the same region, account and endpoint before,
+  the disk is the parent's disk made again with the child's layers applied to its file system in
+  place (``kiln.store.export.export_raw_disk``): a change of N bytes changes about N bytes of the
+  disk. The snapshot names the parent's as ``ParentSnapshotId`` and only blocks whose SHA-256
+  differs from the parent's are sent.
 - Progress is recorded per block (``publications``/``published_blocks``): a killed publish, run again,
   continues the same pending snapshot and sends only the blocks not recorded. When AWS no longer has
   that snapshot pending (timed out, deleted), it starts a new one.
@@ -57,12 +59,13 @@ def _parent(info: ImageInfo, source_region: str, place: Place) -> PublicationInf
     return parent if parent and parent.state == REGISTERED else None
 
 
-def _bootable_disk(info: ImageInfo, disk: Path, source_region: str, caller: Any) -> DiskGeometry:
-    """A bootable image's GPT disk (kernel, loaders, root file system: what EC2 boots), as large as its
-    root volume; the same image always gives the same bytes, so a resumed publish continues it."""
-    exported = api.export_image_detailed(info.id, "raw", disk, source_region, caller)
-    assert exported.virtual_size is not None
-    return DiskGeometry(f"bootable:{info.boot.boot_mode}", 0, exported.virtual_size)
+def _geometry(pub: PublicationInfo) -> DiskGeometry | None:
+    """How ``pub``'s disk was made, for making it (or a child's from it) again; None for a bootable disk
+    recorded before 0022 (made as a plain export is)."""
+    if pub.disk_identity.startswith("bootable:"):
+        return None
+    return DiskGeometry(pub.disk_identity, pub.disk_epoch, pub.disk_fs_size or pub.disk_size,
+                        pub.disk_base_layers or 0)
 
 
 def _check_permissions(permissions: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -145,23 +148,21 @@ def publish_image(
     scratch = Path(tempfile.mkdtemp(dir=_scratch_root(), prefix="publish-"))
     try:
         say(f"writing the raw disk of {image_id} ...")
-        like = DiskGeometry(pub.disk_identity, pub.disk_epoch, pub.disk_size) if pub else (
-            DiskGeometry(parent.disk_identity, parent.disk_epoch, parent.disk_size) if parent else None
-        )
+        # a resumed publish makes its disk as the first run did; a child makes its parent's again and
+        # applies its own layers to it in place, so only what changed differs
+        like = _geometry(pub) if pub else (_geometry(parent) if parent else None)
         disk = scratch / "disk.raw"
-        if info.boot.boot_mode is not None:
-            geometry = _bootable_disk(info, disk, source_region, caller)
-            if parent is not None and parent.disk_size != geometry.size:
-                parent = None  # a differently laid out disk: its blocks are no base for this one's
-        else:
-            geometry = api.raw_disk(image_id, disk, source_region, caller, like=like)
+        bootable = info.boot.boot_mode is not None
+        geometry = api.raw_disk(image_id, disk, source_region, caller, like=like, bootable=bootable)
         resumed = pub is not None
         if pub is None:
-            volume = max(volume_size_gib(geometry.size), parent.volume_size if parent else 1)
+            disk_bytes = disk.stat().st_size
+            volume = max(volume_size_gib(disk_bytes), parent.volume_size if parent else 1)
             pub = records.create(
                 image_id, source_region, place, parent_snapshot_id=parent.snapshot_id if parent else None,
-                volume_size=volume, disk_size=geometry.size, disk_identity=geometry.identity,
-                disk_epoch=geometry.epoch,
+                volume_size=volume, disk_size=disk_bytes, disk_identity=geometry.identity,
+                disk_epoch=geometry.epoch, disk_fs_size=geometry.size, disk_base_layers=geometry.base_layers,
+                profile=profile,
             )  # fmt: skip
         run = None
         if pub.state != COMPLETING:

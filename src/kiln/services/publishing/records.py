@@ -38,17 +38,26 @@ class PublicationInfo:
     disk_size: int
     disk_identity: str
     disk_epoch: int
+    disk_fs_size: int | None
+    disk_base_layers: int | None
     blocks_sent: int
     bytes_sent: int
     started_at: datetime
     finished_at: datetime | None
+    source_region: str = ""
+    region: str = ""
+    account: str = ""
+    endpoint: str = ""
+    profile: str | None = None
 
 
 def _info(row: Publication) -> PublicationInfo:
     return PublicationInfo(
         row.id, row.image_id, row.state, row.client_token, row.snapshot_id, row.parent_snapshot_id,
-        row.remote_image_id, row.volume_size, row.disk_size, row.disk_identity, row.disk_epoch, row.blocks_sent,
-        row.bytes_sent, row.started_at, row.finished_at,
+        row.remote_image_id, row.volume_size, row.disk_size, row.disk_identity, row.disk_epoch, row.disk_fs_size,
+        row.disk_base_layers, row.blocks_sent,
+        row.bytes_sent, row.started_at, row.finished_at, row.source_region, row.region, row.account, row.endpoint,
+        row.profile,
     )  # fmt: skip
 
 
@@ -69,6 +78,15 @@ def find_by_id(publication_id: int) -> PublicationInfo:
         return _info(db.get_one(Publication, publication_id))
 
 
+def of_image(image_id: str, source_region: str) -> list[PublicationInfo]:
+    """Every publication of a local image, wherever it went."""
+    with session() as db:
+        rows = db.scalars(select(Publication).where(Publication.image_id == image_id,
+                                                    Publication.source_region == source_region)
+                          .order_by(Publication.id))
+        return [_info(row) for row in rows]
+
+
 def find_by_snapshot(snapshot_id: str) -> PublicationInfo | None:
     with session() as db:
         row = db.scalars(select(Publication).where(Publication.snapshot_id == snapshot_id)).first()
@@ -76,13 +94,15 @@ def find_by_snapshot(snapshot_id: str) -> PublicationInfo | None:
 
 
 def create(image_id: str, source_region: str, place: Place, *, parent_snapshot_id: str | None, volume_size: int,
-           disk_size: int, disk_identity: str, disk_epoch: int) -> PublicationInfo:
+           disk_size: int, disk_identity: str, disk_epoch: int, disk_fs_size: int | None = None,
+           disk_base_layers: int | None = None, profile: str | None = None) -> PublicationInfo:
     with session() as db:
         row = Publication(
             image_id=image_id, source_region=source_region, target=place.target, region=place.region,
             account=place.account, endpoint=place.endpoint, state=UPLOADING, client_token=str(uuid.uuid4()),
             parent_snapshot_id=parent_snapshot_id, volume_size=volume_size, disk_size=disk_size,
-            disk_identity=disk_identity, disk_epoch=disk_epoch, blocks_sent=0, blocks_skipped=0, bytes_sent=0,
+            disk_identity=disk_identity, disk_epoch=disk_epoch, disk_fs_size=disk_fs_size,
+            disk_base_layers=disk_base_layers, profile=profile, blocks_sent=0, blocks_skipped=0, bytes_sent=0,
             started_at=utcnow(),
         )  # fmt: skip
         db.add(row)

@@ -29,7 +29,7 @@ from kiln.db.tables.vulndb import VulnPackageRow, VulnRecordRow, VulnSourceRow
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import cache_dir
 from kiln.services.common.unit import unit_of_work
-from kiln.services.scanning import config
+from kiln.services.scanning import config, generation
 from kiln.services.scanning.http_fetch import Progress, Validators, fetch
 from kiln.services.scanning.osv_files import read_records
 from kiln.services.scanning.osv_schema import check_record
@@ -146,6 +146,8 @@ def _store(source: str, location: str, loaded: _Loaded, validators: Validators) 
             db.execute(insert(VulnRecordRow), records)
         if packages:
             db.execute(insert(VulnPackageRow), packages)
+        if stale or records:
+            generation.bump(db)  # cached advisory indexes of every process are stale from the commit on
 
 
 def import_advisories(location: str, *, source: str | None = None, progress: Progress | None = None) -> ImportResult:

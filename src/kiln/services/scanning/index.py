@@ -8,6 +8,8 @@ Ecosystems compare by family and release: OSV's ``Ubuntu:22.04:LTS`` is an inven
 
 from __future__ import annotations
 
+import json
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,11 +96,18 @@ def _by_key(event: Event) -> Any:
 
 
 class AdvisoryIndex:
-    """Records by (ecosystem key, package name); which ecosystems have any data at all."""
+    """Records by (ecosystem key, package name); which ecosystems have any data at all.
+
+    An index loaded from the database holds each bucket's records as JSON text until a package asks for
+    that bucket (a scan decodes only the records of the packages it has); ``load`` keeps the index of
+    each set of ecosystem families for the process while the advisory data's generation stays the same.
+    """
 
     def __init__(self) -> None:
-        self.buckets: dict[tuple[EcosystemKey, str], list[Entry]] = defaultdict(list)
+        self._buckets: dict[tuple[EcosystemKey, str], list[Entry]] = defaultdict(list)
         self.ecosystems: set[EcosystemKey] = set()
+        self._pending: dict[tuple[EcosystemKey, str], dict[tuple[str, str], str]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[str, dict[str, Any]]]) -> AdvisoryIndex:
@@ -111,14 +120,22 @@ class AdvisoryIndex:
     def add(self, source: str, record: dict[str, Any]) -> None:
         if record.get("withdrawn"):
             return
-        for affected in record.get("affected") or []:
+        buckets, ecosystems = self._buckets, self.ecosystems
+        for affected in record.get("affected") or ():
             package = affected.get("package")
             if not package:
                 continue
-            key = ecosystem_key(package["ecosystem"])
-            self.ecosystems.add(key)
-            self.buckets[(key, package["name"])].append(
-                Entry(record, affected, order_of(package["ecosystem"]), source))
+            ecosystem = package["ecosystem"]
+            key = ecosystem_key(ecosystem)
+            ecosystems.add(key)
+            buckets[(key, package["name"])].append(Entry(record, affected, order_of(ecosystem), source))
+
+    @property
+    def buckets(self) -> dict[tuple[EcosystemKey, str], list[Entry]]:
+        """Every bucket, each record decoded (for inspection; scans decode only what they look up)."""
+        for key in list(self._pending):
+            self._bucket(key)
+        return self._buckets
 
     def covers(self, ecosystem: str) -> bool:
         family, release = ecosystem_key(ecosystem)
@@ -126,30 +143,84 @@ class AdvisoryIndex:
 
     def entries(self, ecosystem: str, name: str) -> list[Entry]:
         family, release = ecosystem_key(ecosystem)
-        found = self.buckets.get(((family, release), name), [])
+        found = self._bucket(((family, release), name))
         if release:
-            found = found + self.buckets.get(((family, ""), name), [])
+            found = found + self._bucket(((family, ""), name))
         return found
+
+    def _bucket(self, key: tuple[EcosystemKey, str]) -> list[Entry]:
+        found = self._buckets.get(key)
+        if found is not None or key not in self._pending:
+            # a bucket is stored before it leaves _pending, so this second read sees one just decoded
+            return found if found is not None else self._buckets.get(key, [])
+        with self._lock:  # scans in worker threads share a cached index
+            pending = self._pending.get(key)
+            if pending is not None:
+                decoded: list[Entry] = []
+                for (source, _), text in pending.items():
+                    _add_matching(decoded, source, json.loads(text), key)
+                self._buckets[key] = decoded
+                del self._pending[key]
+        return self._buckets.get(key, [])
 
     @classmethod
     def load(cls, ecosystems: Iterable[str] | None = None, *, db: Session | None = None) -> AdvisoryIndex:
-        """The imported records (of the given ecosystems' families, or all) from the database."""
-        from sqlalchemy import select
+        """The imported records (of the given ecosystems' families, or all) from the database: the
+        process's index of those families while the data's generation is unchanged, else read anew."""
+        from kiln.services.common.unit import unit_of_work
+        from kiln.services.scanning.generation import current
+
+        families = None if ecosystems is None else frozenset({ecosystem_key(e)[0] for e in ecosystems} - {""})
+        with unit_of_work(db) as session:
+            stamp = (str(session.get_bind().url), *current(session))
+            with _CACHE_LOCK:
+                if _CACHE.get("stamp") != stamp:
+                    _CACHE.clear()
+                    _CACHE["stamp"] = stamp
+                cached = _CACHE.get(families)
+            if isinstance(cached, AdvisoryIndex):
+                return cached
+            index = cls._read(session, families)
+        with _CACHE_LOCK:
+            if _CACHE.get("stamp") == stamp:
+                _CACHE[families] = index
+        return index
+
+    @classmethod
+    def _read(cls, session: Session, families: frozenset[str] | None) -> AdvisoryIndex:
+        """One query: each (ecosystem, package) a record names, with the record's JSON text (not decoded)."""
+        from sqlalchemy import Text, cast, select
 
         from kiln.db.tables.vulndb import VulnPackageRow, VulnRecordRow
-        from kiln.services.common.unit import unit_of_work
 
         index = cls()
-        with unit_of_work(db) as session:
-            query = select(VulnRecordRow.source, VulnRecordRow.record)
-            if ecosystems is not None:
-                families = {ecosystem_key(e)[0] for e in ecosystems} - {""}
-                wanted = {row.ecosystem for row in session.execute(select(VulnPackageRow.ecosystem).distinct())
-                          if ecosystem_key(row.ecosystem)[0] in families}
-                matching = (select(VulnPackageRow.source, VulnPackageRow.record_id)
-                            .where(VulnPackageRow.ecosystem.in_(wanted)).distinct().subquery())
-                query = query.join(matching, (matching.c.source == VulnRecordRow.source)
-                                   & (matching.c.record_id == VulnRecordRow.id))
-            for source, record in session.execute(query):
-                index.add(source, record)
+        query = (select(VulnPackageRow.ecosystem, VulnPackageRow.package, VulnPackageRow.source,
+                        VulnPackageRow.record_id, cast(VulnRecordRow.record, Text))
+                 .join(VulnRecordRow, (VulnRecordRow.source == VulnPackageRow.source)
+                       & (VulnRecordRow.id == VulnPackageRow.record_id)))
+        if families is not None:
+            wanted = [ecosystem for ecosystem, in session.execute(select(VulnPackageRow.ecosystem).distinct())
+                      if ecosystem_key(ecosystem)[0] in families]
+            query = query.where(VulnPackageRow.ecosystem.in_(wanted))
+        pending = index._pending
+        for ecosystem, package, source, record_id, text in session.execute(query):
+            key = ecosystem_key(ecosystem)
+            index.ecosystems.add(key)
+            pending.setdefault((key, package), {})[(source, record_id)] = text
         return index
+
+
+def _add_matching(entries: list[Entry], source: str, record: dict[str, Any], key: tuple[EcosystemKey, str]) -> None:
+    """The record's entries that name the bucket's (ecosystem key, package); none for a withdrawn one."""
+    if record.get("withdrawn"):
+        return
+    for affected in record.get("affected") or []:
+        package = affected.get("package")
+        if package and package["name"] == key[1] and ecosystem_key(package["ecosystem"]) == key[0]:
+            entries.append(Entry(record, affected, order_of(package["ecosystem"]), source))
+
+
+# The process's advisory indexes: "stamp" (database, its token and generation) -> the index of each
+# set of ecosystem families (None: all) read at that stamp.
+_CACHE: dict[Any, Any] = {}
+_CACHE_LOCK = threading.Lock()

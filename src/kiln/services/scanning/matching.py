@@ -176,7 +176,6 @@ class _Facts:
     severity: Severity
     aliases: tuple[str, ...]
     since: datetime | None
-    unfixed_state: str
 
 
 def _facts(entry: Entry) -> _Facts:
@@ -185,8 +184,7 @@ def _facts(entry: Entry) -> _Facts:
         entry.facts = _Facts(
             severity=severity_of(record, affected),
             aliases=tuple(dict.fromkeys([*(record.get("aliases") or []), *(record.get("upstream") or [])])),
-            since=_when(record.get("published")) or _when(record.get("modified")),
-            unfixed_state=_state(affected))
+            since=_when(record.get("published")) or _when(record.get("modified")))
     return entry.facts  # type: ignore[no-any-return]
 
 
@@ -194,7 +192,7 @@ def _finding(entry: Entry, package: InstalledPackage, version: str, hit: tuple[s
     facts, fixed = _facts(entry), hit[0]
     return Finding(
         vulnerability_id=entry.record["id"], aliases=facts.aliases, package=package, installed_version=version,
-        fixed_version=fixed, fix_state=FIXED if fixed else facts.unfixed_state, severity=facts.severity,
+        fixed_version=fixed, fix_state=FIXED if fixed else _state(entry.affected), severity=facts.severity,
         fix_available_since=facts.since if fixed else None, source=entry.source,
         summary=entry.record.get("summary") or "",
     )

@@ -1,5 +1,7 @@
 """The OSV schema's checks, written from the OSV specification (https://ossf.github.io/osv-schema/), in
-one place: the record's shape (JSON Schema, checked with ``jsonschema``), then what a schema cannot say —
+one place: the record's shape (JSON Schema, checked with ``jsonschema`` whenever the hand-written fast
+check ``osv_shape.conforms`` does not vouch for the record, so jsonschema's words name what is wrong),
+then what a schema cannot say —
 the ecosystem is one the specification defines, and versions kiln can order parse in that order.
 
 ``check_record(record, where)`` raises one InvalidInput naming the file, the record id and the field.
@@ -11,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from kiln.errors import InvalidInput
+from kiln.services.scanning.osv_shape import ID_PATTERN, TIMESTAMP_PATTERN, conforms
 from kiln.services.scanning.versions import DPKG, order_of, version_key
 
 # The ecosystems the specification defines (its "Defined ecosystems" table); a ``:suffix`` may follow.
@@ -23,7 +26,7 @@ ECOSYSTEMS = frozenset({
     "SwiftURL", "TuxCare", "Ubuntu", "VSCode", "Wolfi",
 })
 
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+_TIMESTAMP = TIMESTAMP_PATTERN
 _SEVERITY = {
     "type": ["array", "null"],
     "items": {
@@ -59,7 +62,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["id", "modified"],
     "properties": {
         "schema_version": {"type": "string"},
-        "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]*-[A-Za-z0-9._:-]+$"},
+        "id": {"type": "string", "pattern": ID_PATTERN},
         "modified": {"type": "string", "pattern": _TIMESTAMP},
         "published": {"type": "string", "pattern": _TIMESTAMP},
         "withdrawn": {"type": "string", "pattern": _TIMESTAMP},
@@ -120,8 +123,7 @@ def check_record(record: Any, where: str) -> str:
     if not isinstance(record, dict):
         raise InvalidInput(f"an OSV record is a JSON object, not {type(record).__name__}", location=where)
     label = f"{where}: {record['id']}" if isinstance(record.get("id"), str) else where
-    validator = _validator()
-    if not validator.is_valid(record):
+    if not conforms(record) and not (validator := _validator()).is_valid(record):
         error = min(validator.iter_errors(record), key=lambda e: [str(part) for part in e.absolute_path])
         raise InvalidInput(f"{_path(error.absolute_path)}: {error.message}", location=label,
                            hint="OSV records follow https://ossf.github.io/osv-schema/")

@@ -57,14 +57,38 @@ def _dpkg_string_key(text: str) -> tuple[Any, ...]:
     return (*parts, ((0,), 0))
 
 
-@lru_cache(maxsize=1 << 18)
-def dpkg_key(version: str) -> tuple[Any, ...]:
-    """The sort key of a Debian version (epoch, upstream, revision); ValueError when it is malformed."""
+_DPKG_CHARS = re.compile(r"[A-Za-z0-9.+:~-]+\Z")
+
+
+def dpkg_parts(version: str) -> tuple[str, str, str]:
+    """(epoch, upstream, revision) as python-debian's grammar splits ``version``; ValueError when it is
+    malformed. The usual shapes are split by hand (the grammar's lazy match costs ~50x more); anything
+    else goes to the grammar itself."""
+    if version.isascii() and _DPKG_CHARS.match(version):
+        epoch, colon, rest = version.partition(":")
+        if not colon:
+            epoch, rest = "", version
+        elif not (epoch.isdigit() and rest):
+            return _dpkg_grammar_parts(version)
+        upstream, dash, revision = rest.rpartition("-")
+        if not dash or not upstream or not revision or ":" in revision:
+            return epoch, rest, ""
+        return epoch, upstream, revision
+    return _dpkg_grammar_parts(version)
+
+
+def _dpkg_grammar_parts(version: str) -> tuple[str, str, str]:
     parsed = _dpkg_grammar().match(version)
     if parsed is None:
         raise ValueError(f"Invalid version string {version!r}")
-    return (int(parsed.group("epoch") or 0), _dpkg_string_key(parsed.group("upstream_version")),
-            _dpkg_string_key(parsed.group("debian_revision") or ""))
+    return parsed.group("epoch") or "", parsed.group("upstream_version"), parsed.group("debian_revision") or ""
+
+
+@lru_cache(maxsize=1 << 18)
+def dpkg_key(version: str) -> tuple[Any, ...]:
+    """The sort key of a Debian version (epoch, upstream, revision); ValueError when it is malformed."""
+    epoch, upstream, revision = dpkg_parts(version)
+    return (int(epoch or 0), _dpkg_string_key(upstream), _dpkg_string_key(revision))
 
 
 @lru_cache(maxsize=1)

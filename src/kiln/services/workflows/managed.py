@@ -1,6 +1,7 @@
 """The Amazon-managed workflows kiln ships: ``build-image``, ``test-image`` and ``distribute-image``
 for AMIs, ``build-container``, ``test-container`` and ``distribute-container`` for container recipes,
-documents in ``managed_documents/`` run by the build engine like any workflow.
+and ``test-and-approve-image`` (test-image, then a ``WaitForAction`` approval step; what the approval
+switch chooses), documents in ``managed_documents/`` run by the build engine like any workflow.
 
 They are kiln's build, test and distribution stages written as workflow documents, owned by
 ``Amazon`` under the account ``aws``: ``arn:aws:imagebuilder:<region>:aws:workflow/build/build-image/1.0.0/1``
@@ -26,6 +27,8 @@ MANAGED: tuple[tuple[str, str], ...] = (
     ("TEST", "test-image"),
     ("DISTRIBUTION", "distribute-image"),
 )
+# Not run by default: the approval switch (kiln.services.workflows.managed_approval) puts it in place of test-image.
+APPROVAL: tuple[str, str] = ("TEST", "test-and-approve-image")
 CONTAINER_MANAGED: tuple[tuple[str, str], ...] = (
     ("BUILD", "build-container"),
     ("TEST", "test-container"),
@@ -49,7 +52,7 @@ def ensure_managed_workflows(db: Session) -> None:
     from kiln.model.workflow import CreateWorkflowRequest
     from kiln.services.workflows.resource import _rows, put_workflow
 
-    for workflow_type, name in (*MANAGED, *CONTAINER_MANAGED):
+    for workflow_type, name in (*MANAGED, *CONTAINER_MANAGED, APPROVAL):
         if any(row.version == VERSION for row in _rows(db, MANAGED_ACCOUNT, workflow_type, name)):
             continue
         text = (DOCUMENTS / f"{name}.yaml").read_text()

@@ -120,3 +120,29 @@ def parse_sqlite(path: Path, location: str, wal: Path | None = None) -> list[Raw
         if package is not None:
             found.append(package)
     return found
+
+
+def parse_bdb(data: bytes, location: str) -> list[RawPackage]:
+    """The packages of a BerkeleyDB ``Packages`` file (``location``: its path in the image)."""
+    from kiln.store.package_formats.rpm_bdb import header_blobs
+
+    found = []
+    for number, blob in header_blobs(data, location):
+        where = f"{location}: header #{number}"
+        package = package_of(header_tags(blob, where), where)
+        if package is not None:
+            found.append(package)
+    return found
+
+
+def parse_ndb(data: bytes, location: str) -> list[RawPackage]:
+    """The packages of an ndb ``Packages.db`` file (``location``: its path in the image)."""
+    from kiln.store.package_formats.rpm_ndb import header_blobs
+
+    found = []
+    for number, blob in header_blobs(data, location):
+        where = f"{location}: package #{number}"
+        package = package_of(header_tags(blob, where), where)
+        if package is not None:
+            found.append(package)
+    return found
