@@ -6,7 +6,9 @@ A handler takes the running build (:class:`kiln.services.builds.workflow.Build`)
 valid in a document and fails its step at run time, saying kiln has no implementation. Other
 families add actions with :func:`register_action`. A container build (``imageType`` DOCKER) runs an
 action's DOCKER handler when one is registered (:mod:`kiln.services.builds.container_actions`), else
-the same handler as an AMI build (``WaitForAction``, ``RunCommand``…).
+the same handler as an AMI build (``WaitForAction``, ``RunCommand``…). The instance actions take the
+VM path (:mod:`kiln.services.builds.vm_actions`) when the instance is a VM, which a build's instances
+are when its infrastructure configuration's ``resourceTags`` say ``kiln:vm: "true"``.
 """
 
 from __future__ import annotations
@@ -91,7 +93,12 @@ def launch_instance(build: Any, call: StepCall) -> dict[str, Any]:
     if isinstance(types, list) and types:
         plan = replace(plan, instance_type=str(types[0]))
     purpose = "build" if call.stage == BUILD else "test"
-    instance = steps.launch(plan, ami, purpose=purpose, image_arn=build.arn)
+    if plan.vm:  # resourceTags kiln:vm=true: a VM (kiln.services.builds.vm_actions)
+        from kiln.services.builds import vm_actions
+
+        instance = vm_actions.launch(build, plan, ami, purpose=purpose)
+    else:
+        instance = steps.launch(plan, ami, purpose=purpose, image_arn=build.arn)
     build.launched.append(instance)
     if call.stage == BUILD:
         build.build_instance = instance
@@ -104,7 +111,10 @@ def launch_instance(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("WaitForSSMAgent")
 def wait_for_agent(build: Any, call: StepCall) -> dict[str, Any]:
-    _instance(call)
+    from kiln.services.builds import vm_actions
+
+    if vm_actions.is_vm(_instance(call)):
+        vm_actions.wait_ready(build, _instance(call))
     return {"status": "Success"}  # a sandbox runs commands as soon as it is launched
 
 
@@ -127,10 +137,13 @@ def terminate_instance(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("ExecuteComponents")
 def execute_components(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
     phases = ("build", "validate") if call.stage == BUILD else ("test",)
     call.record.log_path = str(build.log_dir / ("build" if call.stage == BUILD else "test"))
+    if vm_actions.is_vm(_instance(call)):
+        vm_actions.execute_components(build, _instance(call), phases, Path(call.record.log_path))
+        return {}
     steps.execute_components(build.plan, _instance(call), phases, Path(call.record.log_path), build.arn,
                              build.check_cancel, progress=build.component_progress)
     return {}
@@ -138,18 +151,20 @@ def execute_components(build: Any, call: StepCall) -> dict[str, Any]:
 
 @action("CollectImageMetadata")
 def collect_image_metadata(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
-    os_version, packages = steps.inventory(_instance(call))
+    instance = _instance(call)
+    os_version, packages = (vm_actions if vm_actions.is_vm(instance) else steps).inventory(instance)
     images.update(build.arn, os_version=os_version, packages=packages)
     return {"osVersion": os_version, "packageCount": len(packages)}
 
 
 @action("SanitizeInstance")
 def sanitize_instance(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
-    steps.sanitize(build.plan, _instance(call))
+    instance = _instance(call)
+    (vm_actions if vm_actions.is_vm(instance) else steps).sanitize(build.plan, instance)
     return {}
 
 
@@ -159,6 +174,7 @@ def run_command(build: Any, call: StepCall) -> dict[str, Any]:
     import uuid
 
     from kiln.runtime.exec import exec_in
+    from kiln.services.builds import vm_actions
 
     document = call.inputs.get("documentName")
     if document != "AWS-RunShellScript":
@@ -167,7 +183,10 @@ def run_command(build: Any, call: StepCall) -> dict[str, Any]:
     commands = (call.inputs.get("parameters") or {}).get("commands") or []
     commands = [commands] if isinstance(commands, str) else [str(command) for command in commands]
     timeout = call.step.timeout_seconds or CATALOG["RunCommand"].default_timeout
-    result = exec_in(_instance(call), ["/bin/sh", "-c", "\n".join(commands)], timeout=timeout)
+    if vm_actions.is_vm(_instance(call)):
+        result = vm_actions.run_shell(_instance(call), "\n".join(commands), timeout=timeout)
+    else:
+        result = exec_in(_instance(call), ["/bin/sh", "-c", "\n".join(commands)], timeout=timeout)
     status = "Success" if result.exit_code == 0 else "Failed"
     outputs = {"runCommandId": str(uuid.uuid4()), "status": status,
                "output": result.stdout.splitlines()[-100:]}
@@ -190,9 +209,17 @@ def attach_watermarks(plan: Any, ami: str) -> None:
 
 @action("CreateImage")
 def create_image(build: Any, call: StepCall) -> dict[str, Any]:
-    from kiln.services.builds import steps
+    from kiln.services.builds import steps, vm_actions
 
     instance = _instance(call)
+    if vm_actions.is_vm(instance):
+        build.new_ami = vm_actions.create_ami(
+            instance, name=build.ami_name(), description=build.plan.ami_description, tags=build.tags(),
+            owner=build.account, volume_size=build.plan.volume_size,
+        )
+        images.update(build.arn, intermediate_ami_id=build.new_ami)
+        attach_watermarks(build.plan, build.new_ami)
+        return {"imageId": build.new_ami}
     captured = steps.create_ami(
         instance, name=build.ami_name(), description=build.plan.ami_description, tags=build.tags(),
         owner=build.account, volume_size=build.plan.volume_size,

@@ -61,6 +61,8 @@ class BuildPlan:
     # The recipe's amiWatermarks: attached to the output AMI (so inherited by every copy).
     ami_watermarks: tuple[str, ...] = ()
     volume_size: int | None = None  # GiB: the recipe's root block device mapping, the output AMI's root volume
+    # Build and test instances are VMs (resourceTags kiln:vm=true: kiln.services.configurations.vm_builds).
+    vm: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,6 +87,8 @@ class BuildPlan:
         }
         if self.volume_size:  # only when given, so the keys of earlier builds stay the same
             material["volume_size"] = self.volume_size
+        if self.vm:
+            material["vm"] = True
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -216,6 +220,7 @@ def plan_build(
     from kiln.services.configurations.distribution import find_distribution_configuration
     from kiln.services.configurations.infrastructure import find_infrastructure_configuration
     from kiln.services.configurations.network_policy import network_policy
+    from kiln.services.configurations.vm_builds import builds_in_vms
     from kiln.services.recipes.resource import find_recipe
     from kiln.store import api as store
 
@@ -289,4 +294,5 @@ def plan_build(
         recipe_ami_tags=recipe_ami_tags,
         ami_watermarks=ami_watermarks,
         volume_size=volume_size,
+        vm=builds_in_vms(infrastructure),
     )

@@ -152,13 +152,18 @@ def inventory(instance_id: str) -> tuple[str, list[dict[str, str]]]:
     read from the package databases in the instance's layers and root volume: nothing runs inside it.
     An image without a package database (a busybox tree) has an empty list."""
     from kiln.runtime import records
+
+    instance = records.get(instance_id)
+    return inventory_of([*instance.lower_dirs, instance.upper_dir], instance_id)
+
+
+def inventory_of(layers: list[Path], label: str) -> tuple[str, list[dict[str, str]]]:
+    """:func:`inventory` of a root file system given as overlay layer dirs (bottom first)."""
     from kiln.store.layer_view import LayerView
     from kiln.store.package_db import NoPackageDatabase, read_inventory, read_os_release
 
-    instance = records.get(instance_id)
-    layers = [*instance.lower_dirs, instance.upper_dir]
     try:
-        found = read_inventory(layers, instance_id)
+        found = read_inventory(layers, label)
         release, packages = found.os, [package.as_json() for package in found.packages]
     except NoPackageDatabase:
         release, packages = read_os_release(LayerView(layers))[0], []

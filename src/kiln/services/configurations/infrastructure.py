@@ -25,6 +25,9 @@ def _row_class() -> type[InfrastructureConfigurationRow]:
 
 
 def _normalise(body: dict[str, Any]) -> dict[str, Any]:
+    from kiln.services.configurations.vm_builds import check_vm_setting
+
+    check_vm_setting(body)
     return {**body, "instanceProfileName": body.get("instanceProfileName") or DEFAULT_INSTANCE_PROFILE}
 
 
