@@ -24,6 +24,7 @@ class FaultProxy:
         self.complete_faults: list[int] = []  # and the next CompleteSnapshot requests
         self.delay = 0.0  # seconds each PutSnapshotBlock waits before it is forwarded
         self.puts: list[int] = []  # block indexes forwarded to moto
+        self.waiting = 0  # PutSnapshotBlock requests inside their delay, not yet in ``puts``
         self.faulted = 0
         proxy = self
 
@@ -46,9 +47,15 @@ class FaultProxy:
                         proxy.faulted += fault is not None
                     if fault is not None:
                         return self._fault(fault)
-                    time.sleep(proxy.delay)
                     with proxy.lock:
-                        proxy.puts.append(int(self.path.split("?")[0].rsplit("/", 1)[1]))
+                        proxy.waiting += 1
+                    try:
+                        time.sleep(proxy.delay)
+                        with proxy.lock:
+                            proxy.puts.append(int(self.path.split("?")[0].rsplit("/", 1)[1]))
+                    finally:
+                        with proxy.lock:
+                            proxy.waiting -= 1
                 connection = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -84,6 +91,14 @@ class FaultProxy:
         self.server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until no PutSnapshotBlock is inside its delay: requests a killed client sent still land."""
+        deadline = time.monotonic() + timeout
+        while self.waiting:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.waiting} PutSnapshotBlock requests still waiting")
+            time.sleep(0.05)
 
     def __enter__(self) -> FaultProxy:
         self.thread.start()

@@ -61,6 +61,7 @@ def test_a_build_killed_mid_publish_is_cleaned_up_by_the_next_process(
             child.wait()
             if child.stderr:
                 child.stderr.close()
+        proxy.settle()  # blocks the killed process had already sent reach moto (not sent *again*)
         snapshot_id, sent = sent_blocks()
         assert sent >= 1
         assert snapshot_id in account_snapshots(aws)  # left pending on AWS by the killed process
