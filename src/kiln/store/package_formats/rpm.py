@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from kiln.errors import InvalidInput
@@ -110,38 +111,33 @@ def _rows(path: Path, location: str, wal: Path | None) -> list[tuple[int, object
 def parse_sqlite(path: Path, location: str, wal: Path | None = None) -> list[RawPackage]:
     """The packages of an ``rpmdb.sqlite`` file (``location`` is its path in the image; ``wal`` its
     ``-wal`` file when the image has a non-empty one)."""
-    rows = _rows(path, location, wal)
-    found = []
-    for hnum, blob in rows:
+    blobs = []
+    for hnum, blob in _rows(path, location, wal):
         if not isinstance(blob, bytes):
             raise InvalidInput("Packages row without a header blob", location=f"{location}: Packages#{hnum}")
-        where = f"{location}: Packages#{hnum}"
-        package = package_of(header_tags(blob, where), where)
-        if package is not None:
-            found.append(package)
-    return found
+        blobs.append((f"{location}: Packages#{hnum}", blob))
+    return _packages(blobs)
 
 
 def parse_bdb(data: bytes, location: str) -> list[RawPackage]:
     """The packages of a BerkeleyDB ``Packages`` file (``location``: its path in the image)."""
     from kiln.store.package_formats.rpm_bdb import header_blobs
 
-    found = []
-    for number, blob in header_blobs(data, location):
-        where = f"{location}: header #{number}"
-        package = package_of(header_tags(blob, where), where)
-        if package is not None:
-            found.append(package)
-    return found
+    return _packages((f"{location}: header #{number}", blob) for number, blob in header_blobs(data, location))
 
 
 def parse_ndb(data: bytes, location: str) -> list[RawPackage]:
     """The packages of an ndb ``Packages.db`` file (``location``: its path in the image)."""
     from kiln.store.package_formats.rpm_ndb import header_blobs
 
+    return _packages((f"{location}: package #{number}", blob) for number, blob in header_blobs(data, location))
+
+
+def _packages(blobs: Iterable[tuple[str, bytes]]) -> list[RawPackage]:
+    """The packages of header ``blobs``, each named by where it was read (rpm's own ``gpg-pubkey``
+    pseudo-packages and the like are left out by ``package_of``)."""
     found = []
-    for number, blob in header_blobs(data, location):
-        where = f"{location}: package #{number}"
+    for where, blob in blobs:
         package = package_of(header_tags(blob, where), where)
         if package is not None:
             found.append(package)
