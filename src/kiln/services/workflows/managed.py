@@ -43,7 +43,11 @@ def managed_of(container: bool = False) -> tuple[tuple[str, str], ...]:
 
 def managed_arn(workflow_type: str, region: str = DEFAULT_REGION, container: bool = False) -> str:
     """The managed workflow of a stage, as a build version ARN."""
-    name = dict(managed_of(container))[workflow_type]
+    return managed_workflow_arn(workflow_type, dict(managed_of(container))[workflow_type], region)
+
+
+def managed_workflow_arn(workflow_type: str, name: str, region: str = DEFAULT_REGION) -> str:
+    """The build version ARN of the managed workflow ``name`` of ``workflow_type``."""
     return f"arn:aws:imagebuilder:{region}:{MANAGED_ACCOUNT}:workflow/{workflow_type.lower()}/{name}/{VERSION}/1"
 
 

@@ -24,14 +24,13 @@ from typing import Any
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_REGION
 from kiln.model.arn import MANAGED_ACCOUNT, parse_arn
-from kiln.services.workflows.managed import APPROVAL, MANAGED, VERSION, managed_arn
+from kiln.services.workflows.managed import APPROVAL, MANAGED, managed_arn, managed_workflow_arn
 
 APPROVAL_STEP = "ApproveImage"  # the WaitForAction step of test-and-approve-image
 
 
 def approval_arn(region: str = DEFAULT_REGION) -> str:
-    workflow_type, name = APPROVAL
-    return f"arn:aws:imagebuilder:{region}:{MANAGED_ACCOUNT}:workflow/{workflow_type.lower()}/{name}/{VERSION}/1"
+    return managed_workflow_arn(*APPROVAL, region)
 
 
 def _managed_named(arn: str, name: str) -> bool:
