@@ -29,6 +29,7 @@ PLACEHOLDER = f"kiln-request-id-{random.getrandbits(128):032x}"
 _PLACEHOLDER = PLACEHOLDER.encode()
 ENTRY_SECONDS = REUSE_SECONDS - 10.0
 MAX_ENTRIES = 1024
+MAX_BYTES = 64 << 20  # all the kept bytes together (an answer of 1,000 AMIs is about 1 MB)
 
 Render = Callable[[dict[str, Any], str], HttpResponse]
 
@@ -42,6 +43,10 @@ class _Entry:
     head: bytes
     tail: bytes | None  # None: the body holds no request id
 
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.tail or b"")
+
     def holds(self, sources: tuple[object, ...], now: float) -> bool:
         return now < self.until and len(sources) == len(self.sources) and all(
             a is b for a, b in zip(sources, self.sources, strict=True))
@@ -54,6 +59,7 @@ class _Entry:
 
 
 _kept: dict[Hashable, _Entry] = {}
+_kept_bytes = 0
 _lock = threading.Lock()
 _encoding: Flights[_Entry | None] = Flights()
 
@@ -95,6 +101,7 @@ def respond(request: tuple[str, str, str, str], params: dict[str, Any], result: 
 
 def _encode(key: Hashable, sources: tuple[object, ...], cut: Callable[[], dict[str, Any]],
             render: Render) -> _Entry | None:
+    global _kept_bytes
     until = time.monotonic() + ENTRY_SECONDS
     response = render(cut(), PLACEHOLDER)
     parts = response.body.split(_PLACEHOLDER)
@@ -103,7 +110,12 @@ def _encode(key: Hashable, sources: tuple[object, ...], cut: Callable[[], dict[s
     entry = _Entry(sources, until, response.status, response.headers, parts[0],
                    parts[1] if len(parts) == 2 else None)
     with _lock:
-        if len(_kept) >= MAX_ENTRIES:
+        replaced = _kept.pop(key, None)
+        _kept_bytes -= replaced.size if replaced is not None else 0
+        if len(_kept) >= MAX_ENTRIES or _kept_bytes + entry.size > MAX_BYTES:
             _kept.clear()
-        _kept[key] = entry
+            _kept_bytes = 0
+        if entry.size <= MAX_BYTES:
+            _kept[key] = entry
+            _kept_bytes += entry.size
     return entry

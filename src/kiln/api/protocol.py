@@ -35,10 +35,6 @@ class HttpResponse:
     # are not copied into each response's own.
     tail: bytes = b""
 
-    @property
-    def whole(self) -> bytes:
-        return self.body + self.tail if self.tail else self.body
-
 
 class Wire(Protocol):
     def family(self, service: str) -> str: ...
