@@ -154,3 +154,30 @@ def test_get_image_answers_follow_the_build(serve_process: ServeProcess, amis: l
     answer, header = get()
     assert answer["image"]["state"]["status"] == "AVAILABLE" and answer["requestId"] == header
     assert re.fullmatch(r"[0-9a-f-]{36}", header)
+
+
+def test_allowed_images_settings_changed_elsewhere_show_in_the_next_answer(serve_process: ServeProcess,
+                                                                          amis: list[str]) -> None:
+    """The kept bytes of an answer without ``ImageAllowed`` are not answered once another process turned
+    the account's allowed images settings on, and are again once it turned them off."""
+    from kiln.home import DEFAULT_ACCOUNT
+    from kiln.services.accounts.accounts import create_access_key, create_account
+    from kiln.services.ec2 import allowed_images
+    from kiln.store import api
+
+    other = create_account("account-b")["Id"]
+    a = serve_process.client("ec2")
+    b = serve_process.client("ec2", key=create_access_key(other))
+    api.modify_launch_permission(amis[0], add=[{"Group": "all"}])
+    for _ in range(3):
+        assert all("ImageAllowed" not in image for image in a.describe_images(Owners=["self"])["Images"])
+        assert _ids(b.describe_images(Owners=[DEFAULT_ACCOUNT])) == [amis[0]]
+    allowed_images.replace_image_criteria([{"ImageNames": ["nothing-*"]}], account=other)
+    allowed_images.enable_allowed_images_settings("enabled", account=other)
+    allowed_images.enable_allowed_images_settings("audit-mode", account=DEFAULT_ACCOUNT)
+    assert {image.get("ImageAllowed") for image in a.describe_images(Owners=["self"])["Images"]} == {True}
+    assert b.describe_images(Owners=[DEFAULT_ACCOUNT])["Images"] == []  # not allowed, and not b's own
+    allowed_images.disable_allowed_images_settings(account=DEFAULT_ACCOUNT)
+    allowed_images.disable_allowed_images_settings(account=other)
+    assert all("ImageAllowed" not in image for image in a.describe_images(Owners=["self"])["Images"])
+    assert _ids(b.describe_images(Owners=[DEFAULT_ACCOUNT])) == [amis[0]]
