@@ -14,12 +14,8 @@ WAITERS = 6
 
 
 def _joined(flights: Flights[object], key: object, count: int) -> None:
-    """Until ``count`` callers are waiting on the flight of ``key`` (its waiters wait on its event)."""
-    flight = flights._under_way[key]
-    while True:
-        with flight.done._cond:
-            if len(flight.done._cond._waiters) >= count:  # type: ignore[attr-defined]
-                return
+    """Until ``count`` callers have joined the flight of ``key``: each then gets its answer."""
+    while flights.waiting(key) < count:
         threading.Event().wait(0.001)
 
 
@@ -44,7 +40,7 @@ def test_callers_of_one_key_share_one_computation() -> None:
         release.set()
         assert all(future.result(30) is answer for future in [first, *others])
     assert runs == [1]
-    assert flights._under_way == {}
+    assert flights.waiting("k") == 0
     assert flights.run("k", lambda: "again") == "again"  # done: the next call computes anew
 
 

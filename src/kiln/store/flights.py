@@ -17,18 +17,25 @@ WAIT = 60.0
 
 
 class _Flight(Generic[V]):
-    __slots__ = ("done", "ok", "value")
+    __slots__ = ("done", "ok", "value", "waiters")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.ok = False
         self.value: V | None = None
+        self.waiters = 0
 
 
 class Flights(Generic[V]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._under_way: dict[Hashable, _Flight[V]] = {}
+
+    def waiting(self, key: Hashable) -> int:
+        """How many callers have joined the computation of ``key`` under way (0 when there is none)."""
+        with self._lock:
+            flight = self._under_way.get(key)
+            return 0 if flight is None else flight.waiters
 
     def run(self, key: Hashable, compute: Callable[[], V]) -> V:
         """``compute()``, or the answer of the computation of ``key`` under way when there is one."""
@@ -37,6 +44,8 @@ class Flights(Generic[V]):
             mine = flight is None
             if flight is None:
                 flight = self._under_way[key] = _Flight()
+            else:
+                flight.waiters += 1
         if not mine:
             if flight.done.wait(WAIT) and flight.ok:
                 return flight.value  # type: ignore[return-value]
