@@ -91,8 +91,7 @@ class LayerStream:
         self.offset = 0
         self._size = block_size or BLOCK_SIZE
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        for _ in range(blocks or BLOCKS):
-            self._free.put(bytearray(self._size))
+        self._spare = blocks or BLOCKS  # blocks not allocated yet (a small layer needs one)
         if compress is None:  # the block itself is written, then given back
             self._write = _Stage("layer-write", lambda item: target.write(item[1]), self._recycle)
             self._compress: _Stage | None = None
@@ -106,9 +105,19 @@ class LayerStream:
         self._hash = _Stage("layer-hash", lambda item: self.hash.update(item[1]), first_next)
         self._stages = [stage for stage in (self._hash, self._compress, self._write) if stage is not None]
         self._closed = False
-        self._block = self._free.get()
+        self._block = self._take()
         self._view = memoryview(self._block)
         self._fill = 0
+
+    def _take(self) -> bytearray:
+        """A free block; a new one while fewer than ``BLOCKS`` exist, else the next one given back."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._spare:
+                self._spare -= 1
+                return bytearray(self._size)
+            return self._free.get()
 
     def _recycle(self, item: tuple[bytearray, memoryview]) -> None:
         item[1].release()
@@ -121,7 +130,7 @@ class LayerStream:
         """Hand the current block on and take a free one (raising what a stage met, if one failed)."""
         if self._fill:
             self._hash.put((self._block, self._view[: self._fill]))
-            self._block = self._free.get()
+            self._block = self._take()
             self._view.release()
             self._view = memoryview(self._block)
             self._fill = 0
