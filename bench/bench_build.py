@@ -217,6 +217,7 @@ def bare_builds(tarball: Path, workdir: Path) -> dict[str, Any]:
 def one_round(index: int, tarball: Path, workdir: Path) -> dict[str, Any]:
     kiln: dict[str, Any] = {}
     bare: dict[str, Any] = {}
+    load_before = os.getloadavg()[0]
     for side in (("kiln", "bare") if index % 2 else ("bare", "kiln")):
         if side == "kiln":
             kiln = kiln_builds(workdir / f"home-{index}")
@@ -224,6 +225,7 @@ def one_round(index: int, tarball: Path, workdir: Path) -> dict[str, Any]:
             bare = bare_builds(tarball, workdir)
     return {
         "order": "kiln first" if index % 2 else "bare first",
+        "load_average_1min (start, end: the machine is shared)": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "first_build_ratio": round(kiln["first"]["build_s"] / bare["first_s"], 2),
         "warm_build_ratio": round(kiln["warm"]["build_s"] / bare["warm_s"], 2),
         # kiln's overhead over bare's own commands (see the module's docstring)
@@ -329,6 +331,8 @@ def run() -> dict[str, object]:
             "overhead_per_warm_build_s": warm_overheads,
             "overhead_goal_met": statistics.median(warm_overheads) <= 1.0,
             "overhead_per_first_build_s (parent import included)": first_overheads,
+            "load_average_1min per round (start, end)": [
+                entry["load_average_1min (start, end: the machine is shared)"] for entry in rounds],
             "kiln_cpu_s_per_warm_build": [entry["kiln"]["warm"][cpu_key] for entry in rounds],
             "kiln_cpu_s_per_first_build": [entry["kiln"]["first"][cpu_key] for entry in rounds],
             "create_output_ami_s (layer capture) per warm build": [

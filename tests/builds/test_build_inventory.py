@@ -53,7 +53,8 @@ def test_inventory_sees_what_the_build_installed(make_recipe, kiln: Kiln) -> Non
     by_arn = kiln("image", "sbom", image["arn"], "--format", "cyclonedx-json")
     assert by_arn.exit_code == 0, by_arn.stderr
     assert by_arn.stdout == kiln("image", "sbom", ami, "--format", "cyclonedx-json").stdout
-    assert f'"value": "{ami}"' in by_arn.stdout
+    image_properties = json.loads(by_arn.stdout)["metadata"]["component"]["properties"]
+    assert {"name": "kiln:image:id", "value": ami} in image_properties
     steps = {s["name"]: s for s in images.list_steps(image["arn"])}
     assert steps["InventoryCollection"]["outputs"]["packageCount"] == 2
 

@@ -178,3 +178,30 @@ def test_both_sboms_in_one_index_update_replace_the_earlier_ones(kiln: Kiln, deb
     assert {m["artifactType"]: m["digest"] for m in listed} == before
     assert len([m for m in index_entries() if m.get("artifactType")]) == 2
     assert kiln("store", "fsck").exit_code == 0
+
+
+def test_sboms_are_compact_json_in_the_documents_order() -> None:
+    """Both formats are written compact (one line, no spaces between tokens: what json's C encoder
+    makes) in the documents' own key order, non-ASCII kept as UTF-8; the same subject, the same bytes."""
+    from datetime import UTC, datetime
+
+    from kiln.model.packages import InstalledPackage
+    from kiln.services.inventory.sbom_cyclonedx import cyclonedx_json
+    from kiln.services.inventory.sbom_spdx import spdx_json
+    from kiln.services.inventory.subject import SbomSubject
+    from kiln.store.package_db import Inventory, OsRelease
+
+    packages = tuple(InstalledPackage(f"pkg-{n}", f"1.{n}", "amd64", "src", "1", "Debian:12",
+                                      f"pkg:deb/debian/pkg-{n}@1.{n}") for n in range(50))
+    inventory = Inventory(OsRelease("debian", "12", "Débian 12"), ("var/lib/dpkg/status",), packages)
+    subject = SbomSubject("ami-0123456789abcdef0", "naïve", "local", "amd64", "sha256:" + "ab" * 32,
+                          datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), inventory)
+    for make in (spdx_json, cyclonedx_json):
+        data = make(subject)
+        assert data == make(subject)
+        assert data.endswith(b"}\n") and data.count(b"\n") == 1
+        parsed = json.loads(data)
+        assert data == json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        assert "naïve".encode() in data and b"\\u" not in data
+    assert list(json.loads(spdx_json(subject)))[:3] == ["spdxVersion", "dataLicense", "SPDXID"]
+    assert list(json.loads(cyclonedx_json(subject)))[:2] == ["$schema", "bomFormat"]

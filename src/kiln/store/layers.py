@@ -3,29 +3,28 @@
 Entries are sorted, uid/gid/mode and xattrs kept, mtimes clamped to SOURCE_DATE_EPOCH when set, no
 uname/atime/ctime. In an overlay upper dir a whiteout (char device 0/0) becomes ``.wh.<name>`` and an
 opaque dir (``trusted.overlay.opaque=y``) gets a ``.wh..wh..opq`` entry. The tar is streamed through
-a hasher (diff_id) into a fixed-parameter compressor into a blob writer: no layer is held in memory.
+a hasher (diff_id), a fixed-parameter compressor and a blob writer, each on a thread of its own
+(``kiln.store.layer_stream``): no layer is held in memory.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import gzip
-import hashlib
 import os
-import queue
 import stat
 import struct
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
 from kiln.errors import InvalidInput
 from kiln.store.blobs import BlobStore
 from kiln.store.fidelity import CaptureRecord, symlink_escapes
+from kiln.store.layer_stream import LayerStream, zstd_writer
 from kiln.store.layout import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Descriptor
 from kiln.store.tarheaders import byte_sum
 
@@ -53,72 +52,6 @@ class LayerInfo:
     @property
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, self.size)
-
-
-class HashingSink:
-    """Hashes the uncompressed tar (the diff_id) and passes it on in large chunks."""
-
-    def __init__(self, target: BinaryIO, chunk: int = COPY_BUFSIZE) -> None:
-        self.target = target
-        self.hash = hashlib.sha256()
-        self.offset = 0
-        self.chunk = chunk
-        self.pending = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self.pending += data
-        self.offset += len(data)
-        if len(self.pending) >= self.chunk:
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        if self.pending:
-            block = bytes(self.pending)
-            self.hash.update(block)
-            self.target.write(block)
-            self.pending.clear()
-
-    def tell(self) -> int:
-        return self.offset
-
-
-SINK_BACKLOG = 8  # MiB blocks waiting for a BackgroundSink's thread at most (the capture waits beyond)
-
-
-class BackgroundSink(HashingSink):
-    """A :class:`HashingSink` that hashes and passes on each block in a thread of its own, in order.
-
-    :meth:`close` waits for the last block and raises what the thread met (its target is not closed)."""
-
-    def __init__(self, target: BinaryIO) -> None:
-        super().__init__(target)
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(SINK_BACKLOG)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="layer-sink", daemon=True)
-        self._thread.start()
-
-    def flush(self) -> None:
-        if self.pending:
-            self._blocks.put(bytes(self.pending))
-            self.pending.clear()
-
-    def _work(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            if self._error is None:
-                try:
-                    self.hash.update(block)
-                    self.target.write(block)
-                except BaseException as error:  # raised by close()
-                    self._error = error
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self.flush()
-            self._blocks.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 def source_date_epoch() -> int | None:
@@ -228,7 +161,7 @@ class TreeWriter:
     per-entry overhead dominated capture time; entries needing pax headers still use tarfile)."""
 
     def __init__(
-        self, sink: HashingSink, *, overlay: bool, clamp: int | None, record: CaptureRecord | None = None
+        self, sink: LayerStream, *, overlay: bool, clamp: int | None, record: CaptureRecord | None = None
     ) -> None:
         self.sink = sink
         self.overlay = overlay
@@ -291,15 +224,10 @@ class TreeWriter:
                 if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, 0, st.st_mtime_ns):
                     self.record.refuse(f"{path} changed while being captured")
             return
-        written = 0
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # a bare descriptor: most files are small
         try:
-            while written < size:
-                chunk = os.read(fd, min(COPY_BUFSIZE, size - written))
-                if not chunk:
-                    raise InvalidInput(f"{path} shrank while being captured")
-                self.sink.write(chunk)
-                written += len(chunk)
+            if self.sink.write_from(fd, size) < size:
+                raise InvalidInput(f"{path} shrank while being captured")
             if self.record is not None:
                 after = os.fstat(fd)
                 if (after.st_ino, after.st_size, after.st_mtime_ns) != (st.st_ino, size, st.st_mtime_ns):
@@ -394,21 +322,22 @@ def write_tar(
     overlay: bool = False,
     clamp: int | None = None,
     record: CaptureRecord | None = None,
+    compression: str = "none",
 ) -> str:
-    """Write the tar stream of ``source`` to ``sink``; returns its sha256 (the diff_id)."""
+    """Write the tar stream of ``source`` to ``sink``, compressed as ``compression`` says; returns the
+    uncompressed stream's sha256 (the diff_id)."""
     if not Path(source).is_dir():
         raise InvalidInput(f"not a directory: {source}")
-    hashing = BackgroundSink(sink)  # hashing and compressing run beside the walk
+    stream = open_layer_stream(sink, compression)  # hashing, compressing and writing beside the walk
     try:
-        writer = TreeWriter(hashing, overlay=overlay, clamp=clamp, record=record)
+        writer = TreeWriter(stream, overlay=overlay, clamp=clamp, record=record)
         writer.write_dir(str(source))
         writer.finish()
     except BaseException:
-        with contextlib.suppress(Exception):  # the walk's error is the one to tell
-            hashing.close()
+        stream.abort()
         raise
-    hashing.close()
-    return "sha256:" + hashing.hash.hexdigest()
+    stream.close()
+    return "sha256:" + stream.hash.hexdigest()
 
 
 def zstd_compressor() -> zstandard.ZstdCompressor:
@@ -423,6 +352,21 @@ def open_compressed_sink(target: BinaryIO, compression: str) -> BinaryIO:
     if compression == "none":
         return target
     raise InvalidInput(f"unknown layer compression {compression!r} (zstd, gzip or none)")
+
+
+def _compressing(compression: str) -> Any:
+    if compression == "zstd":
+        return functools.partial(zstd_writer, ZSTD_LEVEL, ZSTD_THREADS)
+    if compression == "gzip":
+        return functools.partial(open_compressed_sink, compression="gzip")
+    if compression == "none":
+        return None
+    raise InvalidInput(f"unknown layer compression {compression!r} (zstd, gzip or none)")
+
+
+def open_layer_stream(target: BinaryIO, compression: str) -> LayerStream:
+    """The sink a :class:`TreeWriter` writes a layer to: ``target`` gets it compressed."""
+    return LayerStream(target, _compressing(compression))
 
 
 def capture(
@@ -444,9 +388,7 @@ def capture(
     if clamp is None:
         clamp = source_date_epoch()
     with blobs.writer() as writer:
-        compressed = open_compressed_sink(writer, compression)  # type: ignore[arg-type]
-        diff_id = write_tar(source, compressed, overlay=overlay, clamp=clamp, record=record)
-        if compressed is not writer:
-            compressed.close()
+        diff_id = write_tar(source, writer, overlay=overlay, clamp=clamp, record=record,  # type: ignore[arg-type]
+                            compression=compression)
         digest = writer.commit()
         return LayerInfo(digest, diff_id, writer.size, media_type)

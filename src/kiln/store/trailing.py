@@ -12,29 +12,21 @@ gives up and the tree is captured afterwards, as any directory.
 The capture runs in the extracting thread, a batch of entries at a time: a second Python thread per
 entry would gain nothing (the two share one interpreter lock, and handing it over at every system
 call of either made an import of a million entries twice as slow). What does run beside the
-extraction is the work on the layer's bytes, a MiB at a time (:class:`BackgroundSink`): hashing,
-compressing and writing them, which hold no interpreter lock. A hard link is captured as a link to
+extraction is the work on the layer's bytes, a block at a time (``kiln.store.layer_stream``):
+hashing, compressing and writing them, which hold no interpreter lock. A hard link is captured as a link to
 the first name of its file, which the tarball names (the file itself had one link when it was
 captured, so the capture did not note its inode).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tarfile
 from pathlib import Path
 
 from kiln.store.blobs import BlobStore, BlobWriter
 from kiln.store.fidelity import CaptureRecord
-from kiln.store.layers import (
-    COMPRESSIONS,
-    BackgroundSink,
-    LayerInfo,
-    TreeWriter,
-    open_compressed_sink,
-    source_date_epoch,
-)
+from kiln.store.layers import COMPRESSIONS, LayerInfo, TreeWriter, open_layer_stream, source_date_epoch
 
 BATCH = 512  # entries captured at a time (their inodes are then still in the CPU's caches)
 
@@ -48,9 +40,8 @@ class TrailingCapture:
         self.media_type = COMPRESSIONS[compression]
         self.record = CaptureRecord()
         self._writer: BlobWriter = blobs.writer()
-        self._compressed = open_compressed_sink(self._writer, compression)  # type: ignore[arg-type]
-        self._hashing = BackgroundSink(self._compressed)  # type: ignore[arg-type]
-        self._tree = TreeWriter(self._hashing, overlay=False, clamp=source_date_epoch(), record=self.record)
+        self._stream = open_layer_stream(self._writer, compression)  # type: ignore[arg-type]
+        self._tree = TreeWriter(self._stream, overlay=False, clamp=source_date_epoch(), record=self.record)
         self._batch: list[Item] = []
         self._last: list[str] = []
         self._dirs: set[str] = {""}
@@ -110,19 +101,16 @@ class TrailingCapture:
         if self.given_up:
             self.abort()
             return None
-        self._tree.finish()
         try:
-            self._hashing.close()
+            self._tree.finish()
+            self._stream.close()
         except BaseException:
             self.abort()
             raise
-        if self._compressed is not self._writer:
-            self._compressed.close()
         digest = self._writer.commit()
-        return LayerInfo(digest, "sha256:" + self._hashing.hash.hexdigest(), self._writer.size, self.media_type)
+        return LayerInfo(digest, "sha256:" + self._stream.hash.hexdigest(), self._writer.size, self.media_type)
 
     def abort(self) -> None:
         self._batch = []
-        with contextlib.suppress(Exception):  # its error, if any, is not the one to tell
-            self._hashing.close()
+        self._stream.abort()  # its error, if any, is not the one to tell
         self._writer.abort()

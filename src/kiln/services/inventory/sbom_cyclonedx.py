@@ -4,12 +4,11 @@ creation date, so the same image always gives the same bytes."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from kiln.model.packages import InstalledPackage
-from kiln.services.inventory.subject import TOOL, SbomSubject
+from kiln.services.inventory.subject import TOOL, SbomSubject, encode_document
 
 SCHEMA = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://kiln.invalid/cyclonedx")
@@ -74,4 +73,4 @@ def cyclonedx_json(subject: SbomSubject) -> bytes:
         "components": components,
         "dependencies": [{"ref": image_ref, "dependsOn": [c["bom-ref"] for c in components]}],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+    return encode_document(document)

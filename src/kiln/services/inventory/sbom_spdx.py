@@ -6,11 +6,10 @@ creation date, ids from the packages' order, so the same image always gives the 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kiln.model.packages import InstalledPackage
-from kiln.services.inventory.subject import TOOL, SbomSubject, safe_id, source_note
+from kiln.services.inventory.subject import TOOL, SbomSubject, encode_document, safe_id, source_note
 
 NAMESPACE_BASE = "https://kiln.invalid/spdx"  # .invalid: a URI that names, never resolves
 IMAGE_ID = "SPDXRef-Image"
@@ -73,4 +72,4 @@ def spdx_json(subject: SbomSubject) -> bytes:
         "packages": packages,
         "relationships": relationships,
     }
-    return json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+    return encode_document(document)
