@@ -10,7 +10,9 @@ The handlers of :mod:`kiln.services.builds.actions` keep their bookkeeping and c
 - ExecuteComponents: each component's phases run by kiln's AWSTOE engine *inside the guest*
   (:mod:`kiln.runtime.vm_guest_exec`), its progress lines streamed into the build's log as they come,
   its ``TOE_…`` log folder copied into the build's log directory; a failed step fails the step with
-  its message, a step out of time or a cancelled image stops it as in a sandbox.
+  its message, a step out of time or a cancelled image stops it as in a sandbox. A step that asks
+  for a reboot (``Reboot``, exit code 194) gets a real one (the guest is reset) and the document
+  resumes after it, as AWSTOE's does.
 - CollectImageMetadata: the guest's package databases and os-release, copied out and read as a
   sandbox's are. SanitizeInstance: the same sections, run as a script in the guest.
 - CreateImage: the VM is stopped (the power button, as EC2's CreateImage reboots) and what its root
@@ -100,7 +102,7 @@ def execute_components(build: Any, instance_id: str, phases: tuple[str, ...], lo
                 instance_id, component.document, name=f"{component.name}-{component.version}", phases=phases,
                 parameters=component.parameters, log_dir=log_dir / f"{index:02d}-{component.name}",
                 working_directory=plan.working_directory, timeout=_remaining(build),
-                progress=build.component_progress,
+                progress=build.component_progress, check=build.check_cancel,
             )
             if run.timed_out:
                 build.check_cancel()  # past the step's deadline: StepTimedOut, as in a sandbox
