@@ -153,16 +153,16 @@ def create_ami(instance_id: str, *, name: str, description: str | None, tags: di
     """Stop the VM and capture what its root volume changed as the new AMI (one more layer)."""
     from kiln.errors import KilnError
     from kiln.runtime import instances
-    from kiln.runtime.vm_capture import capture_upper
+    from kiln.runtime.vm_capture import capture_upper, scratch_dir
     from kiln.store import api as store
 
     stopped = instances.stop(instance_id)
     if stopped.image_id is None or stopped.vm is None:
         raise KilnError(f"build instance {instance_id} is not a VM launched from an image")
     volume = Path(stopped.vm["root"])
-    # in the instance's directory: terminating the instance removes whatever a crash left here
-    with tempfile.TemporaryDirectory(prefix="kiln-vm-capture-", dir=stopped.dir) as scratch:
-        upper = Path(scratch) / "upper"
+    # in the instance's directory, named after this process: recovery removes what a kill leaves here
+    with scratch_dir(stopped.dir) as scratch:
+        upper = scratch / "upper"
         upper.mkdir()
         capture_upper(volume, store.layer_dirs(stopped.image_id, stopped.region), upper)
         return str(store.create_image_from_upper(

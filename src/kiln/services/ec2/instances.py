@@ -249,14 +249,13 @@ def _create_image_from_vm(instance: Instance, *, name: str, description: str | N
                           tags: Mapping[str, str] | None) -> str:
     """A VM's root volume as one more layer over its AMI's (``kiln.runtime.vm_capture``)."""
     import shutil
-    import tempfile
 
-    from kiln.runtime.vm_capture import capture_upper
+    from kiln.runtime.vm_capture import capture_upper, scratch_dir
 
     assert instance.image_id is not None and instance.vm is not None
     volume = Path(instance.vm["root"])
-    with tempfile.TemporaryDirectory(prefix="kiln-vm-image-", dir=volume.parent) as scratch:
-        upper = Path(scratch) / "upper"
+    with scratch_dir(volume.parent) as scratch:  # recovery removes what a killed capture leaves
+        upper = scratch / "upper"
         upper.mkdir()
         capture_upper(volume, api.layer_dirs(instance.image_id, instance.region), upper)
         try:
