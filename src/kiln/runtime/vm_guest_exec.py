@@ -253,6 +253,8 @@ def run_document(
         left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
         reboot_guest(instance_id, str(outcome.get("boot_id", "")), check=check,
                      timeout=left if left is not None else 1800.0)
+        # the boot may have emptied /tmp, where working directories usually are
+        run_script(instance_id, f"mkdir -p {shlex.quote(working_directory)}", timeout=120)
 
 
 def _run_once(
