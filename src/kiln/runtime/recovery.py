@@ -9,6 +9,8 @@ doing, and for the rest:
   instance-store-backed ones ``terminated``;
 - an abandoned terminate is finished;
 - overlay mounts under ``KILN_HOME/instances/`` that no running instance owns are unmounted;
+- what a killed capture of a VM's disk left (its loop and overlay mounts, raw copy, upper dir) goes,
+  whatever state its instance is in (``kiln.runtime.vm_capture``);
 - *owned* instances (build and test instances) whose owner process died are handed back, still
   as they are: the build layer decides whether to terminate them.
 """
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kiln.ec2_errors import InvalidInstanceIDNotFound
-from kiln.home import instances_dir
-from kiln.runtime import netns, overlay, records, sandbox, vm_process
+from kiln.home import instances_dir, kiln_home
+from kiln.runtime import netns, overlay, records, sandbox, vm_capture, vm_process
 from kiln.runtime.records import (
     RUNNING,
     STOPPED,
@@ -42,6 +44,7 @@ class RecoveryReport:
     terminated: list[str] = field(default_factory=list)
     unmounted: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)  # owned instances whose owner process died
+    captures: list[str] = field(default_factory=list)  # scratch dirs of killed VM disk captures removed
 
 
 
@@ -64,12 +67,21 @@ def _unmount_stale(report: RecoveryReport) -> None:
             report.unmounted.append(str(mount_point))
 
 
+def _clean_captures(report: RecoveryReport) -> None:
+    parents = [path for root in (Path(instances_dir()), kiln_home() / "scratch") if root.is_dir()
+               for path in root.iterdir() if path.is_dir()]
+    for removed in vm_capture.clean_abandoned(parents):
+        log.warning("removed %s, left by a killed capture of a VM's disk", removed)
+        report.captures.append(str(removed))
+
+
 def recover() -> RecoveryReport:
     """Settle what dead processes left behind; return what changed and the orphaned owned instances."""
     report = RecoveryReport()
     sandbox.reap_finished()
     netns.reap_finished()
     vm_process.reap_finished()
+    _clean_captures(report)
     for instance in records.select(states=LIVE_STATES):
         if in_progress(instance) or not needs_settling(instance):
             continue

@@ -43,6 +43,9 @@ class VmSpec:
     key_name: str | None = None
     public_key: str | None = None
     http_tokens: str = "optional"
+    # "none" (a build whose infrastructure configuration says subnetId none): QEMU's user network
+    # restricted, so the guest reaches nothing but the forwards kiln sets up (SSH in, the metadata endpoint)
+    network: str = "host"
 
 
 def _check(spec: VmSpec, root_device_type: str) -> None:
@@ -51,6 +54,8 @@ def _check(spec: VmSpec, root_device_type: str) -> None:
                            location="RootDeviceType")
     if spec.http_tokens not in HTTP_TOKENS:
         raise InvalidInput(f"HttpTokens must be one of {', '.join(HTTP_TOKENS)}", location="MetadataOptions.HttpTokens")
+    if spec.network not in ("host", "none"):
+        raise InvalidInput(f"network must be host or none, not {spec.network!r}", location="Network")
     if spec.boot_mode not in BOOT_MODES:
         raise InvalidInput(f"unknown boot mode {spec.boot_mode!r}: one of {', '.join(BOOT_MODES)}", location="BootMode")
     if not spec.backing.is_file():
@@ -110,6 +115,7 @@ def launch(
         "accel_reason": spec.accel.reason, "boot_mode": spec.boot_mode, "http_tokens": spec.http_tokens,
         "delete_on_termination": spec.delete_on_termination, "key_name": spec.key_name,
         "local_ipv4": GUEST_ADDRESS, "ssh_port": None, "metadata_helper": None,
+        "restrict_network": spec.network == "none",
     }  # fmt: skip
     paths = {"dir": str(base), "upper": vm["root"], "work": str(base), "merged": str(base), "console":
              str(base / "console.log"), "cgroups": [], "host_local_network": False, "network_helper": None,
@@ -117,7 +123,7 @@ def launch(
     with session():
         instance = records.insert(
             id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
-            root_device_type=root_device_type, network="host", hostname=instance_id, vcpus=kind.vcpus,
+            root_device_type=root_device_type, network=spec.network, hostname=instance_id, vcpus=kind.vcpus,
             memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
             # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
             tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},

@@ -9,30 +9,90 @@ layers: a file whose type, size, mtime, mode, owner and extended attributes matc
 never reaches the upper dir), anything else is copied with its extended attributes (``user.``,
 ``security.capability`` …; not overlayfs's own ``trusted.overlay.``), and whatever the guest no longer
 has is deleted. Names the guest hard-linked to one changed file stay links to one copy.
+
+Everything a capture makes (the raw copy, its loop mount, the overlay mount, the upper dir) lives in a
+scratch directory of the instance named after the capturing process (:func:`scratch_dir`), and the
+``qemu-img`` it runs dies with it: when that process is killed (-9, power loss) recovery finds the
+directory by its owner being gone and unmounts and removes it (:func:`clean_abandoned`), whatever
+state the instance is in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import re
 import shutil
+import signal
 import stat
 import struct
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from kiln.errors import SystemRequirement
-from kiln.runtime import overlay
+from kiln.runtime import overlay, procs
 
 ROOT_X86_64 = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
 SECTOR = 512
+SCRATCH_PREFIX = "kiln-capture-"  # then <pid>-<start time>-<random>
+_SCRATCH_NAME = re.compile(rf"^{SCRATCH_PREFIX}(\d+)-(\d+)-")
+_PR_SET_PDEATHSIG = 1
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """A scratch directory in ``parent`` (the instance's directory) for one capture, named after this
+    process: removed, with whatever is mounted in it, when done, or by recovery once the process is gone."""
+    me = procs.current()
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{me.pid}-{me.start_time}-", dir=parent))
+    try:
+        yield path
+    finally:
+        remove_scratch(path)
+
+
+def remove_scratch(path: Path) -> None:
+    for mount_point in overlay.mounts_under(path):  # deepest first: the overlay, then the loop mount
+        overlay.unmount(mount_point)
+    if overlay.mounts_under(path):
+        raise OSError(f"refusing to delete {path}: something is still mounted below it")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def abandoned(parents: Iterable[Path]) -> list[Path]:
+    """The capture scratch directories in ``parents`` whose capturing process is gone."""
+    found = []
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(parent):
+                named = _SCRATCH_NAME.match(entry.name)
+                if named and entry.is_dir(follow_symlinks=False) and not procs.is_alive(
+                        int(named[1]), int(named[2])):
+                    found.append(Path(entry.path))
+    return found
+
+
+def clean_abandoned(parents: Iterable[Path]) -> list[Path]:
+    """Unmount and remove what killed captures left in ``parents``; the directories removed."""
+    removed = []
+    for path in abandoned(parents):
+        remove_scratch(path)
+        removed.append(path)
+    return removed
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the capturing thread's process dies (a build killed with -9 leaves no
+    ``qemu-img`` writing into a directory recovery removes)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run(argv: list[str], what: str) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, preexec_fn=_die_with_parent)
     if done.returncode != 0:
         raise SystemRequirement(f"{what} failed: {done.stderr.strip()[:400]}")
     return done.stdout
@@ -209,8 +269,7 @@ def sync_tree(source: Path, dest: Path) -> None:
 def capture_upper(volume: Path, lower_dirs: Sequence[Path], upper: Path) -> Path:
     """Fill the empty dir ``upper`` with what the guest's root file system on ``volume`` changed
     against ``lower_dirs`` (the AMI's layers, base first); returns ``upper``."""
-    with tempfile.TemporaryDirectory(prefix="kiln-capture-", dir=upper.parent) as scratch_name:
-        scratch = Path(scratch_name)
+    with scratch_dir(upper.parent) as scratch:
         work, merged = scratch / "work", scratch / "merged"
         work.mkdir()
         merged.mkdir()

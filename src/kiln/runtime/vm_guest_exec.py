@@ -191,6 +191,32 @@ class GuestRun:
     ok: bool
     message: str
     timed_out: bool = False
+    reboots: int = 0  # how often the guest was rebooted for the document's steps
+
+
+def boot_id(instance_id: str) -> str:
+    """The guest kernel's boot id (a new one each boot)."""
+    done = run_script(instance_id, f"cat {vm_toe_runner.BOOT_ID}", timeout=60)
+    if done.exit_code != 0:
+        raise GuestError(f"could not read the boot id of instance {instance_id}: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
+def reboot_guest(instance_id: str, before: str, *, check: Callable[[], None], timeout: float) -> None:
+    """Reboot the guest for a step that asked (EC2's RebootInstances: QMP ``system_reset``, the runner
+    synced the disks first) and wait until it is back, a new boot (``before`` was the old boot id),
+    with kiln's runner installed again (it lived on a tmpfs)."""
+    from kiln.runtime import instances
+
+    instances.reboot(instance_id)
+    deadline = time.monotonic() + timeout
+    wait_ready(instance_id, check=check, timeout=timeout)
+    now = boot_id(instance_id)
+    if before and now == before:
+        raise GuestError(f"instance {instance_id} did not reboot (boot id {now} unchanged)")
+    install_runner(instance_id)
+    if time.monotonic() > deadline:
+        raise GuestError(f"instance {instance_id} took more than {timeout:g} seconds to reboot")
 
 
 def run_document(
@@ -204,13 +230,50 @@ def run_document(
     working_directory: str,
     timeout: float | None,
     progress: Callable[[str], None] = lambda line: None,
+    check: Callable[[], None] = lambda: None,
 ) -> GuestRun:
     """Run one AWSTOE document in the guest (:func:`install_runner` first) through kiln's engine there;
-    its progress lines go to ``progress`` as they come, its ``TOE_…`` log folder is copied into
-    ``log_dir`` afterwards (also when it failed)."""
+    its progress lines go to ``progress`` as they come, its ``TOE_…`` log folders are copied into
+    ``log_dir`` afterwards (also when it failed). A step asking for a reboot gets one
+    (:func:`reboot_guest`) and the document resumes after it (:mod:`kiln.runtime.vm_toe_runner`);
+    ``check`` is called while the guest reboots (it raises to give up)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    resume: dict[str, object] | None = None
+    reboots = 0
+    while True:
+        left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
+        outcome = _run_once(instance_id, document, name=name, phases=phases, parameters=parameters,
+                            log_dir=log_dir, working_directory=working_directory, timeout=left,
+                            progress=progress, resume=resume)
+        if isinstance(outcome, GuestRun):
+            return GuestRun(outcome.ok, outcome.message, outcome.timed_out, reboots)
+        resume, reboots = outcome, reboots + 1
+        at = "/".join(str(part) for part in outcome.get("at", []))  # type: ignore[union-attr]
+        progress(f"    {instance_id}: rebooting for step {at}, then resuming the document")
+        left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
+        reboot_guest(instance_id, str(outcome.get("boot_id", "")), check=check,
+                     timeout=left if left is not None else 1800.0)
+        # the boot may have emptied /tmp, where working directories usually are
+        run_script(instance_id, f"mkdir -p {shlex.quote(working_directory)}", timeout=120)
+
+
+def _run_once(
+    instance_id: str,
+    document: str,
+    *,
+    name: str,
+    phases: Sequence[str],
+    parameters: Mapping[str, str],
+    log_dir: Path,
+    working_directory: str,
+    timeout: float | None,
+    progress: Callable[[str], None],
+    resume: dict[str, object] | None,
+) -> GuestRun | dict[str, object]:
+    """One run of the runner: its outcome, or the state to resume from after the reboot it asks for."""
     guest_logs = f"{GUEST_DIR}/logs/{name}"
     request = {"document": document, "name": name, "phases": list(phases), "parameters": dict(parameters),
-               "log_dir": guest_logs, "cwd": working_directory}
+               "log_dir": guest_logs, "cwd": working_directory, "resume": resume}
     request_path = f"{GUEST_DIR}/requests/{name}.json"
     script = (f"mkdir -p {GUEST_DIR}/requests && cat > {shlex.quote(request_path)} && "
               f"exec python3 -S -E {RUNNER} {shlex.quote(request_path)}")
@@ -230,4 +293,6 @@ def run_document(
                                f"{result.exit_code}: {result.stderr.strip()[-400:]}")
     outcome = json.loads(outcome_file.read_text())
     outcome_file.unlink()
+    if outcome.get("reboot"):
+        return dict(outcome["reboot"])
     return GuestRun(bool(outcome["ok"]), str(outcome["message"]))

@@ -48,6 +48,8 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
     endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
     netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
               f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
+    if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
+        netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
     argv = [
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",

@@ -8,32 +8,121 @@ request names the document, phases, parameters, working directory and the log fo
 go to stdout as they happen (the host streams them into the build's log), the outcome to
 ``<log folder>/kiln-result.json``. Imports nothing of kiln but ``kiln.documents`` (and
 ``kiln.errors``), which is all the guest has.
+
+A reboot (the ``Reboot`` action, or ``ExecuteBash`` exiting 194) ends the run as AWSTOE's does: the
+file systems are synced and the outcome is ``{"reboot": STATE}``, STATE saying which steps are done
+(their status and outputs) and which step asked, with its reboot count. The host reboots the guest and
+runs the document again with ``"resume": STATE`` in the request: the steps done are not run again (their
+outputs still feed later steps), the step that asked runs again knowing it rebooted (a ``Reboot`` step
+is then done; a script sees its own marker files), and the rest follow.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 RESULT_FILE = "kiln-result.json"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
-def run(request: dict) -> dict:  # type: ignore[type-arg]
-    """Run the request's document; ``{"ok": bool, "message": str}``."""
+class RebootRequested(Exception):
+    """A step asked for a reboot: the run stops here and resumes after it."""
+
+
+def boot_id() -> str:
+    try:
+        return Path(BOOT_ID).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _engine_class() -> type:
+    """The engine that skips what ran before a reboot (built on first use: the import is the guest's)."""
+    from kiln.documents.engine import MAX_REBOOTS, Engine
+    from kiln.documents.report import StepRecord
+
+    class ResumingEngine(Engine):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, resume: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            resume = resume or {}
+            self.done: list[dict[str, Any]] = list(resume.get("done", []))
+            self.saved = {(entry["phase"], entry["step"]): entry for entry in self.done}
+            self.resume_at = tuple(resume["at"]) if resume.get("at") else None
+            self.resume_reboots = int(resume.get("reboots", 0))
+            self.current: tuple[str, str] | None = None
+            self.earlier_reboots = 0  # reboots the running step asked for in earlier runs
+
+        def _run_step(self, doc: Any, phase: Any, step: Any, scope: Any) -> Any:
+            key = (phase.name, step.name)
+            saved = self.saved.get(key)
+            if saved is not None:  # ran before the reboot: its record and outputs, not run again
+                if saved.get("chaining") is not None:
+                    scope.steps.setdefault(phase.name, {})[step.name] = saved["chaining"]
+                self.progress(f"  step {step.name} [{step.action}]: {saved['status']} (before the reboot)")
+                return StepRecord(step.name, step.action, step.timeout_seconds, step.on_failure, step.max_attempts,
+                                  status=saved["status"], failure_message=saved.get("failure_message", ""),
+                                  reboots=int(saved.get("reboots", 0)))
+            self.current = key
+            self.earlier_reboots = self.resume_reboots if key == self.resume_at else 0
+            self.max_reboots = MAX_REBOOTS - self.earlier_reboots
+            record = super()._run_step(doc, phase, step, scope)
+            record.reboots += self.earlier_reboots  # the document's count, not this run's
+            if record.failure_message == f"step requested more than {self.max_reboots} reboots":
+                record.failure_message = f"step requested more than {MAX_REBOOTS} reboots"
+            self.done.append({"phase": phase.name, "step": step.name, "status": record.status,
+                              "failure_message": record.failure_message, "reboots": record.reboots,
+                              "chaining": scope.steps.get(phase.name, {}).get(step.name)})
+            return record
+
+        def _attempt(self, doc: Any, phase: Any, step: Any, scope: Any, reboots: int, sink: Any) -> Any:
+            return super()._attempt(doc, phase, step, scope, reboots + self.earlier_reboots, sink)
+
+        def reboot_state(self) -> dict[str, Any]:
+            """Where to resume: the steps done, the step that asked and how often it has rebooted."""
+            return {"done": self.done, "at": list(self.current or ()), "reboots": self.earlier_reboots + 1,
+                    "boot_id": boot_id()}
+
+    return ResumingEngine
+
+
+def _executor() -> Any:
     from kiln.documents.host import HostExecutor
+
+    class GuestExecutor(HostExecutor):  # type: ignore[misc, valid-type]
+        def reboot(self) -> None:
+            raise RebootRequested()
+
+    return GuestExecutor()
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    """Run the request's document; ``{"ok": bool, "message": str}``, or ``{"ok": False, "reboot":
+    STATE}`` when a step asked for a reboot."""
     from kiln.documents.model import DocumentInvalid
-    from kiln.documents.run import document_from_text, run_documents
+    from kiln.documents.report import RunLog
+    from kiln.documents.run import document_from_text
 
     try:
         parsed = document_from_text(request["document"], request["name"])
     except DocumentInvalid as invalid:
         return {"ok": False, "message": "; ".join(str(issue) for issue in invalid.issues) or "document does not parse"}
-    execution, _ = run_documents(
-        [parsed], executor=HostExecutor(), log_directory=request["log_dir"], execution_id=request["name"],
-        phases=request["phases"], parameters=request["parameters"], cwd=request["cwd"],
-        progress=lambda line: print(line, flush=True),
-    )
+    log = RunLog(request["log_dir"], request["name"])
+    try:
+        engine = _engine_class()(_executor(), log=log, progress=lambda line: print(line, flush=True),
+                                 cwd=request["cwd"], resume=request.get("resume"))
+        try:
+            execution = engine.run([parsed], phases=request["phases"], parameters=request["parameters"],
+                                   execution_id=request["name"])
+        except RebootRequested:
+            os.sync()  # what the steps wrote is on disk before the reset
+            return {"ok": False, "message": "", "reboot": engine.reboot_state()}
+        log.finish(execution, engine.chaining)
+    finally:
+        log.close()
     if execution.status == "success":
         return {"ok": True, "message": ""}
     return {"ok": False, "message": execution.failure_message or "a step failed"}
@@ -47,7 +136,7 @@ def main(request_path: str) -> int:
         result = run(request)
     except Exception as error:  # a wrong parameter value, a broken engine: the step fails saying so
         result = {"ok": False, "message": f"{type(error).__name__}: {error}"}
-    (log_dir / RESULT_FILE).write_text(json.dumps(result))
+    (log_dir / RESULT_FILE).write_text(json.dumps(result, default=str))
     return 0
 
 

@@ -10,7 +10,9 @@ The handlers of :mod:`kiln.services.builds.actions` keep their bookkeeping and c
 - ExecuteComponents: each component's phases run by kiln's AWSTOE engine *inside the guest*
   (:mod:`kiln.runtime.vm_guest_exec`), its progress lines streamed into the build's log as they come,
   its ``TOE_…`` log folder copied into the build's log directory; a failed step fails the step with
-  its message, a step out of time or a cancelled image stops it as in a sandbox.
+  its message, a step out of time or a cancelled image stops it as in a sandbox. A step that asks
+  for a reboot (``Reboot``, exit code 194) gets a real one (the guest is reset) and the document
+  resumes after it, as AWSTOE's does.
 - CollectImageMetadata: the guest's package databases and os-release, copied out and read as a
   sandbox's are. SanitizeInstance: the same sections, run as a script in the guest.
 - CreateImage: the VM is stopped (the power button, as EC2's CreateImage reboots) and what its root
@@ -52,7 +54,7 @@ def launch(build: Any, plan: BuildPlan, ami: str, *, purpose: str) -> str:
     instance = run_instance(
         ami, region=plan.region, instance_type=plan.instance_type, owned=True, account=plan.account,
         tags={**plan.resource_tags, "kiln:ImageArn": build.arn, "kiln:Purpose": purpose},
-        vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None),
+        vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None, network=plan.network),
     )
     try:
         build.progress(f"    {instance.id}: VM booting ({(instance.vm or {}).get('accel', '?')})")
@@ -100,7 +102,7 @@ def execute_components(build: Any, instance_id: str, phases: tuple[str, ...], lo
                 instance_id, component.document, name=f"{component.name}-{component.version}", phases=phases,
                 parameters=component.parameters, log_dir=log_dir / f"{index:02d}-{component.name}",
                 working_directory=plan.working_directory, timeout=_remaining(build),
-                progress=build.component_progress,
+                progress=build.component_progress, check=build.check_cancel,
             )
             if run.timed_out:
                 build.check_cancel()  # past the step's deadline: StepTimedOut, as in a sandbox
@@ -151,16 +153,16 @@ def create_ami(instance_id: str, *, name: str, description: str | None, tags: di
     """Stop the VM and capture what its root volume changed as the new AMI (one more layer)."""
     from kiln.errors import KilnError
     from kiln.runtime import instances
-    from kiln.runtime.vm_capture import capture_upper
+    from kiln.runtime.vm_capture import capture_upper, scratch_dir
     from kiln.store import api as store
 
     stopped = instances.stop(instance_id)
     if stopped.image_id is None or stopped.vm is None:
         raise KilnError(f"build instance {instance_id} is not a VM launched from an image")
     volume = Path(stopped.vm["root"])
-    # in the instance's directory: terminating the instance removes whatever a crash left here
-    with tempfile.TemporaryDirectory(prefix="kiln-vm-capture-", dir=stopped.dir) as scratch:
-        upper = Path(scratch) / "upper"
+    # in the instance's directory, named after this process: recovery removes what a kill leaves here
+    with scratch_dir(stopped.dir) as scratch:
+        upper = scratch / "upper"
         upper.mkdir()
         capture_upper(volume, store.layer_dirs(stopped.image_id, stopped.region), upper)
         return str(store.create_image_from_upper(

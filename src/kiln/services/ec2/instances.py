@@ -102,6 +102,7 @@ class VmOptions:
     http_tokens: str | None = None  # default: required when the AMI's ImdsSupport is v2.0
     delete_on_termination: bool = True
     volume_size: int | None = None  # GiB
+    network: str = "host"  # "none": no way out of the guest but kiln's SSH and metadata forwards
 
 
 VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
@@ -144,7 +145,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
         volume_size=None if options.volume_size is None else options.volume_size << 30,
         delete_on_termination=options.delete_on_termination, user_data=options.user_data,
-        key_name=options.key_name, public_key=key,
+        key_name=options.key_name, public_key=key, network=options.network,
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
@@ -249,14 +250,13 @@ def _create_image_from_vm(instance: Instance, *, name: str, description: str | N
                           tags: Mapping[str, str] | None) -> str:
     """A VM's root volume as one more layer over its AMI's (``kiln.runtime.vm_capture``)."""
     import shutil
-    import tempfile
 
-    from kiln.runtime.vm_capture import capture_upper
+    from kiln.runtime.vm_capture import capture_upper, scratch_dir
 
     assert instance.image_id is not None and instance.vm is not None
     volume = Path(instance.vm["root"])
-    with tempfile.TemporaryDirectory(prefix="kiln-vm-image-", dir=volume.parent) as scratch:
-        upper = Path(scratch) / "upper"
+    with scratch_dir(volume.parent) as scratch:  # recovery removes what a killed capture leaves
+        upper = scratch / "upper"
         upper.mkdir()
         capture_upper(volume, api.layer_dirs(instance.image_id, instance.region), upper)
         try:

@@ -1,0 +1,127 @@
+"""The reboot protocol of kiln's AWSTOE runner in a VM guest, run here without a VM (a Python without
+site packages, as in the guest): a ``Reboot`` step and an ``ExecuteBash`` step exiting 194 each end the
+run with the state to resume from; run again with that state, the steps done are not run again (their
+outputs still resolve in later steps), the step that asked is done or runs again knowing it rebooted,
+and the document finishes. (The real reboot of a guest: tests/vm_builds/test_vm_build_kill.py.)"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from kiln.runtime import vm_guest_exec, vm_toe_runner
+
+DOCUMENT = """
+name: reboots
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Before
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> {{ Dir }}/before-runs
+            - echo first-output
+      - name: RebootNow
+        action: Reboot
+      - name: UsesBefore
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "{{ build.Before.outputs.stdout }}" > {{ Dir }}/chained
+      - name: AsksByExitCode
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> {{ Dir }}/asks-runs
+            - if [ ! -e {{ Dir }}/asked ]; then touch {{ Dir }}/asked; exit 194; fi
+  - name: validate
+    steps:
+      - name: Done
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo done > {{ Dir }}/done
+parameters:
+  - Dir:
+      type: string
+"""
+
+
+def _run(bundle: Path, work: Path, number: int, resume: dict[str, Any] | None) -> dict[str, Any]:
+    logs = work / f"logs-{number}"
+    request = {"document": DOCUMENT, "name": "reboots-1.0.0", "phases": ["build", "validate"],
+               "parameters": {"Dir": str(work)}, "log_dir": str(logs), "cwd": str(work), "resume": resume}
+    (work / "request.json").write_text(json.dumps(request))
+    runner = [sys.executable, "-S", "-E", str(bundle / "kiln_toe_runner.py"), str(work / "request.json")]
+    done = subprocess.run(runner, capture_output=True, text=True, cwd=work, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome: dict[str, Any] = json.loads((logs / vm_toe_runner.RESULT_FILE).read_text())
+    outcome["progress"] = done.stdout.splitlines()
+    return outcome
+
+
+def test_a_reboot_ends_the_run_and_the_document_resumes_after_it(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
+        archive.extractall(bundle, filter="data")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    first = _run(bundle, work, 1, None)
+    state = first["reboot"]
+    assert state["at"] == ["build", "RebootNow"] and state["reboots"] == 1, state
+    assert state["boot_id"] == Path(vm_toe_runner.BOOT_ID).read_text().strip()
+    assert not (work / "chained").exists(), "nothing after the Reboot step ran"
+
+    second = _run(bundle, work, 2, state)
+    state = second["reboot"]
+    assert state["at"] == ["build", "AsksByExitCode"] and state["reboots"] == 1, state
+    assert "  step Before [ExecuteBash]: success (before the reboot)" in second["progress"], second["progress"]
+    assert "  step RebootNow [Reboot]: success" in second["progress"], second["progress"]
+    assert (work / "chained").read_text() == "first-output\n", "the output of a step before the reboot resolves"
+
+    third = _run(bundle, work, 3, state)
+    assert third["ok"] is True and "reboot" not in third, third
+    assert (work / "before-runs").read_text() == "ran\n", "a step done before a reboot does not run again"
+    assert (work / "asks-runs").read_text() == "ran\nran\n", "the step that exited 194 ran again after it"
+    assert (work / "done").read_text() == "done\n"
+    detailed = json.loads(next((work / "logs-3").glob("TOE_*/detailedoutput.json")).read_text())
+    steps = {step["name"]: step for document in detailed["documents"] for phase in document["phases"]
+             for step in phase["steps"]}
+    # the last run's record is the whole document's: every step, each reboot counted once
+    assert [steps[name]["status"] for name in ("Before", "RebootNow", "UsesBefore", "AsksByExitCode", "Done")] == [
+        "success"] * 5, steps
+    assert (steps["RebootNow"]["reboots"], steps["AsksByExitCode"]["reboots"], steps["Before"]["reboots"]) == (1, 1, 0)
+
+
+def test_more_reboots_than_awstoe_allows_fail_the_step(tmp_path: Path) -> None:
+    """A step that keeps asking is failed after the engine's limit, counted across the reboots."""
+    from kiln.documents.engine import MAX_REBOOTS
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
+        archive.extractall(bundle, filter="data")
+    document = DOCUMENT.replace("if [ ! -e {{ Dir }}/asked ]; then touch {{ Dir }}/asked; exit 194; fi", "exit 194")
+    logs = tmp_path / "logs"
+    done_before = [{"phase": "build", "step": name, "status": "success", "chaining": None}
+                   for name in ("Before", "RebootNow", "UsesBefore")]
+    resume = {"done": done_before, "at": ["build", "AsksByExitCode"], "reboots": MAX_REBOOTS}
+    request = {"document": document, "name": "reboots-1.0.0", "phases": ["build"], "parameters": {"Dir": str(tmp_path)},
+               "log_dir": str(logs), "cwd": str(tmp_path), "resume": resume}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    done = subprocess.run([sys.executable, "-S", "-E", str(bundle / "kiln_toe_runner.py"),
+                           str(tmp_path / "request.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads((logs / vm_toe_runner.RESULT_FILE).read_text())
+    assert outcome["ok"] is False and "reboot" not in outcome, outcome
+    assert outcome["message"] == f"step AsksByExitCode failed: step requested more than {MAX_REBOOTS} reboots", outcome
+    assert (tmp_path / "asks-runs").read_text() == "ran\n", "it ran once more, then the limit stopped it"
