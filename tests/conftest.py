@@ -21,6 +21,8 @@ import kiln.db.engine as engine_module
 from kiln.db.engine import get_engine, reset_engines
 from kiln.services.startup import install as install_startup
 
+pytest_plugins = ["tests.vm_schedule"]  # which tests start first
+
 
 def _tmpfs_with_room(path: Path, room: int) -> bool:
     """``path`` is a writable tmpfs with ``room`` bytes free, mounted without noexec/nodev/nosuid (the tests
