@@ -27,6 +27,10 @@ after the writer, as before), interleaved: ``*_beside_writer_vs_write_locked`` i
 kept per store generation are checked again: DescribeImages asks the change log which AMIs changed (the
 writer's row changes none, so one statement) and reads only those again.
 
+``KILN_BENCH_API_CALLS=describe_images_page,get_image`` measures only those calls, on one server, and
+nothing else (no first requests, writer or moto): to compare a change's CPU per request quickly; the
+result says ``"partial": true``.
+
 Goals (issue 14): ≥ 1,000 req/s for reads and p99 < 50 ms on this machine. First request: the time from
 ``kiln serve`` being ready (its "listening" line) to the answer of the first DescribeImages and GetImage,
 with the API's start-up preloading (``warm``) and without it (``KILN_API_PRELOAD=0``), same run.
@@ -282,6 +286,22 @@ def _uvicorn_http() -> str:
     return parser + ("+uvloop" if find_spec("uvloop") else "+asyncio")
 
 
+def _only(home: Path, key: dict[str, str], arn: str, names: list[str]) -> dict[str, Any]:
+    """The load figures of the calls ``names`` alone, on one server."""
+    process, endpoint, _ = _start(home, preload=True)
+    result: dict[str, Any] = {}
+    try:
+        calls = _calls(endpoint, key, arn)
+        with ProcessPoolExecutor(PROCESSES) as pool:
+            for name in names:
+                _time_one(endpoint, calls[name])
+                for metric, value in _load(pool, endpoint, calls[name], process.pid).items():
+                    result[f"{name}_{metric}"] = value
+    finally:
+        _stop(process)
+    return result
+
+
 def run() -> dict[str, Any]:
     previous = os.environ.get("KILN_HOME")
     with tempfile.TemporaryDirectory(prefix="kiln-bench-api-") as work:
@@ -296,6 +316,9 @@ def run() -> dict[str, Any]:
                 os.environ["KILN_HOME"] = previous
         result: dict[str, Any] = {"amis": AMIS, "clients": PROCESSES * THREADS, "duration_s": DURATION,
                                   "cpus": os.cpu_count(), "uvicorn_http": _uvicorn_http()}
+        only = [name for name in os.environ.get("KILN_BENCH_API_CALLS", "").split(",") if name]
+        if only:
+            return {**result, **_only(home, key, arn, only), "partial": True, "load_average": os.getloadavg()[0]}
         for preload in (False, True):
             result.update(_first_requests(home, key, arn, preload))
         process, endpoint, _ = _start(home, preload=True)

@@ -6,6 +6,7 @@ waiting is one clear error that changes nothing; the wait is an event (webhooks 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -94,6 +95,8 @@ def test_approve_marks_and_resumes_reject_fails(make_recipe: Any, kiln: Kiln, tm
     [ami] = [a["image"] for a in image["outputResources"]["amis"] if a["region"] == "local"]
     [shown] = ec2_images.describe_images(image_ids=[ami])["Images"]
     assert [m["WatermarkKey"] for m in shown["ImageWatermarks"]] == [f"{DEFAULT_ACCOUNT}:approved"]
+    got = json.loads(kiln("image", "get", arn, "--output", "json").stdout)
+    assert got["approval"]["decision"] == "APPROVED" and got["approval"]["reason"] == "looks good"
     allowed.replace_image_criteria([{"ImageWatermarks": [{"WatermarkKey": "*:approved"}]}])
     allowed.enable_allowed_images_settings("audit-mode", include_own_images=True)
     assert ec2_images.describe_images(image_ids=[ami])["Images"][0]["ImageAllowed"] is True
@@ -108,6 +111,8 @@ def test_approve_marks_and_resumes_reject_fails(make_recipe: Any, kiln: Kiln, tm
         assert kiln("image", "reject", second, "--reason", "CVE backlog").exit_code == 0
     finally:
         thread.join(timeout=600)
+    got = json.loads(kiln("image", "get", second, "--output", "json").stdout)
+    assert got["approval"]["decision"] == "REJECTED" and got["approval"]["reason"] == "CVE backlog"
     rejected = images.get_image(second)
     assert rejected["state"]["status"] == "FAILED" and "CVE backlog" in rejected["state"]["reason"]
     assert rejected["outputResources"]["amis"] == []
@@ -122,5 +127,6 @@ def test_approving_an_image_that_is_not_waiting_changes_nothing(make_recipe: Any
     refused = kiln("image", "approve", image, "--reason", "early")
     assert refused.exit_code == 1 and "is not waiting for an approval (its status is PENDING)" in refused.stderr
     assert images.get_image(image)["state"]["status"] == "PENDING"
+    assert json.loads(kiln("image", "get", image, "--output", "json").stdout)["approval"] is None
     unknown = kiln("image", "reject", image.replace("/1.0.0/1", "/9.9.9/1"))
     assert unknown.exit_code != 0 and "Traceback" not in unknown.stderr

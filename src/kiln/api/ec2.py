@@ -19,7 +19,7 @@ from typing import Any
 from kiln.api import query
 from kiln.api.errors import ApiError, Dialect
 from kiln.api.paging import Limits, Shaped
-from kiln.api.protocol import Handler, Service
+from kiln.api.protocol import Handler, Kept, Service
 from kiln.api.sigv4 import Caller
 from kiln.services import ec2_queries
 from kiln.services.ec2 import allowed_images, key_pairs
@@ -37,10 +37,6 @@ MAX_INSTANCES_PER_RUN = 20  # kiln's RunInstances launches at most this many san
 # EC2's describe calls take MaxResults of 5 to 1000 (DescribeImages' range is not documented: the common
 # rule, configurable); without MaxResults everything comes on one page.
 MIN_MAX_RESULTS = int(os.environ.get("KILN_EC2_MIN_MAX_RESULTS", "5"))
-
-
-
-
 
 
 # --- parameter helpers ---------------------------------------------------------------------------
@@ -127,7 +123,7 @@ def _describe_images(p: dict[str, Any], c: Caller) -> dict[str, Any]:
         executable_users=p.get("ExecutableUsers"), filters=_filters(p),
         include_deprecated=bool(p.get("IncludeDeprecated")), include_disabled=bool(p.get("IncludeDisabled")),
     )
-    return {"Images": Shaped(found, ec2_images.wire_shape)}
+    return Kept({"Images": Shaped(found, ec2_images.wire_shape)}, (found,))
 
 
 def _deregister_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from kiln.api import rest_json
 from kiln.api.errors import Dialect
 from kiln.api.paging import Limits
-from kiln.api.protocol import Handler, Service
+from kiln.api.protocol import Handler, Kept, Service
 from kiln.api.sigv4 import Caller
 from kiln.errors import NotFound
 from kiln.model.arn import MANAGED_ACCOUNT
@@ -57,6 +57,11 @@ def _image(arn: str, caller: str, region: str) -> dict[str, Any]:
     """GetImage's image, read once while nothing is committed (a build's progress is a commit): clients
     poll it. The answer is only serialized, never changed."""
     return image_versions.get_image(arn, caller=caller, region=region)["image"]
+
+
+def _get_image(p: dict[str, Any], c: Caller) -> dict[str, Any]:
+    image = _image(p["imageBuildVersionArn"], c.account_id, c.region)
+    return Kept({"requestId": new_request_id(), "image": image}, (image,))  # the wire puts the request's id
 
 
 HANDLERS: dict[str, Handler] = {
@@ -151,8 +156,7 @@ HANDLERS: dict[str, Handler] = {
     "StartImagePipelineExecution": lambda p, c: build_queue.start_pipeline_execution(
         _body(p), account=c.account_id
     ),
-    "GetImage": lambda p, c: {"requestId": new_request_id(),
-                              "image": _image(p["imageBuildVersionArn"], c.account_id, c.region)},
+    "GetImage": lambda p, c: _get_image(p, c),
     "ListImages": lambda p, c: image_versions.list_image_versions(
         account=c.account_id, region=c.region, owner=p.get("owner") or "Self", filters=p.get("filters"),
         by_name=bool(p.get("byName")), include_deprecated=bool(p.get("includeDeprecated")),

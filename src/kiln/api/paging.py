@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, overload
 
 from kiln.api.errors import Dialect
@@ -30,6 +31,7 @@ from kiln.api.model import operation, paginators
 TOKEN_MARKER = "kiln1"
 SNAPSHOT_SECONDS = 300.0
 SNAPSHOTS_KEPT = 64
+REUSE_SECONDS = SNAPSHOT_SECONDS / 2  # a page kept encoded lives shorter than this: its token stays good
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,32 @@ class Limits:
 
 
 class _Snapshots:
-    """The whole answers pages were cut from, by id: at most ``SNAPSHOTS_KEPT``, each for ``SNAPSHOT_SECONDS``."""
+    """The whole answers pages were cut from, by id: at most ``SNAPSHOTS_KEPT``, each for ``SNAPSHOT_SECONDS``.
+
+    An answer made from the same kept objects as the last one of its request (``Kept.sources``) is the
+    same answer: it gets the same snapshot while that has at least ``REUSE_SECONDS`` left, so the first
+    page's token, and the page, are the same bytes from request to request (``kiln.api.encoded``)."""
 
     def __init__(self) -> None:
         self._kept: OrderedDict[str, tuple[float, str, dict[str, Any]]] = OrderedDict()
+        self._latest: dict[str, str] = {}  # fingerprint -> its last snapshot of a Kept answer
         self._lock = threading.Lock()
 
     def put(self, fingerprint: str, result: dict[str, Any]) -> str:
-        snapshot = f"{random.getrandbits(64):016x}"  # unique, not secret: the fingerprint binds it
+        sources = getattr(result, "sources", None)
+        now = time.monotonic()
         with self._lock:
-            self._kept[snapshot] = (time.monotonic() + SNAPSHOT_SECONDS, fingerprint, result)
+            if sources is not None:
+                latest = self._latest.get(fingerprint)
+                kept = self._kept.get(latest) if latest is not None else None
+                if kept is not None and kept[0] - now >= REUSE_SECONDS and same_sources(kept[2], sources):
+                    return latest  # type: ignore[return-value]
+            snapshot = f"{random.getrandbits(64):016x}"  # unique, not secret: the fingerprint binds it
+            self._kept[snapshot] = (now + SNAPSHOT_SECONDS, fingerprint, result)
+            if sources is not None:
+                if len(self._latest) >= SNAPSHOTS_KEPT * 4:
+                    self._latest.clear()
+                self._latest[fingerprint] = snapshot
             while len(self._kept) > SNAPSHOTS_KEPT:
                 self._kept.popitem(last=False)
         return snapshot
@@ -116,28 +134,61 @@ def _token(offset: int, fingerprint: str, snapshot: str) -> str:
     return base64.urlsafe_b64encode(f"{TOKEN_MARKER}:{offset}:{fingerprint}:{snapshot}".encode()).decode()
 
 
+def same_sources(result: dict[str, Any], sources: tuple[object, ...]) -> bool:
+    """Whether ``result`` was made from exactly the objects ``sources`` (``protocol.Kept``)."""
+    theirs = getattr(result, "sources", None)
+    return theirs is not None and len(theirs) == len(sources) and all(
+        a is b for a, b in zip(theirs, sources, strict=True))
+
+
 def page(service: str, name: str, params: dict[str, Any], answer: Callable[[], dict[str, Any]], dialect: Dialect,
          limits: Limits, account: str = "") -> dict[str, Any]:
     """The page of ``answer()`` that ``params`` ask for (the whole answer for an operation without paging)."""
+    return prepare(service, name, params, answer, dialect, limits, account)[1]()
+
+
+@cache
+def _paging(service: str, name: str, limits: Limits) -> tuple[str, str, str, str, int, int] | None:
+    """(token, limit, result and output token members, lowest and highest page size) of a paged operation."""
     config = paginators(service).get(name)
     if not config or not isinstance(config.get("result_key"), str) or "limit_key" not in config:
-        return answer()
-    token_key, limit_key, key = config["input_token"], config["limit_key"], config["result_key"]
-    low, high = _range(service, name, limit_key, limits)
+        return None
+    low, high = _range(service, name, config["limit_key"], limits)
+    return config["input_token"], config["limit_key"], config["result_key"], config["output_token"], low, high
+
+
+def prepare(service: str, name: str, params: dict[str, Any], answer: Callable[[], dict[str, Any]],
+            dialect: Dialect, limits: Limits,
+            account: str = "") -> tuple[dict[str, Any], Callable[[], dict[str, Any]]]:
+    """(the whole answer the page ``params`` ask for is cut from — a snapshot's, or ``answer()`` —, what
+    cuts the page from it): the request checked first, the page cut only when asked for."""
+    found = _paging(service, name, limits)
+    if found is None:
+        whole = answer()
+        return whole, lambda: whole
+    token_key, limit_key, key, output_key, low, high = found
     limit = params.get(limit_key)
     if limit is not None and (not isinstance(limit, int) or not low <= limit <= high):
         raise dialect.limit(limit_key, low, high)
-    fingerprint = _fingerprint([service, name, account], params, token_key, limit_key)
-    start, snapshot = _start(params[token_key], token_key, fingerprint, dialect) if params.get(token_key) else (0, "")
+    token = params.get(token_key)
+    fingerprint = ""
+    start, snapshot = 0, ""
+    if token:
+        fingerprint = _fingerprint([service, name, account], params, token_key, limit_key)
+        start, snapshot = _start(token, token_key, fingerprint, dialect)
     result = SNAPSHOTS.get(snapshot, fingerprint) if snapshot else None
     if result is None:
         result = answer()
         snapshot = ""
-    items = result.get(key) or []
-    size = limit if limit is not None else (limits.default or max(len(items), 1))
-    paged = {**result, key: items[start : start + size]}
-    paged.pop(config["output_token"], None)
-    if start + size < len(items):
-        snapshot = snapshot or SNAPSHOTS.put(fingerprint, result)
-        paged[config["output_token"]] = _token(start + size, fingerprint, snapshot)
-    return paged
+
+    def cut() -> dict[str, Any]:
+        items = result.get(key) or []
+        size = limit if limit is not None else (limits.default or max(len(items), 1))
+        paged = {**result, key: items[start : start + size]}
+        paged.pop(output_key, None)
+        if start + size < len(items):
+            mark = fingerprint or _fingerprint([service, name, account], params, token_key, limit_key)
+            paged[output_key] = _token(start + size, mark, snapshot or SNAPSHOTS.put(mark, result))
+        return paged
+
+    return result, cut

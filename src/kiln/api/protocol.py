@@ -31,6 +31,9 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    # More of the body, sent after ``body`` as it is: bytes kept for many responses (``kiln.api.encoded``)
+    # are not copied into each response's own.
+    tail: bytes = b""
 
 
 class Wire(Protocol):
@@ -44,6 +47,20 @@ class Wire(Protocol):
 
 
 Handler = Callable[[dict[str, Any], "Caller"], dict[str, Any]]
+
+
+class Kept(dict[str, Any]):
+    """A read's answer made from objects the services keep while the store is unchanged, ``sources``
+    (a change to what they show makes new objects): the same request answered from the same objects,
+    compared by identity, is the same answer, so the bytes it was encoded to serve again
+    (``kiln.api.encoded``). Members other than the sources' must not vary (a ``requestId`` is the
+    request's own, put in by the protocol)."""
+
+    __slots__ = ("sources",)
+
+    def __init__(self, answer: dict[str, Any], sources: tuple[object, ...]) -> None:
+        super().__init__(answer)
+        self.sources = sources
 
 
 @dataclass(frozen=True)

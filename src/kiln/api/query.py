@@ -151,7 +151,27 @@ class _Reader:
         return text
 
 
+# Reads' inputs by (service, method, query string, body): a client repeating a read sends the same bytes.
+# Only reads: their handlers take the input as it is (read-only, shared by the requests that sent it).
+_read_inputs: dict[tuple[str, str, str, bytes], tuple[str, dict[str, Any]]] = {}
+READS = ("Describe", "Get", "List")
+MAX_KEPT_INPUTS, MAX_KEPT_BODY = 1024, 4096
+
+
 def read(service: str, dialect: Dialect, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+    key = (service, request.method, request.query, request.body)
+    kept = _read_inputs.get(key)
+    if kept is not None:
+        return kept
+    action, params = _parse(service, dialect, request)
+    if action.startswith(READS) and len(request.body) + len(request.query) <= MAX_KEPT_BODY:
+        if len(_read_inputs) >= MAX_KEPT_INPUTS:
+            _read_inputs.clear()
+        _read_inputs[key] = (action, params)
+    return action, params
+
+
+def _parse(service: str, dialect: Dialect, request: HttpRequest) -> tuple[str, dict[str, Any]]:
     if request.method not in ("POST", "GET"):
         raise ApiError(dialect.unknown_operation, f"{request.method} is not supported", 405)
     form = form_of(request)

@@ -118,7 +118,12 @@ def read(service: str, dialect: Dialect, request: HttpRequest) -> tuple[str, dic
 
 
 def success(service: str, operation: str, result: dict[str, Any], request_id: str) -> HttpResponse:
-    return HttpResponse(200, {"content-type": "application/json"}, json.dumps(result, default=str).encode())
+    if "requestId" in result:  # the answer's requestId is the request's (the x-amzn-requestid header's)
+        result = {**result, "requestId": request_id}
+    return HttpResponse(200, _JSON, json.dumps(result, default=str).encode())
+
+
+_JSON = {"content-type": "application/json"}
 
 
 def failure(service: str, error: ApiError, request_id: str) -> HttpResponse:

@@ -182,12 +182,14 @@ def get(resource: str = typer.Argument(..., help="An image build version ARN, or
         emit(output, describe_image(resource, region, account=account))
         return
     from kiln.cli.output import to_json
+    from kiln.services.builds.approval import decision_of
     from kiln.services.builds.records import get_image
 
     image = get_image(resource, caller=account, region=region)
+    shown: dict[str, object] = {"image": image, "approval": decision_of(image["arn"])}
 
     def text() -> None:
-        typer.echo(to_json({"image": image}))
+        typer.echo(to_json(shown))
         outputs_table(image)
 
-    emit(output, {"image": image}, text)
+    emit(output, shown, text)

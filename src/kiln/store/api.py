@@ -47,7 +47,7 @@ from kiln.store.image_ops import (
     set_image_block_public_access,
     set_last_launched,
 )
-from kiln.store.images import ImageInfo, describe_images, get_image
+from kiln.store.images import ImageInfo, describe_images, get_image, kept_images
 from kiln.store.importer import import_layers
 from kiln.store.layers import LayerInfo, capture
 from kiln.store.layout import EC2_ARCH, MANIFEST_TYPE, Descriptor, Layout
@@ -118,6 +118,7 @@ __all__ = [
     "image_layers",
     "image_referrers",
     "import_rootfs",
+    "kept_images",
     "layer_dirs",
     "list_snapshots",
     "modify_create_volume_permission",

@@ -34,6 +34,7 @@ from kiln.model.sharing import ExecutableScope, OwnerScope, Principal, is_public
 from kiln.store import image_changes
 from kiln.store.access import image_for, launch_permissions
 from kiln.store.boot_attributes import BootAttributes
+from kiln.store.flights import Flights
 from kiln.store.generation import Generation, generation, look
 from kiln.store.layers import LayerInfo
 from kiln.store.layout import Layout
@@ -322,7 +323,7 @@ class _Region:
     infos: list[ImageInfo]
     expires: datetime | None
     seq: int | None
-    answers: dict[Hashable, tuple[datetime | None, list[ImageInfo]]] = field(default_factory=dict)
+    answers: dict[Hashable, tuple[datetime | None, tuple[ImageInfo, ...]]] = field(default_factory=dict)
 
     @functools.cached_property
     def ids(self) -> frozenset[str]:
@@ -643,6 +644,28 @@ def describe_images(
     listed. An id it may not see is ``InvalidAMIID.NotFound`` like an unknown one. Without a caller
     (kiln's own work) every AMI is seen, and ``self`` is the default account.
     """
+    return list(kept_images(region, image_ids=image_ids, names=names, owners=owners,
+                            executable_users=executable_users, filters=filters,
+                            include_deprecated=include_deprecated, include_disabled=include_disabled,
+                            caller=caller))
+
+
+def kept_images(
+    region: str = "local",
+    *,
+    image_ids: list[str] | None = None,
+    names: list[str] | None = None,
+    owners: list[str] | None = None,
+    executable_users: list[str] | None = None,
+    filters: dict[str, list[str]] | None = None,
+    include_deprecated: bool = False,
+    include_disabled: bool = False,
+    caller: Principal | None = None,
+) -> tuple[ImageInfo, ...]:
+    """:func:`describe_images`' answer as kept in memory: one read-only object for every call while the
+    answer holds, and a new object once it may differ (an AMI of the region changed, an image's
+    deprecation time came), so a caller may keep what it made of the answer for as long as it is handed
+    the same object. After a change, concurrent calls asking the same compute it once."""
     region_images = _region_images(region)
     try:
         key: Hashable = (tuple(image_ids or ()), tuple(names or ()), tuple(owners or ()),
@@ -655,22 +678,31 @@ def describe_images(
     now = utcnow()
     kept = region_images.answers.get(key) if key is not None else None
     if kept is not None and (kept[0] is None or now < kept[0]):
-        return list(kept[1])
-    result = _describe(region, region_images.infos, now, image_ids=image_ids, names=names, owners=owners,
-                       executable_users=executable_users, filters=filters, include_deprecated=include_deprecated,
-                       include_disabled=include_disabled, caller=caller)
-    if key is not None:
-        # the answer holds until an image's deprecation time comes (it may then be left out)
-        turns = min((info.deprecation_time for info in region_images.infos
-                     if info.deprecation_time is not None and info.deprecation_time > now), default=None)
-        with _described_lock:
-            if len(region_images.answers) >= MAX_ANSWERS:
-                region_images.answers.clear()
-            region_images.answers[key] = (turns, result)
-    return list(result)
+        return kept[1]
+
+    def answer() -> tuple[ImageInfo, ...]:
+        result = tuple(_describe(region, region_images.infos, now, image_ids=image_ids, names=names,
+                                 owners=owners, executable_users=executable_users, filters=filters,
+                                 include_deprecated=include_deprecated, include_disabled=include_disabled,
+                                 caller=caller))
+        if key is not None:
+            # the answer holds until an image's deprecation time comes (it may then be left out)
+            turns = min((info.deprecation_time for info in region_images.infos
+                         if info.deprecation_time is not None and info.deprecation_time > now), default=None)
+            with _described_lock:
+                if len(region_images.answers) >= MAX_ANSWERS:
+                    region_images.answers.clear()
+                region_images.answers[key] = (turns, result)
+        return result
+
+    if key is None:
+        return answer()
+    # the answers dict is the region state's (held by every caller waiting here): its id names that state
+    return _answering.run((id(region_images.answers), key), answer)
 
 
 MAX_ANSWERS = 256  # DescribeImages answers kept per region and store state
+_answering: Flights[tuple[ImageInfo, ...]] = Flights()
 
 
 def _describe(

@@ -17,6 +17,7 @@ As on EC2 the account's own AMIs are never restricted — unless the account cho
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from kiln.db.base import clock_now, utcnow
@@ -142,7 +143,13 @@ def annotate(images: list[dict[str, Any]], found: list[Any], *, account: str, re
             for image, allowed in judge_shown(found, account=account, region=region)]
 
 
-def judge_shown(found: list[Any], *, account: str, region: str) -> list[tuple[Any, bool | None]]:
+def judging(*, account: str, region: str) -> bool:
+    """Whether DescribeImages judges images for ``account`` in ``region`` (the settings are not disabled):
+    when not, it shows every image it found, without ``ImageAllowed``."""
+    return _stored_settings(account, region)[0] != DISABLED
+
+
+def judge_shown(found: Sequence[Any], *, account: str, region: str) -> list[tuple[Any, bool | None]]:
     """The store's images DescribeImages shows under the settings, each with its ``ImageAllowed``
     (None while the settings are disabled); see :func:`annotate`. Judging needs no EC2 shape, so a
     caller that pages makes shapes for its page only."""

@@ -14,6 +14,7 @@ moment (an organization or OU grant follows the caller's current membership):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -117,7 +118,7 @@ def described_images(
 
     filters = dict(filters or {})
     allowed_filter = filters.pop("image-allowed", None)
-    found = api.describe_images(
+    found = api.kept_images(
         region,
         image_ids=image_ids,
         names=names,
@@ -128,10 +129,32 @@ def described_images(
         include_disabled=include_disabled,
         caller=principal(account),
     )
+    if allowed_filter is None and not allowed_images.judging(account=account, region=region):
+        return _unjudged(found)
     shown = allowed_images.judge_shown(found, account=account, region=region)
     if allowed_filter is not None:
         shown = [(image, allowed) for image, allowed in shown if str(allowed).lower() in allowed_filter]
     return shown
+
+
+_unjudged_kept: dict[int, tuple[tuple[Any, ...], list[DescribedImage]]] = {}  # id(store answer) -> it, its pairs
+_unjudged_lock = threading.Lock()
+MAX_UNJUDGED = 64
+
+
+def _unjudged(found: tuple[Any, ...]) -> list[DescribedImage]:
+    """Every image of a store answer shown, none judged: one list per store answer object (the store hands
+    out the same object while the answer holds), so an unchanged answer is the same object here too and
+    the API may reuse what it encoded from it (``kiln.api.encoded``). Read-only."""
+    kept = _unjudged_kept.get(id(found))
+    if kept is not None and kept[0] is found:
+        return kept[1]
+    pairs: list[DescribedImage] = [(image, None) for image in found]
+    with _unjudged_lock:
+        if len(_unjudged_kept) >= MAX_UNJUDGED:
+            _unjudged_kept.clear()
+        _unjudged_kept[id(found)] = (found, pairs)  # the answer is held here: its id is not reused meanwhile
+    return pairs
 
 
 def image_shape(described: DescribedImage) -> dict[str, Any]:
