@@ -21,6 +21,8 @@ import kiln.db.engine as engine_module
 from kiln.db.engine import get_engine, reset_engines
 from kiln.services.startup import install as install_startup
 
+pytest_plugins = ["tests.vm_schedule"]  # which tests start first
+
 
 def _tmpfs_with_room(path: Path, room: int) -> bool:
     """``path`` is a writable tmpfs with ``room`` bytes free, mounted without noexec/nodev/nosuid (the tests
@@ -296,3 +298,27 @@ def s3(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     # the test's own client names the endpoint explicitly; the actions must find it from the env
     return boto3.client("s3", endpoint_url=aws.endpoint, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+# --- the VM tests' bootable Debian image (tests/vm_support.py) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_vm_image(tmp_path_factory: pytest.TempPathFactory, bootstrap_cache: Path) -> Any:
+    """tests/vm/vm_image.yaml built once per session, across xdist workers too: a ``BuiltImage(home,
+    ami)`` whose home is read-only; ``vm_support.copy_home`` gives a KILN_HOME of one's own."""
+    from tests.vm_support import built_image
+
+    return built_image(tmp_path_factory, bootstrap_cache)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The shared VM image is removed by the process that ran the session (xdist's controller, after its
+    workers are done): a worker cannot know whether another still copies it."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tests.vm_support import SHARED_NAME
+
+    factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's own, as pytest-xdist reads it
+    if factory is not None:
+        shutil.rmtree(factory.getbasetemp() / SHARED_NAME, ignore_errors=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.vm_support import BuiltImage, copy_home, terminate_all
 
 from kiln.runtime import procs
 
@@ -48,35 +49,18 @@ class VmImage:
 
 
 @pytest.fixture(scope="module")
-def vm_image(tmp_path_factory: pytest.TempPathFactory, bootstrap_cache: Path) -> Iterator[VmImage]:
-    """The bootable Debian image, built once in a KILN_HOME of its own; every VM left is terminated."""
+def vm_image(shared_vm_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmImage]:
+    """The bootable Debian image (built once per session) in a KILN_HOME of this module's own; every VM
+    left is terminated."""
     from kiln.db.engine import reset_engines
-    from kiln.services.apply import apply_file
-    from kiln.services.builds.workflow import create_and_build
 
     work = tmp_path_factory.mktemp("vm")
+    home = copy_home(shared_vm_image.home, work / "home")
+    yield VmImage(home, shared_vm_image.ami)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(work / "home"))
-        patch.setenv("KILN_BOOTSTRAP_CACHE", str(bootstrap_cache))
-        patch.delenv("KILN_DATABASE_URL", raising=False)
+        patch.setenv("KILN_HOME", str(home))
         reset_engines()
-        try:
-            arns = {o.kind: o.arn for o in apply_file(Path(__file__).with_name("vm_image.yaml")).outcomes}
-            image = create_and_build(recipe_arn=arns["ImageRecipe"],
-                                     infrastructure_arn=arns["InfrastructureConfiguration"])
-            assert image["state"]["status"] == "AVAILABLE", image["state"]
-            ami = image["outputResources"]["amis"][0]["image"]
-        finally:
-            reset_engines()
-    yield VmImage(work / "home", ami)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(work / "home"))
-        reset_engines()
-        from kiln.runtime import instances, recovery
-
-        recovery.recover()
-        for instance in instances.list_instances(states=recovery.LIVE_STATES):
-            instances.terminate(instance.id, force=True)
+        terminate_all()
         reset_engines()
     shutil.rmtree(work, ignore_errors=True)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.vm_support import BuiltImage, copy_home, terminate_all
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)"),
@@ -25,7 +26,6 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-VM_IMAGE = Path(__file__).resolve().parents[1] / "vm" / "vm_image.yaml"
 WRITES = """
 name: vm-writes
 schemaVersion: 1.0
@@ -77,35 +77,18 @@ class VmHome:
 
 
 @pytest.fixture(scope="module")
-def vm_home(tmp_path_factory: pytest.TempPathFactory, bootstrap_cache: Path) -> Iterator[VmHome]:
-    """The bootable Debian image (the VM tests' own recipe), built once in a KILN_HOME of its own."""
+def vm_home(shared_vm_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmHome]:
+    """The bootable Debian image (the VM tests' own recipe, built once per session) in a KILN_HOME of
+    this module's own; every VM left is terminated."""
     from kiln.db.engine import reset_engines
-    from kiln.services.apply import apply_file
-    from kiln.services.builds.workflow import create_and_build
 
     work = tmp_path_factory.mktemp("vm-builds")
+    home = copy_home(shared_vm_image.home, work / "home")
+    yield VmHome(home, shared_vm_image.ami)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(work / "home"))
-        patch.setenv("KILN_BOOTSTRAP_CACHE", str(bootstrap_cache))
-        patch.delenv("KILN_DATABASE_URL", raising=False)
+        patch.setenv("KILN_HOME", str(home))
         reset_engines()
-        try:
-            arns = {o.kind: o.arn for o in apply_file(VM_IMAGE).outcomes}
-            image = create_and_build(recipe_arn=arns["ImageRecipe"],
-                                     infrastructure_arn=arns["InfrastructureConfiguration"])
-            assert image["state"]["status"] == "AVAILABLE", image["state"]
-            parent = image["outputResources"]["amis"][0]["image"]
-        finally:
-            reset_engines()
-    yield VmHome(work / "home", parent)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(work / "home"))
-        reset_engines()
-        from kiln.runtime import instances, recovery
-
-        recovery.recover()
-        for instance in instances.list_instances(states=recovery.LIVE_STATES):
-            instances.terminate(instance.id, force=True)
+        terminate_all()
         reset_engines()
     shutil.rmtree(work, ignore_errors=True)
 

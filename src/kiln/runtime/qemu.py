@@ -125,13 +125,30 @@ def boot(disk: Path, *, accel: Accel, serial: Path, drives: Sequence[Path] = (),
     return Guest(process, serial, stderr)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What a KVM probe found: the accelerator to use and whether KVM itself failed (QEMU under KVM died
+    or said so before the guest got anywhere), which no other guest on this host would get past either.
+    A guest that just did not reach its init in time may be the guest's own doing (a kernel that does
+    not boot), so that failure is not the host's."""
+
+    accel: Accel
+    host_fault: bool = False
+
+
 def probe_accel(disk: Path, scratch: Path, *, uefi: bool = False, timeout: float = KVM_PROBE_SECONDS) -> Accel:
     """KVM when a probe boot of ``disk`` under KVM starts the kernel's init within ``timeout`` seconds,
     else TCG; the disk is not written (QEMU's ``-snapshot``)."""
+    return probe_kvm(disk, scratch, uefi=uefi, timeout=timeout).accel
+
+
+def probe_kvm(disk: Path, scratch: Path, *, uefi: bool = False, timeout: float = KVM_PROBE_SECONDS) -> Probe:
+    """:func:`probe_accel`, saying whether a failure was KVM's own (always a real probe: nothing is
+    remembered here, see ``kiln.runtime.kvm_memo``)."""
     if not KVM_DEVICE.exists():
-        return Accel("tcg", f"{KVM_DEVICE} does not exist")
+        return Probe(Accel("tcg", f"{KVM_DEVICE} does not exist"))
     if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
-        return Accel("tcg", f"{KVM_DEVICE} is not readable and writable by this user")
+        return Probe(Accel("tcg", f"{KVM_DEVICE} is not readable and writable by this user"))
     kvm = Accel("kvm", "")
     guest = boot(disk, accel=kvm, serial=scratch / "kvm-probe.serial", uefi=uefi, snapshot=True)
     started = time.monotonic()
@@ -140,12 +157,16 @@ def probe_accel(disk: Path, scratch: Path, *, uefi: bool = False, timeout: float
     finally:
         guest.stop()
     if reached:
-        return Accel("kvm", f"a probe boot under KVM reached {reached!r} in {time.monotonic() - started:.1f} s")
+        return Probe(Accel("kvm", f"a probe boot under KVM reached {reached!r} in {time.monotonic() - started:.1f} s"))
     console = [line for line in guest.console().splitlines() if line.strip()]
     errors = guest.errors().splitlines()
     last = ((errors[-1] if errors else "") or (console[-1] if console else "no console output")).strip()[:160]
-    if guest.process.returncode not in (None, -9):  # it ended on its own, not by our kill
-        return Accel("tcg", f"{KVM_DEVICE} exists but QEMU under KVM exited (status {guest.process.returncode}) "
-                            f"before the kernel's init: {last}")
-    return Accel("tcg", f"{KVM_DEVICE} exists but a probe boot under KVM did not start the kernel's init "
-                        f"within {timeout:g} s (last: {last})")
+    status = guest.process.returncode
+    if status not in (None, -9):  # it ended on its own, not by our kill
+        # killed by a signal (an assertion in QEMU's KVM code) or an error naming KVM: the host's KVM failed;
+        # a clean exit is the guest powering off or resetting (-no-reboot), its own doing
+        host_fault = status < 0 or any("kvm" in line.lower() for line in errors)
+        return Probe(Accel("tcg", f"{KVM_DEVICE} exists but QEMU under KVM exited (status {status}) "
+                                  f"before the kernel's init: {last}"), host_fault)
+    return Probe(Accel("tcg", f"{KVM_DEVICE} exists but a probe boot under KVM did not start the kernel's init "
+                              f"within {timeout:g} s (last: {last})"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
-from kiln.runtime import instances, qemu, records, vm_disk, vm_keys, vm_seed
+from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_seed
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import Instance
 from kiln.runtime.vm_keys import ssh_keygen as ssh_keygen  # where key pairs are made
@@ -134,18 +134,24 @@ def launch(
 
 
 def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
-    """KVM or TCG for ``disk`` (``kiln.runtime.qemu.probe_accel``), the answer kept beside the disk so
-    the probe boot happens once per disk."""
+    """KVM or TCG for ``disk`` (``kiln.runtime.qemu.probe_kvm``), so the probe boot happens once per disk:
+    the answer is kept beside the disk, except a failure of KVM itself, which holds for every disk on
+    this host until it reboots and is kept once for all of them (``kiln.runtime.kvm_memo``)."""
     answer = disk.with_name(disk.name + ".accel.json")
     try:
         known = json.loads(answer.read_text())
         return qemu.Accel(known["name"], known["reason"])
     except (OSError, ValueError, KeyError):
         pass
+    remembered = kvm_memo.remembered()
+    if remembered is not None:
+        return remembered
     scratch = disk.with_name(disk.name + ".probe")
     scratch.mkdir(exist_ok=True)
-    chosen = qemu.probe_accel(disk, scratch, uefi=uefi)
+    probe = qemu.probe_kvm(disk, scratch, uefi=uefi)
+    if probe.host_fault and kvm_memo.remember(probe.accel, disk):
+        return probe.accel
     partial = answer.with_name(answer.name + ".partial")
-    partial.write_text(json.dumps({"name": chosen.name, "reason": chosen.reason}))
+    partial.write_text(json.dumps({"name": probe.accel.name, "reason": probe.accel.reason}))
     partial.rename(answer)
-    return chosen
+    return probe.accel
