@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 from pathlib import Path
 
 import pytest
 
+from kiln.documents.engine import Engine
 from kiln.documents.host import HostExecutor
 from kiln.documents.model import DocumentInvalid
 from kiln.documents.run import document_from_text, run_documents
@@ -62,10 +64,13 @@ def test_an_invalid_text_lists_its_issues() -> None:
 
 
 def test_the_sequence_is_written_once() -> None:
-    """Only documents/run.py opens a run log; the engine alone makes engines (for nested documents)."""
+    """Only documents/run.py opens a run log and makes the top engine (through its ``engine`` parameter,
+    :class:`Engine` or a subclass such as the VM guest's resuming one); the engine alone makes engines
+    for nested documents."""
     makers: dict[str, set[str]] = {}
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("RunLog", "Engine"):
                 makers.setdefault(node.func.id, set()).add(str(path.relative_to(SRC)))
-    assert makers == {"RunLog": {"documents/run.py"}, "Engine": {"documents/run.py", "documents/engine.py"}}
+    assert makers == {"RunLog": {"documents/run.py"}, "Engine": {"documents/engine.py"}}
+    assert inspect.signature(run_documents).parameters["engine"].default is Engine

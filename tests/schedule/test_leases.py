@@ -85,18 +85,35 @@ while not os.path.exists(os.path.join(os.path.dirname(sys.argv[2]), "go")):
     time.sleep(0.01)
 base = datetime(2026, 1, 1, tzinfo=UTC)
 won = []
+other = os.path.join(os.path.dirname(sys.argv[2]), "p2.txt" if sys.argv[1] == "proc0" else "p1.txt")
+order = range(300) if sys.argv[1] == "proc0" else range(299, -1, -1)  # meet in the middle
+
+
+def started() -> None:
+    # after its first try, each waits for the other's (so on a busy machine one process cannot run
+    # through the whole list before the other has begun)
+    open(sys.argv[2] + ".started", "w").close()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(other + ".started") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 if sys.argv[3] == "leases":
     from kiln.schedule.leases import acquire
-    names = range(300) if sys.argv[1] == "proc0" else range(299, -1, -1)
-    won = [f"lease-{n}" for n in names if acquire(f"lease-{n}", sys.argv[1], 3600)]
+    for index, n in enumerate(order):
+        if acquire(f"lease-{n}", sys.argv[1], 3600):
+            won.append(f"lease-{n}")
+        if index == 0:
+            started()
     open(sys.argv[2], "w").write("\\n".join(won))
     sys.exit(0)
-order = range(300) if sys.argv[1] == "proc0" else range(299, -1, -1)  # meet in the middle
-for i in order:
+for index, i in enumerate(order):
     for key in ("k0", "k1", "k2"):
         due = base + timedelta(minutes=i)
         if claim_due_run(key, due, sys.argv[1]):
             won.append(f"{key} {due.isoformat()}")
+    if index == 0:
+        started()
 open(sys.argv[2], "w").write("\\n".join(won))
 """
 

@@ -41,21 +41,23 @@ def run_documents(
     progress: Progress | None = None,
     console: Progress | None = None,
     cwd: str | None = None,
+    engine: Callable[..., Engine] = Engine,
 ) -> tuple[Execution, Path]:
     """Run ``phases`` (all when None) of ``documents`` on ``executor``; returns the execution and its
     ``detailedoutput.json``, written with the rest of the logs under ``log_directory``.
 
     Parameters are bound first: a wrong or missing value stops the run before any log is written.
+    ``engine`` makes the engine (an :class:`Engine` subclass, e.g. one that resumes after a reboot).
     """
     overrides = dict(parameters or {})
     for document in documents:
         bind_parameters(document, overrides)
     log = RunLog(log_directory, execution_id)
     try:
-        engine = Engine(executor, log=log, progress=progress, console=console, cwd=cwd)
-        execution = engine.run(list(documents), phases=list(phases) if phases is not None else None,
-                               parameters=overrides, execution_id=execution_id)
-        detailed = log.finish(execution, engine.chaining)
+        running = engine(executor, log=log, progress=progress, console=console, cwd=cwd)
+        execution = running.run(list(documents), phases=list(phases) if phases is not None else None,
+                                parameters=overrides, execution_id=execution_id)
+        detailed = log.finish(execution, running.chaining)
     finally:
         log.close()
     return execution, detailed

@@ -103,26 +103,27 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     """Run the request's document; ``{"ok": bool, "message": str}``, or ``{"ok": False, "reboot":
     STATE}`` when a step asked for a reboot."""
     from kiln.documents.model import DocumentInvalid
-    from kiln.documents.report import RunLog
-    from kiln.documents.run import document_from_text
+    from kiln.documents.run import document_from_text, run_documents
 
     try:
         parsed = document_from_text(request["document"], request["name"])
     except DocumentInvalid as invalid:
         return {"ok": False, "message": "; ".join(str(issue) for issue in invalid.issues) or "document does not parse"}
-    log = RunLog(request["log_dir"], request["name"])
+    engines: list[Any] = []
+
+    def resuming_engine(*args: Any, **kwargs: Any) -> Any:
+        engines.append(_engine_class()(*args, resume=request.get("resume"), **kwargs))
+        return engines[-1]
+
     try:
-        engine = _engine_class()(_executor(), log=log, progress=lambda line: print(line, flush=True),
-                                 cwd=request["cwd"], resume=request.get("resume"))
-        try:
-            execution = engine.run([parsed], phases=request["phases"], parameters=request["parameters"],
-                                   execution_id=request["name"])
-        except RebootRequested:
-            os.sync()  # what the steps wrote is on disk before the reset
-            return {"ok": False, "message": "", "reboot": engine.reboot_state()}
-        log.finish(execution, engine.chaining)
-    finally:
-        log.close()
+        execution, _ = run_documents(
+            [parsed], executor=_executor(), log_directory=request["log_dir"], execution_id=request["name"],
+            phases=request["phases"], parameters=request["parameters"], cwd=request["cwd"],
+            progress=lambda line: print(line, flush=True), engine=resuming_engine,
+        )
+    except RebootRequested:
+        os.sync()  # what the steps wrote is on disk before the reset
+        return {"ok": False, "message": "", "reboot": engines[-1].reboot_state()}
     if execution.status == "success":
         return {"ok": True, "message": ""}
     return {"ok": False, "message": execution.failure_message or "a step failed"}
