@@ -41,6 +41,9 @@ SECTOR = 512
 SCRATCH_PREFIX = "kiln-capture-"  # then <pid>-<start time>-<random>
 _SCRATCH_NAME = re.compile(rf"^{SCRATCH_PREFIX}(\d+)-(\d+)-")
 _PR_SET_PDEATHSIG = 1
+# looked up here, not in the forked child: dlopen there could wait forever on a loader lock another
+# thread of the capturing process held at the fork
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 @contextlib.contextmanager
@@ -88,7 +91,7 @@ def clean_abandoned(parents: Iterable[Path]) -> list[Path]:
 def _die_with_parent() -> None:
     """In the child: SIGKILL when the capturing thread's process dies (a build killed with -9 leaves no
     ``qemu-img`` writing into a directory recovery removes)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run(argv: list[str], what: str) -> str:
