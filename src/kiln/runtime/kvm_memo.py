@@ -11,13 +11,13 @@ per-disk answer (``kiln.runtime.vm.choose_accel``) does the job, as before.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from kiln.files import write_atomic
 from kiln.runtime.qemu import Accel, qemu_binary
 
 MEMO_VARIABLE = "KILN_KVM_MEMO"
@@ -79,14 +79,10 @@ def remember(failure: Accel, disk: Path) -> bool:
         return False
     answer = {"name": failure.name, "reason": failure.reason, "disk": str(disk), "boot_id": boot_id(),
               "qemu": os.path.realpath(qemu_binary()), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        partial.write_text(json.dumps(answer))
-        os.replace(partial, path)
+        write_atomic(path, json.dumps(answer))
     except OSError:
-        with contextlib.suppress(OSError):  # the directory itself may be what failed
-            partial.unlink(missing_ok=True)
         return False
     for stale in path.parent.glob(f"{PREFIX}*.json"):  # earlier boots' answers (a directory that outlives boots)
         if not stale.name.startswith(f"{PREFIX}{answer['boot_id']}-"):

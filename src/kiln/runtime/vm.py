@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.errors import InvalidInput
+from kiln.files import write_atomic
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
 from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_seed
@@ -151,7 +152,5 @@ def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
     probe = qemu.probe_kvm(disk, scratch, uefi=uefi)
     if probe.host_fault and kvm_memo.remember(probe.accel, disk):
         return probe.accel
-    partial = answer.with_name(answer.name + ".partial")
-    partial.write_text(json.dumps({"name": probe.accel.name, "reason": probe.accel.reason}))
-    partial.rename(answer)
+    write_atomic(answer, json.dumps({"name": probe.accel.name, "reason": probe.accel.reason}))
     return probe.accel
