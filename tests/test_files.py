@@ -12,9 +12,9 @@ from kiln.files import partial_path, staged_path, write_atomic
 
 
 @pytest.fixture
-def folder(folder: Path) -> Path:
-    (folder / "files").mkdir()
-    return folder / "files"
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "files").mkdir()
+    return tmp_path / "files"
 
 
 def test_write_atomic_gives_the_mode_from_the_first_byte(folder: Path) -> None:
