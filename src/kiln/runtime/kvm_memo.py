@@ -41,7 +41,7 @@ def boot_id() -> str | None:
         return None
 
 
-def _binary_key() -> str:
+def binary_key() -> str:
     """The QEMU binary kiln runs: its real path and the file itself (an upgrade is another binary)."""
     path = os.path.realpath(qemu_binary())
     stat = os.stat(path)
@@ -53,7 +53,7 @@ def memo_path() -> Path | None:
     directory, boot = _directory(), boot_id()
     if directory is None or boot is None:
         return None
-    return directory / f"{PREFIX}{boot}-{_binary_key()}.json"
+    return directory / f"{PREFIX}{boot}-{binary_key()}.json"
 
 
 def remembered() -> Accel | None:
