@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,10 +65,16 @@ def fetch(minor: str) -> list[Path]:
 
 def _download(package: str, minor: str) -> None:
     target = wheel_dir()
-    target.mkdir(parents=True, exist_ok=True)
     pin = f"{package.replace('_', '-')}=={importlib.metadata.version(package)}"
-    # into a directory of its own first: a wheel shows up whole or not at all (also for parallel setups)
-    with tempfile.TemporaryDirectory(dir=target, prefix=".download-") as partial:
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        # into a directory of its own first: a wheel shows up whole or not at all (also for parallel setups)
+        partial = tempfile.mkdtemp(dir=target, prefix=".download-")
+    except OSError as error:
+        raise SystemRequirement(f"cannot write {pin} for CPython {minor} into {target}: {error.strerror}",
+                                hint="run scripts/setup.sh (make setup), or set KILN_GUEST_WHEELS to a "
+                                "writable directory") from None
+    try:
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", pin,
                    "--only-binary=:all:", "--no-deps", "--implementation", "cp", "--python-version", minor,
                    "--abi", _tag(minor), "--platform", PLATFORM, "--dest", partial]
@@ -77,11 +84,14 @@ def _download(package: str, minor: str) -> None:
             raise SystemRequirement(f"downloading {pin} for CPython {minor} failed: {error}",
                                     hint="run scripts/setup.sh (make setup) where PyPI is reachable") from None
         if done.returncode != 0:
-            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            lines = done.stderr.strip().splitlines()
+            tail = " | ".join(([line for line in lines if line.startswith("ERROR")] or lines)[-2:])
             raise SystemRequirement(f"downloading {pin} for CPython {minor} failed: {tail}",
                                     hint="run scripts/setup.sh (make setup) where PyPI is reachable")
         for path in Path(partial).glob("*.whl"):
             os.replace(path, target / path.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def main() -> int:
