@@ -7,7 +7,8 @@ package and its libraries) and runs it with the guest's ``python3`` without site
 request names the document, phases, parameters, working directory and the log folder; progress lines
 go to stdout as they happen (the host streams them into the build's log), the outcome to
 ``<log folder>/kiln-result.json``. Imports nothing of kiln but ``kiln.documents`` (and
-``kiln.errors``), which is all the guest has.
+``kiln.errors``), which is all the guest has. The S3 steps reach S3 through the host's S3 relay
+(``kiln.documents.s3_relay_client``): the guest holds no credentials and no boto3.
 
 A reboot (the ``Reboot`` action, or ``ExecuteBash`` exiting 194) ends the run as AWSTOE's does: the
 file systems are synced and the outcome is ``{"reboot": STATE}``, STATE saying which steps are done
@@ -95,6 +96,13 @@ def _executor() -> Any:
     class GuestExecutor(HostExecutor):  # type: ignore[misc, valid-type]
         def reboot(self) -> None:
             raise RebootRequested()
+
+        def s3_client(self, policy: Any) -> Any:
+            """S3 through the host's relay, which holds the credentials and the build's network policy
+            (``policy`` is this executor's own, the guest's: the host's is the one that counts)."""
+            from kiln.documents.s3_relay_client import RelayS3
+
+            return RelayS3()
 
     return GuestExecutor()
 
