@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+# Nothing of kiln at the top: run as a script, this puts its own tree on sys.path first (see the end).
 CONFIG_NAME = "s3-relay.json"
 # what boto3 finds the S3 endpoint, region and a mapped profile's credentials by (never credentials)
 ENVIRONMENT = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_CONFIG_FILE",
@@ -36,15 +37,14 @@ IDLE_SECONDS = 3600  # a guest's step keeps its connection between objects
 def write_config(path: Path, policy: Any | None) -> None:
     """The relay's CONFIG for an instance: ``policy`` (a NetworkPolicy, None: refuse) and the S3
     settings of this process's environment."""
+    from kiln.files import write_atomic
+
     config = {
         "policy": None if policy is None else {"reachable": policy.reachable, "host_local": policy.host_local,
                                                "aws_profile": policy.aws_profile},
         "environment": {name: os.environ[name] for name in ENVIRONMENT if name in os.environ},
     }
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(config))
-    partial.chmod(0o600)
-    partial.rename(path)
+    write_atomic(path, json.dumps(config), mode=0o600)
 
 
 class _Upload:
