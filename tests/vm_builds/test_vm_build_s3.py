@@ -3,7 +3,8 @@ its S3 steps go through the host's S3 relay (kiln.runtime.vm_s3_relay, QEMU's gu
 169.254.169.254:8773), which uses the build's network policy and the AWS profile the infrastructure
 configuration's instance profile maps to, against the session's moto server. One build downloads an
 object and a prefix and uploads a file and a folder; a build whose configuration says ``subnetId none``
-fails its S3Download with a sandbox build's refusal. Never skipped (TCG when KVM is not usable)."""
+fails its S3Download with a sandbox build's refusal. The first build also reboots from inside a nested
+ExecuteDocument and resumes there. Never skipped (TCG when KVM is not usable)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,29 @@ phases:
             - mkdir -p /opt/s3/mirror /opt/s3/up/sub
             - printf A > /opt/s3/up/a.txt
             - printf B > /opt/s3/up/sub/b.txt
+            - echo ran >> /opt/s3/prepare-runs
+            - |
+              cat > /opt/s3/nested.yaml <<'EOF'
+              name: nested
+              schemaVersion: 1.0
+              phases:
+                - name: build
+                  steps:
+                    - name: NestedBefore
+                      action: ExecuteBash
+                      inputs:
+                        commands:
+                          - echo ran >> /opt/s3/nested-before
+                          - cat /proc/sys/kernel/random/boot_id > /opt/s3/boot-before
+                    - name: NestedReboot
+                      action: Reboot
+                    - name: NestedAfter
+                      action: ExecuteBash
+                      inputs:
+                        commands:
+                          - echo ran >> /opt/s3/nested-after
+                          - cat /proc/sys/kernel/random/boot_id > /opt/s3/boot-after
+              EOF
       - name: Down
         action: S3Download
         inputs:
@@ -53,6 +77,15 @@ phases:
           - source: /opt/s3/up
             destination: s3://vm-bucket/tree/
             recurse: true
+      - name: Nest
+        action: ExecuteDocument
+        inputs:
+          document: /opt/s3/nested.yaml
+      - name: AfterNest
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> /opt/s3/after-nest
 """
 REFUSED = """
 name: vm-s3-refused
@@ -142,6 +175,22 @@ def test_s3_steps_in_a_vm_go_through_the_hosts_relay(builds: Any, vm_home: tuple
     assert view.read_bytes("/opt/s3/big.bin") == big
     assert view.read_bytes("/opt/s3/mirror/x.txt") == b"X" and view.read_bytes("/opt/s3/mirror/q/y.txt") == b"Y"
     assert view.read_bytes("/opt/s3/mirror/z.txt") is None
+    # the nested document's Reboot rebooted the guest and the run resumed inside that document: no step
+    # done before it ran again (S3 steps included), the rest of both documents ran once
+    rebooting = (f"{_build_vm(image['arn'])}: rebooting for step build/Nest//opt/s3/nested.yaml/build/NestedReboot, "
+                 "then resuming the document")
+    assert rebooting in [line.strip() for line in lines], [line for line in lines if "reboot" in line]
+    for name in ("prepare-runs", "nested-before", "nested-after", "after-nest"):
+        assert view.read_bytes(f"/opt/s3/{name}") == b"ran\n", name
+    assert view.read_bytes("/opt/s3/boot-before") != view.read_bytes("/opt/s3/boot-after")
+
+
+def _build_vm(image_arn: str) -> str:
+    from kiln.runtime import instances
+
+    [build] = [i.id for i in instances.list_instances() if i.tags.get("kiln:ImageArn") == image_arn
+               and i.tags.get("kiln:Purpose") == "build"]
+    return build
 
 
 def test_a_vm_build_without_a_network_is_refused_s3(builds: Any, vm_home: tuple[Path, str]) -> None:
