@@ -2,7 +2,8 @@
 site packages, as in the guest): a ``Reboot`` step and an ``ExecuteBash`` step exiting 194 each end the
 run with the state to resume from; run again with that state, the steps done are not run again (their
 outputs still resolve in later steps), the step that asked is done or runs again knowing it rebooted,
-and the document finishes. (The real reboot of a guest: tests/vm_builds/test_vm_build_kill.py.)"""
+and the document finishes. A reboot asked for in a document an ExecuteDocument step runs resumes
+inside that document. (The real reboot of a guest: tests/vm_builds/test_vm_build_kill.py.)"""
 
 from __future__ import annotations
 
@@ -54,9 +55,10 @@ parameters:
 """
 
 
-def _run(bundle: Path, work: Path, number: int, resume: dict[str, Any] | None) -> dict[str, Any]:
+def _run(bundle: Path, work: Path, number: int, resume: dict[str, Any] | None,
+         document: str = DOCUMENT) -> dict[str, Any]:
     logs = work / f"logs-{number}"
-    request = {"document": DOCUMENT, "name": "reboots-1.0.0", "phases": ["build", "validate"],
+    request = {"document": document, "name": "reboots-1.0.0", "phases": ["build", "validate"],
                "parameters": {"Dir": str(work)}, "log_dir": str(logs), "cwd": str(work), "resume": resume}
     (work / "request.json").write_text(json.dumps(request))
     runner = [sys.executable, "-S", "-E", str(bundle / "kiln_toe_runner.py"), str(work / "request.json")]
@@ -125,3 +127,81 @@ def test_more_reboots_than_awstoe_allows_fail_the_step(tmp_path: Path) -> None:
     assert outcome["ok"] is False and "reboot" not in outcome, outcome
     assert outcome["message"] == f"step AsksByExitCode failed: step requested more than {MAX_REBOOTS} reboots", outcome
     assert (tmp_path / "asks-runs").read_text() == "ran\n", "it ran once more, then the limit stopped it"
+
+
+NESTED = """
+name: inner
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: InnerBefore
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> {dir}/inner-before
+            - echo inner-output
+      - name: InnerReboot
+        action: Reboot
+      - name: InnerAfter
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo "{{{{ build.InnerBefore.outputs.stdout }}}}" >> {dir}/inner-after
+"""
+OUTER = """
+name: outer
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: OuterBefore
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> {{ Dir }}/outer-before
+      - name: Nest
+        action: ExecuteDocument
+        inputs:
+          document: '{{ Dir }}/inner.yaml'
+      - name: NestAgain
+        action: ExecuteDocument
+        inputs:
+          document: inner.yaml
+      - name: OuterAfter
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo ran >> {{ Dir }}/outer-after
+parameters:
+  - Dir:
+      type: string
+"""
+
+
+def test_a_reboot_in_a_nested_document_resumes_inside_it(tmp_path: Path) -> None:
+    """As in a sandbox, where the engine goes on after the reboot: the nested document's steps done are
+    not run again, the one that asked is done, the rest of it and of the outer document follow. The
+    same document run by another step is another run of its steps (keys carry the calling step)."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
+        archive.extractall(bundle, filter="data")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "inner.yaml").write_text(NESTED.format(dir=work))
+    first = _run(bundle, work, 1, None, OUTER)
+    inner = str(work / "inner.yaml")
+    assert first["reboot"]["at"] == ["build", "Nest", inner, "build", "InnerReboot"], first
+    assert not (work / "inner-after").exists()
+    second = _run(bundle, work, 2, first["reboot"], OUTER)
+    assert second["reboot"]["at"] == ["build", "NestAgain", inner, "build", "InnerReboot"], second
+    assert "  step InnerBefore [ExecuteBash]: success (before the reboot)" in second["progress"]
+    assert "  step InnerReboot [Reboot]: success" in second["progress"], second["progress"]
+    third = _run(bundle, work, 3, second["reboot"], OUTER)
+    assert third["ok"] is True, third
+    assert (work / "outer-before").read_text() == "ran\n", "the outer step before the reboot ran once"
+    # each ExecuteDocument step ran the nested document's steps once, their outputs resolving after it
+    assert (work / "inner-before").read_text() == "ran\nran\n"
+    assert (work / "inner-after").read_text() == "inner-output\ninner-output\n"
+    assert (work / "outer-after").read_text() == "ran\n"

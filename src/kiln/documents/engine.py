@@ -326,6 +326,11 @@ class Engine:
             self.log.application(message)
 
     # ExecuteDocument -----------------------------------------------------------------------
+    def _child_engine(self, document: str, **options: Any) -> Engine:
+        """The engine of a nested document (``document``: its resolved path), for a subclass to keep
+        its own kind of engine down the nesting."""
+        return Engine(self.executor, **options)
+
     def _nested(self, parent: Document, document: str, parameters: dict[str, str],
                 phases: list[str] | None) -> dict[str, Any]:
         if document.startswith(("s3://", "arn:")):
@@ -345,8 +350,9 @@ class Engine:
             raise ActionFailed("invalid nested document:\n" + str(error)) from None
         except OSError as error:
             raise ActionFailed(f"cannot read {document}: {error.strerror or error}") from None
-        child = Engine(self.executor, progress=self.progress, console=self.console, log=None,
-                       max_reboots=self.max_reboots, cwd=self.cwd, depth=self.depth + 1, ancestors=chain)
+        child = self._child_engine(key, progress=self.progress, console=self.console, log=None,
+                                   max_reboots=self.max_reboots, cwd=self.cwd, depth=self.depth + 1,
+                                   ancestors=chain)
         try:
             execution = child.run([nested], phases=phases, parameters=parameters)
         except InvalidInput as error:

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiln.documents.network import NetworkPolicy
 from kiln.errors import InvalidInput
 from kiln.files import write_atomic
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
-from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_seed
+from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_s3_relay, vm_seed
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import Instance
 from kiln.runtime.vm_keys import ssh_keygen as ssh_keygen  # where key pairs are made
@@ -47,6 +48,9 @@ class VmSpec:
     # "none" (a build whose infrastructure configuration says subnetId none): QEMU's user network
     # restricted, so the guest reaches nothing but the forwards kiln sets up (SSH in, the metadata endpoint)
     network: str = "host"
+    # what the guest's S3 steps may reach through the host's S3 relay (kiln.runtime.vm_s3_relay): a
+    # build's network policy; None (a VM a user launched): the relay refuses
+    s3_policy: NetworkPolicy | None = None
 
 
 def _check(spec: VmSpec, root_device_type: str) -> None:
@@ -82,6 +86,7 @@ def _prepare(instance: Instance, spec: VmSpec) -> None:
         "user_data": spec.user_data.decode("utf-8", "replace") if spec.user_data is not None else None,
     }
     Path(vm["metadata_config"]).write_text(json.dumps(metadata))
+    vm_s3_relay.write_config(Path(vm["s3_relay_config"]), spec.s3_policy)
 
 
 def launch(
@@ -111,7 +116,8 @@ def launch(
         "backing": str(spec.backing), "root": str((scratch or base) / "root.qcow2"),
         "scratch": str(scratch) if scratch else None,
         "kept_root": str(kiln_home() / "volumes" / f"{instance_id}-root.qcow2"),
-        "seed": str(base / "seed.img"), "metadata_config": str(base / "metadata.json"), "qmp": str(base / "qmp.sock"),
+        "seed": str(base / "seed.img"), "metadata_config": str(base / "metadata.json"),
+        "s3_relay_config": str(base / vm_s3_relay.CONFIG_NAME), "qmp": str(base / "qmp.sock"),
         "ssh_key": str(base / "kiln_key"), "ssh_user": "root", "accel": spec.accel.name,
         "accel_reason": spec.accel.reason, "boot_mode": spec.boot_mode, "http_tokens": spec.http_tokens,
         "delete_on_termination": spec.delete_on_termination, "key_name": spec.key_name,

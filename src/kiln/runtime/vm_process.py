@@ -6,7 +6,8 @@ port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
 network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; its SSH port is forwarded from a
 loopback port QEMU binds itself (port 0: the kernel picks a free one, so two launches cannot race for
 it; the port is read back from the socket QEMU listens on); each connection to 169.254.169.254:80 is
-answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per instance).
+answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per instance), each one to
+169.254.169.254:8773 by ``kiln.runtime.vm_s3_relay`` (the guest's S3 steps).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kiln.documents.s3_relay_client import RELAY_PORT
 from kiln.errors import SystemRequirement
 from kiln.files import write_atomic
-from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_serial
+from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_s3_relay, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
@@ -49,6 +51,9 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
     endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
     netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
               f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
+    if vm.get("s3_relay_config"):  # the guest's S3 steps, per connection too (not -S: it needs boto3)
+        relay = f"{sys.executable} -I {vm_s3_relay.__file__} {vm['s3_relay_config']}"
+        netdev += f",guestfwd=tcp:{METADATA_ADDRESS}:{RELAY_PORT}-cmd:{relay}"
     if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
         netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
     argv = [

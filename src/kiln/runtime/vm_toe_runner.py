@@ -7,7 +7,8 @@ package and its libraries) and runs it with the guest's ``python3`` without site
 request names the document, phases, parameters, working directory and the log folder; progress lines
 go to stdout as they happen (the host streams them into the build's log), the outcome to
 ``<log folder>/kiln-result.json``. Imports nothing of kiln but ``kiln.documents`` (and
-``kiln.errors``), which is all the guest has.
+``kiln.errors``), which is all the guest has. The S3 steps reach S3 through the host's S3 relay
+(``kiln.documents.s3_relay_client``): the guest holds no credentials and no boto3.
 
 A reboot (the ``Reboot`` action, or ``ExecuteBash`` exiting 194) ends the run as AWSTOE's does: the
 file systems are synced and the outcome is ``{"reboot": STATE}``, STATE saying which steps are done
@@ -29,8 +30,10 @@ RESULT_FILE = "kiln-result.json"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
-class RebootRequested(Exception):
-    """A step asked for a reboot: the run stops here and resumes after it."""
+class RebootRequested(BaseException):
+    """A step asked for a reboot: the run stops here and resumes after it. A BaseException, so that it
+    passes the engine's catch-all around an action (ExecuteDocument runs a nested document's steps in
+    its own action, and a nested step may ask)."""
 
 
 def boot_id() -> str:
@@ -41,24 +44,46 @@ def boot_id() -> str:
 
 
 def _engine_class() -> type:
-    """The engine that skips what ran before a reboot (built on first use: the import is the guest's)."""
+    """The engine that skips what ran before a reboot (built on first use: the import is the guest's).
+
+    A step is known by its key: ``(phase, step)`` in the document the runner was given; in a document
+    an ``ExecuteDocument`` step runs, the key of that step, the nested document's path, then
+    ``(phase, step)`` in it. A reboot asked for in a nested document resumes there, as in a sandbox
+    (where the engine simply goes on after the reboot): the steps done before it, outer and nested,
+    are not run again, the ``ExecuteDocument`` step runs its document again, which skips its steps done
+    and runs the one that asked knowing it rebooted."""
     from kiln.documents.engine import MAX_REBOOTS, Engine
     from kiln.documents.report import StepRecord
 
     class ResumingEngine(Engine):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, resume: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, resume: dict[str, Any] | None = None, shared: dict[str, Any] | None = None,
+                     prefix: tuple[str, ...] = (), **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            resume = resume or {}
-            self.done: list[dict[str, Any]] = list(resume.get("done", []))
-            self.saved = {(entry["phase"], entry["step"]): entry for entry in self.done}
-            self.resume_at = tuple(resume["at"]) if resume.get("at") else None
-            self.resume_reboots = int(resume.get("reboots", 0))
-            self.current: tuple[str, str] | None = None
+            self.prefix = prefix
+            self.running: tuple[str, ...] = ()  # the key of this engine's step that runs now
             self.earlier_reboots = 0  # reboots the running step asked for in earlier runs
+            if shared is None:  # the engine of the runner's document: the state every nested one shares
+                resume = resume or {}
+                done = list(resume.get("done", []))
+                shared = {
+                    "done": done,
+                    "saved": {tuple(entry.get("key") or (entry["phase"], entry["step"])): entry for entry in done},
+                    "at": tuple(resume["at"]) if resume.get("at") else None,
+                    "reboots": int(resume.get("reboots", 0)),
+                    "current": (), "current_reboots": 0,
+                }
+            self.shared = shared
+
+        @property
+        def done(self) -> list[dict[str, Any]]:
+            return list(self.shared["done"])
+
+        def _child_engine(self, document: str, **options: Any) -> Any:
+            return ResumingEngine(self.executor, shared=self.shared, prefix=(*self.running, document), **options)
 
         def _run_step(self, doc: Any, phase: Any, step: Any, scope: Any) -> Any:
-            key = (phase.name, step.name)
-            saved = self.saved.get(key)
+            key = (*self.prefix, phase.name, step.name)
+            saved = self.shared["saved"].get(key)
             if saved is not None:  # ran before the reboot: its record and outputs, not run again
                 if saved.get("chaining") is not None:
                     scope.steps.setdefault(phase.name, {})[step.name] = saved["chaining"]
@@ -66,16 +91,18 @@ def _engine_class() -> type:
                 return StepRecord(step.name, step.action, step.timeout_seconds, step.on_failure, step.max_attempts,
                                   status=saved["status"], failure_message=saved.get("failure_message", ""),
                                   reboots=int(saved.get("reboots", 0)))
-            self.current = key
-            self.earlier_reboots = self.resume_reboots if key == self.resume_at else 0
-            self.max_reboots = MAX_REBOOTS - self.earlier_reboots
+            earlier = self.shared["reboots"] if key == self.shared["at"] else 0
+            self.running, self.earlier_reboots = key, earlier
+            self.shared["current"], self.shared["current_reboots"] = key, earlier
+            self.max_reboots = MAX_REBOOTS - earlier
             record = super()._run_step(doc, phase, step, scope)
-            record.reboots += self.earlier_reboots  # the document's count, not this run's
+            record.reboots += earlier  # the document's count, not this run's
             if record.failure_message == f"step requested more than {self.max_reboots} reboots":
                 record.failure_message = f"step requested more than {MAX_REBOOTS} reboots"
-            self.done.append({"phase": phase.name, "step": step.name, "status": record.status,
-                              "failure_message": record.failure_message, "reboots": record.reboots,
-                              "chaining": scope.steps.get(phase.name, {}).get(step.name)})
+            self.shared["done"].append({
+                "key": list(key), "phase": phase.name, "step": step.name, "status": record.status,
+                "failure_message": record.failure_message, "reboots": record.reboots,
+                "chaining": scope.steps.get(phase.name, {}).get(step.name)})
             return record
 
         def _attempt(self, doc: Any, phase: Any, step: Any, scope: Any, reboots: int, sink: Any) -> Any:
@@ -83,8 +110,8 @@ def _engine_class() -> type:
 
         def reboot_state(self) -> dict[str, Any]:
             """Where to resume: the steps done, the step that asked and how often it has rebooted."""
-            return {"done": self.done, "at": list(self.current or ()), "reboots": self.earlier_reboots + 1,
-                    "boot_id": boot_id()}
+            return {"done": self.shared["done"], "at": list(self.shared["current"]),
+                    "reboots": self.shared["current_reboots"] + 1, "boot_id": boot_id()}
 
     return ResumingEngine
 
@@ -95,6 +122,13 @@ def _executor() -> Any:
     class GuestExecutor(HostExecutor):  # type: ignore[misc, valid-type]
         def reboot(self) -> None:
             raise RebootRequested()
+
+        def s3_client(self, policy: Any) -> Any:
+            """S3 through the host's relay, which holds the credentials and the build's network policy
+            (``policy`` is this executor's own, the guest's: the host's is the one that counts)."""
+            from kiln.documents.s3_relay_client import RelayS3
+
+            return RelayS3()
 
     return GuestExecutor()
 

@@ -6,6 +6,12 @@ reachability follow the executor's network policy (``kiln.documents.network``): 
 chain only on the host, an instance's mapped profile, or unsigned requests. Files are
 reached on the host side through ``executor.host_path``; downloads land via a temporary file that is
 renamed into place once complete.
+
+An executor may bring its own S3 client (``executor.s3_client(policy)``): kiln's runner in a VM guest
+passes the requests to the host's S3 relay (``kiln.documents.s3_relay_client``), which keeps the
+credentials and the network policy on the host. Such a client reports its failures itself, as
+:class:`S3Failed` (said of the element's S3 URI as a boto3 failure is) or its ``upload_errors``, so
+nothing here imports botocore for it.
 """
 
 from __future__ import annotations
@@ -95,18 +101,31 @@ def client(policy: NetworkPolicy = HOST) -> Any:
     return s3
 
 
-def _describe(error: Exception, what: str) -> str:
+class S3Failed(ActionFailed):
+    """A failure an executor's own S3 client reports: ``detail`` is what :func:`detail` says of it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def detail(error: Exception) -> str:
+    """What went wrong, as said after the S3 URI in a step's failure message."""
     from botocore.exceptions import ClientError
 
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         code, message = info.get("Code", "Error"), info.get("Message", "")
         if code in ("404", "NoSuchKey"):
-            return f"{what}: no such object"
+            return "no such object"
         if code in ("403", "AccessDenied"):
-            return f"{what}: access denied" + (f" ({message})" if message and message != "Forbidden" else "")
-        return f"{what}: {code}" + (f": {message}" if message else "")
-    return f"{what}: {error}"
+            return "access denied" + (f" ({message})" if message and message != "Forbidden" else "")
+        return f"{code}" + (f": {message}" if message else "")
+    return str(error)
+
+
+def _describe(error: Exception, what: str) -> str:
+    return f"{what}: {detail(error)}"
 
 
 def _check_time(context: StepContext) -> None:
@@ -235,9 +254,17 @@ def _sources(item: S3UploadItem, context: StepContext) -> Iterator[tuple[str, st
         raise ActionFailed(f"source {source} does not exist")
 
 
-def upload(s3: Any, item: S3UploadItem, context: StepContext) -> None:
+def _upload_errors(s3: Any) -> tuple[type[BaseException], ...]:
+    own = getattr(s3, "upload_errors", None)
+    if own is not None:
+        return tuple(own)
     from boto3.exceptions import S3UploadFailedError
 
+    return (S3UploadFailedError,)
+
+
+def upload(s3: Any, item: S3UploadItem, context: StepContext) -> None:
+    upload_errors = _upload_errors(s3)
     bucket, key = parse_s3_uri(item.destination)
     single = "*" not in posixpath.basename(item.source.rstrip("/")) and \
         context.executor.host_path(item.source).is_file()
@@ -252,27 +279,37 @@ def upload(s3: Any, item: S3UploadItem, context: StepContext) -> None:
             raise ActionFailed(f"cannot read {target}: not a regular file")
         try:
             s3.upload_file(str(host), bucket, name, ExtraArgs=_owner(item) or None)
-        except S3UploadFailedError as error:
+        except upload_errors as error:
             raise ActionFailed(f"upload of {target} to s3://{bucket}/{name} failed: {error}") from None
         context.console(f"uploaded {target} to s3://{bucket}/{name}")
 
 
-def _run(items: list[Any], step: Any, context: StepContext, remote: str) -> None:
-    """Run ``step`` on each element in order; the first failure fails the step."""
+def _boto_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    return ClientError, BotoCoreError
+
+
+def _run(items: list[Any], step: Any, context: StepContext, remote: str) -> None:
+    """Run ``step`` on each element in order; the first failure fails the step."""
+    own_client = getattr(context.executor, "s3_client", None)
+    boto_errors = () if own_client is not None else _boto_errors()
     try:
-        s3 = client(policy_of(context.executor))
+        s3 = (own_client or client)(policy_of(context.executor))
     except NetworkRefused as error:
         raise ActionFailed(f"{getattr(items[0], remote)}: refused: {error}") from None
-    except (OSError, BotoCoreError) as error:
+    except S3Failed as error:
+        raise ActionFailed(f"{getattr(items[0], remote)}: {error.detail}") from None
+    except (OSError, *boto_errors) as error:
         raise ActionFailed(f"{getattr(items[0], remote)}: {error}") from None
     if context.timeout is not None:
         context.extra["s3_deadline"] = time.monotonic() + context.timeout
     for item in items:
         try:
             step(s3, item, context)
-        except (ClientError, BotoCoreError) as error:
+        except S3Failed as error:
+            raise ActionFailed(f"{getattr(item, remote)}: {error.detail}") from None
+        except boto_errors as error:
             raise ActionFailed(_describe(error, getattr(item, remote))) from None
         except OSError as error:
             raise ActionFailed(f"{item.source}: {error.strerror or error}") from None

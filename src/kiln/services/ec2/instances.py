@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kiln.documents.network import NetworkPolicy
 from kiln.ec2_errors import InvalidInstanceIDNotFound, InvalidParameterValue
 from kiln.errors import InvalidInput
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
@@ -103,6 +104,7 @@ class VmOptions:
     delete_on_termination: bool = True
     volume_size: int | None = None  # GiB
     network: str = "host"  # "none": no way out of the guest but kiln's SSH and metadata forwards
+    s3_policy: NetworkPolicy | None = None  # a build's: what the guest's S3 steps reach through the host
 
 
 VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
@@ -145,7 +147,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
         volume_size=None if options.volume_size is None else options.volume_size << 30,
         delete_on_termination=options.delete_on_termination, user_data=options.user_data,
-        key_name=options.key_name, public_key=key, network=options.network,
+        key_name=options.key_name, public_key=key, network=options.network, s3_policy=options.s3_policy,
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
