@@ -16,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def terminate_all() -> None:
     recovery.recover()
     for instance in instances.list_instances(states=recovery.LIVE_STATES):
         instances.terminate(instance.id, force=True)
+
+
+def module_home(image: BuiltImage, factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A module's own KILN_HOME copied from the shared image's (a fixture yields from this); every
+    instance left in it is terminated afterwards, and its folder removed."""
+    from kiln.db.engine import reset_engines
+
+    work = factory.mktemp(name)
+    home = copy_home(image.home, work / "home")
+    yield home
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KILN_HOME", str(home))
+        reset_engines()
+        terminate_all()
+        reset_engines()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def copy_home(source: Path, dest: Path) -> Path:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.vm_support import BuiltImage, copy_home, terminate_all
+from tests.vm_support import BuiltImage, module_home
 
 from kiln.runtime import procs
 
@@ -52,17 +51,8 @@ class VmImage:
 def vm_image(shared_vm_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmImage]:
     """The bootable Debian image (built once per session) in a KILN_HOME of this module's own; every VM
     left is terminated."""
-    from kiln.db.engine import reset_engines
-
-    work = tmp_path_factory.mktemp("vm")
-    home = copy_home(shared_vm_image.home, work / "home")
-    yield VmImage(home, shared_vm_image.ami)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(home))
-        reset_engines()
-        terminate_all()
-        reset_engines()
-    shutil.rmtree(work, ignore_errors=True)
+    for home in module_home(shared_vm_image, tmp_path_factory, "vm"):
+        yield VmImage(home, shared_vm_image.ami)
 
 
 @pytest.fixture

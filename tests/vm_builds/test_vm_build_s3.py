@@ -9,13 +9,12 @@ ExecuteDocument and resumes there. Never skipped (TCG when KVM is not usable).""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.vm_support import BuiltImage, copy_home, terminate_all
+from tests.vm_support import BuiltImage, module_home
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)"),
@@ -104,17 +103,8 @@ phases:
 @pytest.fixture(scope="module")
 def vm_home(shared_vm_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """(KILN_HOME of this module's own, the bootable parent AMI); every VM left is terminated."""
-    from kiln.db.engine import reset_engines
-
-    work = tmp_path_factory.mktemp("vm-s3")
-    home = copy_home(shared_vm_image.home, work / "home")
-    yield home, shared_vm_image.ami
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(home))
-        reset_engines()
-        terminate_all()
-        reset_engines()
-    shutil.rmtree(work, ignore_errors=True)
+    for home in module_home(shared_vm_image, tmp_path_factory, "vm-s3"):
+        yield home, shared_vm_image.ami
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ step's error and leaves no VM, overlay or process. A bad value of the setting is
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.vm_support import BuiltImage, copy_home, terminate_all
+from tests.vm_support import BuiltImage, module_home
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)"),
@@ -80,17 +79,8 @@ class VmHome:
 def vm_home(shared_vm_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VmHome]:
     """The bootable Debian image (the VM tests' own recipe, built once per session) in a KILN_HOME of
     this module's own; every VM left is terminated."""
-    from kiln.db.engine import reset_engines
-
-    work = tmp_path_factory.mktemp("vm-builds")
-    home = copy_home(shared_vm_image.home, work / "home")
-    yield VmHome(home, shared_vm_image.ami)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KILN_HOME", str(home))
-        reset_engines()
-        terminate_all()
-        reset_engines()
-    shutil.rmtree(work, ignore_errors=True)
+    for home in module_home(shared_vm_image, tmp_path_factory, "vm-builds"):
+        yield VmHome(home, shared_vm_image.ami)
 
 
 @pytest.fixture
