@@ -26,6 +26,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -175,18 +176,31 @@ def serve_connection(config: Path, connection: socket.socket) -> None:
 
         do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _reply
 
-        def log_message(self, format: str, *args: Any) -> None:
-            # not stderr: that is the guest's connection too
-            with open(log, "a") as out:
-                out.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+        log_message = file_log(log)
 
     Handler(connection, ("guest", 0), None)  # type: ignore[arg-type]
 
 
-def main(config: Path) -> None:
+def file_log(log: Path) -> Callable[..., None]:
+    """A handler's ``log_message`` that appends to ``log``: not stderr, which is the guest's connection
+    too (a ``guestfwd`` ``cmd:`` process talks to the guest on its stdin and stdout)."""
+
+    def log_message(handler: BaseHTTPRequestHandler, format: str, *args: Any) -> None:
+        with open(log, "a") as out:
+            out.write(f"{handler.command} {handler.path} {args[1] if len(args) > 1 else ''}\n")
+
+    return log_message
+
+
+def serve_stdin(serve: Callable[[Path, socket.socket], None], config: Path) -> None:
+    """Serve the guest connection QEMU gave this process as its stdin with ``serve(config, connection)``."""
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the process's life: a traceback must not reach the guest)
     with socket.socket(fileno=os.dup(0)) as connection:
-        serve_connection(config, connection)
+        serve(config, connection)
+
+
+def main(config: Path) -> None:
+    serve_stdin(serve_connection, config)
 
 
 if __name__ == "__main__":

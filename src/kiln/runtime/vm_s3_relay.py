@@ -83,6 +83,7 @@ def serve_connection(config_path: Path, connection: socket.socket) -> None:
 
     from kiln.documents.actions import s3 as actions
     from kiln.documents.network import NetworkPolicy, NetworkRefused
+    from kiln.runtime.vm_metadata import file_log
 
     config = json.loads(config_path.read_text())
     for name in ENVIRONMENT:  # kiln's settings at launch, not those QEMU happened to inherit
@@ -181,18 +182,15 @@ def serve_connection(config_path: Path, connection: socket.socket) -> None:
                 else:
                     self._failed(error)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            # not stderr: that is the guest's connection too
-            with open(log, "a") as out:
-                out.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+        log_message = file_log(log)
 
     Handler(connection, ("guest", 0), None)  # type: ignore[arg-type]
 
 
 def main(config: Path) -> None:
-    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the process's life: a traceback must not reach the guest)
-    with socket.socket(fileno=os.dup(0)) as connection:
-        serve_connection(config, connection)
+    from kiln.runtime.vm_metadata import serve_stdin
+
+    serve_stdin(serve_connection, config)
 
 
 if __name__ == "__main__":
