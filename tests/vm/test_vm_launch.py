@@ -35,8 +35,8 @@ def _age(disk: Path, seconds: float = 3600) -> None:
     os.utime(disk, (past, past))
 
 
-def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
-    from kiln.runtime import procs
+def test_two_launches_at_once_each_get_the_port_their_network_bound(kiln, busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln.runtime import instances, procs
     from kiln.runtime.vm_process import listening_ports
     from kiln.services.ec2.instances import VmOptions, run_instance, terminate_instance
 
@@ -53,9 +53,12 @@ def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_c
     described = [json.loads(out) for out, _ in answers]
     ports = [d["Kiln"]["SshPort"] for d in described]
     assert len(set(ports)) == 2 and all(isinstance(port, int) for port in ports)
-    for instance, port in zip(described, ports, strict=True):
-        assert listening_ports(instance["Kiln"]["InitPid"]) == [port]  # what its own QEMU listens on
-        assert instance["Kiln"]["Network"] == "user-slirp"
+    helpers = [instances.get(d["InstanceId"]).network_helper for d in described]
+    for instance, port, helper in zip(described, ports, helpers, strict=True):
+        # QEMU runs in a network namespace of its own: its network helper listens for SSH on the host
+        assert helper is not None and listening_ports(helper.pid) == [port]
+        assert listening_ports(instance["Kiln"]["InitPid"]) == []
+        assert instance["Kiln"]["Network"] == "user-slirp" and instance["Kiln"]["HostLocalNetwork"] is False
     keys = {(kiln_home / "instances" / d["InstanceId"] / "kiln_key.pub").read_text().split()[1] for d in described}
     assert len(keys) == 2, "each instance has its own exec key"
     listed = kiln("instance", "list").stdout
@@ -63,6 +66,7 @@ def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_c
     guests = [procs.identify(d["Kiln"]["InitPid"]) for d in described]
     assert kiln("instance", "terminate", "--force", *[d["InstanceId"] for d in described]).exit_code == 0
     assert all(g is not None and not procs.is_alive(g.pid, g.start_time) for g in guests)
+    assert all(h is not None and not procs.is_alive(h.pid, h.start_time) for h in helpers)
 
 
 def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(

@@ -3,10 +3,16 @@
 QEMU runs the root volume (a qcow2 overlay) and the NoCloud seed as virtio disks, the serial console
 appended to the instance's console log, a QMP socket (the power and reset buttons), a virtio-serial
 port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
-network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; its SSH port is forwarded from a
-loopback port QEMU binds itself (port 0: the kernel picks a free one, so two launches cannot race for
-it; the port is read back from the socket QEMU listens on); each connection to 169.254.169.254:80 is
-answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per instance).
+network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; each connection to
+169.254.169.254:80 is answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per
+instance). Unless host-local addresses are allowed, QEMU runs in a network namespace of its own
+(``kiln.runtime.vm_netns``: why, and how SSH gets in): its SSH forward listens on port 22 there and
+slirp4netns forwards a host loopback port to it. With host-local addresses allowed, or no network,
+QEMU binds the SSH forward on the host's loopback itself (port 0: the kernel picks a free one, so two
+launches cannot race for it; the port is read back from the socket QEMU listens on).
+
+A ``guestfwd`` ``cmd:`` process runs where QEMU runs: in the VM's namespace, it reaches what the
+guest may reach (the outside), not the host's loopback.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import SystemRequirement
-from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_serial
+from kiln.runtime import netns, procs, qemu, qemu_qmp, vm_metadata, vm_netns, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
@@ -40,14 +46,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def ssh_listen(instance: Instance, ssh_port: int = 0) -> str:
+    """Where QEMU's SSH forward listens: every address of the VM's own namespace, port 22 (reached from
+    the host through slirp4netns), else the host's loopback (port 0: QEMU binds a free one)."""
+    if vm_netns.isolated(instance.vm or {}, instance.host_local_network):
+        return f":{vm_netns.GUEST_SSH_PORT}"
+    return f"127.0.0.1:{ssh_port}"
+
+
+def forwards(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0) -> list[str]:
+    """The user network's forwards: SSH in, and one ``guestfwd`` per service on the guest's link."""
+    endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
+    return [
+        f"hostfwd=tcp:{ssh_listen(instance, ssh_port)}-:22",
+        f"guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}",
+    ]
+
+
 def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
               metadata_port: int | None = None) -> list[str]:
     """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
     ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
-    endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
-    netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
-              f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
+    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname}",
+                       *forwards(instance, vm, ssh_port=ssh_port)])
     if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
         netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
     argv = [
@@ -122,34 +144,61 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(port for inode, port in listening.items() if inode in inodes)
 
 
-def boot(instance: Instance) -> dict[str, Any]:
-    """Start QEMU; the record fields of the running VM."""
-    vm = instance.vm
-    assert vm is not None
-    _new_token_secret(vm)
+def _start_qemu(instance: Instance, vm: dict[str, Any], hold_fds: tuple[int, ...]) -> procs.ProcessId:
+    """Run QEMU (in a namespace of its own when isolated) until it daemonizes; the running QEMU."""
     pid_file = instance.dir / "qemu.pid"
-    pid_file.unlink(missing_ok=True)
-    Path(vm["qmp"]).unlink(missing_ok=True)
-    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
+    argv = qemu_argv(instance, vm)
+    if vm_netns.isolated(vm, instance.host_local_network):
+        argv = vm_netns.in_namespace(argv, instance.dir)
     with open(instance.dir / "qemu.log", "ab") as log:
         # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
-        done = subprocess.run(qemu_argv(instance, vm), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                              check=False, cwd=Path(vm["qmp"]).parent)
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
+                              cwd=Path(vm["qmp"]).parent, pass_fds=hold_fds)
     guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
     if done.returncode != 0 or guest is None:
         tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
         raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
+    return guest
+
+
+def _own_ssh_port(guest: procs.ProcessId) -> int:
+    """The port of the SSH forward QEMU bound on the host's loopback (the one TCP socket it listens on:
+    QMP is a unix socket)."""
+    ports = listening_ports(guest.pid)
+    if len(ports) != 1:
+        raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
+    return ports[0]
+
+
+def boot(instance: Instance) -> dict[str, Any]:
+    """Start QEMU (and, isolated, the helper that connects its namespace); the record fields of the
+    running VM."""
+    vm = instance.vm
+    assert vm is not None
+    _new_token_secret(vm)
+    (instance.dir / "qemu.pid").unlink(missing_ok=True)
+    Path(vm["qmp"]).unlink(missing_ok=True)
+    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
+    isolated = vm_netns.isolated(vm, instance.host_local_network)
+    link = netns.Link() if isolated else None
+    helper: procs.ProcessId | None = None
     try:
-        # the one TCP socket QEMU listens on is the SSH forward (QMP is a unix socket)
-        ports = listening_ports(guest.pid)
-        if len(ports) != 1:
-            raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
-    except BaseException:
-        procs.kill_and_wait(guest)
-        raise
-    ssh_port = ports[0]
+        guest = _start_qemu(instance, vm, (link.sandbox_fd,) if link else ())
+        try:
+            if link is not None:
+                link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
+                helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
+            else:
+                ssh_port = _own_ssh_port(guest)
+        except BaseException:
+            procs.kill_and_wait(guest)
+            raise
+    finally:
+        if link is not None:
+            link.close()
     vm.update(ssh_port=ssh_port, metadata_helper=None)
-    return {"paths": {**instance.paths, "vm": vm}, "init_pid": guest.pid, "init_start_time": guest.start_time,
+    paths = {**instance.paths, "vm": vm, "network_helper": [helper.pid, helper.start_time] if helper else None}
+    return {"paths": paths, "init_pid": guest.pid, "init_start_time": guest.start_time,
             "monitor_pid": None, "monitor_start_time": None}
 
 
@@ -169,14 +218,15 @@ def stop_process(process: procs.ProcessId | None) -> None:
 
 
 def halt(instance: Instance, grace: float) -> None:
-    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid (and an
-    older kiln's metadata endpoint)."""
+    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid (then its
+    network helper's, and an older kiln's metadata endpoint)."""
     guest = instance.init
     vm = instance.vm or {}
     if guest is not None and procs.is_alive(guest.pid, guest.start_time):
         if grace > 0 and qemu_qmp.powerdown(Path(vm["qmp"])):
             procs.wait_gone([guest], grace)
         procs.kill_and_wait(guest)
+    netns.stop(instance.network_helper)  # it ends with QEMU by itself; by its pid if not
     stop_process(metadata_helper(instance))
 
 

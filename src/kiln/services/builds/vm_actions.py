@@ -54,7 +54,8 @@ def launch(build: Any, plan: BuildPlan, ami: str, *, purpose: str) -> str:
     instance = run_instance(
         ami, region=plan.region, instance_type=plan.instance_type, owned=True, account=plan.account,
         tags={**plan.resource_tags, "kiln:ImageArn": build.arn, "kiln:Purpose": purpose},
-        vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None, network=plan.network),
+        vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None, network=plan.network,
+                     host_local=plan.host_local_network),
     )
     try:
         build.progress(f"    {instance.id}: VM booting ({(instance.vm or {}).get('accel', '?')})")

@@ -11,6 +11,7 @@ instance actions pass through to the runtime and answer with EC2's field names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,6 +69,8 @@ def run_instance(
             api.pin(region, digests, PIN_PREFIX + instance.id, PIN_TTL)
             inserted.append(instance.id)
 
+        if host_local and not vm.host_local:
+            vm = dataclasses.replace(vm, host_local=True)
         try:
             return _run_vm(image, vm, region=region, instance_type=instance_type,
                            root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
@@ -103,6 +106,7 @@ class VmOptions:
     delete_on_termination: bool = True
     volume_size: int | None = None  # GiB
     network: str = "host"  # "none": no way out of the guest but kiln's SSH and metadata forwards
+    host_local: bool = False  # the host's loopback and link-local addresses reachable (kiln.runtime.vm_netns)
 
 
 VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
@@ -145,7 +149,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         backing=backing, accel=vm.choose_accel(backing, uefi=boot_mode == "uefi"), boot_mode=boot_mode,
         volume_size=None if options.volume_size is None else options.volume_size << 30,
         delete_on_termination=options.delete_on_termination, user_data=options.user_data,
-        key_name=options.key_name, public_key=key, network=options.network,
+        key_name=options.key_name, public_key=key, network=options.network, host_local=options.host_local,
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
