@@ -5,9 +5,9 @@ overlay over the AMI's disk; an instance-store-backed one keeps it in ``KILN_HOM
 ``seed.img`` (the NoCloud seed), ``metadata.json`` (what the metadata endpoint answers),
 ``kiln_key`` (the SSH key ``kiln instance exec`` logs in with), ``console.log`` (the serial
 console), ``qmp.sock``, ``qemu.pid``; unless host-local addresses are allowed, ``slirp.sock`` and
-``network.log`` of the helper that connects QEMU's own network namespace (``kiln.runtime.vm_netns``). Stop, start, reboot and terminate go through
-``kiln.runtime.instances`` like a sandbox's; ``kiln.runtime.vm_process`` starts and stops the
-processes.
+``network.log`` of the helper that connects QEMU's own network namespace (``kiln.runtime.vm_netns``).
+Stop, start, reboot and terminate go through ``kiln.runtime.instances`` like a sandbox's;
+``kiln.runtime.vm_process`` starts and stops the processes.
 """
 
 from __future__ import annotations
