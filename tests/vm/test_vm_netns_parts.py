@@ -61,8 +61,8 @@ def test_the_ssh_forward_reaches_the_namespace_and_a_taken_port_is_passed_over(
         assert stand_in.stdout is not None and stand_in.stdout.readline() == "listening\n"
         link.sandbox_started()
         ports = iter([taken.getsockname()[1]])  # the first port probed is taken meanwhile
-        free = vm_netns._free_port
-        monkeypatch.setattr(vm_netns, "_free_port", lambda: next(ports, None) or free())
+        free = vm_netns.free_port
+        monkeypatch.setattr(vm_netns, "free_port", lambda: next(ports, None) or free())
         qemu = procs.identify(stand_in.pid)
         assert qemu is not None
         helper, port = vm_netns.connect(link, qemu, tmp_path)

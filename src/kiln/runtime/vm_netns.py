@@ -105,7 +105,9 @@ def api_call(instance_dir: Path, request: dict[str, object]) -> dict[str, object
     return answer if isinstance(answer, dict) else {}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free now (racy: another process may take it before it is used; see
+    :func:`forward_ssh`)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -115,7 +117,7 @@ def forward_ssh(instance_dir: Path, helper: procs.ProcessId) -> int:
     """A port of the host's 127.0.0.1 forwarded to QEMU's SSH forward in the namespace; the port."""
     last: object = None
     for _ in range(FORWARD_TRIES):
-        port = _free_port()
+        port = free_port()
         answer = api_call(instance_dir, {"execute": "add_hostfwd", "arguments": {
             "proto": "tcp", "host_addr": "127.0.0.1", "host_port": port,
             "guest_addr": TAP_ADDRESS, "guest_port": GUEST_SSH_PORT}})

@@ -38,14 +38,6 @@ POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power bu
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def free_port() -> int:
-    """A loopback port free now (racy: another process may take it before it is used; kiln's own VMs
-    let QEMU bind port 0 instead)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def ssh_listen(instance: Instance, ssh_port: int = 0) -> str:
     """Where QEMU's SSH forward listens: every address of the VM's own namespace, port 22 (reached from
     the host through slirp4netns), else the host's loopback (port 0: QEMU binds a free one)."""
