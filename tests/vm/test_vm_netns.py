@@ -182,8 +182,9 @@ def test_host_local_addresses_are_reached_from_a_vm_only_when_allowed(  # type: 
     assert reached["outside"] == "reached outside", reached
     assert reached["loopback"].startswith("failed"), reached
     assert reached["link-local"].startswith("failed"), reached
-    # SSH (the exec above) and the metadata endpoint still work
+    # SSH (the exec above) and the metadata endpoint still work; the guest has the address kiln names
     assert f"ami={ami}\n" in _exec(kiln, instance_id, vm_boot.IMDS)
+    assert f" {isolated['PrivateIpAddress']}/16 " in _exec(kiln, instance_id, "ip -4 -o addr show")
 
     # host-local addresses allowed: QEMU in the host's namespace, 169.254.0.2 is the host's loopback
     record = instances.get(allowed["InstanceId"])

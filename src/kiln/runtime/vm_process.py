@@ -3,7 +3,8 @@
 QEMU runs the root volume (a qcow2 overlay) and the NoCloud seed as virtio disks, the serial console
 appended to the instance's console log, a QMP socket (the power and reset buttons), a virtio-serial
 port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
-network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; each connection to
+network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP, its gateway (the host) is 169.254.0.2
+and its DNS server 169.254.0.3; each connection to
 169.254.169.254:80 is answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per
 instance). Unless host-local addresses are allowed, QEMU runs in a network namespace of its own
 (``kiln.runtime.vm_netns``: why, and how SSH gets in): its SSH forward listens on port 22 there and
@@ -32,7 +33,11 @@ from kiln.runtime import netns, procs, qemu, qemu_qmp, vm_metadata, vm_netns, vm
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
-GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out on that network
+# Named on the command line: QEMU's defaults for a network given by net= are net|0.0.2.2, .2.15 and .2.3
+# (169.254.2.2 here), so without them the guest was 169.254.2.15 and 169.254.0.2 led nowhere
+GATEWAY_ADDRESS = "169.254.0.2"  # the host as the guest sees it (see kiln.runtime.vm_netns)
+GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out
+DNS_ADDRESS = "169.254.0.3"
 METADATA_ADDRESS = "169.254.169.254"
 POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power button, then SIGKILL
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -60,8 +65,8 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
     """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
     ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
-    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname}",
-                       *forwards(instance, vm, ssh_port=ssh_port)])
+    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},host={GATEWAY_ADDRESS},dhcpstart={GUEST_ADDRESS}",
+                       f"dns={DNS_ADDRESS},hostname={instance.hostname}", *forwards(instance, vm, ssh_port=ssh_port)])
     if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
         netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
     argv = [
