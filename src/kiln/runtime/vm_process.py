@@ -60,15 +60,22 @@ def forwards(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0) -> li
     ]
 
 
+def user_network(hostname: str, forwards: list[str], *, restrict: bool) -> str:
+    """The ``-netdev`` of the guest's user network (id ``net0``)."""
+    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},host={GATEWAY_ADDRESS},dhcpstart={GUEST_ADDRESS}",
+                       f"dns={DNS_ADDRESS},hostname={hostname}", *forwards])
+    if restrict:  # no network: the guest contacts neither the host nor the outside
+        netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
+    return netdev
+
+
 def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
               metadata_port: int | None = None) -> list[str]:
     """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
     ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
-    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},host={GATEWAY_ADDRESS},dhcpstart={GUEST_ADDRESS}",
-                       f"dns={DNS_ADDRESS},hostname={instance.hostname}", *forwards(instance, vm, ssh_port=ssh_port)])
-    if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
-        netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
+    netdev = user_network(instance.hostname, forwards(instance, vm, ssh_port=ssh_port),
+                          restrict=bool(vm.get("restrict_network")))
     argv = [
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",
