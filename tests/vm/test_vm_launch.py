@@ -1,5 +1,6 @@
 """Launching VM instances without booting a guest (busybox with a stand-in kernel: QEMU starts, the
-guest does not boot): two launches at once each get the SSH port their own QEMU bound, ``instance
+guest does not boot): two launches at once each get the SSH port their own network helper bound, a
+launch whose kiln is killed while QEMU starts leaves no QEMU once recovered, ``instance
 list`` shows the VM's network, and the ``vm-disks`` cache is trimmed — a deregistered AMI's disk and
 the least recently used above the limit go, a disk an instance uses stays."""
 
@@ -67,6 +68,35 @@ def test_two_launches_at_once_each_get_the_port_their_network_bound(kiln, busybo
     assert kiln("instance", "terminate", "--force", *[d["InstanceId"] for d in described]).exit_code == 0
     assert all(g is not None and not procs.is_alive(g.pid, g.start_time) for g in guests)
     assert all(h is not None and not procs.is_alive(h.pid, h.start_time) for h in helpers)
+
+
+DIES_DURING_BOOT = """
+import os, sys
+from kiln.runtime import vm_netns
+from kiln.services.ec2.instances import VmOptions, run_instance
+
+def killed(*args, **kwargs):  # kiln killed right after QEMU started, before its network is connected
+    os.kill(os.getpid(), 9)
+
+vm_netns.connect = killed
+run_instance(sys.argv[1], vm=VmOptions())
+"""
+
+
+def test_a_launch_killed_while_qemu_starts_leaves_no_qemu_once_recovered(busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln import home
+    from kiln.runtime import instances, procs, recovery
+
+    ami = _kernel_ami(busybox_copy, "killed-launch")
+    env = {**os.environ, "PYTHONPATH": str(Path(home.__file__).parents[1])}
+    child = subprocess.run([sys.executable, "-c", DIES_DURING_BOOT, ami], env=env, capture_output=True, timeout=600)
+    assert child.returncode == -9, child.stderr
+    [left] = instances.list_instances(states=["pending"])
+    qemu = left.init  # recorded as soon as QEMU runs
+    assert qemu is not None and procs.is_alive(qemu.pid, qemu.start_time)
+    assert left.id in recovery.recover().terminated
+    assert not procs.is_alive(qemu.pid, qemu.start_time)
+    assert not (kiln_home / "instances" / left.id).exists()
 
 
 def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import SystemRequirement
-from kiln.runtime import netns, procs, qemu, qemu_qmp, vm_metadata, vm_netns, vm_serial
+from kiln.runtime import netns, procs, qemu, qemu_qmp, records, vm_metadata, vm_netns, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
@@ -189,6 +189,10 @@ def boot(instance: Instance) -> dict[str, Any]:
     try:
         guest = _start_qemu(instance, vm, (link.sandbox_fd,) if link else ())
         try:
+            # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
+            # (and with it its network helper, which ends with QEMU)
+            records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
+                           transition=instance.transition)
             if link is not None:
                 link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
                 helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
