@@ -51,7 +51,7 @@ import yaml
 from bench import bare_bwrap
 
 CACHE = Path(__file__).parent / ".cache" / "bootstrap"
-ROUNDS = 5
+ROUNDS = int(os.environ.get("KILN_BENCH_BUILD_ROUNDS", "5"))  # fewer for a quick check of your own
 # The store's passes in a build, wherever the running kiln has them (module, function): the parent
 # import's extraction (its layer captured as it goes), capture and adoption, the output layer's
 # capture and adoption, and layers unpacked for a launch.

@@ -33,3 +33,6 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+# pydantic_core built for the other CPython minors a VM guest may have (kiln's AWSTOE runner runs there);
+# only the wheels not yet downloaded are fetched
+"$VENV/bin/python" -m kiln.runtime.guest_wheels

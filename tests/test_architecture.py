@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Packages (and top-level modules) by floor, bottom first; a package may import lower floors only.
 FLOORS: list[set[str]] = [
-    {"kiln", "kiln.errors", "kiln.home", "kiln.paths"},
+    {"kiln", "kiln.errors", "kiln.home", "kiln.paths", "kiln.files"},
     {"kiln.ec2_errors"},
     {"kiln.model", "kiln.db", "kiln.documents"},
     {"kiln.store", "kiln.schedule", "kiln.runtime"},

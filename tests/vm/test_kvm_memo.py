@@ -126,3 +126,20 @@ def test_a_real_probe_of_this_host_is_kept_where_it_belongs(memo_dir: Path, tmp_
     direct.mkdir()
     probed = qemu.probe_kvm(second, direct, timeout=5)  # the probe itself never asks the memo: it boots
     assert (direct / "kvm-probe.serial").exists() and "earlier probe" not in probed.accel.reason
+
+
+def test_a_disks_answer_holds_for_this_boot_and_this_qemu_only(memo_dir: Path, probes: list[Path],
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kvm_memo.MEMO_VARIABLE, "off")  # the disk's own answer is what is kept
+    disk = _blank(tmp_path / "a.qcow2")
+    assert vm.choose_accel(disk) == ABORTED and probes == [disk]
+    answer = disk.with_name(disk.name + ".accel.json")
+    kept = json.loads(answer.read_text())
+    assert kept["boot_id"] == kvm_memo.boot_id() and kept["qemu"] == kvm_memo.binary_key()
+    assert vm.choose_accel(disk) == ABORTED and probes == [disk], "kept within this boot"
+    answer.write_text(json.dumps({**kept, "boot_id": "00000000-0000-0000-0000-000000000000"}))
+    assert vm.choose_accel(disk) == ABORTED and probes == [disk, disk], "an earlier boot's answer was used"
+    answer.write_text(json.dumps({**kept, "qemu": "0123456789abcdef"}))
+    assert vm.choose_accel(disk) == ABORTED and probes == [disk, disk, disk], "another QEMU's answer was used"
+    answer.write_text(json.dumps({"name": "kvm", "reason": "an answer from before boot ids were kept"}))
+    assert vm.choose_accel(disk) == ABORTED and len(probes) == 4

@@ -64,6 +64,7 @@ def launch(
     tags: Mapping[str, str] | None = None,
     owned: bool = False,
     account: str = DEFAULT_ACCOUNT,
+    on_inserted: Callable[[Instance], None] | None = None,
 ) -> Instance:
     """Launch an instance of ``account`` over ``lower_dirs`` (base layer first) and return it running.
 
@@ -71,8 +72,11 @@ def launch(
     through the host; the host's loopback and link-local addresses only with ``host_local``: see
     :mod:`kiln.runtime.netns`). ``owned`` ties the instance to this process (build and test
     instances): if the process dies, :func:`kiln.runtime.recovery.recover` reports the instance so
-    its owner's layer can clean up.
+    its owner's layer can clean up. ``on_inserted`` runs in the transaction that inserts the instance
+    (its caller's records of the launch: one commit instead of one each).
     """
+    from kiln.db.engine import session
+
     kind = instance_type(instance_type_name)
     lowers = _validate(root_device_type, network, host_local, lower_dirs)
     instance_id = new_id("i")
@@ -87,22 +91,25 @@ def launch(
         "host_local_network": host_local,
         "network_helper": None,
     }
-    instance = records.insert(
-        id=instance_id,
-        image_id=image_id,
-        region=region,
-        account_id=account,
-        instance_type=kind.name,
-        root_device_type=root_device_type,
-        network=network,
-        hostname=instance_id,
-        vcpus=kind.vcpus,
-        memory_mib=kind.memory_mib,
-        lower_dirs=[str(p) for p in lowers],
-        paths=paths,
-        tags=dict(tags or {}),
-        owned=owned,
-    )
+    with session():
+        instance = records.insert(
+            id=instance_id,
+            image_id=image_id,
+            region=region,
+            account_id=account,
+            instance_type=kind.name,
+            root_device_type=root_device_type,
+            network=network,
+            hostname=instance_id,
+            vcpus=kind.vcpus,
+            memory_mib=kind.memory_mib,
+            lower_dirs=[str(p) for p in lowers],
+            paths=paths,
+            tags=dict(tags or {}),
+            owned=owned,
+        )
+        if on_inserted is not None:
+            on_inserted(instance)
     try:
         for name in ("upper", "work", "merged"):
             Path(paths[name]).mkdir(parents=True)

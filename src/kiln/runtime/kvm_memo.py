@@ -11,13 +11,13 @@ per-disk answer (``kiln.runtime.vm.choose_accel``) does the job, as before.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from kiln.files import write_atomic
 from kiln.runtime.qemu import Accel, qemu_binary
 
 MEMO_VARIABLE = "KILN_KVM_MEMO"
@@ -41,7 +41,7 @@ def boot_id() -> str | None:
         return None
 
 
-def _binary_key() -> str:
+def binary_key() -> str:
     """The QEMU binary kiln runs: its real path and the file itself (an upgrade is another binary)."""
     path = os.path.realpath(qemu_binary())
     stat = os.stat(path)
@@ -53,7 +53,7 @@ def memo_path() -> Path | None:
     directory, boot = _directory(), boot_id()
     if directory is None or boot is None:
         return None
-    return directory / f"{PREFIX}{boot}-{_binary_key()}.json"
+    return directory / f"{PREFIX}{boot}-{binary_key()}.json"
 
 
 def remembered() -> Accel | None:
@@ -79,14 +79,10 @@ def remember(failure: Accel, disk: Path) -> bool:
         return False
     answer = {"name": failure.name, "reason": failure.reason, "disk": str(disk), "boot_id": boot_id(),
               "qemu": os.path.realpath(qemu_binary()), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        partial.write_text(json.dumps(answer))
-        os.replace(partial, path)
+        write_atomic(path, json.dumps(answer))
     except OSError:
-        with contextlib.suppress(OSError):  # the directory itself may be what failed
-            partial.unlink(missing_ok=True)
         return False
     for stale in path.parent.glob(f"{PREFIX}*.json"):  # earlier boots' answers (a directory that outlives boots)
         if not stale.name.startswith(f"{PREFIX}{answer['boot_id']}-"):

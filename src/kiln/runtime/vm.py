@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.errors import InvalidInput
+from kiln.files import write_atomic
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
 from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_seed
@@ -142,11 +143,15 @@ def launch(
 def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
     """KVM or TCG for ``disk`` (``kiln.runtime.qemu.probe_kvm``), so the probe boot happens once per disk:
     the answer is kept beside the disk, except a failure of KVM itself, which holds for every disk on
-    this host until it reboots and is kept once for all of them (``kiln.runtime.kvm_memo``)."""
+    this host until it reboots and is kept once for all of them (``kiln.runtime.kvm_memo``). The disk's
+    answer holds for this boot of the host and this QEMU only: a disk cache that outlives a reboot into
+    another hypervisor, or a QEMU upgrade, is probed again."""
     answer = disk.with_name(disk.name + ".accel.json")
+    host = {"boot_id": kvm_memo.boot_id(), "qemu": kvm_memo.binary_key()}
     try:
         known = json.loads(answer.read_text())
-        return qemu.Accel(known["name"], known["reason"])
+        if all(known.get(key) == value for key, value in host.items()) and host["boot_id"] is not None:
+            return qemu.Accel(known["name"], known["reason"])
     except (OSError, ValueError, KeyError):
         pass
     remembered = kvm_memo.remembered()
@@ -157,7 +162,5 @@ def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
     probe = qemu.probe_kvm(disk, scratch, uefi=uefi)
     if probe.host_fault and kvm_memo.remember(probe.accel, disk):
         return probe.accel
-    partial = answer.with_name(answer.name + ".partial")
-    partial.write_text(json.dumps({"name": probe.accel.name, "reason": probe.accel.reason}))
-    partial.rename(answer)
+    write_atomic(answer, json.dumps({"name": probe.accel.name, "reason": probe.accel.reason, **host}))
     return probe.accel

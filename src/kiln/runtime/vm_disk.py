@@ -8,13 +8,13 @@ the first is a copy of it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
 from pathlib import Path
 
 from kiln.errors import InvalidInput, SystemRequirement
+from kiln.files import staged_path
 
 QCOW2_MAGIC = b"QFI\xfb"
 
@@ -67,13 +67,9 @@ def overlay_templates(backing: Path) -> list[Path]:
 def _template(backing: Path, size: int) -> Path:
     template = backing.with_name(f"{backing.name}.overlay-{size}.qcow2")
     if not template.is_file():
-        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
-        try:
+        with staged_path(template) as partial:
             _qemu_img("create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(backing.resolve()), str(partial),
                       str(size))
-            os.replace(partial, template)
-        finally:
-            partial.unlink(missing_ok=True)
     return template
 
 

@@ -3,11 +3,12 @@ can be logged in to, shell scripts, files in and out as tar streams, and AWSTOE 
 own engine in the guest.
 
 The engine runs with the guest's ``python3`` (every image kiln-bootable-linux makes has one: cloud-init
-needs it): kiln's ``documents`` package and the libraries it imports (pydantic with its compiled core,
-PyYAML …) are copied in as one tar stream from this host's interpreter, which is why the guest's
-Python must be the host's minor version. They go to ``/run/kiln-toe``, a tmpfs mounted for them (so
-nothing of kiln's reaches the guest's disk and the image captured from it), together with
-:mod:`kiln.runtime.vm_toe_runner`, and are removed again by :func:`remove_runner`.
+needs it; 3.11 or newer): kiln's ``documents`` package and the libraries it imports (pydantic with its
+compiled core, PyYAML …) are copied in as one tar stream, the pure-Python ones from this host's
+interpreter, the compiled core built for the guest's minor version (:mod:`kiln.runtime.guest_wheels`).
+They go to ``/run/kiln-toe``, a tmpfs mounted for them (so nothing of kiln's reaches the guest's disk
+and the image captured from it), together with :mod:`kiln.runtime.vm_toe_runner`, and are removed
+again by :func:`remove_runner`.
 """
 
 from __future__ import annotations
@@ -17,22 +18,22 @@ import io
 import json
 import shlex
 import subprocess
-import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.documents.executor import ProcessResult
 from kiln.errors import KilnError
-from kiln.runtime import procs, records, vm_ssh, vm_toe_runner
+from kiln.runtime import guest_wheels, procs, records, vm_ssh, vm_toe_runner
 
 GUEST_DIR = "/run/kiln-toe"
 RUNNER = f"{GUEST_DIR}/kiln_toe_runner.py"
 POLL_SECONDS = 3.0
 UNMOUNT = f"umount {GUEST_DIR} 2>/dev/null; rm -rf {GUEST_DIR}"
-NO_PYTHON, OTHER_PYTHON = 90, 91  # exit codes of the runner's installation script
+NO_PYTHON = 90  # exit code of the guest Python query
 # what the engine imports beyond the standard library (top-level module or package names)
 LIBRARIES = ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "typing_extensions", "yaml")
 KILN_FILES = ("__init__.py", "errors.py")
@@ -79,22 +80,46 @@ def wait_ready(instance_id: str, *, check: Callable[[], None], timeout: float) -
                timeout=remaining)
 
 
-def _add_tree(archive: tarfile.TarFile, source: Path, name: str) -> None:
+def _add_tree(archive: tarfile.TarFile, source: Path, name: str, *, compiled: bool = True) -> None:
+    """``source`` (a file or a directory) into ``archive`` as ``name``; without extension modules
+    unless ``compiled``."""
     if source.is_file():
         archive.add(source, name)
         return
     for path in sorted(source.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
+        if "__pycache__" in path.parts or not path.is_file() or (not compiled and path.suffix == ".so"):
             continue
         archive.add(path, f"{name}/{path.relative_to(source)}")
 
 
+def _add_wheel(archive: tarfile.TarFile, wheel: Path, package: str) -> None:
+    """The ``package`` directory of ``wheel`` into ``archive`` as ``lib/<package>``."""
+    with zipfile.ZipFile(wheel) as unpacked:
+        for entry in unpacked.infolist():
+            if entry.is_dir() or not entry.filename.startswith(f"{package}/"):
+                continue
+            data = unpacked.read(entry)
+            info = tarfile.TarInfo(f"lib/{entry.filename}")
+            info.size, info.mode = len(data), 0o644
+            info.mtime = int(time.mktime((*entry.date_time, 0, 0, -1)))
+            archive.addfile(info, io.BytesIO(data))
+
+
+def runner_bundle(minor: str | None = None) -> bytes:
+    """The tar.gz a guest with CPython ``minor`` ("3.13"; this host's when None) gets:
+    ``kiln_toe_runner.py`` and ``lib/`` (kiln's documents package, its libraries), built once per
+    process and minor: the pure-Python files from what this interpreter imports, the compiled
+    libraries from this interpreter too for its own minor, from their wheels for another
+    (:mod:`kiln.runtime.guest_wheels`; optional extensions such as PyYAML's are left out)."""
+    return _bundle(minor or python_version())
+
+
 @functools.cache
-def runner_bundle() -> bytes:
-    """The tar.gz the guest gets: ``kiln_toe_runner.py`` and ``lib/`` (kiln's documents package, its
-    libraries), built once per process from what this interpreter imports."""
+def _bundle(minor: str) -> bytes:
     import importlib
 
+    own = minor == python_version()
+    wheels = {} if own else dict(zip(guest_wheels.COMPILED, guest_wheels.fetch(minor), strict=True))
     kiln_dir = Path(vm_toe_runner.__file__).resolve().parents[1]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
@@ -103,36 +128,60 @@ def runner_bundle() -> bytes:
             archive.add(kiln_dir / name, f"lib/kiln/{name}")
         _add_tree(archive, kiln_dir / "documents", "lib/kiln/documents")
         for library in LIBRARIES:
+            if library in wheels:
+                _add_wheel(archive, wheels[library], library)
+                continue
             module = importlib.import_module(library)
             path = Path(module.__file__ or "")
             source = path.parent if path.name == "__init__.py" else path
-            _add_tree(archive, source, f"lib/{source.name}")
+            _add_tree(archive, source, f"lib/{source.name}", compiled=own)
     return buffer.getvalue()
 
 
 def python_version() -> str:
-    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return guest_wheels.host_minor()
 
 
-def install_runner(instance_id: str) -> None:
-    """Copy the runner bundle into the guest's ``/run/kiln-toe`` (after checking its python3)."""
-    wanted = python_version()
-    script = (
-        f"command -v python3 >/dev/null || exit {NO_PYTHON}; "
-        "v=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'); "
-        f"[ \"$v\" = {wanted} ] || {{ echo \"$v\"; exit {OTHER_PYTHON}; }}; "
-        # a tmpfs of its own: /run is mounted noexec, and the engine's compiled libraries must map
-        f"{UNMOUNT}; mkdir -p {GUEST_DIR} && mount -t tmpfs -o mode=0700 kiln-toe {GUEST_DIR} && "
-        f"tar -xzf - -C {GUEST_DIR}"
-    )
-    result = run_script(instance_id, script, stdin=runner_bundle(), timeout=600)
+def _minor(text: str) -> tuple[int, int] | None:
+    major, dot, minor = text.partition(".")
+    return (int(major), int(minor)) if dot and major.isdigit() and minor.isdigit() else None
+
+
+def guest_python(instance_id: str, *, run: Callable[..., ProcessResult] = run_script) -> str:
+    """The guest's CPython minor version ("3.13"), one kiln's AWSTOE runner supports (:class:`GuestError`
+    otherwise). ``run`` runs a shell script in the guest (:func:`run_script`)."""
+    result = run(instance_id,
+                 f"command -v python3 >/dev/null || exit {NO_PYTHON}; "
+                 "exec python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'", timeout=120)
     if result.exit_code == NO_PYTHON:
         raise GuestError(f"instance {instance_id} has no python3, which kiln runs AWSTOE components in a VM "
                          "with", hint="build its image with the kiln-bootable-linux component (cloud-init "
                          "brings python3), or install python3 in it")
-    if result.exit_code == OTHER_PYTHON:
-        raise GuestError(f"instance {instance_id} has Python {result.stdout.strip()}, kiln's AWSTOE runner needs "
-                         f"Python {wanted} (this host's) in the guest")
+    found = result.stdout.strip()
+    version = _minor(found)
+    if result.exit_code != 0 or version is None:
+        raise GuestError(f"asking instance {instance_id} for its Python version failed (exit {result.exit_code}): "
+                         f"{(result.stderr.strip() or found)[-300:]}")
+    lowest = ".".join(map(str, guest_wheels.MIN_PYTHON))
+    if version < guest_wheels.MIN_PYTHON:
+        raise GuestError(f"instance {instance_id} has Python {found}, kiln's AWSTOE runner needs Python {lowest} "
+                         "or newer in the guest")
+    if found not in guest_wheels.GUEST_PYTHONS and found != python_version():
+        raise GuestError(f"instance {instance_id} has Python {found}, kiln's AWSTOE runner supports Python "
+                         f"{lowest} to {guest_wheels.GUEST_PYTHONS[-1]} in the guest")
+    return found
+
+
+def install_runner(instance_id: str, *, run: Callable[..., ProcessResult] = run_script) -> None:
+    """Copy the runner bundle for the guest's python3 (:func:`guest_python`) into its ``/run/kiln-toe``
+    (``run`` as for :func:`guest_python`)."""
+    bundle = runner_bundle(guest_python(instance_id, run=run))
+    script = (
+        # a tmpfs of its own: /run is mounted noexec, and the engine's compiled libraries must map
+        f"{UNMOUNT}; mkdir -p {GUEST_DIR} && mount -t tmpfs -o mode=0700 kiln-toe {GUEST_DIR} && "
+        f"tar -xzf - -C {GUEST_DIR}"
+    )
+    result = run(instance_id, script, stdin=bundle, timeout=600)
     if result.exit_code != 0:
         raise GuestError(f"copying kiln's AWSTOE runner into instance {instance_id} failed (exit "
                          f"{result.exit_code}): {result.stderr.strip()[-300:]}")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import SystemRequirement
+from kiln.files import write_atomic
 from kiln.runtime import netns, procs, qemu, qemu_qmp, records, vm_metadata, vm_netns, vm_serial
 from kiln.runtime.records import Instance
 
@@ -100,10 +101,8 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
 def _new_token_secret(vm: dict[str, Any]) -> None:
     """A fresh key for the metadata tokens of this boot (the tokens of the last one stop working)."""
     config = Path(vm["metadata_config"])
-    partial = config.with_name(config.name + ".partial")
-    partial.write_text(json.dumps({**json.loads(config.read_text()), "token_secret": secrets.token_hex(32)}))
-    partial.chmod(0o600)
-    partial.rename(config)
+    write_atomic(config, json.dumps({**json.loads(config.read_text()), "token_secret": secrets.token_hex(32)}),
+                 mode=0o600)
 
 
 def _listening_sockets() -> dict[str, int]:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kiln.errors import SystemRequirement
+from kiln.files import staged_path
 from kiln.home import cache_dir
 from kiln.runtime import fat_files
 
@@ -103,14 +104,10 @@ def _empty_volume() -> Path:
     empty = cache_dir() / "vm-seed" / f"empty-{LABEL}-{SEED_BYTES}.img"
     if not empty.is_file():
         empty.parent.mkdir(parents=True, exist_ok=True)
-        partial = empty.with_name(f"{empty.name}.{os.getpid()}.partial")
-        try:
+        with staged_path(empty) as partial:
             with open(partial, "wb") as handle:
                 handle.truncate(SEED_BYTES)
             _run(["mkfs.vfat", "-n", LABEL, str(partial)], "dosfstools")
-            os.replace(partial, empty)
-        finally:
-            partial.unlink(missing_ok=True)
     return empty
 
 

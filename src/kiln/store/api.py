@@ -263,11 +263,11 @@ def create_image_from_upper(
     unpacked dir afterwards.
     """
     images.validate_name(name)
-    parent = get_image(parent_ami_id, region)
-    with session() as db:
+    with session() as db:  # the reads before the capture, in one transaction
+        parent = get_image(parent_ami_id, region)
         images.check_name_free(db, region, owner, name)
+        parent_layers = image_layers(parent_ami_id, region)
     layout = Layout.for_region(region)
-    parent_layers = image_layers(parent_ami_id, region)
     with pinned(
         region, [layer.digest for layer in parent_layers], f"create-image from {parent_ami_id}"
     ) as pins:
@@ -355,13 +355,13 @@ def copy_image_outcome(
     where the filesystem allows, else copied. Another account's AMI must be visible to the caller
     (else ``InvalidAMIID.NotFound``) and its snapshot readable (``createVolumePermission``, else
     ``InvalidRequest``)."""
-    source = check_copyable(source_ami_id, source_region, caller)
-    layers = image_layers(source_ami_id, source_region)
-    src, dest = Layout.for_region(source_region), Layout.for_region(region)
     account = caller.account if caller else owner or images.DEFAULT_ACCOUNT
-    images.validate_name(name or source.name)
-    with session() as db:  # before any blob moves: a bad or taken name costs nothing
+    with session() as db:  # the checks in one transaction, before any blob moves: a refusal costs nothing
+        source = check_copyable(source_ami_id, source_region, caller)
+        layers = image_layers(source_ami_id, source_region)
+        images.validate_name(name or source.name)
         images.check_name_free(db, region, account, name or source.name)
+    src, dest = Layout.for_region(source_region), Layout.for_region(region)
     with pinned(region, [layer.digest for layer in layers], f"copy {source_ami_id}"):
         transfer = transfer_blobs(src.blobs, dest.blobs, [layer.digest for layer in layers])
         image_id = images.register_image(

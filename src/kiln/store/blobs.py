@@ -2,6 +2,9 @@
 
 A blob is written to ``<region>/tmp/``, hashed while written, fsynced, checked against its digest
 and renamed into ``blobs/sha256/`` (then the directory is fsynced): nothing in ``blobs/`` is partial.
+Within :func:`batched_dir_sync` the directory is fsynced once for all the blobs the block renamed,
+when the block ends or before anything names them (:func:`sync_pending_dirs`, which
+``layout.write_file_atomic`` calls before writing ``index.json``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,6 +40,44 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_pending = threading.local()  # the directories a batch renamed blobs into, not yet fsynced
+
+
+@contextmanager
+def batched_dir_sync() -> Iterator[None]:
+    """Blobs installed by this thread within the block have their directory fsynced once, when the
+    block ends, instead of once each. Each blob's own data is still fsynced before its rename, and a
+    rename whose directory entry a crash lost leaves only a temp file for gc: nothing may name the
+    blobs before the block ends or :func:`sync_pending_dirs` runs (``write_file_atomic`` calls it)."""
+    outer = getattr(_pending, "dirs", None)
+    if outer is not None:  # nested: the outermost block syncs
+        yield
+        return
+    _pending.dirs = set()
+    try:
+        yield
+    finally:
+        try:
+            sync_pending_dirs()
+        finally:
+            _pending.dirs = None
+
+
+def sync_pending_dirs() -> None:
+    """Fsync the directories blobs were renamed into within this thread's open batch (if any)."""
+    dirs: set[Path] | None = getattr(_pending, "dirs", None)
+    while dirs:
+        fsync_dir(dirs.pop())
+
+
+def _sync_dir_of_install(path: Path) -> None:
+    dirs: set[Path] | None = getattr(_pending, "dirs", None)
+    if dirs is None:
+        fsync_dir(path)
+    else:
+        dirs.add(path)
 
 
 StatKey = tuple[int, int, int, int]
@@ -183,7 +225,7 @@ class BlobStore:
             self.refresh(digest)  # a fresh writer is about to reference it (gc grace)
             return
         os.rename(tmp_path, final)
-        fsync_dir(self.blob_dir)
+        _sync_dir_of_install(self.blob_dir)
 
     def put_bytes(self, data: bytes) -> str:
         with self.writer() as writer:

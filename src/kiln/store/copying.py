@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore
+from kiln.store.blobs import CHUNK, BlobQuarantined, BlobStore, batched_dir_sync
 
 # link(2) refuses across filesystems (EXDEV) and on filesystems or files it may not link (EPERM,
 # EMLINK, ENOTSUP): the blob is then copied.
@@ -59,30 +59,35 @@ def _link_into_tmp(source: Path, dest: BlobStore) -> Path | None:
 def transfer_blobs(source: BlobStore, dest: BlobStore, digests: Iterable[str]) -> BlobTransfer:
     """Make every blob of ``digests`` present in ``dest``, verified (see the module's docstring)."""
     done = BlobTransfer()
-    for digest in dict.fromkeys(digests):  # a digest listed twice is transferred once
-        if dest.exists(digest):
-            dest.refresh(digest)
-            done.present.append(digest)
-            continue
-        origin = source.path(digest)
-        linked = _link_into_tmp(origin, dest) if source.root != dest.root else None
-        if linked is not None:
-            try:
-                # a link is the source's very file: unchanged since this process hashed it as it
-                # wrote it, it needs no second read (BlobStore.verified_unchanged)
-                if not source.verified_unchanged(digest) and _hash(linked) != digest:
-                    source.quarantine(digest)
-                    raise _corrupt(digest)
-                dest.install(linked, digest)
-            finally:
-                linked.unlink(missing_ok=True)
-            done.linked.append(digest)
-        else:
-            with open(origin, "rb") as handle:
-                dest.put_file(handle, expected=digest)
-            done.copied.append(digest)
-        done.bytes_moved += dest.size(digest)
+    with batched_dir_sync():  # blobs/ fsynced once for all, before the caller registers anything
+        for digest in dict.fromkeys(digests):  # a digest listed twice is transferred once
+            _transfer_one(source, dest, digest, done)
     return done
+
+
+def _transfer_one(source: BlobStore, dest: BlobStore, digest: str, done: BlobTransfer) -> None:
+    if dest.exists(digest):
+        dest.refresh(digest)
+        done.present.append(digest)
+        return
+    origin = source.path(digest)
+    linked = _link_into_tmp(origin, dest) if source.root != dest.root else None
+    if linked is not None:
+        try:
+            # a link is the source's very file: unchanged since this process hashed it as it
+            # wrote it, it needs no second read (BlobStore.verified_unchanged)
+            if not source.verified_unchanged(digest) and _hash(linked) != digest:
+                source.quarantine(digest)
+                raise _corrupt(digest)
+            dest.install(linked, digest)
+        finally:
+            linked.unlink(missing_ok=True)
+        done.linked.append(digest)
+    else:
+        with open(origin, "rb") as handle:
+            dest.put_file(handle, expected=digest)
+        done.copied.append(digest)
+    done.bytes_moved += dest.size(digest)
 
 
 def _hash(path: Path) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.home import region_dir
-from kiln.store.blobs import BlobStore, fsync_dir
+from kiln.store.blobs import BlobStore, batched_dir_sync, fsync_dir, sync_pending_dirs
 
 REF_NAME = "org.opencontainers.image.ref.name"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -40,6 +40,7 @@ def canonical_json(data: Any) -> bytes:
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:
+    sync_pending_dirs()  # blobs it may name are durable first (blobs.batched_dir_sync)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -156,15 +157,16 @@ class Layout:
             "history": [{"created": created, "created_by": "kiln"} for _ in layers],
         }
         config_bytes = canonical_json(config)
-        config_desc = Descriptor(CONFIG_TYPE, self.blobs.put_bytes(config_bytes), len(config_bytes))
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_TYPE,
-            "config": config_desc.as_dict(),
-            "layers": [layer.as_dict() for layer in layers],
-        }
-        manifest_bytes = canonical_json(manifest)
-        manifest_desc = Descriptor(MANIFEST_TYPE, self.blobs.put_bytes(manifest_bytes), len(manifest_bytes))
+        with batched_dir_sync():
+            config_desc = Descriptor(CONFIG_TYPE, self.blobs.put_bytes(config_bytes), len(config_bytes))
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_TYPE,
+                "config": config_desc.as_dict(),
+                "layers": [layer.as_dict() for layer in layers],
+            }
+            manifest_bytes = canonical_json(manifest)
+            manifest_desc = Descriptor(MANIFEST_TYPE, self.blobs.put_bytes(manifest_bytes), len(manifest_bytes))
         return manifest_desc, config_desc
 
     def read_json_blob(self, digest: str) -> dict[str, Any]:

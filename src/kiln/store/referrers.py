@@ -14,6 +14,7 @@ import hashlib
 from typing import Any
 
 from kiln.errors import NotFound
+from kiln.store.blobs import batched_dir_sync
 from kiln.store.layout import INDEX_TYPE, MANIFEST_TYPE, REF_NAME, Descriptor, Layout, canonical_json
 
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
@@ -88,29 +89,30 @@ def attach_many(
     """:func:`attach` for several artifacts (one per type) in ONE ``index.json`` update: every blob is
     written first, then the index names them all at once (a crash before leaves only unreferenced
     blobs for gc, as with one artifact)."""
-    try:  # the shared empty config is there once any artifact was: a refresh (gc grace), not a write
-        layout.blobs.refresh(EMPTY.digest)
-    except (FileNotFoundError, NotFound):
-        layout.blobs.put_bytes(EMPTY_DATA)
-    written = [_artifact_entry(layout, subject, kind, data, created) for kind, data in artifacts]
-    blobs = {entry.pop("blob") for entry in written}
-    types = {entry["artifactType"] for entry in written}
-    digests = {entry["digest"] for entry in written}
-    with layout.locked():
-        index = layout.read_index()
-        previous = referrers(layout, subject.digest)
-        replaced = [m["digest"] for m in previous if m.get("artifactType") in types and m["digest"] not in digests]
-        listed = [m for m in previous if m["digest"] not in replaced and m["digest"] not in digests] + written
-        listing = _referrers_index(listed)
-        listing_digest = layout.blobs.put_bytes(listing)
-        old_tag = _tag_entry(index, subject.digest)
-        manifests = [m for m in index["manifests"] if m is not old_tag and m.get("digest") not in replaced
-                     and m.get("digest") not in digests]
-        manifests += written
-        manifests.append({"mediaType": INDEX_TYPE, "digest": listing_digest, "size": len(listing),
-                          "annotations": {REF_NAME: referrers_tag(subject.digest)}})
-        index["manifests"] = manifests
-        layout.write_index(index)
+    with batched_dir_sync():  # blobs/ fsynced once, before index.json names them
+        try:  # the shared empty config is there once any artifact was: a refresh (gc grace), not a write
+            layout.blobs.refresh(EMPTY.digest)
+        except (FileNotFoundError, NotFound):
+            layout.blobs.put_bytes(EMPTY_DATA)
+        written = [_artifact_entry(layout, subject, kind, data, created) for kind, data in artifacts]
+        blobs = {entry.pop("blob") for entry in written}
+        types = {entry["artifactType"] for entry in written}
+        digests = {entry["digest"] for entry in written}
+        with layout.locked():
+            index = layout.read_index()
+            previous = referrers(layout, subject.digest)
+            replaced = [m["digest"] for m in previous if m.get("artifactType") in types and m["digest"] not in digests]
+            listed = [m for m in previous if m["digest"] not in replaced and m["digest"] not in digests] + written
+            listing = _referrers_index(listed)
+            listing_digest = layout.blobs.put_bytes(listing)
+            old_tag = _tag_entry(index, subject.digest)
+            manifests = [m for m in index["manifests"] if m is not old_tag and m.get("digest") not in replaced
+                         and m.get("digest") not in digests]
+            manifests += written
+            manifests.append({"mediaType": INDEX_TYPE, "digest": listing_digest, "size": len(listing),
+                              "annotations": {REF_NAME: referrers_tag(subject.digest)}})
+            index["manifests"] = manifests
+            layout.write_index(index)
     stale = [old_tag["digest"]] if old_tag is not None and old_tag["digest"] != listing_digest else []
     for old in replaced:
         stale += [old, *_artifact_blobs(layout, old)]

@@ -7,7 +7,7 @@ and executed by :mod:`kiln.services.builds.workflow`. Every state change is one 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -306,11 +306,16 @@ class StepHandle:
 
 
 @contextmanager
-def step(arn: str, workflow: str, name: str, action: str, **columns: Any) -> Iterator[StepHandle]:
+def step(arn: str, workflow: str, name: str, action: str, *, check: Callable[[], None] | None = None,
+         **columns: Any) -> Iterator[StepHandle]:
     """Record a workflow step: RUNNING, then COMPLETED or FAILED (with the error as message);
-    ``columns``: more of the step's row (its workflow execution, inputs, onFailure, timeout)."""
+    ``columns``: more of the step's row (its workflow execution, inputs, onFailure, timeout). ``check``
+    runs first in the transaction that records the start (the workflow's cancel check: one transaction,
+    not two); what it raises records nothing."""
     step_id = f"step-{uuid.uuid4()}"
     with session(durable=False) as db:  # a crash leaves the build to recovery, which fails it anyway
+        if check is not None:
+            check()
         position = (db.scalar(select(func.count()).where(WorkflowStep.image_arn == arn)) or 0) + 1
         db.add(
             WorkflowStep(

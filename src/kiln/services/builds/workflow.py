@@ -142,8 +142,11 @@ class Build:
             raise StepTimedOut(f"step {name} timed out after {seconds} seconds")
 
     def _status(self, status: str, reason: str | None = None) -> None:
-        self.check_cancel()
-        images.set_status(self.arn, status, reason)
+        from kiln.db.engine import session
+
+        with session():  # the cancel check and the change in one transaction
+            self.check_cancel()
+            images.set_status(self.arn, status, reason)
         self.progress(f"{self.arn}: {status}")
 
     def component_progress(self, line: str) -> None:
@@ -166,9 +169,11 @@ class Build:
             self.test_instance = None
 
     def _step(self, workflow: str, name: str, action: str, **columns: Any):  # type: ignore[no-untyped-def]
-        self.check_cancel()
-        self.progress(f"  {workflow}/{name} ({action})")
-        return images.step(self.arn, workflow, name, action, **columns)
+        def check() -> None:  # in the transaction that records the step's start
+            self.check_cancel()
+            self.progress(f"  {workflow}/{name} ({action})")
+
+        return images.step(self.arn, workflow, name, action, check=check, **columns)
 
     # -- the build ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

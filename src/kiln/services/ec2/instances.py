@@ -60,40 +60,40 @@ def run_instance(
     with session():  # the checks in one transaction
         image = api.assert_launchable(image_id, region, principal(account))
         check_use(image.seen_by(account), "RunInstances", account=account, region=region)
-        digests = [layer.digest for layer in api.image_layers(image_id, region)] if vm is not None else []
-    if vm is not None:
-        inserted: list[str] = []
+        # Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
+        # AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers).
+        digests = [layer.digest for layer in api.image_layers(image_id, region)]
+    inserted: list[str] = []
 
-        def recorded(instance: Instance) -> None:  # in the transaction that inserts the instance
-            api.set_last_launched(image_id, utcnow(), region=region)
-            api.pin(region, digests, PIN_PREFIX + instance.id, PIN_TTL)
-            inserted.append(instance.id)
+    def recorded(instance: Instance) -> None:  # in the transaction that inserts the instance
+        api.set_last_launched(image_id, utcnow(), region=region)
+        api.pin(region, digests, PIN_PREFIX + instance.id, PIN_TTL)
+        inserted.append(instance.id)
 
-        if host_local and not vm.host_local:
-            vm = dataclasses.replace(vm, host_local=True)
-        try:
+    try:
+        if vm is not None:
+            if host_local and not vm.host_local:
+                vm = dataclasses.replace(vm, host_local=True)
             return _run_vm(image, vm, region=region, instance_type=instance_type,
                            root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
                            owned=owned, account=account, digests=digests, on_inserted=recorded)
-        except BaseException:
-            for instance_id in inserted:  # the launch failed: the instance ended terminated
-                api.unpin_holder(PIN_PREFIX + instance_id)
-            raise
-    instance = instances.launch(
-        api.layer_dirs(image_id, region),
-        image_id=image_id,
-        region=region,
-        instance_type_name=instance_type,
-        root_device_type=root_device_type or image.root_device_type or "ebs",
-        network=network,
-        host_local=host_local,
-        tags=tags,
-        owned=owned,
-        account=account,
-    )
-    api.set_last_launched(image_id, utcnow(), region=region)
-    _pin_layers(instance.id, image_id, region)
-    return instance
+        return instances.launch(
+            api.layer_dirs(image_id, region),
+            image_id=image_id,
+            region=region,
+            instance_type_name=instance_type,
+            root_device_type=root_device_type or image.root_device_type or "ebs",
+            network=network,
+            host_local=host_local,
+            tags=tags,
+            owned=owned,
+            account=account,
+            on_inserted=recorded,
+        )
+    except BaseException:
+        for instance_id in inserted:  # the launch failed: the instance ended terminated
+            api.unpin_holder(PIN_PREFIX + instance_id)
+        raise
 
 
 @dataclass(frozen=True)
@@ -155,13 +155,6 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
                      root_device_type=root_device_type, tags=tags, owned=owned, account=account,
                      on_inserted=on_inserted)
-
-
-def _pin_layers(instance_id: str, image_id: str, region: str) -> None:
-    """Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
-    AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers)."""
-    digests = [layer.digest for layer in api.image_layers(image_id, region)]
-    api.pin(region, digests, PIN_PREFIX + instance_id, PIN_TTL)
 
 
 def _get(instance_id: str, account: str | None, region: str | None = None) -> Instance:
