@@ -28,8 +28,16 @@ host port is one free when probed; taken meanwhile, the forward fails and anothe
 Lifetimes: slirp4netns's ``--exit-fd`` is the read end of a pipe whose write end only QEMU holds, so
 the helper exits as soon as QEMU does, also after ``kill -9`` of QEMU or of kiln; its pid is recorded
 with the instance (``network_helper``, as a sandbox's) and stopped by pid on stop, terminate and
-recovery. With host-local addresses allowed QEMU runs in the host's namespace as before: 169.254.0.2
-is the host's loopback and link-local addresses are connected from the host.
+recovery; QEMU's own pid is recorded as soon as it runs (``vm_process.boot``), so kiln killed during
+a boot leaves nothing recovery cannot stop. With host-local addresses allowed QEMU runs in the host's
+namespace as before: 169.254.0.2 is the host's loopback and link-local addresses are connected from
+the host.
+
+Not chosen: a named namespace under ``/run/netns`` (a mount that outlives a ``kill -9`` of kiln and
+must be found and removed), a holder process per namespace (one more process to stop, and the
+namespace would outlive QEMU), QEMU on a tap device behind slirp4netns (the guest would lose QEMU's
+DHCP, DNS and ``guestfwd``: the metadata endpoint). A ``guestfwd`` ``cmd:`` process runs in the
+namespace too: it reaches the outside but not the host's loopback, nor link-local addresses.
 """
 
 from __future__ import annotations
