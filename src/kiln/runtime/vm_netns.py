@@ -35,8 +35,8 @@ the host.
 
 Not chosen: a named namespace under ``/run/netns`` (a mount that outlives a ``kill -9`` of kiln and
 must be found and removed), a holder process per namespace (one more process to stop, and the
-namespace would outlive QEMU), QEMU on a tap device behind slirp4netns (the guest would lose QEMU's
-DHCP, DNS and ``guestfwd``: the metadata endpoint). A ``guestfwd`` ``cmd:`` process runs in the
+namespace would outlive QEMU), QEMU on a tap device behind slirp4netns (a bridge in the namespace,
+and the guest would lose QEMU's ``guestfwd``: the metadata endpoint). A ``guestfwd`` ``cmd:`` process runs in the
 namespace too: it reaches the outside but not the host's loopback, nor link-local addresses.
 """
 
