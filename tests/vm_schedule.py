@@ -13,7 +13,7 @@ import pytest
 
 FIRST = ("tests/vm/test_vm_boot.py", "tests/boot/test_boot_qemu.py", "tests/vm_builds/test_vm_builds.py",
          "tests/vm_builds/test_vm_build_kill.py", "tests/vm/test_vm_userdata_bootcmd.py",
-         "tests/vm_builds/test_vm_build_s3.py")
+         "tests/vm_builds/test_vm_build_s3.py", "tests/vm/test_vm_netns.py")
 
 
 @pytest.hookimpl(trylast=True)  # after conftest's order, which this one keeps for everything else

@@ -1,5 +1,6 @@
 """Launching VM instances without booting a guest (busybox with a stand-in kernel: QEMU starts, the
-guest does not boot): two launches at once each get the SSH port their own QEMU bound, ``instance
+guest does not boot): two launches at once each get the SSH port their own network helper bound, a
+launch whose kiln is killed while QEMU starts leaves no QEMU once recovered, ``instance
 list`` shows the VM's network, and the ``vm-disks`` cache is trimmed — a deregistered AMI's disk and
 the least recently used above the limit go, a disk an instance uses stays."""
 
@@ -35,8 +36,8 @@ def _age(disk: Path, seconds: float = 3600) -> None:
     os.utime(disk, (past, past))
 
 
-def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
-    from kiln.runtime import procs
+def test_two_launches_at_once_each_get_the_port_their_network_bound(kiln, busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln.runtime import instances, procs
     from kiln.runtime.vm_process import listening_ports
     from kiln.services.ec2.instances import VmOptions, run_instance, terminate_instance
 
@@ -53,9 +54,12 @@ def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_c
     described = [json.loads(out) for out, _ in answers]
     ports = [d["Kiln"]["SshPort"] for d in described]
     assert len(set(ports)) == 2 and all(isinstance(port, int) for port in ports)
-    for instance, port in zip(described, ports, strict=True):
-        assert listening_ports(instance["Kiln"]["InitPid"]) == [port]  # what its own QEMU listens on
-        assert instance["Kiln"]["Network"] == "user-slirp"
+    helpers = [instances.get(d["InstanceId"]).network_helper for d in described]
+    for instance, port, helper in zip(described, ports, helpers, strict=True):
+        # QEMU runs in a network namespace of its own: its network helper listens for SSH on the host
+        assert helper is not None and listening_ports(helper.pid) == [port]
+        assert listening_ports(instance["Kiln"]["InitPid"]) == []
+        assert instance["Kiln"]["Network"] == "user-slirp" and instance["Kiln"]["HostLocalNetwork"] is False
     keys = {(kiln_home / "instances" / d["InstanceId"] / "kiln_key.pub").read_text().split()[1] for d in described}
     assert len(keys) == 2, "each instance has its own exec key"
     listed = kiln("instance", "list").stdout
@@ -63,6 +67,36 @@ def test_two_launches_at_once_each_get_the_port_their_qemu_bound(kiln, busybox_c
     guests = [procs.identify(d["Kiln"]["InitPid"]) for d in described]
     assert kiln("instance", "terminate", "--force", *[d["InstanceId"] for d in described]).exit_code == 0
     assert all(g is not None and not procs.is_alive(g.pid, g.start_time) for g in guests)
+    assert all(h is not None and not procs.is_alive(h.pid, h.start_time) for h in helpers)
+
+
+DIES_DURING_BOOT = """
+import os, sys
+from kiln.runtime import vm_netns
+from kiln.services.ec2.instances import VmOptions, run_instance
+
+def killed(*args, **kwargs):  # kiln killed right after QEMU started, before its network is connected
+    os.kill(os.getpid(), 9)
+
+vm_netns.connect = killed
+run_instance(sys.argv[1], vm=VmOptions())
+"""
+
+
+def test_a_launch_killed_while_qemu_starts_leaves_no_qemu_once_recovered(busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+    from kiln import home
+    from kiln.runtime import instances, procs, recovery
+
+    ami = _kernel_ami(busybox_copy, "killed-launch")
+    env = {**os.environ, "PYTHONPATH": str(Path(home.__file__).parents[1])}
+    child = subprocess.run([sys.executable, "-c", DIES_DURING_BOOT, ami], env=env, capture_output=True, timeout=600)
+    assert child.returncode == -9, child.stderr
+    [left] = instances.list_instances(states=["pending"])
+    qemu = left.init  # recorded as soon as QEMU runs
+    assert qemu is not None and procs.is_alive(qemu.pid, qemu.start_time)
+    assert left.id in recovery.recover().terminated
+    assert not procs.is_alive(qemu.pid, qemu.start_time)
+    assert not (kiln_home / "instances" / left.id).exists()
 
 
 def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(

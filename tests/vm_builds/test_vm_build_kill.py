@@ -7,6 +7,9 @@ KVM when usable, else TCG (minutes per boot). Never skipped.
   build, kills that QEMU (by the pid in the instance's row) and leaves no instance directory, overlay,
   seed, mount, AMI or blob. Its infrastructure configuration says ``subnetId: none``: QEMU's user
   network is restricted, the guest reaches no server of the host but still the metadata endpoint.
+  The other build's configuration allows host-local addresses (``kiln:HostLocalNetwork: allow``): its
+  guest reaches the host's loopback server through 169.254.0.2 (without the tag QEMU would run in a
+  network namespace of its own, where that address leads nowhere: kiln.runtime.vm_netns).
 - A component writes a marker, reboots (the ``Reboot`` action: the guest is really reset) and checks
   after it that the boot id changed and the marker is there; the document resumes after the reboot.
   The same build is then killed during CreateImage's capture of the disk, while the raw copy is
@@ -71,6 +74,7 @@ phases:
         action: ExecuteBash
         inputs:
           commands:
+            - curl -sS -m 30 -o /dev/null HOST_SERVER
             - cat /proc/sys/kernel/random/boot_id > /var/lib/kiln-boot-before
             - echo kept > /etc/kiln-reboot-marker
       - name: RebootNow
@@ -246,11 +250,15 @@ def test_a_build_killed_while_its_component_runs_in_the_guest_is_recovered(  # t
 
 
 def test_a_component_reboots_its_vm_and_a_kill_during_capture_is_recovered(  # type: ignore[no-untyped-def]
-        in_vm_home: VmHome, kiln, tmp_path: Path) -> None:
+        in_vm_home: VmHome, kiln, tmp_path: Path, host_server: str) -> None:
     from kiln.runtime import instances
+    from kiln.services.configurations.infrastructure import create_infrastructure_configuration
 
     store_before = _store_state()
-    recipe, infrastructure = _vm_build_inputs("vm-reboots", in_vm_home.parent, REBOOTS)
+    recipe, _ = _vm_build_inputs("vm-reboots", in_vm_home.parent, _document(REBOOTS, host_server))
+    infrastructure = create_infrastructure_configuration({
+        "name": "vm-host-local", "instanceTypes": ["t3.micro"], "resourceTags": {"kiln:vm": "true"},
+        "tags": {"kiln:HostLocalNetwork": "allow"}})["infrastructureConfigurationArn"]
     log = tmp_path / "progress.log"
     child = _start_build(in_vm_home.home, recipe, infrastructure, log)
     instance_dir: Path | None = None
@@ -262,6 +270,7 @@ def test_a_component_reboots_its_vm_and_a_kill_during_capture_is_recovered(  # t
                      and i.tags.get("kiln:ImageArn", "").split("/")[-3:-2] == ["vm-reboots"]]
             if not found:
                 return False
+            assert found[0].host_local_network, "the configuration's tag reached the VM"
             instance_dir = in_vm_home.home / "instances" / found[0].id
         # the raw copy loop-mounted and the overlay over the AMI's layers: the sync is under way
         return len([m for m in _mounts_under(instance_dir) if "/kiln-capture-" in m]) >= 2

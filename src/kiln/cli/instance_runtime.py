@@ -61,8 +61,8 @@ def run(
         "none", help="none (loopback only) or host (outbound through the host, not to its local addresses)."
     ),
     host_local_network: bool = typer.Option(
-        False, "--host-local-network", help="With --network host: the host's loopback (as 10.0.2.2) and "
-        "link-local addresses are reachable too."
+        False, "--host-local-network", help="With --network host: the host's loopback (as 10.0.2.2; "
+        "169.254.0.2 in a --vm instance) and link-local addresses are reachable too."
     ),
     root_device_type: str | None = typer.Option(
         None, "--root-device-type", help="ebs or instance-store (default: the AMI's)."

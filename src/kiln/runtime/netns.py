@@ -21,7 +21,8 @@ With host-local addresses allowed, 10.0.2.2 is the host's loopback and link-loca
 The helper's life is tied to the sandbox's: its ``--exit-fd`` is the read end of a pipe whose write
 end only the sandbox's processes hold, so it exits as soon as the sandbox is gone, also when the
 kiln process that started it was killed. Its pid is recorded with the instance and it is stopped by
-pid when the instance's processes are halted (stop, terminate, recovery).
+pid when the instance's processes are halted (stop, terminate, recovery). A VM instance's QEMU is
+connected the same way (``kiln.runtime.vm_netns``), its SSH forward through the helper's API socket.
 """
 
 from __future__ import annotations
@@ -99,10 +100,14 @@ class Link:
         self.sandbox_fd = -1
 
 
-def slirp_argv(init_pid: int, *, host_local: bool, ready_fd: int, exit_fd: int) -> list[str]:
+def slirp_argv(init_pid: int, *, host_local: bool, ready_fd: int, exit_fd: int,
+               api_socket: str | None = None) -> list[str]:
+    """``api_socket``: where slirp4netns listens for its API (port forwards; relative to the instance's
+    directory, the helper's working directory, as a socket's path is limited to 107 bytes)."""
     return [
         slirp4netns_path(), "--configure", f"--mtu={MTU}",
         *([] if host_local else ["--disable-host-loopback"]),
+        *([f"--api-socket={api_socket}"] if api_socket else []),
         "--enable-sandbox", "--enable-seccomp",
         f"--ready-fd={ready_fd}", f"--exit-fd={exit_fd}",
         str(init_pid), TAP_DEVICE,
@@ -132,9 +137,10 @@ def _wait_ready(ready_fd: int, helper: subprocess.Popen[bytes], timeout: float) 
                 raise ChildProcessError(f"slirp4netns exited with status {helper.returncode}")
 
 
-def _refuse_routes(init_pid: int) -> None:
-    """``prohibit`` routes for the refused networks, set from the host inside the namespace."""
-    commands = "".join(f"route add prohibit {network}\n" for network in INSTANCE_REFUSED_NETWORKS)
+def refuse_routes(init_pid: int) -> None:
+    """``prohibit`` routes for the refused networks, set from the host inside the namespace (before
+    slirp4netns connects it, so no packet leaves before they are there; again is harmless)."""
+    commands = "".join(f"route replace prohibit {network}\n" for network in INSTANCE_REFUSED_NETWORKS)
     result = subprocess.run(
         [nsenter_path(), f"--net=/proc/{init_pid}/ns/net", "--", ip_path(), "-batch", "-"],
         input=commands.encode(), capture_output=True, check=False,
@@ -143,8 +149,10 @@ def _refuse_routes(init_pid: int) -> None:
         raise ChildProcessError(f"ip route: {result.stderr.decode('utf-8', 'replace').strip()}")
 
 
-def start(link: Link, init_pid: int, instance_dir: Path, *, host_local: bool) -> procs.ProcessId:
+def start(link: Link, init_pid: int, instance_dir: Path, *, host_local: bool,
+          api_socket: str | None = None) -> procs.ProcessId:
     """Connect the network namespace of ``init_pid``; returns the helper, started and configured.
+    ``api_socket``: see :func:`slirp_argv` (a VM's SSH forward: ``kiln.runtime.vm_netns``).
 
     On any failure the helper is stopped and SystemRequirement raised (the caller kills the sandbox).
     """
@@ -153,17 +161,18 @@ def start(link: Link, init_pid: int, instance_dir: Path, *, host_local: bool) ->
     ready_r, ready_w = os.pipe()
     helper: subprocess.Popen[bytes] | None = None
     try:
+        if not host_local:
+            refuse_routes(init_pid)
         with open(log, "ab") as output:
             helper = subprocess.Popen(
-                slirp_argv(init_pid, host_local=host_local, ready_fd=ready_w, exit_fd=link.helper_fd),
-                stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                slirp_argv(init_pid, host_local=host_local, ready_fd=ready_w, exit_fd=link.helper_fd,
+                           api_socket=api_socket),
+                stdin=subprocess.DEVNULL, stdout=output, stderr=output, cwd=instance_dir,
                 pass_fds=(ready_w, link.helper_fd), start_new_session=True,
             )  # fmt: skip
         os.close(ready_w)
         ready_w = -1
         _wait_ready(ready_r, helper, READY_TIMEOUT)
-        if not host_local:
-            _refuse_routes(init_pid)
         identity = procs.identify(helper.pid)
         if identity is None:
             raise ChildProcessError(f"slirp4netns exited with status {helper.wait()}")

@@ -4,9 +4,10 @@ A VM instance lives in ``KILN_HOME/instances/<id>/``: ``root.qcow2`` (the root v
 overlay over the AMI's disk; an instance-store-backed one keeps it in ``KILN_HOME/scratch/<id>/``),
 ``seed.img`` (the NoCloud seed), ``metadata.json`` (what the metadata endpoint answers),
 ``kiln_key`` (the SSH key ``kiln instance exec`` logs in with), ``console.log`` (the serial
-console), ``qmp.sock``, ``qemu.pid``. Stop, start, reboot and terminate go through
-``kiln.runtime.instances`` like a sandbox's; ``kiln.runtime.vm_process`` starts and stops the
-processes.
+console), ``qmp.sock``, ``qemu.pid``; unless host-local addresses are allowed, ``slirp.sock`` and
+``network.log`` of the helper that connects QEMU's own network namespace (``kiln.runtime.vm_netns``).
+Stop, start, reboot and terminate go through ``kiln.runtime.instances`` like a sandbox's;
+``kiln.runtime.vm_process`` starts and stops the processes.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class VmSpec:
     # what the guest's S3 steps may reach through the host's S3 relay (kiln.runtime.vm_s3_relay): a
     # build's network policy; None (a VM a user launched): the relay refuses
     s3_policy: NetworkPolicy | None = None
+    # the host's loopback (as the gateway 169.254.0.2) and link-local addresses reachable from the guest:
+    # QEMU then runs in the host's network namespace; otherwise in one of its own (kiln.runtime.vm_netns)
+    host_local: bool = False
 
 
 def _check(spec: VmSpec, root_device_type: str) -> None:
@@ -61,6 +65,8 @@ def _check(spec: VmSpec, root_device_type: str) -> None:
         raise InvalidInput(f"HttpTokens must be one of {', '.join(HTTP_TOKENS)}", location="MetadataOptions.HttpTokens")
     if spec.network not in ("host", "none"):
         raise InvalidInput(f"network must be host or none, not {spec.network!r}", location="Network")
+    if spec.host_local and spec.network == "none":
+        raise InvalidInput("host-local addresses need a network (network host)", location="HostLocalNetwork")
     if spec.boot_mode not in BOOT_MODES:
         raise InvalidInput(f"unknown boot mode {spec.boot_mode!r}: one of {', '.join(BOOT_MODES)}", location="BootMode")
     if not spec.backing.is_file():
@@ -125,7 +131,7 @@ def launch(
         "restrict_network": spec.network == "none",
     }  # fmt: skip
     paths = {"dir": str(base), "upper": vm["root"], "work": str(base), "merged": str(base), "console":
-             str(base / "console.log"), "cgroups": [], "host_local_network": False, "network_helper": None,
+             str(base / "console.log"), "cgroups": [], "host_local_network": spec.host_local, "network_helper": None,
              "vm": vm}  # fmt: skip
     with session():
         instance = records.insert(

@@ -3,11 +3,19 @@
 QEMU runs the root volume (a qcow2 overlay) and the NoCloud seed as virtio disks, the serial console
 appended to the instance's console log, a QMP socket (the power and reset buttons), a virtio-serial
 port for kiln's exec agent (``kiln.runtime.vm_serial``), and a user-mode
-network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP; its SSH port is forwarded from a
-loopback port QEMU binds itself (port 0: the kernel picks a free one, so two launches cannot race for
-it; the port is read back from the socket QEMU listens on); each connection to 169.254.169.254:80 is
-answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per instance), each one to
-169.254.169.254:8773 by ``kiln.runtime.vm_s3_relay`` (the guest's S3 steps).
+network on 169.254.0.0/16: the guest gets 169.254.0.15 by DHCP, its gateway (the host) is 169.254.0.2
+and its DNS server 169.254.0.3; each connection to
+169.254.169.254:80 is answered by ``kiln.runtime.vm_metadata`` run for it (no endpoint process per
+instance). Unless host-local addresses are allowed, QEMU runs in a network namespace of its own
+(``kiln.runtime.vm_netns``: why, and how SSH gets in): its SSH forward listens on port 22 there and
+slirp4netns forwards a host loopback port to it. With host-local addresses allowed, or no network,
+QEMU binds the SSH forward on the host's loopback itself (port 0: the kernel picks a free one, so two
+launches cannot race for it; the port is read back from the socket QEMU listens on).
+
+Each connection to 169.254.169.254:8773 is answered by ``kiln.runtime.vm_s3_relay`` (the guest's
+S3 steps), run for it the same way. A ``guestfwd`` ``cmd:`` process runs where QEMU runs: in the VM's
+namespace, it reaches what the guest may reach (the outside), not the host's loopback, which the
+build's network policy would refuse the relay anyway.
 """
 
 from __future__ import annotations
@@ -25,22 +33,45 @@ from typing import Any
 from kiln.documents.s3_relay_client import RELAY_PORT
 from kiln.errors import SystemRequirement
 from kiln.files import write_atomic
-from kiln.runtime import procs, qemu, qemu_qmp, vm_metadata, vm_s3_relay, vm_serial
+from kiln.runtime import netns, procs, qemu, qemu_qmp, records, vm_metadata, vm_netns, vm_s3_relay, vm_serial
 from kiln.runtime.records import Instance
 
 GUEST_NETWORK = "169.254.0.0/16"
-GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out on that network
+# Named on the command line: QEMU's defaults for a network given by net= are net|0.0.2.2, .2.15 and .2.3
+# (169.254.2.2 here), so without them the guest was 169.254.2.15 and 169.254.0.2 led nowhere
+GATEWAY_ADDRESS = "169.254.0.2"  # the host as the guest sees it (see kiln.runtime.vm_netns)
+GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out
+DNS_ADDRESS = "169.254.0.3"
 METADATA_ADDRESS = "169.254.169.254"
 POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power button, then SIGKILL
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def free_port() -> int:
-    """A loopback port free now (racy: another process may take it before it is used; kiln's own VMs
-    let QEMU bind port 0 instead)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def ssh_listen(instance: Instance, ssh_port: int = 0) -> str:
+    """Where QEMU's SSH forward listens: every address of the VM's own namespace, port 22 (reached from
+    the host through slirp4netns), else the host's loopback (port 0: QEMU binds a free one)."""
+    if vm_netns.isolated(instance.vm or {}, instance.host_local_network):
+        return f":{vm_netns.GUEST_SSH_PORT}"
+    return f"127.0.0.1:{ssh_port}"
+
+
+def forwards(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0) -> list[str]:
+    """The user network's forwards: SSH in, and one ``guestfwd`` per service on the guest's link."""
+    endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
+    return [
+        f"hostfwd=tcp:{ssh_listen(instance, ssh_port)}-:22",
+        f"guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}",
+    ] + ([f"guestfwd=tcp:{METADATA_ADDRESS}:{RELAY_PORT}-cmd:{sys.executable} -I {vm_s3_relay.__file__} "
+          f"{vm['s3_relay_config']}"] if vm.get("s3_relay_config") else [])  # (not -S: the relay needs boto3)
+
+
+def user_network(hostname: str, forwards: list[str], *, restrict: bool) -> str:
+    """The ``-netdev`` of the guest's user network (id ``net0``)."""
+    netdev = ",".join([f"user,id=net0,net={GUEST_NETWORK},host={GATEWAY_ADDRESS},dhcpstart={GUEST_ADDRESS}",
+                       f"dns={DNS_ADDRESS},hostname={hostname}", *forwards])
+    if restrict:  # no network: the guest contacts neither the host nor the outside
+        netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
+    return netdev
 
 
 def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
@@ -48,14 +79,8 @@ def qemu_argv(instance: Instance, vm: dict[str, Any], *, ssh_port: int = 0,
     """QEMU's command line for the VM; ``ssh_port`` 0: QEMU binds a free one (:func:`listening_ports`).
     ``metadata_port`` is not used any more (the endpoint runs per guest connection)."""
     directory = instance.dir
-    endpoint = f"{sys.executable} -I -S {vm_metadata.__file__} {vm['metadata_config']}"
-    netdev = (f"user,id=net0,net={GUEST_NETWORK},hostname={instance.hostname},"
-              f"hostfwd=tcp:127.0.0.1:{ssh_port}-:22,guestfwd=tcp:{METADATA_ADDRESS}:80-cmd:{endpoint}")
-    if vm.get("s3_relay_config"):  # the guest's S3 steps, per connection too (not -S: it needs boto3)
-        relay = f"{sys.executable} -I {vm_s3_relay.__file__} {vm['s3_relay_config']}"
-        netdev += f",guestfwd=tcp:{METADATA_ADDRESS}:{RELAY_PORT}-cmd:{relay}"
-    if vm.get("restrict_network"):  # no network: the guest contacts neither the host nor the outside
-        netdev += ",restrict=on"  # (explicit forwards still work: QEMU's documented behaviour)
+    netdev = user_network(instance.hostname, forwards(instance, vm, ssh_port=ssh_port),
+                          restrict=bool(vm.get("restrict_network")))
     argv = [
         qemu.qemu_binary(), "-name", f"kiln-{instance.id}", *qemu.Accel(vm["accel"], "").args(),
         "-m", str(instance.memory_mib), "-smp", str(instance.vcpus), "-display", "none", "-nodefaults",
@@ -126,34 +151,65 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(port for inode, port in listening.items() if inode in inodes)
 
 
-def boot(instance: Instance) -> dict[str, Any]:
-    """Start QEMU; the record fields of the running VM."""
-    vm = instance.vm
-    assert vm is not None
-    _new_token_secret(vm)
+def _start_qemu(instance: Instance, vm: dict[str, Any], hold_fds: tuple[int, ...]) -> procs.ProcessId:
+    """Run QEMU (in a namespace of its own when isolated) until it daemonizes; the running QEMU."""
     pid_file = instance.dir / "qemu.pid"
-    pid_file.unlink(missing_ok=True)
-    Path(vm["qmp"]).unlink(missing_ok=True)
-    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
+    argv = qemu_argv(instance, vm)
+    if vm_netns.isolated(vm, instance.host_local_network):
+        argv = vm_netns.in_namespace(argv, instance.dir)
     with open(instance.dir / "qemu.log", "ab") as log:
         # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
-        done = subprocess.run(qemu_argv(instance, vm), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                              check=False, cwd=Path(vm["qmp"]).parent)
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
+                              cwd=Path(vm["qmp"]).parent, pass_fds=hold_fds)
     guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
     if done.returncode != 0 or guest is None:
         tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
         raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
+    return guest
+
+
+def _own_ssh_port(guest: procs.ProcessId) -> int:
+    """The port of the SSH forward QEMU bound on the host's loopback (the one TCP socket it listens on:
+    QMP is a unix socket)."""
+    ports = listening_ports(guest.pid)
+    if len(ports) != 1:
+        raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
+    return ports[0]
+
+
+def boot(instance: Instance) -> dict[str, Any]:
+    """Start QEMU (and, isolated, the helper that connects its namespace); the record fields of the
+    running VM."""
+    vm = instance.vm
+    assert vm is not None
+    _new_token_secret(vm)
+    (instance.dir / "qemu.pid").unlink(missing_ok=True)
+    Path(vm["qmp"]).unlink(missing_ok=True)
+    (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
+    isolated = vm_netns.isolated(vm, instance.host_local_network)
+    link = netns.Link() if isolated else None
+    helper: procs.ProcessId | None = None
     try:
-        # the one TCP socket QEMU listens on is the SSH forward (QMP is a unix socket)
-        ports = listening_ports(guest.pid)
-        if len(ports) != 1:
-            raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
-    except BaseException:
-        procs.kill_and_wait(guest)
-        raise
-    ssh_port = ports[0]
+        guest = _start_qemu(instance, vm, (link.sandbox_fd,) if link else ())
+        try:
+            # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
+            # (and with it its network helper, which ends with QEMU)
+            records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
+                           transition=instance.transition)
+            if link is not None:
+                link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
+                helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
+            else:
+                ssh_port = _own_ssh_port(guest)
+        except BaseException:
+            procs.kill_and_wait(guest)
+            raise
+    finally:
+        if link is not None:
+            link.close()
     vm.update(ssh_port=ssh_port, metadata_helper=None)
-    return {"paths": {**instance.paths, "vm": vm}, "init_pid": guest.pid, "init_start_time": guest.start_time,
+    paths = {**instance.paths, "vm": vm, "network_helper": [helper.pid, helper.start_time] if helper else None}
+    return {"paths": paths, "init_pid": guest.pid, "init_start_time": guest.start_time,
             "monitor_pid": None, "monitor_start_time": None}
 
 
@@ -173,14 +229,15 @@ def stop_process(process: procs.ProcessId | None) -> None:
 
 
 def halt(instance: Instance, grace: float) -> None:
-    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid (and an
-    older kiln's metadata endpoint)."""
+    """Power the VM off: the power button, up to ``grace`` seconds, then SIGKILL to QEMU's pid (then its
+    network helper's, and an older kiln's metadata endpoint)."""
     guest = instance.init
     vm = instance.vm or {}
     if guest is not None and procs.is_alive(guest.pid, guest.start_time):
         if grace > 0 and qemu_qmp.powerdown(Path(vm["qmp"])):
             procs.wait_gone([guest], grace)
         procs.kill_and_wait(guest)
+    netns.stop(instance.network_helper)  # it ends with QEMU by itself; by its pid if not
     stop_process(metadata_helper(instance))
 
 

@@ -59,7 +59,7 @@ def launch(build: Any, plan: BuildPlan, ami: str, *, purpose: str) -> str:
         ami, region=plan.region, instance_type=plan.instance_type, owned=True, account=plan.account,
         tags={**plan.resource_tags, "kiln:ImageArn": build.arn, "kiln:Purpose": purpose},
         vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None, network=plan.network,
-                     s3_policy=s3_policy),
+                     s3_policy=s3_policy, host_local=plan.host_local_network),
     )
     try:
         build.progress(f"    {instance.id}: VM booting ({(instance.vm or {}).get('accel', '?')})")

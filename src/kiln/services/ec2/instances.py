@@ -11,6 +11,7 @@ instance actions pass through to the runtime and answer with EC2's field names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -72,6 +73,8 @@ def run_instance(
 
     try:
         if vm is not None:
+            if host_local and not vm.host_local:
+                vm = dataclasses.replace(vm, host_local=True)
             return _run_vm(image, vm, region=region, instance_type=instance_type,
                            root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
                            owned=owned, account=account, digests=digests, on_inserted=recorded)
@@ -105,6 +108,7 @@ class VmOptions:
     volume_size: int | None = None  # GiB
     network: str = "host"  # "none": no way out of the guest but kiln's SSH and metadata forwards
     s3_policy: NetworkPolicy | None = None  # a build's: what the guest's S3 steps reach through the host
+    host_local: bool = False  # the host's loopback and link-local addresses reachable (kiln.runtime.vm_netns)
 
 
 VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
@@ -148,6 +152,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         volume_size=None if options.volume_size is None else options.volume_size << 30,
         delete_on_termination=options.delete_on_termination, user_data=options.user_data,
         key_name=options.key_name, public_key=key, network=options.network, s3_policy=options.s3_policy,
+        host_local=options.host_local,
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
