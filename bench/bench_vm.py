@@ -7,10 +7,16 @@
   daemonized and its SSH port read back, the row marked running — until it returns.
 - plain: ``qemu-img create`` of an overlay on the same cached disk plus ``qemu-system-x86_64
   -daemonize`` with the same accelerator, memory, CPUs, disk and user network.
+- kiln's default network keeps the guest off the host's local addresses: QEMU in a network namespace
+  of its own behind slirp4netns (``kiln.runtime.vm_netns``), which plain QEMU on the host's network
+  does not do. So two more sides: kiln with host-local addresses allowed (QEMU on the host's network,
+  as plain), and plain QEMU started by hand the same isolated way (``unshare --net``, then
+  slirp4netns ``--disable-host-loopback`` until it is ready).
 
 Medians of RUNS, interleaved. The AMI is busybox with a stand-in kernel: QEMU starts, the guest does
 not boot, which is not what is measured (a boot under TCG takes minutes and depends on the guest).
-Goal: kiln's launch at most 1.2 times plain QEMU's. ``phases_ms``: medians of kiln's launch by phase
+Goal: kiln's launch at most 1.2 times plain QEMU's (reported for each pair of like sides).
+``phases_ms``: medians of kiln's launch by phase
 (``files``: key, overlay, seed; ``qemu``: QEMU started and its port read; ``db``: the rows; the rest
 of ``total`` is the checks and Python).
 """
@@ -50,6 +56,40 @@ def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> 
     qemu = procs.identify(int(pid_file.read_text()))
     if qemu is not None:
         procs.kill_and_wait(qemu)
+    return elapsed
+
+
+def _plain_isolated(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> float:
+    """Plain QEMU in a network namespace of its own, connected by slirp4netns, by hand."""
+    from kiln.runtime import procs
+
+    overlay, pid_file = work / "plain.qcow2", work / "plain.pid"
+    for path in (overlay, pid_file):
+        path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(disk), str(overlay)],
+                   check=True)
+    subprocess.run(["unshare", "--net", "--", "qemu-system-x86_64", *accel, "-m", str(memory), "-smp", str(cpus),
+                    "-display", "none", "-nodefaults", "-serial", f"file:{work / 'plain.serial'}",
+                    "-drive", f"file={overlay},if=virtio,format=qcow2",
+                    "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
+                    "-daemonize", "-pidfile", str(pid_file)], check=True)  # fmt: skip
+    qemu_pid = int(pid_file.read_text())
+    ready_r, ready_w = os.pipe()
+    helper = subprocess.Popen(["slirp4netns", "--configure", "--disable-host-loopback", f"--ready-fd={ready_w}",
+                               str(qemu_pid), "tap0"], pass_fds=(ready_w,), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    os.close(ready_w)
+    try:
+        os.read(ready_r, 1)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.close(ready_r)
+        qemu = procs.identify(qemu_pid)
+        if qemu is not None:
+            procs.kill_and_wait(qemu)
+        helper.kill()
+        helper.wait()
     return elapsed
 
 
@@ -104,7 +144,7 @@ def run() -> dict[str, object]:
         vm = first.vm or {}
         disk = Path(vm["backing"])
         accel = qemu.Accel(vm["accel"], "").args()
-        kiln_times, plain_times = [], []
+        kiln_times, plain_times, kiln_open_times, plain_isolated_times = [], [], [], []
         spent: dict[str, list[float]] = defaultdict(list)
         for _ in range(RUNS):
             for phase in ("files", "qemu", "db"):
@@ -115,7 +155,13 @@ def run() -> dict[str, object]:
                 kiln_times.append(time.perf_counter() - started)
             instances.terminate(instance.id, force=True)
             plain_times.append(_plain(disk, workdir, accel, first.memory_mib, first.vcpus))
+            started = time.perf_counter()
+            instance = run_instance(ami, vm=VmOptions(host_local=True))
+            kiln_open_times.append(time.perf_counter() - started)
+            instances.terminate(instance.id, force=True)
+            plain_isolated_times.append(_plain_isolated(disk, workdir, accel, first.memory_mib, first.vcpus))
         kiln_median, plain_median = statistics.median(kiln_times), statistics.median(plain_times)
+        open_median, isolated_median = statistics.median(kiln_open_times), statistics.median(plain_isolated_times)
         return {
             "accelerator": vm["accel"],
             "first_launch_s": round(first_launch, 2),
@@ -123,6 +169,12 @@ def run() -> dict[str, object]:
             "launch_plain_qemu_median_s": round(plain_median, 3),
             "launch_ratio": round(kiln_median / plain_median, 2),
             "launch_overhead_s": round(kiln_median - plain_median, 3),
+            "launch_kiln_isolated_vs_plain_isolated": {
+                "kiln_median_s": round(kiln_median, 3), "plain_median_s": round(isolated_median, 3),
+                "ratio": round(kiln_median / isolated_median, 2)},
+            "launch_kiln_host_local_vs_plain": {
+                "kiln_median_s": round(open_median, 3), "plain_median_s": round(plain_median, 3),
+                "ratio": round(open_median / plain_median, 2)},
             "phases_ms": {"total": round(kiln_median * 1000, 1),
                           **{phase: round(statistics.median(times) * 1000, 1) for phase, times in spent.items()}},
             "runs": RUNS,
