@@ -192,10 +192,10 @@ def test_a_reboot_in_a_nested_document_resumes_inside_it(tmp_path: Path) -> None
     (work / "inner.yaml").write_text(NESTED.format(dir=work))
     first = _run(bundle, work, 1, None, OUTER)
     inner = str(work / "inner.yaml")
-    assert first["reboot"]["at"] == ["build", "Nest", inner, "build", "InnerReboot"], first
+    assert first["reboot"]["at"] == ["build", "Nest", "1", inner, "build", "InnerReboot"], first
     assert not (work / "inner-after").exists()
     second = _run(bundle, work, 2, first["reboot"], OUTER)
-    assert second["reboot"]["at"] == ["build", "NestAgain", inner, "build", "InnerReboot"], second
+    assert second["reboot"]["at"] == ["build", "NestAgain", "1", inner, "build", "InnerReboot"], second
     assert "  step InnerBefore [ExecuteBash]: success (before the reboot)" in second["progress"]
     assert "  step InnerReboot [Reboot]: success" in second["progress"], second["progress"]
     third = _run(bundle, work, 3, second["reboot"], OUTER)
@@ -205,3 +205,52 @@ def test_a_reboot_in_a_nested_document_resumes_inside_it(tmp_path: Path) -> None
     assert (work / "inner-before").read_text() == "ran\nran\n"
     assert (work / "inner-after").read_text() == "inner-output\ninner-output\n"
     assert (work / "outer-after").read_text() == "ran\n"
+
+
+OUTER_LOOP = """
+name: outer-loop
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: NestEach
+        action: ExecuteDocument
+        loop:
+          name: each
+          forEach: [a, b]
+        inputs:
+          document: inner.yaml
+parameters:
+  - Dir:
+      type: string
+"""
+
+
+def test_each_iteration_of_a_loop_runs_the_nested_document_anew(tmp_path: Path) -> None:
+    """A loop runs the same document once per iteration: a reboot in the second iteration resumes in
+    that iteration's run, never taking the first iteration's steps for its own."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
+        archive.extractall(bundle, filter="data")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "inner.yaml").write_text(NESTED.format(dir=work))
+    inner = str(work / "inner.yaml")
+    first = _run(bundle, work, 1, None, OUTER_LOOP)
+    assert first["reboot"]["at"] == ["build", "NestEach", "1", inner, "build", "InnerReboot"], first
+    second = _run(bundle, work, 2, first["reboot"], OUTER_LOOP)
+    assert second["reboot"]["at"] == ["build", "NestEach", "2", inner, "build", "InnerReboot"], second
+    third = _run(bundle, work, 3, second["reboot"], OUTER_LOOP)
+    assert third["ok"] is True, third
+    assert (work / "inner-before").read_text() == "ran\nran\n", "each iteration ran the nested steps once"
+    assert (work / "inner-after").read_text() == "inner-output\ninner-output\n"
+
+
+def test_a_resume_key_reads_as_the_step_and_where_it_runs() -> None:
+    assert vm_guest_exec.step_named(["build", "RebootNow"]) == "build/RebootNow"
+    assert vm_guest_exec.step_named(["build", "Nest", "1", "/d/inner.yaml", "build", "InnerReboot"]) == \
+        "build/InnerReboot in /d/inner.yaml (from step build/Nest)"
+    assert vm_guest_exec.step_named(["build", "Each", "2", "/d/a.yaml", "test", "Mid", "1", "/d/b.yaml", "test",
+                                     "Deep"]) == \
+        "test/Deep in /d/b.yaml (from step test/Mid) in /d/a.yaml (from step build/Each, run 2)"

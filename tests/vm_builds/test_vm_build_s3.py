@@ -167,8 +167,8 @@ def test_s3_steps_in_a_vm_go_through_the_hosts_relay(builds: Any, vm_home: tuple
     assert view.read_bytes("/opt/s3/mirror/z.txt") is None
     # the nested document's Reboot rebooted the guest and the run resumed inside that document: no step
     # done before it ran again (S3 steps included), the rest of both documents ran once
-    rebooting = (f"{_build_vm(image['arn'])}: rebooting for step build/Nest//opt/s3/nested.yaml/build/NestedReboot, "
-                 "then resuming the document")
+    rebooting = (f"{_build_vm(image['arn'])}: rebooting for step build/NestedReboot in /opt/s3/nested.yaml "
+                 "(from step build/Nest), then resuming the document")
     assert rebooting in [line.strip() for line in lines], [line for line in lines if "reboot" in line]
     for name in ("prepare-runs", "nested-before", "nested-after", "after-nest"):
         assert view.read_bytes(f"/opt/s3/{name}") == b"ran\n", name

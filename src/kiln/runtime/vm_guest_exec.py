@@ -268,6 +268,17 @@ def reboot_guest(instance_id: str, before: str, *, check: Callable[[], None], ti
         raise GuestError(f"instance {instance_id} took more than {timeout:g} seconds to reboot")
 
 
+def step_named(key: list[object]) -> str:
+    """A step's resume key (``kiln.runtime.vm_toe_runner``) for people: ``build/Step``, or in a nested
+    document ``build/Inner in /path/doc.yaml (from step build/Outer)`` (``, run 2``: its second)."""
+    parts = [str(part) for part in key]
+    if len(parts) <= 2:
+        return "/".join(parts)
+    phase, step, ordinal, document, rest = parts[0], parts[1], parts[2], parts[3], parts[4:]
+    again = f", run {ordinal}" if ordinal != "1" else ""
+    return f"{step_named(list(rest))} in {document} (from step {phase}/{step}{again})"
+
+
 def run_document(
     instance_id: str,
     document: str,
@@ -297,7 +308,7 @@ def run_document(
         if isinstance(outcome, GuestRun):
             return GuestRun(outcome.ok, outcome.message, outcome.timed_out, reboots)
         resume, reboots = outcome, reboots + 1
-        at = "/".join(str(part) for part in outcome.get("at", []))  # type: ignore[union-attr]
+        at = step_named(list(outcome.get("at", [])))  # type: ignore[call-overload]
         progress(f"    {instance_id}: rebooting for step {at}, then resuming the document")
         left = None if deadline is None else max(deadline - time.monotonic(), 1.0)
         reboot_guest(instance_id, str(outcome.get("boot_id", "")), check=check,

@@ -47,8 +47,9 @@ def _engine_class() -> type:
     """The engine that skips what ran before a reboot (built on first use: the import is the guest's).
 
     A step is known by its key: ``(phase, step)`` in the document the runner was given; in a document
-    an ``ExecuteDocument`` step runs, the key of that step, the nested document's path, then
-    ``(phase, step)`` in it. A reboot asked for in a nested document resumes there, as in a sandbox
+    an ``ExecuteDocument`` step runs, the key of that step, which of its nested runs this is (a loop
+    or a retry runs the same document again: another run of its steps), the nested document's path,
+    then ``(phase, step)`` in it. A reboot asked for in a nested document resumes there, as in a sandbox
     (where the engine simply goes on after the reboot): the steps done before it, outer and nested,
     are not run again, the ``ExecuteDocument`` step runs its document again, which skips its steps done
     and runs the one that asked knowing it rebooted."""
@@ -61,6 +62,7 @@ def _engine_class() -> type:
             super().__init__(*args, **kwargs)
             self.prefix = prefix
             self.running: tuple[str, ...] = ()  # the key of this engine's step that runs now
+            self.nested_runs = 0  # documents the running step has run so far (the same order every run)
             self.earlier_reboots = 0  # reboots the running step asked for in earlier runs
             if shared is None:  # the engine of the runner's document: the state every nested one shares
                 resume = resume or {}
@@ -79,7 +81,9 @@ def _engine_class() -> type:
             return list(self.shared["done"])
 
         def _child_engine(self, document: str, **options: Any) -> Any:
-            return ResumingEngine(self.executor, shared=self.shared, prefix=(*self.running, document), **options)
+            self.nested_runs += 1
+            return ResumingEngine(self.executor, shared=self.shared,
+                                  prefix=(*self.running, str(self.nested_runs), document), **options)
 
         def _run_step(self, doc: Any, phase: Any, step: Any, scope: Any) -> Any:
             key = (*self.prefix, phase.name, step.name)
@@ -92,7 +96,7 @@ def _engine_class() -> type:
                                   status=saved["status"], failure_message=saved.get("failure_message", ""),
                                   reboots=int(saved.get("reboots", 0)))
             earlier = self.shared["reboots"] if key == self.shared["at"] else 0
-            self.running, self.earlier_reboots = key, earlier
+            self.running, self.earlier_reboots, self.nested_runs = key, earlier, 0
             self.shared["current"], self.shared["current_reboots"] = key, earlier
             self.max_reboots = MAX_REBOOTS - earlier
             record = super()._run_step(doc, phase, step, scope)
