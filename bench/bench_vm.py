@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-RUNS = 5
+RUNS = 21
 
 
 def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> float:

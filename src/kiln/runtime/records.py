@@ -299,8 +299,9 @@ def claim(instance_id: str, *, allowed: Sequence[str], state: str | None, transi
         return before
 
 
-def update(instance_id: str, **values: Any) -> Instance:
-    """Set fields (and end the transition unless ``transition`` is given)."""
+def update(instance_id: str, *, durable: bool = True, **values: Any) -> Instance:
+    """Set fields (and end the transition unless ``transition`` is given); ``durable=False`` for what
+    only matters while this boot of the host lasts (``kiln.db.engine.session``)."""
     from kiln.db.base import utcnow
     from kiln.db.engine import session
     from kiln.db.tables.instances import InstanceRecord
@@ -309,7 +310,7 @@ def update(instance_id: str, **values: Any) -> Instance:
     if values["transition"] is None:
         values.setdefault("busy_pid", None)
         values.setdefault("busy_start_time", None)
-    with session() as db:
+    with session(durable=durable) as db:
         row = db.get(InstanceRecord, instance_id)
         if row is None:
             raise InvalidInstanceIDNotFound(instance_id)

@@ -193,9 +193,10 @@ def boot(instance: Instance) -> dict[str, Any]:
         guest = _start_qemu(instance, vm, (link.sandbox_fd,) if link else ())
         try:
             # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
-            # (and with it its network helper, which ends with QEMU)
+            # (and with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
+            # only matters while this boot of the host lasts, and an OS crash ends QEMU too
             records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
-                           transition=instance.transition)
+                           transition=instance.transition, durable=False)
             if link is not None:
                 link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
                 helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
