@@ -38,7 +38,9 @@ from typing import Any
 RUNS = 21
 
 
-def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> float:
+def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int, *, isolated: bool = False) -> float:
+    """Plain QEMU on the host's network, or (``isolated``) in a network namespace of its own connected
+    by slirp4netns, by hand: seconds until it runs (and, isolated, its namespace is connected)."""
     from kiln.runtime import procs
 
     overlay, pid_file = work / "plain.qcow2", work / "plain.pid"
@@ -47,50 +49,33 @@ def _plain(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> 
     started = time.perf_counter()
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(disk), str(overlay)],
                    check=True)
-    subprocess.run(["qemu-system-x86_64", *accel, "-m", str(memory), "-smp", str(cpus), "-display", "none",
+    subprocess.run([*(["unshare", "--net", "--"] if isolated else []),
+                    "qemu-system-x86_64", *accel, "-m", str(memory), "-smp", str(cpus), "-display", "none",
                     "-nodefaults", "-serial", f"file:{work / 'plain.serial'}",
                     "-drive", f"file={overlay},if=virtio,format=qcow2",
                     "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
                     "-daemonize", "-pidfile", str(pid_file)], check=True)  # fmt: skip
-    elapsed = time.perf_counter() - started
-    qemu = procs.identify(int(pid_file.read_text()))
-    if qemu is not None:
-        procs.kill_and_wait(qemu)
-    return elapsed
-
-
-def _plain_isolated(disk: Path, work: Path, accel: list[str], memory: int, cpus: int) -> float:
-    """Plain QEMU in a network namespace of its own, connected by slirp4netns, by hand."""
-    from kiln.runtime import procs
-
-    overlay, pid_file = work / "plain.qcow2", work / "plain.pid"
-    for path in (overlay, pid_file):
-        path.unlink(missing_ok=True)
-    started = time.perf_counter()
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(disk), str(overlay)],
-                   check=True)
-    subprocess.run(["unshare", "--net", "--", "qemu-system-x86_64", *accel, "-m", str(memory), "-smp", str(cpus),
-                    "-display", "none", "-nodefaults", "-serial", f"file:{work / 'plain.serial'}",
-                    "-drive", f"file={overlay},if=virtio,format=qcow2",
-                    "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
-                    "-daemonize", "-pidfile", str(pid_file)], check=True)  # fmt: skip
     qemu_pid = int(pid_file.read_text())
-    ready_r, ready_w = os.pipe()
-    helper = subprocess.Popen(["slirp4netns", "--configure", "--disable-host-loopback", f"--ready-fd={ready_w}",
-                               str(qemu_pid), "tap0"], pass_fds=(ready_w,), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    os.close(ready_w)
+    helper = None
     try:
-        os.read(ready_r, 1)
-        elapsed = time.perf_counter() - started
+        if isolated:
+            ready_r, ready_w = os.pipe()
+            helper = subprocess.Popen(["slirp4netns", "--configure", "--disable-host-loopback",
+                                       f"--ready-fd={ready_w}", str(qemu_pid), "tap0"], pass_fds=(ready_w,),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os.close(ready_w)
+            try:
+                os.read(ready_r, 1)
+            finally:
+                os.close(ready_r)
+        return time.perf_counter() - started
     finally:
-        os.close(ready_r)
         qemu = procs.identify(qemu_pid)
         if qemu is not None:
             procs.kill_and_wait(qemu)
-        helper.kill()
-        helper.wait()
-    return elapsed
+        if helper is not None:
+            helper.kill()
+            helper.wait()
 
 
 @contextmanager
@@ -159,7 +144,7 @@ def run() -> dict[str, object]:
             instance = run_instance(ami, vm=VmOptions(host_local=True))
             kiln_open_times.append(time.perf_counter() - started)
             instances.terminate(instance.id, force=True)
-            plain_isolated_times.append(_plain_isolated(disk, workdir, accel, first.memory_mib, first.vcpus))
+            plain_isolated_times.append(_plain(disk, workdir, accel, first.memory_mib, first.vcpus, isolated=True))
         kiln_median, plain_median = statistics.median(kiln_times), statistics.median(plain_times)
         open_median, isolated_median = statistics.median(kiln_open_times), statistics.median(plain_isolated_times)
         return {

@@ -35,6 +35,7 @@ from tests.vm.test_vm_boot import VmImage, _exec, _json, _wait_for_ssh
 from kiln.runtime import procs
 
 vm_image = vm_boot.vm_image  # this module's own KILN_HOME with the session's bootable image
+in_vm_home = vm_boot.in_vm_home  # each test works in it
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="builds need root (namespaces, overlayfs)"),
@@ -115,16 +116,6 @@ def host() -> Iterator[Host]:
             listener.close()
         for address in added:
             subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False, capture_output=True)
-
-
-@pytest.fixture
-def in_vm_home(vm_image: VmImage, monkeypatch: pytest.MonkeyPatch) -> Iterator[VmImage]:
-    from kiln.db.engine import reset_engines
-
-    monkeypatch.setenv("KILN_HOME", str(vm_image.home))
-    reset_engines()
-    yield vm_image
-    reset_engines()
 
 
 def _probe(kiln, instance_id: str, host: Host) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -15,6 +15,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kiln.runtime import vm_guest_exec, vm_toe_runner
 
 DOCUMENT = """
@@ -55,6 +57,23 @@ parameters:
 """
 
 
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    """The runner bundle the guest gets, unpacked."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
+        archive.extractall(folder, filter="data")
+    return folder
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """The document's working directory."""
+    (tmp_path / "work").mkdir()
+    return tmp_path / "work"
+
+
 def _run(bundle: Path, work: Path, number: int, resume: dict[str, Any] | None,
          document: str = DOCUMENT) -> dict[str, Any]:
     logs = work / f"logs-{number}"
@@ -69,13 +88,7 @@ def _run(bundle: Path, work: Path, number: int, resume: dict[str, Any] | None,
     return outcome
 
 
-def test_a_reboot_ends_the_run_and_the_document_resumes_after_it(tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
-        archive.extractall(bundle, filter="data")
-    work = tmp_path / "work"
-    work.mkdir()
+def test_a_reboot_ends_the_run_and_the_document_resumes_after_it(bundle: Path, work: Path) -> None:
 
     first = _run(bundle, work, 1, None)
     state = first["reboot"]
@@ -104,14 +117,10 @@ def test_a_reboot_ends_the_run_and_the_document_resumes_after_it(tmp_path: Path)
     assert (steps["RebootNow"]["reboots"], steps["AsksByExitCode"]["reboots"], steps["Before"]["reboots"]) == (1, 1, 0)
 
 
-def test_more_reboots_than_awstoe_allows_fail_the_step(tmp_path: Path) -> None:
+def test_more_reboots_than_awstoe_allows_fail_the_step(bundle: Path, tmp_path: Path) -> None:
     """A step that keeps asking is failed after the engine's limit, counted across the reboots."""
     from kiln.documents.engine import MAX_REBOOTS
 
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
-        archive.extractall(bundle, filter="data")
     document = DOCUMENT.replace("if [ ! -e {{ Dir }}/asked ]; then touch {{ Dir }}/asked; exit 194; fi", "exit 194")
     logs = tmp_path / "logs"
     done_before = [{"phase": "build", "step": name, "status": "success", "chaining": None}
@@ -179,16 +188,10 @@ parameters:
 """
 
 
-def test_a_reboot_in_a_nested_document_resumes_inside_it(tmp_path: Path) -> None:
+def test_a_reboot_in_a_nested_document_resumes_inside_it(bundle: Path, work: Path) -> None:
     """As in a sandbox, where the engine goes on after the reboot: the nested document's steps done are
     not run again, the one that asked is done, the rest of it and of the outer document follow. The
     same document run by another step is another run of its steps (keys carry the calling step)."""
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
-        archive.extractall(bundle, filter="data")
-    work = tmp_path / "work"
-    work.mkdir()
     (work / "inner.yaml").write_text(NESTED.format(dir=work))
     first = _run(bundle, work, 1, None, OUTER)
     inner = str(work / "inner.yaml")
@@ -226,15 +229,9 @@ parameters:
 """
 
 
-def test_each_iteration_of_a_loop_runs_the_nested_document_anew(tmp_path: Path) -> None:
+def test_each_iteration_of_a_loop_runs_the_nested_document_anew(bundle: Path, work: Path) -> None:
     """A loop runs the same document once per iteration: a reboot in the second iteration resumes in
     that iteration's run, never taking the first iteration's steps for its own."""
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(vm_guest_exec.runner_bundle()), mode="r:gz") as archive:
-        archive.extractall(bundle, filter="data")
-    work = tmp_path / "work"
-    work.mkdir()
     (work / "inner.yaml").write_text(NESTED.format(dir=work))
     inner = str(work / "inner.yaml")
     first = _run(bundle, work, 1, None, OUTER_LOOP)
