@@ -141,7 +141,7 @@ def run() -> dict[str, object]:
             instances.terminate(instance.id, force=True)
             plain_times.append(_plain(disk, workdir, accel, first.memory_mib, first.vcpus))
             started = time.perf_counter()
-            instance = run_instance(ami, vm=VmOptions(host_local=True))
+            instance = run_instance(ami, vm=VmOptions(), host_local=True)
             kiln_open_times.append(time.perf_counter() - started)
             instances.terminate(instance.id, force=True)
             plain_isolated_times.append(_plain(disk, workdir, accel, first.memory_mib, first.vcpus, isolated=True))

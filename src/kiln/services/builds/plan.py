@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kiln.documents.network import NetworkPolicy
 from kiln.errors import InvalidInput, NotFound
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION
 from kiln.services.builds.bootable import BOOTABLE_COMPONENT, check_bootable_parent
@@ -63,6 +64,11 @@ class BuildPlan:
     volume_size: int | None = None  # GiB: the recipe's root block device mapping, the output AMI's root volume
     # Build and test instances are VMs (resourceTags kiln:vm=true: kiln.services.configurations.vm_builds).
     vm: bool = False
+
+    def network_policy(self) -> NetworkPolicy:
+        """What the build's instances and its network actions may reach and sign with."""
+        return NetworkPolicy(reachable=self.network != "none", host_local=self.host_local_network,
+                             aws_profile=self.aws_profile)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -87,12 +87,9 @@ def execute_components(
 ) -> None:
     """Run every component's ``phases`` in recipe order inside the instance (the AWSTOE engine); the
     network actions obey the infrastructure configuration's network policy."""
-    from kiln.documents.network import NetworkPolicy
     from kiln.runtime.executor import InstanceExecutor
 
-    policy = NetworkPolicy(reachable=plan.network != "none", host_local=plan.host_local_network,
-                           aws_profile=plan.aws_profile)
-    executor = InstanceExecutor(instance_id, network=policy)
+    executor = InstanceExecutor(instance_id, network=plan.network_policy())
     log_dir.mkdir(parents=True, exist_ok=True)
     for index, component in enumerate(plan.components):
         if not any(has_phase(component.document, phase) for phase in phases):

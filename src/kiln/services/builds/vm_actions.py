@@ -48,18 +48,16 @@ def _remaining(build: Any, default: float = LAUNCH_WAIT_DEFAULT) -> float:
 def launch(build: Any, plan: BuildPlan, ami: str, *, purpose: str) -> str:
     """A VM instance of ``ami`` ready for work (SSH login, cloud-init done); terminated again when it
     does not get there."""
-    from kiln.documents.network import NetworkPolicy
     from kiln.runtime import vm_guest_exec
     from kiln.services.ec2.instances import VmOptions, run_instance
 
-    # the guest's S3 steps go through the host's relay with the policy a sandbox build's get
-    s3_policy = NetworkPolicy(reachable=plan.network != "none", host_local=plan.host_local_network,
-                              aws_profile=plan.aws_profile)
     instance = run_instance(
         ami, region=plan.region, instance_type=plan.instance_type, owned=True, account=plan.account,
         tags={**plan.resource_tags, "kiln:ImageArn": build.arn, "kiln:Purpose": purpose},
+        host_local=plan.host_local_network,
+        # the guest's S3 steps go through the host's relay with the policy a sandbox build's get
         vm=VmOptions(volume_size=plan.volume_size if purpose == "build" else None, network=plan.network,
-                     s3_policy=s3_policy, host_local=plan.host_local_network),
+                     s3_policy=plan.network_policy()),
     )
     try:
         build.progress(f"    {instance.id}: VM booting ({(instance.vm or {}).get('accel', '?')})")

@@ -11,7 +11,6 @@ instance actions pass through to the runtime and answer with EC2's field names.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,11 +72,10 @@ def run_instance(
 
     try:
         if vm is not None:
-            if host_local and not vm.host_local:
-                vm = dataclasses.replace(vm, host_local=True)
             return _run_vm(image, vm, region=region, instance_type=instance_type,
                            root_device_type=root_device_type or image.root_device_type or "ebs", tags=tags,
-                           owned=owned, account=account, digests=digests, on_inserted=recorded)
+                           owned=owned, account=account, digests=digests, on_inserted=recorded,
+                           host_local=host_local)
         return instances.launch(
             api.layer_dirs(image_id, region),
             image_id=image_id,
@@ -108,7 +106,6 @@ class VmOptions:
     volume_size: int | None = None  # GiB
     network: str = "host"  # "none": no way out of the guest but kiln's SSH and metadata forwards
     s3_policy: NetworkPolicy | None = None  # a build's: what the guest's S3 steps reach through the host
-    host_local: bool = False  # the host's loopback and link-local addresses reachable (kiln.runtime.vm_netns)
 
 
 VM_TAG = "kiln:vm"  # RunInstances over the API: this instance tag with the value "true" asks for a VM
@@ -132,7 +129,7 @@ def vm_options_from_request(params: Mapping[str, Any], tags: Mapping[str, str]) 
 
 def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type: str, root_device_type: str,
             tags: Mapping[str, str] | None, owned: bool, account: str, digests: Sequence[str],
-            on_inserted: Callable[[Instance], None]) -> Instance:
+            on_inserted: Callable[[Instance], None], host_local: bool) -> Instance:
     from kiln.runtime import vm
     from kiln.runtime.vm_metadata import HTTP_TOKENS
     from kiln.services.ec2.key_pairs import public_key
@@ -152,7 +149,7 @@ def _run_vm(image: ImageInfo, options: VmOptions, *, region: str, instance_type:
         volume_size=None if options.volume_size is None else options.volume_size << 30,
         delete_on_termination=options.delete_on_termination, user_data=options.user_data,
         key_name=options.key_name, public_key=key, network=options.network, s3_policy=options.s3_policy,
-        host_local=options.host_local,
+        host_local=host_local,
         http_tokens=options.http_tokens or ("required" if image.boot.imds_support == "v2.0" else "optional"),
     )
     return vm.launch(spec, image_id=image.id, region=region, instance_type_name=instance_type,
