@@ -151,12 +151,14 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(port for inode, port in listening.items() if inode in inodes)
 
 
-def _start_qemu(instance: Instance, vm: dict[str, Any], hold_fds: tuple[int, ...]) -> procs.ProcessId:
-    """Run QEMU (in a namespace of its own when isolated) until it daemonizes; the running QEMU."""
+def _start_qemu(instance: Instance, vm: dict[str, Any], link: netns.Link | None) -> procs.ProcessId:
+    """Run QEMU until it daemonizes; the running QEMU. With ``link`` (isolated), in a namespace of its
+    own, holding the link's sandbox end."""
     pid_file = instance.dir / "qemu.pid"
     argv = qemu_argv(instance, vm)
-    if vm_netns.isolated(vm, instance.host_local_network):
+    if link is not None:
         argv = vm_netns.in_namespace(argv, instance.dir)
+    hold_fds = (link.sandbox_fd,) if link is not None else ()
     with open(instance.dir / "qemu.log", "ab") as log:
         # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
@@ -186,11 +188,10 @@ def boot(instance: Instance) -> dict[str, Any]:
     (instance.dir / "qemu.pid").unlink(missing_ok=True)
     Path(vm["qmp"]).unlink(missing_ok=True)
     (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
-    isolated = vm_netns.isolated(vm, instance.host_local_network)
-    link = netns.Link() if isolated else None
+    link = netns.Link() if vm_netns.isolated(vm, instance.host_local_network) else None
     helper: procs.ProcessId | None = None
     try:
-        guest = _start_qemu(instance, vm, (link.sandbox_fd,) if link else ())
+        guest = _start_qemu(instance, vm, link)
         try:
             # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
             # (and with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
