@@ -137,8 +137,9 @@ class _Reader:
 
     def _refill(self, wanted: int) -> None:
         """Have ``wanted`` bytes past ``pos`` in buf, unless the stream ends first."""
-        pieces = [self.buf[self.pos :]]
-        have = len(pieces[0])
+        rest = self.buf[self.pos :]
+        pieces = [rest] if rest else []  # a used-up buffer is not copied into the next
+        have = len(rest)
         self.base += self.pos
         while have < wanted and not self.eof:
             piece = self.raw.read(max(_READ_SIZE, wanted - have))
@@ -147,7 +148,7 @@ class _Reader:
                 break
             pieces.append(piece)
             have += len(piece)
-        self.buf = b"".join(pieces)
+        self.buf = pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
         self.pos = 0
 
     def peek(self, size: int) -> bytes:
@@ -179,6 +180,24 @@ class _Reader:
             self._refill(size)
             end = min(size, len(self.buf))
         data = self.buf[self.pos : end]
+        self.pos = end
+        return data
+
+    def view(self, size: int) -> memoryview:
+        """Up to ``size`` next bytes as a view of the buffer, without copying them (a member's data
+        needs no contiguous buffer: a new piece replaces a used-up one, nothing is joined); empty at
+        the end of the stream."""
+        if self.pos >= len(self.buf):
+            if self.eof:
+                return memoryview(b"")
+            self.base += len(self.buf)
+            piece = self.raw.read(_READ_SIZE)
+            self.buf, self.pos = piece if type(piece) is bytes else bytes(piece), 0
+            if not self.buf:
+                self.eof = True
+                return memoryview(b"")
+        end = min(self.pos + size, len(self.buf))
+        data = memoryview(self.buf)[self.pos : end]
         self.pos = end
         return data
 
@@ -268,28 +287,36 @@ class TarStream:
         return None
 
 
-    def copy_data(self, member: tarfile.TarInfo, fd: int, chunk: int = _READ_SIZE) -> None:
+    def copy_data(
+        self, member: tarfile.TarInfo, fd: int, chunk: int = _READ_SIZE, *, keep: int = -1
+    ) -> list[memoryview] | None:
         """Write a regular member's data to file descriptor ``fd``: a plain member's bytes straight
-        from the read buffer (no file objects: most members are small), a sparse one through
-        tarfile's file object, which fills its holes. A stream ending early is ``tarfile.ReadError``."""
+        from the read buffer (no file objects: most members are small, and no copies), a sparse one
+        through tarfile's file object, which fills its holes. A stream ending early is
+        ``tarfile.ReadError``. Returns the bytes written, as views of the read buffer, when the
+        member is plain and at most ``keep`` bytes long (else None)."""
         if member.sparse is not None:
             source = self.extractfile(member)
             assert source is not None
             while data := source.read(chunk):
                 _write_all(fd, data)
-            return
+            return None
         reader = self.fileobj
         reader.seek(member.offset_data)
         left = member.size
+        kept: list[memoryview] | None = [] if left <= keep else None
         while left > 0:
-            data = reader.read(min(left, chunk))
+            data = reader.view(min(left, chunk))
             if not data:
                 raise tarfile.ReadError("unexpected end of data")
             _write_all(fd, data)
+            if kept is not None:
+                kept.append(data)
             left -= len(data)
+        return kept
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

@@ -16,6 +16,11 @@ extraction is the work on the layer's bytes, a block at a time (``kiln.store.lay
 hashing, compressing and writing them, which hold no interpreter lock. A hard link is captured as a link to
 the first name of its file, which the tarball names (the file itself had one link when it was
 captured, so the capture did not note its inode).
+
+A regular file's contents are not read back from the disk: the extractor hands over the bytes it
+just wrote to the file (views of its read buffer), and the capture writes those (a file larger than
+``KEEP_DATA``, or one whose size on disk is not theirs, is read back). The batch keeps at most
+``HELD_MAX`` such bytes.
 """
 
 from __future__ import annotations
@@ -29,9 +34,30 @@ from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, LayerInfo, TreeWriter, open_layer_stream, source_date_epoch
 
 BATCH = 512  # entries captured at a time (their inodes are then still in the CPU's caches)
+HELD_MAX = 16 << 20  # bytes of handed file contents a batch holds at most
 
-# (relative path, a directory's final mtime, the first name of a hard link's file)
-Item = tuple[str, int | None, str | None]
+# (relative path, a directory's final mtime, the first name of a hard link's file, a file's bytes)
+Item = tuple[str, int | None, str | None, list[memoryview] | None]
+
+
+class _HandedTreeWriter(TreeWriter):
+    """A :class:`TreeWriter` writing a regular file's contents from ``handed`` (the bytes the
+    extractor wrote to it) when their length is the file's size, instead of reading the file."""
+
+    handed: list[memoryview] | None = None
+
+    def _data(self, path: str, st: os.stat_result) -> None:
+        handed, self.handed = self.handed, None
+        if handed is None or sum(len(piece) for piece in handed) != st.st_size:
+            super()._data(path, st)
+            return
+        for piece in handed:
+            self.sink.write(piece)  # type: ignore[arg-type]
+        remainder = st.st_size % tarfile.BLOCKSIZE
+        if remainder:
+            self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
+
+
 class TrailingCapture:
     """Feed it every extracted entry (:meth:`feed`), then :meth:`result` after the extractor finished."""
 
@@ -41,17 +67,19 @@ class TrailingCapture:
         self.record = CaptureRecord()
         self._writer: BlobWriter = blobs.writer()
         self._stream = open_layer_stream(self._writer, compression)  # type: ignore[arg-type]
-        self._tree = TreeWriter(self._stream, overlay=False, clamp=source_date_epoch(), record=self.record)
+        self._tree = _HandedTreeWriter(self._stream, overlay=False, clamp=source_date_epoch(), record=self.record)
         self._batch: list[Item] = []
+        self._held = 0  # bytes of file contents in the batch
         self._last: list[str] = []
         self._dirs: set[str] = {""}
         self._link_groups: dict[str, str] = {}  # a hard-linked name -> the first name of its file
         self.given_up = False
         self._error: BaseException | None = None
 
-    def feed(self, rel: str, member: tarfile.TarInfo) -> None:
+    def feed(self, rel: str, member: tarfile.TarInfo, data: list[memoryview] | None = None) -> None:
         """``rel`` (a cleaned path) is extracted, with its metadata, and nothing will change it again
-        (but a directory's mtime, which the extractor sets to ``member.mtime`` at the end)."""
+        (but a directory's mtime, which the extractor sets to ``member.mtime`` at the end); ``data``,
+        when given, is what the extractor wrote to it."""
         if self.given_up:
             return
         parts = rel.split("/")
@@ -72,25 +100,30 @@ class TrailingCapture:
             target = "/".join(p for p in member.linkname.split("/") if p not in ("", "."))
             first = self._link_groups.get(target, target)
             self._link_groups[rel] = first
-        self._batch.append((rel, final_mtime, first))
-        if len(self._batch) >= BATCH:
+        self._batch.append((rel, final_mtime, first, data))
+        if data:
+            self._held += sum(len(piece) for piece in data)
+        if len(self._batch) >= BATCH or self._held >= HELD_MAX:
             self._capture()
 
     def _capture(self) -> None:
-        batch, self._batch = self._batch, []
+        batch, self._batch, self._held = self._batch, [], 0
         if self._error is not None or self.given_up:
             return
         root, tree = self.root, self._tree
-        for rel, final_mtime, first in batch:
+        for rel, final_mtime, first, data in batch:
             path = f"{root}/{rel}"
             try:
                 st = os.lstat(path)
                 if first is not None:
                     tree.links.setdefault((st.st_dev, st.st_ino), first)
+                tree.handed = data
                 tree.entry(rel, path, st, final_mtime=final_mtime)
             except Exception as error:  # raised by result(): the extraction goes on, and may refuse first
                 self._error = error
                 return
+            finally:
+                tree.handed = None
 
     def result(self) -> LayerInfo | None:
         """The layer, committed as a blob; None when the capture gave up (capture the tree instead)."""
@@ -111,6 +144,6 @@ class TrailingCapture:
         return LayerInfo(digest, "sha256:" + self._stream.hash.hexdigest(), self._writer.size, self.media_type)
 
     def abort(self) -> None:
-        self._batch = []
+        self._batch, self._held = [], 0
         self._stream.abort()  # its error, if any, is not the one to tell
         self._writer.abort()

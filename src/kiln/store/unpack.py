@@ -146,7 +146,13 @@ class Extractor:
     """
 
     def __init__(
-        self, root: Path, *, oci: bool, allow_devices: bool = False, limit: SizeLimit | int | None = None
+        self,
+        root: Path,
+        *,
+        oci: bool,
+        allow_devices: bool = False,
+        limit: SizeLimit | int | None = None,
+        keep_data: int = -1,
     ) -> None:
         self.root = Path(root)
         self._root = str(root)
@@ -156,6 +162,8 @@ class Extractor:
         self.dir_meta: dict[str, tuple[object, ...]] = {}  # a directory's metadata, to accept identical repeats
         self.dirs: set[str] = {""}  # relative paths known to be real directories
         self.dir_times: list[tuple[str, int | float]] = []
+        self.keep_data = keep_data  # a regular file's bytes up to this size are kept as ``data``
+        self.data: list[memoryview] | None = None  # the last entry's bytes (views of the read buffer)
 
     def _parent_ok(self, rel: str) -> str:
         """Create missing parents; refuse any parent that is not a real directory. Returns the path."""
@@ -231,6 +239,7 @@ class Extractor:
 
     def add(self, member: tarfile.TarInfo, tar: TarStream) -> str:
         """Extract one entry; returns its cleaned path ("" for the root itself, which is skipped)."""
+        self.data = None
         rel = _clean_name(member.name)
         if not rel:
             return rel  # the root itself ("./")
@@ -289,12 +298,14 @@ class Extractor:
                     self._meta_fd(fd, member)
                 finally:
                     os.close(fd)
+                self.data = [] if self.keep_data >= 0 else None
                 return
             try:
-                tar.copy_data(member, fd)
+                data = tar.copy_data(member, fd, keep=self.keep_data)
                 self._meta_fd(fd, member)
             finally:
                 os.close(fd)
+            self.data = data
         elif member.issym():
             target = member.linkname
             if symlink_escapes(rel, target):
@@ -327,7 +338,9 @@ class Extractor:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
-EntryDone = Callable[[str, tarfile.TarInfo], None]
+# an entry in place: its cleaned path, its member, and a regular file's bytes when kept (see ``KEEP_DATA``)
+EntryDone = Callable[[str, tarfile.TarInfo, list[memoryview] | None], None]
+KEEP_DATA = 4 << 20  # bytes of a regular file handed to ``on_entry`` at most (a larger one: None)
 
 
 def entry_error(label: str, name: str, error: InvalidInput | OSError) -> InvalidInput:
@@ -348,9 +361,12 @@ def extract_stream(
     limit: SizeLimit | int | None = None,
     on_entry: EntryDone | None = None,
 ) -> None:
-    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place.
-    Refusals name the layer by ``label``."""
-    extractor = Extractor(dest, oci=oci, allow_devices=allow_devices, limit=limit)
+    """Extract a tar stream into ``dest``; ``on_entry`` hears of each entry once it is in place (with
+    the bytes of a regular file up to ``KEEP_DATA``: what was just written to it). Refusals name the
+    layer by ``label``."""
+    extractor = Extractor(
+        dest, oci=oci, allow_devices=allow_devices, limit=limit, keep_data=KEEP_DATA if on_entry else -1
+    )
     with open_stream(stream) as tar:
         for member in members(tar):
             try:
@@ -358,7 +374,7 @@ def extract_stream(
             except (InvalidInput, OSError) as error:
                 raise entry_error(label, member.name, error) from None
             if on_entry is not None and rel:
-                on_entry(rel, member)
+                on_entry(rel, member, extractor.data)
     extractor.finish()
 
 
