@@ -48,7 +48,7 @@ class _HandedTreeWriter(TreeWriter):
 
     def _data(self, path: str, st: os.stat_result) -> None:
         handed, self.handed = self.handed, None
-        if handed is None or sum(len(piece) for piece in handed) != st.st_size:
+        if handed is None or sum(map(len, handed)) != st.st_size:
             super()._data(path, st)
             return
         for piece in handed:
@@ -102,7 +102,7 @@ class TrailingCapture:
             self._link_groups[rel] = first
         self._batch.append((rel, final_mtime, first, data))
         if data:
-            self._held += sum(len(piece) for piece in data)
+            self._held += sum(map(len, data))
         if len(self._batch) >= BATCH or self._held >= HELD_MAX:
             self._capture()
 

@@ -200,8 +200,9 @@ class Extractor:
         os.utime(fd, (member.mtime, member.mtime))
 
     @staticmethod
-    def _meta(path: str, member: tarfile.TarInfo, *, link: bool = False) -> None:
-        """Owner, mode (but of a ``link``), xattrs and mtime of ``path``, not following a symlink."""
+    def _meta(path: str, member: tarfile.TarInfo, *, link: bool = False, times: bool = True) -> None:
+        """Owner, mode (but of a ``link``), xattrs and mtime (unless not ``times``) of ``path``, not
+        following a symlink."""
         os.lchown(path, member.uid, member.gid)  # first: it clears setuid bits and security.capability
         if not link:
             os.chmod(path, member.mode)
@@ -209,7 +210,8 @@ class Extractor:
             if key.startswith("SCHILY.xattr."):
                 os.setxattr(path, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"),
                             follow_symlinks=False)
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        if times:
+            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
     def _links_to_itself(self, member: tarfile.TarInfo, rel: str) -> bool:
         try:
@@ -288,7 +290,7 @@ class Extractor:
                 if not stat.S_ISDIR(st.st_mode):
                     raise
             self.dirs.add(rel)
-            self._meta(path, member, link=True)
+            self._meta(path, member, link=True, times=False)  # its entries change it: set in finish()
             os.chmod(path, member.mode)
             self.dir_times.append((path, member.mtime))
         elif member.isreg():
