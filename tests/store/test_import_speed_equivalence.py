@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import zstandard
 
-from kiln.store import api, trailing
+from kiln.store import api, trailing, unpack
+from kiln.store.blobs import BlobStore
+from kiln.store.layers import capture as capture_layer
 from kiln.store.tarheaders import open_stream
 from kiln.store.unpack import KEEP_DATA
 
@@ -182,3 +184,32 @@ def test_copy_data_hands_over_exactly_the_bytes_written(tmp_path: Path) -> None:
                 seen += len(kept) > 1
             assert len(written) == member.size
     assert seen  # some member did straddle two reads
+
+
+def test_a_batch_keeps_few_read_buffers_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small files far apart in the stream each keep a read buffer alive: the batch is captured once
+    those buffers pass ``HELD_MAX``, not when the files' own bytes do (the layer is the same)."""
+    monkeypatch.setattr(unpack, "KEEP_DATA", 100_000)
+    monkeypatch.setattr(trailing, "HELD_MAX", 3 << 20)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add(tar, "data/", tarfile.DIRTYPE, mode=0o755)
+        for n in range(20):
+            _add(tar, f"data/{n:02d}-a-small", data=_bytes(f"small{n}", 10))
+            _add(tar, f"data/{n:02d}-b-large", data=_bytes(f"large{n}", 1_500_000))  # read back
+    source = tmp_path / "spread.tar"
+    source.write_bytes(out.getvalue())
+    held: list[tuple[int, int, bool]] = []
+    original = trailing.TrailingCapture._capture
+
+    def capture(self: trailing.TrailingCapture) -> None:
+        held.append((len(self._batch), self._held, self.given_up))
+        original(self)
+
+    monkeypatch.setattr(trailing.TrailingCapture, "_capture", capture)
+    ami = api.import_rootfs(source, name="spread")
+    assert not any(gave_up for _, _, gave_up in held)
+    assert len(held) >= 5 and all(entries < 2 * 20 for entries, _, _ in held)
+    assert max(size for _, size, _ in held) <= (3 << 20) + (2 << 20)  # HELD_MAX and the buffer passing it
+    layer_dir = api.layer_dirs(ami)[0]
+    assert capture_layer(layer_dir, BlobStore(tmp_path / "again")).digest == api.image_layers(ami)[0].digest

@@ -19,8 +19,9 @@ captured, so the capture did not note its inode).
 
 A regular file's contents are not read back from the disk: the extractor hands over the bytes it
 just wrote to the file (views of its read buffer), and the capture writes those (a file larger than
-``KEEP_DATA``, or one whose size on disk is not theirs, is read back). The batch keeps at most
-``HELD_MAX`` such bytes.
+``KEEP_DATA``, or one whose size on disk is not theirs, is read back). The read buffers those views
+keep alive are counted, and a batch is captured once they pass ``HELD_MAX`` (small files far apart
+in the stream each keep a buffer of their own).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from kiln.store.fidelity import CaptureRecord
 from kiln.store.layers import COMPRESSIONS, LayerInfo, TreeWriter, open_layer_stream, source_date_epoch
 
 BATCH = 512  # entries captured at a time (their inodes are then still in the CPU's caches)
-HELD_MAX = 16 << 20  # bytes of handed file contents a batch holds at most
+HELD_MAX = 16 << 20  # bytes of read buffers a batch keeps alive at most
 
 # (relative path, a directory's final mtime, the first name of a hard link's file, a file's bytes)
 Item = tuple[str, int | None, str | None, list[memoryview] | None]
@@ -69,7 +70,8 @@ class TrailingCapture:
         self._stream = open_layer_stream(self._writer, compression)  # type: ignore[arg-type]
         self._tree = _HandedTreeWriter(self._stream, overlay=False, clamp=source_date_epoch(), record=self.record)
         self._batch: list[Item] = []
-        self._held = 0  # bytes of file contents in the batch
+        self._held = 0  # bytes of the read buffers the batch's file contents are views of
+        self._buffer: object = None  # the last of those buffers (the stream's come in order)
         self._last: list[str] = []
         self._dirs: set[str] = {""}
         self._link_groups: dict[str, str] = {}  # a hard-linked name -> the first name of its file
@@ -101,13 +103,15 @@ class TrailingCapture:
             first = self._link_groups.get(target, target)
             self._link_groups[rel] = first
         self._batch.append((rel, final_mtime, first, data))
-        if data:
-            self._held += sum(map(len, data))
+        for piece in data or ():
+            if piece.obj is not self._buffer:
+                self._buffer = piece.obj
+                self._held += len(piece.obj)  # type: ignore[arg-type]
         if len(self._batch) >= BATCH or self._held >= HELD_MAX:
             self._capture()
 
     def _capture(self) -> None:
-        batch, self._batch, self._held = self._batch, [], 0
+        batch, self._batch, self._held, self._buffer = self._batch, [], 0, None
         if self._error is not None or self.given_up:
             return
         root, tree = self.root, self._tree
@@ -144,6 +148,6 @@ class TrailingCapture:
         return LayerInfo(digest, "sha256:" + self._stream.hash.hexdigest(), self._writer.size, self.media_type)
 
     def abort(self) -> None:
-        self._batch, self._held = [], 0
+        self._batch, self._held, self._buffer = [], 0, None
         self._stream.abort()  # its error, if any, is not the one to tell
         self._writer.abort()
