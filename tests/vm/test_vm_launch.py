@@ -131,3 +131,45 @@ def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(
     _age(disks[0])
     terminate_instance(running.id, force=True)  # its disk no longer in use: over the limit, it goes
     assert not disks[0].exists() and vm_disk.overlay_templates(disks[0]) == []
+
+
+def _processes_of(instance_dir: Path) -> list[int]:
+    """Processes still running for an instance: its id on their command line, or their working
+    directory in (what was) its directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if instance_dir.name in cmdline or cwd.startswith(str(instance_dir)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("host_local", [False, True], ids=["isolated", "host-local"])
+@pytest.mark.parametrize("broken", ["console.log", "root.qcow2"])
+def test_a_qemu_that_fails_to_start_ends_the_launch_terminated_with_nothing_left(  # type: ignore[no-untyped-def]
+        busybox_copy, kiln_home: Path, monkeypatch: pytest.MonkeyPatch, broken: str, host_local: bool) -> None:
+    from kiln.errors import SystemRequirement
+    from kiln.runtime import instances, vm
+    from kiln.services.ec2.instances import VmOptions, run_instance
+
+    ami = _kernel_ami(busybox_copy, f"qemu-fails-{broken}")
+    prepare = vm._prepare
+
+    def prepared_then_broken(instance, spec):  # type: ignore[no-untyped-def]
+        prepare(instance, spec)
+        (instance.dir / broken).unlink()
+        (instance.dir / broken).mkdir()  # QEMU cannot open a directory as its console or disk
+
+    monkeypatch.setattr(vm, "_prepare", prepared_then_broken)
+    with pytest.raises(SystemRequirement, match="QEMU did not start") as refused:
+        run_instance(ami, vm=VmOptions(), host_local=host_local)
+    assert broken in str(refused.value)
+    [ended] = instances.list_instances()
+    assert ended.state == "terminated" and "QEMU did not start" in (ended.state_reason or "")
+    assert _processes_of(ended.dir) == [] and not ended.dir.exists()

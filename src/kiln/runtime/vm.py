@@ -143,7 +143,10 @@ def launch(
         )  # fmt: skip
         if on_inserted is not None:
             on_inserted(instance)
-    return instances.boot_launched(instance, lambda: _prepare(instance, spec))
+    try:
+        return instances.boot_launched(instance, lambda: _prepare(instance, spec))
+    finally:
+        vm_keys.refill_pool()  # for the next launches, now that QEMU is set up
 
 
 def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:

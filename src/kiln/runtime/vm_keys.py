@@ -1,7 +1,8 @@
 """The SSH keys ``kiln instance exec`` logs into VM instances with, one per instance, made ahead of
 time: a launch takes a key pair from a small pool in ``KILN_HOME/cache/vm-keys/`` (an atomic rename,
-so two launches never share one) and a detached ``ssh-keygen`` refills the pool while the VM boots.
-With the pool empty (the first launch), the key is made there and then."""
+so two launches never share one) and, once QEMU runs, a detached ``ssh-keygen`` refills the pool while
+the VM boots (:func:`refill_pool`: not while QEMU sets up, which it would slow). With the pool empty
+(the first launch), the key is made there and then."""
 
 from __future__ import annotations
 
@@ -63,6 +64,13 @@ def _move_pub(candidate: Path, private: Path) -> bool:
     return True
 
 
+def refill_pool() -> None:
+    """Top the pool up in the background if it runs low (failures ignored: only the speed of later
+    launches depends on it)."""
+    with contextlib.suppress(OSError):
+        _refill(pool_dir())
+
+
 def _refill(pool: Path) -> None:
     """Start one detached shell making the key pairs the pool lacks (refills under way counted), once
     it lacks half."""
@@ -105,8 +113,6 @@ def take_key(private: Path, *, comment: str) -> str:
     public = _claim(pool, private)
     if public is None:
         public = ssh_keygen(private, comment=comment)
-    with contextlib.suppress(OSError):  # only the next launch's speed depends on it
-        _refill(pool)
     line = " ".join([*public.split()[:2], comment])
     private.with_name(private.name + ".pub").write_text(line + "\n")
     return line

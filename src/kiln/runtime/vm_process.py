@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ GATEWAY_ADDRESS = "169.254.0.2"  # the host as the guest sees it (see kiln.runti
 GUEST_ADDRESS = "169.254.0.15"  # the first address QEMU's DHCP server hands out
 DNS_ADDRESS = "169.254.0.3"
 METADATA_ADDRESS = "169.254.169.254"
+DAEMON_TIMEOUT = 60.0  # seconds QEMU may take to write its pid file
 POWERDOWN_GRACE = 60.0  # seconds the guest gets to shut down after the power button, then SIGKILL
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -151,23 +153,43 @@ def listening_ports(pid: int) -> list[int]:
     return sorted(port for inode, port in listening.items() if inode in inodes)
 
 
-def _start_qemu(instance: Instance, vm: dict[str, Any], link: netns.Link | None) -> procs.ProcessId:
-    """Run QEMU until it daemonizes; the running QEMU. With ``link`` (isolated), in a namespace of its
-    own, holding the link's sandbox end."""
-    pid_file = instance.dir / "qemu.pid"
+def _spawn_qemu(instance: Instance, vm: dict[str, Any], link: netns.Link | None) -> subprocess.Popen[bytes]:
+    """Start QEMU (not waiting for it to be set up). With ``link`` (isolated), in a namespace of its own,
+    holding the link's sandbox end."""
     argv = qemu_argv(instance, vm)
     if link is not None:
         argv = vm_netns.in_namespace(argv, instance.dir)
-    hold_fds = (link.sandbox_fd,) if link is not None else ()
     with open(instance.dir / "qemu.log", "ab") as log:
-        # -daemonize: this returns once QEMU is set up; its exit status says whether it is running
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False,
-                              cwd=Path(vm["qmp"]).parent, pass_fds=hold_fds)
-    guest = procs.identify(int(pid_file.read_text())) if pid_file.exists() else None
-    if done.returncode != 0 or guest is None:
-        tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
-        raise SystemRequirement(f"QEMU did not start (status {done.returncode}): {' '.join(tail)[:400]}")
-    return guest
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=Path(vm["qmp"]).parent,
+                                pass_fds=(link.sandbox_fd,) if link is not None else ())
+
+
+def _daemon(starting: subprocess.Popen[bytes], pid_file: Path) -> procs.ProcessId | None:
+    """The process ``-daemonize`` forks, as soon as its pid file names it (early: QEMU then goes on
+    setting up the machine, which kiln's own work overlaps); None when QEMU exited without one."""
+    deadline = time.monotonic() + DAEMON_TIMEOUT
+    while time.monotonic() < deadline:
+        exited = starting.poll() is not None
+        try:
+            text = pid_file.read_text()
+        except FileNotFoundError:
+            text = ""
+        if text.endswith("\n"):  # written whole
+            return procs.identify(int(text))
+        if exited:
+            return None
+        time.sleep(0.001)
+    raise SystemRequirement(f"QEMU wrote no pid file ({pid_file}) in {DAEMON_TIMEOUT:.0f} s")
+
+
+def _failure(starting: subprocess.Popen[bytes], instance: Instance) -> SystemRequirement | None:
+    """Wait until QEMU is set up (its first process exits once the daemon runs the machine); what went
+    wrong, with the end of its log, if it failed."""
+    status = starting.wait()
+    if status == 0:
+        return None
+    tail = (instance.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-3:]
+    return SystemRequirement(f"QEMU did not start (status {status}): {' '.join(tail)[:400]}")
 
 
 def _own_ssh_port(guest: procs.ProcessId) -> int:
@@ -181,30 +203,54 @@ def _own_ssh_port(guest: procs.ProcessId) -> int:
 
 def boot(instance: Instance) -> dict[str, Any]:
     """Start QEMU (and, isolated, the helper that connects its namespace); the record fields of the
-    running VM."""
+    running VM. kiln's part (recording QEMU's pid, connecting its namespace) runs while QEMU sets up
+    the machine."""
     vm = instance.vm
     assert vm is not None
     _new_token_secret(vm)
-    (instance.dir / "qemu.pid").unlink(missing_ok=True)
+    pid_file = instance.dir / "qemu.pid"
+    pid_file.unlink(missing_ok=True)
     Path(vm["qmp"]).unlink(missing_ok=True)
     (instance.dir / vm_serial.SOCKET).unlink(missing_ok=True)
     link = netns.Link() if vm_netns.isolated(vm, instance.host_local_network) else None
+    guest: procs.ProcessId | None = None
     helper: procs.ProcessId | None = None
+    qemu_failed: SystemRequirement | None = None
     try:
-        guest = _start_qemu(instance, vm, link)
+        starting = _spawn_qemu(instance, vm, link)
         try:
-            # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
-            # (and with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
-            # only matters while this boot of the host lasts, and an OS crash ends QEMU too
-            records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
-                           transition=instance.transition, durable=False)
             if link is not None:
                 link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
-                helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
-            else:
+            guest = _daemon(starting, pid_file)
+            if guest is not None:
+                # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its
+                # pid (and with it its network helper, which ends with QEMU). Not synced to disk: a
+                # process's pid only matters while this boot of the host lasts, and an OS crash ends QEMU too
+                records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
+                               transition=instance.transition, durable=False)
+                if link is not None:
+                    helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
+            qemu_failed = _failure(starting, instance)
+            if qemu_failed is not None:
+                raise qemu_failed
+            if guest is None:
+                raise SystemRequirement(f"QEMU set up but named no process in {pid_file}")
+            if link is None:
                 ssh_port = _own_ssh_port(guest)
-        except BaseException:
-            procs.kill_and_wait(guest)
+        except BaseException as error:
+            # QEMU failing takes its network helper down with it: then QEMU's own error is the one to tell
+            if qemu_failed is None and isinstance(error, Exception) and guest is not None:
+                qemu_failed = _failure(starting, instance)
+            else:
+                qemu_failed = None
+            if guest is not None:
+                procs.kill_and_wait(guest)
+            netns.stop(helper)
+            if starting.poll() is None:  # waiting for its daemon, which is gone
+                starting.kill()
+            starting.wait()
+            if qemu_failed is not None:
+                raise qemu_failed from error
             raise
     finally:
         if link is not None:

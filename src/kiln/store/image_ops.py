@@ -125,6 +125,14 @@ def set_last_launched(ami_id: str, when: datetime, region: str = "local") -> Non
 def assert_launchable(ami_id: str, region: str = "local", caller: Principal | None = None) -> ImageInfo:
     """The image if ``caller`` may launch it (owner, public or shared: else AuthFailure) and its
     state allows it: deprecated images may be launched, disabled/deregistered/failed may not."""
+    return launchable_layers(ami_id, region, caller)[0]
+
+
+def launchable_layers(
+    ami_id: str, region: str = "local", caller: Principal | None = None
+) -> tuple[ImageInfo, list[str]]:
+    """:func:`assert_launchable`'s image, and the digests of its root snapshot's layers (base first),
+    each blob checked present and not quarantined."""
     with session() as db:
         info = to_info(db, image_for(db, ami_id, region, caller, "launch"))
     context = _context(caller, region)
@@ -139,9 +147,10 @@ def assert_launchable(ami_id: str, region: str = "local", caller: Principal | No
         raise InvalidAMIIDUnavailable(f"The image {ami_id} is {info.state}").at(**context)
     blobs = Layout.for_region(region).blobs
     with session() as db:
-        for layer in snapshot_layers(db, info.snapshot_ids[0]) if info.snapshot_ids else []:
-            blobs.path(layer.digest)  # raises for a quarantined or missing blob
-    return info
+        digests = [layer.digest for layer in snapshot_layers(db, info.snapshot_ids[0])] if info.snapshot_ids else []
+    for digest in digests:
+        blobs.path(digest)  # raises for a quarantined or missing blob
+    return info, digests
 
 
 def enable_image_deprecation(

@@ -58,11 +58,12 @@ def run_instance(
     from kiln.services.ec2.allowed_images import check_use
 
     with session():  # the checks in one transaction
-        image = api.assert_launchable(image_id, region, principal(account))
-        check_use(image.seen_by(account), "RunInstances", account=account, region=region)
         # Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
         # AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers).
-        digests = [layer.digest for layer in api.image_layers(image_id, region)]
+        image, digests = api.launchable_layers(image_id, region, principal(account))
+        if not image.snapshot_ids:
+            raise InvalidInput(f"{image_id} has no root snapshot", location=image_id)
+        check_use(image.seen_by(account), "RunInstances", account=account, region=region)
     inserted: list[str] = []
 
     def recorded(instance: Instance) -> None:  # in the transaction that inserts the instance
