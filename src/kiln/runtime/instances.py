@@ -135,8 +135,8 @@ def _boot(instance: Instance, **extra: object) -> Instance:
     """Mount the root volume, create the cgroups, start the sandbox and its network (a VM: start
     QEMU and its metadata endpoint); the instance ends running."""
     if instance.vm is not None:
-        return records.update(instance.id, state=RUNNING, state_reason_code=None, state_reason=None,
-                              **vm_process.boot(instance), **extra)  # type: ignore[arg-type]
+        return vm_process.boot(instance, lambda fields: records.update(
+            instance.id, state=RUNNING, state_reason_code=None, state_reason=None, **fields, **extra))
     overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir)
     groups: list[Path] = []
     networked = instance.network != "none"

@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,22 +193,35 @@ def _failure(starting: subprocess.Popen[bytes], instance: Instance) -> SystemReq
     return SystemRequirement(f"QEMU did not start (status {status}): {' '.join(tail)[:400]}")
 
 
-def _own_ssh_port(guest: procs.ProcessId) -> int:
-    """The port of the SSH forward QEMU bound on the host's loopback (the one TCP socket it listens on:
-    QMP is a unix socket)."""
-    ports = listening_ports(guest.pid)
+def _own_ssh_port(guest: procs.ProcessId, starting: subprocess.Popen[bytes]) -> int:
+    """The port of the SSH forward QEMU binds on the host's loopback (the one TCP socket it listens on:
+    QMP is a unix socket), as soon as it is bound (QEMU goes on setting up the machine)."""
+    deadline = time.monotonic() + DAEMON_TIMEOUT
+    while True:
+        settled = starting.poll() is not None or time.monotonic() > deadline
+        try:
+            ports = listening_ports(guest.pid)
+        except FileNotFoundError:  # QEMU is gone
+            ports, settled = [], True
+        if ports or settled:
+            break
+        time.sleep(0.004)
     if len(ports) != 1:
         raise SystemRequirement(f"QEMU (pid {guest.pid}) listens on ports {ports}, not the one SSH forward")
     return ports[0]
 
 
-def boot(instance: Instance) -> dict[str, Any]:
-    """Start QEMU (and, isolated, the helper that connects its namespace); the record fields of the
-    running VM. kiln's part (recording QEMU's pid, connecting its namespace) runs while QEMU sets up
-    the machine."""
+def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance]) -> Instance:
+    """Start QEMU (and, isolated, the helper that connects its namespace) and record the VM running:
+    ``running`` records the fields given (the instance's processes and paths) and returns the
+    instance, which this returns once QEMU has set up the machine.
+
+    kiln's part runs while QEMU sets up the machine: QEMU's pid recorded as soon as its pid file names
+    it, its namespace connected (or the port of its SSH forward read as soon as it is bound), the
+    instance recorded running. A QEMU that then fails to set up is stopped and its error raised (the
+    caller ends the instance as for any failed boot)."""
     vm = instance.vm
     assert vm is not None
-    _new_token_secret(vm)
     pid_file = instance.dir / "qemu.pid"
     pid_file.unlink(missing_ok=True)
     Path(vm["qmp"]).unlink(missing_ok=True)
@@ -221,22 +235,30 @@ def boot(instance: Instance) -> dict[str, Any]:
         try:
             if link is not None:
                 link.sandbox_started()  # only QEMU holds the write end: the helper ends with it
+            _new_token_secret(vm)  # read when the guest first asks for a token, seconds from now
             guest = _daemon(starting, pid_file)
-            if guest is not None:
-                # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its
-                # pid (and with it its network helper, which ends with QEMU). Not synced to disk: a
-                # process's pid only matters while this boot of the host lasts, and an OS crash ends QEMU too
-                records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
-                               transition=instance.transition, durable=False)
-                if link is not None:
-                    helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
+            if guest is None:
+                qemu_failed = _failure(starting, instance) or SystemRequirement(
+                    f"QEMU set up but named no process in {pid_file}")
+                raise qemu_failed
+            # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
+            # (and with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
+            # only matters while this boot of the host lasts, and an OS crash ends QEMU too
+            records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
+                           transition=instance.transition, durable=False)
+            if link is not None:
+                helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
+            else:
+                ssh_port = _own_ssh_port(guest, starting)
+            vm.update(ssh_port=ssh_port, metadata_helper=None)
+            booted = running({
+                "paths": {**instance.paths, "vm": vm,
+                          "network_helper": [helper.pid, helper.start_time] if helper else None},
+                "init_pid": guest.pid, "init_start_time": guest.start_time,
+                "monitor_pid": None, "monitor_start_time": None})  # fmt: skip
             qemu_failed = _failure(starting, instance)
             if qemu_failed is not None:
                 raise qemu_failed
-            if guest is None:
-                raise SystemRequirement(f"QEMU set up but named no process in {pid_file}")
-            if link is None:
-                ssh_port = _own_ssh_port(guest)
         except BaseException as error:
             # QEMU failing takes its network helper down with it: then QEMU's own error is the one to tell
             if qemu_failed is None and isinstance(error, Exception) and guest is not None:
@@ -255,10 +277,7 @@ def boot(instance: Instance) -> dict[str, Any]:
     finally:
         if link is not None:
             link.close()
-    vm.update(ssh_port=ssh_port, metadata_helper=None)
-    paths = {**instance.paths, "vm": vm, "network_helper": [helper.pid, helper.start_time] if helper else None}
-    return {"paths": paths, "init_pid": guest.pid, "init_start_time": guest.start_time,
-            "monitor_pid": None, "monitor_start_time": None}
+    return booted
 
 
 def metadata_helper(instance: Instance) -> procs.ProcessId | None:
