@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kiln.home import region_dir
-from kiln.store import api
+from kiln.store import api, trailing
 
 
 @pytest.fixture
@@ -161,3 +161,18 @@ def oci_layout(
     (root / "index.json").write_text(json.dumps(index))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     return OciLayout(root, index["manifests"][0]["digest"], config_digest, layer_desc["digest"])
+
+
+@pytest.fixture
+def outcomes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each trailing capture gave up."""
+    seen: list[bool] = []
+    original = trailing.TrailingCapture.result
+
+    def result(self: trailing.TrailingCapture) -> Any:
+        layer = original(self)
+        seen.append(self.given_up)
+        return layer
+
+    monkeypatch.setattr(trailing.TrailingCapture, "result", result)
+    return seen

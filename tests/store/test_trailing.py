@@ -55,21 +55,6 @@ def sorted_tarball(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def outcomes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each trailing capture gave up."""
-    seen: list[bool] = []
-    original = trailing.TrailingCapture.result
-
-    def result(self: trailing.TrailingCapture) -> Any:
-        layer = original(self)
-        seen.append(self.given_up)
-        return layer
-
-    monkeypatch.setattr(trailing.TrailingCapture, "result", result)
-    return seen
-
-
 def _recaptured(layer_dir: Path, tmp_path: Path) -> str:
     return capture(layer_dir, BlobStore(tmp_path / "again")).digest
 
