@@ -136,17 +136,16 @@ def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(
 def _processes_of(instance_dir: Path) -> list[int]:
     """Processes still running for an instance: its id on their command line, or their working
     directory in (what was) its directory."""
+    from kiln.runtime import procs
+
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in procs.all_pids():
         try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if instance_dir.name in cmdline or cwd.startswith(str(instance_dir)):
-            found.append(int(entry.name))
+        if instance_dir.name in " ".join(procs.cmdline(pid)) or cwd.startswith(str(instance_dir)):
+            found.append(pid)
     return found
 
 

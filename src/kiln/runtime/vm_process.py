@@ -262,18 +262,17 @@ def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance]) -> I
                 raise qemu_failed
         except BaseException as error:
             # QEMU failing takes its network helper down with it: then QEMU's own error is the one to tell
-            if qemu_failed is None and isinstance(error, Exception) and guest is not None:
-                qemu_failed = _failure(starting, instance)
-            else:
-                qemu_failed = None
+            own = None
+            if error is not qemu_failed and isinstance(error, Exception) and guest is not None:
+                own = _failure(starting, instance)
             if guest is not None:
                 procs.kill_and_wait(guest)
             netns.stop(helper)
             if starting.poll() is None:  # waiting for its daemon, which is gone
                 starting.kill()
             starting.wait()
-            if qemu_failed is not None:
-                raise qemu_failed from error
+            if own is not None:
+                raise own from error
             raise
     finally:
         if link is not None:

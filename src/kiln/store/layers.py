@@ -234,6 +234,10 @@ class TreeWriter:
                     self.record.refuse(f"{path} changed while being captured")
         finally:
             os.close(fd)
+        self._pad(size)
+
+    def _pad(self, size: int) -> None:
+        """Fill a member's data of ``size`` bytes up to a whole tar block."""
         remainder = size % tarfile.BLOCKSIZE
         if remainder:
             self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))

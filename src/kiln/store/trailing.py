@@ -54,9 +54,7 @@ class _HandedTreeWriter(TreeWriter):
             return
         for piece in handed:
             self.sink.write(piece)  # type: ignore[arg-type]
-        remainder = st.st_size % tarfile.BLOCKSIZE
-        if remainder:
-            self.sink.write(b"\0" * (tarfile.BLOCKSIZE - remainder))
+        self._pad(st.st_size)
 
 
 class TrailingCapture:
