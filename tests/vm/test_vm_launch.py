@@ -1,8 +1,9 @@
 """Launching VM instances without booting a guest (busybox with a stand-in kernel: QEMU starts, the
 guest does not boot): two launches at once each get the SSH port their own network helper bound, a
-launch whose kiln is killed while QEMU starts leaves no QEMU once recovered, ``instance
-list`` shows the VM's network, and the ``vm-disks`` cache is trimmed — a deregistered AMI's disk and
-the least recently used above the limit go, a disk an instance uses stays."""
+launch whose kiln is killed while QEMU starts leaves no QEMU once recovered (recovery leaves a launch
+that holds its claim alone), ``instance list`` shows the VM's network, and the ``vm-disks`` cache is
+trimmed — a deregistered AMI's disk and the least recently used above the limit go, a disk an instance
+uses stays."""
 
 from __future__ import annotations
 
@@ -72,31 +73,49 @@ def test_two_launches_at_once_each_get_the_port_their_network_bound(kiln, busybo
 
 DIES_DURING_BOOT = """
 import os, sys
-from kiln.runtime import vm_netns
+from kiln.runtime import records, vm_netns
 from kiln.services.ec2.instances import VmOptions, run_instance
 
-def killed(*args, **kwargs):  # kiln killed right after QEMU started, before its network is connected
+def killed(*args, **kwargs):  # kiln killed after QEMU started, before the instance is recorded
     os.kill(os.getpid(), 9)
 
-vm_netns.connect = killed
-run_instance(sys.argv[1], vm=VmOptions())
+setattr(vm_netns if sys.argv[2] == "connect" else records, sys.argv[2], killed)
+run_instance(sys.argv[1], vm=VmOptions(), host_local=sys.argv[2] == "insert")
 """
 
 
-def test_a_launch_killed_while_qemu_starts_leaves_no_qemu_once_recovered(busybox_copy, kiln_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("killed_in", ["connect", "insert"])
+def test_a_launch_killed_while_qemu_starts_leaves_no_qemu_once_recovered(  # type: ignore[no-untyped-def]
+        busybox_copy, kiln_home: Path, killed_in: str) -> None:
+    """Killed while connecting QEMU's network (isolated) or recording the instance (host-local): the
+    instance was not recorded yet; its launch's claim is gone with kiln, so recovery stops QEMU and
+    removes the directory."""
     from kiln import home
-    from kiln.runtime import instances, procs, recovery
+    from kiln.runtime import instances, launch_claims, recovery
 
-    ami = _kernel_ami(busybox_copy, "killed-launch")
+    ami = _kernel_ami(busybox_copy, f"killed-launch-{killed_in}")
     env = {**os.environ, "PYTHONPATH": str(Path(home.__file__).parents[1])}
-    child = subprocess.run([sys.executable, "-c", DIES_DURING_BOOT, ami], env=env, capture_output=True, timeout=600)
+    child = subprocess.run([sys.executable, "-c", DIES_DURING_BOOT, ami, killed_in], env=env, capture_output=True,
+                           timeout=600)
     assert child.returncode == -9, child.stderr
-    [left] = instances.list_instances(states=["pending"])
-    qemu = left.init  # recorded as soon as QEMU runs
-    assert qemu is not None and procs.is_alive(qemu.pid, qemu.start_time)
-    assert left.id in recovery.recover().terminated
-    assert not procs.is_alive(qemu.pid, qemu.start_time)
-    assert not (kiln_home / "instances" / left.id).exists()
+    assert instances.list_instances() == []
+    [left] = [path.name for path in (kiln_home / "instances").iterdir() if not path.name.startswith(".")]
+    qemu = launch_claims.processes_named(left)
+    assert qemu, "QEMU outlived kiln"
+    assert recovery.recover().unrecorded == [left]
+    assert launch_claims.processes_named(left) == []
+    assert [path.name for path in (kiln_home / "instances").iterdir()] == []  # the directory, the claim
+
+
+def test_recovery_leaves_a_launch_that_holds_its_claim_alone(kiln_home: Path) -> None:
+    from kiln.runtime import launch_claims, recovery
+
+    with launch_claims.claim("i-0123456789abcdef0"):
+        (kiln_home / "instances" / "i-0123456789abcdef0").mkdir()
+        assert recovery.recover().unrecorded == []  # a launch under way: its instance is not recorded yet
+        assert (kiln_home / "instances" / "i-0123456789abcdef0").is_dir()
+    assert recovery.recover().unrecorded == ["i-0123456789abcdef0"]  # the launch died without recording it
+    assert not (kiln_home / "instances" / "i-0123456789abcdef0").exists()
 
 
 def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(

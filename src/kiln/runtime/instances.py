@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from kiln.ec2_errors import UnsupportedOperation
 from kiln.errors import InvalidInput
@@ -120,13 +121,24 @@ def launch(
         raise
 
 
-def boot_launched(instance: Instance, prepare: Callable[[], None]) -> Instance:
-    """Make an instance's files (``prepare``) and boot it, for an instance just inserted (a VM:
-    ``kiln.runtime.vm``); on failure it ends terminated and the error is raised."""
+def boot_launched(instance: Instance, prepare: Callable[[], None], insert: Callable[..., Instance]) -> Instance:
+    """Make a VM instance's files (``prepare``) and boot it (``kiln.runtime.vm``), recording it with
+    ``insert`` (given the fields to record beside the drafted ``instance``'s) once QEMU runs, as
+    running; on failure it ends terminated (recorded then, if it was not) and the error is raised."""
+    recorded = False
+
+    def running(fields: dict[str, Any]) -> Instance:
+        nonlocal recorded
+        booted = insert(**fields, state=RUNNING, transition=None, busy_pid=None, busy_start_time=None)
+        recorded = True
+        return booted
+
     try:
         prepare()
-        return _boot(instance)
+        return vm_process.boot(instance, running, recorded=False)
     except BaseException as error:
+        if not recorded:
+            insert()  # shown terminated, as any launch that failed
         _fail(instance, f"launch failed: {error}", terminate=True)
         raise
 

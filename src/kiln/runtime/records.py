@@ -208,28 +208,43 @@ def to_instance(row: Any) -> Instance:
     )
 
 
-def insert(**values: Any) -> Instance:
+def _new_row(values: dict[str, Any]) -> Any:
     from kiln.db.base import utcnow
-    from kiln.db.engine import session
     from kiln.db.tables.instances import InstanceRecord
 
     me = procs.current()
     now = utcnow()
-    row = InstanceRecord(
-        state=PENDING,
-        state_changed_at=now,
-        launch_time=now,
-        transition="launch",
-        busy_pid=me.pid,
-        busy_start_time=me.start_time,
-        owner_pid=me.pid,
-        owner_start_time=me.start_time,
+    return InstanceRecord(**{
+        "state": PENDING, "state_changed_at": now, "launch_time": now, "transition": "launch",
+        "busy_pid": me.pid, "busy_start_time": me.start_time, "owner_pid": me.pid, "owner_start_time": me.start_time,
         **values,
-    )
+    })
+
+
+def draft(**values: Any) -> Instance:
+    """The instance :func:`insert` would record, not recorded (a VM launch records it once QEMU runs)."""
+    return to_instance(_new_row(values))
+
+
+def insert(**values: Any) -> Instance:
+    from kiln.db.engine import session
+
+    row = _new_row(values)
     with session() as db:
         db.add(row)
         db.flush()
         return to_instance(row)
+
+
+def recorded_ids(ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` name a recorded instance (in any state)."""
+    from sqlalchemy import select as sql_select
+
+    from kiln.db.engine import session
+    from kiln.db.tables.instances import InstanceRecord
+
+    with session() as db:
+        return set(db.scalars(sql_select(InstanceRecord.id).where(InstanceRecord.id.in_(list(ids)))))
 
 
 def get(instance_id: str) -> Instance:

@@ -3,7 +3,8 @@
 :func:`recover` runs at the start of every kiln command. It leaves alone work that a live process is
 doing, and for the rest:
 
-- a launch that never finished: the instance is terminated (its directory deleted);
+- a launch that never finished: the instance is terminated (its directory deleted); a VM launch
+  killed before it recorded the instance: its directory and processes go (``kiln.runtime.launch_claims``);
 - an instance whose sandbox died (pid gone, or reused: the start time differs), or whose start,
   stop or reboot was abandoned: EBS-backed ones end ``stopped`` (root volume kept),
   instance-store-backed ones ``terminated``;
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from kiln.ec2_errors import InvalidInstanceIDNotFound
 from kiln.home import instances_dir, kiln_home
-from kiln.runtime import netns, overlay, records, sandbox, vm_capture, vm_process
+from kiln.runtime import launch_claims, netns, overlay, records, sandbox, vm_capture, vm_process
 from kiln.runtime.records import (
     RUNNING,
     STOPPED,
@@ -45,6 +46,7 @@ class RecoveryReport:
     unmounted: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)  # owned instances whose owner process died
     captures: list[str] = field(default_factory=list)  # scratch dirs of killed VM disk captures removed
+    unrecorded: list[str] = field(default_factory=list)  # instances of launches killed before recording them
 
 
 
@@ -82,6 +84,9 @@ def recover() -> RecoveryReport:
     netns.reap_finished()
     vm_process.reap_finished()
     _clean_captures(report)
+    for instance_id in launch_claims.sweep(records.recorded_ids):
+        log.warning("removed what the launch of %s left: it was killed before it recorded the instance", instance_id)
+        report.unrecorded.append(instance_id)
     for instance in records.select(states=LIVE_STATES):
         if in_progress(instance) or not needs_settling(instance):
             continue

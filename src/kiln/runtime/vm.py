@@ -22,7 +22,7 @@ from kiln.errors import InvalidInput
 from kiln.files import write_atomic
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
-from kiln.runtime import instances, kvm_memo, qemu, records, vm_disk, vm_keys, vm_s3_relay, vm_seed
+from kiln.runtime import instances, kvm_memo, launch_claims, qemu, records, vm_disk, vm_keys, vm_s3_relay, vm_seed
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import Instance
 from kiln.runtime.vm_keys import ssh_keygen as ssh_keygen  # where key pairs are made
@@ -110,7 +110,12 @@ def launch(
     """Launch a VM instance booting a copy-on-write overlay of ``spec.backing``; returns it running
     (QEMU started: the guest boots on; cloud-init finishes minutes later under TCG). ``on_inserted``
     runs in the unit of work that records the instance (the caller's own records of the launch: one
-    transaction, not several)."""
+    transaction, not several).
+
+    The instance is recorded while QEMU sets up the machine, not before its files are made and QEMU
+    started: that work overlaps QEMU's. Until then the launch holds its claim on the instance's
+    directory (``kiln.runtime.launch_claims``: what a launch killed before it recorded the instance
+    leaves, recovery removes)."""
     from kiln.db.engine import session
 
     _check(spec, root_device_type)
@@ -133,18 +138,25 @@ def launch(
     paths = {"dir": str(base), "upper": vm["root"], "work": str(base), "merged": str(base), "console":
              str(base / "console.log"), "cgroups": [], "host_local_network": spec.host_local, "network_helper": None,
              "vm": vm}  # fmt: skip
-    with session():
-        instance = records.insert(
-            id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
-            root_device_type=root_device_type, network=spec.network, hostname=instance_id, vcpus=kind.vcpus,
-            memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
-            # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
-            tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
-        )  # fmt: skip
-        if on_inserted is not None:
-            on_inserted(instance)
+    values = dict(
+        id=instance_id, image_id=image_id, region=region, account_id=account, instance_type=kind.name,
+        root_device_type=root_device_type, network=spec.network, hostname=instance_id, vcpus=kind.vcpus,
+        memory_mib=kind.memory_mib, lower_dirs=[], paths=paths, owned=owned,
+        # tags, so every front end shows them (the EC2 API has no field for a hypervisor of this kind)
+        tags={**dict(tags or {}), HYPERVISOR_TAG: "qemu", ACCELERATOR_TAG: spec.accel.name},
+    )  # fmt: skip
+
+    def insert(**fields: object) -> Instance:
+        with session():
+            instance = records.insert(**{**values, **fields})
+            if on_inserted is not None:
+                on_inserted(instance)
+        return instance
+
+    draft = records.draft(**values)
     try:
-        return instances.boot_launched(instance, lambda: _prepare(instance, spec))
+        with launch_claims.claim(instance_id):
+            return instances.boot_launched(draft, lambda: _prepare(draft, spec), insert)
     finally:
         vm_keys.refill_pool()  # for the next launches, now that QEMU is set up
 

@@ -28,8 +28,9 @@ host port is one free when probed; taken meanwhile, the forward fails and anothe
 Lifetimes: slirp4netns's ``--exit-fd`` is the read end of a pipe whose write end only QEMU holds, so
 the helper exits as soon as QEMU does, also after ``kill -9`` of QEMU or of kiln; its pid is recorded
 with the instance (``network_helper``, as a sandbox's) and stopped by pid on stop, terminate and
-recovery; QEMU's own pid is recorded as soon as it runs (``vm_process.boot``), so kiln killed during
-a boot leaves nothing recovery cannot stop. With host-local addresses allowed QEMU runs in the host's
+recovery; QEMU's own pid is recorded as soon as it runs (``vm_process.boot``; at a launch, with the
+instance itself, and until then QEMU is found by its name: ``kiln.runtime.launch_claims``), so kiln
+killed during a boot leaves nothing recovery cannot stop. With host-local addresses allowed QEMU runs in the host's
 namespace as before: 169.254.0.2 is the host's loopback and link-local addresses are connected from
 the host.
 

@@ -212,7 +212,7 @@ def _own_ssh_port(guest: procs.ProcessId, starting: subprocess.Popen[bytes]) -> 
     return ports[0]
 
 
-def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance]) -> Instance:
+def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance], *, recorded: bool = True) -> Instance:
     """Start QEMU (and, isolated, the helper that connects its namespace) and record the VM running:
     ``running`` records the fields given (the instance's processes and paths) and returns the
     instance, which this returns once QEMU has set up the machine.
@@ -220,7 +220,8 @@ def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance]) -> I
     kiln's part runs while QEMU sets up the machine: QEMU's pid recorded as soon as its pid file names
     it, its namespace connected (or the port of its SSH forward read as soon as it is bound), the
     instance recorded running. A QEMU that then fails to set up is stopped and its error raised (the
-    caller ends the instance as for any failed boot)."""
+    caller ends the instance as for any failed boot). An instance not ``recorded`` yet (a launch:
+    ``running`` records it) is covered meanwhile by its launch's claim (``kiln.runtime.launch_claims``)."""
     vm = instance.vm
     assert vm is not None
     pid_file = instance.dir / "qemu.pid"
@@ -242,11 +243,12 @@ def boot(instance: Instance, running: Callable[[dict[str, Any]], Instance]) -> I
                 qemu_failed = _failure(starting, instance) or SystemRequirement(
                     f"QEMU set up but named no process in {pid_file}")
                 raise qemu_failed
-            # recorded at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid
-            # (and with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
-            # only matters while this boot of the host lasts, and an OS crash ends QEMU too
-            records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
-                           transition=instance.transition, durable=False)
+            if recorded:
+                # at once: if kiln dies before the boot is done, recovery stops this QEMU by its pid (and
+                # with it its network helper, which ends with QEMU). Not synced to disk: a process's pid
+                # only matters while this boot of the host lasts, and an OS crash ends QEMU too
+                records.update(instance.id, init_pid=guest.pid, init_start_time=guest.start_time,
+                               transition=instance.transition, durable=False)
             if link is not None:
                 helper, ssh_port = vm_netns.connect(link, guest, instance.dir)
             else:
