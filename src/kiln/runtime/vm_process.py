@@ -306,7 +306,7 @@ def halt(instance: Instance, grace: float) -> None:
         if grace > 0 and qemu_qmp.powerdown(Path(vm["qmp"])):
             procs.wait_gone([guest], grace)
         procs.kill_and_wait(guest)
-    netns.stop(instance.network_helper)  # it ends with QEMU by itself; by its pid if not
+    netns.stop(instance.network_helper)  # (it would end with QEMU by itself, a little later)
     stop_process(metadata_helper(instance))
 
 

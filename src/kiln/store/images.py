@@ -239,7 +239,7 @@ def owner_aliases(db: Session) -> dict[str, str]:
 Extras = tuple[dict[str, str], list[dict[str, str]], list[Watermark], ScanResults | None]
 
 
-def _no_extras() -> Extras:
+def no_extras() -> Extras:
     return ({}, [], [], None)
 
 
@@ -297,17 +297,17 @@ def _image_extras(db: Session, image_ids: list[str] | None, region: str) -> dict
     for resource, key, value in db.execute(
         select(StoreTag.resource_id, StoreTag.key, StoreTag.value).where(StoreTag.resource_id.in_(ids))
     ):
-        found.setdefault(resource, _no_extras())[0][key] = value
+        found.setdefault(resource, no_extras())[0][key] = value
     for image, kind, value in db.execute(
         select(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
         .where(StoreLaunchPermission.image_id.in_(ids))
         .order_by(StoreLaunchPermission.image_id, StoreLaunchPermission.kind, StoreLaunchPermission.value)
     ):
-        found.setdefault(image, _no_extras())[1].append({kind: value})
+        found.setdefault(image, no_extras())[1].append({kind: value})
     for image, marks in watermarks_by_image(db, ids).items():
-        found.setdefault(image, _no_extras())[2].extend(marks)
+        found.setdefault(image, no_extras())[2].extend(marks)
     for image, results in scan_results_by_image(db, ids).items():
-        tags, permissions, marks, _ = found.get(image, _no_extras())
+        tags, permissions, marks, _ = found.get(image, no_extras())
         found[image] = (tags, permissions, marks, results)
     return found
 
@@ -355,7 +355,7 @@ def _read_region(db: Session, region: str) -> tuple[list[ImageInfo], datetime | 
     aliases = owner_aliases(db)
     rows = _ordered(db, region, None)
     extras = _image_extras(db, None, region)
-    return [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows], _protection_ends(rows)
+    return [to_info(db, row, aliases, extras.get(row.id, no_extras())) for row in rows], _protection_ends(rows)
 
 
 def _reread(db: Session, region: str, known: _Region, changed: set[str], seq: int,
@@ -368,7 +368,7 @@ def _reread(db: Session, region: str, known: _Region, changed: set[str], seq: in
         return _Region(now_generation, known.infos, known.expires, seq, known.answers)
     aliases = owner_aliases(db)
     extras = _image_extras(db, ids, region)
-    fresh = [to_info(db, row, aliases, extras.get(row.id, _no_extras())) for row in rows]
+    fresh = [to_info(db, row, aliases, extras.get(row.id, no_extras())) for row in rows]
     infos = sorted([info for info in known.infos if info.id not in changed] + fresh,
                    key=lambda info: (info.creation_date, info.id))
     ends = [end for end in (known.expires, _protection_ends(rows)) if end is not None]

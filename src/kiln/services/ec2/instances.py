@@ -55,15 +55,17 @@ def run_instance(
     """
     from kiln.db.base import utcnow
     from kiln.db.engine import session
-    from kiln.services.ec2.allowed_images import check_use
+    from kiln.services.ec2.allowed_images import check_use, judging
 
     with session():  # the checks in one transaction
+        judged = judging(account=account, region=region)
         # Like an EBS volume outliving its AMI: the layers stay while the instance exists, even if the
         # AMI is deregistered and its snapshots deleted (gc keeps pinned blobs and unpacked layers).
-        image, digests = api.launchable_layers(image_id, region, principal(account))
+        image, digests = api.launchable_layers(image_id, region, principal(account), described=judged)
         if not image.snapshot_ids:
             raise InvalidInput(f"{image_id} has no root snapshot", location=image_id)
-        check_use(image.seen_by(account), "RunInstances", account=account, region=region)
+        if judged:
+            check_use(image.seen_by(account), "RunInstances", account=account, region=region)
     inserted: list[str] = []
 
     def recorded(instance: Instance) -> None:  # in the transaction that inserts the instance
