@@ -74,10 +74,22 @@ def _mounts_under(root: Path) -> list[str]:
 
 def test_recovery_unmounts_and_removes_what_a_killed_capture_left(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from kiln.db.engine import reset_engines
-    from kiln.runtime import recovery, vm_capture
+    from kiln.runtime import records, recovery, vm_capture
 
     home = tmp_path / "home"
     instance_dir = home / "instances" / "i-0123456789abcdef0"
+    volume = instance_dir / "root.qcow2"
+    monkeypatch.setenv("KILN_HOME", str(home))
+    reset_engines()
+    # the VM instance whose disk was being captured: stopped, as CreateImage leaves it
+    records.insert(id=instance_dir.name, image_id=None, region="local", instance_type="t3.micro",
+                   state="stopped", transition=None, busy_pid=None, busy_start_time=None,
+                   root_device_type="ebs", network="none", hostname=instance_dir.name, vcpus=2, memory_mib=1024,
+                   lower_dirs=[], tags={}, paths={"dir": str(instance_dir), "upper": str(volume),
+                                                  "work": str(instance_dir), "merged": str(instance_dir),
+                                                  "console": str(instance_dir / "console.log"), "cgroups": [],
+                                                  "vm": {"root": str(volume)}})  # fmt: skip
+
     instance_dir.mkdir(parents=True)
     tree, layer = tmp_path / "tree", tmp_path / "layer"
     (tree / "etc").mkdir(parents=True)
@@ -85,12 +97,10 @@ def test_recovery_unmounts_and_removes_what_a_killed_capture_left(tmp_path: Path
     layer.mkdir()
     raw = tmp_path / "disk.raw"
     _gpt_disk(raw, tree)
-    volume = instance_dir / "root.qcow2"
     subprocess.run(["qemu-img", "convert", "-q", "-O", "qcow2", str(raw), str(volume)], check=True)
     raw.unlink()
     upper, signal_file = instance_dir / "upper", tmp_path / "mounted"
     upper.mkdir()
-
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "KILN_HOME": str(home)}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(volume), str(layer), str(upper), str(signal_file)],
                              env=env, stderr=subprocess.PIPE, text=True)
