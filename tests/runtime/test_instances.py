@@ -132,6 +132,32 @@ def test_stop_keeps_the_root_volume_and_start_brings_it_back(busybox_rootfs: Pat
     assert started.launch_time > instance.launch_time
 
 
+def _mount_options(target: Path) -> set[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(target):
+            return set(fields[-1].split(","))
+    raise AssertionError(f"{target} is not mounted")
+
+
+def test_a_build_instances_root_volume_is_volatile_and_survives_stop_and_start(
+        busybox_rootfs: Path, cleanup_instances) -> None:  # type: ignore[no-untyped-def]
+    """A build's (owned) instance skips syncs to disk, a user's does not; stopped and started in the same
+    boot of the host, the build's keeps what it held."""
+    volatile = {"volatile", "fsync=volatile"}  # the kernel's word for it before Linux 6.6, and since
+    users = instances.launch([busybox_rootfs])
+    cleanup_instances.append(users.id)
+    assert not _mount_options(users.merged_dir) & volatile
+    builds = instances.launch([busybox_rootfs], owned=True)
+    cleanup_instances.append(builds.id)
+    assert _mount_options(builds.merged_dir) & volatile
+    exec_in(builds.id, ["sh", "-c", "echo survives > /root/data && sync"])  # sync: accepted, not waited for
+    instances.stop(builds.id)
+    assert instances.start(builds.id).state == "running"
+    assert exec_in(builds.id, ["cat", "/root/data"]).stdout == "survives\n"
+    assert _mount_options(builds.merged_dir) & volatile
+
+
 def test_instance_store_instances_cannot_be_stopped_only_terminated(busybox_rootfs: Path) -> None:
     instance = instances.launch([busybox_rootfs], root_device_type="instance-store")
     try:

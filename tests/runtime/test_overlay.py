@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.errors import InvalidInput
+from kiln.errors import InvalidInput, KilnError
 from kiln.runtime import overlay
 
 
@@ -54,7 +54,7 @@ def test_many_long_layer_paths_mount_through_the_new_mount_api(tmp_path: Path) -
         (directory / f"only-{index}").write_text("")
         lowers.append(directory)
     upper, work, merged = _volume(tmp_path)
-    assert overlay._legacy_data(list(reversed(lowers)), upper, work) is None  # too long for mount(2)
+    assert overlay._legacy_data(list(reversed(lowers)), upper, work, False) is None  # too long for mount(2)
     overlay.mount(lowers, upper, work, merged)
     try:
         assert (merged / "which").read_text() == "119"  # the last layer is on top
@@ -96,3 +96,43 @@ def test_mounts_under_reads_escaped_mountinfo_paths(tmp_path: Path, layer) -> No
         assert overlay.unmount(merged) is True
     assert overlay.mounts_under(root) == []
     assert overlay.unmount(merged) is False  # not mounted: nothing to do, no error
+
+
+def _volatile(target: Path) -> bool:
+    """Whether /proc/self/mountinfo lists the overlay at ``target`` as volatile (``volatile`` before
+    Linux 6.6, ``fsync=volatile`` since)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(target):
+            return bool({"volatile", "fsync=volatile"} & set(fields[-1].split(",")))
+    raise AssertionError(f"{target} is not mounted")
+
+
+@pytest.mark.parametrize("new_api", [False, True], ids=["mount(2)", "new mount API"])
+def test_a_volatile_root_volume_mounts_again_in_the_same_boot_of_the_host_only(
+        tmp_path: Path, layer, new_api: bool) -> None:  # type: ignore[no-untyped-def]
+    base = layer("odd,name" if new_api else "base", {"etc/a": "base-a"})
+    upper, work, merged = _volume(tmp_path)
+    overlay.mount([base], upper, work, merged, volatile=True)
+    try:
+        assert _volatile(merged)
+        (merged / "etc/a").write_text("written")
+    finally:
+        overlay.unmount(merged)
+    assert (work / "work/incompat/volatile").is_dir()  # the kernel's own mark: no syncs were made
+
+    overlay.mount([base], upper, work, merged)  # the same boot of the host: nothing written can be lost
+    try:
+        assert not _volatile(merged)
+        assert (merged / "etc/a").read_text() == "written"
+    finally:
+        overlay.unmount(merged)
+
+    overlay.mount([base], upper, work, merged, volatile=True)
+    overlay.unmount(merged)
+    (work / overlay.VOLATILE_BOOT).write_text("00000000-0000-0000-0000-000000000000\n")  # as after a restart
+    with pytest.raises(KilnError, match="host has restarted since") as refused:
+        overlay.mount([base], upper, work, merged)
+    assert str(upper) in str(refused.value)
+    assert not overlay.is_mounted(merged)
+    assert (work / "work/incompat/volatile").is_dir()

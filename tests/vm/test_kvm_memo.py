@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kiln.runtime import kvm_memo, qemu, vm
+from kiln.runtime import kvm_memo, procs, qemu, vm
 
 ABORTED = qemu.Accel("tcg", "/dev/kvm exists but QEMU under KVM exited (status -6) before the kernel's init: "
                             "kvm_buf_set_msrs: Assertion failed")
@@ -51,7 +51,7 @@ def test_a_kvm_fault_is_probed_once_per_boot_for_every_disk_and_home(memo_dir: P
     reason = vm.choose_accel(second).reason
     assert "earlier probe on this boot" in reason and str(first) in reason and ABORTED.reason in reason
     [memo] = memo_dir.iterdir()
-    assert kvm_memo.boot_id() in memo.name and json.loads(memo.read_text())["disk"] == str(first)
+    assert procs.boot_id() in memo.name and json.loads(memo.read_text())["disk"] == str(first)
     assert not first.with_name(first.name + ".accel.json").exists(), "kept for the host, not for the disk"
 
 
@@ -60,7 +60,7 @@ def test_an_answer_of_an_earlier_boot_or_another_qemu_does_not_count(memo_dir: P
     disk = _blank(tmp_path / "a.qcow2")
     assert kvm_memo.remember(ABORTED, disk)
     [memo] = memo_dir.iterdir()
-    other_boot = memo.with_name(memo.name.replace(str(kvm_memo.boot_id()), "00000000-0000-0000-0000-000000000000"))
+    other_boot = memo.with_name(memo.name.replace(str(procs.boot_id()), "00000000-0000-0000-0000-000000000000"))
     memo.rename(other_boot)
     assert kvm_memo.remembered() is None
     other_qemu = memo.with_name(memo.name.rsplit("-", 1)[0] + "-0123456789abcdef.json")
@@ -135,7 +135,7 @@ def test_a_disks_answer_holds_for_this_boot_and_this_qemu_only(memo_dir: Path, p
     assert vm.choose_accel(disk) == ABORTED and probes == [disk]
     answer = disk.with_name(disk.name + ".accel.json")
     kept = json.loads(answer.read_text())
-    assert kept["boot_id"] == kvm_memo.boot_id() and kept["qemu"] == kvm_memo.binary_key()
+    assert kept["boot_id"] == procs.boot_id() and kept["qemu"] == kvm_memo.binary_key()
     assert vm.choose_accel(disk) == ABORTED and probes == [disk], "kept within this boot"
     answer.write_text(json.dumps({**kept, "boot_id": "00000000-0000-0000-0000-000000000000"}))
     assert vm.choose_accel(disk) == ABORTED and probes == [disk, disk], "an earlier boot's answer was used"

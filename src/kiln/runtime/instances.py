@@ -149,7 +149,9 @@ def _boot(instance: Instance, **extra: object) -> Instance:
     if instance.vm is not None:
         return vm_process.boot(instance, lambda fields: records.update(
             instance.id, state=RUNNING, state_reason_code=None, state_reason=None, **fields, **extra))
-    overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir)
+    # a build's instance is disposable: what lasts of it is the layer captured from it
+    overlay.mount(instance.lower_dirs, instance.upper_dir, instance.work_dir, instance.merged_dir,
+                  volatile=instance.owned)
     groups: list[Path] = []
     networked = instance.network != "none"
     link = netns.Link() if networked else None

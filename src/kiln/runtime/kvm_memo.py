@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 from kiln.files import write_atomic
+from kiln.runtime import procs
 from kiln.runtime.qemu import Accel, qemu_binary
 
 MEMO_VARIABLE = "KILN_KVM_MEMO"
 DEFAULT_DIRECTORY = Path("/run/kiln")
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PREFIX = "kvm-failed-"
 
 
@@ -31,14 +31,6 @@ def _directory() -> Path | None:
     if configured.lower() == "off":
         return None
     return Path(configured) if configured else DEFAULT_DIRECTORY
-
-
-def boot_id() -> str | None:
-    """This boot of the host (None where the kernel does not say)."""
-    try:
-        return BOOT_ID.read_text().strip() or None
-    except OSError:
-        return None
 
 
 def binary_key() -> str:
@@ -50,7 +42,7 @@ def binary_key() -> str:
 
 def memo_path() -> Path | None:
     """Where this boot's answer for this QEMU is kept; None when nothing is kept (``off``, no boot id)."""
-    directory, boot = _directory(), boot_id()
+    directory, boot = _directory(), procs.boot_id()
     if directory is None or boot is None:
         return None
     return directory / f"{PREFIX}{boot}-{binary_key()}.json"
@@ -77,7 +69,7 @@ def remember(failure: Accel, disk: Path) -> bool:
     path = memo_path()
     if path is None:
         return False
-    answer = {"name": failure.name, "reason": failure.reason, "disk": str(disk), "boot_id": boot_id(),
+    answer = {"name": failure.name, "reason": failure.reason, "disk": str(disk), "boot_id": procs.boot_id(),
               "qemu": os.path.realpath(qemu_binary()), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)

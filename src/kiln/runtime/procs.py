@@ -46,6 +46,15 @@ def identify(pid: int) -> ProcessId | None:
     return None if started is None else ProcessId(pid, started)
 
 
+def boot_id() -> str | None:
+    """This boot of the host (None where the kernel does not say): it changes when the host restarts."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def current() -> ProcessId:
     """This process's identity."""
     found = identify(os.getpid())

@@ -22,7 +22,18 @@ from kiln.errors import InvalidInput
 from kiln.files import write_atomic
 from kiln.home import DEFAULT_ACCOUNT, DEFAULT_REGION, instances_dir, kiln_home
 from kiln.model.ids import new_id
-from kiln.runtime import instances, kvm_memo, launch_claims, qemu, records, vm_disk, vm_keys, vm_s3_relay, vm_seed
+from kiln.runtime import (
+    instances,
+    kvm_memo,
+    launch_claims,
+    procs,
+    qemu,
+    records,
+    vm_disk,
+    vm_keys,
+    vm_s3_relay,
+    vm_seed,
+)
 from kiln.runtime.instance_types import DEFAULT_INSTANCE_TYPE, instance_type
 from kiln.runtime.records import Instance
 from kiln.runtime.vm_keys import ssh_keygen as ssh_keygen  # where key pairs are made
@@ -168,7 +179,7 @@ def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:
     answer holds for this boot of the host and this QEMU only: a disk cache that outlives a reboot into
     another hypervisor, or a QEMU upgrade, is probed again."""
     answer = disk.with_name(disk.name + ".accel.json")
-    host = {"boot_id": kvm_memo.boot_id(), "qemu": kvm_memo.binary_key()}
+    host = {"boot_id": procs.boot_id(), "qemu": kvm_memo.binary_key()}
     try:
         known = json.loads(answer.read_text())
         if all(known.get(key) == value for key, value in host.items()) and host["boot_id"] is not None:
