@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import time
 from collections.abc import Iterable
@@ -139,9 +140,41 @@ def send(pid: int, sig: int) -> None:
 
 
 def wait_gone(processes: Iterable[ProcessId], timeout: float) -> bool:
-    """Poll until none of ``processes`` is alive; False if some still are after ``timeout`` seconds."""
-    pending = list(processes)
+    """Wait until none of ``processes`` is alive; False if some still are after ``timeout`` seconds.
+    Woken by the kernel as each exits (a pidfd per process), not by polling: a process whose exit
+    takes the kernel a while (one tearing down a network device) is seen gone at once."""
+    pending = [p for p in processes if is_alive(p.pid, p.start_time)]
     deadline = time.monotonic() + timeout
+    watched: dict[int, ProcessId] = {}
+    try:
+        for process in pending:
+            try:
+                fd = os.pidfd_open(process.pid)
+            except ProcessLookupError:
+                continue
+            except OSError:  # no pidfds (Linux before 5.3): poll
+                return _poll_gone(pending, deadline)
+            watched[fd] = process
+            if not is_alive(process.pid, process.start_time):  # gone, or the pid was reused, meanwhile
+                os.close(watched.pop(fd))
+        exits = select.poll()
+        for fd in watched:
+            exits.register(fd, select.POLLIN)
+        while watched:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            for fd, _ in exits.poll(remaining * 1000):
+                exits.unregister(fd)
+                del watched[fd]
+                os.close(fd)
+        return True
+    finally:
+        for fd in watched:
+            os.close(fd)
+
+
+def _poll_gone(pending: list[ProcessId], deadline: float) -> bool:
     delay = 0.001
     while True:
         pending = [p for p in pending if is_alive(p.pid, p.start_time)]

@@ -1,0 +1,48 @@
+"""procs.wait_gone: woken as each process exits, False while one lives past the timeout, and a pid
+that names another process now (its start time differs) counts as gone."""
+
+from __future__ import annotations
+
+import subprocess
+
+from kiln.runtime import procs
+
+
+def _started(*argv: str) -> tuple[subprocess.Popen[bytes], procs.ProcessId]:
+    child = subprocess.Popen(list(argv))
+    identity = procs.identify(child.pid)
+    assert identity is not None
+    return child, identity
+
+
+def test_wait_gone_returns_once_every_process_has_exited() -> None:
+    quick, quick_id = _started("sleep", "0.2")
+    slower, slower_id = _started("sleep", "0.4")
+    try:
+        assert procs.wait_gone([quick_id, slower_id], 30) is True
+        assert not procs.is_alive(quick_id.pid, quick_id.start_time)
+        assert not procs.is_alive(slower_id.pid, slower_id.start_time)  # a zombie until reaped: gone
+    finally:
+        quick.wait()
+        slower.wait()
+
+
+def test_wait_gone_is_false_while_a_process_lives_on() -> None:
+    child, identity = _started("sleep", "60")
+    try:
+        assert procs.wait_gone([identity], 0.2) is False
+        assert procs.is_alive(identity.pid, identity.start_time)
+        assert procs.kill_and_wait(identity, 30) is True
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_pid_that_names_another_process_now_counts_as_gone() -> None:
+    child, identity = _started("sleep", "60")
+    try:
+        assert procs.wait_gone([procs.ProcessId(identity.pid, identity.start_time + 1)], 30) is True
+        assert procs.is_alive(identity.pid, identity.start_time)  # the process itself was left alone
+    finally:
+        child.kill()
+        child.wait()
