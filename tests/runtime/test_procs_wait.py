@@ -3,6 +3,7 @@ that names another process now (its start time differs) counts as gone."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from kiln.runtime import procs
@@ -43,6 +44,21 @@ def test_a_pid_that_names_another_process_now_counts_as_gone() -> None:
     try:
         assert procs.wait_gone([procs.ProcessId(identity.pid, identity.start_time + 1)], 30) is True
         assert procs.is_alive(identity.pid, identity.start_time)  # the process itself was left alone
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_process_gone_between_the_check_and_its_pidfd_counts_as_gone(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The race (it exited, its pid maybe reused, just before the pidfd was opened) cannot be made to
+    happen on demand: the second look at the process is made to answer as it would then."""
+    child, identity = _started("sleep", "60")
+    looks = iter([True, False])
+    monkeypatch.setattr(procs, "is_alive", lambda pid, start_time: next(looks))
+    before = set(os.listdir("/proc/self/fd"))
+    try:
+        assert procs.wait_gone([identity], 30) is True
+        assert set(os.listdir("/proc/self/fd")) == before  # its pidfd closed
     finally:
         child.kill()
         child.wait()

@@ -156,7 +156,8 @@ def wait_gone(processes: Iterable[ProcessId], timeout: float) -> bool:
                 return _poll_gone(pending, deadline)
             watched[fd] = process
             if not is_alive(process.pid, process.start_time):  # gone, or the pid was reused, meanwhile
-                os.close(watched.pop(fd))
+                del watched[fd]
+                os.close(fd)
         exits = select.poll()
         for fd in watched:
             exits.register(fd, select.POLLIN)
