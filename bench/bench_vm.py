@@ -86,9 +86,7 @@ def _settled() -> None:
     slows neither side's next run."""
     from kiln.runtime import vm_keys
 
-    deadline = time.monotonic() + 30
-    while any(vm_keys.pool_dir().glob(".fill-*")) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    vm_keys.wait_refills()
 
 
 @contextmanager

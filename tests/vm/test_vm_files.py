@@ -77,16 +77,17 @@ def test_the_remote_command_quotes_every_argument(tmp_path: Path) -> None:
 
 
 def test_exec_keys_come_from_a_pool_made_ahead_each_used_once(kiln_home: Path, tmp_path: Path) -> None:
-    import time
+    import threading
 
     from kiln.runtime import vm_keys
 
     first = vm_keys.take_key(tmp_path / "one", comment="kiln-exec@i-1")  # pool empty: made now
-    vm_keys.refill_pool()  # as a launch does once QEMU runs
-    deadline = time.monotonic() + 60
-    while len(list(vm_keys.pool_dir().glob("*.key"))) < vm_keys.POOL_SIZE:
-        assert time.monotonic() < deadline, "the pool was not refilled"
-        time.sleep(0.1)
+    set_up = threading.Event()
+    vm_keys.refill_pool_once(set_up)  # as a launch does, to refill once QEMU is set up
+    assert list(vm_keys.pool_dir().glob("*")) == []  # nothing before
+    set_up.set()
+    vm_keys.wait_refills(60)
+    assert len(list(vm_keys.pool_dir().glob("*.key"))) == vm_keys.POOL_SIZE, "the pool was not refilled"
     second = vm_keys.take_key(tmp_path / "two", comment="kiln-exec@i-2")  # from the pool
     assert first.endswith(" kiln-exec@i-1") and second.endswith(" kiln-exec@i-2")
     assert first.split()[1] != second.split()[1]

@@ -13,6 +13,7 @@ Stop, start, reboot and terminate go through ``kiln.runtime.instances`` like a s
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,11 +166,13 @@ def launch(
         return instance
 
     draft = records.draft(**values)
+    set_up = threading.Event()
+    vm_keys.refill_pool_once(set_up)  # for the next launches, once QEMU is set up
     try:
         with launch_claims.claim(instance_id):
             return instances.boot_launched(draft, lambda: _prepare(draft, spec), insert)
     finally:
-        vm_keys.refill_pool()  # for the next launches, now that QEMU is set up
+        set_up.set()
 
 
 def choose_accel(disk: Path, *, uefi: bool = False) -> qemu.Accel:

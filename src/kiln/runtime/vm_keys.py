@@ -1,7 +1,8 @@
 """The SSH keys ``kiln instance exec`` logs into VM instances with, one per instance, made ahead of
 time: a launch takes a key pair from a small pool in ``KILN_HOME/cache/vm-keys/`` (an atomic rename,
 so two launches never share one) and, once QEMU runs, a detached ``ssh-keygen`` refills the pool while
-the VM boots (:func:`refill_pool`: not while QEMU sets up, which it would slow). With the pool empty
+the VM boots (:func:`refill_pool_once`: not while QEMU sets up, which it would slow, and not in the way
+of the launch returning). With the pool empty
 (the first launch), the key is made there and then."""
 
 from __future__ import annotations
@@ -69,6 +70,32 @@ def refill_pool() -> None:
     launches depends on it)."""
     with contextlib.suppress(OSError):
         _refill(pool_dir())
+
+
+_refills: list[threading.Thread] = []
+
+
+def refill_pool_once(ready: threading.Event) -> None:
+    """:func:`refill_pool` on a thread of its own once ``ready`` is set (a launch sets it when QEMU is
+    set up, and returns meanwhile). Not a daemon thread: a command that ends at once still refills."""
+    def refill() -> None:
+        ready.wait()
+        refill_pool()
+
+    thread = threading.Thread(target=refill, name="kiln-vm-key-refill")
+    thread.start()
+    _refills[:] = [*[other for other in _refills if other.is_alive()], thread]
+
+
+def wait_refills(timeout: float = 30.0) -> None:
+    """Wait until the refills launches started have made their keys (benchmarks: so that no
+    ``ssh-keygen`` runs beside what they measure)."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_refills):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with contextlib.suppress(OSError):
+        while any(pool_dir().glob(".fill-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _refill(pool: Path) -> None:
