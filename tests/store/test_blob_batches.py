@@ -104,3 +104,25 @@ def test_attaching_artifacts_syncs_the_blob_directory_once(tmp_path: Path, synce
     # the empty config, two artifacts with their manifests and the referrers listing: 6 blobs, 1 sync
     assert sum(1 for path in synced if "/tmp/blob-" in path) == 6
     assert len(dir_syncs) == 1 and dir_syncs[0] < index_write
+
+
+def test_a_large_blob_starts_its_write_out_as_it_is_written_and_is_still_fsynced(
+        tmp_path: Path, synced: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[int, int]] = []
+    real = blobs_module.start_writeback
+
+    def spy(fd: int, offset: int, length: int) -> None:
+        started.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(blobs_module, "start_writeback", spy)
+    store = BlobStore(tmp_path / "region")
+    chunk = os.urandom(1 << 20)
+    with store.writer() as writer:
+        for _ in range(20):
+            writer.write(chunk)
+        digest = writer.commit()
+    step = blobs_module.WRITEBACK_STEP
+    assert started == [(0, step), (step, step)]  # whole steps as they fill; the rest is the fsync's
+    assert any("/tmp/blob-" in path for path in synced)  # the data fsynced before it became the blob
+    assert store.path(digest).read_bytes() == chunk * 20
