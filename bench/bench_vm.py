@@ -1,10 +1,11 @@
 """VM instance launch overhead, side by side with plain QEMU on the same disk.
 
 - kiln: ``run_instance(AMI, vm=…)`` with the AMI's disk cached (export and KVM probe done once
-  before, reported as ``first_launch_s``): the launch checks, the instance's row (with the AMI's
-  pins and last launched time, one transaction), its files (exec key from the pool, overlay copied
-  from the empty one kept per disk, NoCloud seed written into the cached empty volume), QEMU
-  daemonized and its SSH port read back, the row marked running — until it returns.
+  before, reported as ``first_launch_s``): the launch checks, the instance's files (exec key from the
+  pool, overlay copied from the empty one kept per disk, NoCloud seed written into the cached empty
+  volume), QEMU daemonized and, while it sets up the machine, its SSH port read back and the
+  instance's row written, running (with the AMI's pins and last launched time: one transaction) —
+  until it returns.
 - plain: ``qemu-img create`` of an overlay on the same cached disk plus ``qemu-system-x86_64
   -daemonize`` with the same accelerator, memory, CPUs, disk and user network.
 - kiln's default network keeps the guest off the host's local addresses: QEMU in a network namespace
@@ -20,8 +21,8 @@ depends on the guest).
 Goal: kiln's launch at most 1.2 times plain QEMU's (reported for each pair of like sides).
 ``phases_ms``: medians of kiln's launch by phase
 (``files``: key, overlay, seed; ``boot``: from QEMU's start until it has set up the machine, with
-kiln's records of the running VM written meanwhile; ``db``: every write of the instance's row,
-those within ``boot`` included; the rest of ``total`` is the checks and Python).
+kiln's records of the running VM written meanwhile; ``db``: the write of the instance's row,
+within ``boot``; the rest of ``total`` is the checks and Python).
 """
 
 from __future__ import annotations
