@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.processes import processes_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="importing a root file system needs root")
 
@@ -152,22 +153,6 @@ def test_the_disk_cache_lets_go_of_deregistered_and_least_recently_used_disks(
     assert not disks[0].exists() and vm_disk.overlay_templates(disks[0]) == []
 
 
-def _processes_of(instance_dir: Path) -> list[int]:
-    """Processes still running for an instance: its id on their command line, or their working
-    directory in (what was) its directory."""
-    from kiln.runtime import procs
-
-    found = []
-    for pid in procs.all_pids():
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if instance_dir.name in " ".join(procs.cmdline(pid)) or cwd.startswith(str(instance_dir)):
-            found.append(pid)
-    return found
-
-
 @pytest.mark.parametrize("host_local", [False, True], ids=["isolated", "host-local"])
 @pytest.mark.parametrize("broken", ["console.log", "root.qcow2"])
 def test_a_qemu_that_fails_to_start_ends_the_launch_terminated_with_nothing_left(  # type: ignore[no-untyped-def]
@@ -190,4 +175,4 @@ def test_a_qemu_that_fails_to_start_ends_the_launch_terminated_with_nothing_left
     assert broken in str(refused.value)
     [ended] = instances.list_instances()
     assert ended.state == "terminated" and "QEMU did not start" in (ended.state_reason or "")
-    assert _processes_of(ended.dir) == [] and not ended.dir.exists()
+    assert processes_of(ended.dir) == [] and not ended.dir.exists()

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.processes import processes_of
 from tests.vm_builds import test_vm_builds as vm_builds
 from tests.vm_builds.test_vm_builds import VmHome, _instances_of, _vm_build_inputs
 
@@ -163,21 +164,6 @@ def _store_state() -> tuple[set[str], set[str]]:
     return {image.id for image in api.describe_images()}, set(Layout.for_region("local").blobs.all_digests())
 
 
-def _processes_of(instance_id: str) -> list[list[bytes]]:
-    """The command lines of processes naming the instance: its QEMU (``-name kiln-<id>``), SSH clients
-    logging in with its key (``instances/<id>/kiln_key``)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if f"kiln-{instance_id}".encode() in argv or any(f"/{instance_id}/".encode() in arg for arg in argv):
-                found.append(argv)
-    return found
-
-
 def _recover_and_check(kiln, home: Path, image_arn: str, instance_id: str,  # type: ignore[no-untyped-def]
                        store_before: tuple[set[str], set[str]]) -> None:
     """Run kiln's start-up recovery (a fresh command), then: the build FAILED as interrupted, nothing
@@ -199,9 +185,9 @@ def _recover_and_check(kiln, home: Path, image_arn: str, instance_id: str,  # ty
     if qemu is not None:
         assert not procs.is_alive(qemu.pid, qemu.start_time), f"QEMU (pid {qemu.pid}) of {instance_id} still runs"
     deadline = time.monotonic() + 30  # an SSH client of the killed build sees its connection drop
-    while _processes_of(instance_id) and time.monotonic() < deadline:
+    while processes_of(home / "instances" / instance_id) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_of(instance_id) == [], "no QEMU or SSH client of the instance is left"
+    assert processes_of(home / "instances" / instance_id) == [], "no QEMU or SSH client of the instance is left"
     assert _mounts_under(home) == [], "no loop or overlay mount is left under KILN_HOME"
     assert _loops_under(home) == [], "no loop device is left on a file of KILN_HOME"
     for leftover in (home / "instances" / instance_id, home / "scratch" / instance_id,
