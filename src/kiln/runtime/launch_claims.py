@@ -63,15 +63,7 @@ def _unheld(instance_id: str) -> Iterator[bool]:
 
 def processes_named(instance_id: str) -> list[procs.ProcessId]:
     """Processes started as QEMU for ``instance_id`` (also a wrapper not yet exec'd into it)."""
-    name = f"kiln-{instance_id}"
-    found = []
-    for pid in procs.all_pids():
-        argv = procs.cmdline(pid)
-        if any(argv[i] == "-name" and argv[i + 1] == name for i in range(len(argv) - 1)):
-            process = procs.identify(pid)
-            if process is not None:
-                found.append(process)
-    return found
+    return procs.with_argument("-name", f"kiln-{instance_id}")
 
 
 def _stop_named(instance_id: str) -> None:

@@ -125,6 +125,18 @@ def all_pids() -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
 
 
+def with_argument(option: str, value: str) -> list[ProcessId]:
+    """Processes whose command line holds ``option value`` (two arguments in a row)."""
+    found = []
+    for pid in all_pids():
+        argv = cmdline(pid)
+        if any(argv[i] == option and argv[i + 1] == value for i in range(len(argv) - 1)):
+            identity = identify(pid)
+            if identity is not None:
+                found.append(identity)
+    return found
+
+
 def host_pid(inode: int, inner_pid: int) -> int | None:
     """The host pid of the process known as ``inner_pid`` inside pid namespace ``inode``."""
     for pid in pids_in_pidns(inode):

@@ -286,14 +286,7 @@ def _discard(monitor: subprocess.Popen[bytes]) -> None:
 
 def find_monitors(root: Path) -> list[procs.ProcessId]:
     """Sandboxes over ``root`` found by command line (also ones whose pids were never recorded)."""
-    wanted = str(root)
-    found = []
-    for pid in procs.all_pids():
-        argv = procs.cmdline(pid)
-        if any(argv[i] == "--bind" and argv[i + 1] == wanted for i in range(len(argv) - 2)):
-            identity = procs.identify(pid)
-            if identity is not None:
-                found.append(identity)
+    found = procs.with_argument("--bind", str(root))
     # bwrap's pid 1 inside the sandbox carries the same command line: keep the outer ones.
     pids = {p.pid for p in found}
     return [p for p in found if procs.parent_pid(p.pid) not in pids]
